@@ -1,0 +1,35 @@
+# make demo: install, train on the shared photos, recommend for sample photos.
+# make test: install, run the tests.      make bench: install, run the benchmark.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+LFW ?= ../shared/datasets/lfw-photos/images
+SAMPLES ?= $(LFW)/Thaksin_Shinawatra_0005.jpg $(LFW)/Yusuf_Misbac_0001.jpg
+
+.PHONY: install install-test demo test bench clean
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+demo: install
+	$(BIN)/python train.py
+	$(BIN)/python recommend.py --annotate artifacts/demo $(SAMPLES)
+
+test: install-test
+	$(BIN)/python -m pytest -q
+
+bench: install-test
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json artifacts/*.csv artifacts/*.png artifacts/feature-cache

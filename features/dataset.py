@@ -1,0 +1,109 @@
+"""Labelled training folders to one DataFrame: ``filename``, ``hat``, ``beard``, ``eyewear``
+(0/1) and, when known, ``identity``."""
+import os
+from pathlib import Path
+
+import pandas as pd
+
+LABELS = ("hat", "beard", "eyewear")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+#: Where the training data lives unless ``--data`` or this environment variable says otherwise.
+DATA_ENV = "IMG2REC_DATA"
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "celeba-hbe"
+
+
+class DatasetError(ValueError):
+    """A dataset folder or labels file that cannot be trained on; the message names the row."""
+
+
+def default_data_dir():
+    """``$IMG2REC_DATA`` if set, else ``../shared/datasets/celeba-hbe`` beside the repository."""
+    return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA)
+
+
+def load_dataset(folder):
+    """Read a labelled dataset folder.
+
+    Two layouts are accepted: ``labels.csv`` (``filename`` relative to ``images/`` or the
+    folder, the three label columns, optional ``identity``), or the original project's
+    folders ``hat/``, ``beard/``, ``eyewear/``, ``none/`` of photos, where a file name found in
+    several folders carries several labels.
+
+    Returns
+    -------
+    DataFrame
+        ``filename`` (absolute path), ``hat``, ``beard``, ``eyewear`` as int 0/1, and
+        ``identity`` when the labels file has it.
+
+    Raises
+    ------
+    DatasetError
+        Naming the row (labels.csv line number) of a missing file, a value other than 0/1, a
+        duplicate, or an unknown or missing column.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such dataset folder")
+    if (folder / "labels.csv").is_file():
+        return read_labels_csv(folder / "labels.csv")
+    if any((folder / name).is_dir() for name in LABELS + ("none",)):
+        return read_label_folders(folder)
+    raise DatasetError(f"{folder}: neither a labels.csv nor hat/, beard/, eyewear/, none/ folders")
+
+
+def read_labels_csv(path):
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable CSV ({exc})") from None
+    columns = set(table.columns)
+    missing = {"filename", *LABELS} - columns
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    unknown = columns - {"filename", "identity", *LABELS}
+    if unknown:
+        raise DatasetError(f"{path}: unknown column(s) {', '.join(sorted(unknown))}; expected "
+                           "filename, hat, beard, eyewear and optionally identity")
+    images = path.parent / "images"
+    base = images if images.is_dir() else path.parent
+    seen = {}
+    for index, row in table.iterrows():
+        line = index + 2  # header is line 1
+        name = row["filename"].strip()
+        if not name:
+            raise DatasetError(f"{path}, line {line}: empty filename")
+        if name in seen:
+            raise DatasetError(f"{path}, line {line}: {name} is a duplicate of line {seen[name]}")
+        seen[name] = line
+        for label in LABELS:
+            if row[label].strip() not in ("0", "1"):
+                raise DatasetError(f"{path}, line {line}: {label}={row[label]!r}, expected 0 or 1")
+        if not (base / name).is_file():
+            raise DatasetError(f"{path}, line {line}: {base / name} does not exist")
+    table["filename"] = [str(base / name.strip()) for name in table["filename"]]
+    for label in LABELS:
+        table[label] = table[label].str.strip().astype(int)
+    if "identity" in table:
+        table["identity"] = table["identity"].str.strip()
+    return table.reset_index(drop=True)
+
+
+def read_label_folders(folder):
+    labels = {}
+    for label in LABELS + ("none",):
+        for photo in sorted((folder / label).glob("*")) if (folder / label).is_dir() else []:
+            if photo.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            entry = labels.setdefault(photo.name, {"filename": str(photo), **dict.fromkeys(LABELS, 0),
+                                                   "folders": []})
+            entry["folders"].append(label)
+            if label != "none":
+                entry[label] = 1
+    for name, entry in labels.items():
+        if "none" in entry["folders"] and len(entry["folders"]) > 1:
+            others = ", ".join(f"{f}/" for f in entry["folders"] if f != "none")
+            raise DatasetError(f"{folder}: {name} is in none/ and in {others}")
+    if not labels:
+        raise DatasetError(f"{folder}: the label folders hold no photos")
+    table = pd.DataFrame(list(labels.values())).drop(columns="folders")
+    return table.sort_values("filename", ignore_index=True)

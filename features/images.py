@@ -1,0 +1,96 @@
+"""Photo loading: any common format to an upright 8-bit RGB array, or a one-line error."""
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Photos with more pixels than this are refused before decoding (decompression bombs).
+MAX_PIXELS = 50_000_000
+
+# Pillow's own bomb check warns or raises with its own wording; ours runs first.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class ImageError(ValueError):
+    """A photo that cannot be used; ``str()`` is one line naming the file and the reason."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+def load_image(path, *, max_pixels=MAX_PIXELS):
+    """Read a photo file as an upright ``(H, W, 3)`` uint8 RGB array.
+
+    EXIF orientation is applied, grayscale, CMYK, palette and 16-bit photos are converted,
+    transparency is flattened onto white, and an animated GIF gives its first frame.
+
+    Raises
+    ------
+    ImageError
+        For a missing, unreadable, empty, corrupt or oversized file.
+    """
+    path = Path(path)
+    try:
+        if os.path.getsize(path) == 0:
+            raise ImageError(path, "empty file (0 bytes)")
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageError(path, f"{width}x{height} pixels is over the limit of "
+                                 f"{max_pixels:,} (possible decompression bomb)")
+            img.seek(0)
+            img.load()
+            return pil_to_rgb(ImageOps.exif_transpose(img))
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ImageError(path, "is a directory, not a photo") from None
+    except PermissionError:
+        raise ImageError(path, "permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageError(path, "not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(path, f"corrupt or truncated image ({exc})") from None
+
+
+def pil_to_rgb(img):
+    """Convert a decoded Pillow image of any mode to an ``(H, W, 3)`` uint8 RGB array."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        wide = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if img.mode.startswith("I;16") or wide.max() > 255 else 255.0
+        gray = np.clip(wide * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode == "F":
+        gray = np.clip(np.asarray(img), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def as_rgb(image):
+    """Return ``image`` (a path or an array) as an ``(H, W, 3)`` uint8 RGB array, not a copy
+    when it already is one; arrays are never modified."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    elif array.ndim == 3 and array.shape[2] == 4:
+        array = array[:, :, :3]
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {array.shape}")
+    if array.dtype != np.uint8:
+        if np.issubdtype(array.dtype, np.floating) and array.max(initial=0) <= 1.0:
+            array = array * 255.0
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    return array

@@ -1,0 +1,118 @@
+"""Saving and loading the fitted Pipeline: atomic writes, a checksum, library versions.
+
+Loading a joblib file runs code, so a model is loaded only when its SHA-256 matches the one
+``train.py`` recorded in the model card beside it.
+"""
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+import joblib
+
+PACKAGES = ("numpy", "scikit-learn", "xgboost-cpu", "scikit-image", "opencv-python-headless",
+            "dlib-bin", "onnxruntime", "pandas", "joblib")
+
+
+class ModelError(RuntimeError):
+    """A model file that must not or cannot be loaded; the message says why."""
+
+
+def library_versions():
+    """Installed versions of the packages a model's behaviour depends on."""
+    versions = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def card_path(model_path):
+    return Path(model_path).with_name("model_card.json")
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomically(path, write):
+    """Call ``write(temporary_path)``, then move it over ``path`` in one step (same folder).
+
+    An error or interruption before the move leaves ``path`` as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        with open(temporary, "rb") as done:
+            os.fsync(done.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def save_model(pipeline, card, model_path):
+    """Write the model and its card (with the model's checksum and library versions)."""
+    model_path = Path(model_path)
+    staged = model_path.with_name(f".{model_path.name}.staged")
+    try:
+        joblib.dump(pipeline, staged)
+        card = {**card, "model_sha256": sha256(staged), "library_versions": library_versions()}
+        write_atomically(card_path(model_path).with_name(".model_card.staged"),
+                         lambda p: Path(p).write_text(json.dumps(card, indent=2) + "\n"))
+        os.replace(staged, model_path)
+        os.replace(card_path(model_path).with_name(".model_card.staged"), card_path(model_path))
+    finally:
+        for leftover in (staged, card_path(model_path).with_name(".model_card.staged")):
+            if leftover.exists():
+                leftover.unlink()
+    return card
+
+
+def load_model(model_path):
+    """Load a model whose checksum matches its card; warn when library versions differ.
+
+    Returns
+    -------
+    (Pipeline, dict)
+        The fitted pipeline and its card.
+
+    Raises
+    ------
+    ModelError
+        No model, no card, or a checksum that does not match (tampered or truncated).
+    """
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: no model file; make one with: python train.py")
+    try:
+        card = json.loads(card_path(model_path).read_text())
+        expected = card["model_sha256"]
+    except (OSError, ValueError, KeyError):
+        raise ModelError(f"{model_path}: no readable model_card.json with its checksum beside it; "
+                         "retrain with: python train.py") from None
+    if sha256(model_path) != expected:
+        raise ModelError(f"{model_path}: checksum does not match model_card.json (file changed "
+                         "or truncated); refusing to load it")
+    current = library_versions()
+    changed = {k: (v, current.get(k)) for k, v in card.get("library_versions", {}).items()
+               if current.get(k) != v}
+    if changed:
+        warnings.warn(f"{model_path} was trained with other library versions: " + ", ".join(
+            f"{k} {old} (now {new})" for k, (old, new) in sorted(changed.items())), stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        return joblib.load(model_path), card

@@ -1,0 +1,195 @@
+"""Recommendations: per-face scores and what the region crops show, to ranked products."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from features.dataset import LABELS
+
+CATALOG = Path(__file__).resolve().parent.parent / "data" / "products.csv"
+CATALOG_COLUMNS = ("product_id", "category", "name", "price")
+
+
+class CatalogError(ValueError):
+    """A product catalog that cannot be used; the message names the file and row."""
+
+
+def load_catalog(path=CATALOG):
+    """Read the product catalog: ``product_id``, ``category`` (hat, beard or eyewear), ``name``,
+    ``price`` and optional attributes ``style``, ``colour``, ``tone``."""
+    try:
+        catalog = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError) as exc:
+        raise CatalogError(f"{path}: cannot read the catalog ({exc})") from None
+    missing = set(CATALOG_COLUMNS) - set(catalog.columns)
+    if missing:
+        raise CatalogError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    for index, category in enumerate(catalog["category"]):
+        if category not in LABELS:
+            raise CatalogError(f"{path}, line {index + 2}: category {category!r} is not one of {LABELS}")
+    for column in ("style", "colour", "tone"):
+        if column not in catalog:
+            catalog[column] = ""
+    return catalog
+
+
+def colour_name(rgb):
+    """A plain colour word for an RGB triple (what a shopper would call it)."""
+    hue, sat, val = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2HSV)[0, 0].astype(int)
+    if val < 60:
+        return "black"
+    if sat < 45:
+        return "white" if val > 190 else "grey"
+    if hue < 8 or hue >= 170:
+        return "red"
+    if hue < 22:
+        return "brown" if val < 170 else "beige" if sat < 110 else "orange"
+    if hue < 35:
+        return "yellow"
+    if hue < 85:
+        return "green"
+    if hue < 130:
+        return "blue"
+    return "purple"
+
+
+def tone(rgb):
+    """"dark" or "light" by luminance."""
+    return "dark" if cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2GRAY)[0, 0] < 110 else "light"
+
+
+def median_colour(patch):
+    """Median RGB of the non-padding pixels of a crop (padding is pure black)."""
+    pixels = patch.reshape(-1, 3)
+    inside = pixels[pixels.max(axis=1) > 0]
+    return np.median(inside if len(inside) else pixels, axis=0).astype(np.uint8)
+
+
+def read_attributes(regions):
+    """What the crops show beyond the labels: hat colour, lens darkness, beard length.
+
+    Parameters
+    ----------
+    regions : dict of str to ndarray
+        ``forehead``, ``eye_band`` and ``jaw`` crops of one face
+        (:func:`features.regions.extract_regions`).
+    """
+    forehead, eyes, jaw = regions["forehead"], regions["eye_band"], regions["jaw"]
+    h, w = forehead.shape[:2]
+    hat = median_colour(forehead[h // 6:h // 2, w // 4:3 * w // 4])  # the crown, above the brow
+    h, w = eyes.shape[:2]
+    gray = cv2.cvtColor(eyes, cv2.COLOR_RGB2GRAY).astype(float)
+    lenses = np.r_[gray[h // 3:, w // 6:2 * w // 5].ravel(), gray[h // 3:, 3 * w // 5:5 * w // 6].ravel()]
+    bridge = gray[h // 3:, 9 * w // 20:11 * w // 20]
+    dark_lenses = np.median(lenses) < 0.6 * max(np.median(bridge), 1.0)
+    h, w = jaw.shape[:2]
+    jaw_gray = cv2.cvtColor(jaw, cv2.COLOR_RGB2GRAY).astype(float)
+    chin = np.median(jaw_gray[2 * h // 3:, w // 3:2 * w // 3])
+    cheeks = np.median(np.r_[jaw_gray[:h // 3, :w // 6].ravel(), jaw_gray[:h // 3, 5 * w // 6:].ravel()])
+    return {
+        "hat_colour": colour_name(hat), "hat_tone": tone(hat),
+        "eyewear_style": "sunglasses" if dark_lenses else "optical",
+        "beard_style": "long" if chin < 0.7 * max(cheeks, 1.0) else "short",
+    }
+
+
+def describe(label, probability, attributes):
+    """The human half of a reason: what the face shows, with the model's probability."""
+    if label == "hat":
+        what = f"wears a {attributes['hat_colour']} hat"
+    elif label == "eyewear":
+        what = "wears dark sunglasses" if attributes["eyewear_style"] == "sunglasses" else "wears glasses"
+    else:
+        what = "has a full beard" if attributes["beard_style"] == "long" else "has stubble or a short beard"
+    return f"{what} ({probability:.2f})"
+
+
+def product_fit(product, attributes):
+    """How well one product suits what the face shows (higher is better)."""
+    category = product["category"]
+    if category == "hat":
+        return 2.0 * (product["colour"] == attributes["hat_colour"]) + (product["tone"] == attributes["hat_tone"])
+    if category == "eyewear":
+        return 2.0 * (product["style"] == attributes["eyewear_style"]) + 0.5 * (product["style"] == "any")
+    return 2.0 * (product["style"] == attributes["beard_style"]) + 0.5 * (product["style"] == "any")
+
+
+def recommend_products(scores, labels, attributes, catalog, *, per_category=2):
+    """Products for one face: its labels strongest first, the best-fitting products of each.
+
+    Parameters
+    ----------
+    scores : dict of str to float
+        Calibrated probability per label.
+    labels : sequence of str
+        Labels that passed the model's thresholds; only their categories are recommended.
+    attributes : dict
+        From :func:`read_attributes`.
+    catalog : DataFrame
+        From :func:`load_catalog`.
+    per_category : int
+
+    Returns
+    -------
+    list of dict
+        ``product_id``, ``category``, ``name``, ``price``, ``score`` (the label's probability)
+        and ``reason``.
+    """
+    chosen = []
+    for label in sorted(labels, key=lambda name: -scores[name]):
+        products = catalog[catalog["category"] == label]
+        fits = products.apply(product_fit, axis=1, attributes=attributes) if len(products) else []
+        ranked = products.assign(fit=fits).sort_values(["fit", "price"], ascending=[False, True],
+                                                       kind="stable")
+        for product in ranked.head(per_category).to_dict("records"):
+            chosen.append({"product_id": product["product_id"], "category": label,
+                           "name": product["name"], "price": float(product["price"]),
+                           "score": round(float(scores[label]), 4),
+                           "reason": f"{describe(label, scores[label], attributes)} → {product['name']}"})
+    return chosen
+
+
+def headline(labels, scores):
+    """The one-line answer of the original prototype, from a face's strongest label."""
+    if not labels:
+        return "No hat, beard or eyewear seen: no product for this person"
+    return f"We recommend {max(labels, key=lambda name: scores[name])} products to this person"
+
+
+def profile(results, catalog, *, per_category=2):
+    """Recommendations for a whole feed (one account): label shares over photos and faces.
+
+    Parameters
+    ----------
+    results : list of dict
+        Per-photo results as :mod:`recommend` builds them (``faces`` with ``scores``,
+        ``labels`` and ``attributes``).
+    """
+    photos = [r for r in results if r["error"] is None]
+    faces = [f for r in photos for f in r["faces"]]
+    summary = {}
+    for label in LABELS:
+        seen = [f for f in faces if label in f["labels"]]
+        summary[label] = {
+            "photo_share": float(np.mean([any(label in f["labels"] for f in r["faces"]) for r in photos]))
+            if photos else 0.0,
+            "face_share": len(seen) / len(faces) if faces else 0.0,
+            "mean_probability": float(np.mean([f["scores"][label] for f in faces])) if faces else 0.0,
+        }
+    present = [label for label in LABELS if summary[label]["photo_share"] > 0]
+    ordered = sorted(present, key=lambda name: (-summary[name]["photo_share"], -summary[name]["mean_probability"]))
+    products = []
+    for label in ordered:
+        best = max((f for f in faces if label in f["labels"]), key=lambda f: f["scores"][label])
+        products += recommend_products({label: summary[label]["photo_share"]}, [label],
+                                       best["attributes"], catalog, per_category=per_category)
+    for product in products:
+        share = summary[product["category"]]["photo_share"]
+        product["reason"] = (f"seen in {share:.0%} of {len(photos)} photos; "
+                             + product["reason"].split(" (", 1)[0] + " → " + product["name"])
+    return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
+                        "labels": summary,
+                        "headline": f"We recommend {ordered[0]} products to this account" if ordered
+                        else "No hat, beard or eyewear seen in this feed: no product",
+                        "recommendations": products}}

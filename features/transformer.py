@@ -1,0 +1,192 @@
+"""The feature side as one scikit-learn transformer: photos (or faces) in, one row per face out."""
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from features.descriptors import (HSV_BINS, colour_histogram, colour_size, hog_descriptor,
+                                  hog_size)
+from features.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
+from features.faces import detect_faces
+from features.images import ImageError, as_rgb, load_image
+from features.regions import REGION_SIZES, REGIONS, extract_regions
+
+#: Bump when extraction changes, so cached features of older code are not reused.
+FEATURE_VERSION = 1
+BLOCKS = ("hog", "colour", "face_descriptor", "cnn")
+
+
+def block_names(block):
+    """Column names of one feature block, ``region__block_index``."""
+    if block == "hog":
+        return [f"{region}__hog_{i}" for region in REGIONS for i in range(hog_size(REGION_SIZES[region]))]
+    if block == "colour":
+        bins = [f"h{h}s{s}v{v}" for h in range(HSV_BINS[0]) for s in range(HSV_BINS[1])
+                for v in range(HSV_BINS[2])]
+        return [f"{region}__colour_{b}" for region in REGIONS for b in bins]
+    if block == "face_descriptor":
+        return [f"face__descriptor_{i}" for i in range(FACE_DESCRIPTOR_SIZE)]
+    if block == "cnn":
+        return [f"context__cnn_{i}" for i in range(CNN_SIZE)]
+    raise ValueError(f"unknown feature block {block!r}; expected one of {BLOCKS}")
+
+
+def describe_faces(pairs, blocks):
+    """Feature rows for ``(image, face)`` pairs, the CNN run once over all of them.
+
+    Returns
+    -------
+    ndarray of shape (len(pairs), n_features), float32
+    """
+    if not pairs:
+        return np.zeros((0, sum(len(block_names(b)) for b in blocks)), np.float32)
+    wanted = ("context",) if blocks == ("cnn",) else REGIONS + ("context",) * ("cnn" in blocks)
+    crops = [extract_regions(image, face, regions=wanted) for image, face in pairs]
+    columns = []
+    if "hog" in blocks:
+        columns.append(np.array([np.concatenate([hog_descriptor(c[r]) for r in REGIONS]) for c in crops]))
+    if "colour" in blocks:
+        columns.append(np.array([np.concatenate([colour_histogram(c[r]) for r in REGIONS]) for c in crops]))
+    if "face_descriptor" in blocks:
+        columns.append(np.array([face_descriptor(image, face) for image, face in pairs]))
+    if "cnn" in blocks:
+        columns.append(cnn_embeddings([c["context"] for c in crops]))
+    return np.hstack([np.asarray(col, dtype=np.float32).reshape(len(pairs), -1) for col in columns])
+
+
+def largest_face(image):
+    """The largest face of a photo, or None."""
+    faces = detect_faces(image)
+    return faces[0] if faces else None
+
+
+class FaceFeatures(TransformerMixin, BaseEstimator):
+    """Turn photos, or given faces of photos, into one feature row per face.
+
+    Each item of ``X`` is a photo path, an RGB array (its largest face is described), or an
+    ``(image, Face)`` pair (that face is described: how ``recommend.py`` scores every face).
+    A photo in which no face is found gives a row of NaN, which XGBoost reads as missing and
+    ``train.py`` leaves out of training and reports.
+
+    Parameters
+    ----------
+    hog, colour, face_descriptor, cnn : bool
+        Switch each feature block on or off (see README for sizes and costs).
+    n_jobs : int
+        Processes for extraction (photos travel in chunks; each process loads the models once).
+    cache_dir : str or Path, optional
+        Cache rows of photo files here, keyed by file content and these settings.
+    on_error : {"raise", "nan"}
+        What an unreadable photo does: raise :class:`~features.images.ImageError`, or give a
+        row of NaN.
+    progress : bool
+        Show a progress bar over chunks.
+    """
+
+    def __init__(self, *, hog=True, colour=True, face_descriptor=True, cnn=True, n_jobs=1,
+                 cache_dir=None, on_error="raise", progress=False):
+        self.hog = hog
+        self.colour = colour
+        self.face_descriptor = face_descriptor
+        self.cnn = cnn
+        self.n_jobs = n_jobs
+        self.cache_dir = cache_dir
+        self.on_error = on_error
+        self.progress = progress
+
+    @property
+    def blocks(self):
+        """Names of the blocks switched on, in column order."""
+        return tuple(b for b in BLOCKS if getattr(self, b))
+
+    def fit(self, X=None, y=None):
+        """Check the settings; nothing is learned (every network is frozen)."""
+        if not self.blocks:
+            raise ValueError("FaceFeatures needs at least one feature block switched on")
+        if self.on_error not in ("raise", "nan"):
+            raise ValueError(f"on_error must be 'raise' or 'nan', got {self.on_error!r}")
+        self.feature_names_out_ = np.array([n for b in self.blocks for n in block_names(b)], dtype=object)
+        self.n_features_out_ = len(self.feature_names_out_)
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        """Column names, ``region__block_index`` (regions: forehead, eye_band, jaw, face, context)."""
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+    def transform(self, X):
+        """Feature matrix of shape ``(len(X), n_features_out_)``, float32, NaN rows for no face."""
+        check_is_fitted(self, "feature_names_out_")
+        items = list(X)
+        if not items:
+            return np.zeros((0, self.n_features_out_), np.float32)
+        chunk = max(1, min(64, -(-len(items) // max(1, 4 * abs(self.n_jobs or 1)))))
+        chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+        if self.n_jobs in (None, 1) or len(chunks) == 1:
+            results = map(self._transform_chunk, chunks)
+        else:
+            results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
+                delayed(self._transform_chunk)(c) for c in chunks)
+        if self.progress:
+            from tqdm import tqdm
+            results = tqdm(results, total=len(chunks), unit="chunk", desc="features")
+        return np.vstack(list(results))
+
+    def _transform_chunk(self, items):
+        widths = [len(block_names(b)) for b in self.blocks]
+        starts = dict(zip(self.blocks, np.cumsum([0] + widths)))
+        rows = np.full((len(items), self.n_features_out_), np.nan, dtype=np.float32)
+        todo = {}  # blocks still to compute -> [(row, image, face, cache files)]
+        for i, item in enumerate(items):
+            if isinstance(item, tuple):
+                todo.setdefault(self.blocks, []).append((i, as_rgb(item[0]), item[1], {}))
+                continue
+            files = self._cache_files(item)
+            missing = tuple(b for b in self.blocks if not (b in files and files[b].exists()))
+            for block in set(self.blocks) - set(missing):
+                rows[i, starts[block]:starts[block] + len(block_names(block))] = np.load(files[block])
+            if not missing:
+                continue
+            try:
+                image = as_rgb(item)
+            except ImageError:
+                if self.on_error == "raise":
+                    raise
+                continue
+            todo.setdefault(missing, []).append((i, image, largest_face(image), files))
+        for blocks, group in todo.items():
+            found = [(i, image, face) for i, image, face, _ in group if face is not None]
+            values = describe_faces([(image, face) for _, image, face in found], blocks)
+            offset = 0
+            for block in blocks:
+                width = len(block_names(block))
+                cols = slice(starts[block], starts[block] + width)
+                rows[[i for i, _, _ in found], cols] = values[:, offset:offset + width]
+                offset += width
+                for i, _, _, files in group:
+                    if block in files:
+                        save_atomically(files[block], rows[i, cols])
+        return rows
+
+    def _cache_files(self, item):
+        """Cache file of each block for a photo file, keyed by its content; {} if uncached."""
+        if self.cache_dir is None or not isinstance(item, (str, Path)):
+            return {}
+        try:
+            digest = hashlib.sha1(Path(item).read_bytes()).hexdigest()
+        except OSError:
+            return {}
+        return {block: Path(self.cache_dir) / f"{block}-v{FEATURE_VERSION}" / digest[:2] / f"{digest}.npy"
+                for block in self.blocks}
+
+
+def save_atomically(path, array):
+    """Write an .npy file so that a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(temporary, array)
+    temporary.replace(path)

@@ -1,0 +1,227 @@
+"""Recommend hat, beard-care and eyewear products for every face in photos.
+
+    python recommend.py photo.jpg
+    python recommend.py feed/ --json --annotate out/
+    python recommend.py feed/ --profile
+
+Exit code: 0 when every photo was read, 1 when any photo (or the model) failed while the
+others still got their answer, 2 for wrong usage.
+"""
+import argparse
+import json
+import os
+import sys
+import traceback
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Find every face in photos, score hat / beard / eyewear with calibrated "
+                    "probabilities and recommend products.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="photos, or folders of photos (taken in name order)")
+    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
+    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib",
+                        help="model made by train.py (its model_card.json must sit beside it)")
+    parser.add_argument("--catalog", type=Path, default=ROOT / "data" / "products.csv",
+                        help="product catalog CSV")
+    parser.add_argument("--per-category", type=int, default=2,
+                        help="products recommended per category a face has")
+    parser.add_argument("--json", action="store_true", help="JSON Lines: one line per photo")
+    parser.add_argument("--profile", action="store_true",
+                        help="also treat all photos as one account's feed and recommend for it")
+    parser.add_argument("--annotate", type=Path, metavar="DIR",
+                        help="write a copy of each photo with faces, scores and products drawn")
+    parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
+                        help="worker processes (photos travel to them in chunks)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    args = parser.parse_args(argv)
+    if args.per_category < 1 or args.n_jobs < 1:
+        parser.error("--per-category and --n-jobs must be at least 1")
+    return args
+
+
+def collect_photos(paths, *, recursive=False):
+    """Photos named by the command line, in order: files as given, folders' photos by name.
+
+    A path that does not exist is kept, so that it is reported as that photo's error.
+    """
+    photos = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = path.rglob("*") if recursive else path.iterdir()
+            photos += sorted(p for p in found if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+        else:
+            photos.append(path)
+    return photos
+
+
+@lru_cache(maxsize=None)
+def worker_state(model_path, catalog_path):
+    """The model and catalog, loaded once per process."""
+    from features.model_io import load_model
+    from features.recommendations import load_catalog
+
+    pipeline, card = load_model(model_path)
+    return pipeline, load_catalog(catalog_path)
+
+
+def analyse_photo(path, pipeline, catalog, *, per_category=2, annotate_to=None):
+    """Everything recommend.py says about one photo, as the JSON Lines record (plus each
+    face's ``attributes`` and ``headline``)."""
+    from features.faces import detect_faces
+    from features.images import load_image
+    from features.recommendations import headline, read_attributes, recommend_products
+    from features.regions import REGIONS, extract_regions
+
+    image = load_image(path)
+    faces = detect_faces(image)
+    classifier = pipeline.named_steps["classifier"]
+    probabilities = pipeline.predict_proba([(image, face) for face in faces]) if faces else []
+    results = []
+    for face, row in zip(faces, probabilities):
+        scores = {label: round(float(p), 4) for label, p in zip(classifier.labels, row)}
+        labels = [label for label, p, t in zip(classifier.labels, row, classifier.thresholds_) if p >= t]
+        attributes = read_attributes(extract_regions(image, face, regions=REGIONS))
+        results.append({"box": list(face.box), "scores": scores, "labels": labels,
+                        "recommendations": recommend_products(scores, labels, attributes, catalog,
+                                                              per_category=per_category),
+                        "headline": headline(labels, scores), "attributes": attributes})
+    if annotate_to is not None:
+        from features.annotation import annotate, save_rgb
+
+        save_rgb(annotate_to, annotate(image, results))
+    return {"image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
+            "faces": results, "error": None}
+
+
+def analyse_chunk(jobs, model_path, catalog_path, per_category, debug):
+    """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error record."""
+    from features.images import ImageError
+
+    pipeline, catalog = worker_state(model_path, catalog_path)
+    records = []
+    for path, annotate_to in jobs:
+        try:
+            records.append(analyse_photo(path, pipeline, catalog, per_category=per_category,
+                                         annotate_to=annotate_to))
+        except ImageError as exc:
+            records.append(error_record(path, exc.reason))
+        except Exception as exc:  # one bad photo must not stop a feed
+            if debug:
+                traceback.print_exc()
+            records.append(error_record(path, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+    return records
+
+
+def error_record(path, reason):
+    return {"image": str(path), "width": None, "height": None, "faces": [], "error": reason}
+
+
+def annotation_targets(photos, folder):
+    """A distinct output file for each photo in ``folder`` (``name.jpg``, ``name-2.jpg``, ...)."""
+    if folder is None:
+        return [None] * len(photos)
+    folder.mkdir(parents=True, exist_ok=True)
+    targets, used = [], set()
+    for photo in photos:
+        stem, n = photo.stem, 1
+        while (name := f"{stem}{'' if n == 1 else f'-{n}'}.jpg") in used:
+            n += 1
+        used.add(name)
+        targets.append(folder / name)
+    return targets
+
+
+def run_photos(photos, args):
+    """Yield each photo's record in input order, working in ``--n-jobs`` processes."""
+    jobs = list(zip(photos, annotation_targets(photos, args.annotate)))
+    workers = min(args.n_jobs, len(jobs))
+    size = max(1, min(16, -(-len(jobs) // (4 * workers))))
+    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    settings = (args.model, args.catalog, args.per_category, args.debug)
+    if workers <= 1 or len(chunks) == 1:
+        for chunk in chunks:
+            yield from analyse_chunk(chunk, *settings)
+        return
+    from joblib import Parallel, delayed
+
+    for records in Parallel(n_jobs=workers, return_as="generator")(
+            delayed(analyse_chunk)(chunk, *settings) for chunk in chunks):
+        yield from records
+
+
+def format_text(record):
+    """A photo's record as text for a person."""
+    if record["error"]:
+        return f"{record['image']}: error: {record['error']}"
+    lines = [f"{record['image']} ({record['width']}x{record['height']}): "
+             f"{len(record['faces']) or 'no'} face{'s' * (len(record['faces']) != 1)}"]
+    for number, face in enumerate(record["faces"], start=1):
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in face["scores"].items())
+        lines.append(f"  face {number} at {face['box']}: {scores} -> "
+                     f"{', '.join(face['labels']) or 'no label'}")
+        lines.append(f"    {face['headline']}")
+        for rank, product in enumerate(face["recommendations"], start=1):
+            lines.append(f"    {rank}. {product['product_id']} {product['name']} "
+                         f"(${product['price']:.2f}): {product['reason']}")
+    return "\n".join(lines)
+
+
+def format_profile(summary):
+    profile = summary["profile"]
+    lines = [f"profile: {profile['photos']} photos ({profile['failed']} failed), {profile['faces']} faces",
+             f"  {profile['headline']}"]
+    for label, stats in profile["labels"].items():
+        lines.append(f"  {label:<8} in {stats['photo_share']:.0%} of photos, "
+                     f"{stats['face_share']:.0%} of faces, mean probability {stats['mean_probability']:.2f}")
+    for rank, product in enumerate(profile["recommendations"], start=1):
+        lines.append(f"  {rank}. {product['product_id']} {product['name']} "
+                     f"(${product['price']:.2f}): {product['reason']}")
+    return "\n".join(lines)
+
+
+def public(record):
+    """The JSON Lines record: per face only box, scores, labels and recommendations."""
+    keys = ("box", "scores", "labels", "recommendations")
+    return {**record, "faces": [{k: face[k] for k in keys} for face in record["faces"]]}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from features.model_io import ModelError
+    from features.recommendations import CatalogError
+
+    try:
+        _, catalog = worker_state(args.model, args.catalog)
+    except (ModelError, CatalogError) as exc:
+        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        return 1
+    photos = collect_photos(args.paths, recursive=args.recursive)
+    if not photos:
+        print("recommend.py: error: no photos found in " + ", ".join(args.paths), file=sys.stderr)
+        return 1
+    records, failed = [], 0
+    for record in run_photos(photos, args):
+        failed += record["error"] is not None
+        if record["error"]:
+            print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
+        print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
+        if args.profile:
+            records.append(record)
+    if args.profile:
+        from features.recommendations import profile
+
+        summary = profile(records, catalog, per_category=args.per_category)
+        print(json.dumps(summary) if args.json else format_profile(summary))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Real photos for the tests: the shared datasets and scikit-image's astronaut."""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from skimage import data
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from features.dataset import default_data_dir  # noqa: E402
+
+CELEBA = default_data_dir()
+LFW = Path(os.environ.get("IMG2REC_LFW", ROOT.parent / "shared" / "datasets" / "lfw-photos")) / "images"
+
+
+@pytest.fixture(scope="session")
+def astronaut():
+    image = data.astronaut()
+    image.setflags(write=False)  # a test that modifies it in place fails loudly
+    return image
+
+
+@pytest.fixture(scope="session")
+def celeba_labels():
+    return pd.read_csv(CELEBA / "labels.csv", dtype={"identity": str})
+
+
+@pytest.fixture(scope="session")
+def celeba_paths(celeba_labels):
+    return [str(CELEBA / "images" / name) for name in celeba_labels["filename"]]
+
+
+@pytest.fixture(scope="session")
+def lfw_paths():
+    return sorted(str(p) for p in LFW.glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def no_face_image():
+    """A real photo without a person: scikit-image's coffee cup."""
+    return data.coffee()
+
+
+@pytest.fixture(scope="session")
+def two_people(astronaut, celeba_paths):
+    """Two real faces in one photo: the astronaut beside a CelebA portrait."""
+    from features.images import load_image
+
+    portrait = load_image(celeba_paths[0])
+    scaled = np.kron(portrait, np.ones((4, 4, 1), dtype=np.uint8))[:, :, :3]
+    height = max(astronaut.shape[0], scaled.shape[0])
+    canvas = np.full((height, astronaut.shape[1] + scaled.shape[1] + 40, 3), 128, np.uint8)
+    canvas[:astronaut.shape[0], :astronaut.shape[1]] = astronaut
+    canvas[:scaled.shape[0], astronaut.shape[1] + 40:] = scaled
+    return canvas

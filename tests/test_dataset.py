@@ -1,0 +1,89 @@
+"""Reading labelled datasets in both layouts, and clear errors naming the row."""
+import shutil
+
+import pandas as pd
+import pytest
+
+from features.dataset import LABELS, DatasetError, default_data_dir, load_dataset
+
+
+def test_shared_dataset(celeba_labels):
+    table = load_dataset(default_data_dir())
+    assert list(table.columns) == ["filename", *LABELS, "identity"]
+    assert len(table) == len(celeba_labels) and table[list(LABELS)].isin([0, 1]).all().all()
+    assert table["hat"].sum() == celeba_labels["hat"].sum()
+
+
+def test_data_folder_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("IMG2REC_DATA", str(tmp_path))
+    assert default_data_dir() == tmp_path
+
+
+def write_csv(folder, rows, columns=("filename", *LABELS, "identity")):
+    folder.mkdir(exist_ok=True)
+    pd.DataFrame(rows, columns=list(columns)).to_csv(folder / "labels.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def photos(tmp_path, celeba_paths):
+    """Three real photos in a fresh folder (the test's copy, never the repository)."""
+    folder = tmp_path / "data"
+    (folder / "images").mkdir(parents=True)
+    for path in celeba_paths[:3]:
+        shutil.copy(path, folder / "images")
+    return folder, sorted(p.name for p in (folder / "images").iterdir())
+
+
+def test_labels_csv(photos):
+    folder, names = photos
+    write_csv(folder, [(names[0], 1, 0, 0, "7"), (names[1], 0, 1, 1, "7"), (names[2], 0, 0, 0, "9")])
+    table = load_dataset(folder)
+    assert table["filename"].tolist() == [str(folder / "images" / n) for n in names]
+    assert table[["hat", "beard", "eyewear"]].values.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 0]]
+    assert table["identity"].tolist() == ["7", "7", "9"]
+
+
+@pytest.mark.parametrize("rows, columns, message", [
+    ([("a", 1, 0, 0)], ("filename", "hat", "beard", "glasses"), "missing column.*eyewear"),
+    ([("a", 1, 0, 0, 1)], ("filename", *LABELS, "smile"), "unknown column.*smile"),
+    ([("{0}", 2, 0, 0)], ("filename", *LABELS), "line 2: hat='2'"),
+    ([("{0}", 1, 0, 0), ("{1}", 0, "yes", 0)], ("filename", *LABELS), "line 3: beard='yes'"),
+    ([("{0}", 1, 0, 0), ("{0}", 0, 0, 0)], ("filename", *LABELS), "line 3: .* duplicate of line 2"),
+    ([("{0}", 1, 0, 0), ("missing.jpg", 0, 0, 0)], ("filename", *LABELS), "line 3: .*missing.jpg does not exist"),
+])
+def test_malformed_labels_name_the_row(photos, rows, columns, message):
+    folder, names = photos
+    rows = [tuple(v.format(*names) if isinstance(v, str) else v for v in row) for row in rows]
+    write_csv(folder, rows, columns)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(folder)
+
+
+def test_label_folders_with_multiple_labels(tmp_path, celeba_paths):
+    for label, paths in {"hat": celeba_paths[:2], "beard": celeba_paths[1:3], "none": celeba_paths[3:4]}.items():
+        (tmp_path / label).mkdir()
+        for path in paths:
+            shutil.copy(path, tmp_path / label)
+    table = load_dataset(tmp_path).set_index("filename")
+    by_name = {p.split("/")[-1]: row for p, row in table.iterrows()}
+    names = [p.split("/")[-1] for p in celeba_paths[:4]]
+    assert by_name[names[1]][["hat", "beard", "eyewear"]].tolist() == [1, 1, 0]
+    assert by_name[names[0]][["hat", "beard", "eyewear"]].tolist() == [1, 0, 0]
+    assert by_name[names[3]][["hat", "beard", "eyewear"]].tolist() == [0, 0, 0]
+    assert "identity" not in table.columns
+
+
+def test_photo_in_none_and_a_label_is_an_error(tmp_path, celeba_paths):
+    for label in ("none", "hat"):
+        (tmp_path / label).mkdir()
+        shutil.copy(celeba_paths[0], tmp_path / label)
+    with pytest.raises(DatasetError, match="none/ and in hat/"):
+        load_dataset(tmp_path)
+
+
+def test_not_a_dataset(tmp_path):
+    with pytest.raises(DatasetError, match="no such dataset folder"):
+        load_dataset(tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="neither a labels.csv"):
+        load_dataset(tmp_path)

@@ -1,0 +1,62 @@
+"""Frozen CNN embeddings: sizes, determinism, and identity closeness on real photos."""
+import numpy as np
+import pytest
+
+from features.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
+from features.faces import detect_faces
+from features.images import load_image
+from features.regions import extract_regions
+
+
+def largest(path):
+    image = load_image(path)
+    faces = detect_faces(image)
+    return (image, faces[0]) if faces else None
+
+
+@pytest.fixture(scope="module")
+def identity_pairs(celeba_labels, celeba_paths):
+    """Twelve people with two photos each, faces found in both."""
+    paths = dict(zip(celeba_labels["filename"], celeba_paths))
+    pairs = []
+    for _, group in celeba_labels.groupby("identity", sort=True):
+        if len(group) < 2:
+            continue
+        found = [largest(paths[name]) for name in group["filename"][:2]]
+        if all(found):
+            pairs.append(found)
+        if len(pairs) == 12:
+            return pairs
+    raise AssertionError("not enough identities with two photos")
+
+
+def test_face_descriptor_size_and_determinism(astronaut):
+    face = detect_faces(astronaut)[0]
+    first, second = face_descriptor(astronaut, face), face_descriptor(astronaut, face)
+    assert first.shape == (FACE_DESCRIPTOR_SIZE,) and first.dtype == np.float32
+    assert np.array_equal(first, second)
+
+
+def test_cnn_embedding_size_and_determinism(astronaut):
+    context = extract_regions(astronaut, detect_faces(astronaut)[0], regions=("context",))["context"]
+    single = cnn_embeddings([context])
+    batch = cnn_embeddings([context, context[:, ::-1].copy(), context])
+    assert single.shape == (1, CNN_SIZE) and batch.shape == (3, CNN_SIZE)
+    assert np.allclose(single[0], batch[0], atol=1e-4) and np.allclose(batch[0], batch[2], atol=1e-4)
+    assert cnn_embeddings([]).shape == (0, CNN_SIZE)
+
+
+def test_same_person_closer_than_strangers(identity_pairs):
+    descriptors = [[face_descriptor(*pair) for pair in person] for person in identity_pairs]
+    same = np.mean([np.linalg.norm(a - b) for a, b in descriptors])
+    strangers = np.mean([np.linalg.norm(descriptors[i][0] - descriptors[j][1])
+                         for i in range(len(descriptors)) for j in range(len(descriptors)) if i != j])
+    assert same < 0.8 * strangers
+
+    contexts = [[extract_regions(*pair, regions=("context",))["context"] for pair in person]
+                for person in identity_pairs]
+    embedded = [cnn_embeddings(person) for person in contexts]
+    same = np.mean([np.linalg.norm(e[0] - e[1]) for e in embedded])
+    strangers = np.mean([np.linalg.norm(embedded[i][0] - embedded[j][1])
+                         for i in range(len(embedded)) for j in range(len(embedded)) if i != j])
+    assert same < strangers

@@ -1,0 +1,111 @@
+"""The photo loader: every common format to upright RGB, every bad file to a one-line error."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from features.images import ImageError, as_rgb, load_image
+
+
+def save(tmp_path, name, image, **options):
+    path = tmp_path / name
+    image.save(path, **options)
+    return path
+
+
+@pytest.fixture
+def portrait(celeba_paths):
+    return Image.open(celeba_paths[0]).convert("RGB")
+
+
+def test_jpeg_is_rgb_uint8(celeba_paths):
+    image = load_image(celeba_paths[0])
+    assert image.dtype == np.uint8 and image.shape == (109, 89, 3)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA"])
+def test_modes_convert_to_rgb(tmp_path, portrait, mode):
+    converted = portrait.convert(mode)
+    suffix = "jpg" if mode in ("L", "CMYK") else "png"
+    image = load_image(save(tmp_path, f"photo.{suffix}", converted))
+    assert image.shape == (109, 89, 3) and image.dtype == np.uint8
+    reference = np.asarray(portrait, dtype=float)
+    tolerance = 60 if mode in ("L", "P", "LA") else 12  # gray/palette lose colour, JPEG adds noise
+    assert np.abs(image.astype(float) - reference).mean() < tolerance
+
+
+def test_sixteen_bit_png_keeps_its_range(tmp_path, portrait):
+    gray = np.asarray(portrait.convert("L"), dtype=np.uint16) * 257
+    path = save(tmp_path, "deep.png", Image.fromarray(gray))
+    image = load_image(path)
+    assert np.abs(image[:, :, 0].astype(int) - gray // 257).max() <= 1
+
+
+def test_transparency_is_flattened_on_white(tmp_path):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    image = load_image(save(tmp_path, "clear.png", Image.fromarray(rgba)))
+    assert (image == 255).all()
+
+
+def test_webp_and_gif_first_frame(tmp_path, portrait):
+    assert load_image(save(tmp_path, "a.webp", portrait)).shape == (109, 89, 3)
+    frames = [portrait, portrait.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    path = tmp_path / "a.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    first = load_image(path)
+    assert np.abs(first.astype(int) - np.asarray(portrait, int)).mean() < \
+        np.abs(first.astype(int) - np.asarray(frames[1], int)).mean()
+
+
+def test_exif_orientation_is_applied(tmp_path, portrait):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; viewers turn it 90 degrees clockwise
+    stored = portrait.transpose(Image.Transpose.ROTATE_90)
+    image = load_image(save(tmp_path, "rotated.jpg", stored, exif=exif, quality=95))
+    assert image.shape == (109, 89, 3)
+    assert np.abs(image.astype(int) - np.asarray(portrait, int)).mean() < 8
+
+
+def test_decompression_bomb_refused_before_decoding(tmp_path):
+    path = save(tmp_path, "bomb.png", Image.new("1", (20000, 20000)))
+    assert path.stat().st_size < 200_000
+    with pytest.raises(ImageError, match="bomb"):
+        load_image(path)
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty"),
+    (b"<html><body>not a photo</body></html>", "not a recognised image"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "corrupt|not a recognised"),
+])
+def test_bad_files_raise_one_line_errors(tmp_path, content, reason):
+    path = tmp_path / "bad photo é.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=reason) as error:
+        load_image(path)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_truncated_jpeg(tmp_path, celeba_paths):
+    data = open(celeba_paths[0], "rb").read()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="corrupt or truncated"):
+        load_image(path)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageError, match="directory"):
+        load_image(tmp_path)
+
+
+def test_as_rgb_never_modifies_its_input(astronaut):
+    gray = astronaut[:, :, 0].copy()
+    out = as_rgb(gray)
+    assert out.shape == astronaut.shape and (out[:, :, 2] == gray).all()
+    assert as_rgb(astronaut) is astronaut
+    floats = astronaut / 255.0
+    assert np.abs(as_rgb(floats).astype(int) - astronaut).max() <= 1

@@ -1,0 +1,62 @@
+"""Region crops: where they sit in the photo, their sizes, and padding without shifting."""
+import numpy as np
+import pytest
+
+from features.faces import detect_faces
+from features.regions import REGION_SIZES, extract_regions, region_corners
+
+
+@pytest.fixture(scope="module")
+def astronaut_face(astronaut):
+    return detect_faces(astronaut)[0]
+
+
+def test_fixed_sizes(astronaut, astronaut_face):
+    crops = extract_regions(astronaut, astronaut_face)
+    assert set(crops) == set(REGION_SIZES)
+    for name, (width, height) in REGION_SIZES.items():
+        assert crops[name].shape == (height, width, 3) and crops[name].dtype == np.uint8
+
+
+def test_forehead_above_the_eyes_and_jaw_below_the_nose(astronaut_face):
+    eyes_y = astronaut_face.landmarks[36:48, 1].min()
+    nose_y = astronaut_face.landmarks[33, 1]
+    forehead, jaw = region_corners(astronaut_face, "forehead"), region_corners(astronaut_face, "jaw")
+    # corners run top-left, top-right, bottom-right, bottom-left; the face is slightly tilted,
+    # so compare the middle of the crop's bottom (forehead) and top (jaw) edges
+    assert forehead[2:, 1].mean() < eyes_y
+    assert jaw[:2, 1].mean() >= nose_y - 1 and jaw[:, 1].mean() > nose_y
+    band = region_corners(astronaut_face, "eye_band")
+    assert band[:, 1].min() < eyes_y < band[:, 1].max()
+
+
+def test_regions_follow_a_tilted_face(astronaut):
+    """Rotating the photo rotates the face; its aligned crops stay nearly the same."""
+    import cv2
+
+    centre = (astronaut.shape[1] / 2, astronaut.shape[0] / 2)
+    turned = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D(centre, 15, 1.0), astronaut.shape[1::-1])
+    upright = extract_regions(astronaut, detect_faces(astronaut)[0])
+    tilted = extract_regions(turned, detect_faces(turned)[0])
+    for name in ("eye_band", "jaw"):
+        difference = np.abs(upright[name].astype(int) - tilted[name].astype(int)).mean()
+        assert difference < 30, name
+
+
+def test_outside_the_photo_is_padded_not_shifted(astronaut, astronaut_face):
+    """Cropping the photo tight around the face changes only padding, never the content."""
+    left, top, right, bottom = astronaut_face.box
+    tight = astronaut[top - 10:, :]  # the hat region now falls outside the photo
+    shifted = type(astronaut_face)(box=astronaut_face.box, score=astronaut_face.score,
+                                   landmarks=astronaut_face.landmarks - [0, top - 10])
+    full = extract_regions(astronaut, astronaut_face)["forehead"]
+    cut = extract_regions(tight, shifted)["forehead"]
+    inside = cut.max(axis=2) > 0
+    assert 0.05 < inside.mean() < 0.95  # part padding, part photo
+    assert np.abs(cut[inside].astype(int) - full[inside].astype(int)).mean() < 3
+
+
+def test_inputs_are_not_modified(astronaut, astronaut_face):
+    landmarks = astronaut_face.landmarks.copy()
+    extract_regions(astronaut, astronaut_face)
+    assert np.array_equal(landmarks, astronaut_face.landmarks)

@@ -1,0 +1,76 @@
+"""The FaceFeatures transformer: scikit-learn contract, column names, no-face rows, cache."""
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from features.faces import detect_faces
+from features.images import ImageError
+from features.transformer import BLOCKS, FaceFeatures, block_names
+
+
+@pytest.fixture(scope="module")
+def photos(celeba_paths):
+    return celeba_paths[:6]
+
+
+def test_estimator_contract():
+    transformer = FaceFeatures(cnn=False, n_jobs=2)
+    assert transformer.fit() is transformer
+    twin = clone(transformer)
+    assert twin.get_params() == transformer.get_params() and not hasattr(twin, "feature_names_out_")
+    assert twin.set_params(hog=False) is twin and twin.hog is False
+    with pytest.raises(ValueError, match="at least one"):
+        FaceFeatures(hog=False, colour=False, face_descriptor=False, cnn=False).fit()
+    with pytest.raises(Exception, match="not fitted"):
+        FaceFeatures().transform([])
+
+
+@pytest.mark.parametrize("blocks", [BLOCKS, ("hog",), ("colour", "cnn"), ("face_descriptor",)])
+def test_feature_names_match_the_matrix(photos, blocks):
+    transformer = FaceFeatures(**{b: b in blocks for b in BLOCKS}).fit()
+    X = transformer.transform(photos[:2])
+    names = transformer.get_feature_names_out()
+    assert X.shape == (2, len(names)) == (2, sum(len(block_names(b)) for b in blocks))
+    assert len(set(names)) == len(names)
+    assert all(n.split("__")[0] in ("forehead", "eye_band", "jaw", "face", "context") for n in names)
+
+
+def test_blocks_are_the_same_columns_alone_or_together(photos):
+    everything = FaceFeatures().fit()
+    X = everything.transform(photos[:3])
+    names = everything.get_feature_names_out()
+    alone = FaceFeatures(hog=False, colour=True, face_descriptor=False, cnn=False).fit().transform(photos[:3])
+    assert np.allclose(X[:, np.isin(names, block_names("colour"))], alone, equal_nan=True)
+
+
+def test_photo_without_a_face_gives_a_nan_row(photos, no_face_image, astronaut):
+    X = FaceFeatures(cnn=False).fit().transform([no_face_image, astronaut])
+    assert np.isnan(X[0]).all() and not np.isnan(X[1]).any()
+
+
+def test_arrays_pairs_and_paths_agree(photos, astronaut):
+    transformer = FaceFeatures(face_descriptor=False).fit()
+    face = detect_faces(astronaut)[0]
+    by_array, by_pair = transformer.transform([astronaut, (astronaut, face)])
+    assert np.allclose(by_array, by_pair, atol=1e-5)
+
+
+def test_unreadable_photo_raises_or_gives_nan(tmp_path, photos):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    with pytest.raises(ImageError, match="broken.jpg"):
+        FaceFeatures(cnn=False).fit().transform([photos[0], str(broken)])
+    X = FaceFeatures(cnn=False, on_error="nan").fit().transform([photos[0], str(broken)])
+    assert not np.isnan(X[0]).any() and np.isnan(X[1]).all()
+
+
+def test_cache_and_processes_give_the_same_rows(tmp_path, photos):
+    plain = FaceFeatures().fit().transform(photos)
+    cached = FaceFeatures(cache_dir=tmp_path, n_jobs=2).fit()
+    first, second = cached.transform(photos), cached.transform(photos)
+    assert np.allclose(plain, first, atol=1e-5, equal_nan=True)
+    assert np.array_equal(first, second, equal_nan=True)
+    assert len(list(tmp_path.rglob("*.npy"))) == len(photos) * len(BLOCKS)
+    # a cache of some blocks serves a transformer asking for fewer
+    fewer = FaceFeatures(hog=False, cache_dir=tmp_path).fit().transform(photos)
+    assert np.array_equal(fewer, first[:, len(block_names("hog")):], equal_nan=True)

@@ -1,0 +1,220 @@
+"""Train img2recommender: features -> calibrated one-vs-rest XGBoost, with an honest
+grouped cross-validation report.
+
+    python train.py                       # the shared CelebA hat/beard/eyewear photos
+    python train.py --data DIR --ablation
+
+Writes artifacts/model.joblib (the whole fitted scikit-learn Pipeline), model_card.json,
+cv_report.json / .csv and ROC, precision-recall and reliability plots.
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import DATA_ENV, LABELS, DatasetError, default_data_dir, load_dataset
+
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train the hat/beard/eyewear model and report grouped cross-validation.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", type=Path, default=None,
+                        help=f"dataset folder (labels.csv + images/, or hat/ beard/ eyewear/ none/); "
+                             f"default ${DATA_ENV} or {default_data_dir()}")
+    parser.add_argument("--out", type=Path, default=ROOT / "artifacts", help="output folder")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="feature cache folder (default OUT/feature-cache)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use only the first N photos of the dataset (quick runs)")
+    parser.add_argument("--blocks", default="hog,colour,cnn",
+                        help="feature blocks, comma-separated, of hog, colour, face_descriptor, cnn")
+    parser.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
+    parser.add_argument("--calibration", choices=("sigmoid", "isotonic"), default="sigmoid")
+    parser.add_argument("--n-estimators", type=int, default=300)
+    parser.add_argument("--learning-rate", type=float, default=0.08)
+    parser.add_argument("--max-depth", type=int, default=4)
+    parser.add_argument("--min-precision", type=float, default=None,
+                        help="choose each threshold for the best recall at this precision "
+                             "(default: the threshold of the best F1)")
+    parser.add_argument("--max-skipped", type=float, default=0.2,
+                        help="stop when more than this share of photos is unreadable or faceless")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also cross-validate each feature block alone (artifacts/ablation.json)")
+    parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
+                        help="processes for feature extraction, threads for XGBoost")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    return parser.parse_args(argv)
+
+
+def dataset_fingerprint(table):
+    """SHA-256 over each photo's name, labels and content: same data, same fingerprint."""
+    digest = hashlib.sha256()
+    for row in table.itertuples(index=False):
+        digest.update(Path(row.filename).name.encode())
+        digest.update(bytes([getattr(row, label) for label in LABELS]))
+        digest.update(hashlib.sha1(Path(row.filename).read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def skipped_reasons(paths):
+    """Why each photo gave no features: the loader's one-line error, or no face found."""
+    from features.images import ImageError, load_image
+
+    reasons = []
+    for path in paths:
+        try:
+            load_image(path)
+            reasons.append("no face found")
+        except ImageError as exc:
+            reasons.append(exc.reason)
+    return reasons
+
+
+def check_positives(Y, n_splits):
+    for j, label in enumerate(LABELS):
+        positives = int(Y[:, j].sum())
+        if positives < 2 * n_splits:
+            raise DatasetError(f"label {label!r} has {positives} positive photos with a face; "
+                               f"{n_splits}-fold cross-validation needs at least {2 * n_splits}")
+
+
+def make_classifier(args):
+    from features.classifier import MultiLabelClassifier
+
+    return MultiLabelClassifier(calibration=args.calibration, n_estimators=args.n_estimators,
+                                learning_rate=args.learning_rate, max_depth=args.max_depth,
+                                n_jobs=args.n_jobs, random_state=args.seed)
+
+
+def cross_validate(classifier, X, Y, fold, args):
+    from features.evaluation import cv_report, out_of_fold
+
+    proba, raw = out_of_fold(classifier, X, Y, fold)
+    report, thresholds = cv_report(Y, proba, fold, LABELS, min_precision=args.min_precision)
+    return report, thresholds, proba, raw
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = time.time()
+    try:
+        return run(args, started)
+    except DatasetError as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def run(args, started):
+    from sklearn.pipeline import Pipeline
+
+    from features.evaluation import format_report, grouped_folds
+    from features.model_io import save_model, write_atomically
+    from features.transformer import FaceFeatures, block_names
+
+    data_dir = args.data or default_data_dir()
+    table = load_dataset(data_dir)
+    if args.limit:
+        table = table.iloc[:args.limit].reset_index(drop=True)
+    blocks = tuple(b.strip() for b in args.blocks.split(",") if b.strip())
+    print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}")
+
+    extractor = FaceFeatures(**{b: b in blocks for b in ("hog", "colour", "face_descriptor", "cnn")},
+                             n_jobs=args.n_jobs, cache_dir=args.cache or args.out / "feature-cache",
+                             on_error="nan", progress=sys.stderr.isatty())
+    extraction_started = time.time()
+    X = extractor.fit().transform(table["filename"])
+    extraction_seconds = time.time() - extraction_started
+    usable = ~np.isnan(X).all(axis=1)
+    skipped = pd.DataFrame({"filename": table.loc[~usable, "filename"],
+                            "reason": skipped_reasons(table.loc[~usable, "filename"])})
+    print(f"features: {X.shape[1]} per face, {extraction_seconds:.0f} s; "
+          f"skipped {len(skipped)} of {len(table)} photos "
+          f"({(skipped.reason != 'no face found').sum()} unreadable, "
+          f"{(skipped.reason == 'no face found').sum()} without a face)")
+    if len(skipped) > args.max_skipped * len(table):
+        raise DatasetError(f"{len(skipped)} of {len(table)} photos unusable, over --max-skipped "
+                           f"{args.max_skipped:.0%}; first: {skipped.iloc[0].filename}: {skipped.iloc[0].reason}")
+
+    X, kept = X[usable], table[usable].reset_index(drop=True)
+    Y = kept[list(LABELS)].to_numpy()
+    groups = kept["identity"].to_numpy() if "identity" in kept else kept["filename"].to_numpy()
+    check_positives(Y, args.n_splits)
+    fold = grouped_folds(Y, groups, n_splits=args.n_splits, random_state=args.seed)
+
+    classifier = make_classifier(args)
+    cv_started = time.time()
+    report, thresholds, proba, raw = cross_validate(classifier, X, Y, fold, args)
+    cv_seconds = time.time() - cv_started
+    print(f"\n{args.n_splits}-fold cross-validation grouped by "
+          f"{'identity' if 'identity' in kept else 'photo'}, out-of-fold only ({cv_seconds:.0f} s):")
+    print(format_report(report))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    cv = {"cv": {"splitter": "StratifiedGroupKFold", "n_splits": args.n_splits,
+                 "groups": "identity" if "identity" in kept else "filename", "shuffle": True,
+                 "random_state": args.seed, "n_photos": len(kept)},
+          "labels": report,
+          "skipped": skipped.to_dict("records")}
+    write_atomically(args.out / "cv_report.json",
+                     lambda p: Path(p).write_text(json.dumps(cv, indent=2) + "\n"))
+    rows = [{"label": label, "metric": m, **v} for label, s in report.items()
+            for m, v in s.items() if isinstance(v, dict)]
+    write_atomically(args.out / "cv_report.csv", lambda p: pd.DataFrame(rows).to_csv(p, index=False))
+    if not args.no_plots:
+        from features.plots import save_curves
+
+        for path in save_curves(Y, proba, raw, LABELS, args.out):
+            print(f"plot: {path}")
+
+    if args.ablation:
+        ablation = {}
+        for block in (*blocks, "all"):
+            cols = np.ones(X.shape[1], bool) if block == "all" else np.isin(
+                extractor.get_feature_names_out(), block_names(block))
+            block_report = cross_validate(classifier, X[:, cols], Y, fold, args)[0]
+            ablation[block] = {"n_features": int(cols.sum()), "labels": block_report}
+            print(f"\nablation: {block} ({cols.sum()} features)\n{format_report(block_report)}")
+        write_atomically(args.out / "ablation.json",
+                         lambda p: Path(p).write_text(json.dumps(ablation, indent=2) + "\n"))
+
+    fit_started = time.time()
+    final = classifier.set_params(thresholds=thresholds).fit(X, Y)
+    extractor.set_params(n_jobs=1, cache_dir=None, on_error="raise", progress=False)
+    pipeline = Pipeline([("features", extractor), ("classifier", final)])
+    card = {
+        "labels": list(LABELS),
+        "thresholds": thresholds,
+        "threshold_rule": (f"best recall at precision >= {args.min_precision}"
+                           if args.min_precision else "max F1 on out-of-fold scores"),
+        "feature_blocks": {b: len(block_names(b)) for b in blocks},
+        "n_features": int(X.shape[1]),
+        "classifier": {k: v for k, v in final.get_params().items() if k != "thresholds"},
+        "dataset": {"path": str(data_dir), "n_photos": len(table), "n_used": len(kept),
+                    "n_skipped": len(skipped), "positives": dict(zip(LABELS, Y.sum(0).tolist())),
+                    "fingerprint": dataset_fingerprint(table)},
+        "training_seconds": {"features": round(extraction_seconds, 1), "cv": round(cv_seconds, 1),
+                             "final_fit": round(time.time() - fit_started, 1),
+                             "total": round(time.time() - started, 1)},
+        "cv": cv["cv"],
+        "cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1", "brier")}
+                      for label, s in report.items()},
+    }
+    model_path = args.out / "model.joblib"
+    save_model(pipeline, card, model_path)
+    print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}); "
+          f"{time.time() - started:.0f} s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
