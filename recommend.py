@@ -11,8 +11,7 @@ import argparse
 import json
 import os
 import sys
-import traceback
-from functools import lru_cache
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -62,68 +61,6 @@ def collect_photos(paths, *, recursive=False):
     return photos
 
 
-@lru_cache(maxsize=None)
-def worker_state(model_path, catalog_path):
-    """The model and catalog, loaded once per process."""
-    from features.model_io import load_model
-    from features.recommendations import load_catalog
-
-    pipeline, card = load_model(model_path)
-    return pipeline, load_catalog(catalog_path)
-
-
-def analyse_photo(path, pipeline, catalog, *, per_category=2, annotate_to=None):
-    """Everything recommend.py says about one photo, as the JSON Lines record (plus each
-    face's ``attributes`` and ``headline``)."""
-    from features.faces import detect_faces
-    from features.images import load_image
-    from features.recommendations import headline, read_attributes, recommend_products
-    from features.regions import REGIONS, extract_regions
-
-    image = load_image(path)
-    faces = detect_faces(image)
-    classifier = pipeline.named_steps["classifier"]
-    probabilities = pipeline.predict_proba([(image, face) for face in faces]) if faces else []
-    results = []
-    for face, row in zip(faces, probabilities):
-        scores = {label: round(float(p), 4) for label, p in zip(classifier.labels, row)}
-        labels = [label for label, p, t in zip(classifier.labels, row, classifier.thresholds_) if p >= t]
-        attributes = read_attributes(extract_regions(image, face, regions=REGIONS))
-        results.append({"box": list(face.box), "scores": scores, "labels": labels,
-                        "recommendations": recommend_products(scores, labels, attributes, catalog,
-                                                              per_category=per_category),
-                        "headline": headline(labels, scores), "attributes": attributes})
-    if annotate_to is not None:
-        from features.annotation import annotate, save_rgb
-
-        save_rgb(annotate_to, annotate(image, results))
-    return {"image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-            "faces": results, "error": None}
-
-
-def analyse_chunk(jobs, model_path, catalog_path, per_category, debug):
-    """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error record."""
-    from features.images import ImageError
-
-    pipeline, catalog = worker_state(model_path, catalog_path)
-    records = []
-    for path, annotate_to in jobs:
-        try:
-            records.append(analyse_photo(path, pipeline, catalog, per_category=per_category,
-                                         annotate_to=annotate_to))
-        except ImageError as exc:
-            records.append(error_record(path, exc.reason))
-        except Exception as exc:  # one bad photo must not stop a feed
-            if debug:
-                traceback.print_exc()
-            records.append(error_record(path, f"{type(exc).__name__}: {exc}".splitlines()[0]))
-    return records
-
-
-def error_record(path, reason):
-    return {"image": str(path), "width": None, "height": None, "faces": [], "error": reason}
-
-
 def annotation_targets(photos, folder):
     """A distinct output file for each photo in ``folder`` (``name.jpg``, ``name-2.jpg``, ...)."""
     if folder is None:
@@ -145,6 +82,8 @@ def run_photos(photos, args):
     workers = min(args.n_jobs, len(jobs))
     size = max(1, min(16, -(-len(jobs) // (4 * workers))))
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    from features.analysis import analyse_chunk
+
     settings = (args.model, args.catalog, args.per_category, args.debug)
     if workers <= 1 or len(chunks) == 1:
         for chunk in chunks:
@@ -195,11 +134,16 @@ def public(record):
 
 def main(argv=None):
     args = parse_args(argv)
-    from features.model_io import ModelError
-    from features.recommendations import CatalogError
+    from features.model_io import ModelError, check_model
+    from features.recommendations import CatalogError, load_catalog
 
     try:
-        _, catalog = worker_state(args.model, args.catalog)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_model(args.model)
+        for warning in caught:
+            print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
+        catalog = load_catalog(args.catalog)
     except (ModelError, CatalogError) as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1
@@ -208,13 +152,19 @@ def main(argv=None):
         print("recommend.py: error: no photos found in " + ", ".join(args.paths), file=sys.stderr)
         return 1
     records, failed = [], 0
-    for record in run_photos(photos, args):
-        failed += record["error"] is not None
-        if record["error"]:
-            print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
-        print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
-        if args.profile:
-            records.append(record)
+    try:
+        for record in run_photos(photos, args):
+            failed += record["error"] is not None
+            if record["error"]:
+                print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
+            print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
+            if args.profile:
+                records.append(record)
+    except Exception as exc:  # a worker process that died; each photo's own errors are records
+        if args.debug:
+            raise
+        print(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
     if args.profile:
         from features.recommendations import profile
 

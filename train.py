@@ -35,7 +35,7 @@ def parse_args(argv=None):
                         help="feature cache folder (default OUT/feature-cache)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use only the first N photos of the dataset (quick runs)")
-    parser.add_argument("--blocks", default="hog,colour,cnn",
+    parser.add_argument("--blocks", default="hog,colour,face_descriptor,cnn",
                         help="feature blocks, comma-separated, of hog, colour, face_descriptor, cnn")
     parser.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--calibration", choices=("sigmoid", "isotonic"), default="sigmoid")
@@ -96,10 +96,10 @@ def make_classifier(args):
                                 n_jobs=args.n_jobs, random_state=args.seed)
 
 
-def cross_validate(classifier, X, Y, fold, args):
+def cross_validate(classifier, X, Y, fold, groups, args):
     from features.evaluation import cv_report, out_of_fold
 
-    proba, raw = out_of_fold(classifier, X, Y, fold)
+    proba, raw = out_of_fold(classifier, X, Y, fold, groups)
     report, thresholds = cv_report(Y, proba, fold, LABELS, min_precision=args.min_precision)
     return report, thresholds, proba, raw
 
@@ -112,6 +112,9 @@ def main(argv=None):
     except DatasetError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("train.py: interrupted; the previous model and card are untouched", file=sys.stderr)
+        return 130
 
 
 def run(args, started):
@@ -153,7 +156,7 @@ def run(args, started):
 
     classifier = make_classifier(args)
     cv_started = time.time()
-    report, thresholds, proba, raw = cross_validate(classifier, X, Y, fold, args)
+    report, thresholds, proba, raw = cross_validate(classifier, X, Y, fold, groups, args)
     cv_seconds = time.time() - cv_started
     print(f"\n{args.n_splits}-fold cross-validation grouped by "
           f"{'identity' if 'identity' in kept else 'photo'}, out-of-fold only ({cv_seconds:.0f} s):")
@@ -181,14 +184,14 @@ def run(args, started):
         for block in (*blocks, "all"):
             cols = np.ones(X.shape[1], bool) if block == "all" else np.isin(
                 extractor.get_feature_names_out(), block_names(block))
-            block_report = cross_validate(classifier, X[:, cols], Y, fold, args)[0]
+            block_report = cross_validate(classifier, X[:, cols], Y, fold, groups, args)[0]
             ablation[block] = {"n_features": int(cols.sum()), "labels": block_report}
             print(f"\nablation: {block} ({cols.sum()} features)\n{format_report(block_report)}")
         write_atomically(args.out / "ablation.json",
                          lambda p: Path(p).write_text(json.dumps(ablation, indent=2) + "\n"))
 
     fit_started = time.time()
-    final = classifier.set_params(thresholds=thresholds).fit(X, Y)
+    final = classifier.set_params(thresholds=thresholds).fit(X, Y, groups=groups)
     extractor.set_params(n_jobs=1, cache_dir=None, on_error="raise", progress=False)
     pipeline = Pipeline([("features", extractor), ("classifier", final)])
     card = {

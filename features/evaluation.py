@@ -21,6 +21,8 @@ def grouped_folds(Y, groups, *, n_splits=5, random_state=0):
     """
     Y = np.asarray(Y, dtype=int)
     combination = Y @ (2 ** np.arange(Y.shape[1]))
+    codes, counts = np.unique(combination, return_counts=True)
+    combination[np.isin(combination, codes[counts < n_splits])] = -1  # pool the rarest mixes
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     fold = np.empty(len(Y), dtype=int)
     for k, (_, test) in enumerate(splitter.split(Y, combination, groups)):
@@ -28,14 +30,14 @@ def grouped_folds(Y, groups, *, n_splits=5, random_state=0):
     return fold
 
 
-def out_of_fold(classifier, X, Y, fold):
+def out_of_fold(classifier, X, Y, fold, groups):
     """Calibrated and uncalibrated out-of-fold probabilities: each sample scored by the
     model fitted without its fold."""
     calibrated = np.zeros(Y.shape, dtype=float)
     raw = np.zeros(Y.shape, dtype=float)
     for k in np.unique(fold):
         train, test = fold != k, fold == k
-        model = clone(classifier).fit(X[train], Y[train])
+        model = clone(classifier).fit(X[train], Y[train], groups=groups[train])
         calibrated[test] = model.predict_proba(X[test])
         raw[test] = model.predict_proba_uncalibrated(X[test])
     return calibrated, raw

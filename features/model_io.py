@@ -82,13 +82,14 @@ def save_model(pipeline, card, model_path):
     return card
 
 
-def load_model(model_path):
-    """Load a model whose checksum matches its card; warn when library versions differ.
+def check_model(model_path):
+    """Check that a model file matches the checksum in its card, without loading it; warn
+    when it was trained with other library versions.
 
     Returns
     -------
-    (Pipeline, dict)
-        The fitted pipeline and its card.
+    dict
+        The model card.
 
     Raises
     ------
@@ -113,6 +114,18 @@ def load_model(model_path):
     if changed:
         warnings.warn(f"{model_path} was trained with other library versions: " + ", ".join(
             f"{k} {old} (now {new})" for k, (old, new) in sorted(changed.items())), stacklevel=2)
+    return card
+
+
+def load_model(model_path):
+    """Load a model that passes :func:`check_model`.
+
+    Returns
+    -------
+    (Pipeline, dict)
+        The fitted pipeline and its card.
+    """
+    card = check_model(model_path)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
+        warnings.simplefilter("ignore", category=UserWarning)  # already said by check_model
         return joblib.load(model_path), card

@@ -36,7 +36,7 @@ def save_curves(Y, proba, raw, labels, folder):
     fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 4), sharey=True)
     for ax, j, label in zip(axes, range(len(labels)), labels):
         for scores, name, style in ((raw, "XGBoost", "o--"), (proba, "calibrated", "s-")):
-            true, predicted = calibration_curve(Y[:, j], scores[:, j], n_bins=10, strategy="quantile")
+            true, predicted = calibration_curve(Y[:, j], scores[:, j], n_bins=10, strategy="uniform")
             ax.plot(predicted, true, style, label=name, ms=4)
         ax.plot([0, 1], [0, 1], "k:", lw=1)
         ax.set(title=label, xlabel="predicted probability")

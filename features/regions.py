@@ -14,6 +14,7 @@ REGION_SIZES = {
     "eye_band": (96, 32),   # brows to the bridge of the nose, temple to temple: eyewear
     "jaw": (64, 48),        # below the nose to below the chin, cheek to cheek: beards
     "context": (224, 224),  # the head with what it wears, for the ImageNet CNN
+    "eyes": (224, 224),     # the eye band stretched to the CNN's square input: glasses up close
 }
 REGIONS = ("forehead", "eye_band", "jaw")
 
@@ -54,6 +55,7 @@ def region_rects(landmarks):
         "jaw": (pts[2, 0] - 0.05 * width, pts[NOSE_TIP_BOTTOM, 1],
                 pts[14, 0] + 0.05 * width, chin + 0.15 * height),
         "context": (centre - half, top, centre + half, context_bottom),
+        "eyes": (left, brow - 0.1 * width, right, pts[NOSE_TIP_BOTTOM, 1]),
     }
 
 

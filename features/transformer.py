@@ -8,22 +8,24 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from features.descriptors import (HSV_BINS, colour_histogram, colour_size, hog_descriptor,
-                                  hog_size)
+from features.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, hog_descriptor, hog_size
 from features.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
 from features.faces import detect_faces
 from features.images import ImageError, as_rgb, load_image
 from features.regions import REGION_SIZES, REGIONS, extract_regions
 
-#: Bump when extraction changes, so cached features of older code are not reused.
-FEATURE_VERSION = 1
-BLOCKS = ("hog", "colour", "face_descriptor", "cnn")
+#: Bump a block's version when its extraction changes, so older cached rows are not reused.
+BLOCK_VERSIONS = {"hog": 2, "colour": 1, "face_descriptor": 1, "cnn": 2}
+#: Crops that the frozen ImageNet CNN embeds, in column order.
+CNN_CROPS = ("context", "eyes")
+BLOCKS = tuple(BLOCK_VERSIONS)
 
 
 def block_names(block):
     """Column names of one feature block, ``region__block_index``."""
     if block == "hog":
-        return [f"{region}__hog_{i}" for region in REGIONS for i in range(hog_size(REGION_SIZES[region]))]
+        return [f"{region}__hog_{i}" for region in REGIONS
+                for i in range(hog_size(REGION_SIZES[region], HOG_CELLS[region]))]
     if block == "colour":
         bins = [f"h{h}s{s}v{v}" for h in range(HSV_BINS[0]) for s in range(HSV_BINS[1])
                 for v in range(HSV_BINS[2])]
@@ -31,7 +33,7 @@ def block_names(block):
     if block == "face_descriptor":
         return [f"face__descriptor_{i}" for i in range(FACE_DESCRIPTOR_SIZE)]
     if block == "cnn":
-        return [f"context__cnn_{i}" for i in range(CNN_SIZE)]
+        return [f"{crop}__cnn_{i}" for crop in CNN_CROPS for i in range(CNN_SIZE)]
     raise ValueError(f"unknown feature block {block!r}; expected one of {BLOCKS}")
 
 
@@ -44,17 +46,18 @@ def describe_faces(pairs, blocks):
     """
     if not pairs:
         return np.zeros((0, sum(len(block_names(b)) for b in blocks)), np.float32)
-    wanted = ("context",) if blocks == ("cnn",) else REGIONS + ("context",) * ("cnn" in blocks)
+    wanted = (() if blocks == ("cnn",) else REGIONS) + (CNN_CROPS if "cnn" in blocks else ())
     crops = [extract_regions(image, face, regions=wanted) for image, face in pairs]
     columns = []
     if "hog" in blocks:
-        columns.append(np.array([np.concatenate([hog_descriptor(c[r]) for r in REGIONS]) for c in crops]))
+        columns.append(np.array([np.concatenate([hog_descriptor(c[r], HOG_CELLS[r]) for r in REGIONS]) for c in crops]))
     if "colour" in blocks:
         columns.append(np.array([np.concatenate([colour_histogram(c[r]) for r in REGIONS]) for c in crops]))
     if "face_descriptor" in blocks:
         columns.append(np.array([face_descriptor(image, face) for image, face in pairs]))
     if "cnn" in blocks:
-        columns.append(cnn_embeddings([c["context"] for c in crops]))
+        embedded = cnn_embeddings([c[name] for c in crops for name in CNN_CROPS])
+        columns.append(embedded.reshape(len(pairs), len(CNN_CROPS) * CNN_SIZE))
     return np.hstack([np.asarray(col, dtype=np.float32).reshape(len(pairs), -1) for col in columns])
 
 
@@ -114,7 +117,8 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def get_feature_names_out(self, input_features=None):
-        """Column names, ``region__block_index`` (regions: forehead, eye_band, jaw, face, context)."""
+        """Column names, ``region__block_index`` (regions: forehead, eye_band, jaw, face,
+        context, eyes)."""
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
 
@@ -180,7 +184,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
             digest = hashlib.sha1(Path(item).read_bytes()).hexdigest()
         except OSError:
             return {}
-        return {block: Path(self.cache_dir) / f"{block}-v{FEATURE_VERSION}" / digest[:2] / f"{digest}.npy"
+        return {block: Path(self.cache_dir) / f"{block}-v{BLOCK_VERSIONS[block]}" / digest[:2] / f"{digest}.npy"
                 for block in self.blocks}
 
 

@@ -1,5 +1,6 @@
 """Real photos for the tests: the shared datasets and scikit-image's astronaut."""
 import os
+import time
 import sys
 from pathlib import Path
 
@@ -57,3 +58,29 @@ def two_people(astronaut, celeba_paths):
     canvas[:astronaut.shape[0], :astronaut.shape[1]] = astronaut
     canvas[:scaled.shape[0], astronaut.shape[1] + 40:] = scaled
     return canvas
+
+
+@pytest.fixture(scope="session")
+def small_features(celeba_labels, celeba_paths):
+    """Cheap real features (HOG + colour) of 600 CelebA photos with a face, labels, people."""
+    from features.transformer import FaceFeatures
+
+    X = FaceFeatures(face_descriptor=False, cnn=False, n_jobs=2).fit().transform(celeba_paths[:600])
+    found = ~np.isnan(X).all(axis=1)
+    table = celeba_labels.iloc[:600][found]
+    return X[found], table[["hat", "beard", "eyewear"]].to_numpy(), table["identity"].to_numpy()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A model trained through the real train.py on the first 500 shared photos."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("artifacts")
+    command = [sys.executable, str(ROOT / "train.py"), "--limit", "500", "--out", str(out),
+               "--n-splits", "3", "--n-estimators", "60", "--n-jobs", "2"]
+    started = time.time()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return {"out": out, "model": out / "model.joblib", "stdout": result.stdout, "command": command,
+            "seconds": time.time() - started}

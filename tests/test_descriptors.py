@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from features.descriptors import colour_histogram, colour_size, hog_descriptor, hog_size
+from features.descriptors import HOG_CELLS, colour_histogram, colour_size, hog_descriptor, hog_size
 from features.faces import detect_faces
 from features.regions import REGION_SIZES, REGIONS, extract_regions
 
@@ -14,7 +14,8 @@ def crops(astronaut):
 
 @pytest.mark.parametrize("region", REGIONS)
 def test_sizes_match_the_stated_dimensions(crops, region):
-    assert hog_descriptor(crops[region]).shape == (hog_size(REGION_SIZES[region]),)
+    cell = HOG_CELLS[region]
+    assert hog_descriptor(crops[region], cell).shape == (hog_size(REGION_SIZES[region], cell),)
     assert colour_histogram(crops[region]).shape == (colour_size(),)
 
 
@@ -30,10 +31,11 @@ def test_all_padding_histogram_is_zero():
 
 def test_hog_changes_when_the_region_changes(crops):
     jaw = crops["jaw"]
-    same = hog_descriptor(jaw.copy())
-    assert np.array_equal(hog_descriptor(jaw), same)
-    assert not np.allclose(hog_descriptor(jaw), hog_descriptor(jaw[:, ::-1].copy()))
-    assert not np.allclose(hog_descriptor(jaw), hog_descriptor(crops["forehead"]))
+    same = hog_descriptor(jaw.copy(), 8)
+    assert np.array_equal(hog_descriptor(jaw, 8), same)
+    assert not np.allclose(hog_descriptor(jaw, 8), hog_descriptor(jaw[:, ::-1].copy(), 8))
+    assert not np.allclose(hog_descriptor(jaw, 8), hog_descriptor(crops["forehead"], 8))
+    assert hog_descriptor(jaw, 16).size < hog_descriptor(jaw, 8).size
 
 
 def test_colour_histogram_tells_colours_apart(crops):

@@ -1,0 +1,192 @@
+"""Benchmark img2recommender against face_recognition's standard dlib pipeline.
+
+Prints figures and writes benchmarks/results.json and benchmarks/results.md:
+per-stage median and 95th percentile ms per face, end-to-end recommend.py with 1 and 2
+workers beside the reference in as many processes, cold start for one photo, train.py from
+scratch and with a warm feature cache, and the peak memory of each command.
+
+    python benchmarks/bench.py [--photos 300] [--skip-train]
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+LFW = ROOT.parent / "shared" / "datasets" / "lfw-photos" / "images"
+
+
+def process_tree_rss(pid):
+    """Resident memory (bytes) of a process and all its descendants."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += int((Path("/proc") / str(current) / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+        todo += children.get(current, [])
+    return total
+
+
+def timed(command, **kwargs):
+    """Run a command; return wall seconds and the peak memory of its whole process tree."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, process_tree_rss(process.pid))
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    if process.returncode not in (0, 1):
+        raise RuntimeError(f"{command} failed: {process.stderr.read().decode()[-2000:]}")
+    return {"seconds": round(seconds, 2), "peak_mb": round(peak / 2**20)}
+
+
+def stage_times(photos, model_path):
+    """Per-face ms of every stage, each measured on its own (one process, warm models)."""
+    import dlib
+
+    from features.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
+    from features.embeddings import cnn_embeddings, face_descriptor
+    from features.faces import Face, detection_scale, detector, landmark_predictor, to_gray
+    from features.images import load_image
+    from features.model_io import load_model
+    from features.recommendations import load_catalog, read_attributes, recommend_products
+    from features.regions import REGIONS, extract_regions
+    from features.transformer import CNN_CROPS
+
+    import cv2
+
+    pipeline, _ = load_model(model_path)
+    classifier = pipeline.named_steps["classifier"]
+    catalog = load_catalog()
+    times = {name: [] for name in ("decode", "detect", "landmarks", "align_and_crop", "hog", "colour",
+                                   "face_descriptor", "cnn", "predict", "recommend")}
+    clock = time.perf_counter
+    for path in photos:
+        t = clock(); image = load_image(path); times["decode"].append(clock() - t)
+        t = clock()
+        gray = to_gray(image)
+        scale = detection_scale(gray.shape)
+        resized = gray if scale == 1 else cv2.resize(gray, None, fx=scale, fy=scale)
+        rects = detector().run(resized, 0, 0.0)[0]
+        times["detect"].append(clock() - t)
+        for rect in rects:
+            box = tuple(int(round(v / scale)) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
+            t = clock()
+            shape = landmark_predictor()(gray, dlib.rectangle(*box))
+            face = Face(box=box, landmarks=np.array([(p.x, p.y) for p in shape.parts()], float), score=0.0)
+            times["landmarks"].append(clock() - t)
+            t = clock(); crops = extract_regions(image, face); times["align_and_crop"].append(clock() - t)
+            t = clock(); [hog_descriptor(crops[r], HOG_CELLS[r]) for r in REGIONS]; times["hog"].append(clock() - t)
+            t = clock(); [colour_histogram(crops[r]) for r in REGIONS]; times["colour"].append(clock() - t)
+            t = clock(); face_descriptor(image, face); times["face_descriptor"].append(clock() - t)
+            t = clock(); cnn_embeddings([crops[name] for name in CNN_CROPS]); times["cnn"].append(clock() - t)
+            row = pipeline.named_steps["features"].transform([(image, face)])
+            t = clock(); scores = classifier.predict_proba(row)[0]; times["predict"].append(clock() - t)
+            t = clock()
+            named = dict(zip(classifier.labels, scores))
+            labels = [k for k, p, th in zip(classifier.labels, scores, classifier.thresholds_) if p >= th]
+            recommend_products(named, labels, read_attributes(crops), catalog)
+            times["recommend"].append(clock() - t)
+    per_face = {}
+    n_faces = len(times["landmarks"])
+    for name, values in times.items():
+        ms = np.array(values) * 1000
+        if name in ("decode", "detect"):  # per photo; spread over its faces
+            ms = ms * len(values) / max(n_faces, 1)
+        per_face[name] = {"median_ms": round(float(np.median(ms)), 2),
+                          "p95_ms": round(float(np.percentile(ms, 95)), 2)}
+    return per_face, n_faces
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=300, help="LFW photos to use")
+    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib")
+    parser.add_argument("--skip-train", action="store_true", help="leave out the train.py timings")
+    args = parser.parse_args()
+    python = sys.executable
+    if not args.model.exists():
+        sys.exit(f"bench.py: no model at {args.model}; run: python train.py")
+    photos = sorted(LFW.glob("*.jpg"))[:args.photos]
+    folder = Path(tempfile.mkdtemp(prefix="bench-photos-"))
+    for photo in photos:
+        shutil.copy(photo, folder)
+    results = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                           "python": platform.python_version(), "photos": len(photos),
+                           "date": time.strftime("%Y-%m-%d")}}
+
+    print(f"{len(photos)} LFW photos (250x250), {os.cpu_count()} CPUs")
+    stages, n_faces = stage_times(photos, args.model)
+    results["stages_per_face"] = stages
+    results["machine"]["faces"] = n_faces
+    print(f"\nper stage, ms per face ({n_faces} faces):")
+    for name, value in stages.items():
+        print(f"  {name:<16} median {value['median_ms']:8.2f}   p95 {value['p95_ms']:8.2f}")
+
+    end_to_end = {}
+    for workers in (1, 2):
+        ours = timed([python, str(ROOT / "recommend.py"), str(folder), "--json", "--model", str(args.model),
+                      "--n-jobs", str(workers)], cwd=ROOT)
+        reference = timed([python, str(ROOT / "benchmarks" / "reference_face_recognition.py"), str(folder),
+                           "--processes", str(workers)], cwd=ROOT)
+        end_to_end[workers] = {"ours": ours, "reference": reference,
+                               "ours_photos_per_s": round(len(photos) / ours["seconds"], 1),
+                               "reference_photos_per_s": round(len(photos) / reference["seconds"], 1),
+                               "ratio_ours_to_reference": round(ours["seconds"] / reference["seconds"], 2)}
+    one = [str(photos[0])]
+    cold_ours = timed([python, str(ROOT / "recommend.py"), *one, "--model", str(args.model)], cwd=ROOT)
+    single = Path(tempfile.mkdtemp(prefix="bench-one-"))
+    shutil.copy(photos[0], single)
+    cold_ref = timed([python, str(ROOT / "benchmarks" / "reference_face_recognition.py"), str(single)], cwd=ROOT)
+    results["end_to_end"] = end_to_end
+    results["cold_start"] = {"ours": cold_ours, "reference": cold_ref,
+                             "ratio_ours_to_reference": round(cold_ours["seconds"] / cold_ref["seconds"], 2)}
+    results["speedup_2_workers"] = round(end_to_end[1]["ours"]["seconds"] / end_to_end[2]["ours"]["seconds"], 2)
+    print("\nend to end (imports and model loading included):")
+    for workers, value in end_to_end.items():
+        print(f"  {workers} worker(s): ours {value['ours']['seconds']:.1f} s ({value['ours_photos_per_s']} photos/s, "
+              f"peak {value['ours']['peak_mb']} MB), reference {value['reference']['seconds']:.1f} s "
+              f"({value['reference_photos_per_s']} photos/s, peak {value['reference']['peak_mb']} MB), "
+              f"ours/reference {value['ratio_ours_to_reference']}")
+    print(f"  2 workers vs 1: {results['speedup_2_workers']}x")
+    print(f"  cold start, one photo: ours {cold_ours['seconds']:.2f} s, reference {cold_ref['seconds']:.2f} s, "
+          f"ratio {results['cold_start']['ratio_ours_to_reference']}")
+
+    if not args.skip_train:
+        out = Path(tempfile.mkdtemp(prefix="bench-train-"))
+        command = [python, str(ROOT / "train.py"), "--out", str(out), "--no-plots"]
+        cold = timed(command, cwd=ROOT)
+        warm = timed(command, cwd=ROOT)
+        results["train"] = {"from_scratch": cold, "warm_cache": warm}
+        print(f"\ntrain.py on the shared photos: from scratch {cold['seconds']:.0f} s (peak {cold['peak_mb']} MB), "
+              f"warm cache {warm['seconds']:.0f} s (peak {warm['peak_mb']} MB)")
+        shutil.rmtree(out, ignore_errors=True)
+
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(single, ignore_errors=True)
+    (ROOT / "benchmarks" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten: {ROOT / 'benchmarks' / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The calibrated one-vs-rest classifier, grouped folds, thresholds and model files."""
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from features.classifier import MultiLabelClassifier, best_threshold
+from features.evaluation import grouped_folds
+from features.model_io import ModelError, card_path, load_model, save_model
+from features.transformer import FaceFeatures
+
+
+@pytest.fixture(scope="module")
+def fitted(small_features):
+    X, Y, groups = small_features
+    return MultiLabelClassifier(n_estimators=40, thresholds={"hat": 0.3}).fit(X, Y, groups=groups)
+
+
+def test_estimator_contract(small_features):
+    model = MultiLabelClassifier(n_estimators=40, calibration="isotonic")
+    twin = clone(model)
+    assert twin.get_params() == model.get_params() and not hasattr(twin, "estimators_")
+    X, Y, groups = small_features
+    assert model.fit(X, Y, groups=groups) is model
+    assert len(model.estimators_) == 3 and model.n_features_in_ == X.shape[1]
+
+
+def test_probabilities_shapes_and_thresholds(fitted, small_features):
+    X, Y, _ = small_features
+    proba = fitted.predict_proba(X[:50])
+    assert proba.shape == (50, 3) and (proba >= 0).all() and (proba <= 1).all()
+    assert fitted.thresholds_.tolist() == [0.3, 0.5, 0.5]
+    assert np.array_equal(fitted.predict(X[:50]), (proba >= [0.3, 0.5, 0.5]).astype(int))
+    raw = fitted.predict_proba_uncalibrated(X[:50])
+    assert raw.shape == (50, 3) and not np.allclose(raw, proba)
+
+
+def test_calibration_share_holds_out_whole_people(fitted, small_features):
+    X, Y, groups = small_features
+    for column in range(3):
+        boost, calibrate = fitted._split(Y[:, column], groups)
+        assert not set(groups[boost]) & set(groups[calibrate])
+
+
+def test_labels_with_too_few_positives_are_refused(small_features):
+    X, Y, groups = small_features
+    Y = Y.copy()
+    Y[:, 0] = 0
+    Y[0, 0] = 1
+    with pytest.raises(ValueError, match="too few"):
+        MultiLabelClassifier(n_estimators=5).fit(X, Y, groups=groups)
+
+
+def test_grouped_folds_never_split_a_person(small_features):
+    _, Y, groups = small_features
+    fold = grouped_folds(Y, groups, n_splits=5)
+    for person in np.unique(groups):
+        assert len(np.unique(fold[groups == person])) == 1
+    for k in range(5):  # stratified: each fold sees each label
+        assert Y[fold == k].sum(axis=0).min() > 0
+
+
+def test_best_threshold():
+    y, p = np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+    assert best_threshold(y, p) == pytest.approx(0.35)
+    assert best_threshold(y, p, min_precision=1.0) == pytest.approx(0.8)
+
+
+def test_save_and_reload_give_identical_predictions(tmp_path, fitted, astronaut, celeba_paths):
+    pipeline = Pipeline([("features", FaceFeatures(face_descriptor=False, cnn=False).fit()),
+                         ("classifier", fitted)])
+    path = tmp_path / "model.joblib"
+    card = save_model(pipeline, {"labels": ["hat", "beard", "eyewear"]}, path)
+    assert json.loads(card_path(path).read_text())["model_sha256"] == card["model_sha256"]
+    reloaded, _ = load_model(path)
+    photos = [astronaut, *celeba_paths[600:605]]
+    assert np.array_equal(pipeline.predict_proba(photos), reloaded.predict_proba(photos))
+    assert not list(tmp_path.glob(".*"))  # no staged files left behind
+
+
+def test_tampered_truncated_or_cardless_models_are_refused(tmp_path, fitted):
+    path = tmp_path / "model.joblib"
+    save_model(Pipeline([("classifier", fitted)]), {}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-10] + b"0123456789")
+    with pytest.raises(ModelError, match="checksum does not match"):
+        load_model(path)
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="checksum does not match"):
+        load_model(path)
+    card_path(path).unlink()
+    with pytest.raises(ModelError, match="model_card.json"):
+        load_model(path)
+    with pytest.raises(ModelError, match="python train.py"):
+        load_model(tmp_path / "none.joblib")
+
+
+def test_other_library_versions_give_a_warning(tmp_path, fitted):
+    path = tmp_path / "model.joblib"
+    save_model(Pipeline([("classifier", fitted)]), {}, path)
+    card = json.loads(card_path(path).read_text())
+    card["library_versions"]["scikit-learn"] = "0.1"
+    card_path(path).write_text(json.dumps(card))
+    with pytest.warns(UserWarning, match="scikit-learn 0.1"):
+        load_model(path)
+
+
+def test_failed_save_leaves_the_previous_model(tmp_path, fitted):
+    path = tmp_path / "model.joblib"
+    save_model(Pipeline([("classifier", fitted)]), {"run": 1}, path)
+    before = path.read_bytes(), card_path(path).read_text()
+    with pytest.raises(Exception):
+        save_model(Pipeline([("classifier", fitted)]), {"run": 2, "bad": lambda: 0}, path)
+    with pytest.raises(Exception):
+        save_model(lambda: 0, {"run": 3}, path)  # joblib cannot pickle a lambda
+    assert (path.read_bytes(), card_path(path).read_text()) == before
+    assert not list(tmp_path.glob(".*"))

@@ -1,0 +1,102 @@
+"""Odd but valid photos find their faces; broken ones fail alone; bombs cost no memory."""
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from features.faces import detect_faces
+from features.images import ImageError, load_image
+from conftest import ROOT
+
+
+def variants(astronaut, folder):
+    """The astronaut saved in every format a feed brings, each named oddly."""
+    image = Image.fromarray(astronaut)
+    made = {}
+    made["gray"] = folder / "gray photo.jpg"
+    image.convert("L").save(made["gray"], quality=95)
+    made["cmyk"] = folder / "cmyk.JPG"
+    image.convert("CMYK").save(made["cmyk"], quality=95)
+    made["png16"] = folder / "sixteen-bit.png"
+    Image.fromarray(np.asarray(image.convert("L"), dtype=np.uint16) * 257).save(made["png16"])
+    made["rgba"] = folder / "alpha.PNG"
+    image.convert("RGBA").save(made["rgba"])
+    made["palette"] = folder / "palette.gif"
+    image.convert("P", palette=Image.Palette.ADAPTIVE).save(made["palette"])
+    made["webp"] = folder / "photo.webp"
+    image.save(made["webp"], quality=95)
+    made["exif"] = folder / "turned ünïcode.jpeg"
+    exif = Image.Exif()
+    exif[0x0112] = 3  # stored upside down
+    image.transpose(Image.Transpose.ROTATE_180).save(made["exif"], quality=95, exif=exif)
+    made["large"] = folder / "large.jpg"
+    Image.fromarray(np.kron(astronaut, np.ones((8, 8, 1), np.uint8))).save(made["large"], quality=90)
+    return made
+
+
+@pytest.fixture(scope="module")
+def odd_photos(tmp_path_factory, astronaut):
+    return variants(astronaut, tmp_path_factory.mktemp("odd"))
+
+
+@pytest.mark.parametrize("kind", ["gray", "cmyk", "png16", "rgba", "palette", "webp", "exif", "large"])
+def test_valid_odd_photos_find_the_face(odd_photos, astronaut, kind):
+    reference = detect_faces(astronaut)[0].box
+    image = load_image(odd_photos[kind])
+    faces = detect_faces(image)
+    scale = image.shape[0] / astronaut.shape[0]
+    assert len(faces) >= 1
+    assert np.abs(np.array(faces[0].box) / scale - reference).max() < 10
+
+
+def test_tiny_photo_has_no_face_and_no_error(tmp_path):
+    path = tmp_path / "tiny.png"
+    Image.new("RGB", (12, 9), (200, 150, 120)).save(path)
+    assert detect_faces(load_image(path)) == []
+
+
+def test_decompression_bomb_is_refused_without_a_memory_spike(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (30000, 30000)).save(bomb)  # 900 Mpx: decoding would take ~900 MB
+    code = ("import resource, sys; sys.path.insert(0, sys.argv[2]);"
+            "from features.images import load_image, ImageError\n"
+            "try:\n    load_image(sys.argv[1])\nexcept ImageError as e:\n    print(e)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", code, str(bomb), str(ROOT)], capture_output=True, text=True)
+    message, peak_kb = result.stdout.strip().splitlines()
+    assert "decompression bomb" in message
+    assert int(peak_kb) < 300_000
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file(tmp_path, celeba_paths):
+    path = tmp_path / "locked.jpg"
+    path.write_bytes(open(celeba_paths[0], "rb").read())
+    path.chmod(0)
+    with pytest.raises(ImageError, match="permission denied"):
+        load_image(path)
+
+
+def test_feed_of_broken_and_odd_files(trained, odd_photos, tmp_path, celeba_paths):
+    """recommend.py answers every good photo, fails each broken one alone, exit code 1."""
+    folder = odd_photos["gray"].parent
+    broken = {"empty.jpg": b"", "page.jpg": b"<!doctype html><html></html>",
+              "cut.jpg": open(celeba_paths[1], "rb").read()[:700],
+              "noise.png": b"\x89PNG\r\n\x1a\n" + os.urandom(2048)}
+    for name, data in broken.items():
+        (folder / name).write_bytes(data)
+    Image.new("1", (30000, 30000)).save(folder / "bomb.png")
+    result = subprocess.run([sys.executable, str(ROOT / "recommend.py"), str(folder), "--json",
+                             "--model", str(trained["model"])], capture_output=True, text=True, cwd=ROOT)
+    records = {r["image"].split("/")[-1]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    for name in [*broken, "bomb.png"]:
+        assert records[name]["error"] and records[name]["faces"] == [], name
+        assert f"{name}: " in result.stderr
+    for path in odd_photos.values():
+        assert records[path.name]["error"] is None and len(records[path.name]["faces"]) >= 1, path.name

@@ -1,0 +1,129 @@
+"""train.py end to end on real photos: model, card, report, plots, and their honesty."""
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sklearn.pipeline import Pipeline
+
+from features.model_io import load_model
+from conftest import ROOT
+
+
+def test_writes_model_card_report_and_plots(trained):
+    out = trained["out"]
+    for name in ("model.joblib", "model_card.json", "cv_report.json", "cv_report.csv",
+                 "roc.png", "precision_recall.png", "reliability.png"):
+        assert (out / name).is_file(), name
+    for name in ("roc.png", "precision_recall.png", "reliability.png"):
+        assert Image.open(out / name).size[0] > 300
+
+
+def test_cv_report_shape(trained):
+    report = json.loads((trained["out"] / "cv_report.json").read_text())
+    assert report["cv"]["groups"] == "identity" and report["cv"]["n_splits"] == 3
+    assert report["cv"]["splitter"] == "StratifiedGroupKFold"
+    assert set(report["labels"]) == {"hat", "beard", "eyewear"}
+    for label, scores in report["labels"].items():
+        for metric in ("roc_auc", "average_precision", "f1", "precision", "recall", "brier",
+                       "log_loss", "accuracy", "majority_baseline_accuracy"):
+            assert set(scores[metric]) == {"mean", "std"}, (label, metric)
+        assert 0.5 < scores["roc_auc"]["mean"] <= 1.0
+        assert 0 < scores["threshold"] < 1
+    assert all(entry["reason"] for entry in report["skipped"])
+
+
+def test_card_and_pipeline_agree(trained, astronaut):
+    pipeline, card = load_model(trained["model"])
+    assert isinstance(pipeline, Pipeline) and [name for name, _ in pipeline.steps] == ["features", "classifier"]
+    classifier = pipeline.named_steps["classifier"]
+    assert classifier.thresholds_.tolist() == [card["thresholds"][label] for label in card["labels"]]
+    assert card["n_features"] == pipeline.named_steps["features"].n_features_out_
+    assert card["dataset"]["n_photos"] == 500 and len(card["dataset"]["fingerprint"]) == 64
+    assert set(card["library_versions"]) >= {"scikit-learn", "xgboost-cpu", "dlib-bin"}
+    proba = pipeline.predict_proba([astronaut])
+    assert proba.shape == (1, 3) and ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths):
+    """A second run reads every feature from the cache and reproduces scores and model."""
+    first = json.loads((trained["out"] / "cv_report.json").read_text())
+    before, _ = load_model(trained["model"])
+    result = subprocess.run(trained["command"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    second = json.loads((trained["out"] / "cv_report.json").read_text())
+    assert first["labels"] == second["labels"]
+    after, _ = load_model(trained["model"])
+    photos = celeba_paths[600:610]
+    assert np.array_equal(before.predict_proba(photos), after.predict_proba(photos))
+
+
+def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
+    data = tmp_path / "few"
+    data.mkdir()
+    rows = celeba_labels.iloc[:60].copy()
+    rows["filename"] = [str(ROOT.parent / "shared" / "datasets" / "celeba-hbe" / "images" / n)
+                        for n in rows["filename"]]
+    rows.to_csv(data / "labels.csv", index=False)
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", str(data),
+                             "--out", str(tmp_path / "out"), "--n-jobs", "1"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert "positive photos" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "model.joblib").exists()
+
+
+def test_help_describes_the_options():
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0
+    for option in ("--data", "--ablation", "--n-jobs", "--calibration", "--min-precision", "--max-skipped"):
+        assert option in result.stdout
+
+
+def small_dataset(folder, celeba_labels, extra=()):
+    """labels.csv over the first 500 shared photos (absolute paths), plus ``extra`` files."""
+    folder.mkdir()
+    rows = celeba_labels.iloc[:500].copy()
+    rows["filename"] = [str(ROOT.parent / "shared" / "datasets" / "celeba-hbe" / "images" / n)
+                        for n in rows["filename"]]
+    for name, data in extra:
+        (folder / name).write_bytes(data)
+        rows.loc[len(rows)] = [str(folder / name), 0, 0, 0, "broken"]
+    rows.to_csv(folder / "labels.csv", index=False)
+    return folder
+
+
+def test_unreadable_training_photos_are_skipped_and_listed(trained, tmp_path, celeba_labels):
+    data = small_dataset(tmp_path / "data", celeba_labels,
+                         [("empty.jpg", b""), ("page.jpg", b"<html></html>")])
+    out = tmp_path / "out"
+    command = [*trained["command"][:2], "--data", str(data), "--out", str(out), "--cache",
+               str(trained["out"] / "feature-cache"), "--n-splits", "3", "--n-estimators", "60",
+               "--no-plots", "--n-jobs", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "2 unreadable" in result.stdout
+    skipped = {Path(s["filename"]).name: s["reason"]
+               for s in json.loads((out / "cv_report.json").read_text())["skipped"]}
+    assert "empty" in skipped["empty.jpg"] and "not a recognised" in skipped["page.jpg"]
+
+    result = subprocess.run(command + ["--max-skipped", "0.001"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1 and "--max-skipped" in result.stderr
+
+
+def test_interrupted_run_keeps_the_previous_model(trained):
+    before = {name: (trained["out"] / name).read_bytes() for name in ("model.joblib", "model_card.json")}
+    process = subprocess.Popen(trained["command"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=ROOT)
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "previous model" in stderr
+    for name, data in before.items():
+        assert (trained["out"] / name).read_bytes() == data
