@@ -32,6 +32,8 @@ def parse_args(argv=None):
                         help="product catalog CSV")
     parser.add_argument("--per-category", type=int, default=2,
                         help="products recommended per category a face has")
+    parser.add_argument("--detection-threshold", type=float, default=0.0,
+                        help="dlib face detector threshold: lower finds more faces, and more false ones")
     parser.add_argument("--json", action="store_true", help="JSON Lines: one line per photo")
     parser.add_argument("--profile", action="store_true",
                         help="also treat all photos as one account's feed and recommend for it")
@@ -84,7 +86,7 @@ def run_photos(photos, args):
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     from features.analysis import analyse_chunk
 
-    settings = (args.model, args.catalog, args.per_category, args.debug)
+    settings = (args.model, args.catalog, args.per_category, args.detection_threshold, args.debug)
     if workers <= 1 or len(chunks) == 1:
         for chunk in chunks:
             yield from analyse_chunk(chunk, *settings)

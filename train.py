@@ -37,6 +37,9 @@ def parse_args(argv=None):
                         help="use only the first N photos of the dataset (quick runs)")
     parser.add_argument("--blocks", default="hog,colour,face_descriptor,cnn",
                         help="feature blocks, comma-separated, of hog, colour, face_descriptor, cnn")
+    parser.add_argument("--detection-threshold", type=float, default=-0.5,
+                        help="dlib detector threshold for training photos (one face each, so a "
+                             "low value finds faces under hats without adding false ones)")
     parser.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--calibration", choices=("sigmoid", "isotonic"), default="sigmoid")
     parser.add_argument("--n-estimators", type=int, default=300)
@@ -133,7 +136,8 @@ def run(args, started):
 
     extractor = FaceFeatures(**{b: b in blocks for b in ("hog", "colour", "face_descriptor", "cnn")},
                              n_jobs=args.n_jobs, cache_dir=args.cache or args.out / "feature-cache",
-                             on_error="nan", progress=sys.stderr.isatty())
+                             detection_threshold=args.detection_threshold, on_error="nan",
+                             progress=sys.stderr.isatty())
     extraction_started = time.time()
     X = extractor.fit().transform(table["filename"])
     extraction_seconds = time.time() - extraction_started
@@ -192,7 +196,8 @@ def run(args, started):
 
     fit_started = time.time()
     final = classifier.set_params(thresholds=thresholds).fit(X, Y, groups=groups)
-    extractor.set_params(n_jobs=1, cache_dir=None, on_error="raise", progress=False)
+    extractor.set_params(n_jobs=1, cache_dir=None, detection_threshold=0.0, on_error="raise",
+                         progress=False)
     pipeline = Pipeline([("features", extractor), ("classifier", final)])
     card = {
         "labels": list(LABELS),

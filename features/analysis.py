@@ -26,11 +26,11 @@ def worker_state(model_path, catalog_path):
     return pipeline, load_catalog(catalog_path)
 
 
-def analyse_photo(path, pipeline, catalog, *, per_category=2, annotate_to=None):
+def analyse_photo(path, pipeline, catalog, *, per_category=2, threshold=0.0, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
     face's ``attributes`` and ``headline``)."""
     image = load_image(path)
-    faces = detect_faces(image)
+    faces = detect_faces(image, threshold=threshold)
     classifier = pipeline.named_steps["classifier"]
     probabilities = pipeline.predict_proba([(image, face) for face in faces]) if faces else []
     results = []
@@ -49,14 +49,14 @@ def analyse_photo(path, pipeline, catalog, *, per_category=2, annotate_to=None):
             "faces": results, "error": None}
 
 
-def analyse_chunk(jobs, model_path, catalog_path, per_category, debug):
+def analyse_chunk(jobs, model_path, catalog_path, per_category, threshold, debug):
     """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error record."""
     pipeline, catalog = worker_state(model_path, catalog_path)
     records = []
     for path, annotate_to in jobs:
         try:
             records.append(analyse_photo(path, pipeline, catalog, per_category=per_category,
-                                         annotate_to=annotate_to))
+                                         threshold=threshold, annotate_to=annotate_to))
         except ImageError as exc:
             records.append(error_record(path, exc.reason))
         except Exception as exc:  # one bad photo must not stop a feed

@@ -61,9 +61,9 @@ def describe_faces(pairs, blocks):
     return np.hstack([np.asarray(col, dtype=np.float32).reshape(len(pairs), -1) for col in columns])
 
 
-def largest_face(image):
+def largest_face(image, threshold):
     """The largest face of a photo, or None."""
-    faces = detect_faces(image)
+    faces = detect_faces(image, threshold=threshold)
     return faces[0] if faces else None
 
 
@@ -83,6 +83,10 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         Processes for extraction (photos travel in chunks; each process loads the models once).
     cache_dir : str or Path, optional
         Cache rows of photo files here, keyed by file content and these settings.
+    detection_threshold : float
+        dlib detector score threshold for photos given as paths or arrays.  A training photo
+        holds one face, so a lower value (``train.py`` uses -0.5) recovers faces half hidden
+        by hats without adding false faces.
     on_error : {"raise", "nan"}
         What an unreadable photo does: raise :class:`~features.images.ImageError`, or give a
         row of NaN.
@@ -91,13 +95,14 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, *, hog=True, colour=True, face_descriptor=True, cnn=True, n_jobs=1,
-                 cache_dir=None, on_error="raise", progress=False):
+                 cache_dir=None, detection_threshold=0.0, on_error="raise", progress=False):
         self.hog = hog
         self.colour = colour
         self.face_descriptor = face_descriptor
         self.cnn = cnn
         self.n_jobs = n_jobs
         self.cache_dir = cache_dir
+        self.detection_threshold = detection_threshold
         self.on_error = on_error
         self.progress = progress
 
@@ -161,7 +166,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
                 if self.on_error == "raise":
                     raise
                 continue
-            todo.setdefault(missing, []).append((i, image, largest_face(image), files))
+            todo.setdefault(missing, []).append((i, image, largest_face(image, self.detection_threshold), files))
         for blocks, group in todo.items():
             found = [(i, image, face) for i, image, face, _ in group if face is not None]
             values = describe_faces([(image, face) for _, image, face in found], blocks)
@@ -177,15 +182,17 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         return rows
 
     def _cache_files(self, item):
-        """Cache file of each block for a photo file, keyed by its content; {} if uncached."""
+        """Cache file of each block for a photo file, keyed by its content and the settings
+        that change its row; {} if uncached."""
         if self.cache_dir is None or not isinstance(item, (str, Path)):
             return {}
         try:
             digest = hashlib.sha1(Path(item).read_bytes()).hexdigest()
         except OSError:
             return {}
-        return {block: Path(self.cache_dir) / f"{block}-v{BLOCK_VERSIONS[block]}" / digest[:2] / f"{digest}.npy"
-                for block in self.blocks}
+        folder = Path(self.cache_dir)
+        return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-det{self.detection_threshold:+.2f}"
+                / digest[:2] / f"{digest}.npy" for block in self.blocks}
 
 
 def save_atomically(path, array):

@@ -74,3 +74,11 @@ def test_cache_and_processes_give_the_same_rows(tmp_path, photos):
     # a cache of some blocks serves a transformer asking for fewer
     fewer = FaceFeatures(hog=False, cache_dir=tmp_path).fit().transform(photos)
     assert np.array_equal(fewer, first[:, len(block_names("hog")):], equal_nan=True)
+
+
+def test_detection_threshold_is_part_of_the_cache_key(tmp_path, photos):
+    strict = FaceFeatures(hog=False, face_descriptor=False, cnn=False, cache_dir=tmp_path).fit()
+    loose = clone(strict).set_params(detection_threshold=-0.5).fit()
+    strict.transform(photos[:1])
+    loose.transform(photos[:1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["colour-v1-det+0.00", "colour-v1-det-0.50"]
