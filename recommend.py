@@ -3,6 +3,7 @@
     python recommend.py photo.jpg
     python recommend.py feed/ --json --annotate out/
     python recommend.py feed/ --profile
+    python recommend.py --list photos.txt --scheduler tcp://HOST:8786 --output results.parquet
 
 Exit code: 0 when every photo was read, 1 when any photo (or the model) failed while the
 others still got their answer, 2 for wrong usage.
@@ -23,8 +24,11 @@ def parse_args(argv=None):
         description="Find every face in photos, score hat / beard / eyewear with calibrated "
                     "probabilities and recommend products.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("paths", nargs="+", metavar="PATH",
+    parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="photos, or folders of photos (taken in name order)")
+    parser.add_argument("--list", type=Path, metavar="FILE",
+                        help="also read photo paths from FILE: one per line, or a CSV with a "
+                             "path, image or filename column")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib",
                         help="model made by train.py (its model_card.json must sit beside it)")
@@ -41,11 +45,31 @@ def parse_args(argv=None):
                         help="write a copy of each photo with faces, scores and products drawn")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
                         help="worker processes (photos travel to them in chunks)")
+    parser.add_argument("--output", type=Path, metavar="FILE.parquet",
+                        help="also write the results to Parquet, one row per face (or per photo "
+                             "without a face)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the photos on the Dask cluster at ADDRESS (tcp://host:8786); "
+                             "workers need this repository on PYTHONPATH and the same paths")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     args = parser.parse_args(argv)
+    if not args.paths and args.list is None:
+        parser.error("give at least one PATH or --list FILE")
     if args.per_category < 1 or args.n_jobs < 1:
         parser.error("--per-category and --n-jobs must be at least 1")
     return args
+
+
+def read_list(path):
+    """Photo paths from a text file (one per line, # comments) or a CSV with a path column."""
+    if path.suffix.lower() == ".csv":
+        import pandas as pd
+
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        column = next((c for c in ("path", "image", "filename") if c in table), table.columns[0])
+        return [Path(p) for p in table[column] if p.strip()]
+    lines = path.read_text().splitlines()
+    return [Path(line.strip()) for line in lines if line.strip() and not line.startswith("#")]
 
 
 def collect_photos(paths, *, recursive=False):
@@ -84,9 +108,18 @@ def run_photos(photos, args):
     workers = min(args.n_jobs, len(jobs))
     size = max(1, min(16, -(-len(jobs) // (4 * workers))))
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    from features.analysis import analyse_chunk
+    from features.analysis import analyse_chunk, error_record
 
-    settings = (args.model, args.catalog, args.per_category, args.detection_threshold, args.debug)
+    settings = (args.model.resolve(), args.catalog.resolve(), args.per_category,
+                args.detection_threshold, args.debug)
+    if args.scheduler:
+        from features.cluster import connect, map_in_order
+
+        client = connect(args.scheduler)
+        lost = lambda job: error_record(job[0], "the worker died while analysing this photo")  # noqa: E731
+        for records in map_in_order(client, analyse_chunk, chunks, *settings, lost=lost):
+            yield from records
+        return
     if workers <= 1 or len(chunks) == 1:
         for chunk in chunks:
             yield from analyse_chunk(chunk, *settings)
@@ -134,6 +167,54 @@ def public(record):
     return {**record, "faces": [{k: face[k] for k in keys} for face in record["faces"]]}
 
 
+PARQUET_COLUMNS = ("image", "width", "height", "error", "face", "left", "top", "right", "bottom",
+                   "hat", "beard", "eyewear", "labels", "products")
+
+
+def parquet_rows(record):
+    """Flat rows of one photo's record: one per face, or one with empty face columns."""
+    base = {"image": record["image"], "width": record["width"], "height": record["height"],
+            "error": record["error"]}
+    empty = dict.fromkeys(PARQUET_COLUMNS[4:])
+    if not record["faces"]:
+        return [{**base, **empty}]
+    return [{**base, "face": number, **dict(zip(("left", "top", "right", "bottom"), face["box"])),
+             **face["scores"], "labels": ",".join(face["labels"]),
+             "products": ",".join(r["product_id"] for r in face["recommendations"])}
+            for number, face in enumerate(record["faces"])]
+
+
+class ParquetSink:
+    """Writes rows to a Parquet file in batches, so a long job holds few of them in memory."""
+
+    def __init__(self, path, *, batch=1000):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.schema = pa.schema([("image", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
+                                 ("error", pa.string()), ("face", pa.int32()), ("left", pa.int32()),
+                                 ("top", pa.int32()), ("right", pa.int32()), ("bottom", pa.int32()),
+                                 ("hat", pa.float64()), ("beard", pa.float64()), ("eyewear", pa.float64()),
+                                 ("labels", pa.string()), ("products", pa.string())])
+        self.pa = pa
+        self.writer = pq.ParquetWriter(path, self.schema)
+        self.batch, self.rows = batch, []
+
+    def add(self, record):
+        self.rows += parquet_rows(record)
+        if len(self.rows) >= self.batch:
+            self.flush()
+
+    def flush(self):
+        if self.rows:
+            self.writer.write_table(self.pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def close(self):
+        self.flush()
+        self.writer.close()
+
+
 def main(argv=None):
     args = parse_args(argv)
     from features.model_io import ModelError, check_model
@@ -149,11 +230,18 @@ def main(argv=None):
     except (ModelError, CatalogError) as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1
-    photos = collect_photos(args.paths, recursive=args.recursive)
+    try:
+        photos = collect_photos(args.paths, recursive=args.recursive)
+        photos += read_list(args.list) if args.list else []
+    except (OSError, ValueError) as exc:
+        print(f"recommend.py: error: {args.list}: cannot read the list ({exc})", file=sys.stderr)
+        return 1
     if not photos:
-        print("recommend.py: error: no photos found in " + ", ".join(args.paths), file=sys.stderr)
+        print("recommend.py: error: no photos found in " + ", ".join(map(str, args.paths or [args.list])),
+              file=sys.stderr)
         return 1
     records, failed = [], 0
+    sink = ParquetSink(args.output) if args.output else None
     try:
         for record in run_photos(photos, args):
             failed += record["error"] is not None
@@ -162,11 +250,16 @@ def main(argv=None):
             print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
             if args.profile:
                 records.append(record)
-    except Exception as exc:  # a worker process that died; each photo's own errors are records
+            if sink:
+                sink.add(record)
+    except Exception as exc:  # a lost worker or cluster; each photo's own errors are records
         if args.debug:
             raise
         print(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1
+    finally:
+        if sink:
+            sink.close()
     if args.profile:
         from features.recommendations import profile
 

@@ -54,6 +54,9 @@ def parse_args(argv=None):
                         help="also cross-validate each feature block alone (artifacts/ablation.json)")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
                         help="processes for feature extraction, threads for XGBoost")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="extract features on the Dask cluster at ADDRESS (tcp://host:8786); "
+                             "the classifiers are still fitted here")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     return parser.parse_args(argv)
@@ -81,6 +84,20 @@ def skipped_reasons(paths):
         except ImageError as exc:
             reasons.append(exc.reason)
     return reasons
+
+
+def extract(extractor, paths, scheduler=None):
+    """Feature rows of the photos, here or (with a scheduler address) on a Dask cluster."""
+    if scheduler is None:
+        return extractor.transform(paths)
+    from joblib import parallel_config
+
+    from features.cluster import connect
+
+    client = connect(scheduler)
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    with parallel_config(backend="dask", n_jobs=workers):
+        return extractor.set_params(n_jobs=workers).transform(paths)
 
 
 def check_positives(Y, n_splits):
@@ -115,6 +132,9 @@ def main(argv=None):
     except DatasetError as exc:
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # unreachable scheduler, unwritable output folder, full disk
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("train.py: interrupted; the previous model and card are untouched", file=sys.stderr)
         return 130
@@ -135,11 +155,12 @@ def run(args, started):
     print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}")
 
     extractor = FaceFeatures(**{b: b in blocks for b in ("hog", "colour", "face_descriptor", "cnn")},
-                             n_jobs=args.n_jobs, cache_dir=args.cache or args.out / "feature-cache",
+                             n_jobs=args.n_jobs,
+                             cache_dir=(args.cache or args.out / "feature-cache").resolve(),
                              detection_threshold=args.detection_threshold, on_error="nan",
                              progress=sys.stderr.isatty())
     extraction_started = time.time()
-    X = extractor.fit().transform(table["filename"])
+    X = extract(extractor.fit(), table["filename"], args.scheduler)
     extraction_seconds = time.time() - extraction_started
     usable = ~np.isnan(X).all(axis=1)
     skipped = pd.DataFrame({"filename": table.loc[~usable, "filename"],

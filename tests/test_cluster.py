@@ -1,0 +1,125 @@
+"""A real dask.distributed cluster on loopback (scheduler and worker processes) gives the same
+answers as the local run, photo by photo, and survives dying workers."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import LFW, ROOT
+
+distributed = pytest.importorskip("distributed")
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dask")
+    # workers import the project, and this module for die_on
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    scheduler_file = folder / "scheduler.json"
+    scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                  "--no-dashboard", "--scheduler-file", scheduler_file],
+                                 env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if scheduler_file.exists() and scheduler_file.stat().st_size:
+            break
+        time.sleep(0.1)
+    address = json.loads(scheduler_file.read_text())["address"]
+    workers = subprocess.Popen([BIN / "dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                "--host", "127.0.0.1", "--no-dashboard"],
+                               env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with distributed.Client(address, timeout="30s") as client:
+        client.wait_for_workers(2, timeout=120)
+    yield {"address": address, "workers": workers}
+    for process in (workers, scheduler):
+        process.send_signal(signal.SIGTERM)
+    for process in (workers, scheduler):
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, lfw_paths):
+    folder = tmp_path_factory.mktemp("cluster-photos")
+    for path in lfw_paths[10:34] + [str(LFW / "Thaksin_Shinawatra_0005.jpg")]:
+        shutil.copy(path, folder)
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    return folder
+
+
+def recommend(trained, *args):
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cluster_run_matches_the_local_run(trained, cluster, photos):
+    local = recommend(trained, photos, "--json", "--n-jobs", "1")
+    remote = recommend(trained, photos, "--json", "--scheduler", cluster["address"])
+    assert remote.returncode == local.returncode == 1  # the broken photo
+    assert remote.stdout.splitlines() == local.stdout.splitlines()
+    assert len(remote.stdout.splitlines()) == 26
+
+
+def test_list_file_and_parquet_output(trained, cluster, photos, tmp_path):
+    names = sorted(p for p in photos.iterdir())
+    listing = tmp_path / "photos.csv"
+    pd.DataFrame({"path": [str(p) for p in names]}).to_csv(listing, index=False)
+    output = tmp_path / "results.parquet"
+    result = recommend(trained, "--list", listing, "--json", "--output", output, "--scheduler", cluster["address"])
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["image"] for r in records] == [str(p) for p in names]
+    table = pd.read_parquet(output)
+    assert len(table) == sum(max(1, len(r["faces"])) for r in records)
+    two = table[table["image"].str.endswith("Thaksin_Shinawatra_0005.jpg")]
+    assert two["face"].tolist() == [0, 1]
+    assert table.loc[table["image"].str.endswith("broken.jpg"), "error"].notna().all()
+
+
+def test_a_worker_killed_mid_job_loses_no_photo(trained, cluster, photos):
+    process = subprocess.Popen([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
+                                str(photos), "--json", "--scheduler", cluster["address"]],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(4)
+    with distributed.Client(cluster["address"]) as client:
+        victim = next(iter(client.run(os.getpid).values()))
+        os.kill(victim, signal.SIGKILL)  # the nanny starts a new worker
+        stdout, _ = process.communicate(timeout=300)
+        client.wait_for_workers(2, timeout=120)
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert len(records) == 26
+    assert sum(r["error"] is not None for r in records) == 1  # only broken.jpg
+
+
+def die_on(items, poison):
+    """Work that kills its worker process on the poisonous item, like a crashing decoder."""
+    if poison in items:
+        os._exit(1)
+    return [item * 10 for item in items]
+
+
+def test_a_photo_that_kills_its_worker_is_an_error_for_that_photo_only(cluster):
+    from features.cluster import map_in_order
+
+    with distributed.Client(cluster["address"]) as client:
+        client.wait_for_workers(2, timeout=120)
+        results = list(map_in_order(client, die_on, [[1, 2, 3], [4, 5, 6], [7]], 5,
+                                    lost=lambda item: f"lost {item}"))
+    assert results == [[10, 20, 30], [40, "lost 5", 60], [70]]
+
+
+def test_train_extracts_features_on_the_cluster(cluster, tmp_path):
+    common = [sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
+              "--n-estimators", "30", "--no-plots", "--n-jobs", "1"]
+    local = subprocess.run(common + ["--out", str(tmp_path / "local")], capture_output=True, text=True, cwd=ROOT)
+    remote = subprocess.run(common + ["--out", str(tmp_path / "remote"), "--scheduler", cluster["address"]],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert local.returncode == remote.returncode == 0, remote.stderr
+    reports = [json.loads((tmp_path / side / "cv_report.json").read_text())["labels"] for side in ("local", "remote")]
+    assert reports[0] == reports[1]
+    assert len(list((tmp_path / "remote" / "feature-cache").rglob("*.npy"))) >= 4 * 200
