@@ -115,10 +115,16 @@ def run_photos(photos, args):
     if args.scheduler:
         from features.cluster import connect, map_in_order
 
-        client = connect(args.scheduler)
-        lost = lambda job: error_record(job[0], "the worker died while analysing this photo")  # noqa: E731
-        for records in map_in_order(client, analyse_chunk, chunks, *settings, lost=lost):
-            yield from records
+        def lost(job):
+            return error_record(job[0], "the worker died while analysing this photo")
+
+        # workers run elsewhere: they get absolute paths; records keep the paths as given
+        remote = [[(Path(path).absolute(), target and target.absolute()) for path, target in chunk]
+                  for chunk in chunks]
+        given = iter(photos)
+        for records in map_in_order(connect(args.scheduler), analyse_chunk, remote, *settings, lost=lost):
+            for record in records:
+                yield {**record, "image": str(next(given))}
         return
     if workers <= 1 or len(chunks) == 1:
         for chunk in chunks:

@@ -12,8 +12,9 @@ from features.faces import model_path
 
 FACE_DESCRIPTOR_SIZE = 128
 CNN_SIZE = 1280
-#: Crops per network call: larger batches buy no speed on CPU and grow memory.
-CNN_BATCH = 8
+#: Crops per network call. One at a time is fastest on CPU (benchmarks/cnn_runtimes.py:
+#: 13.3 ms per image alone, 15.8 ms in batches of 8) and holds the least memory.
+CNN_BATCH = 1
 CNN_MODEL = Path(__file__).with_name("models") / "efficientnet_lite0.onnx"
 
 
