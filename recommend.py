@@ -258,6 +258,9 @@ def main(argv=None):
                 records.append(record)
             if sink:
                 sink.add(record)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return 1 if failed else 0
     except Exception as exc:  # a lost worker or cluster; each photo's own errors are records
         if args.debug:
             raise

@@ -3,8 +3,6 @@
 import os
 from pathlib import Path
 
-import pandas as pd
-
 LABELS = ("hat", "beard", "eyewear")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 #: Where the training data lives unless ``--data`` or this environment variable says otherwise.
@@ -52,6 +50,8 @@ def load_dataset(folder):
 
 
 def read_labels_csv(path):
+    import pandas as pd  # here, not at the top: recommend.py needs LABELS, not pandas
+
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -89,6 +89,8 @@ def read_labels_csv(path):
 
 
 def read_label_folders(folder):
+    import pandas as pd
+
     labels = {}
     for label in LABELS + ("none",):
         for photo in sorted((folder / label).glob("*")) if (folder / label).is_dir() else []:

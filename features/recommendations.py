@@ -1,9 +1,9 @@
 """Recommendations: per-face scores and what the region crops show, to ranked products."""
+import csv
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from features.dataset import LABELS
 
@@ -17,21 +17,32 @@ class CatalogError(ValueError):
 
 def load_catalog(path=CATALOG):
     """Read the product catalog: ``product_id``, ``category`` (hat, beard or eyewear), ``name``,
-    ``price`` and optional attributes ``style``, ``colour``, ``tone``."""
+    ``price`` and optional attributes ``style``, ``colour``, ``tone``.
+
+    Returns
+    -------
+    list of dict
+        One dict of strings per product (``price`` as float), in file order.
+    """
     try:
-        catalog = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError) as exc:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+            columns = set(rows[0]) if rows else set()
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CatalogError(f"{path}: cannot read the catalog ({exc})") from None
-    missing = set(CATALOG_COLUMNS) - set(catalog.columns)
+    missing = set(CATALOG_COLUMNS) - columns
     if missing:
         raise CatalogError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-    for index, category in enumerate(catalog["category"]):
-        if category not in LABELS:
-            raise CatalogError(f"{path}, line {index + 2}: category {category!r} is not one of {LABELS}")
-    for column in ("style", "colour", "tone"):
-        if column not in catalog:
-            catalog[column] = ""
-    return catalog
+    for line, row in enumerate(rows, start=2):
+        if row["category"] not in LABELS:
+            raise CatalogError(f"{path}, line {line}: category {row['category']!r} is not one of {LABELS}")
+        try:
+            row["price"] = float(row["price"])
+        except ValueError:
+            raise CatalogError(f"{path}, line {line}: price {row['price']!r} is not a number") from None
+        for column in ("style", "colour", "tone"):
+            row[column] = row.get(column) or ""
+    return rows
 
 
 def colour_name(rgb):
@@ -126,7 +137,7 @@ def recommend_products(scores, labels, attributes, catalog, *, per_category=2):
         Labels that passed the model's thresholds; only their categories are recommended.
     attributes : dict
         From :func:`read_attributes`.
-    catalog : DataFrame
+    catalog : list of dict
         From :func:`load_catalog`.
     per_category : int
 
@@ -138,13 +149,11 @@ def recommend_products(scores, labels, attributes, catalog, *, per_category=2):
     """
     chosen = []
     for label in sorted(labels, key=lambda name: -scores[name]):
-        products = catalog[catalog["category"] == label]
-        fits = products.apply(product_fit, axis=1, attributes=attributes) if len(products) else []
-        ranked = products.assign(fit=fits).sort_values(["fit", "price"], ascending=[False, True],
-                                                       kind="stable")
-        for product in ranked.head(per_category).to_dict("records"):
+        products = [p for p in catalog if p["category"] == label]
+        ranked = sorted(products, key=lambda p: (-product_fit(p, attributes), p["price"]))
+        for product in ranked[:per_category]:
             chosen.append({"product_id": product["product_id"], "category": label,
-                           "name": product["name"], "price": float(product["price"]),
+                           "name": product["name"], "price": product["price"],
                            "score": round(float(scores[label]), 4),
                            "reason": f"{describe(label, scores[label], attributes)} → {product['name']}"})
     return chosen
