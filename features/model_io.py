@@ -58,6 +58,9 @@ def write_atomically(path, write):
         write(temporary)
         with open(temporary, "rb") as done:
             os.fsync(done.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
