@@ -88,7 +88,8 @@ def read_attributes(regions):
     """
     forehead, eyes, jaw = regions["forehead"], regions["eye_band"], regions["jaw"]
     h, w = forehead.shape[:2]
-    hat = median_colour(forehead[h // 6:h // 2, w // 4:3 * w // 4])  # the crown, above the brow
+    # just above the brows, where a cap's front or a hat's band sits (higher up is often sky)
+    hat = median_colour(forehead[h // 2:7 * h // 8, w // 4:3 * w // 4])
     h, w = eyes.shape[:2]
     gray = cv2.cvtColor(eyes, cv2.COLOR_RGB2GRAY).astype(float)
     lenses = np.r_[gray[h // 3:, w // 6:2 * w // 5].ravel(), gray[h // 3:, 3 * w // 5:5 * w // 6].ravel()]
