@@ -22,7 +22,9 @@ def grouped_folds(Y, groups, *, n_splits=5, random_state=0):
     Y = np.asarray(Y, dtype=int)
     combination = Y @ (2 ** np.arange(Y.shape[1]))
     codes, counts = np.unique(combination, return_counts=True)
-    combination[np.isin(combination, codes[counts < n_splits])] = -1  # pool the rarest mixes
+    rare = np.isin(combination, codes[counts < n_splits])
+    # pool the rarest mixes; if even the pool is too small, it joins the commonest one
+    combination[rare] = -1 if rare.sum() >= n_splits else codes[np.argmax(counts)]
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     fold = np.empty(len(Y), dtype=int)
     for k, (_, test) in enumerate(splitter.split(Y, combination, groups)):

@@ -146,8 +146,8 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         return np.vstack(list(results))
 
     def _transform_chunk(self, items):
-        widths = [len(block_names(b)) for b in self.blocks]
-        starts = dict(zip(self.blocks, np.cumsum([0] + widths)))
+        widths = {b: len(block_names(b)) for b in self.blocks}
+        starts = dict(zip(self.blocks, np.cumsum([0, *widths.values()])))
         rows = np.full((len(items), self.n_features_out_), np.nan, dtype=np.float32)
         todo = {}  # blocks still to compute -> [(row, image, face, cache files)]
         for i, item in enumerate(items):
@@ -157,7 +157,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
             files = self._cache_files(item)
             missing = tuple(b for b in self.blocks if not (b in files and files[b].exists()))
             for block in set(self.blocks) - set(missing):
-                rows[i, starts[block]:starts[block] + len(block_names(block))] = np.load(files[block])
+                rows[i, starts[block]:starts[block] + widths[block]] = np.load(files[block])
             if not missing:
                 continue
             try:
@@ -172,10 +172,9 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
             values = describe_faces([(image, face) for _, image, face in found], blocks)
             offset = 0
             for block in blocks:
-                width = len(block_names(block))
-                cols = slice(starts[block], starts[block] + width)
-                rows[[i for i, _, _ in found], cols] = values[:, offset:offset + width]
-                offset += width
+                cols = slice(starts[block], starts[block] + widths[block])
+                rows[[i for i, _, _ in found], cols] = values[:, offset:offset + widths[block]]
+                offset += widths[block]
                 for i, _, _, files in group:
                     if block in files:
                         save_atomically(files[block], rows[i, cols])
