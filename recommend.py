@@ -23,6 +23,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Find every face in photos, score hat / beard / eyewear with calibrated "
                     "probabilities and recommend products.",
+        epilog="exit code: 0 when every photo was read; 1 when any photo failed (the others "
+               "still answered) or the model cannot be used; 2 for wrong usage",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="photos, or folders of photos (taken in name order)")

@@ -1,8 +1,11 @@
 """Odd but valid photos find their faces; broken ones fail alone; bombs cost no memory."""
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,13 +76,26 @@ def test_decompression_bomb_is_refused_without_a_memory_spike(tmp_path):
     assert int(peak_kb) < 300_000
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file(tmp_path, celeba_paths):
-    path = tmp_path / "locked.jpg"
+def test_unreadable_file(celeba_paths):
+    """A file its reader may not open. Root reads everything, so as root the loader runs as
+    the unprivileged user nobody (setpriv), which real permissions then stop."""
+    folder = Path(tempfile.mkdtemp())
+    folder.chmod(0o755)
+    path = folder / "locked.jpg"
     path.write_bytes(open(celeba_paths[0], "rb").read())
     path.chmod(0)
-    with pytest.raises(ImageError, match="permission denied"):
-        load_image(path)
+    code = ("import sys; sys.path.insert(0, sys.argv[2]); from features.images import load_image, ImageError\n"
+            "try:\n    load_image(sys.argv[1])\nexcept ImageError as e:\n    print(e)")
+    command = [sys.executable, "-c", code, str(path), str(ROOT)]
+    if os.geteuid() == 0:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        probe = subprocess.run(command[:4] + [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                               "import features.images", str(ROOT)], capture_output=True)
+        if probe.returncode != 0:
+            pytest.skip("user nobody cannot read this checkout")
+    result = subprocess.run(command, capture_output=True, text=True)
+    shutil.rmtree(folder)
+    assert result.stdout.strip() == f"{path}: permission denied", result.stderr
 
 
 def test_feed_of_broken_and_odd_files(trained, odd_photos, tmp_path, celeba_paths):
