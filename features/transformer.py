@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from features.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, hog_descriptor, hog_size
 from features.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
 from features.faces import detect_faces
-from features.images import ImageError, as_rgb, load_image
+from features.images import ImageError, as_rgb
 from features.regions import REGION_SIZES, REGIONS, extract_regions
 
 #: Bump a block's version when its extraction changes, so older cached rows are not reused.

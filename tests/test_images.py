@@ -1,5 +1,4 @@
 """The photo loader: every common format to upright RGB, every bad file to a one-line error."""
-import io
 
 import numpy as np
 import pytest

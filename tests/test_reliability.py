@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from features.faces import detect_faces
-from features.images import ImageError, load_image
+from features.images import load_image
 from conftest import ROOT
 
 
