@@ -9,7 +9,6 @@ cv_report.json / .csv and ROC, precision-recall and reliability plots.
 """
 import argparse
 import hashlib
-import json
 import os
 import sys
 import time
@@ -129,10 +128,7 @@ def main(argv=None):
     started = time.time()
     try:
         return run(args, started)
-    except DatasetError as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # unreachable scheduler, unwritable output folder, full disk
+    except (DatasetError, OSError) as exc:  # OSError: unreachable scheduler, full disk, ...
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -144,17 +140,20 @@ def run(args, started):
     from sklearn.pipeline import Pipeline
 
     from features.evaluation import format_report, grouped_folds
-    from features.model_io import save_model, write_atomically
-    from features.transformer import FaceFeatures, block_names
+    from features.model_io import save_model, write_atomically, write_json_atomically
+    from features.transformer import BLOCKS, FaceFeatures, block_names
 
     data_dir = args.data or default_data_dir()
     table = load_dataset(data_dir)
     if args.limit:
         table = table.iloc[:args.limit].reset_index(drop=True)
     blocks = tuple(b.strip() for b in args.blocks.split(",") if b.strip())
+    unknown = set(blocks) - set(BLOCKS)
+    if unknown or not blocks:
+        raise DatasetError(f"--blocks {args.blocks!r}: expected some of {', '.join(BLOCKS)}")
     print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}")
 
-    extractor = FaceFeatures(**{b: b in blocks for b in ("hog", "colour", "face_descriptor", "cnn")},
+    extractor = FaceFeatures(**{b: b in blocks for b in BLOCKS},
                              n_jobs=args.n_jobs,
                              cache_dir=(args.cache or args.out / "feature-cache").resolve(),
                              detection_threshold=args.detection_threshold, on_error="nan",
@@ -193,8 +192,7 @@ def run(args, started):
                  "random_state": args.seed, "n_photos": len(kept)},
           "labels": report,
           "skipped": skipped.to_dict("records")}
-    write_atomically(args.out / "cv_report.json",
-                     lambda p: Path(p).write_text(json.dumps(cv, indent=2) + "\n"))
+    write_json_atomically(args.out / "cv_report.json", cv)
     rows = [{"label": label, "metric": m, **v} for label, s in report.items()
             for m, v in s.items() if isinstance(v, dict)]
     write_atomically(args.out / "cv_report.csv", lambda p: pd.DataFrame(rows).to_csv(p, index=False))
@@ -211,8 +209,7 @@ def run(args, started):
             block_report = cross_validate(classifier, X[:, cols], Y, fold, groups, args)[0]
             ablation[block] = {"n_features": int(cols.sum()), "labels": block_report}
             print(f"\nablation: {block} alone ({cols.sum()} features)\n{format_report(block_report)}")
-        write_atomically(args.out / "ablation.json",
-                         lambda p: Path(p).write_text(json.dumps(ablation, indent=2) + "\n"))
+        write_json_atomically(args.out / "ablation.json", ablation)
 
     fit_started = time.time()
     final = classifier.set_params(thresholds=thresholds).fit(X, Y, groups=groups)

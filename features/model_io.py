@@ -67,6 +67,11 @@ def write_atomically(path, write):
             os.remove(temporary)
 
 
+def write_json_atomically(path, data):
+    """Write ``data`` as indented JSON with :func:`write_atomically`."""
+    write_atomically(path, lambda p: Path(p).write_text(json.dumps(data, indent=2) + "\n"))
+
+
 def save_model(pipeline, card, model_path):
     """Write the model and its card (with the model's checksum and library versions)."""
     model_path = Path(model_path)
@@ -74,8 +79,7 @@ def save_model(pipeline, card, model_path):
     try:
         joblib.dump(pipeline, staged)
         card = {**card, "model_sha256": sha256(staged), "library_versions": library_versions()}
-        write_atomically(card_path(model_path).with_name(".model_card.staged"),
-                         lambda p: Path(p).write_text(json.dumps(card, indent=2) + "\n"))
+        write_json_atomically(card_path(model_path).with_name(".model_card.staged"), card)
         os.replace(staged, model_path)
         os.replace(card_path(model_path).with_name(".model_card.staged"), card_path(model_path))
     finally:

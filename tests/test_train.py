@@ -1,9 +1,9 @@
 """train.py end to end on real photos: model, card, report, plots, and their honesty."""
 import json
+import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +119,10 @@ def test_unreadable_training_photos_are_skipped_and_listed(trained, tmp_path, ce
 def test_interrupted_run_keeps_the_previous_model(trained):
     before = {name: (trained["out"] / name).read_bytes() for name in ("model.joblib", "model_card.json")}
     process = subprocess.Popen(trained["command"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=ROOT)
-    time.sleep(4)
+                               text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in process.stdout:  # interrupt in the middle: features done, cross-validation running
+        if line.startswith("features:"):
+            break
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
