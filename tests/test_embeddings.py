@@ -1,9 +1,11 @@
 """Frozen CNN embeddings: sizes, determinism, and identity closeness on real photos."""
+import dlib
 import numpy as np
 import pytest
 
-from features.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
-from features.faces import detect_faces
+from features.embeddings import (CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_chip,
+                                 face_descriptor)
+from features.faces import detect_faces, model_path
 from features.images import load_image
 from features.regions import extract_regions
 
@@ -35,6 +37,17 @@ def test_face_descriptor_size_and_determinism(astronaut):
     first, second = face_descriptor(astronaut, face), face_descriptor(astronaut, face)
     assert first.shape == (FACE_DESCRIPTOR_SIZE,) and first.dtype == np.float32
     assert np.array_equal(first, second)
+
+
+def test_onnx_face_descriptor_matches_dlib(identity_pairs, lfw_paths):
+    """The converted network gives dlib's own numbers, on aligned and unaligned photos."""
+    encoder = dlib.face_recognition_model_v1(model_path("dlib_face_recognition_resnet_model_v1.dat"))
+    faces = [face for person in identity_pairs for face in person]
+    faces += [found for found in map(largest, lfw_paths[:12]) if found]
+    assert len(faces) > 30
+    for image, face in faces:
+        expected = np.asarray(encoder.compute_face_descriptor(face_chip(image, face)))
+        assert np.abs(face_descriptor(image, face) - expected).max() < 1e-5
 
 
 def test_cnn_embedding_size_and_determinism(astronaut):
