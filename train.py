@@ -223,6 +223,7 @@ def run(args, started):
                            if args.min_precision else "max F1 on out-of-fold scores"),
         "feature_blocks": {b: len(block_names(b)) for b in blocks},
         "n_features": int(X.shape[1]),
+        "columns_per_label": {label: len(c) for label, c in zip(LABELS, final.columns_)},
         "classifier": {k: v for k, v in final.get_params().items() if k != "thresholds"},
         "dataset": {"path": str(data_dir), "n_photos": len(table), "n_used": len(kept),
                     "n_skipped": len(skipped), "positives": dict(zip(LABELS, Y.sum(0).tolist())),

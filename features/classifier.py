@@ -1,7 +1,10 @@
 """Calibrated one-vs-rest XGBoost: one calibrated classifier per label, with stored thresholds."""
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_selection import f_classif
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import GroupShuffleSplit
@@ -18,6 +21,12 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
     the held-out rest, split by ``groups`` (people) so calibration sees only strangers.  One
     booster per label instead of one per calibration fold keeps training cheap.
 
+    XGBoost's time grows with the number of columns, not with ``colsample_bytree``, so each
+    label first screens its columns on the boosting rows: the ``screen_columns`` with the
+    highest ANOVA F score, then those a short booster (``screen_trees`` trees) splits on.
+    On the 8,000 CelebA photos this keeps about 400 of 4,596 columns per label, trains 5x
+    faster and scores the same out of fold (README, "Performance").
+
     Parameters
     ----------
     labels : tuple of str
@@ -27,6 +36,10 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
     calibration_share : float
         Share of the photos (whole groups) held out to fit the calibrators.
     n_estimators, learning_rate, max_depth, colsample_bytree, subsample : XGBoost settings.
+    screen_columns : int or None
+        Columns kept by the F-score screen; None skips both screens (every column).
+    screen_trees : int
+        Trees of the screening booster (learning rate 0.3, half the columns per tree).
     balance : bool
         Weigh each label's positives by ``sqrt(negatives / positives)`` (hats are under 5%).
     thresholds : dict of str to float, optional
@@ -38,7 +51,8 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, labels=LABELS, calibration="sigmoid", calibration_share=0.2,
                  n_estimators=300, learning_rate=0.08, max_depth=4, colsample_bytree=0.2,
-                 subsample=0.8, balance=True, thresholds=None, n_jobs=1, random_state=0):
+                 subsample=0.8, screen_columns=1500, screen_trees=60, balance=True,
+                 thresholds=None, n_jobs=1, random_state=0):
         self.labels = labels
         self.calibration = calibration
         self.calibration_share = calibration_share
@@ -47,19 +61,38 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         self.max_depth = max_depth
         self.colsample_bytree = colsample_bytree
         self.subsample = subsample
+        self.screen_columns = screen_columns
+        self.screen_trees = screen_trees
         self.balance = balance
         self.thresholds = thresholds
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _booster(self, y):
+    def _booster(self, y, **settings):
         positives = max(int(y.sum()), 1)
         weight = np.sqrt((len(y) - positives) / positives) if self.balance else 1.0
-        return XGBClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                             max_depth=self.max_depth, colsample_bytree=self.colsample_bytree,
-                             subsample=self.subsample, tree_method="hist", max_bin=64,
-                             scale_pos_weight=weight, n_jobs=self.n_jobs,
-                             random_state=self.random_state, eval_metric="logloss")
+        settings = {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
+                    "colsample_bytree": self.colsample_bytree, **settings}
+        return XGBClassifier(max_depth=self.max_depth, subsample=self.subsample,
+                             tree_method="hist", max_bin=64, scale_pos_weight=weight,
+                             n_jobs=self.n_jobs, random_state=self.random_state,
+                             eval_metric="logloss", **settings)
+
+    def _screen(self, X, y):
+        """Indices of the columns the label's booster will see (see the class docstring)."""
+        if self.screen_columns is None or X.shape[1] <= self.screen_columns:
+            columns = np.arange(X.shape[1])
+        else:
+            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+                warnings.simplefilter("ignore", UserWarning)  # constant columns: F is NaN
+                score = np.nan_to_num(f_classif(X, y)[0], nan=0.0)
+            columns = np.sort(np.argsort(-score, kind="stable")[:self.screen_columns])
+        if self.screen_columns is None:
+            return columns
+        screen = self._booster(y, n_estimators=self.screen_trees, learning_rate=0.3,
+                               colsample_bytree=0.5).fit(X[:, columns], y)
+        used = columns[screen.feature_importances_ > 0]
+        return used if len(used) else columns
 
     def fit(self, X, Y, groups=None):
         """Fit one calibrated classifier per label.
@@ -81,13 +114,15 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         if Y.ndim != 2 or Y.shape[1] != len(self.labels):
             raise ValueError(f"Y must have one column per label {self.labels}, got shape {Y.shape}")
         groups = np.arange(len(X)) if groups is None else np.asarray(groups)
-        self.estimators_ = []
+        self.estimators_, self.columns_ = [], []
         for column, label in enumerate(self.labels):
             y = Y[:, column]
             boost, calibrate = self._split(y, groups)
-            booster = self._booster(y[boost]).fit(X[boost], y[boost])
+            columns = self._screen(X[boost], y[boost])
+            booster = self._booster(y[boost]).fit(X[np.ix_(boost, columns)], y[boost])
             model = CalibratedClassifierCV(FrozenEstimator(booster), method=self.calibration)
-            self.estimators_.append(model.fit(X[calibrate], y[calibrate]))
+            self.estimators_.append(model.fit(X[np.ix_(calibrate, columns)], y[calibrate]))
+            self.columns_.append(columns)
         thresholds = self.thresholds or {}
         self.thresholds_ = np.array([thresholds.get(label, 0.5) for label in self.labels])
         self.classes_ = np.array([0, 1])
@@ -108,13 +143,15 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         """Calibrated probability of each label, shape (n_samples, n_labels)."""
         check_is_fitted(self, "estimators_")
         X = np.asarray(X, dtype=np.float32)
-        return np.column_stack([m.predict_proba(X)[:, 1] for m in self.estimators_])
+        return np.column_stack([m.predict_proba(X[:, c])[:, 1]
+                                for m, c in zip(self.estimators_, self.columns_)])
 
     def predict_proba_uncalibrated(self, X):
         """XGBoost's own probabilities before calibration, for reliability plots."""
         check_is_fitted(self, "estimators_")
         X = np.asarray(X, dtype=np.float32)
-        return np.column_stack([m.estimator.predict_proba(X)[:, 1] for m in self.estimators_])
+        return np.column_stack([m.estimator.predict_proba(X[:, c])[:, 1]
+                                for m, c in zip(self.estimators_, self.columns_)])
 
     def predict(self, X):
         """0/1 per label: the probability reaches the label's stored threshold."""

@@ -44,6 +44,21 @@ def test_calibration_share_holds_out_whole_people(fitted, small_features):
         assert not set(groups[boost]) & set(groups[calibrate])
 
 
+def test_screen_keeps_the_informative_columns(small_features):
+    """Each label's booster sees the columns the screens keep, and a column of pure noise
+    added to the features is the first to go."""
+    X, Y, groups = small_features
+    rng = np.random.default_rng(0)
+    noisy = np.hstack([X, rng.normal(size=(len(X), 1)).astype(np.float32)])
+    model = MultiLabelClassifier(n_estimators=40, screen_columns=100).fit(noisy, Y, groups=groups)
+    for columns, estimator in zip(model.columns_, model.estimators_):
+        assert 0 < len(columns) <= 100 and noisy.shape[1] - 1 not in columns
+        assert estimator.estimator.n_features_in_ == len(columns)
+    everything = MultiLabelClassifier(n_estimators=40, screen_columns=None).fit(X, Y, groups=groups)
+    assert all(len(columns) == X.shape[1] for columns in everything.columns_)
+    assert everything.predict_proba(X[:20]).shape == model.predict_proba(noisy[:20]).shape
+
+
 def test_labels_with_too_few_positives_are_refused(small_features):
     X, Y, groups = small_features
     Y = Y.copy()
