@@ -1,7 +1,7 @@
 """One photo end to end: faces, calibrated scores per face, what the crops show, products.
 
 Lives in a module (not in recommend.py) so that worker processes can import it; each
-process loads the model and catalog once.
+process loads the model and catalog once, or inherits them from :func:`preload`.
 """
 import traceback
 import warnings
@@ -10,7 +10,7 @@ from functools import lru_cache
 import numpy as np
 
 from features.annotation import annotate, save_rgb
-from features.faces import detect_faces
+from features.faces import detect_faces, detector, landmark_predictor
 from features.images import ImageError, load_image
 from features.model_io import load_model
 from features.recommendations import headline, load_catalog, read_attributes, recommend_products
@@ -19,11 +19,33 @@ from features.regions import REGIONS, extract_regions
 
 @lru_cache(maxsize=None)
 def worker_state(model_path, catalog_path):
-    """The model and catalog, loaded once per process."""
+    """The model and catalog, loaded once per process; one thread each, since photos are
+    spread over processes."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
         pipeline, _ = load_model(model_path)
-    return pipeline, load_catalog(catalog_path)
+    return pipeline.set_params(classifier__n_jobs=1), load_catalog(catalog_path)
+
+
+def preload():
+    """Do the slow, fork-safe part of a worker's start once, before forking the workers:
+    import what unpickling the model needs (scikit-learn, XGBoost: most of the 2.5 s) and
+    load dlib's two models.
+
+    Each worker still unpickles the 1.4 MB model itself (0.1 s): loading a booster starts
+    XGBoost's OpenMP threads, and a process forked after that hangs in XGBoost.  Likewise
+    onnxruntime's sessions are opened in each worker.
+    """
+    import sklearn.pipeline  # noqa: F401  (the model's classes)
+
+    import features.classifier  # noqa: F401
+    import features.transformer  # noqa: F401
+
+    detector()
+    landmark_predictor()
 
 
 def analyse_photo(path, pipeline, catalog, *, per_category=2, threshold=0.0, annotate_to=None):

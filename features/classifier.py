@@ -45,7 +45,7 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
     thresholds : dict of str to float, optional
         Decision threshold per label for :meth:`predict` (0.5 when missing).
     n_jobs : int
-        Threads of each XGBoost model.
+        Threads of each XGBoost model, fitting and predicting.
     random_state : int
     """
 
@@ -67,6 +67,15 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         self.thresholds = thresholds
         self.n_jobs = n_jobs
         self.random_state = random_state
+
+    def set_params(self, **params):
+        """Set parameters; ``n_jobs`` also reaches the fitted boosters (workers predict with
+        one thread each)."""
+        super().set_params(**params)
+        if "n_jobs" in params and hasattr(self, "estimators_"):
+            for model in self.estimators_:
+                model.estimator.estimator.set_params(n_jobs=self.n_jobs)
+        return self
 
     def _booster(self, y, **settings):
         positives = max(int(y.sum()), 1)

@@ -3,6 +3,9 @@
 Both networks run as ONNX graphs on onnxruntime (see ``features/models/README.md``), are
 loaded once per process and are never trained here.
 """
+import hashlib
+import os
+import platform
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,14 +28,58 @@ CNN_BATCH = 1
 
 @lru_cache(maxsize=None)
 def onnx_session(path):
-    """onnxruntime session for the graph at ``path``, one per process."""
+    """onnxruntime session for the graph at ``path``, one per process.
+
+    onnxruntime's full graph optimisation takes 100-200 ms at every start, so the optimised
+    graph is kept in :func:`optimised_copy`'s cache and later sessions open that as is.  The
+    copy is specific to this CPU and onnxruntime version, which its name encodes; a copy that
+    will not load is replaced.
+    """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     # One thread per process: parallelism comes from processes, which scale better here.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    options.log_severity_level = 3  # no warning that the optimised copy is CPU-specific
+    copy = optimised_copy(path, onnxruntime.__version__)
+    if copy.exists():
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return onnxruntime.InferenceSession(str(copy), options, providers=["CPUExecutionProvider"])
+        except Exception:  # truncated or foreign copy: optimise again
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    staged = copy.with_name(f".{copy.name}.{os.getpid()}")
+    try:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        options.optimized_model_filepath = str(staged)
+    except OSError:  # no writable cache: optimise at every start
+        staged = None
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    if staged is not None and staged.exists():
+        for stale in copy.parent.glob(f"{Path(path).stem}-*.onnx"):  # older models or versions
+            stale.unlink(missing_ok=True)
+        os.replace(staged, copy)
+    return session
+
+
+def optimised_copy(path, version):
+    """Where the optimised graph of ``path`` for onnxruntime ``version`` on this CPU lives:
+    ``$XDG_CACHE_HOME/img2recommender`` (default ``~/.cache``)."""
+    stat = Path(path).stat()
+    key = hashlib.sha256(f"{stat.st_size} {stat.st_mtime_ns} {version} {cpu_flags()}".encode())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "img2recommender"
+    return cache / f"{Path(path).stem}-{key.hexdigest()[:16]}.onnx"
+
+
+@lru_cache(maxsize=None)
+def cpu_flags():
+    """The CPU's model and instruction sets (the optimised graph depends on them)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return " ".join(sorted({line for line in lines if line.startswith(("flags", "model name"))}))
+    except OSError:
+        return platform.processor() or platform.machine()
 
 
 def run_network(path, images, *, scale, shift, batch=CNN_BATCH):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from features.embeddings import (CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_chip,
-                                 face_descriptor)
+                                 face_descriptor, onnx_session)
 from features.faces import detect_faces, model_path
 from features.images import load_image
 from features.regions import extract_regions
@@ -73,3 +73,25 @@ def test_same_person_closer_than_strangers(identity_pairs):
     strangers = np.mean([np.linalg.norm(embedded[i][0] - embedded[j][1])
                          for i in range(len(embedded)) for j in range(len(embedded)) if i != j])
     assert same < strangers
+
+
+def test_optimised_graph_cache_is_written_reused_and_repaired(tmp_path, monkeypatch, astronaut):
+    """The optimised copy of a network is written once, opened by later sessions, replaced
+    when truncated, and every session gives the same embedding."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    context = extract_regions(astronaut, detect_faces(astronaut)[0], regions=("context",))["context"]
+    embeddings = []
+    try:
+        for damage in (False, False, True):
+            onnx_session.cache_clear()
+            copies = list((tmp_path / "img2recommender").glob("efficientnet_lite0-*.onnx"))
+            if damage:
+                copies[0].write_bytes(copies[0].read_bytes()[:1000])
+            embeddings.append(cnn_embeddings([context])[0])
+            copies = list((tmp_path / "img2recommender").glob("efficientnet_lite0-*.onnx"))
+            assert len(copies) == 1 and copies[0].stat().st_size > 1_000_000
+    finally:
+        onnx_session.cache_clear()  # later tests open sessions from the real cache
+    assert np.allclose(embeddings[0], embeddings[1], atol=1e-5)
+    assert np.allclose(embeddings[0], embeddings[2], atol=1e-5)
+    assert not list((tmp_path / "img2recommender").glob(".*"))  # no staged file left
