@@ -88,7 +88,12 @@ def skipped_reasons(paths):
 def extract(extractor, paths, scheduler=None):
     """Feature rows of the photos, here or (with a scheduler address) on a Dask cluster."""
     if scheduler is None:
-        return extractor.transform(paths)
+        from joblib.externals.loky import get_reusable_executor
+
+        X = extractor.transform(paths)
+        # joblib keeps its worker processes for reuse; training needs their memory instead
+        get_reusable_executor().shutdown(wait=True)
+        return X
     from joblib import parallel_config
 
     from features.cluster import connect

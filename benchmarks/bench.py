@@ -61,23 +61,22 @@ def timed(command, **kwargs):
 
 
 def stage_times(photos, model_path):
-    """Per-face ms of every stage, each measured on its own (one process, warm models)."""
+    """Per-face ms of every stage, each measured on its own (one process, one thread, warm models)."""
     import dlib
 
+    from features.analysis import worker_state
     from features.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
     from features.embeddings import cnn_embeddings, face_descriptor
     from features.faces import Face, detection_scale, detector, landmark_predictor, to_gray
     from features.images import load_image
-    from features.model_io import load_model
-    from features.recommendations import load_catalog, read_attributes, recommend_products
+    from features.recommendations import CATALOG, read_attributes, recommend_products
     from features.regions import REGIONS, extract_regions
     from features.transformer import CNN_CROPS
 
     import cv2
 
-    pipeline, _ = load_model(model_path)
+    pipeline, catalog = worker_state(model_path.resolve(), CATALOG)  # as recommend.py's workers
     classifier = pipeline.named_steps["classifier"]
-    catalog = load_catalog()
     times = {name: [] for name in ("decode", "detect", "landmarks", "align_and_crop", "hog", "colour",
                                    "face_descriptor", "cnn", "predict", "recommend")}
     clock = time.perf_counter
