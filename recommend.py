@@ -108,7 +108,8 @@ def run_photos(photos, args):
     """Yield each photo's record in input order, working in ``--n-jobs`` processes."""
     jobs = list(zip(photos, annotation_targets(photos, args.annotate)))
     workers = min(args.n_jobs, len(jobs))
-    size = max(1, min(16, -(-len(jobs) // (4 * workers))))
+    # small chunks keep both workers busy to the end; a cluster's tasks cost more to send
+    size = max(1, min(16 if args.scheduler else 4, -(-len(jobs) // (4 * workers))))
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     from features.analysis import analyse_chunk, error_record
 

@@ -1,9 +1,10 @@
 """Faces and landmarks on real photos."""
+import dlib
 import numpy as np
 import pytest
 from PIL import Image
 
-from features.faces import Face, detect_faces, detection_scale
+from features.faces import Face, detect_faces, detection_scale, detector, to_gray
 from features.images import load_image
 from conftest import LFW
 
@@ -61,3 +62,12 @@ def test_small_photos_are_upsampled_and_large_ones_downscaled(astronaut, celeba_
     assert len(big) == 1
     assert np.abs(np.array(big[0].box) / 5 - small[0].box).max() < 8
     assert np.abs(big[0].landmarks / 5 - small[0].landmarks).mean() < 3
+
+
+def test_saved_detector_is_dlibs_own(lfw_paths, celeba_paths):
+    """The detector read from features/models finds exactly what dlib's built-in one finds."""
+    builtin = dlib.get_frontal_face_detector()
+    for path in lfw_paths[:40] + celeba_paths[:40]:
+        gray = to_gray(load_image(path))
+        ours, theirs = detector().run(gray, 0, -0.5), builtin.run(gray, 0, -0.5)
+        assert list(ours[0]) == list(theirs[0]) and np.allclose(ours[1], theirs[1])
