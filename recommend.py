@@ -138,8 +138,7 @@ def run_photos(photos, args):
 
     from features.analysis import preload
 
-    # Import and load once, then fork: the workers inherit it instead of each spending 2.5 s.
-    preload()
+    preload()  # dlib's models, loaded once and inherited by the forked workers
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
         for records in pool.map(analyse_chunk, chunks, *([value] * len(chunks) for value in settings)):

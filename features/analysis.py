@@ -31,19 +31,13 @@ def worker_state(model_path, catalog_path):
 
 
 def preload():
-    """Do the slow, fork-safe part of a worker's start once, before forking the workers:
-    import what unpickling the model needs (scikit-learn, XGBoost: most of the 2.5 s) and
-    load dlib's two models.
+    """Load dlib's two models once, before forking the workers, which inherit them.
 
-    Each worker still unpickles the 1.4 MB model itself (0.1 s): loading a booster starts
-    XGBoost's OpenMP threads, and a process forked after that hangs in XGBoost.  Likewise
-    onnxruntime's sessions are opened in each worker.
+    The rest of a worker's start (importing scikit-learn and XGBoost, unpickling the model,
+    opening onnxruntime's sessions: about 1 s) runs in each worker, side by side: a
+    loaded booster has started XGBoost's OpenMP threads and onnxruntime its own, and a
+    process forked after that can hang.
     """
-    import sklearn.pipeline  # noqa: F401  (the model's classes)
-
-    import features.classifier  # noqa: F401
-    import features.transformer  # noqa: F401
-
     detector()
     landmark_predictor()
 
