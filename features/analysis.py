@@ -1,7 +1,8 @@
 """One photo end to end: faces, calibrated scores per face, what the crops show, products.
 
 Lives in a module (not in recommend.py) so that worker processes can import it; each
-process loads the model and catalog once, or inherits them from :func:`preload`.
+process loads the model and catalog once, and forked workers inherit dlib's models from
+:func:`preload`.
 """
 import traceback
 import warnings
