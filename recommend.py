@@ -135,13 +135,14 @@ def run_photos(photos, args):
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from itertools import repeat
 
     from features.analysis import preload
 
     preload()  # dlib's models, loaded once and inherited by the forked workers
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        for records in pool.map(analyse_chunk, chunks, *([value] * len(chunks) for value in settings)):
+        for records in pool.map(analyse_chunk, chunks, *map(repeat, settings)):
             yield from records
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -91,8 +91,9 @@ def extract(extractor, paths, scheduler=None):
         from joblib.externals.loky import get_reusable_executor
 
         X = extractor.transform(paths)
-        # joblib keeps its worker processes for reuse; training needs their memory instead
-        get_reusable_executor().shutdown(wait=True)
+        if extractor.n_jobs != 1:
+            # joblib keeps its worker processes for reuse; training needs their memory instead
+            get_reusable_executor().shutdown(wait=True)
         return X
     from joblib import parallel_config
 

@@ -89,9 +89,10 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
 
     def _screen(self, X, y):
         """Indices of the columns the label's booster will see (see the class docstring)."""
-        if self.screen_columns is None or X.shape[1] <= self.screen_columns:
-            columns = np.arange(X.shape[1])
-        else:
+        columns = np.arange(X.shape[1])
+        if self.screen_columns is None:
+            return columns
+        if len(columns) > self.screen_columns:
             with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
                 warnings.simplefilter("ignore", UserWarning)  # constant columns: F is NaN
                 # in slices of columns: f_classif works on float64 copies of what it gets
@@ -99,8 +100,6 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
                                         for start in range(0, X.shape[1], 256)])
             score = np.nan_to_num(score, nan=0.0)
             columns = np.sort(np.argsort(-score, kind="stable")[:self.screen_columns])
-        if self.screen_columns is None:
-            return columns
         screen = self._booster(y, n_estimators=self.screen_trees, learning_rate=0.3,
                                colsample_bytree=0.5).fit(X[:, columns], y)
         used = columns[screen.feature_importances_ > 0]

@@ -33,34 +33,42 @@ def onnx_session(path):
     onnxruntime's full graph optimisation takes 100-200 ms at every start, so the optimised
     graph is kept in :func:`optimised_copy`'s cache and later sessions open that as is.  The
     copy is specific to this CPU and onnxruntime version, which its name encodes; a copy that
-    will not load is replaced.
+    will not load is replaced, and without a writable cache every start optimises.
     """
+    import onnxruntime
+
+    copy = optimised_copy(path, onnxruntime.__version__)
+    if copy.exists():
+        try:
+            return open_session(copy, optimise=False)
+        except Exception:  # truncated or foreign copy: optimise again
+            pass
+    staged = copy.with_name(f".{copy.name}.{os.getpid()}")
+    try:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        session = open_session(path, save_to=staged)
+    except Exception:  # no writable cache (a broken model fails again just below)
+        return open_session(path)
+    for stale in copy.parent.glob(f"{Path(path).stem}-*.onnx"):  # older models or versions
+        stale.unlink(missing_ok=True)
+    os.replace(staged, copy)
+    return session
+
+
+def open_session(path, *, optimise=True, save_to=None):
+    """A one-thread onnxruntime session, optionally saving its optimised graph."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     # One thread per process: parallelism comes from processes, which scale better here.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # no warning that the optimised copy is CPU-specific
-    copy = optimised_copy(path, onnxruntime.__version__)
-    if copy.exists():
+    options.log_severity_level = 3  # no warning that a saved optimised graph is CPU-specific
+    if not optimise:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-        try:
-            return onnxruntime.InferenceSession(str(copy), options, providers=["CPUExecutionProvider"])
-        except Exception:  # truncated or foreign copy: optimise again
-            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    staged = copy.with_name(f".{copy.name}.{os.getpid()}")
-    try:
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        options.optimized_model_filepath = str(staged)
-    except OSError:  # no writable cache: optimise at every start
-        staged = None
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    if staged is not None and staged.exists():
-        for stale in copy.parent.glob(f"{Path(path).stem}-*.onnx"):  # older models or versions
-            stale.unlink(missing_ok=True)
-        os.replace(staged, copy)
-    return session
+    if save_to is not None:
+        options.optimized_model_filepath = str(save_to)
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def optimised_copy(path, version):

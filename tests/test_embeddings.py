@@ -95,3 +95,16 @@ def test_optimised_graph_cache_is_written_reused_and_repaired(tmp_path, monkeypa
     assert np.allclose(embeddings[0], embeddings[1], atol=1e-5)
     assert np.allclose(embeddings[0], embeddings[2], atol=1e-5)
     assert not list((tmp_path / "img2recommender").glob(".*"))  # no staged file left
+
+
+def test_without_a_writable_cache_the_graph_is_optimised_each_time(tmp_path, monkeypatch, astronaut):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    context = extract_regions(astronaut, detect_faces(astronaut)[0], regions=("context",))["context"]
+    try:
+        onnx_session.cache_clear()
+        embedding = cnn_embeddings([context])[0]
+    finally:
+        onnx_session.cache_clear()
+    assert np.allclose(embedding, cnn_embeddings([context])[0], atol=1e-5)
