@@ -1,10 +1,10 @@
 """Benchmark img2recommender against face_recognition's standard dlib pipeline.
 
 Prints figures and writes benchmarks/results.json:
-per-stage median and 95th percentile ms per face, end-to-end recommend.py with 1 and 2
-workers beside the reference in as many processes, cold start for one photo (medians of 3
-and 5 runs, alternating with the reference), train.py from scratch and with a warm feature
-cache, and the peak memory of each command.
+per-stage median and 95th percentile ms per face; end-to-end recommend.py with 1 and 2
+workers beside the reference in as many processes (median of 3 runs) and the cold start for
+one photo (median of 5), each run in turn with the reference's; train.py from scratch and
+with a warm feature cache; and the peak memory of each command.
 
     python benchmarks/bench.py [--photos 300] [--skip-train]
 """
