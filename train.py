@@ -129,6 +129,13 @@ def cross_validate(classifier, X, Y, fold, groups, args):
     return report, thresholds, proba, raw
 
 
+def cross_validate_scores(Y, proba, fold, args):
+    """The report of out-of-fold scores made elsewhere (the end-to-end rows)."""
+    from features.evaluation import cv_report
+
+    return cv_report(Y, proba, fold, LABELS, min_precision=args.min_precision)[0]
+
+
 def main(argv=None):
     args = parse_args(argv)
     started = time.time()
@@ -142,12 +149,9 @@ def main(argv=None):
         return 130
 
 
-def run(args, started):
-    from sklearn.pipeline import Pipeline
-
-    from features.evaluation import format_report, grouped_folds
-    from features.model_io import save_model, write_atomically, write_json_atomically
-    from features.transformer import BLOCKS, FaceFeatures, block_names
+def load_table(args):
+    """The labelled photos to train on (``--data``, ``--limit``) and the blocks asked for."""
+    from features.transformer import BLOCKS
 
     data_dir = args.data or default_data_dir()
     table = load_dataset(data_dir)
@@ -157,8 +161,52 @@ def run(args, started):
     unknown = set(blocks) - set(BLOCKS)
     if unknown or not blocks:
         raise DatasetError(f"--blocks {args.blocks!r}: expected some of {', '.join(BLOCKS)}")
-    print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}")
+    return data_dir, table, blocks
 
+
+def skipped_photos(table, X, max_skipped):
+    """Which photos have a face, which could be read, and why the others were skipped.
+
+    Returns
+    -------
+    found, readable : ndarray of bool
+        A face row; a photo that could be read (with a face or without).
+    skipped : DataFrame
+        ``filename`` and ``reason`` of every photo without a face row.
+    """
+    found = ~np.isnan(X).all(axis=1)
+    skipped = pd.DataFrame({"filename": table.loc[~found, "filename"],
+                            "reason": skipped_reasons(table.loc[~found, "filename"])})
+    if len(skipped) > max_skipped * len(table):
+        raise DatasetError(f"{len(skipped)} of {len(table)} photos unusable, over --max-skipped "
+                           f"{max_skipped:.0%}; first: {skipped.iloc[0].filename}: {skipped.iloc[0].reason}")
+    readable = found.copy()
+    readable[skipped.index[skipped.reason == "no face found"]] = True
+    return found, readable, skipped
+
+
+def detection_rows(Y, found):
+    """Photos with a face found, overall and among each label's positives."""
+    rows = {"all": (len(Y), int(found.sum()))}
+    rows.update({label: (int(Y[:, j].sum()), int(found[Y[:, j] == 1].sum()))
+                 for j, label in enumerate(LABELS)})
+    return {name: {"photos": n, "found": k, "share": k / max(n, 1)} for name, (n, k) in rows.items()}
+
+
+def format_detection(rows):
+    return "\n".join(f"{name:<9}{row['found']:>6} of {row['photos']:<6} ({row['share']:.1%})"
+                     for name, row in rows.items())
+
+
+def run(args, started):
+    from sklearn.pipeline import Pipeline
+
+    from features.evaluation import format_report, grouped_folds
+    from features.model_io import save_model, write_atomically, write_json_atomically
+    from features.transformer import BLOCKS, FaceFeatures, block_names
+
+    data_dir, table, blocks = load_table(args)
+    print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}")
     extractor = FaceFeatures(**{b: b in blocks for b in BLOCKS},
                              n_jobs=args.n_jobs,
                              cache_dir=(args.cache or args.out / "feature-cache").resolve(),
@@ -167,60 +215,70 @@ def run(args, started):
     extraction_started = time.time()
     X = extract(extractor.fit(), table["filename"], args.scheduler)
     extraction_seconds = time.time() - extraction_started
-    usable = ~np.isnan(X).all(axis=1)
-    skipped = pd.DataFrame({"filename": table.loc[~usable, "filename"],
-                            "reason": skipped_reasons(table.loc[~usable, "filename"])})
+    found, readable, skipped = skipped_photos(table, X, args.max_skipped)
     print(f"features: {X.shape[1]} per face, {extraction_seconds:.0f} s; "
           f"skipped {len(skipped)} of {len(table)} photos "
-          f"({(skipped.reason != 'no face found').sum()} unreadable, "
-          f"{(skipped.reason == 'no face found').sum()} without a face)")
-    if len(skipped) > args.max_skipped * len(table):
-        raise DatasetError(f"{len(skipped)} of {len(table)} photos unusable, over --max-skipped "
-                           f"{args.max_skipped:.0%}; first: {skipped.iloc[0].filename}: {skipped.iloc[0].reason}")
+          f"({(~readable).sum()} unreadable, {(readable & ~found).sum()} without a face)")
 
-    X, kept = X[usable], table[usable].reset_index(drop=True)
+    # Folds over every readable photo, so that a photo without a face still counts (as a
+    # miss) in the end-to-end scores; models are fitted and scored on the faces found.
+    kept = table[readable].reset_index(drop=True)
     Y = kept[list(LABELS)].to_numpy()
     groups = kept["identity"].to_numpy() if "identity" in kept else kept["filename"].to_numpy()
-    check_positives(Y, args.n_splits)
     fold = grouped_folds(Y, groups, n_splits=args.n_splits, random_state=args.seed)
+    face = found[readable]
+    X = X[found]
+    check_positives(Y[face], args.n_splits)
 
     classifier = make_classifier(args)
     cv_started = time.time()
-    report, thresholds, proba, raw = cross_validate(classifier, X, Y, fold, groups, args)
+    report, thresholds, proba, raw = cross_validate(classifier, X, Y[face], fold[face], groups[face], args)
     cv_seconds = time.time() - cv_started
-    print(f"\n{args.n_splits}-fold cross-validation grouped by "
-          f"{'identity' if 'identity' in kept else 'photo'}, out-of-fold only ({cv_seconds:.0f} s):")
+    end_to_end = np.zeros(Y.shape)
+    end_to_end[face] = proba
+    e2e_report = cross_validate_scores(Y, end_to_end, fold, args)
+    detection = detection_rows(Y, face)
+    grouping = "identity" if "identity" in kept else "photo"
+    print(f"\n{args.n_splits}-fold cross-validation grouped by {grouping}, out-of-fold only "
+          f"({cv_seconds:.0f} s); photos with a face found:")
     print(format_report(report))
+    print("\nend to end, every readable photo (no face found = probability 0):")
+    print(format_report(e2e_report))
+    print("\nphotos with a face found:")
+    print(format_detection(detection))
 
     args.out.mkdir(parents=True, exist_ok=True)
     cv = {"cv": {"splitter": "StratifiedGroupKFold", "n_splits": args.n_splits,
                  "groups": "identity" if "identity" in kept else "filename", "shuffle": True,
-                 "random_state": args.seed, "n_photos": len(kept)},
+                 "random_state": args.seed, "n_photos": len(kept), "n_faces_found": int(face.sum())},
           "labels": report,
+          "end_to_end": e2e_report,
+          "detection": detection,
           "skipped": skipped.to_dict("records")}
     write_json_atomically(args.out / "cv_report.json", cv)
-    rows = [{"label": label, "metric": m, **v} for label, s in report.items()
-            for m, v in s.items() if isinstance(v, dict)]
+    rows = [{"scope": scope, "label": label, "metric": m, **v}
+            for scope, part in (("faces_found", report), ("end_to_end", e2e_report))
+            for label, s in part.items() for m, v in s.items() if isinstance(v, dict)]
     write_atomically(args.out / "cv_report.csv", lambda p: pd.DataFrame(rows).to_csv(p, index=False))
     if not args.no_plots:
         from features.plots import save_curves
 
-        for path in save_curves(Y, proba, raw, LABELS, args.out):
+        for path in save_curves(Y[face], proba, raw, LABELS, args.out):
             print(f"plot: {path}")
 
     if args.ablation:
         ablation = {"all": {"n_features": int(X.shape[1]), "labels": report}}  # the main CV
         for block in blocks:
             cols = np.isin(extractor.get_feature_names_out(), block_names(block))
-            block_report = cross_validate(classifier, X[:, cols], Y, fold, groups, args)[0]
+            block_report = cross_validate(classifier, X[:, cols], Y[face], fold[face], groups[face], args)[0]
             ablation[block] = {"n_features": int(cols.sum()), "labels": block_report}
             print(f"\nablation: {block} alone ({cols.sum()} features)\n{format_report(block_report)}")
         write_json_atomically(args.out / "ablation.json", ablation)
 
     fit_started = time.time()
-    final = classifier.set_params(thresholds=thresholds).fit(X, Y, groups=groups)
-    extractor.set_params(n_jobs=1, cache_dir=None, detection_threshold=0.0, on_error="raise",
-                         progress=False)
+    final = classifier.set_params(thresholds=thresholds).fit(X, Y[face], groups=groups[face])
+    # the saved model detects faces exactly as training did; only the plumbing changes
+    extractor.set_params(n_jobs=1, cache_dir=None, on_error="raise", progress=False)
     pipeline = Pipeline([("features", extractor), ("classifier", final)])
     card = {
         "labels": list(LABELS),
@@ -231,8 +289,8 @@ def run(args, started):
         "n_features": int(X.shape[1]),
         "columns_per_label": {label: len(c) for label, c in zip(LABELS, final.columns_)},
         "classifier": {k: v for k, v in final.get_params().items() if k != "thresholds"},
-        "dataset": {"path": str(data_dir), "n_photos": len(table), "n_used": len(kept),
-                    "n_skipped": len(skipped), "positives": dict(zip(LABELS, Y.sum(0).tolist())),
+        "dataset": {"path": str(data_dir), "n_photos": len(table), "n_used": int(face.sum()),
+                    "n_skipped": len(skipped), "positives": dict(zip(LABELS, Y[face].sum(0).tolist())),
                     "fingerprint": dataset_fingerprint(table)},
         "training_seconds": {"features": round(extraction_seconds, 1), "cv": round(cv_seconds, 1),
                              "final_fit": round(time.time() - fit_started, 1),
@@ -240,6 +298,9 @@ def run(args, started):
         "cv": cv["cv"],
         "cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1", "brier")}
                       for label, s in report.items()},
+        "end_to_end_cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1")}
+                                 for label, s in e2e_report.items()},
+        "detection": detection,
     }
     model_path = args.out / "model.joblib"
     save_model(pipeline, card, model_path)
