@@ -11,10 +11,11 @@ SAMPLES ?= $(LFW)/Thaksin_Shinawatra_0005.jpg $(LFW)/Yusuf_Misbac_0001.jpg
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .  # features/ importable from anywhere: Dask scheduler, workers, notebooks
 	$(BIN)/python -m compileall -q features  # bytecode now: recommend.py starts 0.1 s faster
 	touch $@
 

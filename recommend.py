@@ -51,8 +51,9 @@ def parse_args(argv=None):
                         help="also write the results to Parquet, one row per face (or per photo "
                              "without a face)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="run the photos on the Dask cluster at ADDRESS (tcp://host:8786); "
-                             "workers need this repository on PYTHONPATH and the same paths")
+                        help="run the photos on the Dask cluster at ADDRESS (tcp://host:8786); its "
+                             "scheduler and workers need this project installed (make install) "
+                             "and the same paths")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     args = parser.parse_args(argv)
     if not args.paths and args.list is None:
@@ -234,6 +235,7 @@ class ParquetSink:
 
 def main(argv=None):
     args = parse_args(argv)
+    from features.cluster import ClusterError
     from features.model_io import ModelError, check_model
     from features.recommendations import CatalogError, load_catalog
 
@@ -272,6 +274,9 @@ def main(argv=None):
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         sys.stdout = open(os.devnull, "w")
         return 1 if failed else 0
+    except ClusterError as exc:
+        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a lost worker or cluster; each photo's own errors are records
         if args.debug:
             raise

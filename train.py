@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.cluster import ClusterError
 from features.dataset import DATA_ENV, LABELS, DatasetError, default_data_dir, load_dataset
 
 ROOT = Path(__file__).resolve().parent
@@ -97,12 +98,18 @@ def extract(extractor, paths, scheduler=None):
         return X
     from joblib import parallel_config
 
-    from features.cluster import connect
+    from features.cluster import connect, import_failure
 
     client = connect(scheduler)
     workers = max(1, len(client.scheduler_info()["workers"]))
-    with parallel_config(backend="dask", n_jobs=workers):
-        return extractor.set_params(n_jobs=workers).transform(paths)
+    try:
+        with parallel_config(backend="dask", n_jobs=workers, client=client):
+            return extractor.set_params(n_jobs=workers).transform(paths)
+    except (RuntimeError, ModuleNotFoundError) as exc:
+        failure = import_failure(exc, scheduler)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def check_positives(Y, n_splits):
@@ -141,7 +148,7 @@ def main(argv=None):
     started = time.time()
     try:
         return run(args, started)
-    except (DatasetError, OSError) as exc:  # OSError: unreachable scheduler, full disk, ...
+    except (DatasetError, OSError, ClusterError) as exc:  # OSError: unreachable scheduler, full disk, ...
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

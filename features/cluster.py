@@ -1,21 +1,51 @@
 """Running per-photo work on a Dask cluster: chunks go out, results come back in input order.
 
-Imported only when a command is given ``--scheduler``.  Workers need this repository on their
-``PYTHONPATH`` and the photos and model at the same paths (a shared file system).
+Dask itself is imported only when a command is given ``--scheduler``.  The scheduler and the
+workers must be able to import this project (the scheduler unpickles the task graph too:
+``make install``, or ``pip install -e .``, on every host) and see the photos and model at the
+same paths.
 """
 from collections import deque
-
-from distributed import Client
-from distributed.client import FutureCancelledError
-from distributed.scheduler import KilledWorker
 
 #: Chunks submitted ahead of the one being read: keeps every worker busy, memory bounded.
 AHEAD_PER_WORKER = 4
 
 
+class ClusterError(RuntimeError):
+    """A cluster that cannot run this project's code; the message says what to install where."""
+
+
 def connect(address):
     """A client of the scheduler at ``address`` (``tcp://host:8786``), or OSError."""
-    return Client(address, timeout="20s", set_as_default=True)
+    from distributed import Client
+
+    return Client(address, timeout="20s", set_as_default=False)
+
+
+def import_failure(exc, address):
+    """A :class:`ClusterError` if ``exc`` says the scheduler or a worker at ``address`` could
+    not import this project's code (Dask's own message is a long deserialization error), else
+    None."""
+    if isinstance(exc, RuntimeError) and "deserialization of the task graph" in str(exc):
+        where = "the scheduler"
+    elif isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == __name__.split(".")[0]:
+        where = "a worker"
+    else:
+        return None
+    return ClusterError(f"{where} at {address} cannot import this project's code: run `make install` "
+                        "(or `pip install -e .`) in the repository on every host and start dask from "
+                        "its .venv (README, Scaling out on Dask)")
+
+
+def result(future):
+    """The future's result, or :class:`ClusterError` when the cluster cannot import the project."""
+    try:
+        return future.result()
+    except (RuntimeError, ModuleNotFoundError) as exc:
+        failure = import_failure(exc, future.client.scheduler.address)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def map_in_order(client, function, chunks, *args, lost=None):
@@ -31,6 +61,9 @@ def map_in_order(client, function, chunks, *args, lost=None):
     list
         The results of each chunk's items.
     """
+    from distributed.client import FutureCancelledError
+    from distributed.scheduler import KilledWorker
+
     workers = max(1, len(client.scheduler_info()["workers"]))
     pending = deque()
     chunks = iter(chunks)
@@ -49,12 +82,12 @@ def map_in_order(client, function, chunks, *args, lost=None):
     while pending:
         chunk, future = pending.popleft()
         try:
-            yield future.result()
+            yield result(future)
         except (KilledWorker, FutureCancelledError):
             results = []
             for item in chunk:  # one at a time, so an innocent photo never shares a dying worker
                 try:
-                    results += run([item]).result()
+                    results += result(run([item]))
                 except (KilledWorker, FutureCancelledError):
                     results.append(lost(item))
             yield results

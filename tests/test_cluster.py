@@ -15,33 +15,68 @@ import pytest
 from conftest import LFW, ROOT
 
 distributed = pytest.importorskip("distributed")
+cloudpickle = pytest.importorskip("cloudpickle")
 BIN = Path(sys.executable).parent
+# die_on travels by value: the cluster has the project installed, not the tests
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dask")
-    # workers import the project, and this module for die_on
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+def start_scheduler(folder, command, env):
+    """A scheduler process on a free loopback port, and its address."""
     scheduler_file = folder / "scheduler.json"
-    scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                  "--no-dashboard", "--scheduler-file", scheduler_file],
+    scheduler = subprocess.Popen([*command, "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                  "--scheduler-file", scheduler_file],
                                  env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(300):
         if scheduler_file.exists() and scheduler_file.stat().st_size:
             break
         time.sleep(0.1)
-    address = json.loads(scheduler_file.read_text())["address"]
+    return scheduler, json.loads(scheduler_file.read_text())["address"]
+
+
+def stop(*processes):
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Scheduler and workers started as the README says: from the installed .venv, in another
+    folder, with no PYTHONPATH."""
+    folder = tmp_path_factory.mktemp("dask")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    scheduler, address = start_scheduler(folder, [BIN / "dask", "scheduler"], env)
     workers = subprocess.Popen([BIN / "dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
                                 "--host", "127.0.0.1", "--no-dashboard"],
                                env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with distributed.Client(address, timeout="30s") as client:
         client.wait_for_workers(2, timeout=120)
     yield {"address": address, "workers": workers}
-    for process in (workers, scheduler):
-        process.send_signal(signal.SIGTERM)
-    for process in (workers, scheduler):
-        process.wait(timeout=60)
+    stop(workers, scheduler)
+
+
+def test_a_scheduler_without_the_project_is_one_clear_line(trained, tmp_path):
+    """A scheduler that cannot import the project (Python without site-packages' .pth files,
+    so without the editable install) fails the run with one line naming the fix."""
+    site = next(Path(sys.executable).parent.parent.glob("lib/python*/site-packages"))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    scheduler, address = start_scheduler(tmp_path, [sys.executable, "-S", "-m", "distributed.cli.dask_scheduler"], env)
+    worker = subprocess.Popen([BIN / "dask", "worker", address, "--nworkers", "1", "--nthreads", "1",
+                               "--host", "127.0.0.1", "--no-dashboard"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=120)
+        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--json", "--scheduler", address)
+    finally:
+        stop(worker, scheduler)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"recommend.py: error: the scheduler at {address} cannot import this project's code: run "
+        "`make install` (or `pip install -e .`) in the repository on every host and start dask "
+        "from its .venv (README, Scaling out on Dask)"]
 
 
 @pytest.fixture(scope="module")
