@@ -38,8 +38,10 @@ def parse_args(argv=None):
                         help="product catalog CSV")
     parser.add_argument("--per-category", type=int, default=2,
                         help="products recommended per category a face has")
-    parser.add_argument("--detection-threshold", type=float, default=0.0,
-                        help="dlib face detector threshold: lower finds more faces, and more false ones")
+    parser.add_argument("--detection-threshold", type=float, default=None,
+                        help="face detector score threshold, overriding the one the model was "
+                             "trained with (default: the model's); lower finds more faces, and "
+                             "more false ones")
     parser.add_argument("--json", action="store_true", help="JSON Lines: one line per photo")
     parser.add_argument("--profile", action="store_true",
                         help="also treat all photos as one account's feed and recommend for it")
@@ -242,13 +244,17 @@ def main(argv=None):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            check_model(args.model)
+            card = check_model(args.model)
         for warning in caught:
             print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
         catalog = load_catalog(args.catalog)
     except (ModelError, CatalogError) as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1
+    trained = card.get("detection_settings", {}).get("threshold")
+    if args.detection_threshold is not None and args.detection_threshold != trained:
+        print(f"recommend.py: note: detecting with threshold {args.detection_threshold}, "
+              f"not the model's {trained}", file=sys.stderr)
     try:
         photos = collect_photos(args.paths, recursive=args.recursive)
         photos += read_list(args.list) if args.list else []

@@ -210,6 +210,7 @@ def run(args, started):
 
     from features.evaluation import format_report, grouped_folds
     from features.model_io import save_model, write_atomically, write_json_atomically
+    from features.photo_model import PhotoModel
     from features.transformer import BLOCKS, FaceFeatures, block_names
 
     data_dir, table, blocks = load_table(args)
@@ -286,7 +287,7 @@ def run(args, started):
     final = classifier.set_params(thresholds=thresholds).fit(X, Y[face], groups=groups[face])
     # the saved model detects faces exactly as training did; only the plumbing changes
     extractor.set_params(n_jobs=1, cache_dir=None, on_error="raise", progress=False)
-    pipeline = Pipeline([("features", extractor), ("classifier", final)])
+    model = PhotoModel(Pipeline([("features", extractor), ("classifier", final)]))
     card = {
         "labels": list(LABELS),
         "thresholds": thresholds,
@@ -308,9 +309,10 @@ def run(args, started):
         "end_to_end_cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1")}
                                  for label, s in e2e_report.items()},
         "detection": detection,
+        "detection_settings": {"detector": "dlib HOG frontal", "threshold": args.detection_threshold},
     }
     model_path = args.out / "model.joblib"
-    save_model(pipeline, card, model_path)
+    save_model(model, card, model_path)
     print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}); "
           f"{time.time() - started:.0f} s in all")
     return 0

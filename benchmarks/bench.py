@@ -75,56 +75,41 @@ def alternate(ours, reference, *, runs):
 
 
 def stage_times(photos, model_path):
-    """Per-face ms of every stage, each measured on its own (one process, one thread, warm models)."""
-    import dlib
-
+    """Per-face ms of every stage (one process, one thread, warm models): decoding, the model's
+    faces (detection and landmarks), each feature block on its own, the model's whole answer
+    (faces, features, probabilities, decisions) and the product choice."""
     from features.analysis import worker_state
     from features.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
     from features.embeddings import cnn_embeddings, face_descriptor
-    from features.faces import Face, detection_scale, detector, landmark_predictor, to_gray
     from features.images import load_image
     from features.recommendations import CATALOG, read_attributes, recommend_products
     from features.regions import REGIONS, extract_regions
     from features.transformer import CNN_CROPS
 
-    import cv2
-
-    pipeline, catalog = worker_state(model_path.resolve(), CATALOG)  # as recommend.py's workers
-    classifier = pipeline.named_steps["classifier"]
-    times = {name: [] for name in ("decode", "detect", "landmarks", "align_and_crop", "hog", "colour",
-                                   "face_descriptor", "cnn", "predict", "recommend")}
+    model, catalog = worker_state(model_path.resolve(), CATALOG)  # as recommend.py's workers
+    per_photo = ("decode", "faces", "answer")  # timed once per photo, spread over its faces
+    times = {name: [] for name in ("decode", "faces", "align_and_crop", "hog", "colour",
+                                   "face_descriptor", "cnn", "answer", "recommend")}
     clock = time.perf_counter
     for path in photos:
         t = clock(); image = load_image(path); times["decode"].append(clock() - t)
-        t = clock()
-        gray = to_gray(image)
-        scale = detection_scale(gray.shape)
-        resized = gray if scale == 1 else cv2.resize(gray, None, fx=scale, fy=scale)
-        rects = detector().run(resized, 0, 0.0)[0]
-        times["detect"].append(clock() - t)
-        for rect in rects:
-            box = tuple(int(round(v / scale)) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
-            t = clock()
-            shape = landmark_predictor()(gray, dlib.rectangle(*box))
-            face = Face(box=box, landmarks=np.array([(p.x, p.y) for p in shape.parts()], float), score=0.0)
-            times["landmarks"].append(clock() - t)
+        t = clock(); faces = model.faces(image); times["faces"].append(clock() - t)
+        for face in faces:  # the feature blocks one by one, as the model's extractor runs them
             t = clock(); crops = extract_regions(image, face); times["align_and_crop"].append(clock() - t)
             t = clock(); [hog_descriptor(crops[r], HOG_CELLS[r]) for r in REGIONS]; times["hog"].append(clock() - t)
             t = clock(); [colour_histogram(crops[r]) for r in REGIONS]; times["colour"].append(clock() - t)
             t = clock(); face_descriptor(image, face); times["face_descriptor"].append(clock() - t)
             t = clock(); cnn_embeddings([crops[name] for name in CNN_CROPS]); times["cnn"].append(clock() - t)
-            row = pipeline.named_steps["features"].transform([(image, face)])
-            t = clock(); scores = classifier.predict_proba(row)[0]; times["predict"].append(clock() - t)
+        t = clock(); answers = model.answer(image); times["answer"].append(clock() - t)
+        for answer in answers:
             t = clock()
-            named = dict(zip(classifier.labels, scores))
-            labels = [k for k, p, th in zip(classifier.labels, scores, classifier.thresholds_) if p >= th]
-            recommend_products(named, labels, read_attributes(crops), catalog)
+            recommend_products(answer.probabilities, answer.labels, read_attributes(answer.regions), catalog)
             times["recommend"].append(clock() - t)
     per_face = {}
-    n_faces = len(times["landmarks"])
+    n_faces = len(times["recommend"])
     for name, values in times.items():
         ms = np.array(values) * 1000
-        if name in ("decode", "detect"):  # per photo; spread over its faces
+        if name in per_photo:
             ms = ms * len(values) / max(n_faces, 1)
         per_face[name] = {"median_ms": round(float(np.median(ms)), 2),
                           "p95_ms": round(float(np.percentile(ms, 95)), 2)}

@@ -8,27 +8,26 @@ import traceback
 import warnings
 from functools import lru_cache
 
-import numpy as np
-
 from features.annotation import annotate, save_rgb
-from features.faces import detect_faces, detector, landmark_predictor
+from features.faces import detector, landmark_predictor
 from features.images import ImageError, load_image
 from features.model_io import load_model
 from features.recommendations import headline, load_catalog, read_attributes, recommend_products
-from features.regions import REGIONS, extract_regions
 
 
 @lru_cache(maxsize=None)
-def worker_state(model_path, catalog_path):
+def worker_state(model_path, catalog_path, detection_threshold=None):
     """The model and catalog, loaded once per process; one thread each, since photos are
-    spread over processes."""
+    spread over processes.  ``detection_threshold`` None detects as the model was trained."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
-        pipeline, _ = load_model(model_path)
-    return pipeline.set_params(classifier__n_jobs=1), load_catalog(catalog_path)
+        model, _ = load_model(model_path)
+    if detection_threshold is not None:
+        model.set_detection(threshold=detection_threshold)
+    return model.set_n_jobs(1), load_catalog(catalog_path)
 
 
 def preload():
@@ -43,20 +42,16 @@ def preload():
     landmark_predictor()
 
 
-def analyse_photo(path, pipeline, catalog, *, per_category=2, threshold=0.0, annotate_to=None):
+def analyse_photo(path, model, catalog, *, per_category=2, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
     face's ``attributes`` and ``headline``)."""
     image = load_image(path)
-    faces = detect_faces(image, threshold=threshold)
-    classifier = pipeline.named_steps["classifier"]
-    probabilities = pipeline.predict_proba([(image, face) for face in faces]) if faces else []
     results = []
-    for face, row in zip(faces, probabilities):
-        scores = {label: round(float(p), 4) for label, p in zip(classifier.labels, row)}
-        labels = [label for label, p, t in zip(classifier.labels, row, classifier.thresholds_) if p >= t]
-        attributes = read_attributes(extract_regions(image, face, regions=REGIONS))
-        box = np.clip(face.box, 0, [image.shape[1], image.shape[0]] * 2).tolist()
-        results.append({"box": box, "scores": scores, "labels": labels,
+    for answer in model.answer(image):
+        scores = {label: round(p, 4) for label, p in answer.probabilities.items()}
+        labels = list(answer.labels)
+        attributes = read_attributes(answer.regions)
+        results.append({"box": list(answer.box), "scores": scores, "labels": labels,
                         "recommendations": recommend_products(scores, labels, attributes, catalog,
                                                               per_category=per_category),
                         "headline": headline(labels, scores), "attributes": attributes})
@@ -66,14 +61,15 @@ def analyse_photo(path, pipeline, catalog, *, per_category=2, threshold=0.0, ann
             "faces": results, "error": None}
 
 
-def analyse_chunk(jobs, model_path, catalog_path, per_category, threshold, debug):
-    """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error record."""
-    pipeline, catalog = worker_state(model_path, catalog_path)
+def analyse_chunk(jobs, model_path, catalog_path, per_category, detection_threshold, debug):
+    """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error
+    record."""
+    model, catalog = worker_state(model_path, catalog_path, detection_threshold)
     records = []
     for path, annotate_to in jobs:
         try:
-            records.append(analyse_photo(path, pipeline, catalog, per_category=per_category,
-                                         threshold=threshold, annotate_to=annotate_to))
+            records.append(analyse_photo(path, model, catalog, per_category=per_category,
+                                         annotate_to=annotate_to))
         except ImageError as exc:
             records.append(error_record(path, exc.reason))
         except Exception as exc:  # one bad photo must not stop a feed

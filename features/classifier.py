@@ -166,7 +166,13 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """0/1 per label: the probability reaches the label's stored threshold."""
-        return (self.predict_proba(X) >= self.thresholds_).astype(int)
+        return self.decide(self.predict_proba(X))
+
+    def decide(self, probabilities):
+        """0/1 per label for probabilities from :meth:`predict_proba` (the decision rule,
+        written once: callers that already hold the probabilities need not score twice)."""
+        check_is_fitted(self, "thresholds_")
+        return (np.asarray(probabilities).reshape(-1, len(self.labels)) >= self.thresholds_).astype(int)
 
 
 def best_threshold(y_true, y_score, *, min_precision=None):

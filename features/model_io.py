@@ -1,4 +1,4 @@
-"""Saving and loading the fitted Pipeline: atomic writes, a checksum, library versions.
+"""Saving and loading the fitted model: atomic writes, a checksum, library versions.
 
 Loading a joblib file runs code, so a model is loaded only when its SHA-256 matches the one
 ``train.py`` recorded in the model card beside it.
@@ -72,12 +72,12 @@ def write_json_atomically(path, data):
     write_atomically(path, lambda p: Path(p).write_text(json.dumps(data, indent=2) + "\n"))
 
 
-def save_model(pipeline, card, model_path):
+def save_model(model, card, model_path):
     """Write the model and its card (with the model's checksum and library versions)."""
     model_path = Path(model_path)
     staged = model_path.with_name(f".{model_path.name}.staged")
     try:
-        joblib.dump(pipeline, staged)
+        joblib.dump(model, staged)
         card = {**card, "model_sha256": sha256(staged), "library_versions": library_versions()}
         write_json_atomically(card_path(model_path).with_name(".model_card.staged"), card)
         os.replace(staged, model_path)
@@ -129,8 +129,8 @@ def load_model(model_path):
 
     Returns
     -------
-    (Pipeline, dict)
-        The fitted pipeline and its card.
+    (PhotoModel, dict)
+        The fitted model (:class:`features.photo_model.PhotoModel`) and its card.
     """
     card = check_model(model_path)
     with warnings.catch_warnings():

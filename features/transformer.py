@@ -61,12 +61,6 @@ def describe_faces(pairs, blocks):
     return np.hstack([np.asarray(col, dtype=np.float32).reshape(len(pairs), -1) for col in columns])
 
 
-def largest_face(image, threshold):
-    """The largest face of a photo, or None."""
-    faces = detect_faces(image, threshold=threshold)
-    return faces[0] if faces else None
-
-
 class FaceFeatures(TransformerMixin, BaseEstimator):
     """Turn photos, or given faces of photos, into one feature row per face.
 
@@ -127,6 +121,10 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
 
+    def find_faces(self, image):
+        """Every face of an RGB photo, largest first, with these detection settings."""
+        return detect_faces(image, threshold=self.detection_threshold)
+
     def transform(self, X):
         """Feature matrix of shape ``(len(X), n_features_out_)``, float32, NaN rows for no face."""
         check_is_fitted(self, "feature_names_out_")
@@ -166,7 +164,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
                 if self.on_error == "raise":
                     raise
                 continue
-            todo.setdefault(missing, []).append((i, image, largest_face(image, self.detection_threshold), files))
+            todo.setdefault(missing, []).append((i, image, next(iter(self.find_faces(image)), None), files))
         for blocks, group in todo.items():
             found = [(i, image, face) for i, image, face, _ in group if face is not None]
             values = describe_faces([(image, face) for _, image, face in found], blocks)

@@ -123,3 +123,12 @@ def test_tampered_model_is_refused(trained, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1 and "checksum does not match" in result.stderr
     assert result.stdout == "" and "Traceback" not in result.stderr
+
+
+def test_detection_override_is_said_and_changes_what_is_found(trained):
+    """The model detects as it was trained; a flag may override that, and says so."""
+    default = run(trained, TWO_PEOPLE, "--json")
+    assert "overrid" not in default.stderr and "not the model's" not in default.stderr
+    strict = run(trained, TWO_PEOPLE, "--json", "--detection-threshold", "2.5")
+    assert "detecting with threshold 2.5, not the model's -0.5" in strict.stderr
+    assert len(json.loads(strict.stdout)["faces"]) < len(json.loads(default.stdout)["faces"])

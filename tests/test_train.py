@@ -6,11 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
-from sklearn.pipeline import Pipeline
-
+from features.images import load_image
 from features.model_io import load_model
+from features.photo_model import PhotoModel
 from conftest import ROOT
 
 
@@ -37,16 +36,20 @@ def test_cv_report_shape(trained):
     assert all(entry["reason"] for entry in report["skipped"])
 
 
-def test_card_and_pipeline_agree(trained, astronaut):
-    pipeline, card = load_model(trained["model"])
-    assert isinstance(pipeline, Pipeline) and [name for name, _ in pipeline.steps] == ["features", "classifier"]
-    classifier = pipeline.named_steps["classifier"]
-    assert classifier.thresholds_.tolist() == [card["thresholds"][label] for label in card["labels"]]
-    assert card["n_features"] == pipeline.named_steps["features"].n_features_out_
+def test_card_and_model_agree(trained, astronaut):
+    model, card = load_model(trained["model"])
+    assert isinstance(model, PhotoModel)
+    assert model.labels == tuple(card["labels"]) and model.thresholds == card["thresholds"]
+    assert card["n_features"] == model.n_features
     assert card["dataset"]["n_photos"] == 500 and len(card["dataset"]["fingerprint"]) == 64
     assert set(card["library_versions"]) >= {"scikit-learn", "xgboost-cpu", "dlib-bin"}
-    proba = pipeline.predict_proba([astronaut])
-    assert proba.shape == (1, 3) and ((proba >= 0) & (proba <= 1)).all()
+    assert model.detection_threshold == -0.5  # it detects as training did
+    answers = model.answer(astronaut)
+    assert answers
+    for answer in answers:
+        assert set(answer.probabilities) == set(card["labels"])
+        assert all(0 <= p <= 1 for p in answer.probabilities.values())
+        assert answer.labels == tuple(k for k in model.labels if answer.probabilities[k] >= card["thresholds"][k])
 
 
 def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths):
@@ -58,8 +61,9 @@ def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths):
     second = json.loads((trained["out"] / "cv_report.json").read_text())
     assert first["labels"] == second["labels"]
     after, _ = load_model(trained["model"])
-    photos = celeba_paths[600:610]
-    assert np.array_equal(before.predict_proba(photos), after.predict_proba(photos))
+    images = [load_image(path) for path in celeba_paths[600:610]]
+    assert [[a.probabilities for a in before.answer(i)] for i in images] == \
+        [[a.probabilities for a in after.answer(i)] for i in images]
 
 
 def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
