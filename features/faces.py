@@ -1,4 +1,17 @@
-"""Faces: dlib's frontal detector and 68-point landmarks, every face, largest first."""
+"""Faces: every face of a photo, largest first, each with dlib's 68 landmarks.
+
+Three detectors, chosen by :class:`DetectionSettings` (``benchmarks/detection.py`` measures
+them):
+
+- ``"blazeface"``: MediaPipe's BlazeFace full-range network as ONNX (see
+  ``features/models/README.md``), run on the whole photo and, for small faces, on
+  overlapping tiles;
+- ``"hog"``: dlib's frontal HOG detector, the project's first detector;
+- ``"mmod"``: dlib's CNN (MMOD) detector, for the benchmark (0.5 s on a 250x250 photo).
+
+The 68-point shape predictor was trained on HOG boxes, so other detectors' boxes are first
+mapped to the HOG convention (:data:`HOG_BOX_FROM`).
+"""
 import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
@@ -8,11 +21,40 @@ import cv2
 import dlib
 import numpy as np
 
-#: Photos whose shorter side is below this are upsampled to it before detection: dlib's
-#: detector only finds faces of about 80 pixels or more.
+MODELS = Path(__file__).with_name("models")
+#: Photos whose shorter side is below this are upsampled to it before HOG / MMOD detection:
+#: dlib's HOG detector only finds faces of about 80 pixels or more.
 MIN_SIDE = 200
 #: Photos whose longer side is above this are detected on a copy downscaled to it.
 MAX_SIDE = 1000
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """How faces are found; stored in the trained model so every stage detects alike.
+
+    Attributes
+    ----------
+    method : {"blazeface", "hog", "mmod"}
+        Detector.
+    threshold : float
+        Score a face must reach: BlazeFace's probability (0-1), or dlib's HOG / MMOD score.
+    upsample : int
+        HOG / MMOD: times dlib doubles the photo before detecting (finds smaller faces).
+    min_face : int
+        BlazeFace: smallest face width (pixels, at the photo's resolution) to look for; a
+        photo too large for one pass to find it is also scanned in overlapping tiles.
+        0: one pass over the whole photo.
+    """
+
+    method: str = "blazeface"
+    threshold: float = 0.5
+    upsample: int = 0
+    min_face: int = 40
+
+    def __post_init__(self):
+        if self.method not in DETECTORS:
+            raise ValueError(f"unknown detector {self.method!r}: use one of {sorted(DETECTORS)}")
 
 
 @dataclass(frozen=True)
@@ -22,11 +64,11 @@ class Face:
     Attributes
     ----------
     box : tuple of int
-        ``(left, top, right, bottom)``.
+        ``(left, top, right, bottom)`` in the HOG detector's convention, clipped to the photo.
     landmarks : ndarray of shape (68, 2)
         iBUG 300-W points as ``(x, y)`` floats.
     score : float
-        Detector confidence (higher is surer).
+        Detector confidence (higher is surer; scale depends on the detector).
     """
 
     box: tuple
@@ -51,12 +93,55 @@ def model_path(name):
 
 #: dlib's frontal face detector, saved once from ``dlib.get_frontal_face_detector()``:
 #: reading this file takes 1 ms, rebuilding the detector from dlib's built-in copy 300 ms.
-DETECTOR_MODEL = Path(__file__).with_name("models") / "frontal_face_detector.svm"
+DETECTOR_MODEL = MODELS / "frontal_face_detector.svm"
+#: BlazeFace networks (MediaPipe, Apache-2.0), converted by ``export_blazeface.py``: file,
+#: input side, and anchor layers as ``(stride, anchors per cell)`` (MediaPipe's
+#: ``face_detection_*_range_common.pbtxt``).
+BLAZEFACE_MODELS = {
+    "blazeface": ("face_detection_full_range.onnx", 192, ((4, 1),)),
+    "blazeface_short": ("face_detection_short_range.onnx", 128, ((8, 2), (16, 6))),
+}
+#: Smallest face width the full-range network finds reliably, in input pixels (measured on
+#: scaled-down LFW faces by ``benchmarks/detection.py``).
+BLAZEFACE_MIN_FACE = 20
+#: Overlapping detections of one face (tiles, neighbouring anchors) are merged above this IoU
+#: (MediaPipe's ``min_suppression_threshold``).
+NMS_IOU = 0.3
+#: Raw logits are clipped like MediaPipe's (sigmoid overflow).
+RAW_SCORE_LIMIT = 80.0
 
 
 @lru_cache(maxsize=None)
 def detector():
     return dlib.fhog_object_detector(str(DETECTOR_MODEL))
+
+
+@lru_cache(maxsize=None)
+def mmod_detector():
+    return dlib.cnn_face_detection_model_v1(model_path("mmod_human_face_detector.dat"))
+
+
+@lru_cache(maxsize=None)
+def blazeface_session(method):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one photo per process; parallel work is across photos
+    return ort.InferenceSession(str(MODELS / BLAZEFACE_MODELS[method][0]), options,
+                                providers=["CPUExecutionProvider"])
+
+
+@lru_cache(maxsize=None)
+def blazeface_anchors(method):
+    """Anchor centres ``(x, y)`` in input pixels, in the order of the network's outputs."""
+    _, size, layers = BLAZEFACE_MODELS[method]
+    centres = []
+    for stride, per_cell in layers:
+        cells = size // stride
+        ys, xs = np.mgrid[0:cells, 0:cells]
+        grid = (np.stack([xs.ravel(), ys.ravel()], axis=1) + 0.5) * stride
+        centres.append(np.repeat(grid, per_cell, axis=0))
+    return np.vstack(centres)
 
 
 @lru_cache(maxsize=None)
@@ -79,34 +164,178 @@ def detection_scale(shape, *, min_side=MIN_SIDE, max_side=MAX_SIDE):
     return 1.0
 
 
-def detect_faces(image, *, threshold=0.0, min_side=MIN_SIDE, max_side=MAX_SIDE):
+def resized(image, scale):
+    """``image`` scaled by ``scale`` (area averaging down, bilinear up)."""
+    if scale == 1.0:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale,
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def detect_hog(image, settings):
+    """HOG boxes ``(N, 4)`` and scores on the photo's pixel grid."""
+    scale = detection_scale(image.shape)
+    rects, scores, _ = detector().run(resized(to_gray(image), scale), settings.upsample,
+                                      settings.threshold)
+    boxes = np.array([(r.left(), r.top(), r.right(), r.bottom()) for r in rects], float)
+    return boxes.reshape(-1, 4) / scale, np.asarray(scores, float)
+
+
+def detect_mmod(image, settings):
+    """MMOD boxes ``(N, 4)`` and scores on the photo's pixel grid."""
+    scale = detection_scale(image.shape)
+    found = [d for d in mmod_detector()(resized(image, scale), settings.upsample)
+             if d.confidence >= settings.threshold]
+    boxes = np.array([(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())
+                      for d in found], float)
+    return boxes.reshape(-1, 4) / scale, np.array([d.confidence for d in found], float)
+
+
+def blazeface_pass(image, method, threshold):
+    """One BlazeFace run on a letterboxed copy of ``image``: boxes ``(N, 4)`` and scores in
+    ``image``'s pixels, before merging."""
+    _, size, _ = BLAZEFACE_MODELS[method]
+    scale = size / max(image.shape[:2])
+    small = resized(image, scale)[:size, :size]
+    canvas = np.zeros((size, size, 3), np.float32)
+    canvas[:small.shape[0], :small.shape[1]] = small
+    tensor = (canvas / 127.5 - 1.0).transpose(2, 0, 1)[None]  # NCHW in [-1, 1]
+    raw_boxes, raw_scores = blazeface_session(method).run(None, {"input": tensor})
+    logits = np.clip(raw_scores[0, :, 0], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
+    scores = 1.0 / (1.0 + np.exp(-logits))
+    keep = scores >= threshold
+    raw = raw_boxes[0, keep]
+    centres = raw[:, :2] + blazeface_anchors(method)[keep]
+    half = raw[:, 2:4] / 2.0
+    boxes = np.hstack([centres - half, centres + half]) / scale
+    return boxes, scores[keep]
+
+
+def tiles(height, width, side):
+    """Top-left corners of ``side``-pixel tiles covering the photo, overlapping by a quarter
+    tile so a face at a seam lies whole in some tile."""
+    step = int(side * 0.75)
+    ys = list(range(0, max(height - side, 0) + 1, step)) or [0]
+    xs = list(range(0, max(width - side, 0) + 1, step)) or [0]
+    if ys[-1] + side < height:
+        ys.append(height - side)
+    if xs[-1] + side < width:
+        xs.append(width - side)
+    return [(y, x) for y in ys for x in xs]
+
+
+def tile_sides(long_side, min_face, size):
+    """Tile sides of the pyramid, smallest first: the smallest makes a ``min_face`` face
+    :data:`BLAZEFACE_MIN_FACE` input pixels wide; each next one doubles, so every face from
+    ``min_face`` up lies whole in a tile of some level where it is large enough."""
+    sides, side = [], int(min_face * size / BLAZEFACE_MIN_FACE) if min_face else long_side
+    while side < long_side:
+        sides.append(side)
+        side *= 2
+    return sides
+
+
+def detect_blazeface(image, settings):
+    """BlazeFace boxes ``(N, 4)`` and scores: one pass over the whole photo, plus a pyramid
+    of overlapping tiles (:func:`tile_sides`) for faces down to ``settings.min_face``."""
+    method, threshold = settings.method, settings.threshold
+    height, width = image.shape[:2]
+    parts = [blazeface_pass(image, method, threshold)]
+    for side in tile_sides(max(height, width), settings.min_face, BLAZEFACE_MODELS[method][1]):
+        for y, x in tiles(height, width, side):
+            tile_boxes, tile_scores = blazeface_pass(image[y:y + side, x:x + side], method, threshold)
+            parts.append((tile_boxes + [x, y, x, y], tile_scores))
+    boxes = np.vstack([b for b, _ in parts])
+    scores = np.concatenate([s for _, s in parts])
+    return weighted_nms(boxes, scores)
+
+
+def iou(box, boxes):
+    """Intersection over union of one box with each of ``boxes``."""
+    lt = np.maximum(box[:2], boxes[:, :2])
+    rb = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda b: np.prod(b[..., 2:] - b[..., :2], axis=-1)  # noqa: E731
+    return inter / (area(box) + area(boxes) - inter)
+
+
+def weighted_nms(boxes, scores):
+    """MediaPipe's weighted non-maximum suppression: each cluster of boxes overlapping the
+    best remaining one above :data:`NMS_IOU` becomes their score-weighted mean box."""
+    order = np.argsort(-scores)
+    boxes, scores = boxes[order], scores[order]
+    merged, kept = [], []
+    remaining = np.ones(len(boxes), bool)
+    for i in range(len(boxes)):
+        if not remaining[i]:
+            continue
+        cluster = remaining & (iou(boxes[i], boxes) > NMS_IOU)
+        cluster[i] = True
+        weights = scores[cluster][:, None]
+        merged.append((boxes[cluster] * weights).sum(axis=0) / weights.sum())
+        kept.append(scores[i])
+        remaining &= ~cluster
+    return np.array(merged, float).reshape(-1, 4), np.array(kept, float)
+
+
+DETECTORS = {"blazeface": detect_blazeface, "blazeface_short": detect_blazeface,
+             "hog": detect_hog, "mmod": detect_mmod}
+
+#: Each detector's box mapped to the HOG detector's box, which dlib's shape predictor was
+#: trained on: ``(dx, dy, ds)`` moves the centre by ``dx``, ``dy`` box widths and scales the
+#: side by ``ds``. Fitted by ``benchmarks/detection.py --fit-boxes`` on CelebA faces both
+#: detectors find (least squares).
+HOG_BOX_FROM = {"hog": (0.0, 0.0, 1.0), "blazeface": (0.0, 0.0, 1.0),
+                "blazeface_short": (0.0, 0.0, 1.0), "mmod": (0.0, 0.0, 1.0)}
+
+
+def to_hog_box(boxes, method):
+    """Square boxes in the HOG convention from ``method``'s boxes."""
+    if method == "hog":
+        return boxes
+    dx, dy, ds = HOG_BOX_FROM[method]
+    size = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 2.0
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2.0 + dx * size
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2.0 + dy * size
+    half = ds * size / 2.0
+    return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1)
+
+
+def raw_detections(image, *, settings):
+    """Detector boxes ``(N, 4)`` in the detector's own convention and scores (no landmarks):
+    what the benchmark counts."""
+    return DETECTORS[settings.method](image, settings)
+
+
+def detect_faces(image, *, settings=None):
     """Find every face in an RGB image, largest first, each with its 68 landmarks.
 
     Parameters
     ----------
     image : ndarray of shape (H, W, 3)
         uint8 RGB photo (see :func:`features.images.as_rgb`).
-    threshold : float
-        Detector score threshold; lower finds more faces and more false ones.
-    min_side, max_side : int
-        Small photos are upsampled and large ones downscaled to these before detection;
-        boxes are mapped back and landmarks are fitted on the full-resolution photo.
+    settings : DetectionSettings, optional
+        Detector and its options; :data:`DEFAULT_DETECTION` when omitted.
 
     Returns
     -------
     list of Face
+        Boxes in the HOG convention clipped to the photo; landmarks fitted on the
+        full-resolution photo.
     """
+    settings = settings or DEFAULT_DETECTION
+    boxes, scores = raw_detections(image, settings=settings)
+    height, width = image.shape[:2]
     gray = to_gray(image)
-    scale = detection_scale(gray.shape, min_side=min_side, max_side=max_side)
-    resized = gray if scale == 1.0 else cv2.resize(
-        gray, None, fx=scale, fy=scale,
-        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    rects, scores, _ = detector().run(resized, 0, threshold)
     faces = []
-    for rect, score in zip(rects, scores):
-        box = tuple(int(round(v / scale)) for v in
-                    (rect.left(), rect.top(), rect.right(), rect.bottom()))
+    for box, score in zip(to_hog_box(boxes, settings.method), scores):
+        box = tuple(int(round(v)) for v in box)
         shape = landmark_predictor()(gray, dlib.rectangle(*box))
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        faces.append(Face(box=box, landmarks=points, score=float(score)))
+        clipped = (max(box[0], 0), max(box[1], 0), min(box[2], width - 1), min(box[3], height - 1))
+        faces.append(Face(box=clipped, landmarks=points, score=float(score)))
     return sorted(faces, key=lambda face: face.area, reverse=True)
+
+
+#: The detector every stage uses unless a model says otherwise (chosen in README "Detection").
+DEFAULT_DETECTION = DetectionSettings()

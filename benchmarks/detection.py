@@ -1,0 +1,253 @@
+"""Face detection benchmark: every candidate detector on the shared photos, one table.
+
+For each candidate (a :class:`features.faces.DetectionSettings`):
+
+- CelebA (``celeba-hbe``, one face per photo): photos with a face found, overall and among
+  hat, beard and eyewear wearers;
+- LFW (``lfw-photos``): photos where a found face covers the photo's centre (the named person);
+- ``wild-dev``: photos with a face found (of those with one), faces found against the exactly
+  counted ones (found faces capped at the count), faces beyond the count, and apart the
+  ``approx`` crowd rows: faces found against the estimate and rows within 15% of it;
+- false faces per face-free photo (see :func:`face_free_photos`);
+- mosaics of LFW photos (those with one face, see :func:`single_face_lfw`) scaled down so the face is W pixels wide, tiled into 1280x960:
+  tiles whose face is found and extras, per W; the smallest W found in every tile;
+- ms per photo at 250x250 (LFW) and at 1280x960 (the 40-px mosaic).
+
+Figures are printed and written to ``benchmarks/detection_results.json`` (candidates run
+again replace their entry).  The sets are for measuring: nothing is tuned on wild-dev.
+
+    python benchmarks/detection.py [--only NAME ...] [--sample N] [--fit-boxes]
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATASETS = ROOT.parent / "shared" / "datasets"
+RESULTS = Path(__file__).with_name("detection_results.json")
+
+from features.faces import DetectionSettings, raw_detections  # noqa: E402
+from features.images import load_image  # noqa: E402
+
+#: name -> (settings, slow): slow candidates run on the CelebA sample, not all 8,000 photos.
+CANDIDATES = {
+    "hog t=0": (DetectionSettings("hog", 0.0), False),
+    "hog t=-0.5": (DetectionSettings("hog", -0.5), False),
+    "hog t=0 up=1": (DetectionSettings("hog", 0.0, upsample=1), True),
+    "mmod": (DetectionSettings("mmod", 0.0), True),
+    "blazeface-short": (DetectionSettings("blazeface_short", 0.5, min_face=0), False),
+    "blazeface-full": (DetectionSettings("blazeface", 0.5, min_face=0), False),
+    "blazeface-full tiles40": (DetectionSettings("blazeface", 0.5, min_face=40), False),
+}
+MOSAIC_SIZE = (960, 1280)  # (height, width): a phone photo
+MOSAIC_WIDTHS = (20, 24, 32, 40, 48, 64)  # face widths (pixels) in the mosaics
+#: An LFW face (HOG box) is about 0.42 of the 250-px photo's width.
+LFW_FACE_FRACTION = 0.42
+APPROX_TOLERANCE = 0.15
+#: scikit-image's sample images without a person (that ship with it; no download).
+SKIMAGE_FACE_FREE = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
+                     "coins", "moon", "page", "text", "colorwheel", "brick", "grass", "gravel",
+                     "logo", "retina", "checkerboard", "clock", "cell")  # wild-dev README: crowd estimates are +-15%
+
+
+def celeba_set(sample, seed=0):
+    """CelebA labels; with ``sample``, every hat and eyewear wearer plus random others up to
+    ``sample`` photos."""
+    table = pd.read_csv(DATASETS / "celeba-hbe" / "labels.csv")
+    if sample:
+        must = table[(table.hat == 1) | (table.eyewear == 1)]
+        rest = table.drop(must.index).sample(max(sample - len(must), 0), random_state=seed)
+        table = pd.concat([must, rest]).sort_index()
+    return table
+
+
+def lfw_paths(limit=None):
+    return sorted((DATASETS / "lfw-photos" / "images").glob("*.jpg"))[:limit]
+
+
+def face_free_photos(lfw_count=200):
+    """Photos with no person in them: scikit-image and scikit-learn sample images without
+    people, and the bottom 60 rows of LFW photos (below the named face's chin: collars,
+    lecterns, desks), each at its own size and, for the sample images, also at 1280x960."""
+    import cv2
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+
+    images = []
+    for name in SKIMAGE_FACE_FREE:
+        image = getattr(data, name)()
+        if image.ndim == 2:
+            image = np.dstack([image] * 3)
+        image = np.ascontiguousarray(image[..., :3]).astype(np.uint8)
+        images.append((f"skimage:{name}", image))
+    images += [(f"sklearn:{i}", img) for i, img in enumerate(load_sample_images().images)]
+    images += [(f"{name}@1280x960", cv2.resize(img, (1280, 960))) for name, img in list(images)]
+    for path in lfw_paths(lfw_count):
+        images.append((f"lfw-bottom:{path.name}", load_image(path)[190:]))
+    return images
+
+
+def single_face_lfw(paths):
+    """LFW photos in which dlib's HOG detector (doubling the photo) finds exactly one face:
+    many LFW photos show other people behind the named one, who would count as extras in a
+    mosaic.  An independent detector chooses them, so no candidate picks its own test."""
+    settings = DetectionSettings("hog", 0.0, upsample=1)
+    return [p for p in paths if len(raw_detections(load_image(p), settings=settings)[0]) == 1]
+
+
+def mosaic(width, paths):
+    """A 1280x960 picture tiled with LFW photos scaled so their face is ``width`` pixels
+    wide, and each tile's face centre ``(x, y)``."""
+    import cv2
+
+    tile = int(round(width / LFW_FACE_FRACTION))
+    rows, cols = MOSAIC_SIZE[0] // tile, MOSAIC_SIZE[1] // tile
+    canvas = np.full(MOSAIC_SIZE + (3,), 128, np.uint8)
+    centres = []
+    for k in range(rows * cols):
+        r, c = divmod(k, cols)
+        photo = load_image(paths[k % len(paths)])
+        canvas[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = cv2.resize(
+            photo, (tile, tile), interpolation=cv2.INTER_AREA)
+        centres.append(((c + 0.5) * tile, (r + 0.5) * tile))
+    return canvas, np.array(centres), tile
+
+
+def contains(boxes, point):
+    return bool(len(boxes)) and bool(np.any((boxes[:, 0] <= point[0]) & (point[0] <= boxes[:, 2])
+                                             & (boxes[:, 1] <= point[1]) & (point[1] <= boxes[:, 3])))
+
+
+def timed_detect(image, settings):
+    started = time.perf_counter()
+    boxes, _ = raw_detections(image, settings=settings)
+    return boxes, (time.perf_counter() - started) * 1000
+
+
+def celeba_figures(settings, table):
+    found = np.array([len(raw_detections(load_image(DATASETS / "celeba-hbe" / "images" / f),
+                                         settings=settings)[0]) > 0 for f in table.filename])
+    figures = {"photos": len(table), "recall": round(float(found.mean()), 4)}
+    for label in ("hat", "beard", "eyewear"):
+        wearers = (table[label] == 1).to_numpy()
+        figures[f"{label}_wearers"] = int(wearers.sum())
+        figures[f"{label}_recall"] = round(float(found[wearers].mean()), 4)
+    figures["missed"] = table.filename[~found].tolist()
+    return figures
+
+
+def lfw_figures(settings):
+    hits, times = [], []
+    for path in lfw_paths():
+        image = load_image(path)
+        boxes, ms = timed_detect(image, settings)
+        hits.append(contains(boxes, (image.shape[1] / 2, image.shape[0] / 2)))
+        times.append(ms)
+    return {"photos": len(hits), "recall": round(float(np.mean(hits)), 4),
+            "ms_250x250": round(float(np.median(times)), 1)}
+
+
+def wild_figures(settings):
+    table = pd.read_csv(DATASETS / "wild-dev" / "labels.csv", dtype=str, keep_default_na=False)
+    counts = []
+    for name in table.filename:
+        counts.append(len(raw_detections(load_image(DATASETS / "wild-dev" / "images" / name),
+                                         settings=settings)[0]))
+    found = np.array(counts)
+    n = table.n_faces.astype(int).to_numpy()
+    approx = table.notes.str.startswith("approx").to_numpy()
+    exact = ~approx
+    return {
+        "photos_with_faces": int((n > 0).sum()),
+        "photos_face_found": int(((found > 0) & (n > 0)).sum()),
+        "exact_faces": int(n[exact].sum()),
+        "exact_faces_found": int(np.minimum(found, n)[exact].sum()),
+        "extra_faces": int(np.maximum(found - n, 0)[exact].sum()),
+        "approx_faces": int(n[approx].sum()),
+        "approx_faces_found": int(found[approx].sum()),
+        "approx_rows_within_15pct": int((np.abs(found - n) <= APPROX_TOLERANCE * n)[approx].sum()),
+        "approx_rows": int(approx.sum()),
+    }
+
+
+def false_figures(settings, photos):
+    counts = {name: len(raw_detections(image, settings=settings)[0]) for name, image in photos}
+    return {"photos": len(counts), "false_faces": int(sum(counts.values())),
+            "per_photo": round(sum(counts.values()) / len(counts), 4),
+            "where": {k: v for k, v in counts.items() if v}}
+
+
+def mosaic_figures(settings, mosaics):
+    figures, times = {}, []
+    for width, (canvas, centres, tile) in mosaics.items():
+        boxes, ms = timed_detect(canvas, settings)
+        if width == 40:
+            times = [ms] + [timed_detect(canvas, settings)[1] for _ in range(2)]
+        hit = [contains(boxes, c) for c in centres]
+        # A box whose centre lies in no tile's central half is an extra face.
+        mids = (boxes[:, :2] + boxes[:, 2:]) / 2 if len(boxes) else np.zeros((0, 2))
+        extras = sum(not np.any(np.all(np.abs(centres - m) <= tile / 4, axis=1)) for m in mids)
+        figures[str(width)] = {"tiles": len(centres), "found": int(sum(hit)), "extras": int(extras)}
+    complete = [w for w, f in figures.items() if f["found"] == f["tiles"]]
+    return {"per_width": figures,
+            "smallest_width_all_found": min(map(int, complete)) if complete else None,
+            "ms_1280x960": round(float(np.median(times)), 1)}
+
+
+def run_candidate(name, settings, celeba, photos, mosaics):
+    started = time.perf_counter()
+    result = {"settings": settings.__dict__, "celeba": celeba_figures(settings, celeba),
+              "lfw": lfw_figures(settings), "wild_dev": wild_figures(settings),
+              "face_free": false_figures(settings, photos),
+              "mosaic": mosaic_figures(settings, mosaics)}
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def table_lines(results):
+    head = (f"{'candidate':<24}{'CelebA':>8}{'hat':>7}{'beard':>7}{'eyewr':>7}{'LFW':>7}"
+            f"{'wild ph':>9}{'exact':>9}{'extra':>6}{'false/ph':>9}{'min px':>7}"
+            f"{'ms 250':>8}{'ms 1280':>8}")
+    lines = [head]
+    for name, r in results.items():
+        c, w = r["celeba"], r["wild_dev"]
+        lines.append(
+            f"{name:<24}{c['recall']:>8.2%}{c['hat_recall']:>7.1%}{c['beard_recall']:>7.1%}"
+            f"{c['eyewear_recall']:>7.1%}{r['lfw']['recall']:>7.1%}"
+            f"{w['photos_face_found']:>5}/{w['photos_with_faces']:<3}"
+            f"{w['exact_faces_found'] / w['exact_faces']:>9.1%}{w['extra_faces']:>6}"
+            f"{r['face_free']['per_photo']:>9.3f}{str(r['mosaic']['smallest_width_all_found']):>7}"
+            f"{r['lfw']['ms_250x250']:>8.1f}{r['mosaic']['ms_1280x960']:>8.1f}")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="candidates to run")
+    parser.add_argument("--sample", type=int, default=1500,
+                        help="CelebA photos for slow candidates (all hat and eyewear wearers "
+                             "plus random others)")
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    results = json.loads(args.json.read_text())["candidates"] if args.json.exists() else {}
+    photos = face_free_photos()
+    paths = single_face_lfw(lfw_paths())
+    mosaics = {w: mosaic(w, paths) for w in MOSAIC_WIDTHS}
+    for name in args.only or CANDIDATES:
+        settings, slow = CANDIDATES[name]
+        celeba = celeba_set(args.sample if slow else None)
+        results[name] = run_candidate(name, settings, celeba, photos, mosaics)
+        print(table_lines({name: results[name]})[-1], flush=True)
+        args.json.write_text(json.dumps({"candidates": results}, indent=1) + "\n")
+    print("\n".join(table_lines(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
