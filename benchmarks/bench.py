@@ -76,37 +76,30 @@ def alternate(ours, reference, *, runs):
 
 def stage_times(photos, model_path):
     """Per-face ms of every stage, each measured on its own (one process, one thread, warm models)."""
-    import dlib
-
     from features.analysis import worker_state
     from features.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
     from features.embeddings import cnn_embeddings, face_descriptor
-    from features.faces import Face, detection_scale, detector, landmark_predictor, to_gray
+    from features.faces import fit_face, raw_detections, to_gray
     from features.images import load_image
     from features.recommendations import CATALOG, read_attributes, recommend_products
     from features.regions import REGIONS, extract_regions
     from features.transformer import CNN_CROPS
 
-    import cv2
-
     pipeline, catalog = worker_state(model_path.resolve(), CATALOG)  # as recommend.py's workers
     classifier = pipeline.named_steps["classifier"]
+    detection = pipeline.named_steps["features"].detection  # as the model detects
     times = {name: [] for name in ("decode", "detect", "landmarks", "align_and_crop", "hog", "colour",
                                    "face_descriptor", "cnn", "predict", "recommend")}
     clock = time.perf_counter
     for path in photos:
         t = clock(); image = load_image(path); times["decode"].append(clock() - t)
         t = clock()
-        gray = to_gray(image)
-        scale = detection_scale(gray.shape)
-        resized = gray if scale == 1 else cv2.resize(gray, None, fx=scale, fy=scale)
-        rects = detector().run(resized, 0, 0.0)[0]
+        boxes, scores, keypoints = raw_detections(image, settings=detection)
         times["detect"].append(clock() - t)
-        for rect in rects:
-            box = tuple(int(round(v / scale)) for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
+        gray = to_gray(image)
+        for i, (box, score) in enumerate(zip(boxes, scores)):
             t = clock()
-            shape = landmark_predictor()(gray, dlib.rectangle(*box))
-            face = Face(box=box, landmarks=np.array([(p.x, p.y) for p in shape.parts()], float), score=0.0)
+            face = fit_face(gray, box, score, None if keypoints is None else keypoints[i], method=detection.method)
             times["landmarks"].append(clock() - t)
             t = clock(); crops = extract_regions(image, face); times["align_and_crop"].append(clock() - t)
             t = clock(); [hog_descriptor(crops[r], HOG_CELLS[r]) for r in REGIONS]; times["hog"].append(clock() - t)

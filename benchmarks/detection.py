@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 DATASETS = ROOT.parent / "shared" / "datasets"
 RESULTS = Path(__file__).with_name("detection_results.json")
 
-from features.faces import DetectionSettings, raw_detections  # noqa: E402
+from features.faces import DetectionSettings, landmark_predictor, raw_detections, to_gray  # noqa: E402
 from features.images import load_image  # noqa: E402
 
 #: name -> (settings, slow): slow candidates run on the CelebA sample, not all 8,000 photos.
@@ -210,6 +210,62 @@ def run_candidate(name, settings, celeba, photos, mosaics):
     return result
 
 
+def box_geometry(boxes):
+    """Centres ``(N, 2)`` and sides (mean of width and height) of boxes."""
+    return (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 2
+
+
+def landmarks_on(gray, box):
+    import dlib
+
+    shape = landmark_predictor()(gray, dlib.rectangle(*(int(round(v)) for v in box)))
+    return np.array([(p.x, p.y) for p in shape.parts()], float)
+
+
+def fit_boxes(method, photos=1500):
+    """Fit ``method``'s box -> HOG box mapping (``HOG_BOX_FROM``) on CelebA photos where both
+    find one face, and the landmark error (mean of the 68 points' distances to those fitted on
+    the HOG box, over the eye distance) before and after the mapping, on the fit photos and on
+    LFW photos not used for fitting."""
+    hog, other = DetectionSettings("hog", -0.5), DetectionSettings(method, 0.5, min_face=0)
+
+    def pairs(paths):
+        found = []
+        for path in paths:
+            image = load_image(path)
+            a, b = raw_detections(image, settings=hog)[0], raw_detections(image, settings=other)[0]
+            if len(a) == 1 and len(b) == 1:
+                found.append((to_gray(image), a[0], b[0]))
+        return found
+
+    celeba = pairs(DATASETS / "celeba-hbe" / "images" / f
+                   for f in celeba_set(None).filename[:photos])
+    (hc, hs), (oc, os_) = (box_geometry(np.array([p[k] for p in celeba])) for k in (1, 2))
+    offset = ((hc - oc) / os_[:, None]).mean(axis=0)
+    ratio = float((hs / os_).mean())
+    mapping = (round(float(offset[0]), 4), round(float(offset[1]), 4), round(ratio, 4))
+
+    def error(found, boxes_of):
+        errors = []
+        for gray, hog_box, box in found:
+            reference = landmarks_on(gray, hog_box)
+            eyes = np.linalg.norm(reference[36:42].mean(0) - reference[42:48].mean(0))
+            moved = landmarks_on(gray, boxes_of(box))
+            errors.append(np.linalg.norm(moved - reference, axis=1).mean() / eyes)
+        return round(float(np.mean(errors)), 4)
+
+    def mapped(box):
+        (cx, cy), side = box_geometry(box[None])[0][0], box_geometry(box[None])[1][0]
+        cx, cy, half = cx + mapping[0] * side, cy + mapping[1] * side, mapping[2] * side / 2
+        return (cx - half, cy - half, cx + half, cy + half)
+
+    lfw = pairs(lfw_paths(300))
+    return {"method": method, "mapping_dx_dy_ds": mapping, "fit_faces": len(celeba),
+            "celeba_error_before": error(celeba, lambda b: b), "celeba_error_after": error(celeba, mapped),
+            "lfw_faces": len(lfw), "lfw_error_before": error(lfw, lambda b: b),
+            "lfw_error_after": error(lfw, mapped)}
+
+
 def table_lines(results):
     head = (f"{'candidate':<24}{'CelebA':>8}{'hat':>7}{'beard':>7}{'eyewr':>7}{'LFW':>7}"
             f"{'wild ph':>9}{'exact':>9}{'extra':>6}{'false/ph':>9}{'min px':>7}"
@@ -234,7 +290,12 @@ def main(argv=None):
                         help="CelebA photos for slow candidates (all hat and eyewear wearers "
                              "plus random others)")
     parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--fit-boxes", metavar="METHOD",
+                        help="fit METHOD's box mapping to HOG boxes and report the landmark error")
     args = parser.parse_args(argv)
+    if args.fit_boxes:
+        print(json.dumps(fit_boxes(args.fit_boxes)))
+        return 0
     results = json.loads(args.json.read_text())["candidates"] if args.json.exists() else {}
     photos = face_free_photos()
     paths = single_face_lfw(lfw_paths())

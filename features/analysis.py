@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from features.annotation import annotate, save_rgb
-from features.faces import detect_faces, detector, landmark_predictor
+from features.faces import detect_faces, detection_settings, detector, landmark_predictor
 from features.images import ImageError, load_image
 from features.model_io import load_model
 from features.recommendations import headline, load_catalog, read_attributes, recommend_products
@@ -43,11 +43,12 @@ def preload():
     landmark_predictor()
 
 
-def analyse_photo(path, pipeline, catalog, *, per_category=2, threshold=0.0, annotate_to=None):
+def analyse_photo(path, pipeline, catalog, *, per_category=2, detection=None, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
-    face's ``attributes`` and ``headline``)."""
+    face's ``attributes`` and ``headline``).  Faces are found with ``detection`` (default: the
+    settings the model was trained with)."""
     image = load_image(path)
-    faces = detect_faces(image, threshold=threshold)
+    faces = detect_faces(image, settings=detection or pipeline.named_steps["features"].detection)
     classifier = pipeline.named_steps["classifier"]
     probabilities = pipeline.predict_proba([(image, face) for face in faces]) if faces else []
     results = []
@@ -66,14 +67,19 @@ def analyse_photo(path, pipeline, catalog, *, per_category=2, threshold=0.0, ann
             "faces": results, "error": None}
 
 
-def analyse_chunk(jobs, model_path, catalog_path, per_category, threshold, debug):
-    """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error record."""
+def analyse_chunk(jobs, model_path, catalog_path, per_category, detection_override, debug):
+    """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error
+    record.  ``detection_override`` is None or ``(detector, threshold)``, either None for the
+    model's own."""
     pipeline, catalog = worker_state(model_path, catalog_path)
+    detection = None
+    if detection_override:
+        detection = detection_settings(*detection_override, base=pipeline.named_steps["features"].detection)
     records = []
     for path, annotate_to in jobs:
         try:
             records.append(analyse_photo(path, pipeline, catalog, per_category=per_category,
-                                         threshold=threshold, annotate_to=annotate_to))
+                                         detection=detection, annotate_to=annotate_to))
         except ImageError as exc:
             records.append(error_record(path, exc.reason))
         except Exception as exc:  # one bad photo must not stop a feed

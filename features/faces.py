@@ -13,7 +13,7 @@ The 68-point shape predictor was trained on HOG boxes, so other detectors' boxes
 mapped to the HOG convention (:data:`HOG_BOX_FROM`).
 """
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,9 +42,9 @@ class DetectionSettings:
     upsample : int
         HOG / MMOD: times dlib doubles the photo before detecting (finds smaller faces).
     min_face : int
-        BlazeFace: smallest face width (pixels, at the photo's resolution) to look for; a
-        photo too large for one pass to find it is also scanned in overlapping tiles.
-        0: one pass over the whole photo.
+        BlazeFace: smallest face width to look for, in pixels of the photo (of its copy
+        downscaled to :data:`BLAZEFACE_MAX_SIDE`); a photo too large for one pass to find it
+        is also scanned in overlapping tiles.  0: one pass over the whole photo.
     """
 
     method: str = "blazeface"
@@ -55,6 +55,27 @@ class DetectionSettings:
     def __post_init__(self):
         if self.method not in DETECTORS:
             raise ValueError(f"unknown detector {self.method!r}: use one of {sorted(DETECTORS)}")
+
+    @property
+    def key(self):
+        """Short text naming everything that changes which faces are found and where their
+        landmarks fall (the feature cache's folder names).  The HOG detector keeps the
+        project's first key, so rows cached before these settings existed stay valid."""
+        if self.method == "hog" and self.upsample == 0:
+            return f"det{self.threshold:+.2f}"
+        dx, dy, ds = HOG_BOX_FROM[self.method]
+        return (f"{self.method}{self.threshold:+.2f}-up{self.upsample}-min{self.min_face}"
+                f"-box{dx:+.3f}{dy:+.3f}{ds:.3f}")
+
+
+def detection_settings(method=None, threshold=None, *, base=None):
+    """``base`` (default :data:`DEFAULT_DETECTION`) with another detector and/or threshold; a
+    new detector without a threshold gets that detector's :data:`DEFAULT_THRESHOLDS`."""
+    base = base or DEFAULT_DETECTION
+    method = method or base.method
+    if threshold is None:
+        threshold = base.threshold if method == base.method else DEFAULT_THRESHOLDS[method]
+    return replace(base, method=method, threshold=float(threshold))
 
 
 @dataclass(frozen=True)
@@ -101,12 +122,17 @@ BLAZEFACE_MODELS = {
     "blazeface": ("face_detection_full_range.onnx", 192, ((4, 1),)),
     "blazeface_short": ("face_detection_short_range.onnx", 128, ((8, 2), (16, 6))),
 }
+#: Larger photos are scanned on a copy downscaled to this long side (a phone photo's 1280x960):
+#: ``min_face`` counts at that size, and tiles of a huge photo cost time and add false faces.
+BLAZEFACE_MAX_SIDE = 1280
 #: Smallest face width the full-range network finds reliably, in input pixels (measured on
 #: scaled-down LFW faces by ``benchmarks/detection.py``).
 BLAZEFACE_MIN_FACE = 20
 #: Overlapping detections of one face (tiles, neighbouring anchors) are merged above this IoU
 #: (MediaPipe's ``min_suppression_threshold``).
 NMS_IOU = 0.3
+#: BlazeFace's keypoints, in output order (the subject's right eye is on the photo's left).
+KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 #: Raw logits are clipped like MediaPipe's (sigmoid overflow).
 RAW_SCORE_LIMIT = 80.0
 
@@ -173,27 +199,28 @@ def resized(image, scale):
 
 
 def detect_hog(image, settings):
-    """HOG boxes ``(N, 4)`` and scores on the photo's pixel grid."""
+    """HOG boxes ``(N, 4)``, scores, and no keypoints, on the photo's pixel grid."""
     scale = detection_scale(image.shape)
     rects, scores, _ = detector().run(resized(to_gray(image), scale), settings.upsample,
                                       settings.threshold)
     boxes = np.array([(r.left(), r.top(), r.right(), r.bottom()) for r in rects], float)
-    return boxes.reshape(-1, 4) / scale, np.asarray(scores, float)
+    return boxes.reshape(-1, 4) / scale, np.asarray(scores, float), None
 
 
 def detect_mmod(image, settings):
-    """MMOD boxes ``(N, 4)`` and scores on the photo's pixel grid."""
+    """MMOD boxes ``(N, 4)``, scores, and no keypoints, on the photo's pixel grid."""
     scale = detection_scale(image.shape)
     found = [d for d in mmod_detector()(resized(image, scale), settings.upsample)
              if d.confidence >= settings.threshold]
     boxes = np.array([(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())
                       for d in found], float)
-    return boxes.reshape(-1, 4) / scale, np.array([d.confidence for d in found], float)
+    return boxes.reshape(-1, 4) / scale, np.array([d.confidence for d in found], float), None
 
 
 def blazeface_pass(image, method, threshold):
-    """One BlazeFace run on a letterboxed copy of ``image``: boxes ``(N, 4)`` and scores in
-    ``image``'s pixels, before merging."""
+    """One BlazeFace run on a letterboxed copy of ``image``, before merging: rows ``(N, 16)``
+    of box ``(left, top, right, bottom)`` and six keypoints ``(x, y)`` (:data:`KEYPOINTS`), in
+    ``image``'s pixels, and scores."""
     _, size, _ = BLAZEFACE_MODELS[method]
     scale = size / max(image.shape[:2])
     small = resized(image, scale)[:size, :size]
@@ -205,10 +232,12 @@ def blazeface_pass(image, method, threshold):
     scores = 1.0 / (1.0 + np.exp(-logits))
     keep = scores >= threshold
     raw = raw_boxes[0, keep]
-    centres = raw[:, :2] + blazeface_anchors(method)[keep]
+    anchors = blazeface_anchors(method)[keep]
+    centres = raw[:, :2] + anchors
     half = raw[:, 2:4] / 2.0
-    boxes = np.hstack([centres - half, centres + half]) / scale
-    return boxes, scores[keep]
+    keypoints = raw[:, 4:].reshape(-1, len(KEYPOINTS), 2) + anchors[:, None]
+    rows = np.hstack([centres - half, centres + half, keypoints.reshape(len(raw), 2 * len(KEYPOINTS))])
+    return rows / scale, scores[keep]
 
 
 def tiles(height, width, side):
@@ -236,18 +265,21 @@ def tile_sides(long_side, min_face, size):
 
 
 def detect_blazeface(image, settings):
-    """BlazeFace boxes ``(N, 4)`` and scores: one pass over the whole photo, plus a pyramid
-    of overlapping tiles (:func:`tile_sides`) for faces down to ``settings.min_face``."""
+    """BlazeFace boxes ``(N, 4)``, scores and keypoints ``(N, 6, 2)``: one pass over the whole
+    photo, plus a pyramid of overlapping tiles (:func:`tile_sides`) for faces down to
+    ``settings.min_face``."""
     method, threshold = settings.method, settings.threshold
+    scale = min(1.0, BLAZEFACE_MAX_SIDE / max(image.shape[:2]))
+    image = resized(image, scale)
     height, width = image.shape[:2]
     parts = [blazeface_pass(image, method, threshold)]
     for side in tile_sides(max(height, width), settings.min_face, BLAZEFACE_MODELS[method][1]):
         for y, x in tiles(height, width, side):
-            tile_boxes, tile_scores = blazeface_pass(image[y:y + side, x:x + side], method, threshold)
-            parts.append((tile_boxes + [x, y, x, y], tile_scores))
-    boxes = np.vstack([b for b, _ in parts])
-    scores = np.concatenate([s for _, s in parts])
-    return weighted_nms(boxes, scores)
+            rows, scores = blazeface_pass(image[y:y + side, x:x + side], method, threshold)
+            parts.append((rows + np.tile([x, y], rows.shape[1] // 2), scores))
+    rows, scores = weighted_nms(np.vstack([r for r, _ in parts]), np.concatenate([s for _, s in parts]))
+    rows /= scale
+    return rows[:, :4], scores, rows[:, 4:].reshape(-1, len(KEYPOINTS), 2)
 
 
 def iou(box, boxes):
@@ -259,11 +291,13 @@ def iou(box, boxes):
     return inter / (area(box) + area(boxes) - inter)
 
 
-def weighted_nms(boxes, scores):
-    """MediaPipe's weighted non-maximum suppression: each cluster of boxes overlapping the
-    best remaining one above :data:`NMS_IOU` becomes their score-weighted mean box."""
+def weighted_nms(rows, scores):
+    """MediaPipe's weighted non-maximum suppression: each cluster of detections whose boxes
+    (``rows[:, :4]``) overlap the best remaining one above :data:`NMS_IOU` becomes their
+    score-weighted mean (box and keypoints alike)."""
     order = np.argsort(-scores)
-    boxes, scores = boxes[order], scores[order]
+    rows, scores = rows[order], scores[order]
+    boxes = rows[:, :4]
     merged, kept = [], []
     remaining = np.ones(len(boxes), bool)
     for i in range(len(boxes)):
@@ -272,20 +306,23 @@ def weighted_nms(boxes, scores):
         cluster = remaining & (iou(boxes[i], boxes) > NMS_IOU)
         cluster[i] = True
         weights = scores[cluster][:, None]
-        merged.append((boxes[cluster] * weights).sum(axis=0) / weights.sum())
+        merged.append((rows[cluster] * weights).sum(axis=0) / weights.sum())
         kept.append(scores[i])
         remaining &= ~cluster
-    return np.array(merged, float).reshape(-1, 4), np.array(kept, float)
+    return np.array(merged, float).reshape(-1, rows.shape[1]), np.array(kept, float)
 
 
 DETECTORS = {"blazeface": detect_blazeface, "blazeface_short": detect_blazeface,
              "hog": detect_hog, "mmod": detect_mmod}
 
 #: Each detector's box mapped to the HOG detector's box, which dlib's shape predictor was
-#: trained on: ``(dx, dy, ds)`` moves the centre by ``dx``, ``dy`` box widths and scales the
-#: side by ``ds``. Fitted by ``benchmarks/detection.py --fit-boxes`` on CelebA faces both
-#: detectors find (least squares).
-HOG_BOX_FROM = {"hog": (0.0, 0.0, 1.0), "blazeface": (0.0, 0.0, 1.0),
+#: trained on: ``(dx, dy, ds)`` moves the centre by ``dx``, ``dy`` box sides and scales the
+#: side by ``ds``.  BlazeFace's is the mean over 1,458 CelebA faces both detectors find
+#: (``python benchmarks/detection.py --fit-boxes blazeface``); the landmark error against the
+#: HOG box's landmarks (mean point distance over the eye distance) is 2.8% before and after it
+#: on those faces, 2.1% before and 2.0% after on 282 LFW faces.  The other two are not fitted
+#: (identity): short-range BlazeFace and MMOD only serve the benchmark.
+HOG_BOX_FROM = {"hog": (0.0, 0.0, 1.0), "blazeface": (-0.0053, 0.0198, 0.9394),
                 "blazeface_short": (0.0, 0.0, 1.0), "mmod": (0.0, 0.0, 1.0)}
 
 
@@ -302,8 +339,8 @@ def to_hog_box(boxes, method):
 
 
 def raw_detections(image, *, settings):
-    """Detector boxes ``(N, 4)`` in the detector's own convention and scores (no landmarks):
-    what the benchmark counts."""
+    """Detector boxes ``(N, 4)`` in the detector's own convention, scores, and keypoints
+    ``(N, 6, 2)`` (None for dlib's detectors), without landmarks: what the benchmark counts."""
     return DETECTORS[settings.method](image, settings)
 
 
@@ -324,18 +361,50 @@ def detect_faces(image, *, settings=None):
         full-resolution photo.
     """
     settings = settings or DEFAULT_DETECTION
-    boxes, scores = raw_detections(image, settings=settings)
-    height, width = image.shape[:2]
+    boxes, scores, keypoints = raw_detections(image, settings=settings)
     gray = to_gray(image)
-    faces = []
-    for box, score in zip(to_hog_box(boxes, settings.method), scores):
-        box = tuple(int(round(v)) for v in box)
-        shape = landmark_predictor()(gray, dlib.rectangle(*box))
-        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        clipped = (max(box[0], 0), max(box[1], 0), min(box[2], width - 1), min(box[3], height - 1))
-        faces.append(Face(box=clipped, landmarks=points, score=float(score)))
+    faces = [fit_face(gray, box, score, None if keypoints is None else keypoints[i], method=settings.method)
+             for i, (box, score) in enumerate(zip(boxes, scores))]
     return sorted(faces, key=lambda face: face.area, reverse=True)
 
 
+def fit_face(gray, box, score, keypoints, *, method):
+    """A :class:`Face` from one detection: the box mapped to the HOG convention, the 68
+    landmarks fitted on it (with the profile fallback :func:`onto_detector_eyes` where the
+    detector gives eye keypoints), the box clipped to the photo."""
+    left, top, right, bottom = (int(round(v)) for v in to_hog_box(np.asarray(box, float)[None], method)[0])
+    shape = landmark_predictor()(gray, dlib.rectangle(left, top, right, bottom))
+    points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    if keypoints is not None:
+        points = onto_detector_eyes(points, keypoints, right - left)
+    height, width = gray.shape
+    clipped = (max(left, 0), max(top, 0), min(right, width - 1), min(bottom, height - 1))
+    return Face(box=clipped, landmarks=points, score=float(score))
+
+
+#: 68-point eye centres further than this (share of the box side, mean over both eyes) from
+#: the detector's eye keypoints mean the fit failed: a profile or a tilted face the shape
+#: predictor, trained on frontal HOG boxes, does not follow.
+EYE_TOLERANCE = 0.12
+
+
+def onto_detector_eyes(points, keypoints, side):
+    """The profile fallback: landmarks whose eyes stray from the detector's eye keypoints
+    are moved, as a whole (rotation, scale and shift), so that their eye centres lie on the
+    detector's.  The face's frame, and so every region crop, then follows the detector's eye
+    line; the points between keep the predictor's shape."""
+    fitted = np.array([points[36:42].mean(axis=0), points[42:48].mean(axis=0)])  # subject's right, left
+    eyes = keypoints[[KEYPOINTS.index("right_eye"), KEYPOINTS.index("left_eye")]]
+    if np.linalg.norm(fitted - eyes, axis=1).mean() <= EYE_TOLERANCE * side:
+        return points
+    source, target = complex(*(fitted[1] - fitted[0])), complex(*(eyes[1] - eyes[0]))
+    turn = target / source if abs(source) > 1 else 1.0
+    moved = (points[:, 0] + 1j * points[:, 1] - complex(*fitted[0])) * turn + complex(*eyes[0])
+    return np.stack([moved.real, moved.imag], axis=1)
+
+
+#: Each detector's usual score threshold (BlazeFace: MediaPipe's ``min_score_thresh``; dlib's
+#: detectors: their own zero).
+DEFAULT_THRESHOLDS = {"blazeface": 0.5, "blazeface_short": 0.5, "hog": 0.0, "mmod": 0.0}
 #: The detector every stage uses unless a model says otherwise (chosen in README "Detection").
 DEFAULT_DETECTION = DetectionSettings()

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from features.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, hog_descriptor, hog_size
 from features.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
-from features.faces import detect_faces
+from features.faces import DEFAULT_DETECTION, detect_faces
 from features.images import ImageError, as_rgb
 from features.regions import REGION_SIZES, REGIONS, extract_regions
 
@@ -61,9 +61,9 @@ def describe_faces(pairs, blocks):
     return np.hstack([np.asarray(col, dtype=np.float32).reshape(len(pairs), -1) for col in columns])
 
 
-def largest_face(image, threshold):
+def largest_face(image, detection):
     """The largest face of a photo, or None."""
-    faces = detect_faces(image, threshold=threshold)
+    faces = detect_faces(image, settings=detection)
     return faces[0] if faces else None
 
 
@@ -83,10 +83,9 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         Processes for extraction (photos travel in chunks; each process loads the models once).
     cache_dir : str or Path, optional
         Cache rows of photo files here, keyed by file content and these settings.
-    detection_threshold : float
-        dlib detector score threshold for photos given as paths or arrays.  A training photo
-        holds one face, so a lower value (``train.py`` uses -0.5) recovers faces half hidden
-        by hats without adding false faces.
+    detection : DetectionSettings
+        How faces are found in photos given as paths or arrays (the trained model carries it,
+        so ``recommend.py`` detects as training did).
     on_error : {"raise", "nan"}
         What an unreadable photo does: raise :class:`~features.images.ImageError`, or give a
         row of NaN.
@@ -95,14 +94,14 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, *, hog=True, colour=True, face_descriptor=True, cnn=True, n_jobs=1,
-                 cache_dir=None, detection_threshold=0.0, on_error="raise", progress=False):
+                 cache_dir=None, detection=DEFAULT_DETECTION, on_error="raise", progress=False):
         self.hog = hog
         self.colour = colour
         self.face_descriptor = face_descriptor
         self.cnn = cnn
         self.n_jobs = n_jobs
         self.cache_dir = cache_dir
-        self.detection_threshold = detection_threshold
+        self.detection = detection
         self.on_error = on_error
         self.progress = progress
 
@@ -166,7 +165,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
                 if self.on_error == "raise":
                     raise
                 continue
-            todo.setdefault(missing, []).append((i, image, largest_face(image, self.detection_threshold), files))
+            todo.setdefault(missing, []).append((i, image, largest_face(image, self.detection), files))
         for blocks, group in todo.items():
             found = [(i, image, face) for i, image, face, _ in group if face is not None]
             values = describe_faces([(image, face) for _, image, face in found], blocks)
@@ -190,7 +189,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         except OSError:
             return {}
         folder = Path(self.cache_dir)
-        return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-det{self.detection_threshold:+.2f}"
+        return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-{self.detection.key}"
                 / digest[:2] / f"{digest}.npy" for block in self.blocks}
 
 
