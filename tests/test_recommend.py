@@ -123,3 +123,14 @@ def test_tampered_model_is_refused(trained, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1 and "checksum does not match" in result.stderr
     assert result.stdout == "" and "Traceback" not in result.stderr
+
+
+def test_detector_flags_override_the_models_setting_and_say_so(trained):
+    default = run(trained, TWO_PEOPLE, "--json")
+    assert "overrides" not in default.stderr
+    strict = run(trained, TWO_PEOPLE, "--json", "--detector", "hog", "--detection-threshold", "5")
+    assert strict.returncode == 0, strict.stderr
+    assert "--detector hog, --detection-threshold 5.0 overrides the model's face detection" in strict.stderr
+    assert json.loads(strict.stdout)["faces"] == []  # no HOG face scores 5
+    wrong = run(trained, TWO_PEOPLE, "--detector", "viola-jones")
+    assert wrong.returncode == 2 and "unknown detector" in wrong.stderr

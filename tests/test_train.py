@@ -43,6 +43,9 @@ def test_card_and_pipeline_agree(trained, astronaut):
     classifier = pipeline.named_steps["classifier"]
     assert classifier.thresholds_.tolist() == [card["thresholds"][label] for label in card["labels"]]
     assert card["n_features"] == pipeline.named_steps["features"].n_features_out_
+    # the model carries its detection settings, so recommend.py detects as training did
+    assert card["detector"] == vars(pipeline.named_steps["features"].detection)
+    assert card["detector"]["method"] == "blazeface"
     assert card["dataset"]["n_photos"] == 500 and len(card["dataset"]["fingerprint"]) == 64
     assert set(card["library_versions"]) >= {"scikit-learn", "xgboost-cpu", "dlib-bin"}
     proba = pipeline.predict_proba([astronaut])
