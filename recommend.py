@@ -40,10 +40,10 @@ def parse_args(argv=None):
                         help="products recommended per category a face has")
     parser.add_argument("--detector", metavar="NAME", default=None,
                         help="face detector (blazeface, hog, mmod, blazeface_short) instead of "
-                             "the one the model was trained with (default: the model's)")
+                             "the one the model was trained with (None: the model's)")
     parser.add_argument("--detection-threshold", type=float, default=None,
                         help="detector score threshold instead of the model's: lower finds more "
-                             "faces, and more false ones (default: the model's)")
+                             "faces, and more false ones (None: the model's)")
     parser.add_argument("--json", action="store_true", help="JSON Lines: one line per photo")
     parser.add_argument("--profile", action="store_true",
                         help="also treat all photos as one account's feed and recommend for it")

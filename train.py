@@ -43,7 +43,7 @@ def parse_args(argv=None):
                         help="face detector; the saved model carries it, so recommend.py detects "
                              "as training did")
     parser.add_argument("--detection-threshold", type=float, default=None,
-                        help="detector score threshold (default: the detector's usual one)")
+                        help="detector score threshold (None: the detector's usual one)")
     parser.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--calibration", choices=("sigmoid", "isotonic"), default="sigmoid")
     parser.add_argument("--n-estimators", type=int, default=300)

@@ -16,7 +16,7 @@ For each candidate (a :class:`features.faces.DetectionSettings`):
 Figures are printed and written to ``benchmarks/detection_results.json`` (candidates run
 again replace their entry).  The sets are for measuring: nothing is tuned on wild-dev.
 
-    python benchmarks/detection.py [--only NAME ...] [--sample N] [--fit-boxes]
+    python benchmarks/detection.py [--only NAME ...] [--sample N] [--fit-boxes METHOD]
 """
 import argparse
 import json
@@ -36,8 +36,8 @@ from features.faces import DetectionSettings, landmark_predictor, raw_detections
 from features.images import load_image  # noqa: E402
 
 #: name -> (settings, slow).  Slow candidates (dlib's MMOD: 0.5 s for a 250x250 photo, 11 s
-#: for 1000x1000 in dlib-bin, which has no BLAS) run on the CelebA sample (``--sample``) and
-#: the first 300 LFW photos only.
+#: for 1000x1000 in dlib-bin, which has no BLAS) run on a CelebA sample (``--sample``, at most
+#: :data:`SLOW_SAMPLE`) and the first 300 LFW photos only.
 CANDIDATES = {
     "hog t=0": (DetectionSettings("hog", 0.0), False),
     "hog t=-0.5": (DetectionSettings("hog", -0.5), False),
@@ -52,6 +52,7 @@ CANDIDATES = {
     "blazeface full+short tiles32": (DetectionSettings("blazeface", 0.5, verify=False), False),
     "blazeface full+short tiles32 verified": (DetectionSettings("blazeface", 0.5), False),
 }
+SLOW_SAMPLE = 1000
 MOSAIC_SIZE = (960, 1280)  # (height, width): a phone photo
 MOSAIC_WIDTHS = (20, 24, 32, 40, 48, 64)  # face widths (pixels) in the mosaics
 #: An LFW face (HOG box) is about 0.42 of the 250-px photo's width.
@@ -64,13 +65,15 @@ SKIMAGE_FACE_FREE = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immuno
 
 
 def celeba_set(sample, seed=0):
-    """CelebA labels; with ``sample``, every hat and eyewear wearer plus random others up to
-    ``sample`` photos."""
-    table = pd.read_csv(DATASETS / "celeba-hbe" / "labels.csv")
+    """CelebA labels with a ``weight`` column; with ``sample``, every hat and eyewear wearer
+    plus random others up to ``sample`` photos, the others weighted so that weighted recalls
+    estimate those of all 8,000 photos."""
+    table = pd.read_csv(DATASETS / "celeba-hbe" / "labels.csv").assign(weight=1.0)
     if sample:
         must = table[(table.hat == 1) | (table.eyewear == 1)]
-        rest = table.drop(must.index).sample(max(sample - len(must), 0), random_state=seed)
-        table = pd.concat([must, rest]).sort_index()
+        others = table.drop(must.index)
+        rest = others.sample(max(sample - len(must), 0), random_state=seed)
+        table = pd.concat([must, rest.assign(weight=len(others) / len(rest))]).sort_index()
     return table
 
 
@@ -140,11 +143,12 @@ def timed_detect(image, settings):
 def celeba_figures(settings, table):
     found = np.array([len(raw_detections(load_image(DATASETS / "celeba-hbe" / "images" / f),
                                          settings=settings)[0]) > 0 for f in table.filename])
-    figures = {"photos": len(table), "recall": round(float(found.mean()), 4)}
+    weight = table.weight.to_numpy()
+    figures = {"photos": len(table), "recall": round(float(np.average(found, weights=weight)), 4)}
     for label in ("hat", "beard", "eyewear"):
         wearers = (table[label] == 1).to_numpy()
         figures[f"{label}_wearers"] = int(wearers.sum())
-        figures[f"{label}_recall"] = round(float(found[wearers].mean()), 4)
+        figures[f"{label}_recall"] = round(float(np.average(found[wearers], weights=weight[wearers])), 4)
     figures["missed"] = table.filename[~found].tolist()
     return figures
 
@@ -298,9 +302,9 @@ def table_lines(results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="candidates to run")
-    parser.add_argument("--sample", type=int, default=1500,
-                        help="CelebA photos for slow candidates (all hat and eyewear wearers "
-                             "plus random others)")
+    parser.add_argument("--sample", type=int, default=0,
+                        help="CelebA photos per candidate: all hat and eyewear wearers plus random "
+                             "others, weighted to estimate all 8,000 (0: all 8,000 photos)")
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--fit-boxes", metavar="METHOD",
                         help="fit METHOD's box mapping to HOG boxes and report the landmark error")
@@ -314,7 +318,7 @@ def main(argv=None):
     mosaics = {w: mosaic(w, paths) for w in MOSAIC_WIDTHS}
     for name in args.only or CANDIDATES:
         settings, slow = CANDIDATES[name]
-        celeba = celeba_set(args.sample if slow else None)
+        celeba = celeba_set(min(args.sample or SLOW_SAMPLE, SLOW_SAMPLE) if slow else args.sample)
         results[name] = run_candidate(settings, celeba, photos, mosaics, slow=slow)
         print(table_lines({name: results[name]})[-1], flush=True)
         args.json.write_text(json.dumps({"candidates": results}, indent=1) + "\n")
