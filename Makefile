@@ -1,5 +1,5 @@
 # make demo: install, train on the shared photos, recommend for sample photos.
-# make test: install, run the tests.      make bench: install, run the benchmark.
+# make test: install, run the tests.      make bench: install, run the benchmarks.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -35,6 +35,7 @@ test: install-test
 bench: install-test
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/detection.py  # every detector candidate: benchmarks/detection_results.json
 
 clean:
 	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json artifacts/*.csv artifacts/*.png artifacts/feature-cache

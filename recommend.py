@@ -38,10 +38,12 @@ def parse_args(argv=None):
                         help="product catalog CSV")
     parser.add_argument("--per-category", type=int, default=2,
                         help="products recommended per category a face has")
+    parser.add_argument("--detector", metavar="NAME", default=None,
+                        help="face detector (blazeface, hog, mmod, blazeface_short) instead of "
+                             "the one the model was trained with (None: the model's)")
     parser.add_argument("--detection-threshold", type=float, default=None,
-                        help="face detector score threshold, overriding the one the model was "
-                             "trained with (default: the model's); lower finds more faces, and "
-                             "more false ones")
+                        help="detector score threshold instead of the model's: lower finds more "
+                             "faces, and more false ones (None: the model's)")
     parser.add_argument("--json", action="store_true", help="JSON Lines: one line per photo")
     parser.add_argument("--profile", action="store_true",
                         help="also treat all photos as one account's feed and recommend for it")
@@ -62,6 +64,11 @@ def parse_args(argv=None):
         parser.error("give at least one PATH or --list FILE")
     if args.per_category < 1 or args.n_jobs < 1:
         parser.error("--per-category and --n-jobs must be at least 1")
+    if args.detector is not None:
+        from features.faces import DETECTORS
+
+        if args.detector not in DETECTORS:
+            parser.error(f"--detector: unknown detector {args.detector!r}; use one of {', '.join(DETECTORS)}")
     return args
 
 
@@ -116,8 +123,9 @@ def run_photos(photos, args):
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     from features.analysis import analyse_chunk, error_record
 
-    settings = (args.model.resolve(), args.catalog.resolve(), args.per_category,
-                args.detection_threshold, args.debug)
+    override = ((args.detector, args.detection_threshold)
+                if args.detector or args.detection_threshold is not None else None)
+    settings = (args.model.resolve(), args.catalog.resolve(), args.per_category, override, args.debug)
     if args.scheduler:
         from features.cluster import connect, map_in_order
 
@@ -244,17 +252,13 @@ def main(argv=None):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            card = check_model(args.model)
+            check_model(args.model)
         for warning in caught:
             print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
         catalog = load_catalog(args.catalog)
     except (ModelError, CatalogError) as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1
-    trained = card.get("detection_settings", {}).get("threshold")
-    if args.detection_threshold is not None and args.detection_threshold != trained:
-        print(f"recommend.py: note: detecting with threshold {args.detection_threshold}, "
-              f"not the model's {trained}", file=sys.stderr)
     try:
         photos = collect_photos(args.paths, recursive=args.recursive)
         photos += read_list(args.list) if args.list else []
@@ -265,6 +269,10 @@ def main(argv=None):
         print("recommend.py: error: no photos found in " + ", ".join(map(str, args.paths or [args.list])),
               file=sys.stderr)
         return 1
+    if args.detector or args.detection_threshold is not None:
+        given = ", ".join(f"{flag} {value}" for flag, value in (("--detector", args.detector),
+                          ("--detection-threshold", args.detection_threshold)) if value is not None)
+        print(f"recommend.py: {given} overrides the model's face detection setting", file=sys.stderr)
     records, failed = [], 0
     sink = ParquetSink(args.output) if args.output else None
     try:

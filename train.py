@@ -4,10 +4,11 @@ grouped cross-validation report.
     python train.py                       # the shared CelebA hat/beard/eyewear photos
     python train.py --data DIR --ablation
 
-Writes artifacts/model.joblib (the whole fitted scikit-learn Pipeline), model_card.json,
+Writes artifacts/model.joblib (a PhotoModel around the fitted scikit-learn Pipeline), model_card.json,
 cv_report.json / .csv and ROC, precision-recall and reliability plots.
 """
 import argparse
+import dataclasses
 import hashlib
 import os
 import sys
@@ -19,6 +20,7 @@ import pandas as pd
 
 from features.cluster import ClusterError
 from features.dataset import DATA_ENV, LABELS, DatasetError, default_data_dir, load_dataset
+from features.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
 
 ROOT = Path(__file__).resolve().parent
 
@@ -37,9 +39,11 @@ def parse_args(argv=None):
                         help="use only the first N photos of the dataset (quick runs)")
     parser.add_argument("--blocks", default="hog,colour,face_descriptor,cnn",
                         help="feature blocks, comma-separated, of hog, colour, face_descriptor, cnn")
-    parser.add_argument("--detection-threshold", type=float, default=-0.5,
-                        help="dlib detector threshold for training photos (one face each, so a "
-                             "low value finds faces under hats without adding false ones)")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTION.method,
+                        help="face detector; the saved model carries it, so recommend.py detects "
+                             "as training did")
+    parser.add_argument("--detection-threshold", type=float, default=None,
+                        help="detector score threshold (None: the detector's usual one)")
     parser.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--calibration", choices=("sigmoid", "isotonic"), default="sigmoid")
     parser.add_argument("--n-estimators", type=int, default=300)
@@ -218,7 +222,8 @@ def run(args, started):
     extractor = FaceFeatures(**{b: b in blocks for b in BLOCKS},
                              n_jobs=args.n_jobs,
                              cache_dir=(args.cache or args.out / "feature-cache").resolve(),
-                             detection_threshold=args.detection_threshold, on_error="nan",
+                             detection=detection_settings(args.detector, args.detection_threshold),
+                             on_error="nan",
                              progress=sys.stderr.isatty())
     extraction_started = time.time()
     X = extract(extractor.fit(), table["filename"], args.scheduler)
@@ -309,7 +314,7 @@ def run(args, started):
         "end_to_end_cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1")}
                                  for label, s in e2e_report.items()},
         "detection": detection,
-        "detection_settings": {"detector": "dlib HOG frontal", "threshold": args.detection_threshold},
+        "detector": dataclasses.asdict(extractor.detection),
     }
     model_path = args.out / "model.joblib"
     save_model(model, card, model_path)

@@ -9,24 +9,25 @@ import warnings
 from functools import lru_cache
 
 from features.annotation import annotate, save_rgb
-from features.faces import detector, landmark_predictor
+from features.faces import detection_settings, detector, landmark_predictor
 from features.images import ImageError, load_image
 from features.model_io import load_model
 from features.recommendations import headline, load_catalog, read_attributes, recommend_products
 
 
 @lru_cache(maxsize=None)
-def worker_state(model_path, catalog_path, detection_threshold=None):
+def worker_state(model_path, catalog_path, detection_override=None):
     """The model and catalog, loaded once per process; one thread each, since photos are
-    spread over processes.  ``detection_threshold`` None detects as the model was trained."""
+    spread over processes.  ``detection_override`` is None (detect as the model was trained)
+    or ``(detector, threshold)``, either None for the model's own."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
         model, _ = load_model(model_path)
-    if detection_threshold is not None:
-        model.set_detection(threshold=detection_threshold)
+    if detection_override is not None:
+        model.set_detection(detection_settings(*detection_override, base=model.detection))
     return model.set_n_jobs(1), load_catalog(catalog_path)
 
 
@@ -61,10 +62,10 @@ def analyse_photo(path, model, catalog, *, per_category=2, annotate_to=None):
             "faces": results, "error": None}
 
 
-def analyse_chunk(jobs, model_path, catalog_path, per_category, detection_threshold, debug):
+def analyse_chunk(jobs, model_path, catalog_path, per_category, detection_override, debug):
     """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error
     record."""
-    model, catalog = worker_state(model_path, catalog_path, detection_threshold)
+    model, catalog = worker_state(model_path, catalog_path, detection_override)
     records = []
     for path, annotate_to in jobs:
         try:

@@ -1,6 +1,20 @@
-"""Faces: dlib's frontal detector and 68-point landmarks, every face, largest first."""
+"""Faces: every face of a photo, largest first, each with dlib's 68 landmarks.
+
+Detectors, chosen by :class:`DetectionSettings` (``benchmarks/detection.py`` measures them):
+
+- ``"blazeface"`` (the default): MediaPipe's BlazeFace full-range network as ONNX (see
+  ``features/models/README.md``) on the whole photo and, for small faces, on a pyramid of
+  overlapping tiles, merged with the short-range network's faces over the whole photo (for
+  close-ups), each face verified on a crop around it;
+- ``"blazeface_short"``: the short-range network alone;
+- ``"hog"``: dlib's frontal HOG detector, the project's first detector;
+- ``"mmod"``: dlib's CNN (MMOD) detector, for the benchmark (0.5 s on a 250x250 photo).
+
+The 68-point shape predictor was trained on HOG boxes, so other detectors' boxes are first
+mapped to the HOG convention (:data:`HOG_BOX_FROM`).
+"""
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -8,11 +22,73 @@ import cv2
 import dlib
 import numpy as np
 
-#: Photos whose shorter side is below this are upsampled to it before detection: dlib's
-#: detector only finds faces of about 80 pixels or more.
+MODELS = Path(__file__).with_name("models")
+#: Photos whose shorter side is below this are upsampled to it before HOG / MMOD detection:
+#: dlib's HOG detector only finds faces of about 80 pixels or more.
 MIN_SIDE = 200
 #: Photos whose longer side is above this are detected on a copy downscaled to it.
 MAX_SIDE = 1000
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """How faces are found; stored in the trained model so every stage detects alike.
+
+    Attributes
+    ----------
+    method : {"blazeface", "hog", "mmod"}
+        Detector.
+    threshold : float
+        Score a face must reach: BlazeFace's probability (0-1), or dlib's HOG / MMOD score.
+    upsample : int
+        HOG / MMOD: times dlib doubles the photo before detecting (finds smaller faces).
+    min_face : int
+        BlazeFace: smallest face width to look for, in pixels of the photo (of its copy
+        downscaled to :data:`BLAZEFACE_MAX_SIDE`); a photo too large for one pass to find it
+        is also scanned in overlapping tiles.  0: one pass over the whole photo.
+    short_range : bool
+        BlazeFace: also run the short-range network over the whole photo and merge its faces:
+        the full-range one alone misses close-ups that fill the photo (114 of the 8,000
+        CelebA portraits), and the short-range one finds 112 of those.
+    verify : bool
+        BlazeFace: keep a face only if the full-range network, run again on a crop of
+        :data:`VERIFY_CONTEXT` times the face's side around it (the face at a scale it sees
+        well), also scores it at ``threshold``.  Every extra tile is another chance of a
+        false face; on the benchmark's mosaics the real faces score 0.59 or more there and
+        the false ones on face-free photos 0.43 or less.
+    """
+
+    method: str = "blazeface"
+    threshold: float = 0.5
+    upsample: int = 0
+    min_face: int = 32
+    short_range: bool = True
+    verify: bool = True
+
+    def __post_init__(self):
+        if self.method not in DETECTORS:
+            raise ValueError(f"unknown detector {self.method!r}: use one of {sorted(DETECTORS)}")
+
+    @property
+    def key(self):
+        """Short text naming everything that changes which faces are found and where their
+        landmarks fall (the feature cache's folder names).  The HOG detector keeps the
+        project's first key, so rows cached before these settings existed stay valid."""
+        if self.method == "hog" and self.upsample == 0:
+            return f"det{self.threshold:+.2f}"
+        dx, dy, ds = HOG_BOX_FROM[self.method]
+        return (f"{self.method}{self.threshold:+.2f}-up{self.upsample}-min{self.min_face}"
+                f"{'-short' * self.short_range}{'-verify' * self.verify}-box{dx:+.3f}{dy:+.3f}{ds:.3f}")
+
+
+def detection_settings(method=None, threshold=None, *, base=None):
+    """``base`` (default :data:`DEFAULT_DETECTION`) with another detector and/or threshold; a
+    new detector without a threshold gets that detector's :data:`DEFAULT_THRESHOLDS`."""
+    base = base or DEFAULT_DETECTION
+    method = method or base.method
+    if threshold is None:
+        threshold = base.threshold if method == base.method else DEFAULT_THRESHOLDS[method]
+    return replace(base, method=method, threshold=float(threshold))
 
 
 @dataclass(frozen=True)
@@ -22,11 +98,11 @@ class Face:
     Attributes
     ----------
     box : tuple of int
-        ``(left, top, right, bottom)``.
+        ``(left, top, right, bottom)`` in the HOG detector's convention, clipped to the photo.
     landmarks : ndarray of shape (68, 2)
         iBUG 300-W points as ``(x, y)`` floats.
     score : float
-        Detector confidence (higher is surer).
+        Detector confidence (higher is surer; scale depends on the detector).
     """
 
     box: tuple
@@ -51,12 +127,63 @@ def model_path(name):
 
 #: dlib's frontal face detector, saved once from ``dlib.get_frontal_face_detector()``:
 #: reading this file takes 1 ms, rebuilding the detector from dlib's built-in copy 300 ms.
-DETECTOR_MODEL = Path(__file__).with_name("models") / "frontal_face_detector.svm"
+DETECTOR_MODEL = MODELS / "frontal_face_detector.svm"
+#: BlazeFace networks (MediaPipe, Apache-2.0), converted by ``export_blazeface.py``: file,
+#: input side, and anchor layers as ``(stride, anchors per cell)`` (MediaPipe's
+#: ``face_detection_*_range_common.pbtxt``).
+BLAZEFACE_MODELS = {
+    "blazeface": ("face_detection_full_range.onnx", 192, ((4, 1),)),
+    "blazeface_short": ("face_detection_short_range.onnx", 128, ((8, 2), (16, 6))),
+}
+#: Larger photos are scanned on a copy downscaled to this long side (a phone photo's 1280x960):
+#: ``min_face`` counts at that size, and tiles of a huge photo cost time and add false faces.
+BLAZEFACE_MAX_SIDE = 1280
+#: Smallest face width the full-range network finds reliably, in input pixels (measured on
+#: scaled-down LFW faces by ``benchmarks/detection.py``).
+BLAZEFACE_MIN_FACE = 20
+#: Overlapping detections of one face (tiles, neighbouring anchors) are merged above this IoU
+#: (MediaPipe's ``min_suppression_threshold``).
+NMS_IOU = 0.3
+#: BlazeFace's keypoints, in output order (the subject's right eye is on the photo's left).
+KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
+#: Side of the crop a face is verified on, in face sides (:attr:`DetectionSettings.verify`):
+#: the face is then a third of the network's input, well inside the scales it finds.
+VERIFY_CONTEXT = 3.0
+#: Raw logits are clipped like MediaPipe's (sigmoid overflow).
+RAW_SCORE_LIMIT = 80.0
 
 
 @lru_cache(maxsize=None)
 def detector():
     return dlib.fhog_object_detector(str(DETECTOR_MODEL))
+
+
+@lru_cache(maxsize=None)
+def mmod_detector():
+    return dlib.cnn_face_detection_model_v1(model_path("mmod_human_face_detector.dat"))
+
+
+@lru_cache(maxsize=None)
+def blazeface_session(method):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one photo per process; parallel work is across photos
+    return ort.InferenceSession(str(MODELS / BLAZEFACE_MODELS[method][0]), options,
+                                providers=["CPUExecutionProvider"])
+
+
+@lru_cache(maxsize=None)
+def blazeface_anchors(method):
+    """Anchor centres ``(x, y)`` in input pixels, in the order of the network's outputs."""
+    _, size, layers = BLAZEFACE_MODELS[method]
+    centres = []
+    for stride, per_cell in layers:
+        cells = size // stride
+        ys, xs = np.mgrid[0:cells, 0:cells]
+        grid = (np.stack([xs.ravel(), ys.ravel()], axis=1) + 0.5) * stride
+        centres.append(np.repeat(grid, per_cell, axis=0))
+    return np.vstack(centres)
 
 
 @lru_cache(maxsize=None)
@@ -79,34 +206,241 @@ def detection_scale(shape, *, min_side=MIN_SIDE, max_side=MAX_SIDE):
     return 1.0
 
 
-def detect_faces(image, *, threshold=0.0, min_side=MIN_SIDE, max_side=MAX_SIDE):
+def resized(image, scale):
+    """``image`` scaled by ``scale`` (area averaging down, bilinear up)."""
+    if scale == 1.0:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale,
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def detect_hog(image, settings):
+    """HOG boxes ``(N, 4)``, scores, and no keypoints, on the photo's pixel grid."""
+    scale = detection_scale(image.shape)
+    rects, scores, _ = detector().run(resized(to_gray(image), scale), settings.upsample,
+                                      settings.threshold)
+    boxes = np.array([(r.left(), r.top(), r.right(), r.bottom()) for r in rects], float)
+    return boxes.reshape(-1, 4) / scale, np.asarray(scores, float), None
+
+
+def detect_mmod(image, settings):
+    """MMOD boxes ``(N, 4)``, scores, and no keypoints, on the photo's pixel grid."""
+    scale = detection_scale(image.shape)
+    found = [d for d in mmod_detector()(resized(image, scale), settings.upsample)
+             if d.confidence >= settings.threshold]
+    boxes = np.array([(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())
+                      for d in found], float)
+    return boxes.reshape(-1, 4) / scale, np.array([d.confidence for d in found], float), None
+
+
+def blazeface_pass(image, method, threshold):
+    """One BlazeFace run on a letterboxed copy of ``image``, before merging: rows ``(N, 16)``
+    of box ``(left, top, right, bottom)`` and six keypoints ``(x, y)`` (:data:`KEYPOINTS`), in
+    ``image``'s pixels, and scores."""
+    _, size, _ = BLAZEFACE_MODELS[method]
+    scale = size / max(image.shape[:2])
+    small = resized(image, scale)[:size, :size]
+    canvas = np.zeros((size, size, 3), np.float32)
+    canvas[:small.shape[0], :small.shape[1]] = small
+    tensor = (canvas / 127.5 - 1.0).transpose(2, 0, 1)[None]  # NCHW in [-1, 1]
+    raw_boxes, raw_scores = blazeface_session(method).run(None, {"input": tensor})
+    logits = np.clip(raw_scores[0, :, 0], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
+    scores = 1.0 / (1.0 + np.exp(-logits))
+    keep = scores >= threshold
+    raw = raw_boxes[0, keep]
+    anchors = blazeface_anchors(method)[keep]
+    centres = raw[:, :2] + anchors
+    half = raw[:, 2:4] / 2.0
+    keypoints = raw[:, 4:].reshape(-1, len(KEYPOINTS), 2) + anchors[:, None]
+    rows = np.hstack([centres - half, centres + half, keypoints.reshape(len(raw), 2 * len(KEYPOINTS))])
+    return rows / scale, scores[keep]
+
+
+def tiles(height, width, side):
+    """Top-left corners of ``side``-pixel tiles covering the photo, overlapping by a quarter
+    tile so a face at a seam lies whole in some tile."""
+    step = int(side * 0.75)
+    ys = list(range(0, max(height - side, 0) + 1, step)) or [0]
+    xs = list(range(0, max(width - side, 0) + 1, step)) or [0]
+    if ys[-1] + side < height:
+        ys.append(height - side)
+    if xs[-1] + side < width:
+        xs.append(width - side)
+    return [(y, x) for y in ys for x in xs]
+
+
+def tile_sides(long_side, min_face, size):
+    """Tile sides of the pyramid, smallest first: the smallest makes a ``min_face`` face
+    :data:`BLAZEFACE_MIN_FACE` input pixels wide; each next one doubles, so every face from
+    ``min_face`` up lies whole in a tile of some level where it is large enough."""
+    sides, side = [], int(min_face * size / BLAZEFACE_MIN_FACE) if min_face else long_side
+    while side < long_side:
+        sides.append(side)
+        side *= 2
+    return sides
+
+
+def detect_blazeface(image, settings):
+    """BlazeFace boxes ``(N, 4)``, scores and keypoints ``(N, 6, 2)``: one pass over the whole
+    photo, plus a pyramid of overlapping tiles (:func:`tile_sides`) for faces down to
+    ``settings.min_face``."""
+    method, threshold = settings.method, settings.threshold
+    scale = min(1.0, BLAZEFACE_MAX_SIDE / max(image.shape[:2]))
+    image = resized(image, scale)
+    height, width = image.shape[:2]
+    parts = [blazeface_pass(image, method, threshold)]
+    for side in tile_sides(max(height, width), settings.min_face, BLAZEFACE_MODELS[method][1]):
+        for y, x in tiles(height, width, side):
+            rows, scores = blazeface_pass(image[y:y + side, x:x + side], method, threshold)
+            parts.append((rows + np.tile([x, y], rows.shape[1] // 2), scores))
+    if method == "blazeface" and settings.short_range:
+        parts.append(blazeface_pass(image, "blazeface_short", threshold))
+    rows, scores = weighted_nms(np.vstack([r for r, _ in parts]), np.concatenate([s for _, s in parts]))
+    if settings.verify:
+        kept = [i for i, row in enumerate(rows) if context_score(image, row[:4]) >= threshold]
+        rows, scores = rows[kept], scores[kept]
+    rows /= scale
+    return rows[:, :4], scores, rows[:, 4:].reshape(-1, len(KEYPOINTS), 2)
+
+
+def context_score(image, box):
+    """The full-range network's score for ``box`` on a square crop of :data:`VERIFY_CONTEXT`
+    times its side around it (black beyond the photo): its best detection overlapping the
+    box above :data:`NMS_IOU`, or 0."""
+    side = int(round(VERIFY_CONTEXT * (box[2] - box[0] + box[3] - box[1]) / 2))
+    x0, y0 = (int(round(c - side / 2)) for c in ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))
+    height, width = image.shape[:2]
+    crop = np.zeros((side, side, 3), np.uint8)
+    top, left, bottom, right = max(y0, 0), max(x0, 0), min(y0 + side, height), min(x0 + side, width)
+    crop[top - y0:bottom - y0, left - x0:right - x0] = image[top:bottom, left:right]
+    rows, scores = blazeface_pass(crop, "blazeface", 0.0)
+    overlap = iou(np.asarray(box) - [x0, y0, x0, y0], rows[:, :4])
+    return float(scores[overlap > NMS_IOU].max()) if np.any(overlap > NMS_IOU) else 0.0
+
+
+def iou(box, boxes):
+    """Intersection over union of one box with each of ``boxes``."""
+    lt = np.maximum(box[:2], boxes[:, :2])
+    rb = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda b: np.prod(b[..., 2:] - b[..., :2], axis=-1)  # noqa: E731
+    return inter / (area(box) + area(boxes) - inter)
+
+
+def weighted_nms(rows, scores):
+    """MediaPipe's weighted non-maximum suppression: each cluster of detections whose boxes
+    (``rows[:, :4]``) overlap the best remaining one above :data:`NMS_IOU` becomes their
+    score-weighted mean (box and keypoints alike)."""
+    order = np.argsort(-scores)
+    rows, scores = rows[order], scores[order]
+    boxes = rows[:, :4]
+    merged, kept = [], []
+    remaining = np.ones(len(boxes), bool)
+    for i in range(len(boxes)):
+        if not remaining[i]:
+            continue
+        cluster = remaining & (iou(boxes[i], boxes) > NMS_IOU)
+        cluster[i] = True
+        weights = scores[cluster][:, None]
+        merged.append((rows[cluster] * weights).sum(axis=0) / weights.sum())
+        kept.append(scores[i])
+        remaining &= ~cluster
+    return np.array(merged, float).reshape(-1, rows.shape[1]), np.array(kept, float)
+
+
+DETECTORS = {"blazeface": detect_blazeface, "blazeface_short": detect_blazeface,
+             "hog": detect_hog, "mmod": detect_mmod}
+
+#: Each detector's box mapped to the HOG detector's box, which dlib's shape predictor was
+#: trained on: ``(dx, dy, ds)`` moves the centre by ``dx``, ``dy`` box sides and scales the
+#: side by ``ds``.  BlazeFace's is the mean over 1,458 CelebA faces both detectors find
+#: (``python benchmarks/detection.py --fit-boxes blazeface``); the landmark error against the
+#: HOG box's landmarks (mean point distance over the eye distance) is 2.8% before and after it
+#: on those faces, 2.1% before and 2.0% after on 282 LFW faces.  The other two are not fitted
+#: (identity): short-range BlazeFace and MMOD only serve the benchmark.
+HOG_BOX_FROM = {"hog": (0.0, 0.0, 1.0), "blazeface": (-0.0053, 0.0198, 0.9394),
+                "blazeface_short": (0.0, 0.0, 1.0), "mmod": (0.0, 0.0, 1.0)}
+
+
+def to_hog_box(boxes, method):
+    """Square boxes in the HOG convention from ``method``'s boxes."""
+    if method == "hog":
+        return boxes
+    dx, dy, ds = HOG_BOX_FROM[method]
+    size = (boxes[:, 2] - boxes[:, 0] + boxes[:, 3] - boxes[:, 1]) / 2.0
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2.0 + dx * size
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2.0 + dy * size
+    half = ds * size / 2.0
+    return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1)
+
+
+def raw_detections(image, *, settings):
+    """Detector boxes ``(N, 4)`` in the detector's own convention, scores, and keypoints
+    ``(N, 6, 2)`` (None for dlib's detectors), without landmarks: what the benchmark counts."""
+    return DETECTORS[settings.method](image, settings)
+
+
+def detect_faces(image, *, settings=None):
     """Find every face in an RGB image, largest first, each with its 68 landmarks.
 
     Parameters
     ----------
     image : ndarray of shape (H, W, 3)
         uint8 RGB photo (see :func:`features.images.as_rgb`).
-    threshold : float
-        Detector score threshold; lower finds more faces and more false ones.
-    min_side, max_side : int
-        Small photos are upsampled and large ones downscaled to these before detection;
-        boxes are mapped back and landmarks are fitted on the full-resolution photo.
+    settings : DetectionSettings, optional
+        Detector and its options; :data:`DEFAULT_DETECTION` when omitted.
 
     Returns
     -------
     list of Face
+        Boxes in the HOG convention clipped to the photo; landmarks fitted on the
+        full-resolution photo.
     """
+    settings = settings or DEFAULT_DETECTION
+    boxes, scores, keypoints = raw_detections(image, settings=settings)
     gray = to_gray(image)
-    scale = detection_scale(gray.shape, min_side=min_side, max_side=max_side)
-    resized = gray if scale == 1.0 else cv2.resize(
-        gray, None, fx=scale, fy=scale,
-        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    rects, scores, _ = detector().run(resized, 0, threshold)
-    faces = []
-    for rect, score in zip(rects, scores):
-        box = tuple(int(round(v / scale)) for v in
-                    (rect.left(), rect.top(), rect.right(), rect.bottom()))
-        shape = landmark_predictor()(gray, dlib.rectangle(*box))
-        points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-        faces.append(Face(box=box, landmarks=points, score=float(score)))
+    faces = [fit_face(gray, box, score, None if keypoints is None else keypoints[i], method=settings.method)
+             for i, (box, score) in enumerate(zip(boxes, scores))]
     return sorted(faces, key=lambda face: face.area, reverse=True)
+
+
+def fit_face(gray, box, score, keypoints, *, method):
+    """A :class:`Face` from one detection: the box mapped to the HOG convention, the 68
+    landmarks fitted on it (with the profile fallback :func:`onto_detector_eyes` where the
+    detector gives eye keypoints), the box clipped to the photo."""
+    left, top, right, bottom = (int(round(v)) for v in to_hog_box(np.asarray(box, float)[None], method)[0])
+    shape = landmark_predictor()(gray, dlib.rectangle(left, top, right, bottom))
+    points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    if keypoints is not None:
+        points = onto_detector_eyes(points, keypoints, right - left)
+    height, width = gray.shape
+    clipped = (max(left, 0), max(top, 0), min(right, width - 1), min(bottom, height - 1))
+    return Face(box=clipped, landmarks=points, score=float(score))
+
+
+#: 68-point eye centres further than this (share of the box side, mean over both eyes) from
+#: the detector's eye keypoints mean the fit failed: a profile or a tilted face the shape
+#: predictor, trained on frontal HOG boxes, does not follow.
+EYE_TOLERANCE = 0.12
+
+
+def onto_detector_eyes(points, keypoints, side):
+    """The profile fallback: landmarks whose eyes stray from the detector's eye keypoints
+    are moved, as a whole (rotation, scale and shift), so that their eye centres lie on the
+    detector's.  The face's frame, and so every region crop, then follows the detector's eye
+    line; the points between keep the predictor's shape."""
+    fitted = np.array([points[36:42].mean(axis=0), points[42:48].mean(axis=0)])  # subject's right, left
+    eyes = keypoints[[KEYPOINTS.index("right_eye"), KEYPOINTS.index("left_eye")]]
+    if np.linalg.norm(fitted - eyes, axis=1).mean() <= EYE_TOLERANCE * side:
+        return points
+    source, target = complex(*(fitted[1] - fitted[0])), complex(*(eyes[1] - eyes[0]))
+    turn = target / source if abs(source) > 1 else 1.0
+    moved = (points[:, 0] + 1j * points[:, 1] - complex(*fitted[0])) * turn + complex(*eyes[0])
+    return np.stack([moved.real, moved.imag], axis=1)
+
+
+#: Each detector's usual score threshold (BlazeFace: MediaPipe's ``min_score_thresh``; dlib's
+#: detectors: their own zero).
+DEFAULT_THRESHOLDS = {"blazeface": 0.5, "blazeface_short": 0.5, "hog": 0.0, "mmod": 0.0}
+#: The detector every stage uses unless a model says otherwise (chosen in README "Detection").
+DEFAULT_DETECTION = DetectionSettings()

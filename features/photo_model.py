@@ -98,13 +98,13 @@ class PhotoModel:
         return answers
 
     @property
-    def detection_threshold(self):
-        """Detector score threshold the model was trained with."""
-        return self.pipeline[0].detection_threshold
+    def detection(self):
+        """How the model finds faces (:class:`features.faces.DetectionSettings`), as in training."""
+        return self.pipeline[0].detection
 
-    def set_detection(self, *, threshold):
-        """Detect with another threshold from now on (``recommend.py``'s override); returns self."""
-        self.pipeline.set_params(features__detection_threshold=threshold)
+    def set_detection(self, settings):
+        """Detect with other settings from now on (``recommend.py``'s override); returns self."""
+        self.pipeline.set_params(features__detection=settings)
         return self
 
     def set_n_jobs(self, n_jobs):

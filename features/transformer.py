@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from features.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, hog_descriptor, hog_size
 from features.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
-from features.faces import detect_faces
+from features.faces import DEFAULT_DETECTION, detect_faces
 from features.images import ImageError, as_rgb
 from features.regions import REGION_SIZES, REGIONS, extract_regions
 
@@ -77,10 +77,9 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         Processes for extraction (photos travel in chunks; each process loads the models once).
     cache_dir : str or Path, optional
         Cache rows of photo files here, keyed by file content and these settings.
-    detection_threshold : float
-        dlib detector score threshold for photos given as paths or arrays.  A training photo
-        holds one face, so a lower value (``train.py`` uses -0.5) recovers faces half hidden
-        by hats without adding false faces.
+    detection : DetectionSettings
+        How faces are found in photos given as paths or arrays (the trained model carries it,
+        so ``recommend.py`` detects as training did).
     on_error : {"raise", "nan"}
         What an unreadable photo does: raise :class:`~features.images.ImageError`, or give a
         row of NaN.
@@ -89,14 +88,14 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, *, hog=True, colour=True, face_descriptor=True, cnn=True, n_jobs=1,
-                 cache_dir=None, detection_threshold=0.0, on_error="raise", progress=False):
+                 cache_dir=None, detection=DEFAULT_DETECTION, on_error="raise", progress=False):
         self.hog = hog
         self.colour = colour
         self.face_descriptor = face_descriptor
         self.cnn = cnn
         self.n_jobs = n_jobs
         self.cache_dir = cache_dir
-        self.detection_threshold = detection_threshold
+        self.detection = detection
         self.on_error = on_error
         self.progress = progress
 
@@ -123,7 +122,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
 
     def find_faces(self, image):
         """Every face of an RGB photo, largest first, with these detection settings."""
-        return detect_faces(image, threshold=self.detection_threshold)
+        return detect_faces(image, settings=self.detection)
 
     def transform(self, X):
         """Feature matrix of shape ``(len(X), n_features_out_)``, float32, NaN rows for no face."""
@@ -188,7 +187,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         except OSError:
             return {}
         folder = Path(self.cache_dir)
-        return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-det{self.detection_threshold:+.2f}"
+        return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-{self.detection.key}"
                 / digest[:2] / f"{digest}.npy" for block in self.blocks}
 
 

@@ -4,9 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features.faces import Face, detect_faces, detection_scale, detector, to_gray
+from features.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, DetectionSettings, Face, detect_faces,
+                            detection_scale, detection_settings, detector, raw_detections, to_gray)
 from features.images import load_image
-from conftest import LFW
+from features.regions import REGION_SIZES, extract_regions
+from conftest import CELEBA, LFW
+
+HOG_SETTINGS = (DetectionSettings("hog", 0.0), DetectionSettings("hog", -0.5))
 
 
 def test_astronaut_has_one_face_with_landmarks_inside_its_box(astronaut):
@@ -37,8 +41,9 @@ def test_photo_without_a_face(no_face_image):
 def test_grayscale_photo_gives_the_same_faces(astronaut):
     gray = np.asarray(Image.fromarray(astronaut).convert("L"))
     colour, grey = detect_faces(astronaut), detect_faces(np.repeat(gray[:, :, None], 3, axis=2))
-    assert [f.box for f in colour] == [f.box for f in grey]
-    assert np.abs(colour[0].landmarks - grey[0].landmarks).max() <= 1
+    assert len(colour) == len(grey) == 1  # BlazeFace sees colour: the box moves a little
+    assert np.abs(np.subtract(colour[0].box, grey[0].box)).max() <= 3
+    assert np.abs(colour[0].landmarks - grey[0].landmarks).mean() <= 2
 
 
 def test_exif_rotated_jpeg_gives_the_same_faces_as_upright(tmp_path, astronaut):
@@ -71,3 +76,65 @@ def test_saved_detector_is_dlibs_own(lfw_paths, celeba_paths):
         gray = to_gray(load_image(path))
         ours, theirs = detector().run(gray, 0, -0.5), builtin.run(gray, 0, -0.5)
         assert list(ours[0]) == list(theirs[0]) and np.allclose(ours[1], theirs[1])
+
+
+@pytest.mark.parametrize("name, who", [("003320.jpg", "cap wearer in three-quarter view"),
+                                       ("006177.jpg", "dark sunglasses wearer")])
+def test_faces_that_hog_misses_are_found(name, who):
+    """Found by the benchmark: dlib's HOG detector misses these at 0 and at -0.5."""
+    image = load_image(CELEBA / "images" / name)
+    assert all(len(raw_detections(image, settings=hog)[0]) == 0 for hog in HOG_SETTINGS), who
+    faces = detect_faces(image)
+    assert len(faces) == 1, who
+    left, top, right, bottom = faces[0].box
+    assert left < image.shape[1] / 2 < right and top < image.shape[0] / 2 < bottom
+
+
+def test_profile_face_follows_the_detectors_eyes():
+    """A profile (CelebA 003946, labelled "profile"): wherever the 68 points go, their eye
+    centres end up on the detector's eye keypoints, and the regions can be cut."""
+    image = load_image(CELEBA / "images" / "003946.jpg")
+    boxes, _, keypoints = raw_detections(image, settings=DEFAULT_DETECTION)
+    (face,) = detect_faces(image)
+    eyes = np.array([face.landmarks[36:42].mean(axis=0), face.landmarks[42:48].mean(axis=0)])
+    side = face.box[2] - face.box[0]
+    assert np.linalg.norm(eyes - keypoints[0, :2], axis=1).mean() <= EYE_TOLERANCE * side + 1
+    crops = extract_regions(image, face)
+    assert {name: crop.shape[1::-1] for name, crop in crops.items()} == REGION_SIZES
+
+
+def test_group_photo_gives_every_face_largest_first(two_people):
+    faces = detect_faces(two_people)
+    assert len(faces) == 2
+    assert faces[0].area > faces[1].area
+    centres = sorted((f.box[0] + f.box[2]) / 2 for f in faces)
+    assert centres[0] < 512 < centres[1]  # one on the astronaut, one on the portrait
+
+
+def test_small_faces_in_a_phone_sized_mosaic(lfw_paths):
+    """130 LFW photos scaled so their face is 40 px wide, tiled into 1280x960: every face is
+    found and nothing else.  Photos where dlib's HOG (doubling the photo) finds other people
+    are left out, as in benchmarks/detection.py."""
+    from benchmarks.detection import contains, mosaic
+
+    hog = DetectionSettings("hog", 0.0, upsample=1)
+    single = []
+    for path in lfw_paths:
+        if len(raw_detections(load_image(path), settings=hog)[0]) == 1:
+            single.append(path)
+        if len(single) == 130:
+            break
+    canvas, centres, _ = mosaic(40, single)
+    faces = detect_faces(canvas)
+    assert len(centres) == 130
+    assert all(any(contains(np.array([f.box]), c) for f in faces) for c in centres)
+    assert len(faces) == len(centres)
+
+
+def test_settings_override_only_what_is_given():
+    hog = DetectionSettings("hog", -0.5)
+    assert detection_settings(base=hog) == hog
+    assert detection_settings(threshold=0.2, base=hog) == DetectionSettings("hog", 0.2)
+    assert detection_settings("blazeface", base=hog).threshold == 0.5
+    with pytest.raises(ValueError, match="unknown detector"):
+        DetectionSettings("viola-jones")

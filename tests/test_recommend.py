@@ -125,10 +125,12 @@ def test_tampered_model_is_refused(trained, tmp_path):
     assert result.stdout == "" and "Traceback" not in result.stderr
 
 
-def test_detection_override_is_said_and_changes_what_is_found(trained):
-    """The model detects as it was trained; a flag may override that, and says so."""
+def test_detector_flags_override_the_models_setting_and_say_so(trained):
     default = run(trained, TWO_PEOPLE, "--json")
-    assert "overrid" not in default.stderr and "not the model's" not in default.stderr
-    strict = run(trained, TWO_PEOPLE, "--json", "--detection-threshold", "2.5")
-    assert "detecting with threshold 2.5, not the model's -0.5" in strict.stderr
-    assert len(json.loads(strict.stdout)["faces"]) < len(json.loads(default.stdout)["faces"])
+    assert "overrides" not in default.stderr
+    strict = run(trained, TWO_PEOPLE, "--json", "--detector", "hog", "--detection-threshold", "5")
+    assert strict.returncode == 0, strict.stderr
+    assert "--detector hog, --detection-threshold 5.0 overrides the model's face detection" in strict.stderr
+    assert json.loads(strict.stdout)["faces"] == []  # no HOG face scores 5
+    wrong = run(trained, TWO_PEOPLE, "--detector", "viola-jones")
+    assert wrong.returncode == 2 and "unknown detector" in wrong.stderr

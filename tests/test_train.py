@@ -43,7 +43,8 @@ def test_card_and_model_agree(trained, astronaut):
     assert card["n_features"] == model.n_features
     assert card["dataset"]["n_photos"] == 500 and len(card["dataset"]["fingerprint"]) == 64
     assert set(card["library_versions"]) >= {"scikit-learn", "xgboost-cpu", "dlib-bin"}
-    assert model.detection_threshold == -0.5  # it detects as training did
+    # the model carries its detection settings, so recommend.py detects as training did
+    assert card["detector"] == vars(model.detection) and card["detector"]["method"] == "blazeface"
     answers = model.answer(astronaut)
     assert answers
     for answer in answers:

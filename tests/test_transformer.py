@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from features.faces import detect_faces
+from features.faces import DEFAULT_DETECTION, DetectionSettings, detect_faces
 from features.images import ImageError
 from features.transformer import BLOCKS, FaceFeatures, block_names
 
@@ -76,9 +76,10 @@ def test_cache_and_processes_give_the_same_rows(tmp_path, photos):
     assert np.array_equal(fewer, first[:, len(block_names("hog")):], equal_nan=True)
 
 
-def test_detection_threshold_is_part_of_the_cache_key(tmp_path, photos):
-    strict = FaceFeatures(hog=False, face_descriptor=False, cnn=False, cache_dir=tmp_path).fit()
-    loose = clone(strict).set_params(detection_threshold=-0.5).fit()
-    strict.transform(photos[:1])
-    loose.transform(photos[:1])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["colour-v1-det+0.00", "colour-v1-det-0.50"]
+def test_detection_settings_are_part_of_the_cache_key(tmp_path, photos):
+    default = FaceFeatures(hog=False, face_descriptor=False, cnn=False, cache_dir=tmp_path).fit()
+    hog = clone(default).set_params(detection=DetectionSettings("hog", -0.5)).fit()
+    default.transform(photos[:1])
+    hog.transform(photos[:1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"colour-v1-{DEFAULT_DETECTION.key}", "colour-v1-det-0.50"])
