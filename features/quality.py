@@ -36,7 +36,8 @@ def sharpness(image, face):
 
 
 def yaw_degrees(landmarks):
-    """Head turn from the landmarks, in degrees (0 frontal, sign: towards the photo's right).
+    """Head turn from the landmarks, in degrees (0 frontal; negative: the nose tip nearer the
+    jaw end on the photo's left).
 
     Where the nose tip sits between the two ends of the jawline, along the eye line, read
     on a cylinder: ``asin(2 r - 1)`` with ``r`` the nose tip's share of the way across.
