@@ -44,6 +44,12 @@ def parse_args(argv=None):
     parser.add_argument("--detection-threshold", type=float, default=None,
                         help="detector score threshold instead of the model's: lower finds more "
                              "faces, and more false ones (None: the model's)")
+    parser.add_argument("--min-probability", type=min_probabilities, default={}, metavar="LABEL=P,...",
+                        help="decide a label when its calibrated probability reaches P, e.g. "
+                             "hat=0.8,eyewear=0.6 (other labels: --precision or the model's own)")
+    parser.add_argument("--precision", type=float, default=None, metavar="P",
+                        help="for the other labels, the threshold of the best recall at this "
+                             "out-of-fold precision of the training people (e.g. 0.9)")
     parser.add_argument("--json", action="store_true", help="JSON Lines: one line per photo")
     parser.add_argument("--profile", action="store_true",
                         help="also treat all photos as one account's feed and recommend for it")
@@ -69,7 +75,45 @@ def parse_args(argv=None):
 
         if args.detector not in DETECTORS:
             parser.error(f"--detector: unknown detector {args.detector!r}; use one of {', '.join(DETECTORS)}")
+    if args.precision is not None and not 0 < args.precision <= 1:
+        parser.error(f"--precision {args.precision}: must be in (0, 1]")
     return args
+
+
+def min_probabilities(text):
+    """``hat=0.8,eyewear=0.6`` -> {"hat": 0.8, "eyewear": 0.6} (argparse type)."""
+    from features.dataset import LABELS
+
+    chosen = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        label, _, value = item.partition("=")
+        try:
+            chosen[label.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected LABEL=P, e.g. hat=0.8") from None
+        if label.strip() not in LABELS or not 0 <= chosen[label.strip()] <= 1:
+            raise argparse.ArgumentTypeError(f"{item!r}: LABEL is one of {', '.join(LABELS)} and P in [0, 1]")
+    return chosen
+
+
+def decision(args):
+    """The ``--min-probability`` / ``--precision`` overrides as the workers take them (hashable)."""
+    return tuple(sorted(args.min_probability.items())), args.precision
+
+
+def announce_thresholds(args):
+    """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose, and
+    which label cannot reach the precision asked."""
+    from features.model_io import load_model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chosen = load_model(args.model)[0].with_decisions(min_probability=args.min_probability,
+                                                          precision=args.precision)
+    for warning in caught:
+        print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
+    print("recommend.py: thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in
+                                                   chosen.thresholds.items()), file=sys.stderr)
 
 
 def read_list(path):
@@ -125,7 +169,8 @@ def run_photos(photos, args):
 
     override = ((args.detector, args.detection_threshold)
                 if args.detector or args.detection_threshold is not None else None)
-    settings = (args.model.resolve(), args.catalog.resolve(), args.per_category, override, args.debug)
+    settings = (args.model.resolve(), args.catalog.resolve(), args.per_category, override,
+                args.debug, decision(args))
     if args.scheduler:
         from features.cluster import connect, map_in_order
 
@@ -190,8 +235,8 @@ def format_profile(summary):
 
 
 def public(record):
-    """The JSON Lines record: per face only box, scores, labels and recommendations."""
-    keys = ("box", "scores", "labels", "recommendations")
+    """The JSON Lines record: per face only box, scores, labels, quality and recommendations."""
+    keys = ("box", "scores", "labels", "quality", "recommendations")
     return {**record, "faces": [{k: face[k] for k in keys} for face in record["faces"]]}
 
 
@@ -256,6 +301,8 @@ def main(argv=None):
         for warning in caught:
             print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
         catalog = load_catalog(args.catalog)
+        if args.min_probability or args.precision is not None:
+            announce_thresholds(args)
     except (ModelError, CatalogError) as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1

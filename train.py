@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.classifier import CALIBRATIONS
 from features.cluster import ClusterError
 from features.dataset import DATA_ENV, LABELS, DatasetError, default_data_dir, load_dataset
 from features.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
@@ -45,13 +46,16 @@ def parse_args(argv=None):
     parser.add_argument("--detection-threshold", type=float, default=None,
                         help="detector score threshold (None: the detector's usual one)")
     parser.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
-    parser.add_argument("--calibration", choices=("sigmoid", "isotonic"), default="sigmoid")
+    parser.add_argument("--calibration", choices=CALIBRATIONS, default="sigmoid",
+                        help="map from the boosters' margins to probabilities (README: measured)")
+    parser.add_argument("--calibration-folds", type=int, default=3,
+                        help="grouped folds that cross-fit each label's boosters and calibration")
     parser.add_argument("--n-estimators", type=int, default=300)
     parser.add_argument("--learning-rate", type=float, default=0.08)
     parser.add_argument("--max-depth", type=int, default=4)
     parser.add_argument("--min-precision", type=float, default=None,
-                        help="choose each threshold for the best recall at this precision "
-                             "(default: the threshold of the best F1)")
+                        help="choose each threshold for the best recall at this out-of-fold "
+                             "precision (default: the threshold of the best F1)")
     parser.add_argument("--max-skipped", type=float, default=0.2,
                         help="stop when more than this share of photos is unreadable or faceless")
     parser.add_argument("--ablation", action="store_true",
@@ -127,24 +131,28 @@ def check_positives(Y, n_splits):
 def make_classifier(args):
     from features.classifier import MultiLabelClassifier
 
-    return MultiLabelClassifier(calibration=args.calibration, n_estimators=args.n_estimators,
-                                learning_rate=args.learning_rate, max_depth=args.max_depth,
+    return MultiLabelClassifier(calibration=args.calibration, calibration_folds=args.calibration_folds,
+                                n_estimators=args.n_estimators, learning_rate=args.learning_rate,
+                                max_depth=args.max_depth, min_precision=args.min_precision,
                                 n_jobs=args.n_jobs, random_state=args.seed)
 
 
-def cross_validate(classifier, X, Y, fold, groups, args):
+def cross_validate(classifier, X, Y, fold, groups):
+    """Report, out-of-fold scores (calibrated and raw) and each fold model's thresholds."""
     from features.evaluation import cv_report, out_of_fold
 
-    proba, raw = out_of_fold(classifier, X, Y, fold, groups)
-    report, thresholds = cv_report(Y, proba, fold, LABELS, min_precision=args.min_precision)
-    return report, thresholds, proba, raw
+    proba, raw, fold_thresholds = out_of_fold(classifier, X, Y, fold, groups)
+    return cv_report(Y, proba, fold, LABELS, fold_thresholds), proba, raw, fold_thresholds
 
 
-def cross_validate_scores(Y, proba, fold, args):
-    """The report of out-of-fold scores made elsewhere (the end-to-end rows)."""
-    from features.evaluation import cv_report
+def calibration_figures(Y, proba):
+    """The calibration report of the pooled out-of-fold scores, printed."""
+    from features.evaluation import calibration_report, format_calibration
 
-    return cv_report(Y, proba, fold, LABELS, min_precision=args.min_precision)[0]
+    calibration = calibration_report(Y, proba, LABELS)
+    print("\ncalibration, pooled out-of-fold scores (ECE: 10 equal-width bins):")
+    print(format_calibration(calibration))
+    return calibration
 
 
 def main(argv=None):
@@ -212,7 +220,7 @@ def format_detection(rows):
 def run(args, started):
     from sklearn.pipeline import Pipeline
 
-    from features.evaluation import format_report, grouped_folds
+    from features.evaluation import cv_report, decision_table, format_report, grouped_folds
     from features.model_io import save_model, write_atomically, write_json_atomically
     from features.photo_model import PhotoModel
     from features.transformer import BLOCKS, FaceFeatures, block_names
@@ -245,11 +253,11 @@ def run(args, started):
 
     classifier = make_classifier(args)
     cv_started = time.time()
-    report, thresholds, proba, raw = cross_validate(classifier, X, Y[face], fold[face], groups[face], args)
+    report, proba, raw, fold_thresholds = cross_validate(classifier, X, Y[face], fold[face], groups[face])
     cv_seconds = time.time() - cv_started
     end_to_end = np.zeros(Y.shape)
     end_to_end[face] = proba
-    e2e_report = cross_validate_scores(Y, end_to_end, fold, args)
+    e2e_report = cv_report(Y, end_to_end, fold, LABELS, fold_thresholds)
     detection = detection_rows(Y, face)
     grouping = "identity" if "identity" in kept else "photo"
     print(f"\n{args.n_splits}-fold cross-validation grouped by {grouping}, out-of-fold only "
@@ -259,6 +267,7 @@ def run(args, started):
     print(format_report(e2e_report))
     print("\nphotos with a face found:")
     print(format_detection(detection))
+    calibration = calibration_figures(Y[face], proba)
 
     args.out.mkdir(parents=True, exist_ok=True)
     cv = {"cv": {"splitter": "StratifiedGroupKFold", "n_splits": args.n_splits,
@@ -266,6 +275,7 @@ def run(args, started):
                  "random_state": args.seed, "n_photos": len(kept), "n_faces_found": int(face.sum())},
           "labels": report,
           "end_to_end": e2e_report,
+          "calibration": calibration,
           "detection": detection,
           "skipped": skipped.to_dict("records")}
     write_json_atomically(args.out / "cv_report.json", cv)
@@ -283,13 +293,14 @@ def run(args, started):
         ablation = {"all": {"n_features": int(X.shape[1]), "labels": report}}  # the main CV
         for block in blocks:
             cols = np.isin(extractor.get_feature_names_out(), block_names(block))
-            block_report = cross_validate(classifier, X[:, cols], Y[face], fold[face], groups[face], args)[0]
+            block_report = cross_validate(classifier, X[:, cols], Y[face], fold[face], groups[face])[0]
             ablation[block] = {"n_features": int(cols.sum()), "labels": block_report}
             print(f"\nablation: {block} alone ({cols.sum()} features)\n{format_report(block_report)}")
         write_json_atomically(args.out / "ablation.json", ablation)
 
     fit_started = time.time()
-    final = classifier.set_params(thresholds=thresholds).fit(X, Y[face], groups=groups[face])
+    final = classifier.fit(X, Y[face], groups=groups[face])
+    thresholds = dict(zip(LABELS, final.thresholds_.tolist()))
     # the saved model detects faces exactly as training did; only the plumbing changes
     extractor.set_params(n_jobs=1, cache_dir=None, on_error="raise", progress=False)
     model = PhotoModel(Pipeline([("features", extractor), ("classifier", final)]))
@@ -297,7 +308,10 @@ def run(args, started):
         "labels": list(LABELS),
         "thresholds": thresholds,
         "threshold_rule": (f"best recall at precision >= {args.min_precision}"
-                           if args.min_precision else "max F1 on out-of-fold scores"),
+                           if args.min_precision else "max F1")
+                          + " on the model's own cross-fitted out-of-fold scores of its training people",
+        "calibration": {label: {k: v for k, v in c.items() if k != "bins"} for label, c in calibration.items()},
+        "decisions": decision_table(Y[face], proba, LABELS, final.thresholds_),
         "feature_blocks": {b: len(block_names(b)) for b in blocks},
         "n_features": int(X.shape[1]),
         "columns_per_label": {label: len(c) for label, c in zip(LABELS, final.columns_)},

@@ -16,10 +16,11 @@ from features.recommendations import headline, load_catalog, read_attributes, re
 
 
 @lru_cache(maxsize=None)
-def worker_state(model_path, catalog_path, detection_override=None):
+def worker_state(model_path, catalog_path, detection_override=None, decision=((), None)):
     """The model and catalog, loaded once per process; one thread each, since photos are
     spread over processes.  ``detection_override`` is None (detect as the model was trained)
-    or ``(detector, threshold)``, either None for the model's own."""
+    or ``(detector, threshold)``, either None for the model's own; ``decision`` is
+    ``(min_probability items, precision)`` for :meth:`PhotoModel.with_decisions`."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
@@ -27,7 +28,10 @@ def worker_state(model_path, catalog_path, detection_override=None):
         warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
         model, _ = load_model(model_path)
     if detection_override is not None:
-        model.set_detection(detection_settings(*detection_override, base=model.detection))
+        model = model.with_detection(detection_settings(*detection_override, base=model.detection))
+    min_probability, precision = decision
+    if min_probability or precision is not None:
+        model = model.with_decisions(min_probability=dict(min_probability), precision=precision)
     return model.set_n_jobs(1), load_catalog(catalog_path)
 
 
@@ -53,19 +57,21 @@ def analyse_photo(path, model, catalog, *, per_category=2, annotate_to=None):
         labels = list(answer.labels)
         attributes = read_attributes(answer.regions)
         results.append({"box": list(answer.box), "scores": scores, "labels": labels,
+                        "quality": answer.quality,
                         "recommendations": recommend_products(scores, labels, attributes, catalog,
                                                               per_category=per_category),
-                        "headline": headline(labels, scores), "attributes": attributes})
+                        "headline": headline(labels, scores, answer.quality), "attributes": attributes})
     if annotate_to is not None:
         save_rgb(annotate_to, annotate(image, results))
     return {"image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
             "faces": results, "error": None}
 
 
-def analyse_chunk(jobs, model_path, catalog_path, per_category, detection_override, debug):
+def analyse_chunk(jobs, model_path, catalog_path, per_category, detection_override, debug,
+                  decision=((), None)):
     """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error
     record."""
-    model, catalog = worker_state(model_path, catalog_path, detection_override)
+    model, catalog = worker_state(model_path, catalog_path, detection_override, decision)
     records = []
     for path, annotate_to in jobs:
         try:

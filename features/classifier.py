@@ -1,28 +1,77 @@
-"""Calibrated one-vs-rest XGBoost: one calibrated classifier per label, with stored thresholds."""
+"""Calibrated one-vs-rest XGBoost: per label, boosters cross-fitted over people, one calibration
+map on their out-of-fold margins, and the decision threshold the model owns."""
+import copy
 import warnings
 
 import numpy as np
+from scipy.special import expit, log_expit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_selection import f_classif
-from sklearn.frozen import FrozenEstimator
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_curve
-from sklearn.model_selection import GroupShuffleSplit
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier
 
 from features.dataset import LABELS
 
+CALIBRATIONS = ("sigmoid", "isotonic", "beta", "temperature")
+
+
+class MarginCalibrator(BaseEstimator):
+    """A map from a booster's margin (log-odds) to a probability.
+
+    ``sigmoid`` is Platt scaling on the margin (slope and intercept); ``temperature`` only
+    rescales the margin (no intercept); ``beta`` is beta calibration (Kull et al. 2017:
+    ``a ln p - b ln(1 - p) + c`` with ``p`` the booster's probability); ``isotonic`` is a
+    monotone step map.
+
+    Parameters
+    ----------
+    method : {"sigmoid", "isotonic", "beta", "temperature"}
+    """
+
+    def __init__(self, method="sigmoid"):
+        self.method = method
+
+    def _design(self, margin):
+        margin = np.asarray(margin, dtype=float)
+        if self.method == "beta":  # ln p and -ln(1 - p), computed without overflow
+            return np.column_stack([log_expit(margin), -log_expit(-margin)])
+        return margin[:, None]
+
+    def fit(self, margin, y):
+        """Fit the map on margins and 0/1 outcomes; returns self."""
+        if self.method not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {self.method!r}")
+        if self.method == "isotonic":
+            self.map_ = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(margin, y)
+        else:  # unpenalised: two or three parameters fitted on thousands of margins
+            self.map_ = LogisticRegression(C=np.inf, fit_intercept=self.method != "temperature",
+                                           max_iter=1000).fit(self._design(margin), y)
+        return self
+
+    def predict(self, margin):
+        """Calibrated probability of each margin."""
+        check_is_fitted(self, "map_")
+        if self.method == "isotonic":
+            return self.map_.predict(np.asarray(margin, dtype=float))
+        return self.map_.predict_proba(self._design(margin))[:, 1]
+
 
 class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
-    """One ``XGBClassifier`` per label inside ``CalibratedClassifierCV`` (one-vs-rest).
+    """Per label, ``calibration_folds`` XGBoost boosters cross-fitted on grouped folds, and one
+    calibration map fitted on all their out-of-fold margins.
 
-    Each booster is fitted once on most of the photos and frozen; its calibrator is fitted on
-    the held-out rest, split by ``groups`` (people) so calibration sees only strangers.  One
-    booster per label instead of one per calibration fold keeps training cheap.
+    Every training person is scored once by a booster that did not see them; those
+    out-of-fold margins fit the label's calibration map (on the log-odds, not on
+    ``predict_proba``), choose its decision threshold and keep its precision-recall points,
+    so a campaign can ask for a precision later (:meth:`with_thresholds`). A new face gets
+    the mean of the calibrated probabilities of the label's boosters.
 
     XGBoost's time grows with the number of columns, not with ``colsample_bytree``, so each
-    label first screens its columns on the boosting rows: the ``screen_columns`` with the
+    label first screens its columns on its training rows: the ``screen_columns`` with the
     highest ANOVA F score, then those a short booster (``screen_trees`` trees) splits on.
     On the 8,000 CelebA photos this keeps about 300 of 4,596 columns per label, trains 8x
     faster and scores the same out of fold (README, "Classifier and calibration").
@@ -31,31 +80,34 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
     ----------
     labels : tuple of str
         Names of the columns of ``Y``, in order.
-    calibration : {"sigmoid", "isotonic"}
-        Calibration method (README: measured choice).
-    calibration_share : float
-        Share of the photos (whole groups) held out to fit the calibrators.
+    calibration : {"sigmoid", "isotonic", "beta", "temperature"}
+        The map from margin to probability (:class:`MarginCalibrator`; README: measured choice).
+    calibration_folds : int
+        Grouped folds that cross-fit the boosters (and so the boosters kept per label).
     n_estimators, learning_rate, max_depth, colsample_bytree, subsample : XGBoost settings.
     screen_columns : int or None
         Columns kept by the F-score screen; None skips both screens (every column).
     screen_trees : int
         Trees of the screening booster (learning rate 0.3, half the columns per tree).
     balance : bool
-        Weigh each label's positives by ``sqrt(negatives / positives)`` (hats are under 5%).
+        Weigh each label's positives by ``sqrt(negatives / positives)`` (hats are under 5%);
+        the calibration map undoes the shift this gives the margins.
+    min_precision : float, optional
+        Threshold rule: the best recall at this out-of-fold precision; default the best F1.
     thresholds : dict of str to float, optional
-        Decision threshold per label for :meth:`predict` (0.5 when missing).
+        Fixed thresholds for some labels, overriding the rule.
     n_jobs : int
         Threads of each XGBoost model, fitting and predicting.
     random_state : int
     """
 
-    def __init__(self, *, labels=LABELS, calibration="sigmoid", calibration_share=0.2,
+    def __init__(self, *, labels=LABELS, calibration="sigmoid", calibration_folds=3,
                  n_estimators=300, learning_rate=0.08, max_depth=4, colsample_bytree=0.2,
                  subsample=0.8, screen_columns=1000, screen_trees=40, balance=True,
-                 thresholds=None, n_jobs=1, random_state=0):
+                 min_precision=None, thresholds=None, n_jobs=1, random_state=0):
         self.labels = labels
         self.calibration = calibration
-        self.calibration_share = calibration_share
+        self.calibration_folds = calibration_folds
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -64,6 +116,7 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         self.screen_columns = screen_columns
         self.screen_trees = screen_trees
         self.balance = balance
+        self.min_precision = min_precision
         self.thresholds = thresholds
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -73,8 +126,9 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         one thread each)."""
         super().set_params(**params)
         if "n_jobs" in params and hasattr(self, "estimators_"):
-            for model in self.estimators_:
-                model.estimator.estimator.set_params(n_jobs=self.n_jobs)
+            for boosters in self.estimators_:
+                for booster in boosters:
+                    booster.set_params(n_jobs=self.n_jobs)
         return self
 
     def _booster(self, y, **settings):
@@ -88,7 +142,7 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
                              eval_metric="logloss", **settings)
 
     def _screen(self, X, y):
-        """Indices of the columns the label's booster will see (see the class docstring)."""
+        """Indices of the columns the label's boosters will see (see the class docstring)."""
         columns = np.arange(X.shape[1])
         if self.screen_columns is None:
             return columns
@@ -105,8 +159,22 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         used = columns[screen.feature_importances_ > 0]
         return used if len(used) else columns
 
+    def _folds(self, y, groups):
+        """Grouped, stratified folds of one label; each side of each needs both classes."""
+        positives = int(y.sum())
+        if min(positives, len(y) - positives) < self.calibration_folds:
+            raise ValueError(f"{positives} positives of {len(y)} samples: too few for "
+                             f"{self.calibration_folds} calibration folds")
+        splitter = StratifiedGroupKFold(n_splits=self.calibration_folds, shuffle=True,
+                                        random_state=self.random_state)
+        folds = list(splitter.split(y, y, groups))
+        if not all(0 < y[rows].sum() < len(rows) for split in folds for rows in split):
+            raise ValueError(f"{positives} positives of {len(y)} samples: too few to give every "
+                             "calibration fold both classes")
+        return folds
+
     def fit(self, X, Y, groups=None):
-        """Fit one calibrated classifier per label.
+        """Fit the cross-fitted boosters, calibration map and threshold of every label.
 
         Parameters
         ----------
@@ -114,7 +182,7 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         Y : array-like of shape (n_samples, n_labels)
             0/1 per label.
         groups : array-like of shape (n_samples,), optional
-            Person of each sample; the calibration share takes whole people.
+            Person of each sample; a person sits in one calibration fold.
 
         Returns
         -------
@@ -125,44 +193,43 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         if Y.ndim != 2 or Y.shape[1] != len(self.labels):
             raise ValueError(f"Y must have one column per label {self.labels}, got shape {Y.shape}")
         groups = np.arange(len(X)) if groups is None else np.asarray(groups)
-        self.estimators_, self.columns_ = [], []
-        for column, label in enumerate(self.labels):
+        self.estimators_, self.columns_, self.calibrators_ = [], [], []
+        margins = np.zeros(Y.shape)  # out of fold
+        for column in range(len(self.labels)):
             y = Y[:, column]
-            boost, calibrate = self._split(y, groups)
-            columns = self._screen(X[boost], y[boost])
-            booster = self._booster(y[boost]).fit(X[np.ix_(boost, columns)], y[boost])
-            model = CalibratedClassifierCV(FrozenEstimator(booster), method=self.calibration)
-            self.estimators_.append(model.fit(X[np.ix_(calibrate, columns)], y[calibrate]))
+            folds = self._folds(y, groups)
+            columns = self._screen(X, y)
+            boosters = []
+            for train, test in folds:
+                booster = self._booster(y[train]).fit(X[np.ix_(train, columns)], y[train])
+                margins[test, column] = booster.predict(X[np.ix_(test, columns)], output_margin=True)
+                boosters.append(booster)
+            self.calibrators_.append(MarginCalibrator(self.calibration).fit(margins[:, column], y))
+            self.estimators_.append(boosters)
             self.columns_.append(columns)
-        thresholds = self.thresholds or {}
-        self.thresholds_ = np.array([thresholds.get(label, 0.5) for label in self.labels])
+        self.operating_points_ = [operating_points(Y[:, j], self.calibrators_[j].predict(margins[:, j]))
+                                  for j in range(len(self.labels))]
+        rule = [best_threshold(points, min_precision=self.min_precision) for points in self.operating_points_]
+        fixed = self.thresholds or {}
+        self.thresholds_ = np.array([fixed.get(label, t) for label, t in zip(self.labels, rule)])
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _split(self, y, groups):
-        """Boosting and calibration rows, whole groups each; both sides need both classes."""
-        for seed in range(self.random_state, self.random_state + 20):
-            splitter = GroupShuffleSplit(n_splits=1, test_size=self.calibration_share, random_state=seed)
-            boost, calibrate = next(splitter.split(y, y, groups))
-            if all(0 < y[rows].sum() < len(rows) for rows in (boost, calibrate)):
-                return boost, calibrate
-        raise ValueError(f"{int(y.sum())} positives of {len(y)} samples: too few to hold out a "
-                         "calibration share with both classes")
+    def _margins(self, X, column):
+        check_is_fitted(self, "estimators_")
+        X = np.asarray(X, dtype=np.float32)[:, self.columns_[column]]
+        return [booster.predict(X, output_margin=True) for booster in self.estimators_[column]]
 
     def predict_proba(self, X):
-        """Calibrated probability of each label, shape (n_samples, n_labels)."""
-        check_is_fitted(self, "estimators_")
-        X = np.asarray(X, dtype=np.float32)
-        return np.column_stack([m.predict_proba(X[:, c])[:, 1]
-                                for m, c in zip(self.estimators_, self.columns_)])
+        """Calibrated probability of each label, shape (n_samples, n_labels): the mean over the
+        label's boosters of the calibration map of each one's margin."""
+        return np.column_stack([np.mean([self.calibrators_[j].predict(m) for m in self._margins(X, j)], axis=0)
+                                for j in range(len(self.labels))])
 
     def predict_proba_uncalibrated(self, X):
-        """XGBoost's own probabilities before calibration, for reliability plots."""
-        check_is_fitted(self, "estimators_")
-        X = np.asarray(X, dtype=np.float32)
-        return np.column_stack([m.estimator.predict_proba(X[:, c])[:, 1]
-                                for m, c in zip(self.estimators_, self.columns_)])
+        """The boosters' own probabilities (sigmoid of the mean margin), for reliability plots."""
+        return np.column_stack([expit(np.mean(self._margins(X, j), axis=0)) for j in range(len(self.labels))])
 
     def predict(self, X):
         """0/1 per label: the probability reaches the label's stored threshold."""
@@ -174,19 +241,70 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "thresholds_")
         return (np.asarray(probabilities).reshape(-1, len(self.labels)) >= self.thresholds_).astype(int)
 
+    def with_thresholds(self, *, min_probability=None, precision=None):
+        """A copy deciding by other thresholds; the fitted boosters are shared, not copied.
 
-def best_threshold(y_true, y_score, *, min_precision=None):
-    """Threshold that maximises F1 or, with ``min_precision``, recall at that precision.
+        Parameters
+        ----------
+        min_probability : dict of str to float, optional
+            A fixed threshold for some labels.
+        precision : float, optional
+            For the other labels, the lowest threshold whose out-of-fold precision reaches
+            this (the best recall at it); a label that never reaches it decides nothing
+            (threshold infinity) and is named in a warning.
+
+        Returns
+        -------
+        MultiLabelClassifier
+        """
+        check_is_fitted(self, "thresholds_")
+        fixed = dict(min_probability or {})
+        unknown = set(fixed) - set(self.labels)
+        if unknown:
+            raise ValueError(f"unknown label(s) {', '.join(sorted(unknown))}; expected {', '.join(self.labels)}")
+        chosen = self.thresholds_.astype(float)
+        for j, label in enumerate(self.labels):
+            if label in fixed:
+                chosen[j] = fixed[label]
+            elif precision is not None:
+                chosen[j] = best_threshold(self.operating_points_[j], min_precision=precision, strict=True)
+                if np.isinf(chosen[j]):
+                    best = self.operating_points_[j]["precision"].max()
+                    warnings.warn(f"{label} never reaches precision {precision} out of fold "
+                                  f"(best {best:.3f}): no {label} decisions", UserWarning, stacklevel=2)
+        twin = copy.copy(self)
+        twin.thresholds_ = chosen
+        return twin
+
+
+def best_threshold(points, *, min_precision=None, strict=False):
+    """Threshold of the best F1 or, with ``min_precision``, of the best recall at that precision.
+
+    Parameters
+    ----------
+    points : dict
+        ``threshold``, ``precision``, ``recall`` arrays (:func:`operating_points`).
+    min_precision : float, optional
+    strict : bool
+        When no threshold reaches ``min_precision``: infinity (decide nothing) instead of
+        falling back to the best F1.
 
     Returns
     -------
     float
     """
-    precision, recall, thresholds = precision_recall_curve(y_true, y_score)
-    precision, recall = precision[:-1], recall[:-1]
+    precision, recall, thresholds = points["precision"], points["recall"], points["threshold"]
     if min_precision is not None:
         ok = precision >= min_precision
         if ok.any():
             return float(thresholds[ok][np.argmax(recall[ok])])
+        if strict:
+            return float("inf")
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
     return float(thresholds[np.argmax(f1)])
+
+
+def operating_points(y_true, y_score):
+    """Precision and recall at every threshold of the scores (``precision_recall_curve``)."""
+    precision, recall, thresholds = precision_recall_curve(y_true, y_score)
+    return {"threshold": thresholds, "precision": precision[:-1], "recall": recall[:-1]}

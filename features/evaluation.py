@@ -1,11 +1,11 @@
 """Honest cross-validation: grouped folds, out-of-fold scores, per-label metrics and plots."""
 import numpy as np
+from scipy.special import logit
 from sklearn.base import clone
 from sklearn.metrics import (accuracy_score, average_precision_score, brier_score_loss, f1_score,
                              log_loss, precision_score, recall_score, roc_auc_score)
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
-
-from features.classifier import best_threshold
 
 METRICS = ("roc_auc", "average_precision", "f1", "precision", "recall", "brier", "log_loss",
            "accuracy", "majority_baseline_accuracy")
@@ -33,16 +33,25 @@ def grouped_folds(Y, groups, *, n_splits=5, random_state=0):
 
 
 def out_of_fold(classifier, X, Y, fold, groups):
-    """Calibrated and uncalibrated out-of-fold probabilities: each sample scored by the
-    model fitted without its fold."""
+    """Out-of-fold probabilities, calibrated and not, and each fold model's thresholds: each
+    sample is scored, and decided, by the model fitted without its fold.
+
+    Returns
+    -------
+    calibrated, raw : ndarray of shape Y.shape
+    thresholds : ndarray of shape (n_folds, n_labels)
+        Row k: the thresholds the model fitted without fold k chose for itself.
+    """
     calibrated = np.zeros(Y.shape, dtype=float)
     raw = np.zeros(Y.shape, dtype=float)
+    thresholds = []
     for k in np.unique(fold):
         train, test = fold != k, fold == k
         model = clone(classifier).fit(X[train], Y[train], groups=groups[train])
         calibrated[test] = model.predict_proba(X[test])
         raw[test] = model.predict_proba_uncalibrated(X[test])
-    return calibrated, raw
+        thresholds.append(model.thresholds_)
+    return calibrated, raw, np.array(thresholds)
 
 
 def label_scores(y, p, threshold):
@@ -63,27 +72,105 @@ def label_scores(y, p, threshold):
     }
 
 
-def cv_report(Y, proba, fold, labels, *, min_precision=None):
-    """Per-label mean and spread over folds of every metric, and the thresholds to store.
+def cv_report(Y, proba, fold, labels, fold_thresholds):
+    """Per-label mean and spread over folds of every metric.
 
-    Fold k is scored at a threshold chosen on the other folds' out-of-fold scores, so no
-    fold's labels choose its own threshold; the stored threshold uses all of them.
+    Fold k is decided at the thresholds its own model chose on its training people
+    (``fold_thresholds[k]``), so no fold's labels choose its threshold; ``threshold`` in
+    the report is their mean.
     """
     report = {}
-    thresholds = {}
     for j, label in enumerate(labels):
         y, p = Y[:, j], proba[:, j]
-        per_fold = []
-        for k in np.unique(fold):
-            other = fold != k
-            threshold = best_threshold(y[other], p[other], min_precision=min_precision)
-            per_fold.append(label_scores(y[fold == k], p[fold == k], threshold))
-        thresholds[label] = best_threshold(y, p, min_precision=min_precision)
+        per_fold = [label_scores(y[fold == k], p[fold == k], fold_thresholds[n, j])
+                    for n, k in enumerate(np.unique(fold))]
         report[label] = {m: {"mean": float(np.nanmean([s[m] for s in per_fold])),
                              "std": float(np.nanstd([s[m] for s in per_fold]))} for m in METRICS}
-        report[label]["threshold"] = thresholds[label]
+        report[label]["threshold"] = float(np.mean(fold_thresholds[:, j]))
         report[label]["positives"] = int(y.sum())
-    return report, thresholds
+    return report
+
+
+#: Equal-width reliability bins, as the issue asks; ECE "above" leaves out scores under
+#: 0.05, where most faces sit and the positives' errors would be averaged away.
+N_BINS, LOW_SCORE = 10, 0.05
+#: Scores are clipped this far from 0 and 1 before their logit (isotonic maps reach 0 and 1).
+LOGIT_CLIP = 1e-6
+
+
+def reliability_bins(y, p, *, n_bins=N_BINS):
+    """Per equal-width bin: count, mean score and observed frequency (empty bins left out)."""
+    which = np.minimum((np.asarray(p) * n_bins).astype(int), n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        inside = which == b
+        if inside.any():
+            rows.append({"low": b / n_bins, "high": (b + 1) / n_bins, "count": int(inside.sum()),
+                         "mean_score": float(p[inside].mean()), "observed": float(y[inside].mean())})
+    return rows
+
+
+def expected_calibration_error(y, p, *, n_bins=N_BINS, min_score=0.0):
+    """Count-weighted mean |observed - mean score| over equal-width bins of the scores >=
+    ``min_score`` (NaN when there are none)."""
+    kept = p >= min_score
+    if not kept.any():
+        return float("nan")
+    bins = reliability_bins(y[kept], p[kept], n_bins=n_bins)
+    return float(sum(b["count"] * abs(b["observed"] - b["mean_score"]) for b in bins) / kept.sum())
+
+
+def calibration_slope_intercept(y, p):
+    """Logistic fit of the label on logit(score): slope 1 and intercept 0 when calibrated;
+    a slope under 1 means over-confident scores."""
+    z = logit(np.clip(p, LOGIT_CLIP, 1 - LOGIT_CLIP))[:, None]
+    fit = LogisticRegression(C=np.inf, max_iter=1000).fit(z, y)
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
+def calibration_report(Y, proba, labels):
+    """Per label, on the pooled out-of-fold scores: Brier, log loss, ECE (all scores and
+    scores >= 0.05), calibration slope and intercept, and the reliability bins."""
+    report = {}
+    for j, label in enumerate(labels):
+        y, p = Y[:, j], proba[:, j]
+        slope, intercept = calibration_slope_intercept(y, p)
+        report[label] = {"brier": brier_score_loss(y, p),
+                         "log_loss": log_loss(y, np.clip(p, LOGIT_CLIP, 1 - LOGIT_CLIP), labels=[0, 1]),
+                         "ece": expected_calibration_error(y, p),
+                         "ece_above_0.05": expected_calibration_error(y, p, min_score=LOW_SCORE),
+                         "slope": slope, "intercept": intercept,
+                         "bins": reliability_bins(y, p)}
+    return report
+
+
+def format_calibration(report):
+    """The calibration report as a fixed-width table for the terminal."""
+    heads = ("Brier", "logloss", "ECE", "ECE>=0.05", "slope", "intercept")
+    keys = ("brier", "log_loss", "ece", "ece_above_0.05", "slope", "intercept")
+    lines = [f"{'label':<9}" + "".join(f"{h:>11}" for h in heads)]
+    lines += [f"{label:<9}" + "".join(f"{row[k]:>11.4f}" for k in keys) for label, row in report.items()]
+    return "\n".join(lines)
+
+
+#: Thresholds at which the model card lists precision and recall, besides the stored one.
+STANDARD_THRESHOLDS = (0.5, 0.7, 0.9)
+
+
+def decision_table(Y, proba, labels, thresholds):
+    """Per label, out-of-fold precision, recall and share of faces decided positive at the
+    stored threshold and at :data:`STANDARD_THRESHOLDS` (for the model card)."""
+    table = {}
+    for j, label in enumerate(labels):
+        y, p = Y[:, j], proba[:, j]
+        rows = {}
+        for name, t in (("stored", thresholds[j]), *((f"{t:.1f}", t) for t in STANDARD_THRESHOLDS)):
+            decided = p >= t
+            rows[name] = {"threshold": float(t), "precision": precision_score(y, decided, zero_division=0),
+                          "recall": recall_score(y, decided, zero_division=0),
+                          "positive_share": float(decided.mean())}
+        table[label] = rows
+    return table
 
 
 def format_report(report):

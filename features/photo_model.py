@@ -5,10 +5,12 @@ the web server call :meth:`PhotoModel.answer` and never reach into the pipeline:
 are detected, which labels there are and where each decision threshold lies are the
 model's own business.
 """
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 
+from features.quality import face_quality
 from features.regions import REGIONS, extract_regions
 
 
@@ -25,7 +27,10 @@ class FaceAnswer:
     probabilities : dict of str to float
         Calibrated probability per label.
     labels : tuple of str
-        The labels the model decides are present (its own thresholds).
+        The labels the model decides are present (its own thresholds); none for a face of
+        ``"uncertain"`` quality.
+    quality : dict
+        :func:`features.quality.face_quality`: size, sharpness, yaw, edge, ``status``.
     regions : dict of str to ndarray
         The ``forehead``, ``eye_band`` and ``jaw`` crops that product rules read.
     """
@@ -34,6 +39,7 @@ class FaceAnswer:
     box: tuple
     probabilities: dict
     labels: tuple
+    quality: dict
     regions: dict
 
 
@@ -88,12 +94,15 @@ class PhotoModel:
         height, width = image.shape[:2]
         answers = []
         for face, row, decided in zip(faces, probabilities, decisions):
+            quality = face_quality(image, face)
+            judged = quality["status"] == "ok"  # an uncertain face keeps its scores, not decisions
             left, top, right, bottom = face.box
             box = (max(0, left), max(0, top), min(width, right), min(height, bottom))
             answers.append(FaceAnswer(
                 face=face, box=tuple(int(v) for v in box),
                 probabilities={label: float(p) for label, p in zip(self.labels, row)},
-                labels=tuple(label for label, on in zip(self.labels, decided) if on),
+                labels=tuple(label for label, on in zip(self.labels, decided) if on and judged),
+                quality=quality,
                 regions=extract_regions(image, face, regions=REGIONS)))
         return answers
 
@@ -102,10 +111,25 @@ class PhotoModel:
         """How the model finds faces (:class:`features.faces.DetectionSettings`), as in training."""
         return self.pipeline[0].detection
 
-    def set_detection(self, settings):
-        """Detect with other settings from now on (``recommend.py``'s override); returns self."""
-        self.pipeline.set_params(features__detection=settings)
-        return self
+    def with_detection(self, settings):
+        """A copy detecting with other settings (``recommend.py``'s override)."""
+        features = copy.copy(self.pipeline[0]).set_params(detection=settings)
+        return self._with_step(0, features)
+
+    def with_decisions(self, *, min_probability=None, precision=None):
+        """A copy deciding by other thresholds (``recommend.py``'s ``--min-probability`` and
+        ``--precision``; see :meth:`MultiLabelClassifier.with_thresholds`)."""
+        classifier = self.pipeline[-1].with_thresholds(min_probability=min_probability,
+                                                       precision=precision)
+        return self._with_step(-1, classifier)
+
+    def _with_step(self, index, estimator):
+        """A copy with one pipeline step replaced; the fitted parts are shared, not copied."""
+        steps = list(self.pipeline.steps)
+        steps[index] = (steps[index][0], estimator)
+        pipeline = copy.copy(self.pipeline)
+        pipeline.steps = steps
+        return PhotoModel(pipeline)
 
     def set_n_jobs(self, n_jobs):
         """Threads for the classifier's boosters (workers use one each); returns self."""

@@ -3,8 +3,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import auc, precision_recall_curve, roc_curve  # noqa: E402
+
+from features.evaluation import reliability_bins  # noqa: E402
 
 
 def save_curves(Y, proba, raw, labels, folder):
@@ -33,18 +34,34 @@ def save_curves(Y, proba, raw, labels, folder):
     ax.legend(loc="lower left")
     paths.append(_save(fig, folder / "precision_recall.png"))
 
-    fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 4), sharey=True)
-    for ax, j, label in zip(axes, range(len(labels)), labels):
-        for scores, name, style in ((raw, "XGBoost", "o--"), (proba, "calibrated", "s-")):
-            true, predicted = calibration_curve(Y[:, j], scores[:, j], n_bins=10, strategy="uniform")
-            ax.plot(predicted, true, style, label=name, ms=4)
-        ax.plot([0, 1], [0, 1], "k:", lw=1)
-        ax.set(title=label, xlabel="predicted probability")
-        ax.legend(loc="upper left")
-    axes[0].set_ylabel("observed frequency")
-    fig.suptitle("Reliability before and after calibration, out-of-fold")
-    paths.append(_save(fig, folder / "reliability.png"))
+    paths.append(_save(reliability_figure(Y, proba, raw, labels), folder / "reliability.png"))
     return paths
+
+
+def reliability_figure(Y, proba, raw, labels):
+    """Per label: observed frequency against mean score in 10 equal-width bins, before and
+    after calibration, and below it the number of faces in each bin (log scale)."""
+    fig, axes = plt.subplots(2, len(labels), figsize=(4 * len(labels), 5.5), sharex=True,
+                             gridspec_kw={"height_ratios": (3, 1)})
+    for j, label in enumerate(labels):
+        top, bottom = axes[0, j], axes[1, j]
+        for scores, name, style in ((raw, "XGBoost", "o--"), (proba, "calibrated", "s-")):
+            bins = reliability_bins(Y[:, j], scores[:, j])
+            top.plot([b["mean_score"] for b in bins], [b["observed"] for b in bins], style, label=name, ms=4)
+            if name == "calibrated":
+                bottom.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["count"] for b in bins],
+                           width=0.09, color="C1", log=True)
+                for b in bins:
+                    bottom.text((b["low"] + b["high"]) / 2, b["count"], str(b["count"]),
+                                ha="center", va="bottom", fontsize=7)
+        top.plot([0, 1], [0, 1], "k:", lw=1)
+        top.set(title=label, ylim=(0, 1))
+        top.legend(loc="upper left")
+        bottom.set(xlabel="predicted probability", xlim=(0, 1))
+    axes[0, 0].set_ylabel("observed frequency")
+    axes[1, 0].set_ylabel("faces (calibrated)")
+    fig.suptitle("Reliability before and after calibration, out-of-fold")
+    return fig
 
 
 def _save(fig, path):

@@ -106,15 +106,29 @@ def read_attributes(regions):
     }
 
 
-def describe(label, probability, attributes):
-    """The human half of a reason: what the face shows, with the model's probability."""
+#: How sure a sentence sounds for a calibrated probability (highest band first): no
+#: sentence claims more than its number, and none says "wears" under 0.5.
+HEDGES = ((0.8, "very likely"), (0.5, "likely"))
+#: Under the lowest band: the modal verb with the bare form.
+UNSURE = "may"
+
+
+def what_shows(label, attributes):
+    """What a label means for this face, as (third-person verb phrase, bare verb phrase)."""
     if label == "hat":
-        what = f"wears a {attributes['hat_colour']} hat"
-    elif label == "eyewear":
-        what = "wears dark sunglasses" if attributes["eyewear_style"] == "sunglasses" else "wears glasses"
-    else:
-        what = "has a full beard" if attributes["beard_style"] == "long" else "has stubble or a short beard"
-    return f"{what} ({probability:.2f})"
+        return f"wears a {attributes['hat_colour']} hat", f"wear a {attributes['hat_colour']} hat"
+    if label == "eyewear":
+        thing = "dark sunglasses" if attributes["eyewear_style"] == "sunglasses" else "glasses"
+        return f"wears {thing}", f"wear {thing}"
+    thing = "a full beard" if attributes["beard_style"] == "long" else "stubble or a short beard"
+    return f"has {thing}", f"have {thing}"
+
+
+def describe(label, probability, attributes):
+    """The human half of a reason, as sure as the probability: "likely wears a red hat (0.72)"."""
+    third, bare = what_shows(label, attributes)
+    hedge = next((f"{word} {third}" for floor, word in HEDGES if probability >= floor), f"{UNSURE} {bare}")
+    return f"{hedge} ({probability:.2f})"
 
 
 def product_fit(product, attributes):
@@ -160,11 +174,16 @@ def recommend_products(scores, labels, attributes, catalog, *, per_category=2):
     return chosen
 
 
-def headline(labels, scores):
-    """The one-line answer of the original prototype, from a face's strongest label."""
+def headline(labels, scores, quality=None):
+    """The one-line answer for a face: its strongest label, with how sure we are, or why we
+    do not judge it."""
+    if quality is not None and quality["status"] != "ok":
+        return f"Not judged ({'; '.join(quality['reasons'])}): no product for this person"
     if not labels:
         return "No hat, beard or eyewear seen: no product for this person"
-    return f"We recommend {max(labels, key=lambda name: scores[name])} products to this person"
+    strongest = max(labels, key=lambda name: scores[name])
+    hedge = next((word for floor, word in HEDGES if scores[strongest] >= floor), "possible")
+    return f"We recommend {strongest} products to this person ({hedge} {strongest}, {scores[strongest]:.2f})"
 
 
 def profile(results, catalog, *, per_category=2):

@@ -6,8 +6,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from features.classifier import MultiLabelClassifier, best_threshold
-from features.evaluation import grouped_folds
+from features.classifier import MarginCalibrator, MultiLabelClassifier, best_threshold, operating_points
+from features.evaluation import (calibration_slope_intercept, expected_calibration_error, grouped_folds,
+                                 reliability_bins)
 from features.model_io import ModelError, card_path, load_model, save_model
 from features.transformer import FaceFeatures
 
@@ -25,23 +26,82 @@ def test_estimator_contract(small_features):
     X, Y, groups = small_features
     assert model.fit(X, Y, groups=groups) is model
     assert len(model.estimators_) == 3 and model.n_features_in_ == X.shape[1]
+    assert all(len(boosters) == model.calibration_folds for boosters in model.estimators_)
 
 
 def test_probabilities_shapes_and_thresholds(fitted, small_features):
     X, Y, _ = small_features
     proba = fitted.predict_proba(X[:50])
     assert proba.shape == (50, 3) and (proba >= 0).all() and (proba <= 1).all()
-    assert fitted.thresholds_.tolist() == [0.3, 0.5, 0.5]
-    assert np.array_equal(fitted.predict(X[:50]), (proba >= [0.3, 0.5, 0.5]).astype(int))
+    assert fitted.thresholds_[0] == 0.3  # fixed; the others chosen by the rule (best F1)
+    for j in (1, 2):
+        assert fitted.thresholds_[j] == best_threshold(fitted.operating_points_[j])
+    assert np.array_equal(fitted.predict(X[:50]), (proba >= fitted.thresholds_).astype(int))
     raw = fitted.predict_proba_uncalibrated(X[:50])
     assert raw.shape == (50, 3) and not np.allclose(raw, proba)
 
 
-def test_calibration_share_holds_out_whole_people(fitted, small_features):
+def test_calibration_folds_hold_out_whole_people(fitted, small_features):
     X, Y, groups = small_features
     for column in range(3):
-        boost, calibrate = fitted._split(Y[:, column], groups)
-        assert not set(groups[boost]) & set(groups[calibrate])
+        folds = fitted._folds(Y[:, column], groups)
+        assert len(folds) == fitted.calibration_folds
+        for train, test in folds:
+            assert not set(groups[train]) & set(groups[test])
+
+
+def test_with_thresholds_overrides_and_precision(fitted, small_features):
+    """--min-probability fixes a label's threshold; --precision picks, per label, the best recall
+    whose out-of-fold precision reaches it; the original model is left as it was."""
+    X, _, _ = small_features
+    before = fitted.thresholds_.copy()
+    fixed = fitted.with_thresholds(min_probability={"beard": 0.8})
+    assert fixed.thresholds_.tolist() == [before[0], 0.8, before[2]]
+    assert np.array_equal(fitted.thresholds_, before) and fixed.estimators_ is fitted.estimators_
+    assert np.array_equal(fixed.predict(X[:80])[:, 1], (fitted.predict_proba(X[:80])[:, 1] >= 0.8).astype(int))
+    strict = fitted.with_thresholds(precision=0.9)
+    for j, points in enumerate(fitted.operating_points_):
+        reached = points["precision"] >= 0.9
+        if reached.any():
+            at = points["threshold"] == strict.thresholds_[j]
+            assert points["precision"][at][0] >= 0.9
+            assert points["recall"][at][0] == points["recall"][reached].max()
+    with pytest.warns(UserWarning, match="never reaches precision 1.01"):
+        never = fitted.with_thresholds(precision=1.01)
+    assert np.isinf(never.thresholds_).all() and never.predict(X[:20]).sum() == 0
+    with pytest.raises(ValueError, match="unknown label"):
+        fitted.with_thresholds(min_probability={"scarf": 0.5})
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic", "beta", "temperature"])
+def test_margin_calibrators_are_monotone_and_fit_known_odds(method):
+    """On margins whose true log-odds are 0.5 * margin - 1, every map is monotone and the
+    parametric ones recover the probabilities."""
+    rng = np.random.default_rng(0)
+    margin = rng.normal(0, 3, 20000)
+    y = (rng.random(20000) < 1 / (1 + np.exp(-(0.5 * margin - 1)))).astype(int)
+    calibrator = MarginCalibrator(method).fit(margin, y)
+    grid = np.linspace(-6, 6, 50)
+    p = calibrator.predict(grid)
+    assert (np.diff(p) >= -1e-12).all() and ((p >= 0) & (p <= 1)).all()
+    if method in ("sigmoid", "beta"):
+        assert np.abs(p - 1 / (1 + np.exp(-(0.5 * grid - 1)))).max() < 0.03
+
+
+def test_calibration_figures_on_known_scores():
+    """Scores drawn to be calibrated have ECE near 0, slope near 1, intercept near 0; scores
+    pushed to the extremes are over-confident (slope under 1)."""
+    rng = np.random.default_rng(1)
+    p = rng.beta(0.5, 3, 50000)
+    y = (rng.random(50000) < p).astype(int)
+    assert expected_calibration_error(y, p) < 0.01
+    slope, intercept = calibration_slope_intercept(y, p)
+    assert abs(slope - 1) < 0.05 and abs(intercept) < 0.1
+    sharp = 1 / (1 + np.exp(-2 * np.log(p / (1 - p))))
+    assert calibration_slope_intercept(y, sharp)[0] < 0.6
+    assert expected_calibration_error(y, sharp, min_score=0.05) > expected_calibration_error(y, p, min_score=0.05)
+    bins = reliability_bins(y, p)
+    assert sum(b["count"] for b in bins) == len(p) and all(0 <= b["observed"] <= 1 for b in bins)
 
 
 def test_screen_keeps_the_informative_columns(small_features):
@@ -51,9 +111,9 @@ def test_screen_keeps_the_informative_columns(small_features):
     rng = np.random.default_rng(0)
     noisy = np.hstack([X, rng.normal(size=(len(X), 1)).astype(np.float32)])
     model = MultiLabelClassifier(n_estimators=40, screen_columns=100).fit(noisy, Y, groups=groups)
-    for columns, estimator in zip(model.columns_, model.estimators_):
+    for columns, boosters in zip(model.columns_, model.estimators_):
         assert 0 < len(columns) <= 100 and noisy.shape[1] - 1 not in columns
-        assert estimator.estimator.n_features_in_ == len(columns)
+        assert all(booster.n_features_in_ == len(columns) for booster in boosters)
     everything = MultiLabelClassifier(n_estimators=40, screen_columns=None).fit(X, Y, groups=groups)
     assert all(len(columns) == X.shape[1] for columns in everything.columns_)
     assert everything.predict_proba(X[:20]).shape == model.predict_proba(noisy[:20]).shape
@@ -78,9 +138,11 @@ def test_grouped_folds_never_split_a_person(small_features):
 
 
 def test_best_threshold():
-    y, p = np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])
-    assert best_threshold(y, p) == pytest.approx(0.35)
-    assert best_threshold(y, p, min_precision=1.0) == pytest.approx(0.8)
+    points = operating_points(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    assert best_threshold(points) == pytest.approx(0.35)
+    assert best_threshold(points, min_precision=1.0) == pytest.approx(0.8)
+    assert best_threshold(points, min_precision=1.1) == pytest.approx(0.35)  # falls back to F1
+    assert best_threshold(points, min_precision=1.1, strict=True) == float("inf")
 
 
 def test_save_and_reload_give_identical_predictions(tmp_path, fitted, astronaut, celeba_paths):

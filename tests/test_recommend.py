@@ -20,7 +20,11 @@ def run(trained, *args):
 def check_record(record):
     assert set(record) == {"image", "width", "height", "faces", "error"}
     for face in record["faces"]:
-        assert set(face) == {"box", "scores", "labels", "recommendations"}
+        assert set(face) == {"box", "scores", "labels", "quality", "recommendations"}
+        assert set(face["quality"]) == {"width_px", "sharpness", "yaw_degrees", "touches_edge", "status", "reasons"}
+        assert (face["quality"]["status"] == "ok") == (face["quality"]["reasons"] == [])
+        if face["quality"]["status"] == "uncertain":  # scores shown, nothing decided or sold
+            assert face["labels"] == [] and face["recommendations"] == []
         assert len(face["box"]) == 4 and set(face["scores"]) == {"hat", "beard", "eyewear"}
         assert all(0 <= p <= 1 for p in face["scores"].values())
         for product in face["recommendations"]:
@@ -134,3 +138,65 @@ def test_detector_flags_override_the_models_setting_and_say_so(trained):
     assert json.loads(strict.stdout)["faces"] == []  # no HOG face scores 5
     wrong = run(trained, TWO_PEOPLE, "--detector", "viola-jones")
     assert wrong.returncode == 2 and "unknown detector" in wrong.stderr
+
+
+def thresholds_said(stderr):
+    """The thresholds recommend.py announces for --min-probability / --precision."""
+    line = next(line for line in stderr.splitlines() if "thresholds:" in line)
+    return {label: float(value) for label, value in
+            (item.split() for item in line.split("thresholds:")[1].split(","))}
+
+
+def decided_by(records, thresholds):
+    """Every judged face's labels are exactly the scores reaching the thresholds."""
+    faces = [f for r in records for f in r["faces"] if f["quality"]["status"] == "ok"]
+    assert faces
+    for face in faces:
+        for label, t in thresholds.items():
+            if abs(face["scores"][label] - t) > 1e-4:  # scores are rounded to 4 decimals
+                assert (label in face["labels"]) == (face["scores"][label] >= t), (label, face)
+
+
+def test_min_probability_sets_the_thresholds(trained, feed):
+    result = run(trained, feed, "--json", "--min-probability", "hat=0,eyewear=0.6")
+    said = thresholds_said(result.stderr)
+    assert said["hat"] == 0 and said["eyewear"] == 0.6
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    decided_by(records, said)
+    judged = [f for r in records for f in r["faces"] if f["quality"]["status"] == "ok"]
+    assert all("hat" in f["labels"] for f in judged)  # hat=0: every judged face
+
+
+def test_precision_picks_thresholds_from_out_of_fold_points(trained, feed):
+    from features.model_io import load_model
+
+    result = run(trained, feed, "--json", "--precision", "0.9")
+    said = thresholds_said(result.stderr)
+    classifier = load_model(trained["model"])[0].pipeline[-1]
+    for j, label in enumerate(classifier.labels):
+        points = classifier.operating_points_[j]
+        reached = points["precision"] >= 0.9
+        if reached.any():
+            assert said[label] == pytest.approx(points["threshold"][reached][points["recall"][reached].argmax()], abs=1e-3)
+        else:
+            assert f"{label} never reaches precision 0.9" in result.stderr
+    decided_by([json.loads(line) for line in result.stdout.splitlines()], said)
+
+
+@pytest.mark.parametrize("option", [("--min-probability", "scarf=0.5"), ("--min-probability", "hat=1.5"),
+                                    ("--min-probability", "hat"), ("--precision", "0")])
+def test_bad_decision_options_are_usage_errors(trained, option):
+    result = run(trained, TWO_PEOPLE, *option)
+    assert result.returncode == 2 and option[0] in result.stderr and "Traceback" not in result.stderr
+
+
+def test_text_never_says_wears_under_one_half(trained, feed):
+    """Over a feed of news photos, at the lowest thresholds, every "wears" sits on a score >= 0.5."""
+    import re
+
+    result = run(trained, feed, "--min-probability", "hat=0,beard=0,eyewear=0")
+    claims = re.findall(r"(\w+) (?:wears|has) [^(]*\((\d\.\d\d)\)", result.stdout)
+    hedged = re.findall(r"may (?:wear|have) [^(]*\((\d\.\d\d)\)", result.stdout)
+    assert claims or hedged
+    assert all(float(p) >= 0.5 and word in ("likely",) for word, p in claims), claims
+    assert all(float(p) < 0.5 for p in hedged)

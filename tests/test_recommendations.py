@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from features.faces import detect_faces
-from features.recommendations import (CatalogError, colour_name, headline, load_catalog, profile,
+from features.recommendations import (CatalogError, colour_name, describe, headline, load_catalog, profile,
                                       read_attributes, recommend_products)
 from features.regions import REGIONS, extract_regions
 
@@ -45,9 +45,28 @@ def test_only_the_faces_categories_strongest_first(catalog):
     products = recommend_products(scores, ["hat", "beard"], attributes, catalog, per_category=2)
     assert [p["category"] for p in products] == ["beard", "beard", "hat", "hat"]
     assert products[2]["product_id"] == "HAT-001"  # the black cap for a black hat
-    assert "wears a black hat (0.90) → Classic black baseball cap" == products[2]["reason"]
+    assert "very likely wears a black hat (0.90) → Classic black baseball cap" == products[2]["reason"]
     assert recommend_products(scores, [], attributes, catalog) == []
-    assert headline(["hat", "beard"], scores) == "We recommend beard products to this person"
+    assert headline(["hat", "beard"], scores) == ("We recommend beard products to this person "
+                                                  "(very likely beard, 0.97)")
+
+
+@pytest.mark.parametrize("probability, words", [
+    (0.1, "may wear a red hat (0.10)"), (0.49, "may wear a red hat (0.49)"),
+    (0.5, "likely wears a red hat (0.50)"), (0.72, "likely wears a red hat (0.72)"),
+    (0.93, "very likely wears a red hat (0.93)")])
+def test_words_follow_the_number(probability, words):
+    """No sentence says "wears" under 0.5; the hedge grows with the calibrated probability."""
+    attributes = {"hat_colour": "red", "hat_tone": "dark", "eyewear_style": "optical", "beard_style": "long"}
+    assert describe("hat", probability, attributes) == words
+    assert describe("beard", probability, attributes).startswith("may have" if probability < 0.5 else
+                                                                 ("very likely has", "likely has")[probability < 0.8])
+
+
+def test_uncertain_face_headline_names_the_reasons():
+    quality = {"status": "uncertain", "reasons": ["face 30 px wide, under 40 px", "cut by the photo's edge"]}
+    assert headline(["hat"], {"hat": 0.9}, quality) == (
+        "Not judged (face 30 px wide, under 40 px; cut by the photo's edge): no product for this person")
 
 
 def test_dark_lenses_pick_sunglasses(catalog, astronaut):

@@ -1,0 +1,88 @@
+"""Face quality: is a face like the ones the model learned from, or should we not judge it?
+
+Per face: its width in pixels, its sharpness (variance of the Laplacian of the aligned face),
+its yaw estimated from the landmarks, and whether the photo's edge cuts it. A face outside
+the training range is ``"uncertain"``: its scores are still shown, but it gets no product.
+"""
+import cv2
+import numpy as np
+
+from features.regions import JAWLINE, BROWS, CHIN, crop_rect, face_frame, to_frame
+
+#: Faces narrower than this (photo pixels, detector box) are below the training faces
+#: (CelebA's 89x109 portraits: faces of about 50 px and more; README, "Faces we do not judge").
+MIN_WIDTH = 40
+#: Aligned faces with a Laplacian variance under this are too blurred (README, measured).
+MIN_SHARPNESS = 30.0
+#: Faces turned further than this (degrees) are near profile (README, measured).
+MAX_YAW = 35.0
+#: The aligned face is resampled to this square so that sharpness compares across face sizes.
+ALIGNED_SIZE = 64
+NOSE_TIP = 30
+
+
+def aligned_face(image, face, *, size=ALIGNED_SIZE):
+    """Grayscale square crop of the face, brows to chin and jaw side to side, eyes level."""
+    origin, angle = face_frame(face.landmarks)
+    points = to_frame(face.landmarks, origin, angle)
+    rect = (points[JAWLINE, 0].min(), points[BROWS, 1].min(), points[JAWLINE, 0].max(), points[CHIN, 1])
+    crop = crop_rect(image, origin, angle, rect, (size, size))
+    return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+
+
+def sharpness(image, face):
+    """Variance of the Laplacian of the aligned face: low for blurred or tiny faces."""
+    return float(cv2.Laplacian(aligned_face(image, face), cv2.CV_64F).var())
+
+
+def yaw_degrees(landmarks):
+    """Head turn from the landmarks, in degrees (0 frontal; negative: the nose tip nearer the
+    jaw end on the photo's left).
+
+    Where the nose tip sits between the two ends of the jawline, along the eye line, read
+    on a cylinder: ``asin(2 r - 1)`` with ``r`` the nose tip's share of the way across.
+    """
+    origin, angle = face_frame(landmarks)
+    x = to_frame(landmarks, origin, angle)[:, 0]
+    left, right = x[JAWLINE].min(), x[JAWLINE].max()
+    share = (x[NOSE_TIP] - left) / max(right - left, 1e-6)
+    return float(np.degrees(np.arcsin(np.clip(2 * share - 1, -1, 1))))
+
+
+def touches_edge(image, face):
+    """Whether the photo's edge cuts the face: a landmark lies outside the photo."""
+    height, width = image.shape[:2]
+    x, y = face.landmarks[:, 0], face.landmarks[:, 1]
+    return bool((x < 0).any() or (y < 0).any() or (x > width - 1).any() or (y > height - 1).any())
+
+
+def face_quality(image, face):
+    """The quality record of one face, with its status and the reasons for it.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3)
+        uint8 RGB photo the face was found in.
+    face : Face
+        From :func:`features.faces.detect_faces`.
+
+    Returns
+    -------
+    dict
+        ``width_px``, ``sharpness``, ``yaw_degrees``, ``touches_edge``, ``status`` ("ok" or
+        "uncertain") and ``reasons`` (empty when ok).
+    """
+    left, _, right, _ = face.box
+    record = {"width_px": int(right - left), "sharpness": round(sharpness(image, face), 1),
+              "yaw_degrees": round(yaw_degrees(face.landmarks), 1),
+              "touches_edge": touches_edge(image, face)}
+    reasons = []
+    if record["width_px"] < MIN_WIDTH:
+        reasons.append(f"face {record['width_px']} px wide, under {MIN_WIDTH} px")
+    if record["sharpness"] < MIN_SHARPNESS:
+        reasons.append(f"blurred (sharpness {record['sharpness']:.0f}, under {MIN_SHARPNESS:.0f})")
+    if abs(record["yaw_degrees"]) > MAX_YAW:
+        reasons.append(f"turned {abs(record['yaw_degrees']):.0f} degrees, over {MAX_YAW:.0f}")
+    if record["touches_edge"]:
+        reasons.append("cut by the photo's edge")
+    return {**record, "status": "uncertain" if reasons else "ok", "reasons": reasons}

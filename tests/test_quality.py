@@ -1,0 +1,71 @@
+"""Face quality on real photos: a sharp frontal face is ok; a blurred copy, a tiny face, a face
+cut by the edge and a profile face are uncertain, for the right reason."""
+import cv2
+import numpy as np
+import pytest
+
+from features.faces import detect_faces
+from features.images import load_image
+from features.quality import MAX_YAW, MIN_SHARPNESS, MIN_WIDTH, face_quality
+from conftest import LFW
+
+#: A news photo of a man turned far to one side (LFW).
+PROFILE = LFW / "Hugh_Grant_0007.jpg"
+
+
+def only_face(image):
+    faces = detect_faces(image, threshold=-0.5)
+    assert len(faces) >= 1
+    return faces[0]
+
+
+def test_sharp_frontal_face_is_ok(astronaut):
+    quality = face_quality(astronaut, only_face(astronaut))
+    assert quality["status"] == "ok" and quality["reasons"] == []
+    assert quality["width_px"] >= MIN_WIDTH and quality["sharpness"] >= MIN_SHARPNESS
+    assert abs(quality["yaw_degrees"]) < MAX_YAW and not quality["touches_edge"]
+
+
+def test_blurred_copy_is_uncertain(astronaut):
+    blurred = cv2.GaussianBlur(astronaut, (0, 0), 6)
+    quality = face_quality(blurred, only_face(blurred))
+    sharp = face_quality(astronaut, only_face(astronaut))
+    assert quality["sharpness"] < sharp["sharpness"] / 10
+    assert quality["status"] == "uncertain" and any("blurred" in r for r in quality["reasons"])
+    assert astronaut.flags.writeable is False  # the input photo is untouched
+
+
+def test_tiny_face_is_uncertain(celeba_paths):
+    photo = load_image(celeba_paths[0])
+    tiny = cv2.resize(photo, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    quality = face_quality(tiny, only_face(tiny))
+    assert quality["width_px"] < MIN_WIDTH
+    assert quality["status"] == "uncertain" and any("px wide" in r for r in quality["reasons"])
+
+
+def test_face_cut_by_the_edge_is_uncertain(astronaut):
+    face = only_face(astronaut)
+    chin = int(face.landmarks[8, 1])
+    cut = np.ascontiguousarray(astronaut[:chin - 15])  # the photo ends above the chin
+    quality = face_quality(cut, only_face(cut))
+    assert quality["touches_edge"] and quality["status"] == "uncertain"
+    assert "cut by the photo's edge" in quality["reasons"]
+
+
+def test_profile_face_is_uncertain():
+    photo = load_image(PROFILE)
+    quality = face_quality(photo, only_face(photo))
+    assert abs(quality["yaw_degrees"]) > MAX_YAW
+    assert quality["status"] == "uncertain" and any("turned" in r for r in quality["reasons"])
+    assert not quality["touches_edge"] and quality["width_px"] >= MIN_WIDTH
+
+
+@pytest.mark.parametrize("size", [(0.5, "tiny"), (1.0, "as is")])
+def test_record_is_plain_json(celeba_paths, size):
+    import json
+
+    photo = load_image(celeba_paths[1])
+    photo = cv2.resize(photo, None, fx=size[0], fy=size[0], interpolation=cv2.INTER_AREA)
+    quality = face_quality(photo, only_face(photo))
+    assert json.loads(json.dumps(quality)) == quality
+    assert set(quality) == {"width_px", "sharpness", "yaw_degrees", "touches_edge", "status", "reasons"}
