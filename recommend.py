@@ -16,7 +16,6 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif"}
 
 
 def parse_args(argv=None):
@@ -133,6 +132,8 @@ def collect_photos(paths, *, recursive=False):
 
     A path that does not exist is kept, so that it is reported as that photo's error.
     """
+    from features.images import PHOTO_SUFFIXES
+
     photos = []
     for path in map(Path, paths):
         if path.is_dir():

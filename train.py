@@ -221,7 +221,8 @@ def run(args, started):
     from sklearn.pipeline import Pipeline
 
     from features.evaluation import cv_report, decision_table, format_report, grouped_folds
-    from features.model_io import save_model, write_atomically, write_json_atomically
+    from features.files import write_atomically, write_json_atomically
+    from features.model_io import save_model
     from features.photo_model import PhotoModel
     from features.transformer import BLOCKS, FaceFeatures, block_names
 

@@ -3,8 +3,9 @@
 import os
 from pathlib import Path
 
+from features.images import PHOTO_SUFFIXES
+
 LABELS = ("hat", "beard", "eyewear")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 #: Where the training data lives unless ``--data`` or this environment variable says otherwise.
 DATA_ENV = "IMG2REC_DATA"
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "celeba-hbe"
@@ -94,7 +95,7 @@ def read_label_folders(folder):
     labels = {}
     for label in LABELS + ("none",):
         for photo in sorted((folder / label).glob("*")) if (folder / label).is_dir() else []:
-            if photo.suffix.lower() not in IMAGE_SUFFIXES:
+            if photo.suffix.lower() not in PHOTO_SUFFIXES:
                 continue
             entry = labels.setdefault(photo.name, {"filename": str(photo), **dict.fromkeys(LABELS, 0),
                                                    "folders": []})

@@ -12,6 +12,8 @@ from pathlib import Path
 import dlib
 import numpy as np
 
+from features.files import write_atomically
+
 MODELS = Path(__file__).with_name("models")
 FACE_DESCRIPTOR_MODEL = MODELS / "dlib_face_descriptor.onnx"
 FACE_DESCRIPTOR_SIZE = 128
@@ -43,16 +45,15 @@ def onnx_session(path):
             return open_session(copy, optimise=False)
         except Exception:  # truncated or foreign copy: optimise again
             pass
-    staged = copy.with_name(f".{copy.name}.{os.getpid()}")
+    opened = []
     try:
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        session = open_session(path, save_to=staged)
+        for stale in copy.parent.glob(f"{Path(path).stem}-*.onnx"):  # older models or versions
+            stale.unlink(missing_ok=True)
+        write_atomically(copy, lambda staged: opened.append(open_session(path, save_to=staged)),
+                         durable=False)
     except Exception:  # no writable cache (a broken model fails again just below)
-        return open_session(path)
-    for stale in copy.parent.glob(f"{Path(path).stem}-*.onnx"):  # older models or versions
-        stale.unlink(missing_ok=True)
-    os.replace(staged, copy)
-    return session
+        return opened[0] if opened else open_session(path)
+    return opened[0]
 
 
 def open_session(path, *, optimise=True, save_to=None):

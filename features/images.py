@@ -1,5 +1,6 @@
 """Photo loading: any common format to an upright 8-bit RGB array, or a one-line error."""
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -7,9 +8,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Photos with more pixels than this are refused before decoding (decompression bombs).
 MAX_PIXELS = 50_000_000
-
-# Pillow's own bomb check warns or raises with its own wording; ours runs first.
-Image.MAX_IMAGE_PIXELS = None
+#: Every suffix read as a photo when a folder is scanned (Pillow decodes each of them).
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
 
 class ImageError(ValueError):
@@ -36,7 +36,11 @@ def load_image(path, *, max_pixels=MAX_PIXELS):
     try:
         if os.path.getsize(path) == 0:
             raise ImageError(path, "empty file (0 bytes)")
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns (or raises, below) at its larger limit; ours says it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageError(path, f"{width}x{height} pixels is over the limit of "
@@ -46,6 +50,8 @@ def load_image(path, *, max_pixels=MAX_PIXELS):
             return pil_to_rgb(ImageOps.exif_transpose(img))
     except ImageError:
         raise
+    except Image.DecompressionBombError:
+        raise ImageError(path, f"over the limit of {max_pixels:,} pixels (possible decompression bomb)") from None
     except FileNotFoundError:
         raise ImageError(path, "no such file") from None
     except IsADirectoryError:

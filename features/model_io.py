@@ -7,12 +7,13 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
 
 import joblib
+
+from features.files import write_json_atomically
 
 PACKAGES = ("numpy", "scikit-learn", "xgboost-cpu", "scikit-image", "opencv-python-headless",
             "dlib-bin", "onnxruntime", "pandas", "joblib")
@@ -43,33 +44,6 @@ def sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_atomically(path, write):
-    """Call ``write(temporary_path)``, then move it over ``path`` in one step (same folder).
-
-    An error or interruption before the move leaves ``path`` as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        with open(temporary, "rb") as done:
-            os.fsync(done.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def write_json_atomically(path, data):
-    """Write ``data`` as indented JSON with :func:`write_atomically`."""
-    write_atomically(path, lambda p: Path(p).write_text(json.dumps(data, indent=2) + "\n"))
 
 
 def save_model(model, card, model_path):

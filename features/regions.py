@@ -31,11 +31,15 @@ def face_frame(landmarks):
     return (left + right) / 2.0, float(np.arctan2(dy, dx))
 
 
+def rotation(angle):
+    """The 2x2 matrix taking the face's frame axes to the photo's (angle of the eye line)."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
 def to_frame(points, origin, angle):
     """Photo coordinates to the face's frame (rotated so the eye line is horizontal)."""
-    c, s = np.cos(angle), np.sin(angle)
-    rotation = np.array([[c, s], [-s, c]])
-    return (np.asarray(points, dtype=np.float64) - origin) @ rotation.T
+    return (np.asarray(points, dtype=np.float64) - origin) @ rotation(angle)
 
 
 def region_rects(landmarks):
@@ -64,10 +68,11 @@ def crop_rect(image, origin, angle, rect, size):
     x0, y0, x1, y1 = rect
     width, height = size
     sx, sy = (x1 - x0) / width, (y1 - y0) / height
-    c, s = np.cos(angle), np.sin(angle)
+    turn = rotation(angle)
     # Output pixel (u, v) -> photo point: origin + R(angle) @ (x0 + u*sx, y0 + v*sy).
-    matrix = np.array([[c * sx, -s * sy, 0.0], [s * sx, c * sy, 0.0]])
-    matrix[:, 2] = origin + np.array([[c, -s], [s, c]]) @ np.array([x0, y0])
+    matrix = np.zeros((2, 3))
+    matrix[:, :2] = turn * np.array([sx, sy])
+    matrix[:, 2] = origin + turn @ np.array([x0, y0])
     # Half-pixel centres: sample the middle of each output pixel.
     matrix[:, 2] += 0.5 * (matrix[:, 0] + matrix[:, 1]) - 0.5
     interpolation = cv2.INTER_AREA if max(sx, sy) > 1 else cv2.INTER_LINEAR
@@ -103,5 +108,4 @@ def region_corners(face, name):
     origin, angle = face_frame(face.landmarks)
     x0, y0, x1, y1 = region_rects(face.landmarks)[name]
     corners = np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
-    c, s = np.cos(angle), np.sin(angle)
-    return corners @ np.array([[c, -s], [s, c]]).T + origin
+    return corners @ rotation(angle).T + origin

@@ -1,6 +1,5 @@
 """The feature side as one scikit-learn transformer: photos (or faces) in, one row per face out."""
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from features.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, hog_descriptor, hog_size
 from features.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
 from features.faces import DEFAULT_DETECTION, detect_faces
+from features.files import write_atomically
 from features.images import ImageError, as_rgb
 from features.regions import REGION_SIZES, REGIONS, extract_regions
 
@@ -192,8 +192,9 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
 
 
 def save_atomically(path, array):
-    """Write an .npy file so that a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(temporary, array)
-    temporary.replace(path)
+    """Write an .npy cache file so that a reader never sees half of it."""
+    def write(temporary):
+        with open(temporary, "wb") as handle:  # a handle: np.save would append .npy to a name
+            np.save(handle, array)
+
+    write_atomically(path, write, durable=False)

@@ -1,0 +1,34 @@
+"""Files written whole or not at all: a reader (or a crash) never sees half of one."""
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomically(path, write, *, durable=True):
+    """Call ``write(temporary_path)``, then move it over ``path`` in one step (same folder).
+
+    An error or interruption before the move leaves ``path`` as it was.  ``durable`` also
+    flushes the file to disk before the move (a cache that can be rebuilt skips that).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(temporary)
+        if durable:
+            with open(temporary, "rb") as done:
+                os.fsync(done.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def write_json_atomically(path, data):
+    """Write ``data`` as indented JSON with :func:`write_atomically`."""
+    write_atomically(path, lambda p: Path(p).write_text(json.dumps(data, indent=2) + "\n"))
