@@ -17,13 +17,10 @@ from features.recommendations import headline, load_catalog, read_attributes, re
 
 @lru_cache(maxsize=None)
 def worker_state(model_path, catalog_path, detection_override=None, decision=((), None)):
-    """The model and catalog, loaded once per process; one thread each, since photos are
-    spread over processes.  ``detection_override`` is None (detect as the model was trained)
+    """The model and catalog, loaded once per process (its boosters on one thread each, since
+    photos are spread over processes).  ``detection_override`` is None (detect as the model was trained)
     or ``(detector, threshold)``, either None for the model's own; ``decision`` is
     ``(min_probability items, precision)`` for :meth:`PhotoModel.with_decisions`."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
         model, _ = load_model(model_path)
@@ -71,19 +68,24 @@ def analyse_chunk(jobs, model_path, catalog_path, per_category, detection_overri
                   decision=((), None)):
     """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error
     record."""
+    from threadpoolctl import threadpool_limits
+
     model, catalog = worker_state(model_path, catalog_path, detection_override, decision)
-    records = []
-    for path, annotate_to in jobs:
-        try:
-            records.append(analyse_photo(path, model, catalog, per_category=per_category,
-                                         annotate_to=annotate_to))
-        except ImageError as exc:
-            records.append(error_record(path, exc.reason))
-        except Exception as exc:  # one bad photo must not stop a feed
-            if debug:
-                traceback.print_exc()
-            records.append(error_record(path, f"{type(exc).__name__}: {exc}".splitlines()[0]))
-    return records
+    with threadpool_limits(1):  # one photo per process at a time: no thread pools inside
+        return [analyse_job(path, annotate_to, model, catalog, per_category, debug)
+                for path, annotate_to in jobs]
+
+
+def analyse_job(path, annotate_to, model, catalog, per_category, debug):
+    """One photo's record; a photo that fails becomes its error record."""
+    try:
+        return analyse_photo(path, model, catalog, per_category=per_category, annotate_to=annotate_to)
+    except ImageError as exc:
+        return error_record(path, exc.reason)
+    except Exception as exc:  # one bad photo must not stop a feed
+        if debug:
+            traceback.print_exc()
+        return error_record(path, f"{type(exc).__name__}: {exc}".splitlines()[0])
 
 
 def error_record(path, reason):

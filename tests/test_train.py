@@ -10,7 +10,7 @@ from PIL import Image
 from features.images import load_image
 from features.model_io import load_model
 from features.photo_model import PhotoModel
-from conftest import ROOT
+from conftest import CELEBA, ROOT
 
 
 def test_writes_model_card_report_and_plots(trained):
@@ -53,15 +53,21 @@ def test_card_and_model_agree(trained, astronaut):
         assert answer.labels == tuple(k for k in model.labels if answer.probabilities[k] >= card["thresholds"][k])
 
 
-def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths):
+def again(trained, out):
+    """The fixture's train.py command, writing to ``out`` and reading the fixture's feature
+    cache (the fixture's own files stay as they are for every other test)."""
+    return [*trained["command"], "--out", str(out), "--cache", str(trained["out"] / "feature-cache")]
+
+
+def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths, tmp_path):
     """A second run reads every feature from the cache and reproduces scores and model."""
     first = json.loads((trained["out"] / "cv_report.json").read_text())
     before, _ = load_model(trained["model"])
-    result = subprocess.run(trained["command"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(again(trained, tmp_path), capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    second = json.loads((trained["out"] / "cv_report.json").read_text())
+    second = json.loads((tmp_path / "cv_report.json").read_text())
     assert first["labels"] == second["labels"]
-    after, _ = load_model(trained["model"])
+    after, _ = load_model(tmp_path / "model.joblib")
     images = [load_image(path) for path in celeba_paths[600:610]]
     assert [[a.probabilities for a in before.answer(i)] for i in images] == \
         [[a.probabilities for a in after.answer(i)] for i in images]
@@ -71,7 +77,7 @@ def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
     data = tmp_path / "few"
     data.mkdir()
     rows = celeba_labels.iloc[:60].copy()
-    rows["filename"] = [str(ROOT.parent / "shared" / "datasets" / "celeba-hbe" / "images" / n)
+    rows["filename"] = [str(CELEBA / "images" / n)
                         for n in rows["filename"]]
     rows.to_csv(data / "labels.csv", index=False)
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", str(data),
@@ -94,7 +100,7 @@ def small_dataset(folder, celeba_labels, extra=()):
     """labels.csv over the first 500 shared photos (absolute paths), plus ``extra`` files."""
     folder.mkdir()
     rows = celeba_labels.iloc[:500].copy()
-    rows["filename"] = [str(ROOT.parent / "shared" / "datasets" / "celeba-hbe" / "images" / n)
+    rows["filename"] = [str(CELEBA / "images" / n)
                         for n in rows["filename"]]
     for name, data in extra:
         (folder / name).write_bytes(data)
@@ -121,9 +127,11 @@ def test_unreadable_training_photos_are_skipped_and_listed(trained, tmp_path, ce
     assert result.returncode == 1 and "--max-skipped" in result.stderr
 
 
-def test_interrupted_run_keeps_the_previous_model(trained):
+def test_interrupted_run_keeps_the_previous_model(trained, tmp_path):
     before = {name: (trained["out"] / name).read_bytes() for name in ("model.joblib", "model_card.json")}
-    process = subprocess.Popen(trained["command"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    for name, data in before.items():
+        (tmp_path / name).write_bytes(data)
+    process = subprocess.Popen(again(trained, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     for line in process.stdout:  # interrupt in the middle: features done, cross-validation running
         if line.startswith("features:"):
@@ -133,4 +141,4 @@ def test_interrupted_run_keeps_the_previous_model(trained):
     assert process.returncode == 130, stderr
     assert "previous model" in stderr
     for name, data in before.items():
-        assert (trained["out"] / name).read_bytes() == data
+        assert (tmp_path / name).read_bytes() == data
