@@ -36,6 +36,7 @@ bench: install-test
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/detection.py  # every detector candidate: benchmarks/detection_results.json
+	$(BIN)/python benchmarks/wild_dev.py --json benchmarks/wild_dev_results.json  # end to end in the wild
 
 clean:
 	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json artifacts/*.csv artifacts/*.png artifacts/feature-cache

@@ -1,0 +1,67 @@
+"""End-to-end scores in the wild: recommend.py's own per-photo code on ../shared/datasets/wild-dev.
+
+For each photo the largest face's probabilities are scored against the labels of the largest
+face (``?`` rows left out per label); a photo in which no face is found scores 0, a miss.
+The set is for measuring only: nothing here is trained or tuned on it.
+
+    python benchmarks/wild_dev.py [--model artifacts/model.joblib] [--json FILE]
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WILD = ROOT.parent / "shared" / "datasets" / "wild-dev"
+
+from features.dataset import LABELS  # noqa: E402
+
+
+def largest_face_scores(records):
+    """Each photo's largest-face probabilities (faces come largest first), 0 without a face."""
+    return np.array([[r["faces"][0]["scores"][label] if r["faces"] else 0.0 for label in LABELS]
+                     for r in records])
+
+
+def end_to_end(table, records):
+    """Per label: photos scored, positives, AUC of the largest face's probability."""
+    scores = largest_face_scores(records)
+    result = {}
+    for j, label in enumerate(LABELS):
+        known = table[label].isin(["0", "1"]).to_numpy()
+        y = table.loc[known, label].astype(int).to_numpy()
+        result[label] = {"photos": int(known.sum()), "positives": int(y.sum()),
+                         "roc_auc": round(float(roc_auc_score(y, scores[known, j])), 3)}
+    return result
+
+
+def main(argv=None):
+    from features.analysis import analyse_chunk
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib")
+    parser.add_argument("--catalog", type=Path, default=ROOT / "data" / "products.csv")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    table = pd.read_csv(WILD / "labels.csv", dtype=str, keep_default_na=False)
+    jobs = [(WILD / "images" / name, None) for name in table["filename"]]
+    records = analyse_chunk(jobs, args.model.resolve(), args.catalog.resolve(), 2, None, False)
+    found = np.array([bool(r["faces"]) for r in records])
+    result = {"photos": len(table), "photos_with_a_face": int(found.sum()),
+              "errors": [r["error"] for r in records if r["error"]],
+              "labels": end_to_end(table, records)}
+    print(f"wild-dev: a face found in {found.sum()} of {len(table)} photos")
+    for label, row in result["labels"].items():
+        print(f"  {label:<8} AUC {row['roc_auc']:.3f} ({row['positives']} of {row['photos']} photos positive)")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
