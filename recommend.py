@@ -70,7 +70,7 @@ def parse_args(argv=None):
     if args.per_category < 1 or args.n_jobs < 1:
         parser.error("--per-category and --n-jobs must be at least 1")
     if args.detector is not None:
-        from features.faces import DETECTORS
+        from features.vision.faces import DETECTORS
 
         if args.detector not in DETECTORS:
             parser.error(f"--detector: unknown detector {args.detector!r}; use one of {', '.join(DETECTORS)}")
@@ -81,7 +81,7 @@ def parse_args(argv=None):
 
 def min_probabilities(text):
     """``hat=0.8,eyewear=0.6`` -> {"hat": 0.8, "eyewear": 0.6} (argparse type)."""
-    from features.dataset import LABELS
+    from features.labels import LABELS
 
     chosen = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
@@ -103,7 +103,7 @@ def decision(args):
 def announce_thresholds(args):
     """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose, and
     which label cannot reach the precision asked."""
-    from features.model_io import load_model
+    from features.model.model_io import load_model
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -132,7 +132,7 @@ def collect_photos(paths, *, recursive=False):
 
     A path that does not exist is kept, so that it is reported as that photo's error.
     """
-    from features.images import PHOTO_SUFFIXES
+    from features.vision.images import PHOTO_SUFFIXES
 
     photos = []
     for path in map(Path, paths):
@@ -166,14 +166,14 @@ def run_photos(photos, args):
     # small chunks keep both workers busy to the end; a cluster's tasks cost more to send
     size = max(1, min(16 if args.scheduler else 4, -(-len(jobs) // (4 * workers))))
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    from features.analysis import analyse_chunk, error_record
+    from features.app.analysis import analyse_chunk, error_record
 
     override = ((args.detector, args.detection_threshold)
                 if args.detector or args.detection_threshold is not None else None)
     settings = (args.model.resolve(), args.catalog.resolve(), args.per_category, override,
                 args.debug, decision(args))
     if args.scheduler:
-        from features.cluster import connect, map_in_order
+        from features.app.cluster import connect, map_in_order
 
         def lost(job):
             return error_record(job[0], "the worker died while analysing this photo")
@@ -194,7 +194,7 @@ def run_photos(photos, args):
     from concurrent.futures import ProcessPoolExecutor
     from itertools import repeat
 
-    from features.analysis import preload
+    from features.app.analysis import preload
 
     preload()  # dlib's models, loaded once and inherited by the forked workers
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
@@ -291,9 +291,9 @@ class ParquetSink:
 
 def main(argv=None):
     args = parse_args(argv)
-    from features.cluster import ClusterError
-    from features.model_io import ModelError, check_model
-    from features.recommendations import CatalogError, load_catalog
+    from features.app.cluster import ClusterError
+    from features.model.model_io import ModelError, check_model
+    from features.products.recommendations import CatalogError, load_catalog
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -348,7 +348,7 @@ def main(argv=None):
         if sink:
             sink.close()
     if args.profile:
-        from features.recommendations import profile
+        from features.products.recommendations import profile
 
         summary = profile(records, catalog, per_category=args.per_category)
         print(json.dumps(summary) if args.json else format_profile(summary))

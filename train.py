@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.classifier import CALIBRATIONS
-from features.cluster import ClusterError
-from features.dataset import DATA_ENV, LABELS, DatasetError, default_data_dir, load_dataset
-from features.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
+from features.model.classifier import CALIBRATIONS
+from features.app.cluster import ClusterError
+from features.labels import LABELS
+from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
+from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
 
 ROOT = Path(__file__).resolve().parent
 
@@ -82,7 +83,7 @@ def dataset_fingerprint(table):
 
 def skipped_reasons(paths):
     """Why each photo gave no features: the loader's one-line error, or no face found."""
-    from features.images import ImageError, load_image
+    from features.vision.images import ImageError, load_image
 
     reasons = []
     for path in paths:
@@ -106,7 +107,7 @@ def extract(extractor, paths, scheduler=None):
         return X
     from joblib import parallel_config
 
-    from features.cluster import connect, import_failure
+    from features.app.cluster import connect, import_failure
 
     client = connect(scheduler)
     workers = max(1, len(client.scheduler_info()["workers"]))
@@ -129,7 +130,7 @@ def check_positives(Y, n_splits):
 
 
 def make_classifier(args):
-    from features.classifier import MultiLabelClassifier
+    from features.model.classifier import MultiLabelClassifier
 
     return MultiLabelClassifier(calibration=args.calibration, calibration_folds=args.calibration_folds,
                                 n_estimators=args.n_estimators, learning_rate=args.learning_rate,
@@ -139,7 +140,7 @@ def make_classifier(args):
 
 def cross_validate(classifier, X, Y, fold, groups):
     """Report, out-of-fold scores (calibrated and raw) and each fold model's thresholds."""
-    from features.evaluation import cv_report, out_of_fold
+    from features.model.evaluation import cv_report, out_of_fold
 
     proba, raw, fold_thresholds = out_of_fold(classifier, X, Y, fold, groups)
     return cv_report(Y, proba, fold, LABELS, fold_thresholds), proba, raw, fold_thresholds
@@ -147,7 +148,7 @@ def cross_validate(classifier, X, Y, fold, groups):
 
 def calibration_figures(Y, proba):
     """The calibration report of the pooled out-of-fold scores, printed."""
-    from features.evaluation import calibration_report, format_calibration
+    from features.model.evaluation import calibration_report, format_calibration
 
     calibration = calibration_report(Y, proba, LABELS)
     print("\ncalibration, pooled out-of-fold scores (ECE: 10 equal-width bins):")
@@ -170,7 +171,7 @@ def main(argv=None):
 
 def load_table(args):
     """The labelled photos to train on (``--data``, ``--limit``) and the blocks asked for."""
-    from features.transformer import BLOCKS
+    from features.vision.transformer import BLOCKS
 
     data_dir = args.data or default_data_dir()
     table = load_dataset(data_dir)
@@ -220,11 +221,11 @@ def format_detection(rows):
 def run(args, started):
     from sklearn.pipeline import Pipeline
 
-    from features.evaluation import cv_report, decision_table, format_report, grouped_folds
+    from features.model.evaluation import cv_report, decision_table, format_report, grouped_folds
     from features.files import write_atomically, write_json_atomically
-    from features.model_io import save_model
-    from features.photo_model import PhotoModel
-    from features.transformer import BLOCKS, FaceFeatures, block_names
+    from features.model.model_io import save_model
+    from features.model.photo_model import PhotoModel
+    from features.vision.transformer import BLOCKS, FaceFeatures, block_names
 
     data_dir, table, blocks = load_table(args)
     print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}")
@@ -285,7 +286,7 @@ def run(args, started):
             for label, s in part.items() for m, v in s.items() if isinstance(v, dict)]
     write_atomically(args.out / "cv_report.csv", lambda p: pd.DataFrame(rows).to_csv(p, index=False))
     if not args.no_plots:
-        from features.plots import save_curves
+        from features.model.plots import save_curves
 
         for path in save_curves(Y[face], proba, raw, LABELS, args.out):
             print(f"plot: {path}")

@@ -78,13 +78,13 @@ def stage_times(photos, model_path):
     """Per-face ms of every stage (one process, one thread, warm models): decoding, the model's
     faces (detection and landmarks), each feature block on its own, the model's whole answer
     (faces, features, probabilities, decisions) and the product choice."""
-    from features.analysis import worker_state
-    from features.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
-    from features.embeddings import cnn_embeddings, face_descriptor
-    from features.images import load_image
-    from features.recommendations import CATALOG, read_attributes, recommend_products
-    from features.regions import REGIONS, extract_regions
-    from features.transformer import CNN_CROPS
+    from features.app.analysis import worker_state
+    from features.vision.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
+    from features.vision.embeddings import cnn_embeddings, face_descriptor
+    from features.vision.images import load_image
+    from features.products.recommendations import CATALOG, read_attributes, recommend_products
+    from features.vision.regions import REGIONS, extract_regions
+    from features.vision.transformer import CNN_CROPS
 
     model, catalog = worker_state(model_path.resolve(), CATALOG)  # as recommend.py's workers
     per_photo = ("decode", "faces", "answer")  # timed once per photo, spread over its faces

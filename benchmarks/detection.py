@@ -1,6 +1,6 @@
 """Face detection benchmark: every candidate detector on the shared photos, one table.
 
-For each candidate (a :class:`features.faces.DetectionSettings`):
+For each candidate (a :class:`features.vision.faces.DetectionSettings`):
 
 - CelebA (``celeba-hbe``, one face per photo): photos with a face found, overall and among
   hat, beard and eyewear wearers;
@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 DATASETS = ROOT.parent / "shared" / "datasets"
 RESULTS = Path(__file__).with_name("detection_results.json")
 
-from features.faces import DetectionSettings, landmark_predictor, raw_detections, to_gray  # noqa: E402
-from features.images import load_image  # noqa: E402
+from features.vision.faces import DetectionSettings, landmark_predictor, raw_detections, to_gray  # noqa: E402
+from features.vision.images import load_image  # noqa: E402
 
 #: name -> (settings, slow).  Slow candidates (dlib's MMOD: 0.5 s for a 250x250 photo, 11 s
 #: for 1000x1000 in dlib-bin, which has no BLAS) run on a CelebA sample (``--sample``, at most

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WILD = ROOT.parent / "shared" / "datasets" / "wild-dev"
 
-from features.dataset import LABELS  # noqa: E402
+from features.labels import LABELS  # noqa: E402
 
 
 def largest_face_scores(records):
@@ -41,7 +41,7 @@ def end_to_end(table, records):
 
 
 def main(argv=None):
-    from features.analysis import analyse_chunk
+    from features.app.analysis import analyse_chunk
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib")

@@ -1,7 +1,13 @@
-"""img2recommender's stages, one module each, in the order data flows through them.
+"""img2recommender, in four wings; data flows one way, and imports only run down this list.
 
-images -> faces -> regions -> descriptors, embeddings -> transformer (one feature row per
-face) -> classifier (calibrated one-vs-rest) -> recommendations -> annotation.
-Around them: dataset (labelled training folders), evaluation and plots (cross-validation),
-model_io (checksummed model files), analysis (one photo end to end, for recommend.py).
+- ``vision``: photo -> faces (box and landmarks) -> regions -> feature blocks -> one feature
+  row per face (``FaceFeatures``), and each face's quality;
+- ``model``: labelled training data, the calibrated one-vs-rest classifier, its evaluation,
+  model files, and ``PhotoModel``, the saved object that answers for a photo;
+- ``products``: the catalog, products ranked per face, the account profile;
+- ``app``: one photo end to end for the command line, its worker processes, the Dask
+  cluster and annotated pictures.
+
+``labels`` (what is predicted) and ``files`` (writes that never leave half a file) sit
+below all four.
 """

@@ -12,7 +12,7 @@ from skimage import data
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from features.dataset import default_data_dir  # noqa: E402
+from features.model.dataset import default_data_dir  # noqa: E402
 
 CELEBA = default_data_dir()
 LFW = Path(os.environ.get("IMG2REC_LFW", ROOT.parent / "shared" / "datasets" / "lfw-photos")) / "images"
@@ -49,7 +49,7 @@ def no_face_image():
 @pytest.fixture(scope="session")
 def two_people(astronaut, celeba_paths):
     """Two real faces in one photo: the astronaut beside a CelebA portrait."""
-    from features.images import load_image
+    from features.vision.images import load_image
 
     portrait = load_image(celeba_paths[0])
     scaled = np.kron(portrait, np.ones((4, 4, 1), dtype=np.uint8))[:, :, :3]
@@ -63,7 +63,7 @@ def two_people(astronaut, celeba_paths):
 @pytest.fixture(scope="session")
 def small_features(celeba_labels, celeba_paths):
     """Cheap real features (HOG + colour) of 600 CelebA photos with a face, labels, people."""
-    from features.transformer import FaceFeatures
+    from features.vision.transformer import FaceFeatures
 
     X = FaceFeatures(face_descriptor=False, cnn=False, n_jobs=2).fit().transform(celeba_paths[:600])
     found = ~np.isnan(X).all(axis=1)

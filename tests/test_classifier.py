@@ -6,11 +6,11 @@ import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from features.classifier import MarginCalibrator, MultiLabelClassifier, best_threshold, operating_points
-from features.evaluation import (calibration_slope_intercept, expected_calibration_error, grouped_folds,
+from features.model.classifier import MarginCalibrator, MultiLabelClassifier, best_threshold, operating_points
+from features.model.evaluation import (calibration_slope_intercept, expected_calibration_error, grouped_folds,
                                  reliability_bins)
-from features.model_io import ModelError, card_path, load_model, save_model
-from features.transformer import FaceFeatures
+from features.model.model_io import ModelError, card_path, load_model, save_model
+from features.vision.transformer import FaceFeatures
 
 
 @pytest.fixture(scope="module")

@@ -139,7 +139,7 @@ def die_on(items, poison):
 
 
 def test_a_photo_that_kills_its_worker_is_an_error_for_that_photo_only(cluster):
-    from features.cluster import map_in_order
+    from features.app.cluster import map_in_order
 
     with distributed.Client(cluster["address"]) as client:
         client.wait_for_workers(2, timeout=120)

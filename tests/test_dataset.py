@@ -4,7 +4,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from features.dataset import LABELS, DatasetError, default_data_dir, load_dataset
+from features.labels import LABELS
+from features.model.dataset import DatasetError, default_data_dir, load_dataset
 
 
 def test_shared_dataset(celeba_labels):

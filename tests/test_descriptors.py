@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from features.descriptors import HOG_CELLS, colour_histogram, colour_size, hog_descriptor, hog_size
-from features.faces import detect_faces
-from features.regions import REGION_SIZES, REGIONS, extract_regions
+from features.vision.descriptors import HOG_CELLS, colour_histogram, colour_size, hog_descriptor, hog_size
+from features.vision.faces import detect_faces
+from features.vision.regions import REGION_SIZES, REGIONS, extract_regions
 
 
 @pytest.fixture(scope="module")

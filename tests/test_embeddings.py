@@ -3,11 +3,11 @@ import dlib
 import numpy as np
 import pytest
 
-from features.embeddings import (CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_chip,
+from features.vision.embeddings import (CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_chip,
                                  face_descriptor, onnx_session)
-from features.faces import detect_faces, model_path
-from features.images import load_image
-from features.regions import extract_regions
+from features.vision.faces import detect_faces, model_path
+from features.vision.images import load_image
+from features.vision.regions import extract_regions
 
 
 def largest(path):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, DetectionSettings, Face, detect_faces,
+from features.vision.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, DetectionSettings, Face, detect_faces,
                             detection_scale, detection_settings, detector, raw_detections, to_gray)
-from features.images import load_image
-from features.regions import REGION_SIZES, extract_regions
+from features.vision.images import load_image
+from features.vision.regions import REGION_SIZES, extract_regions
 from conftest import CELEBA, LFW
 
 HOG_SETTINGS = (DetectionSettings("hog", 0.0), DetectionSettings("hog", -0.5))

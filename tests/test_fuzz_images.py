@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from features.images import ImageError, load_image
+from features.vision.images import ImageError, load_image
 
 
 @pytest.fixture(scope="module")

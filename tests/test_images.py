@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features.images import ImageError, as_rgb, load_image
+from features.vision.images import ImageError, as_rgb, load_image
 
 
 def save(tmp_path, name, image, **options):

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from features.faces import detect_faces
-from features.images import load_image
-from features.quality import MAX_YAW, MIN_SHARPNESS, MIN_WIDTH, face_quality
+from features.vision.faces import detect_faces
+from features.vision.images import load_image
+from features.vision.quality import MAX_YAW, MIN_SHARPNESS, MIN_WIDTH, face_quality
 from conftest import LFW
 
 #: A news photo of a man turned far to one side (LFW).

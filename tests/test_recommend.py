@@ -168,7 +168,7 @@ def test_min_probability_sets_the_thresholds(trained, feed):
 
 
 def test_precision_picks_thresholds_from_out_of_fold_points(trained, feed):
-    from features.model_io import load_model
+    from features.model.model_io import load_model
 
     result = run(trained, feed, "--json", "--precision", "0.9")
     said = thresholds_said(result.stderr)

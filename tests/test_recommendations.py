@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from features.faces import detect_faces
-from features.recommendations import (CatalogError, colour_name, describe, headline, load_catalog, profile,
+from features.vision.faces import detect_faces
+from features.products.recommendations import (CatalogError, colour_name, describe, headline, load_catalog, profile,
                                       read_attributes, recommend_products)
-from features.regions import REGIONS, extract_regions
+from features.vision.regions import REGIONS, extract_regions
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from features.faces import detect_faces
-from features.regions import REGION_SIZES, extract_regions, region_corners
+from features.vision.faces import detect_faces
+from features.vision.regions import REGION_SIZES, extract_regions, region_corners
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features.faces import detect_faces
-from features.images import load_image
+from features.vision.faces import detect_faces
+from features.vision.images import load_image
 from conftest import ROOT
 
 
@@ -67,7 +67,7 @@ def test_decompression_bomb_is_refused_without_a_memory_spike(tmp_path):
     Image.new("1", (30000, 30000)).save(bomb)  # 900 Mpx: decoding would take ~900 MB
     # VmHWM (peak resident memory) starts afresh at exec, unlike ru_maxrss
     code = ("import sys; sys.path.insert(0, sys.argv[2]);"
-            "from features.images import load_image, ImageError\n"
+            "from features.vision.images import load_image, ImageError\n"
             "try:\n    load_image(sys.argv[1])\nexcept ImageError as e:\n    print(e)\n"
             "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     result = subprocess.run([sys.executable, "-c", code, str(bomb), str(ROOT)], capture_output=True, text=True)
@@ -84,13 +84,13 @@ def test_unreadable_file(celeba_paths):
     path = folder / "locked.jpg"
     path.write_bytes(open(celeba_paths[0], "rb").read())
     path.chmod(0)
-    code = ("import sys; sys.path.insert(0, sys.argv[2]); from features.images import load_image, ImageError\n"
+    code = ("import sys; sys.path.insert(0, sys.argv[2]); from features.vision.images import load_image, ImageError\n"
             "try:\n    load_image(sys.argv[1])\nexcept ImageError as e:\n    print(e)")
     command = [sys.executable, "-c", code, str(path), str(ROOT)]
     if os.geteuid() == 0:
         command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
         probe = subprocess.run(command[:4] + [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                               "import features.images", str(ROOT)], capture_output=True)
+                               "import features.vision.images", str(ROOT)], capture_output=True)
         if probe.returncode != 0:
             pytest.skip("user nobody cannot read this checkout")
     result = subprocess.run(command, capture_output=True, text=True)

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from PIL import Image
-from features.images import load_image
-from features.model_io import load_model
-from features.photo_model import PhotoModel
+from features.vision.images import load_image
+from features.model.model_io import load_model
+from features.model.photo_model import PhotoModel
 from conftest import CELEBA, ROOT
 
 

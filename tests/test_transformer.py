@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from features.faces import DEFAULT_DETECTION, DetectionSettings, detect_faces
-from features.images import ImageError
-from features.transformer import BLOCKS, FaceFeatures, block_names
+from features.vision.faces import DEFAULT_DETECTION, DetectionSettings, detect_faces
+from features.vision.images import ImageError
+from features.vision.transformer import BLOCKS, FaceFeatures, block_names
 
 
 @pytest.fixture(scope="module")

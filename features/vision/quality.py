@@ -7,7 +7,7 @@ the training range is ``"uncertain"``: its scores are still shown, but it gets n
 import cv2
 import numpy as np
 
-from features.regions import JAWLINE, BROWS, CHIN, crop_rect, face_frame, to_frame
+from features.vision.regions import JAWLINE, BROWS, CHIN, crop_rect, face_frame, to_frame
 
 #: Faces narrower than this (photo pixels, detector box) are below the training faces
 #: (CelebA's 89x109 portraits: faces of about 50 px and more; README, "Faces we do not judge").
@@ -64,7 +64,7 @@ def face_quality(image, face):
     image : ndarray of shape (H, W, 3)
         uint8 RGB photo the face was found in.
     face : Face
-        From :func:`features.faces.detect_faces`.
+        From :func:`features.vision.faces.detect_faces`.
 
     Returns
     -------

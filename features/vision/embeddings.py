@@ -1,6 +1,6 @@
 """Frozen CNN embeddings: dlib's ResNet face descriptor and an ImageNet EfficientNet-Lite0.
 
-Both networks run as ONNX graphs on onnxruntime (see ``features/models/README.md``), are
+Both networks run as ONNX graphs on onnxruntime (see ``features/vision/models/README.md``), are
 loaded once per process and are never trained here.
 """
 import hashlib

@@ -7,12 +7,12 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from features.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, hog_descriptor, hog_size
-from features.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
-from features.faces import DEFAULT_DETECTION, detect_faces
+from features.vision.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, hog_descriptor, hog_size
+from features.vision.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
+from features.vision.faces import DEFAULT_DETECTION, detect_faces
 from features.files import write_atomically
-from features.images import ImageError, as_rgb
-from features.regions import REGION_SIZES, REGIONS, extract_regions
+from features.vision.images import ImageError, as_rgb
+from features.vision.regions import REGION_SIZES, REGIONS, extract_regions
 
 #: Bump a block's version when its extraction changes, so older cached rows are not reused.
 BLOCK_VERSIONS = {"hog": 2, "colour": 1, "face_descriptor": 1, "cnn": 2}
@@ -81,7 +81,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         How faces are found in photos given as paths or arrays (the trained model carries it,
         so ``recommend.py`` detects as training did).
     on_error : {"raise", "nan"}
-        What an unreadable photo does: raise :class:`~features.images.ImageError`, or give a
+        What an unreadable photo does: raise :class:`~features.vision.images.ImageError`, or give a
         row of NaN.
     progress : bool
         Show a progress bar over chunks.

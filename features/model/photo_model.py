@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.quality import face_quality
-from features.regions import REGIONS, extract_regions
+from features.vision.quality import face_quality
+from features.vision.regions import REGIONS, extract_regions
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class FaceAnswer:
         The labels the model decides are present (its own thresholds); none for a face of
         ``"uncertain"`` quality.
     quality : dict
-        :func:`features.quality.face_quality`: size, sharpness, yaw, edge, ``status``.
+        :func:`features.vision.quality.face_quality`: size, sharpness, yaw, edge, ``status``.
     regions : dict of str to ndarray
         The ``forehead``, ``eye_band`` and ``jaw`` crops that product rules read.
     """
@@ -108,7 +108,7 @@ class PhotoModel:
 
     @property
     def detection(self):
-        """How the model finds faces (:class:`features.faces.DetectionSettings`), as in training."""
+        """How the model finds faces (:class:`features.vision.faces.DetectionSettings`), as in training."""
         return self.pipeline[0].detection
 
     def with_detection(self, settings):

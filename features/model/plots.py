@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.metrics import auc, precision_recall_curve, roc_curve  # noqa: E402
 
-from features.evaluation import reliability_bins  # noqa: E402
+from features.model.evaluation import reliability_bins  # noqa: E402
 
 
 def save_curves(Y, proba, raw, labels, folder):

@@ -3,9 +3,9 @@
 import os
 from pathlib import Path
 
-from features.images import PHOTO_SUFFIXES
+from features.labels import LABELS
+from features.vision.images import PHOTO_SUFFIXES
 
-LABELS = ("hat", "beard", "eyewear")
 #: Where the training data lives unless ``--data`` or this environment variable says otherwise.
 DATA_ENV = "IMG2REC_DATA"
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "celeba-hbe"
@@ -51,7 +51,7 @@ def load_dataset(folder):
 
 
 def read_labels_csv(path):
-    import pandas as pd  # here, not at the top: recommend.py needs LABELS, not pandas
+    import pandas as pd  # here, not at the top: importing the module stays cheap
 
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -8,11 +8,11 @@ import traceback
 import warnings
 from functools import lru_cache
 
-from features.annotation import annotate, save_rgb
-from features.faces import detection_settings, detector, landmark_predictor
-from features.images import ImageError, load_image
-from features.model_io import load_model
-from features.recommendations import headline, load_catalog, read_attributes, recommend_products
+from features.app.annotation import annotate, save_rgb
+from features.vision.faces import detection_settings, detector, landmark_predictor
+from features.vision.images import ImageError, load_image
+from features.model.model_io import load_model
+from features.products.recommendations import headline, load_catalog, read_attributes, recommend_products
 
 
 @lru_cache(maxsize=None)

@@ -3,7 +3,7 @@
 Detectors, chosen by :class:`DetectionSettings` (``benchmarks/detection.py`` measures them):
 
 - ``"blazeface"`` (the default): MediaPipe's BlazeFace full-range network as ONNX (see
-  ``features/models/README.md``) on the whole photo and, for small faces, on a pyramid of
+  ``features/vision/models/README.md``) on the whole photo and, for small faces, on a pyramid of
   overlapping tiles, merged with the short-range network's faces over the whole photo (for
   close-ups), each face verified on a crop around it;
 - ``"blazeface_short"``: the short-range network alone;
@@ -386,7 +386,7 @@ def detect_faces(image, *, settings=None):
     Parameters
     ----------
     image : ndarray of shape (H, W, 3)
-        uint8 RGB photo (see :func:`features.images.as_rgb`).
+        uint8 RGB photo (see :func:`features.vision.images.as_rgb`).
     settings : DetectionSettings, optional
         Detector and its options; :data:`DEFAULT_DETECTION` when omitted.
 

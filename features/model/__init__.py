@@ -1,0 +1,1 @@
+"""The model: training data, classifiers, evaluation, and the saved PhotoModel."""

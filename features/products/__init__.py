@@ -1,0 +1,1 @@
+"""Products: the catalog, ranking per face and the account profile."""

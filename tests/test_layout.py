@@ -1,0 +1,46 @@
+"""The code's layout: four wings, imports only running down (vision, model, products, app)."""
+import ast
+from pathlib import Path
+
+from conftest import ROOT
+
+#: Each wing may import from the wings before it, and from the base modules.
+ORDER = ("vision", "model", "products", "app")
+BASE = ("labels", "files")
+
+
+def imported_modules(path):
+    """Every ``features.*`` module a file imports, at the top or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("features"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("features"))
+    return found
+
+
+def wing(module):
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def test_imports_only_run_down():
+    wrong = []
+    for path in sorted((ROOT / "features").rglob("*.py")):
+        if "models" in path.parts:  # export scripts, run once by hand
+            continue
+        own = path.relative_to(ROOT / "features").parts[0].removesuffix(".py")
+        for module in imported_modules(path):
+            other = wing(module)
+            if own in BASE and other not in BASE:
+                wrong.append(f"{path.name} ({own}) imports {module}")
+            elif own in ORDER and other in ORDER and ORDER.index(other) > ORDER.index(own):
+                wrong.append(f"{path.name} ({own}) imports {module}")
+    assert not wrong, wrong
+
+
+def test_every_module_lives_in_a_wing_or_the_base():
+    top = {p.stem for p in (ROOT / "features").glob("*.py")} - {"__init__"}
+    assert top == set(BASE)
+    assert {p.name for p in (ROOT / "features").iterdir() if p.is_dir() and p.name != "__pycache__"} == set(ORDER)
