@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-ONNX = ROOT / "features" / "models" / "efficientnet_lite0.onnx"
+ONNX = ROOT / "features" / "vision" / "models" / "efficientnet_lite0.onnx"
 
 
 def median_ms(run, batch, repeats=40):

@@ -8,7 +8,7 @@ from features.vision.images import PHOTO_SUFFIXES
 
 #: Where the training data lives unless ``--data`` or this environment variable says otherwise.
 DATA_ENV = "IMG2REC_DATA"
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "celeba-hbe"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "celeba-hbe"
 
 
 class DatasetError(ValueError):

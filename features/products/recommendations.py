@@ -7,7 +7,7 @@ import numpy as np
 
 from features.labels import LABELS
 
-CATALOG = Path(__file__).resolve().parent.parent / "data" / "products.csv"
+CATALOG = Path(__file__).resolve().parents[2] / "data" / "products.csv"
 CATALOG_COLUMNS = ("product_id", "category", "name", "price")
 
 
