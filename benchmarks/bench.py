@@ -78,12 +78,12 @@ def stage_times(photos, model_path):
     """Per-face ms of every stage, each measured on its own (one process, one thread, warm models)."""
     import dlib
 
-    from features.analysis import worker_state
+    from features.analysis import predict_types, worker_state
     from features.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
     from features.embeddings import cnn_embeddings, face_descriptor
     from features.faces import Face, detection_scale, detector, landmark_predictor, to_gray
     from features.images import load_image
-    from features.recommendations import CATALOG, read_attributes, recommend_products
+    from features.recommendations import CATALOG, recommend_products
     from features.regions import REGIONS, extract_regions
     from features.transformer import CNN_CROPS
 
@@ -92,7 +92,7 @@ def stage_times(photos, model_path):
     pipeline, catalog = worker_state(model_path.resolve(), CATALOG)  # as recommend.py's workers
     classifier = pipeline.named_steps["classifier"]
     times = {name: [] for name in ("decode", "detect", "landmarks", "align_and_crop", "hog", "colour",
-                                   "face_descriptor", "cnn", "predict", "recommend")}
+                                   "face_descriptor", "cnn", "predict", "types", "recommend")}
     clock = time.perf_counter
     for path in photos:
         t = clock(); image = load_image(path); times["decode"].append(clock() - t)
@@ -115,10 +115,13 @@ def stage_times(photos, model_path):
             t = clock(); cnn_embeddings([crops[name] for name in CNN_CROPS]); times["cnn"].append(clock() - t)
             row = pipeline.named_steps["features"].transform([(image, face)])
             t = clock(); scores = classifier.predict_proba(row)[0]; times["predict"].append(clock() - t)
+            t = clock()  # every parent label on: the most a face's types can cost
+            types = predict_types(classifier, row, [classifier.labels], image, [face])[0]
+            times["types"].append(clock() - t)
             t = clock()
             named = dict(zip(classifier.labels, scores))
             labels = [k for k, p, th in zip(classifier.labels, scores, classifier.thresholds_) if p >= th]
-            recommend_products(named, labels, read_attributes(crops), catalog)
+            recommend_products(named, labels, types, catalog)
             times["recommend"].append(clock() - t)
     per_face = {}
     n_faces = len(times["landmarks"])

@@ -1,4 +1,4 @@
-"""One photo end to end: faces, calibrated scores per face, what the crops show, products.
+"""One photo end to end: faces, calibrated scores and types per face, products.
 
 Lives in a module (not in recommend.py) so that worker processes can import it; each
 process loads the model and catalog once, and forked workers inherit dlib's models from
@@ -14,8 +14,8 @@ from features.annotation import annotate, save_rgb
 from features.faces import detect_faces, detector, landmark_predictor
 from features.images import ImageError, load_image
 from features.model_io import load_model
-from features.recommendations import headline, load_catalog, read_attributes, recommend_products
-from features.regions import REGIONS, extract_regions
+from features.recommendations import hat_colour, headline, load_catalog, recommend_products
+from features.regions import extract_regions
 
 
 @lru_cache(maxsize=None)
@@ -45,25 +45,40 @@ def preload():
 
 def analyse_photo(path, pipeline, catalog, *, per_category=2, threshold=0.0, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
-    face's ``attributes`` and ``headline``)."""
+    face's ``headline``)."""
     image = load_image(path)
     faces = detect_faces(image, threshold=threshold)
     classifier = pipeline.named_steps["classifier"]
-    probabilities = pipeline.predict_proba([(image, face) for face in faces]) if faces else []
+    X = pipeline[:-1].transform([(image, face) for face in faces]) if faces else np.zeros((0, 0))
+    probabilities = classifier.predict_proba(X) if faces else []
+    decided = [[label for label, p, t in zip(classifier.labels, row, classifier.thresholds_) if p >= t]
+               for row in probabilities]
+    types = predict_types(classifier, X, decided, image, faces)
     results = []
-    for face, row in zip(faces, probabilities):
+    for face, row, labels, face_types in zip(faces, probabilities, decided, types):
         scores = {label: round(float(p), 4) for label, p in zip(classifier.labels, row)}
-        labels = [label for label, p, t in zip(classifier.labels, row, classifier.thresholds_) if p >= t]
-        attributes = read_attributes(extract_regions(image, face, regions=REGIONS))
         box = np.clip(face.box, 0, [image.shape[1], image.shape[0]] * 2).tolist()
-        results.append({"box": box, "scores": scores, "labels": labels,
-                        "recommendations": recommend_products(scores, labels, attributes, catalog,
+        results.append({"box": box, "scores": scores, "labels": labels, "types": face_types,
+                        "recommendations": recommend_products(scores, labels, face_types, catalog,
                                                               per_category=per_category),
-                        "headline": headline(labels, scores), "attributes": attributes})
+                        "headline": headline(labels, scores)})
     if annotate_to is not None:
         save_rgb(annotate_to, annotate(image, results))
     return {"image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
             "faces": results, "error": None}
+
+
+def predict_types(classifier, X, labels, image, faces):
+    """Each face's ``types`` from the model's type classifier (``{}`` each for a model
+    trained without types); the hat colour is measured on the crop when the model kept no
+    trained colour read."""
+    types = getattr(classifier, "types_", None)
+    if types is None:
+        return [{} for _ in faces]
+    measured = [hat_colour(extract_regions(image, face, regions=("forehead",))["forehead"])
+                if "hat" in on and "hat_colour" not in types.estimators_ else None
+                for face, on in zip(faces, labels)]
+    return types.face_types(X, labels, measured_colours=measured)
 
 
 def analyse_chunk(jobs, model_path, catalog_path, per_category, threshold, debug):
