@@ -47,6 +47,11 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
     n_jobs : int
         Threads of each XGBoost model, fitting and predicting.
     random_state : int
+
+    Attributes
+    ----------
+    types_ : features.types.TypeClassifier
+        Set by ``train.py`` after fitting: the product types, saved in the same model file.
     """
 
     def __init__(self, *, labels=LABELS, calibration="sigmoid", calibration_share=0.2,
@@ -75,6 +80,8 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         if "n_jobs" in params and hasattr(self, "estimators_"):
             for model in self.estimators_:
                 model.estimator.estimator.set_params(n_jobs=self.n_jobs)
+        if "n_jobs" in params and hasattr(self, "types_"):
+            self.types_.set_params(n_jobs=self.n_jobs)
         return self
 
     def _booster(self, y, **settings):

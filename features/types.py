@@ -138,6 +138,16 @@ class TypeClassifier(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    def set_params(self, **params):
+        """Set parameters; ``n_jobs`` also reaches the fitted boosters (workers predict with
+        one thread each)."""
+        super().set_params(**params)
+        if "n_jobs" in params and hasattr(self, "estimators_"):
+            for model in self.estimators_.values():
+                for calibrated in model.calibrated_classifiers_:
+                    calibrated.estimator.set_params(n_jobs=self.n_jobs)
+        return self
+
     def _booster(self):
         return XGBClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
                              max_depth=self.max_depth, colsample_bytree=self.colsample_bytree,

@@ -20,7 +20,8 @@ def run(trained, *args):
 def check_record(record):
     assert set(record) == {"image", "width", "height", "faces", "error"}
     for face in record["faces"]:
-        assert set(face) == {"box", "scores", "labels", "recommendations"}
+        assert set(face) == {"box", "scores", "labels", "types", "recommendations"}
+        assert {"hat" if f == "hat_colour" else f for f in face["types"]} <= set(face["labels"])
         assert len(face["box"]) == 4 and set(face["scores"]) == {"hat", "beard", "eyewear"}
         assert all(0 <= p <= 1 for p in face["scores"].values())
         for product in face["recommendations"]:
