@@ -215,11 +215,22 @@ def format_text(record):
         scores = ", ".join(f"{k} {v:.2f}" for k, v in face["scores"].items())
         lines.append(f"  face {number} at {face['box']}: {scores} -> "
                      f"{', '.join(face['labels']) or 'no label'}")
+        if face["types"]:
+            lines.append(f"    types: {format_types(face['types'])}")
         lines.append(f"    {face['headline']}")
         for rank, product in enumerate(face["recommendations"], start=1):
             lines.append(f"    {rank}. {product['product_id']} {product['name']} "
                          f"(${product['price']:.2f}): {product['reason']}")
     return "\n".join(lines)
+
+
+def format_types(types):
+    """A face's types on one line: ``eyewear dark 0.93, clear 0.07; hat cap 0.81, ...; hat colour navy``."""
+    parts = [f"{family} " + ", ".join(f"{k} {v:.2f}" for k, v in values.items())
+             for family, values in types.items() if family != "hat_colour"]
+    if "hat_colour" in types:
+        parts.append(f"hat colour {types['hat_colour']}")
+    return "; ".join(parts)
 
 
 def format_profile(summary):
@@ -229,6 +240,9 @@ def format_profile(summary):
     for label, stats in profile["labels"].items():
         lines.append(f"  {label:<8} in {stats['photo_share']:.0%} of photos, "
                      f"{stats['face_share']:.0%} of faces, mean probability {stats['mean_probability']:.2f}")
+    for family, shares in profile["types"].items():
+        lines.append(f"  {family.replace('_', ' ')} among the faces with it: "
+                     + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
     for rank, product in enumerate(profile["recommendations"], start=1):
         lines.append(f"  {rank}. {product['product_id']} {product['name']} "
                      f"(${product['price']:.2f}): {product['reason']}")
@@ -236,13 +250,14 @@ def format_profile(summary):
 
 
 def public(record):
-    """The JSON Lines record: per face only box, scores, labels, quality and recommendations."""
-    keys = ("box", "scores", "labels", "quality", "recommendations")
+    """The JSON Lines record: per face only box, scores, labels, types, quality and recommendations."""
+    keys = ("box", "scores", "labels", "types", "quality", "recommendations")
     return {**record, "faces": [{k: face[k] for k in keys} for face in record["faces"]]}
 
 
 PARQUET_COLUMNS = ("image", "width", "height", "error", "face", "left", "top", "right", "bottom",
-                   "hat", "beard", "eyewear", "labels", "products")
+                   "hat", "beard", "eyewear", "labels", "eyewear_type", "hat_type", "hat_colour",
+                   "beard_styles", "types", "products")
 
 
 def parquet_rows(record):
@@ -253,9 +268,21 @@ def parquet_rows(record):
     if not record["faces"]:
         return [{**base, **empty}]
     return [{**base, "face": number, **dict(zip(("left", "top", "right", "bottom"), face["box"])),
-             **face["scores"], "labels": ",".join(face["labels"]),
+             **face["scores"], "labels": ",".join(face["labels"]), **type_columns(face["types"]),
              "products": ",".join(r["product_id"] for r in face["recommendations"])}
             for number, face in enumerate(record["faces"])]
+
+
+def type_columns(types):
+    """A face's types as flat Parquet columns: the most likely eyewear and hat type, the hat
+    colour, the beard styles at p >= 0.5, and every probability as a JSON string."""
+    def top(family):
+        return next(iter(types[family]), None) if family in types else None
+
+    beard = types.get("beard")
+    return {"eyewear_type": top("eyewear"), "hat_type": top("hat"), "hat_colour": types.get("hat_colour"),
+            "beard_styles": ",".join(k for k, v in beard.items() if v >= 0.5) if beard else None,
+            "types": json.dumps(types) if types else None}
 
 
 class ParquetSink:
@@ -269,7 +296,10 @@ class ParquetSink:
                                  ("error", pa.string()), ("face", pa.int32()), ("left", pa.int32()),
                                  ("top", pa.int32()), ("right", pa.int32()), ("bottom", pa.int32()),
                                  ("hat", pa.float64()), ("beard", pa.float64()), ("eyewear", pa.float64()),
-                                 ("labels", pa.string()), ("products", pa.string())])
+                                 ("labels", pa.string()), ("eyewear_type", pa.string()),
+                                 ("hat_type", pa.string()), ("hat_colour", pa.string()),
+                                 ("beard_styles", pa.string()), ("types", pa.string()),
+                                 ("products", pa.string())])
         self.pa = pa
         self.writer = pq.ParquetWriter(path, self.schema)
         self.batch, self.rows = batch, []

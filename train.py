@@ -218,17 +218,87 @@ def format_detection(rows):
                      for name, row in rows.items())
 
 
+def types_card(types, report):
+    """What the model card says about the type models: classes and headline CV scores."""
+    from features.model.type_report import HEADLINE
+
+    card = {target: {"classes": [str(c) for c in classes],
+                     **{m: report["targets"][target][m]["mean"] for m in HEADLINE[target]
+                        if m in report["targets"].get(target, {})}}
+            for target, classes in types.classes_.items()}
+    if "hat_colour_reads" in report:
+        card["hat_colour_read"] = report["hat_colour_reads"]["kept"]
+    return card
+
+
+def clean_labels(table, flips):
+    """Flip the parent labels that the finer label files call errors (a hat or glasses that
+    is not there); the input table is left as it was.
+
+    Returns
+    -------
+    table : DataFrame
+    flipped : dict of str to int
+        Label -> photos flipped to 0.
+    """
+    table = table.copy()
+    names = table["filename"].map(lambda f: Path(f).name)
+    flipped = {}
+    for label, photos in flips.items():
+        rows = names.isin(photos) & (table[label] == 1)
+        table.loc[rows, label] = 0
+        flipped[label] = int(rows.sum())
+    return table, flipped
+
+
+def type_models(args, X, targets, fold, groups, paths, block_columns):
+    """Cross-validate and fit the type models (issue 13); print and save their report.
+
+    Returns
+    -------
+    TypeClassifier
+    dict
+        The report written to ``types_report.json``.
+    """
+    from features.model.model_io import write_json_atomically
+    from features.model.type_report import format_type_report, train_types, type_ablation
+
+    started = time.time()
+    model, report = train_types(X, targets, fold, groups, paths, detection_threshold=args.detection_threshold,
+                                n_jobs=args.n_jobs, random_state=args.seed)
+    report["seconds"] = round(time.time() - started, 1)
+    print(f"\ntypes, given their parent label, out-of-fold over the same folds ({report['seconds']:.0f} s):")
+    print(format_type_report(report["targets"]))
+    if "hat_colour_reads" in report:
+        reads = report["hat_colour_reads"]
+        print("hat colour against the labels: " + "; ".join(
+            f"{read} {reads[read]['accuracy']:.3f} (black/navy swaps {reads[read]['dark_swaps']}, "
+            f"white/beige/grey swaps {reads[read]['light_swaps']})" for read in ("trained", "measured"))
+            + f"; kept: {reads['kept']}")
+    if args.ablation:
+        report["ablation"] = type_ablation(model, X, targets, fold, groups, block_columns)
+        for target, blocks in report["ablation"].items():
+            print(f"ablation {target:<11} " + "; ".join(
+                f"{block} " + " ".join(f"{m} {v:.3f}" for m, v in scores.items()) for block, scores in blocks.items()))
+    write_json_atomically(args.out / "types_report.json", report)
+    return model, report
+
+
 def run(args, started):
     from sklearn.pipeline import Pipeline
 
-    from features.model.evaluation import cv_report, decision_table, format_report, grouped_folds
     from features.files import write_atomically, write_json_atomically
+    from features.model.evaluation import cv_report, decision_table, format_report, grouped_folds
     from features.model.model_io import save_model
     from features.model.photo_model import PhotoModel
+    from features.model.types import type_labels
     from features.vision.transformer import BLOCKS, FaceFeatures, block_names
 
     data_dir, table, blocks = load_table(args)
-    print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}")
+    type_targets, flips = type_labels(data_dir, table["filename"])
+    table, flipped = clean_labels(table, flips)
+    print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}; labels flipped "
+          f"to 0 as label errors of the source: {flipped or 'none'}")
     extractor = FaceFeatures(**{b: b in blocks for b in BLOCKS},
                              n_jobs=args.n_jobs,
                              cache_dir=(args.cache or args.out / "feature-cache").resolve(),
@@ -300,12 +370,20 @@ def run(args, started):
             print(f"\nablation: {block} alone ({cols.sum()} features)\n{format_report(block_report)}")
         write_json_atomically(args.out / "ablation.json", ablation)
 
+    types = None
+    if type_targets is not None:
+        names = extractor.get_feature_names_out()
+        types, types_report = type_models(
+            args, X, type_targets[readable].reset_index(drop=True)[face].reset_index(drop=True),
+            fold[face], groups[face], kept["filename"].to_numpy()[face],
+            {b: np.isin(names, block_names(b)) for b in blocks})
+
     fit_started = time.time()
     final = classifier.fit(X, Y[face], groups=groups[face])
     thresholds = dict(zip(LABELS, final.thresholds_.tolist()))
     # the saved model detects faces exactly as training did; only the plumbing changes
     extractor.set_params(n_jobs=1, cache_dir=None, on_error="raise", progress=False)
-    model = PhotoModel(Pipeline([("features", extractor), ("classifier", final)]))
+    model = PhotoModel(Pipeline([("features", extractor), ("classifier", final)]), types=types)
     card = {
         "labels": list(LABELS),
         "thresholds": thresholds,
@@ -331,6 +409,8 @@ def run(args, started):
                                  for label, s in e2e_report.items()},
         "detection": detection,
         "detector": dataclasses.asdict(extractor.detection),
+        "label_errors_flipped": flipped,
+        "types": types_card(types, types_report) if types is not None else None,
     }
     model_path = args.out / "model.joblib"
     save_model(model, card, model_path)

@@ -76,20 +76,21 @@ def alternate(ours, reference, *, runs):
 
 def stage_times(photos, model_path):
     """Per-face ms of every stage (one process, one thread, warm models): decoding, the model's
-    faces (detection and landmarks), each feature block on its own, the model's whole answer
-    (faces, features, probabilities, decisions) and the product choice."""
+    faces (detection and landmarks), each feature block on its own, the product types, the
+    model's whole answer (faces, features, probabilities, decisions, types) and the product
+    choice."""
     from features.app.analysis import worker_state
     from features.vision.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
     from features.vision.embeddings import cnn_embeddings, face_descriptor
     from features.vision.images import load_image
-    from features.products.recommendations import CATALOG, read_attributes, recommend_products
+    from features.products.recommendations import CATALOG, recommend_products
     from features.vision.regions import REGIONS, extract_regions
     from features.vision.transformer import CNN_CROPS
 
     model, catalog = worker_state(model_path.resolve(), CATALOG)  # as recommend.py's workers
     per_photo = ("decode", "faces", "answer")  # timed once per photo, spread over its faces
     times = {name: [] for name in ("decode", "faces", "align_and_crop", "hog", "colour",
-                                   "face_descriptor", "cnn", "answer", "recommend")}
+                                   "face_descriptor", "cnn", "types", "answer", "recommend")}
     clock = time.perf_counter
     for path in photos:
         t = clock(); image = load_image(path); times["decode"].append(clock() - t)
@@ -100,10 +101,14 @@ def stage_times(photos, model_path):
             t = clock(); [colour_histogram(crops[r]) for r in REGIONS]; times["colour"].append(clock() - t)
             t = clock(); face_descriptor(image, face); times["face_descriptor"].append(clock() - t)
             t = clock(); cnn_embeddings([crops[name] for name in CNN_CROPS]); times["cnn"].append(clock() - t)
+            row = model.feature_rows(image, [face])
+            t = clock()  # every parent label on: the most a face's types can cost
+            model.face_types(row, [model.labels], [crops])
+            times["types"].append(clock() - t)
         t = clock(); answers = model.answer(image); times["answer"].append(clock() - t)
         for answer in answers:
             t = clock()
-            recommend_products(answer.probabilities, answer.labels, read_attributes(answer.regions), catalog)
+            recommend_products(answer.probabilities, answer.labels, answer.types, catalog)
             times["recommend"].append(clock() - t)
     per_face = {}
     n_faces = len(times["recommend"])

@@ -20,11 +20,12 @@ def run(trained, *args):
 def check_record(record):
     assert set(record) == {"image", "width", "height", "faces", "error"}
     for face in record["faces"]:
-        assert set(face) == {"box", "scores", "labels", "quality", "recommendations"}
+        assert set(face) == {"box", "scores", "labels", "types", "quality", "recommendations"}
+        assert {"hat" if f == "hat_colour" else f for f in face["types"]} <= set(face["labels"])
         assert set(face["quality"]) == {"width_px", "sharpness", "yaw_degrees", "touches_edge", "status", "reasons"}
         assert (face["quality"]["status"] == "ok") == (face["quality"]["reasons"] == [])
         if face["quality"]["status"] == "uncertain":  # scores shown, nothing decided or sold
-            assert face["labels"] == [] and face["recommendations"] == []
+            assert face["labels"] == [] and face["recommendations"] == [] and face["types"] == {}
         assert len(face["box"]) == 4 and set(face["scores"]) == {"hat", "beard", "eyewear"}
         assert all(0 <= p <= 1 for p in face["scores"].values())
         for product in face["recommendations"]:

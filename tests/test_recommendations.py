@@ -1,11 +1,12 @@
-"""Products from scores and what the crops show."""
+"""Products from scores and types."""
 import numpy as np
 import pytest
 
+from features.products.recommendations import (TYPE_COLUMNS, TYPE_VALUES, CatalogError, describe, headline,
+                                                load_catalog, profile, recommend_products)
+from features.vision.colours import colour_name, hat_colour
 from features.vision.faces import detect_faces
-from features.products.recommendations import (CatalogError, colour_name, describe, headline, load_catalog, profile,
-                                      read_attributes, recommend_products)
-from features.vision.regions import REGIONS, extract_regions
+from features.vision.regions import extract_regions
 
 
 @pytest.fixture(scope="module")
@@ -13,16 +14,20 @@ def catalog():
     return load_catalog()
 
 
-def test_shipped_catalog_has_six_products_per_category(catalog):
-    for category in ("hat", "beard", "eyewear"):
-        assert sum(p["category"] == category for p in catalog) >= 6
+def test_shipped_catalog_has_four_products_per_type(catalog):
+    for category, column in TYPE_COLUMNS.items():
+        for value in TYPE_VALUES[category]:
+            assert sum(p["category"] == category and p[column] == value for p in catalog) >= 4, value
     assert all(isinstance(p["price"], float) for p in catalog)
+    assert {p["colour"] for p in catalog if p["category"] == "hat"} >= {"black", "navy", "white", "grey"}
 
 
 @pytest.mark.parametrize("text, message", [
     ("product_id,category,name\nA,hat,Cap\n", "missing column.*price"),
     ("product_id,category,name,price\nA,shoes,Boot,9\n", "line 2: category 'shoes'"),
-    ("product_id,category,name,price\nA,hat,Cap,cheap\n", "line 2: price 'cheap'"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,cheap,cap\n", "line 2: price 'cheap'"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,9,bowler\n", "line 2: hat_type 'bowler'"),
+    ("product_id,category,name,price\nA,eyewear,Frames,9\n", "line 2: eyewear_type ''"),
 ])
 def test_bad_catalogs_name_the_problem(tmp_path, text, message):
     path = tmp_path / "products.csv"
@@ -33,34 +38,36 @@ def test_bad_catalogs_name_the_problem(tmp_path, text, message):
 
 @pytest.mark.parametrize("rgb, name", [((10, 10, 10), "black"), ((250, 250, 250), "white"),
                                        ((128, 128, 128), "grey"), ((200, 20, 20), "red"),
-                                       ((20, 40, 200), "blue"), ((30, 160, 40), "green")])
+                                       ((20, 40, 200), "blue"), ((30, 160, 40), "green"),
+                                       ((20, 30, 90), "navy")])
 def test_colour_names(rgb, name):
     assert colour_name(np.array(rgb, np.uint8)) == name
 
 
 def test_only_the_faces_categories_strongest_first(catalog):
     scores = {"hat": 0.9, "beard": 0.97, "eyewear": 0.2}
-    attributes = {"hat_colour": "black", "hat_tone": "dark", "eyewear_style": "sunglasses",
-                  "beard_style": "long"}
-    products = recommend_products(scores, ["hat", "beard"], attributes, catalog, per_category=2)
+    types = {"hat": {"beanie": 0.7, "cap": 0.2, "brimmed": 0.06, "other": 0.04}, "hat_colour": "navy",
+             "beard": {"goatee": 0.8, "moustache": 0.6, "stubble": 0.1, "full_beard": 0.05},
+             "eyewear": {"dark": 0.93, "clear": 0.07}}
+    products = recommend_products(scores, ["hat", "beard"], types, catalog, per_category=2)
     assert [p["category"] for p in products] == ["beard", "beard", "hat", "hat"]
-    assert products[2]["product_id"] == "HAT-001"  # the black cap for a black hat
-    assert "very likely wears a black hat (0.90) → Classic black baseball cap" == products[2]["reason"]
-    assert recommend_products(scores, [], attributes, catalog) == []
+    assert products[2]["product_id"] == "HAT-011"  # the navy beanie for a navy beanie
+    assert products[2]["reason"] == "very likely wears a hat (0.90); navy beanie, 0.70 → Navy wool beanie"
+    assert products[3]["reason"] == "very likely wears a hat (0.90); beanie, 0.70 → Black knit beanie"
+    assert recommend_products(scores, [], types, catalog) == []
     assert headline(["hat", "beard"], scores) == ("We recommend beard products to this person "
                                                   "(very likely beard, 0.97)")
 
 
 @pytest.mark.parametrize("probability, words", [
-    (0.1, "may wear a red hat (0.10)"), (0.49, "may wear a red hat (0.49)"),
-    (0.5, "likely wears a red hat (0.50)"), (0.72, "likely wears a red hat (0.72)"),
-    (0.93, "very likely wears a red hat (0.93)")])
+    (0.1, "may wear a hat (0.10)"), (0.49, "may wear a hat (0.49)"),
+    (0.5, "likely wears a hat (0.50)"), (0.72, "likely wears a hat (0.72)"),
+    (0.93, "very likely wears a hat (0.93)")])
 def test_words_follow_the_number(probability, words):
     """No sentence says "wears" under 0.5; the hedge grows with the calibrated probability."""
-    attributes = {"hat_colour": "red", "hat_tone": "dark", "eyewear_style": "optical", "beard_style": "long"}
-    assert describe("hat", probability, attributes) == words
-    assert describe("beard", probability, attributes).startswith("may have" if probability < 0.5 else
-                                                                 ("very likely has", "likely has")[probability < 0.8])
+    assert describe("hat", probability) == words
+    assert describe("beard", probability).startswith("may have" if probability < 0.5 else
+                                                     ("very likely has", "likely has")[probability < 0.8])
 
 
 def test_uncertain_face_headline_names_the_reasons():
@@ -69,27 +76,45 @@ def test_uncertain_face_headline_names_the_reasons():
         "Not judged (face 30 px wide, under 40 px; cut by the photo's edge): no product for this person")
 
 
-def test_dark_lenses_pick_sunglasses(catalog, astronaut):
-    crops = extract_regions(astronaut, detect_faces(astronaut)[0], regions=REGIONS)
-    assert read_attributes(crops)["eyewear_style"] == "optical"  # no lenses: her eyes show
-    shaded = {**crops, "eye_band": crops["eye_band"].copy()}
-    h, w = shaded["eye_band"].shape[:2]
-    shaded["eye_band"][h // 3:, w // 8:2 * w // 5] = 15  # dark lenses over both eyes
-    shaded["eye_band"][h // 3:, 3 * w // 5:7 * w // 8] = 15
-    attributes = read_attributes(shaded)
-    assert attributes["eyewear_style"] == "sunglasses"
-    products = recommend_products({"eyewear": 0.9}, ["eyewear"], attributes, catalog, per_category=1)
-    assert "sunglasses" in products[0]["name"]
+def test_type_probabilities_pick_the_product(catalog):
+    dark = recommend_products({"eyewear": 0.9}, ["eyewear"], {"eyewear": {"dark": 0.93, "clear": 0.07}},
+                              catalog, per_category=4)
+    assert all(p["name"] in {"Polarised aviators", "Tortoiseshell wayfarer sunglasses", "Gold round sunglasses",
+                             "Sport wrap sunglasses"} for p in dark)
+    assert "very likely wears glasses (0.90); dark sunglasses, 0.93 → Sport wrap sunglasses" == dark[0]["reason"]
+    clear = recommend_products({"eyewear": 0.9}, ["eyewear"], {"eyewear": {"clear": 0.8, "dark": 0.2}},
+                               catalog, per_category=1)
+    assert clear[0]["reason"] == "very likely wears glasses (0.90); clear glasses, 0.80 → Blue-light reading glasses"
+    # a colour match moves a hat up only within a near tie of types
+    close = {"hat": {"cap": 0.5, "brimmed": 0.45}, "hat_colour": "brown"}
+    assert recommend_products({"hat": 0.9}, ["hat"], close, catalog, per_category=1)[0]["product_id"] == "HAT-007"
+    without = recommend_products({"hat": 0.9}, ["hat"], {}, catalog, per_category=1)[0]
+    assert without["reason"] == "very likely wears a hat (0.90) → Black cotton bandana"  # no types: cheapest first
+
+
+def test_measured_hat_colour_of_a_real_face(astronaut):
+    forehead = extract_regions(astronaut, detect_faces(astronaut)[0], regions=("forehead",))["forehead"]
+    assert hat_colour(forehead) in {"black", "brown"}  # her dark hair above the brows
+    painted = forehead.copy()
+    painted[painted.shape[0] // 2:] = (200, 20, 20)
+    assert hat_colour(painted) == "red"
+    assert forehead is not painted and hat_colour(forehead) != "red"
 
 
 def test_profile_shares(catalog):
     face = {"scores": {"hat": 0.9, "beard": 0.1, "eyewear": 0.1}, "labels": ["hat"],
-            "attributes": {"hat_colour": "red", "hat_tone": "dark", "eyewear_style": "optical",
-                           "beard_style": "short"}}
-    results = [{"error": None, "faces": [face]}, {"error": None, "faces": []}, {"error": "bad", "faces": []}]
+            "types": {"hat": {"beanie": 0.8, "cap": 0.2}, "hat_colour": "red"}}
+    other = {"scores": {"hat": 0.7, "beard": 0.1, "eyewear": 0.1}, "labels": ["hat"],
+             "types": {"hat": {"cap": 0.6, "beanie": 0.4}, "hat_colour": "red"}}
+    results = [{"error": None, "faces": [face]}, {"error": None, "faces": [other]},
+               {"error": None, "faces": []}, {"error": "bad", "faces": []}]
     summary = profile(results, catalog)["profile"]
-    assert summary["photos"] == 2 and summary["failed"] == 1 and summary["faces"] == 1
-    assert summary["labels"]["hat"]["photo_share"] == 0.5 and summary["labels"]["hat"]["face_share"] == 1.0
+    assert summary["photos"] == 3 and summary["failed"] == 1 and summary["faces"] == 2
+    assert summary["labels"]["hat"]["photo_share"] == pytest.approx(2 / 3)
+    assert summary["labels"]["hat"]["face_share"] == 1.0
+    assert summary["types"] == {"hat": {"beanie": 0.5, "cap": 0.5}, "hat_colour": {"red": 1.0}}
     assert summary["headline"] == "We recommend hat products to this account"
     assert {p["category"] for p in summary["recommendations"]} == {"hat"}
-    assert summary["recommendations"][0]["product_id"] == "HAT-006"  # the red beanie
+    first = summary["recommendations"][0]
+    assert first["product_id"] == "HAT-013"  # beanie (mean 0.6) in red
+    assert first["reason"] == "seen in 67% of 3 photos; red beanie, 0.60 → Red knit beanie"

@@ -36,6 +36,23 @@ def test_cv_report_shape(trained):
     assert all(entry["reason"] for entry in report["skipped"])
 
 
+def test_type_report_and_the_saved_types(trained):
+    report = json.loads((trained["out"] / "types_report.json").read_text())
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    assert "eyewear" in report["targets"] and "stubble" in report["targets"]
+    for target, scores in report["targets"].items():
+        classes = list(scores["classes"])
+        assert len(scores["confusion"]) == len(classes) and sum(map(sum, scores["confusion"])) == scores["n"]
+        assert set(scores["balanced_accuracy"]) == {"mean", "std"}
+        assert all(f"recall_{c}" in scores for c in classes)
+    assert 0.5 < report["targets"]["eyewear"]["roc_auc"]["mean"] <= 1
+    assert card["label_errors_flipped"] == {"eyewear": 1, "hat": 0}  # 000619.jpg is in the first 500
+    assert set(card["types"]) >= {"eyewear", "stubble", "moustache", "goatee", "full_beard"}
+    types = load_model(trained["model"])[0].types
+    assert set(types.classes_) == set(card["types"]) - {"hat_colour_read"}
+    assert "types, given their parent label" in trained["stdout"]
+
+
 def test_card_and_model_agree(trained, astronaut):
     model, card = load_model(trained["model"])
     assert isinstance(model, PhotoModel)
@@ -50,7 +67,9 @@ def test_card_and_model_agree(trained, astronaut):
     for answer in answers:
         assert set(answer.probabilities) == set(card["labels"])
         assert all(0 <= p <= 1 for p in answer.probabilities.values())
-        assert answer.labels == tuple(k for k in model.labels if answer.probabilities[k] >= card["thresholds"][k])
+        judged = answer.quality["status"] == "ok"
+        assert answer.labels == tuple(k for k in model.labels
+                                      if judged and answer.probabilities[k] >= card["thresholds"][k])
 
 
 def again(trained, out):

@@ -1,4 +1,4 @@
-"""One photo end to end: faces, calibrated scores per face, what the crops show, products.
+"""One photo end to end: faces, calibrated scores and types per face, products.
 
 Lives in a module (not in recommend.py) so that worker processes can import it; each
 process loads the model and catalog once, and forked workers inherit dlib's models from
@@ -12,7 +12,7 @@ from features.app.annotation import annotate, save_rgb
 from features.vision.faces import detection_settings, detector, landmark_predictor
 from features.vision.images import ImageError, load_image
 from features.model.model_io import load_model
-from features.products.recommendations import headline, load_catalog, read_attributes, recommend_products
+from features.products.recommendations import headline, load_catalog, recommend_products
 
 
 @lru_cache(maxsize=None)
@@ -46,18 +46,17 @@ def preload():
 
 def analyse_photo(path, model, catalog, *, per_category=2, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
-    face's ``attributes`` and ``headline``)."""
+    face's ``headline``)."""
     image = load_image(path)
     results = []
     for answer in model.answer(image):
         scores = {label: round(p, 4) for label, p in answer.probabilities.items()}
         labels = list(answer.labels)
-        attributes = read_attributes(answer.regions)
         results.append({"box": list(answer.box), "scores": scores, "labels": labels,
-                        "quality": answer.quality,
-                        "recommendations": recommend_products(scores, labels, attributes, catalog,
+                        "types": answer.types, "quality": answer.quality,
+                        "recommendations": recommend_products(scores, labels, answer.types, catalog,
                                                               per_category=per_category),
-                        "headline": headline(labels, scores, answer.quality), "attributes": attributes})
+                        "headline": headline(labels, scores, answer.quality)})
     if annotate_to is not None:
         save_rgb(annotate_to, annotate(image, results))
     return {"image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),

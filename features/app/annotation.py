@@ -1,4 +1,4 @@
-"""Annotated copies of photos: every face boxed with its labels, probabilities and product."""
+"""Annotated copies of photos: every face boxed with its labels, probabilities, types and product."""
 import cv2
 import numpy as np
 
@@ -13,7 +13,7 @@ def annotate(image, faces):
     image : ndarray of shape (H, W, 3)
         uint8 RGB photo; left unchanged.
     faces : list of dict
-        Per-face results (``box``, ``scores``, ``labels``, ``recommendations``).
+        Per-face results (``box``, ``scores``, ``labels``, ``types``, ``recommendations``).
 
     Returns
     -------
@@ -30,6 +30,7 @@ def annotate(image, faces):
         cv2.rectangle(canvas, (left, top), (right, bottom), colour, 2)
         lines = [f"#{number} " + " ".join(f"{k} {v:.2f}{'*' if k in face['labels'] else ''}"
                                           for k, v in face["scores"].items())]
+        lines += [type_line(face["types"])] if face.get("types") else []
         lines += [f"-> {r['name']}" for r in face["recommendations"][:1]] or ["-> no product"]
         y = bottom + 16 if bottom + 16 * len(lines) < canvas.shape[0] else max(14, top - 16 * len(lines))
         for line in lines:
@@ -39,6 +40,15 @@ def annotate(image, faces):
             cv2.putText(canvas, line, (x, y), font, size, (255, 255, 255), 1, cv2.LINE_AA)
             y += height + 8
     return canvas
+
+
+def type_line(types):
+    """The most likely type of each family, short: ``dark 0.93 cap 0.81 navy goatee 0.70``."""
+    parts = [f"{next(iter(types[f]))} {next(iter(types[f].values())):.2f}" for f in ("eyewear", "hat", "beard")
+             if f in types]
+    if "hat_colour" in types:
+        parts.insert(1 if "eyewear" in types else 0, types["hat_colour"])
+    return " ".join(parts)
 
 
 def save_rgb(path, image):

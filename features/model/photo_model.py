@@ -2,14 +2,13 @@
 
 ``train.py`` saves a :class:`PhotoModel`; ``recommend.py``, its workers, the benchmarks and
 the web server call :meth:`PhotoModel.answer` and never reach into the pipeline: how faces
-are detected, which labels there are and where each decision threshold lies are the
-model's own business.
+are detected, which labels there are, where each decision threshold lies, which faces are
+not judged and which product types a face shows are the model's own business.
 """
 import copy
 from dataclasses import dataclass
 
-import numpy as np
-
+from features.vision.colours import hat_colour
 from features.vision.quality import face_quality
 from features.vision.regions import REGIONS, extract_regions
 
@@ -29,32 +28,39 @@ class FaceAnswer:
     labels : tuple of str
         The labels the model decides are present (its own thresholds); none for a face of
         ``"uncertain"`` quality.
+    types : dict
+        Product types of the labels that are on, as conditional probabilities
+        (:meth:`features.model.types.TypeClassifier.face_types`); ``{}`` for a model without.
     quality : dict
         :func:`features.vision.quality.face_quality`: size, sharpness, yaw, edge, ``status``.
     regions : dict of str to ndarray
-        The ``forehead``, ``eye_band`` and ``jaw`` crops that product rules read.
+        The ``forehead``, ``eye_band`` and ``jaw`` crops.
     """
 
     face: object
     box: tuple
     probabilities: dict
     labels: tuple
+    types: dict
     quality: dict
     regions: dict
 
 
 class PhotoModel:
-    """A fitted ``Pipeline([("features", FaceFeatures), ("classifier", MultiLabelClassifier)])``
-    with the photo-level questions users ask of it.
+    """A fitted ``Pipeline([("features", FaceFeatures), ("classifier", MultiLabelClassifier)])``,
+    with the product types, answering the photo-level questions users ask.
 
     Parameters
     ----------
     pipeline : Pipeline
         Fitted; its feature step carries the detection settings used in training.
+    types : TypeClassifier, optional
+        Fitted on the same feature rows; types are reported for the labels that are on.
     """
 
-    def __init__(self, pipeline):
+    def __init__(self, pipeline, *, types=None):
         self.pipeline = pipeline
+        self.types = types
 
     @property
     def labels(self):
@@ -70,15 +76,19 @@ class PhotoModel:
     def n_features(self):
         return self.pipeline[0].n_features_out_
 
+    @property
+    def detection(self):
+        """How the model finds faces (:class:`features.vision.faces.DetectionSettings`), as in
+        training."""
+        return self.pipeline[0].detection
+
     def faces(self, image):
         """Every face of an RGB photo, largest first, found as in training."""
         return self.pipeline[0].find_faces(image)
 
-    def predict_proba(self, image, faces):
-        """Calibrated probabilities of ``faces`` of ``image``, shape (len(faces), n_labels)."""
-        if not faces:
-            return np.zeros((0, len(self.labels)))
-        return self.pipeline.predict_proba([(image, face) for face in faces])
+    def feature_rows(self, image, faces):
+        """The feature rows of ``faces`` of ``image``, shape (len(faces), n_features)."""
+        return self.pipeline[0].transform([(image, face) for face in faces])
 
     def answer(self, image):
         """Find every face of an RGB photo and answer for each.
@@ -89,39 +99,46 @@ class PhotoModel:
             Largest face first.
         """
         faces = self.faces(image)
-        probabilities = self.predict_proba(image, faces)
-        decisions = self.pipeline[-1].decide(probabilities)
+        if not faces:
+            return []
+        X = self.feature_rows(image, faces)
+        probabilities = self.pipeline[-1].predict_proba(X)
+        qualities = [face_quality(image, face) for face in faces]
+        # an uncertain face keeps its scores, not decisions
+        labels = [tuple(label for label, on in zip(self.labels, decided) if on and quality["status"] == "ok")
+                  for decided, quality in zip(self.pipeline[-1].decide(probabilities), qualities)]
+        regions = [extract_regions(image, face, regions=REGIONS) for face in faces]
+        types = self.face_types(X, labels, regions)
         height, width = image.shape[:2]
         answers = []
-        for face, row, decided in zip(faces, probabilities, decisions):
-            quality = face_quality(image, face)
-            judged = quality["status"] == "ok"  # an uncertain face keeps its scores, not decisions
+        for face, row, on, face_types, quality, crops in zip(faces, probabilities, labels, types,
+                                                              qualities, regions):
             left, top, right, bottom = face.box
             box = (max(0, left), max(0, top), min(width, right), min(height, bottom))
             answers.append(FaceAnswer(
                 face=face, box=tuple(int(v) for v in box),
                 probabilities={label: float(p) for label, p in zip(self.labels, row)},
-                labels=tuple(label for label, on in zip(self.labels, decided) if on and judged),
-                quality=quality,
-                regions=extract_regions(image, face, regions=REGIONS)))
+                labels=on, types=face_types, quality=quality, regions=crops))
         return answers
 
-    @property
-    def detection(self):
-        """How the model finds faces (:class:`features.vision.faces.DetectionSettings`), as in training."""
-        return self.pipeline[0].detection
+    def face_types(self, X, labels, regions):
+        """Each face's ``types``; the hat colour is measured on the forehead crop when the
+        model kept no trained colour read."""
+        if self.types is None:
+            return [{} for _ in labels]
+        measured = [hat_colour(crops["forehead"]) if "hat" in on and not self.types.reads_colour else None
+                    for on, crops in zip(labels, regions)]
+        return self.types.face_types(X, labels, measured_colours=measured)
 
     def with_detection(self, settings):
         """A copy detecting with other settings (``recommend.py``'s override)."""
-        features = copy.copy(self.pipeline[0]).set_params(detection=settings)
-        return self._with_step(0, features)
+        return self._with_step(0, copy.copy(self.pipeline[0]).set_params(detection=settings))
 
     def with_decisions(self, *, min_probability=None, precision=None):
         """A copy deciding by other thresholds (``recommend.py``'s ``--min-probability`` and
         ``--precision``; see :meth:`MultiLabelClassifier.with_thresholds`)."""
-        classifier = self.pipeline[-1].with_thresholds(min_probability=min_probability,
-                                                       precision=precision)
-        return self._with_step(-1, classifier)
+        return self._with_step(-1, self.pipeline[-1].with_thresholds(min_probability=min_probability,
+                                                                     precision=precision))
 
     def _with_step(self, index, estimator):
         """A copy with one pipeline step replaced; the fitted parts are shared, not copied."""
@@ -129,9 +146,11 @@ class PhotoModel:
         steps[index] = (steps[index][0], estimator)
         pipeline = copy.copy(self.pipeline)
         pipeline.steps = steps
-        return PhotoModel(pipeline)
+        return PhotoModel(pipeline, types=self.types)
 
     def set_n_jobs(self, n_jobs):
-        """Threads for the classifier's boosters (workers use one each); returns self."""
+        """Threads for the boosters (workers use one each); returns self."""
         self.pipeline.set_params(classifier__n_jobs=n_jobs)
+        if self.types is not None:
+            self.types.set_params(n_jobs=n_jobs)
         return self

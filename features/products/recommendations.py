@@ -1,11 +1,11 @@
-"""Recommendations: per-face scores and what the region crops show, to ranked products."""
+"""Recommendations: per-face scores and types, to ranked products."""
 import csv
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from features.labels import LABELS
+from features.model.types import BEARD_STYLES, EYEWEAR_TYPES, HAT_TYPES
 
 CATALOG = Path(__file__).resolve().parents[2] / "data" / "products.csv"
 CATALOG_COLUMNS = ("product_id", "category", "name", "price")
@@ -15,9 +15,23 @@ class CatalogError(ValueError):
     """A product catalog that cannot be used; the message names the file and row."""
 
 
+#: The catalog column that holds each category's type, and the type family it is read from.
+TYPE_COLUMNS = {"eyewear": "eyewear_type", "beard": "beard_style", "hat": "hat_type"}
+TYPE_VALUES = {"eyewear": EYEWEAR_TYPES, "beard": BEARD_STYLES, "hat": HAT_TYPES}
+#: How a type reads in a reason ("dark sunglasses, 0.93 -> ...").
+TYPE_PHRASES = {"clear": "clear glasses", "dark": "dark sunglasses", "cap": "cap",
+                "brimmed": "brimmed hat", "beanie": "beanie", "other": "headwear",
+                "stubble": "stubble", "moustache": "moustache", "goatee": "goatee",
+                "full_beard": "full beard"}
+#: A hat in the face's colour moves up by this much of type probability: a colour match
+#: reorders products of one type, and outweighs a type only when the type is a near tie.
+COLOUR_WEIGHT = 0.2
+
+
 def load_catalog(path=CATALOG):
     """Read the product catalog: ``product_id``, ``category`` (hat, beard or eyewear), ``name``,
-    ``price`` and optional attributes ``style``, ``colour``, ``tone``.
+    ``price``, the category's type column (``eyewear_type``, ``beard_style``, ``hat_type``) and
+    an optional ``colour``.
 
     Returns
     -------
@@ -34,76 +48,20 @@ def load_catalog(path=CATALOG):
     if missing:
         raise CatalogError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     for line, row in enumerate(rows, start=2):
-        if row["category"] not in LABELS:
-            raise CatalogError(f"{path}, line {line}: category {row['category']!r} is not one of {LABELS}")
+        category = row["category"]
+        if category not in LABELS:
+            raise CatalogError(f"{path}, line {line}: category {category!r} is not one of {LABELS}")
         try:
             row["price"] = float(row["price"])
         except ValueError:
             raise CatalogError(f"{path}, line {line}: price {row['price']!r} is not a number") from None
-        for column in ("style", "colour", "tone"):
+        for column in (*TYPE_COLUMNS.values(), "colour"):
             row[column] = row.get(column) or ""
+        value = row[TYPE_COLUMNS[category]]
+        if value not in TYPE_VALUES[category]:
+            raise CatalogError(f"{path}, line {line}: {TYPE_COLUMNS[category]} {value!r} is not one of "
+                               f"{TYPE_VALUES[category]}")
     return rows
-
-
-def colour_name(rgb):
-    """A plain colour word for an RGB triple (what a shopper would call it)."""
-    hue, sat, val = cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2HSV)[0, 0].astype(int)
-    if val < 60:
-        return "black"
-    if sat < 45:
-        return "white" if val > 190 else "grey"
-    if hue < 8 or hue >= 170:
-        return "red"
-    if hue < 22:
-        return "brown" if val < 170 else "beige" if sat < 110 else "orange"
-    if hue < 35:
-        return "yellow"
-    if hue < 85:
-        return "green"
-    if hue < 130:
-        return "blue"
-    return "purple"
-
-
-def tone(rgb):
-    """"dark" or "light" by luminance."""
-    return "dark" if cv2.cvtColor(np.uint8([[rgb]]), cv2.COLOR_RGB2GRAY)[0, 0] < 110 else "light"
-
-
-def median_colour(patch):
-    """Median RGB of the non-padding pixels of a crop (padding is pure black)."""
-    pixels = patch.reshape(-1, 3)
-    inside = pixels[pixels.max(axis=1) > 0]
-    return np.median(inside if len(inside) else pixels, axis=0).astype(np.uint8)
-
-
-def read_attributes(regions):
-    """What the crops show beyond the labels: hat colour, lens darkness, beard length.
-
-    Parameters
-    ----------
-    regions : dict of str to ndarray
-        ``forehead``, ``eye_band`` and ``jaw`` crops of one face
-        (:func:`features.vision.regions.extract_regions`).
-    """
-    forehead, eyes, jaw = regions["forehead"], regions["eye_band"], regions["jaw"]
-    h, w = forehead.shape[:2]
-    # just above the brows, where a cap's front or a hat's band sits (higher up is often sky)
-    hat = median_colour(forehead[h // 2:7 * h // 8, w // 4:3 * w // 4])
-    h, w = eyes.shape[:2]
-    gray = cv2.cvtColor(eyes, cv2.COLOR_RGB2GRAY).astype(float)
-    lenses = np.r_[gray[h // 3:, w // 6:2 * w // 5].ravel(), gray[h // 3:, 3 * w // 5:5 * w // 6].ravel()]
-    bridge = gray[h // 3:, 9 * w // 20:11 * w // 20]
-    dark_lenses = np.median(lenses) < 0.6 * max(np.median(bridge), 1.0)
-    h, w = jaw.shape[:2]
-    jaw_gray = cv2.cvtColor(jaw, cv2.COLOR_RGB2GRAY).astype(float)
-    chin = np.median(jaw_gray[2 * h // 3:, w // 3:2 * w // 3])
-    cheeks = np.median(np.r_[jaw_gray[:h // 3, :w // 6].ravel(), jaw_gray[:h // 3, 5 * w // 6:].ravel()])
-    return {
-        "hat_colour": colour_name(hat), "hat_tone": tone(hat),
-        "eyewear_style": "sunglasses" if dark_lenses else "optical",
-        "beard_style": "long" if chin < 0.7 * max(cheeks, 1.0) else "short",
-    }
 
 
 #: How sure a sentence sounds for a calibrated probability (highest band first): no
@@ -113,35 +71,41 @@ HEDGES = ((0.8, "very likely"), (0.5, "likely"))
 UNSURE = "may"
 
 
-def what_shows(label, attributes):
-    """What a label means for this face, as (third-person verb phrase, bare verb phrase)."""
-    if label == "hat":
-        return f"wears a {attributes['hat_colour']} hat", f"wear a {attributes['hat_colour']} hat"
-    if label == "eyewear":
-        thing = "dark sunglasses" if attributes["eyewear_style"] == "sunglasses" else "glasses"
-        return f"wears {thing}", f"wear {thing}"
-    thing = "a full beard" if attributes["beard_style"] == "long" else "stubble or a short beard"
-    return f"has {thing}", f"have {thing}"
+#: What each label says of a face: (third-person verb phrase, bare verb phrase).
+LABEL_PHRASES = {"hat": ("wears a hat", "wear a hat"), "eyewear": ("wears glasses", "wear glasses"),
+                 "beard": ("has facial hair", "have facial hair")}
 
 
-def describe(label, probability, attributes):
-    """The human half of a reason, as sure as the probability: "likely wears a red hat (0.72)"."""
-    third, bare = what_shows(label, attributes)
+def describe(label, probability):
+    """A label as sure as its probability: "likely wears a hat (0.72)"."""
+    third, bare = LABEL_PHRASES[label]
     hedge = next((f"{word} {third}" for floor, word in HEDGES if probability >= floor), f"{UNSURE} {bare}")
     return f"{hedge} ({probability:.2f})"
 
 
-def product_fit(product, attributes):
-    """How well one product suits what the face shows (higher is better)."""
+def product_fit(product, types):
+    """How well one product suits the face: the probability of the product's type (given the
+    category's label), plus :data:`COLOUR_WEIGHT` for a hat in the face's hat colour."""
     category = product["category"]
-    if category == "hat":
-        return 2.0 * (product["colour"] == attributes["hat_colour"]) + (product["tone"] == attributes["hat_tone"])
-    if category == "eyewear":
-        return 2.0 * (product["style"] == attributes["eyewear_style"]) + 0.5 * (product["style"] == "any")
-    return 2.0 * (product["style"] == attributes["beard_style"]) + 0.5 * (product["style"] == "any")
+    fit = types.get(category, {}).get(product[TYPE_COLUMNS[category]], 0.0)
+    if category == "hat" and product["colour"] and product["colour"] == types.get("hat_colour"):
+        fit += COLOUR_WEIGHT
+    return fit
 
 
-def recommend_products(scores, labels, attributes, catalog, *, per_category=2):
+def reason(label, probability, product, types):
+    """Why a product: the label as sure as its probability, then the product's type with the
+    face's probability of it ("likely wears glasses (0.72); dark sunglasses, 0.93 → ...")."""
+    said = describe(label, probability)
+    value = product[TYPE_COLUMNS[label]]
+    if value not in types.get(label, {}):
+        return f"{said} → {product['name']}"
+    colour = types.get("hat_colour") if label == "hat" else None
+    what = f"{colour} {TYPE_PHRASES[value]}" if colour and colour == product["colour"] else TYPE_PHRASES[value]
+    return f"{said}; {what}, {types[label][value]:.2f} → {product['name']}"
+
+
+def recommend_products(scores, labels, types, catalog, *, per_category=2):
     """Products for one face: its labels strongest first, the best-fitting products of each.
 
     Parameters
@@ -150,8 +114,9 @@ def recommend_products(scores, labels, attributes, catalog, *, per_category=2):
         Calibrated probability per label.
     labels : sequence of str
         Labels that passed the model's thresholds; only their categories are recommended.
-    attributes : dict
-        From :func:`read_attributes`.
+    types : dict
+        The face's ``types`` (:meth:`features.model.types.TypeClassifier.face_types`); ``{}`` ranks
+        by price alone.
     catalog : list of dict
         From :func:`load_catalog`.
     per_category : int
@@ -165,12 +130,12 @@ def recommend_products(scores, labels, attributes, catalog, *, per_category=2):
     chosen = []
     for label in sorted(labels, key=lambda name: -scores[name]):
         products = [p for p in catalog if p["category"] == label]
-        ranked = sorted(products, key=lambda p: (-product_fit(p, attributes), p["price"]))
+        ranked = sorted(products, key=lambda p: (-product_fit(p, types), p["price"]))
         for product in ranked[:per_category]:
             chosen.append({"product_id": product["product_id"], "category": label,
                            "name": product["name"], "price": product["price"],
                            "score": round(float(scores[label]), 4),
-                           "reason": f"{describe(label, scores[label], attributes)} → {product['name']}"})
+                           "reason": reason(label, scores[label], product, types)})
     return chosen
 
 
@@ -186,14 +151,46 @@ def headline(labels, scores, quality=None):
     return f"We recommend {strongest} products to this person ({hedge} {strongest}, {scores[strongest]:.2f})"
 
 
+def account_types(faces):
+    """The types of a feed: per family, the mean probability of each type over the faces
+    whose parent label is on (the ranking's input), and the share of those faces where the
+    type is seen (single-choice families: the most likely type; beard styles: p >= 0.5;
+    hat colour: the named colour).
+
+    Returns
+    -------
+    mean : dict
+        Like one face's ``types`` (``hat_colour``: the commonest colour).
+    shares : dict
+        Family -> type -> share of the faces with the family.
+    """
+    mean, shares = {}, {}
+    for family in ("eyewear", "hat", "beard"):
+        rows = [f["types"][family] for f in faces if family in f.get("types", {})]
+        if not rows:
+            continue
+        names = sorted({k for row in rows for k in row})
+        mean[family] = {k: round(float(np.mean([row.get(k, 0.0) for row in rows])), 4) for k in names}
+        seen = [{k for k, v in row.items() if v >= 0.5} if family == "beard" else {max(row, key=row.get)}
+                for row in rows]
+        shares[family] = {k: round(float(np.mean([k in s for s in seen])), 4) for k in names}
+    colours = [f["types"]["hat_colour"] for f in faces if "hat_colour" in f.get("types", {})]
+    if colours:
+        names, counts = np.unique(colours, return_counts=True)
+        mean["hat_colour"] = str(names[np.argmax(counts)])
+        shares["hat_colour"] = {str(k): round(c / len(colours), 4) for k, c in zip(names, counts)}
+    return mean, shares
+
+
 def profile(results, catalog, *, per_category=2):
-    """Recommendations for a whole feed (one account): label shares over photos and faces.
+    """Recommendations for a whole feed (one account): label shares over photos and faces,
+    type shares among the faces with each label.
 
     Parameters
     ----------
     results : list of dict
         Per-photo results as :mod:`recommend` builds them (``faces`` with ``scores``,
-        ``labels`` and ``attributes``).
+        ``labels`` and ``types``).
     """
     photos = [r for r in results if r["error"] is None]
     faces = [f for r in photos for f in r["faces"]]
@@ -208,17 +205,14 @@ def profile(results, catalog, *, per_category=2):
         }
     present = [label for label in LABELS if summary[label]["photo_share"] > 0]
     ordered = sorted(present, key=lambda name: (-summary[name]["photo_share"], -summary[name]["mean_probability"]))
-    products = []
-    for label in ordered:
-        best = max((f for f in faces if label in f["labels"]), key=lambda f: f["scores"][label])
-        products += recommend_products({label: summary[label]["photo_share"]}, [label],
-                                       best["attributes"], catalog, per_category=per_category)
+    types, shares = account_types(faces)
+    products = recommend_products({label: summary[label]["photo_share"] for label in ordered}, ordered,
+                                  types, catalog, per_category=per_category)
     for product in products:
         share = summary[product["category"]]["photo_share"]
-        product["reason"] = (f"seen in {share:.0%} of {len(photos)} photos; "
-                             + product["reason"].split(" (", 1)[0] + " → " + product["name"])
+        product["reason"] = f"seen in {share:.0%} of {len(photos)} photos; {product['reason']}"
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
-                        "labels": summary,
+                        "labels": summary, "types": shares,
                         "headline": f"We recommend {ordered[0]} products to this account" if ordered
                         else "No hat, beard or eyewear seen in this feed: no product",
                         "recommendations": products}}

@@ -1,0 +1,125 @@
+"""Learned types on real shared photos: labels and their cleaning, the classifier's contract,
+five held-out people, and the types through recommend.py with a saved model."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import CELEBA, ROOT
+from features.model.types import BEARD_STYLES, MISSING, TARGETS, TypeClassifier, type_labels
+
+#: One real photo per type the issue names, each of a person left out of the fixture's fit.
+EXAMPLES = {"sunglasses": "000373.jpg", "clear glasses": "000152.jpg", "cap": "000196.jpg",
+            "beanie": "000672.jpg", "goatee": "000206.jpg"}
+
+
+@pytest.fixture(scope="module")
+def targets(celeba_paths):
+    return type_labels(CELEBA, celeba_paths)
+
+
+@pytest.fixture(scope="module")
+def typed(trained, targets, celeba_labels, celeba_paths):
+    """A TypeClassifier fitted on real features of the typed photos and the first 500 (cached by
+    the session's train.py run), without the people of :data:`EXAMPLES`."""
+    from features.vision.transformer import FaceFeatures
+
+    T, _ = targets
+    held_out = celeba_labels["identity"][celeba_labels["filename"].isin(EXAMPLES.values())]
+    typed_rows = (T["eyewear"] != MISSING) | (T["hat"] != MISSING)
+    rows = np.flatnonzero(((np.arange(len(T)) < 500) | typed_rows) & ~celeba_labels["identity"].isin(held_out))
+    extractor = FaceFeatures(n_jobs=2, cache_dir=trained["out"] / "feature-cache", detection_threshold=-0.5,
+                             on_error="nan").fit()
+    X = extractor.transform([celeba_paths[i] for i in rows] + [str(CELEBA / "images" / n) for n in EXAMPLES.values()])
+    X_fit, X_examples = X[:len(rows)], X[len(rows):]
+    found = ~np.isnan(X_fit).all(axis=1)
+    model = TypeClassifier(n_estimators=100, n_jobs=2).fit(
+        X_fit[found], T.iloc[rows[found]].reset_index(drop=True),
+        groups=celeba_labels["identity"].to_numpy()[rows[found]])
+    return model, dict(zip(EXAMPLES, X_examples))
+
+
+def test_labels_cleaning_and_the_full_beard_definition(targets):
+    T, flips = targets
+    assert len(flips["eyewear"]) == 12 and len(flips["hat"]) == 6  # the `none` rows: label errors
+    assert set(T.columns) == set(TARGETS) | {"beard"}
+    assert (T["eyewear"] != MISSING).sum() == 507 and set(T["eyewear"]) == {"clear", "dark", MISSING}
+    assert (T["hat"] != MISSING).sum() == 372 and set(T["hat"]) - {MISSING} == {"cap", "brimmed", "beanie", "other"}
+    assert "unsure" not in set(T["hat_colour"])
+    hair = pd.read_csv(CELEBA / "facial_hair.csv")
+    full = (hair["no_beard"] == 0) & (hair["sideburns"] == 1)
+    assert (T["full_beard"] == "1").sum() == full.sum() == 469
+    assert set(T.loc[T["full_beard"] == "1", "beard"]) == {"1"}  # a full beard is a beard
+
+
+def test_classifier_contract(typed):
+    model, _ = typed
+    assert set(model.estimators_) == set(TARGETS)  # every target had enough photos
+    assert list(model.classes_["eyewear"]) == ["clear", "dark"]
+    assert set(model.classes_["hat"]) == {"beanie", "brimmed", "cap", "other"}
+    assert model.get_params()["n_estimators"] == 100 and model.n_features_in_ == 4596
+    with pytest.raises(Exception, match="not fitted"):
+        TypeClassifier().predict_proba(np.zeros((1, 4596)))
+
+
+def test_five_held_out_people(typed):
+    model, rows = typed
+    every = [("hat", "beard", "eyewear")] * len(rows)
+    types = dict(zip(rows, model.face_types(np.array(list(rows.values())), every)))
+    top = {name: {f: next(iter(t[f])) for f in ("eyewear", "hat")} for name, t in types.items()}
+    assert top["sunglasses"]["eyewear"] == "dark"
+    assert top["clear glasses"]["eyewear"] == "clear"
+    assert top["cap"]["hat"] == "cap"
+    assert top["beanie"]["hat"] == "beanie"
+    beard = types["goatee"]["beard"]
+    assert beard["goatee"] >= 0.5 and max(beard, key=beard.get) == "goatee"
+    for t in types.values():
+        probabilities = list(t["eyewear"].values())
+        assert sum(probabilities) == pytest.approx(1, abs=1e-3) and probabilities == sorted(probabilities)[::-1]
+
+
+def test_types_only_for_labels_that_are_on(typed):
+    model, rows = typed
+    X = np.array(list(rows.values()))
+    faces = model.face_types(X, [[], ["eyewear"], ["hat"], ["beard"], ["hat", "eyewear"]])
+    assert faces[0] == {}
+    assert set(faces[1]) == {"eyewear"} and set(faces[3]) == {"beard"}
+    assert set(faces[2]) == {"hat", "hat_colour"} and set(faces[4]) == {"hat", "hat_colour", "eyewear"}
+    assert set(faces[3]["beard"]) == set(BEARD_STYLES)
+    assert model.face_types(X[:0], []) == []
+
+
+def test_types_through_recommend_with_a_saved_model(trained, typed, tmp_path):
+    """The session's model with the fixture's types, saved as train.py saves it: recommend.py
+    checks it, loads it and shows the types in JSON, text and Parquet, under 5 ms per face."""
+    from features.model.model_io import load_model, save_model
+    from features.model.photo_model import PhotoModel
+    from features.products.recommendations import describe
+
+    model, card = load_model(trained["model"])
+    model_path = tmp_path / "model.joblib"
+    save_model(PhotoModel(model.pipeline, types=typed[0]), {k: v for k, v in card.items() if k not in ("model_sha256", "library_versions")},
+               model_path)
+    photos = [str(CELEBA / "images" / name) for name in EXAMPLES.values()]
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(model_path), *photos, "--n-jobs", "1"]
+    result = subprocess.run(command + ["--json", "--output", str(tmp_path / "out.parquet")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    records = dict(zip(EXAMPLES, map(json.loads, result.stdout.splitlines())))
+    for record in records.values():
+        for face in record["faces"]:
+            families = {"hat_colour": "hat"}
+            assert {families.get(f, f) for f in face["types"]} == set(face["labels"])
+    sunglasses = records["sunglasses"]["faces"][0]
+    assert sunglasses["labels"] == ["eyewear"] and next(iter(sunglasses["types"]["eyewear"])) == "dark"
+    first = sunglasses["recommendations"][0]
+    said = describe("eyewear", sunglasses["scores"]["eyewear"])
+    assert first["reason"] == f"{said}; dark sunglasses, {sunglasses['types']['eyewear']['dark']:.2f} → {first['name']}"
+    table = pd.read_parquet(tmp_path / "out.parquet")
+    assert table["eyewear_type"].iloc[0] == "dark"
+    assert json.loads(table["types"].iloc[0]) == sunglasses["types"]
+    text = subprocess.run(command, capture_output=True, text=True, cwd=ROOT).stdout
+    assert "types: eyewear dark" in text
