@@ -179,12 +179,6 @@ def format_profile(summary):
     return "\n".join(lines)
 
 
-def public(record):
-    """The JSON Lines record: per face only box, scores, labels and recommendations."""
-    keys = ("box", "scores", "labels", "recommendations")
-    return {**record, "faces": [{k: face[k] for k in keys} for face in record["faces"]]}
-
-
 PARQUET_COLUMNS = ("image", "width", "height", "error", "face", "left", "top", "right", "bottom",
                    "hat", "beard", "eyewear", "labels", "products")
 
@@ -238,6 +232,7 @@ def main(argv=None):
     from features.cluster import ClusterError
     from features.model_io import ModelError, check_model
     from features.recommendations import CatalogError, load_catalog
+    from features.records import public
 
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -308,6 +308,7 @@ def run(args, started):
         "end_to_end_cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1")}
                                  for label, s in e2e_report.items()},
         "detection": detection,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # UTC, shown by serve.py
     }
     model_path = args.out / "model.joblib"
     save_model(pipeline, card, model_path)
