@@ -110,7 +110,7 @@ def check_limits(photos, settings):
     for number, upload in enumerate(photos):
         if upload.size is not None and upload.size > settings.max_photo_bytes:
             raise HTTPException(413, f"{display_name(upload.filename, number)}: {upload.size / MB:.1f} MB "
-                                     f"is over the limit of {settings.max_photo_bytes / MB:g} MB per photo")
+                                     f"is over the limit of {settings.max_photo_bytes / MB:.3g} MB per photo")
 
 
 class Batch:
@@ -216,7 +216,9 @@ def create_app(settings):
     async def one_line_validation_error(request, exc):
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"][1:]) or "request"
-        return JSONResponse({"detail": f"{where}: {error['msg']}"}, status_code=422)
+        # a part without a filename reaches FastAPI as text, not as a file
+        message = "not a file (no filename)" if "Expected UploadFile" in error["msg"] else error["msg"]
+        return JSONResponse({"detail": f"{where}: {message}"}, status_code=422)
 
     @app.exception_handler(Exception)
     async def one_line_server_error(request, exc):
