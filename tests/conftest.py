@@ -97,7 +97,8 @@ def free_port():
 
 @contextmanager
 def serving(model, log, *flags):
-    """A real ``serve.py`` process on a free local port, stopped afterwards; yields its URL."""
+    """A real ``serve.py`` process on a free local port, stopped afterwards; yields its URL and
+    the process."""
     import subprocess
 
     import httpx
@@ -117,7 +118,7 @@ def serving(model, log, *flags):
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -126,5 +127,5 @@ def serving(model, log, *flags):
 @pytest.fixture(scope="session")
 def server(trained, tmp_path_factory):
     """serve.py on the session's trained model, with its default limits."""
-    with serving(trained["model"], tmp_path_factory.mktemp("serve") / "serve.log") as url:
+    with serving(trained["model"], tmp_path_factory.mktemp("serve") / "serve.log") as (url, _):
         yield url

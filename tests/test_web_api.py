@@ -1,10 +1,13 @@
 """The HTTP API of a real serve.py process, with the model trained in this session."""
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -134,7 +137,7 @@ def test_limits_refuse_with_413(trained, tmp_path, astronaut, feed):
     small, big = tmp_path / "astronaut.jpg", tmp_path / "astronaut.png"
     Image.fromarray(astronaut).save(small, quality=95)  # about 100 kB: over 0.05 MB
     Image.fromarray(astronaut).save(big, compress_level=0)  # about 790 kB: over the whole body limit
-    with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "3", "--max-photo-mb", "0.05") as url:
+    with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "3", "--max-photo-mb", "0.05") as (url, _):
         many = httpx.post(url + "/api/analyze", files=upload(feed[:4]))
         assert many.status_code == 413
         assert many.json() == {"detail": "4 photos is over the limit of 3 per request; send them in several requests"}
@@ -160,3 +163,36 @@ def test_eight_clients_at_once_each_photo_answered_once(server, lfw_paths):
         assert [r["image"] for r in records] == [p.name for p in photos]
         assert all(r["error"] is None and r["width"] == 250 for r in records)
     assert httpx.get(server + "/api/health").json()["status"] == "ok"
+
+
+def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(server, lfw_paths):
+    before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
+    photos = upload([Path(p) for p in lfw_paths[:12]])
+    with httpx.stream("POST", server + "/api/analyze", params={"format": "jsonl"}, files=photos,
+                      timeout=TIMEOUT) as answer:
+        first = json.loads(next(answer.iter_lines()))
+    assert first["image"] == Path(lfw_paths[0]).name
+    assert httpx.get(server + "/api/health").status_code == 200
+    deadline = time.time() + 60  # the photos already queued finish (cancelled ones never start)
+    while set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) != before and time.time() < deadline:
+        time.sleep(0.5)
+    assert set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) == before
+
+
+def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tmp_path, lfw_paths):
+    photos = [Path(p) for p in lfw_paths[:20]]
+    with serving(trained["model"], tmp_path / "serve.log") as (url, process):
+        with httpx.stream("POST", url + "/api/analyze", params={"format": "jsonl"}, files=upload(photos),
+                          timeout=TIMEOUT) as answer:
+            lines = answer.iter_lines()
+            records = [json.loads(next(lines))]
+            workers = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            assert len(workers) == 2
+            for worker in workers:
+                os.kill(int(worker), signal.SIGKILL)
+            records += [json.loads(line) for line in lines]
+        assert [r["image"] for r in records] == [p.name for p in photos]  # every photo answered once
+        lost = [r for r in records if r["error"] == "the worker died while analysing this photo"]
+        assert lost and all(r["error"] is None for r in records if r not in lost)
+        again = httpx.post(url + "/api/analyze", files=upload(photos[:4]), timeout=TIMEOUT)
+        assert again.status_code == 200 and all(r["error"] is None for r in again.json())

@@ -163,12 +163,16 @@ def json_lines(batch, *, catalog=None, per_category=2):
 
     async def lines():
         records = []
-        async for record in batch.records():
-            records.append(record)
-            yield json.dumps(public(record)) + "\n"
-        if catalog is not None:
-            yield json.dumps(profile(records, catalog, per_category=per_category)) + "\n"
+        try:
+            async for record in batch.records():
+                records.append(record)
+                yield json.dumps(public(record)) + "\n"
+            if catalog is not None:
+                yield json.dumps(profile(records, catalog, per_category=per_category)) + "\n"
+        finally:  # also when the client went away mid-stream
+            batch.close()
 
+    # and when it went away before the stream started, which skips the generator's finally
     return StreamingResponse(lines(), media_type="application/x-ndjson", background=BackgroundTask(batch.close))
 
 
