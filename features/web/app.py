@@ -36,7 +36,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 MB = 1 << 20
 # multipart headers around one file part are a few hundred bytes; this is generous
 PART_OVERHEAD = 64 * 1024
-LOST = "the worker died while analysing this photo"
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,13 @@ class Analyser:
             self.pool = self._start()
             return self._submit(self.pool, [(path, annotate_to)], per_category, threshold)
 
+    @staticmethod
+    def lost(path):
+        """The record of a photo whose worker died (as recommend.py --scheduler words it)."""
+        from features.analysis import error_record
+
+        return error_record(path, "the worker died while analysing this photo")
+
     def close(self):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
@@ -144,7 +150,7 @@ class Batch:
             try:
                 [record] = await asyncio.wrap_future(future)
             except BrokenProcessPool:
-                record = {"width": None, "height": None, "faces": [], "error": LOST}
+                record = self.analyser.lost(name)
             yield {**record, "image": name}
 
     def close(self):
@@ -154,8 +160,14 @@ class Batch:
 
 
 async def open_batch(analyser, photos, settings, **options):
+    """The request's :class:`Batch`, queued; nothing is left behind if queueing fails."""
     check_limits(photos, settings)
-    return await Batch(analyser, photos, **options).queue()
+    batch = Batch(analyser, photos, **options)
+    try:
+        return await batch.queue()
+    except BaseException:
+        batch.close()
+        raise
 
 
 def json_lines(batch, *, catalog=None, per_category=2):
