@@ -196,3 +196,10 @@ def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tm
         assert lost and all(r["error"] is None for r in records if r not in lost)
         again = httpx.post(url + "/api/analyze", files=upload(photos[:4]), timeout=TIMEOUT)
         assert again.status_code == 200 and all(r["error"] is None for r in again.json())
+
+
+def test_serve_without_a_model_says_so_in_one_line(tmp_path):
+    command = [sys.executable, str(ROOT / "serve.py"), "--model", str(tmp_path / "none.joblib")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == f"serve.py: error: {tmp_path / 'none.joblib'}: no model file; make one with: python train.py\n"
