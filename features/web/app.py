@@ -225,7 +225,9 @@ def create_app(settings):
 
     app = FastAPI(title="img2recommender", version=version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Hat, beard and eyewear per face, with calibrated probabilities and products.",
-                  max_body_size=settings.max_photos * (settings.max_photo_bytes + PART_OVERHEAD))
+                  max_body_size=settings.max_photos * (settings.max_photo_bytes + PART_OVERHEAD),
+                  # parts past Starlette's default of 1000 are refused before our 413 can count them
+                  form_limits={"max_files": max(1000, settings.max_photos + 1)})
     app.state.card, app.state.summary = card, model_summary(card)
 
     @app.exception_handler(RequestValidationError)
