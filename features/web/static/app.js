@@ -151,7 +151,7 @@ async function analyseBatch(batch, first) {
   let next = 0;
   try {
     const response = await fetch(`/api/profile?format=jsonl&per_category=${perCategory}`, { method: "POST", body: form });
-    if (!response.ok) throw new Error((await response.json()).detail || response.statusText);
+    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || `${response.status} ${response.statusText}`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
