@@ -1,12 +1,13 @@
 # make demo: install, train on the shared photos, recommend for sample photos.
 # make test: install, run the tests.      make bench: install, run the benchmarks.
+# make serve: install, train if there is no model yet, serve the page on http://127.0.0.1:8000/
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 LFW ?= ../shared/datasets/lfw-photos/images
 SAMPLES ?= $(LFW)/Thaksin_Shinawatra_0005.jpg $(LFW)/Yusuf_Misbac_0001.jpg
 
-.PHONY: install install-test demo test bench clean
+.PHONY: install install-test browser demo serve test bench clean
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -27,7 +28,23 @@ demo: install
 	$(BIN)/python train.py
 	$(BIN)/python recommend.py --annotate artifacts/demo $(SAMPLES)
 
-test: install-test
+serve: install artifacts/model.joblib
+	$(BIN)/python serve.py
+
+artifacts/model.joblib: | $(VENV)/.installed
+	$(BIN)/python train.py
+
+# The browser test drives Debian's chromium and chromedriver: installed here where apt-get
+# can (as root); elsewhere this says how, and that test is skipped.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver) >/dev/null \
+		|| echo "make: could not install chromium; the browser test will be skipped"; \
+	else echo "make: no chromium; install it with: sudo apt-get install chromium chromium-driver" \
+		"(the browser test is skipped without it)"; fi
+
+test: install-test browser
 	$(BIN)/python -m pytest -q
 
 # The reference pipeline: face_recognition without its dependencies (they would build dlib

@@ -249,12 +249,6 @@ def format_profile(summary):
     return "\n".join(lines)
 
 
-def public(record):
-    """The JSON Lines record: per face only box, scores, labels, types, quality and recommendations."""
-    keys = ("box", "scores", "labels", "types", "quality", "recommendations")
-    return {**record, "faces": [{k: face[k] for k in keys} for face in record["faces"]]}
-
-
 PARQUET_COLUMNS = ("image", "width", "height", "error", "face", "left", "top", "right", "bottom",
                    "hat", "beard", "eyewear", "labels", "eyewear_type", "hat_type", "hat_colour",
                    "beard_styles", "types", "products")
@@ -324,6 +318,7 @@ def main(argv=None):
     from features.app.cluster import ClusterError
     from features.model.model_io import ModelError, check_model
     from features.products.recommendations import CatalogError, load_catalog
+    from features.app.records import public
 
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -411,6 +411,7 @@ def run(args, started):
         "detector": dataclasses.asdict(extractor.detection),
         "label_errors_flipped": flipped,
         "types": types_card(types, types_report) if types is not None else None,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # UTC, shown by serve.py
     }
     model_path = args.out / "model.joblib"
     save_model(model, card, model_path)

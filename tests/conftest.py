@@ -1,7 +1,8 @@
-"""Real photos for the tests: the shared datasets and scikit-image's astronaut."""
+"""Real photos for the tests: the shared datasets and scikit-image's astronaut; a real serve.py."""
 import os
-import time
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,47 @@ def trained(tmp_path_factory):
     assert result.returncode == 0, result.stderr
     return {"out": out, "model": out / "model.joblib", "stdout": result.stdout, "command": command,
             "seconds": time.time() - started}
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(model, log, *flags):
+    """A real ``serve.py`` process on a free local port, stopped afterwards; yields its URL and
+    the process."""
+    import subprocess
+
+    import httpx
+
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", url.rsplit(":", 1)[1],
+               "--workers", "2", *flags]
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.time() + 120  # workers load the model before the port opens: a few seconds
+        while True:
+            assert process.poll() is None, Path(log).read_text()
+            assert time.time() < deadline, "serve.py did not answer within 120 s"
+            try:
+                if httpx.get(url + "/api/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server(trained, tmp_path_factory):
+    """serve.py on the session's trained model, with its default limits."""
+    with serving(trained["model"], tmp_path_factory.mktemp("serve") / "serve.log") as (url, _):
+        yield url

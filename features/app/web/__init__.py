@@ -1,0 +1,1 @@
+"""The web app and HTTP API (``python serve.py``): see :mod:`features.app.web.app`."""

@@ -1,0 +1,311 @@
+"""The web app: a page and an HTTP API over the same per-photo analysis as recommend.py.
+
+:func:`create_app` checks the model and catalog, forks the worker processes once (as
+recommend.py does) and returns the FastAPI app; every request's photos are queued to those
+workers, one task per photo, so concurrent requests share them and none is dropped.
+"""
+import asyncio
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+import unicodedata
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated, Literal
+
+import swagger_ui_bundle
+from fastapi import FastAPI, File, HTTPException, Query, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
+
+from features.model.model_io import check_model
+from features.products.recommendations import load_catalog, profile
+from features.app.records import public
+
+STATIC = Path(__file__).resolve().parent / "static"
+MB = 1 << 20
+# multipart headers around one file part are a few hundred bytes; this is generous
+PART_OVERHEAD = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the server needs to know; :mod:`serve` builds it from the command line."""
+
+    model: Path
+    catalog: Path
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_photo_bytes: int = 20 * MB  # a phone photo is 2-8 MB; 20 leaves room for a camera's JPEG
+    max_photos: int = 200  # one request's drop; the page sends larger drops in several requests
+
+
+class Analyser:
+    """The worker processes, and the one place that calls the analysis code.
+
+    The workers are forked once, after dlib's models are loaded, exactly as recommend.py
+    forks its own; each then loads the model and catalog once (done here, at start, so the
+    first request is not the slow one).
+    """
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.pool = self._start()
+
+    def _start(self):
+        from features.app.analysis import preload
+
+        preload()
+        pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("fork"))
+        warm = [self._submit(pool, [], 1, 0.0) for _ in range(self.settings.workers)]
+        for future in warm:
+            future.result()
+        return pool
+
+    def _submit(self, pool, jobs, per_category, threshold):
+        from features.app.analysis import analyse_chunk
+
+        return pool.submit(analyse_chunk, jobs, self.settings.model.resolve(),
+                           self.settings.catalog.resolve(), per_category, threshold, False)
+
+    def submit(self, path, *, per_category, threshold, annotate_to=None):
+        """Queue one photo; a future of its full record (with each face's attributes).
+
+        A pool broken by a worker that died is replaced, so that one crash does not end
+        the server.
+        """
+        try:
+            return self._submit(self.pool, [(path, annotate_to)], per_category, threshold)
+        except BrokenProcessPool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._start()
+            return self._submit(self.pool, [(path, annotate_to)], per_category, threshold)
+
+    @staticmethod
+    def lost(path):
+        """The record of a photo whose worker died (as recommend.py --scheduler words it)."""
+        from features.app.analysis import error_record
+
+        return error_record(path, "the worker died while analysing this photo")
+
+    def close(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def display_name(filename, number):
+    """The uploaded file's own name without folders or control characters: shown, never opened."""
+    name = unicodedata.normalize("NFC", (filename or "").replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(c for c in name if not unicodedata.category(c).startswith("C")).strip()
+    return name or f"photo-{number}"
+
+
+def check_limits(photos, settings):
+    """Refuse the whole request (413, one line) when it holds too many or too large photos."""
+    if len(photos) > settings.max_photos:
+        raise HTTPException(413, f"{len(photos)} photos is over the limit of {settings.max_photos} "
+                                 "per request; send them in several requests")
+    for number, upload in enumerate(photos):
+        if upload.size is not None and upload.size > settings.max_photo_bytes:
+            raise HTTPException(413, f"{display_name(upload.filename, number)}: {upload.size / MB:.1f} MB "
+                                     f"is over the limit of {settings.max_photo_bytes / MB:.3g} MB per photo")
+
+
+class Batch:
+    """One request's photos in a private temporary folder, each queued to the workers.
+
+    The files are named by their number only, so nothing in a request picks a path;
+    :meth:`close` cancels what has not started and removes the folder.
+    """
+
+    def __init__(self, analyser, photos, *, per_category, threshold, annotate=False):
+        self.folder = Path(tempfile.mkdtemp(prefix="img2rec-web-"))  # mode 0700
+        self.names = [display_name(p.filename, n) for n, p in enumerate(photos)]
+        self.analyser, self.options, self.annotate = analyser, dict(per_category=per_category,
+                                                                    threshold=threshold), annotate
+        self.photos, self.futures = photos, []
+
+    async def queue(self):
+        """Write each upload to the folder and queue it."""
+        for number, upload in enumerate(self.photos):
+            path = self.folder / str(number)
+            with open(path, "wb") as out:
+                while block := await upload.read(MB):
+                    out.write(block)
+            annotate_to = self.folder / f"{number}-annotated.jpg" if self.annotate else None
+            self.futures.append(self.analyser.submit(path, annotate_to=annotate_to, **self.options))
+        return self
+
+    async def records(self):
+        """Yield each photo's full record in upload order, ``image`` being its uploaded name."""
+        for name, future in zip(self.names, self.futures):
+            try:
+                [record] = await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                record = self.analyser.lost(name)
+            yield {**record, "image": name}
+
+    def close(self):
+        for future in self.futures:
+            future.cancel()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+async def open_batch(analyser, photos, settings, **options):
+    """The request's :class:`Batch`, queued; nothing is left behind if queueing fails."""
+    check_limits(photos, settings)
+    batch = Batch(analyser, photos, **options)
+    try:
+        return await batch.queue()
+    except BaseException:
+        batch.close()
+        raise
+
+
+def json_lines(batch, *, catalog=None, per_category=2):
+    """The response body of ``format=jsonl``: ``recommend.py --json`` (``--profile``) output."""
+
+    async def lines():
+        records = []
+        try:
+            async for record in batch.records():
+                records.append(record)
+                yield json.dumps(public(record)) + "\n"
+            if catalog is not None:
+                yield json.dumps(profile(records, catalog, per_category=per_category)) + "\n"
+        finally:  # also when the client went away mid-stream
+            batch.close()
+
+    # and when it went away before the stream started, which skips the generator's finally
+    return StreamingResponse(lines(), media_type="application/x-ndjson", background=BackgroundTask(batch.close))
+
+
+def model_summary(card):
+    """The model card's lines worth logging at start: labels, thresholds, training date."""
+    thresholds = ", ".join(f"{label} >= {card['thresholds'][label]:.2f}" for label in card["labels"])
+    return (f"labels {', '.join(card['labels'])}; thresholds {thresholds}; "
+            f"trained {card.get('trained_at', 'at an unknown date')} on {card['dataset']['n_used']} photos")
+
+
+def version():
+    try:
+        return metadata.version("img2recommender")
+    except metadata.PackageNotFoundError:  # running from a checkout that was not installed
+        return "unknown"
+
+
+Photos = Annotated[list[UploadFile], File(description="photos (JPEG, PNG, WebP, GIF, BMP, TIFF, ...)")]
+PerCategory = Annotated[int, Query(ge=1, le=20, description="products per category a face has")]
+Threshold = Annotated[float, Query(ge=-2.0, le=2.0, description="dlib detector threshold: lower finds "
+                                                                  "more faces, and more false ones")]
+Format = Annotated[Literal["json", "jsonl"], Query(description="json: one document; jsonl: one line "
+                                                               "per photo as each is done, in order")]
+
+
+def create_app(settings):
+    """The FastAPI app for ``settings``; raises ModelError or CatalogError for an unusable
+    model or catalog, before any worker starts."""
+    card = check_model(settings.model)
+    catalog = load_catalog(settings.catalog)
+    analyser = Analyser(settings)
+    started = time.monotonic()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        analyser.close()
+
+    app = FastAPI(title="img2recommender", version=version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Hat, beard and eyewear per face, with calibrated probabilities and products.",
+                  max_body_size=settings.max_photos * (settings.max_photo_bytes + PART_OVERHEAD),
+                  # parts past Starlette's default of 1000 are refused before our 413 can count them
+                  form_limits={"max_files": max(1000, settings.max_photos + 1)})
+    app.state.card, app.state.summary = card, model_summary(card)
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line_validation_error(request, exc):
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"][1:]) or "request"
+        # a part without a filename reaches FastAPI as text, not as a file
+        message = "not a file (no filename)" if "Expected UploadFile" in error["msg"] else error["msg"]
+        return JSONResponse({"detail": f"{where}: {message}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def one_line_server_error(request, exc):
+        return JSONResponse({"detail": f"{type(exc).__name__}: {exc}".splitlines()[0]}, status_code=500)
+
+    @app.post("/api/analyze", summary="One record per photo, as recommend.py --json prints it")
+    async def analyze(photos: Photos, per_category: PerCategory = 2, detection_threshold: Threshold = 0.0,
+                      format: Format = "json"):
+        batch = await open_batch(analyser, photos, settings, per_category=per_category,
+                                 threshold=detection_threshold)
+        if format == "jsonl":
+            return json_lines(batch)
+        try:
+            return [public(record) async for record in batch.records()]
+        finally:
+            batch.close()
+
+    @app.post("/api/profile", summary="The records and the account summary of recommend.py --profile")
+    async def account(photos: Photos, per_category: PerCategory = 2, detection_threshold: Threshold = 0.0,
+                      format: Format = "json"):
+        batch = await open_batch(analyser, photos, settings, per_category=per_category,
+                                 threshold=detection_threshold)
+        if format == "jsonl":
+            return json_lines(batch, catalog=catalog, per_category=per_category)
+        try:
+            records = [record async for record in batch.records()]
+        finally:
+            batch.close()
+        return {"records": [public(r) for r in records], **profile(records, catalog, per_category=per_category)}
+
+    @app.post("/api/annotate", summary="One photo with its faces, scores and products drawn (JPEG)",
+              response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+    async def annotate(photo: Annotated[UploadFile, File(description="one photo")],
+                       per_category: PerCategory = 2, detection_threshold: Threshold = 0.0):
+        batch = await open_batch(analyser, [photo], settings, per_category=per_category,
+                                 threshold=detection_threshold, annotate=True)
+        try:
+            [record] = [r async for r in batch.records()]
+            if record["error"]:
+                raise HTTPException(422, f"{record['image']}: {record['error']}")
+            jpeg = (batch.folder / "0-annotated.jpg").read_bytes()
+        finally:
+            batch.close()
+        return Response(jpeg, media_type="image/jpeg")
+
+    @app.get("/api/health", summary="Model loaded, version, uptime, limits")
+    async def health():
+        return {"status": "ok", "model_loaded": True, "version": version(),
+                "uptime_seconds": round(time.monotonic() - started, 1), "workers": settings.workers,
+                "model": {"labels": card["labels"], "thresholds": card["thresholds"],
+                          "trained_at": card.get("trained_at"), "sha256": card["model_sha256"]},
+                "limits": {"max_photo_bytes": settings.max_photo_bytes, "max_photos": settings.max_photos}}
+
+    @app.get("/api/catalog", summary="The products that can be recommended")
+    async def products():
+        return catalog
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="img2recommender API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Swagger UI from a Python package, not a CDN: the docs work offline too
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+    return app

@@ -1,0 +1,243 @@
+// The page: photos go to /api/profile in batches (JSON Lines, one line per photo as each is
+// done, then the account summary); each photo is drawn as its line arrives.
+"use strict";
+
+const PHOTO = /\.(jpe?g|jfif|png|webp|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
+const state = { health: null, records: [], done: 0, total: 0 };
+const $ = (id) => document.getElementById(id);
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+async function loadHealth() {
+  const response = await fetch("/api/health");
+  state.health = await response.json();
+  const model = state.health.model;
+  $("model").textContent = `Model ${state.health.version}: ${model.labels.join(", ")}; trained ${model.trained_at || "(date unknown)"}`;
+  const limits = state.health.limits;
+  $("limits").textContent = `Up to ${limits.max_photo_bytes / 2 ** 20} MB per photo; larger drops than ${limits.max_photos} photos go in several batches, each with its own summary.`;
+}
+
+// Every file under a dropped folder (browsers hand folders over as entries).
+async function filesOf(entry) {
+  if (entry.isFile) return [await new Promise((ok, fail) => entry.file(ok, fail))];
+  const reader = entry.createReader();
+  const files = [];
+  for (;;) {
+    const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+    if (!batch.length) return files;
+    for (const child of batch) files.push(...await filesOf(child));
+  }
+}
+
+function photoCard(file, index) {
+  const card = $("photo-template").content.firstElementChild.cloneNode(true);
+  card.dataset.index = index;
+  card.querySelector("img").src = URL.createObjectURL(file);
+  card.querySelector("img").alt = file.name;
+  card.querySelector(".name").textContent = file.name;
+  card.querySelector(".status").textContent = "waiting…";
+  $("photos").append(card);
+  return card;
+}
+
+function scoreBar(label, probability, threshold) {
+  const bar = element("div", "bar");
+  const track = element("div", "track");
+  const fill = element("div", `fill ${label}`);
+  fill.style.width = `${(probability * 100).toFixed(1)}%`;
+  const mark = element("div", "mark");
+  mark.style.left = `${(threshold * 100).toFixed(1)}%`;
+  mark.title = `threshold ${threshold.toFixed(2)}`;
+  track.append(fill, mark);
+  bar.append(element("span", "", label), track, element("span", "", probability.toFixed(2)));
+  return bar;
+}
+
+function productList(products) {
+  const list = element("ul", "products");
+  for (const product of products) {
+    const item = element("li", "product");
+    item.append(element("span", "price", `$${product.price.toFixed(2)}`),
+                element("div", "name", product.name),
+                element("div", "reason", product.reason));
+    list.append(item);
+  }
+  return list;
+}
+
+function labelChips(labels) {
+  const chips = element("div", "labels");
+  if (!labels.length) chips.append(element("span", "label none", "no label: no product"));
+  for (const label of labels) chips.append(element("span", `label ${label}`, label));
+  return chips;
+}
+
+function strongest(face) {
+  return face.labels.reduce((best, label) => (best && face.scores[best] >= face.scores[label] ? best : label), null);
+}
+
+function showRecord(card, record) {
+  card.querySelector(".name").textContent = record.image;
+  if (record.error) {
+    card.classList.add("error");
+    card.querySelector(".status").textContent = `error: ${record.error}`;
+    return;
+  }
+  const faces = record.faces.length;
+  card.querySelector(".status").textContent = `${record.width}×${record.height}: ${faces || "no"} face${faces === 1 ? "" : "s"}`;
+  const boxes = card.querySelector(".boxes");
+  const list = card.querySelector(".faces");
+  const thresholds = state.health.model.thresholds;
+  record.faces.forEach((face, number) => {
+    const [left, top, right, bottom] = face.box;
+    const box = element("div", `box ${strongest(face) || ""}`);
+    Object.assign(box.style, {
+      left: `${(100 * left) / record.width}%`, top: `${(100 * top) / record.height}%`,
+      width: `${(100 * (right - left)) / record.width}%`, height: `${(100 * (bottom - top)) / record.height}%`,
+    });
+    box.append(element("span", "", `#${number + 1}`));
+    boxes.append(box);
+    const item = element("li", "face");
+    for (const [label, probability] of Object.entries(face.scores)) item.append(scoreBar(label, probability, thresholds[label]));
+    item.append(labelChips(face.labels), productList(face.recommendations));
+    list.append(item);
+  });
+}
+
+function showSummary(summary, first, last) {
+  const box = element("div", "summary");
+  const span = state.total > last - first ? ` (photos ${first + 1}–${last})` : "";
+  box.append(element("h2", "", `Account summary${span}: ${summary.headline}`));
+  box.append(element("p", "muted", `${summary.photos} photos (${summary.failed} failed), ${summary.faces} faces`));
+  const table = element("table");
+  const head = element("tr");
+  for (const title of ["label", "photos", "faces", "mean probability"]) head.append(element("th", "", title));
+  table.append(head);
+  for (const [label, stats] of Object.entries(summary.labels)) {
+    const row = element("tr");
+    row.append(element("td", "", label), element("td", "", `${Math.round(stats.photo_share * 100)}%`),
+               element("td", "", `${Math.round(stats.face_share * 100)}%`), element("td", "", stats.mean_probability.toFixed(2)));
+    table.append(row);
+  }
+  box.append(table, productList(summary.recommendations));
+  $("summaries").append(box);
+}
+
+function progress() {
+  $("progress").max = state.total;
+  $("progress").value = state.done;
+  $("progress-text").textContent = `${state.done} of ${state.total} photos`;
+  const finished = state.done === state.total;
+  $("download-jsonl").disabled = $("download-csv").disabled = !finished;
+}
+
+function answer(index, card, record) {
+  state.records[index] = record;
+  showRecord(card, record);
+  state.done += 1;
+  progress();
+}
+
+// One batch: the server streams a line per photo, in order, then {"profile": ...}.
+async function analyseBatch(batch, first) {
+  const form = new FormData();
+  for (const { file } of batch) form.append("photos", file, file.name);
+  const perCategory = $("per-category").value || 2;
+  let next = 0;
+  try {
+    const response = await fetch(`/api/profile?format=jsonl&per_category=${perCategory}`, { method: "POST", body: form });
+    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || `${response.status} ${response.statusText}`);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      const lines = buffer.split("\n");
+      buffer = lines.pop();
+      for (const line of lines.filter(Boolean)) {
+        const data = JSON.parse(line);
+        if (data.profile) showSummary(data.profile, first, first + batch.length);
+        else { const { index, card } = batch[next++]; answer(index, card, data); }
+      }
+    }
+  } catch (error) {
+    for (const { index, card, file } of batch.slice(next)) {
+      answer(index, card, { image: file.name, width: null, height: null, faces: [], error: `not analysed: ${error.message}` });
+    }
+  }
+}
+
+async function analyse(files) {
+  const photos = files.filter((file) => PHOTO.test(file.name) || file.type.startsWith("image/"))
+    .sort((a, b) => (a.webkitRelativePath || a.name).localeCompare(b.webkitRelativePath || b.name));
+  if (!photos.length) return;
+  if (!state.health) await loadHealth();
+  const limits = state.health.limits;
+  $("photos").replaceChildren();
+  $("summaries").replaceChildren();
+  $("progress-box").hidden = false;
+  Object.assign(state, { records: new Array(photos.length), done: 0, total: photos.length });
+  progress();
+  const queued = [];
+  photos.forEach((file, index) => {
+    const card = photoCard(file, index);
+    if (file.size > limits.max_photo_bytes) {
+      answer(index, card, { image: file.name, width: null, height: null, faces: [],
+                            error: `${(file.size / 2 ** 20).toFixed(1)} MB is over the limit of ${limits.max_photo_bytes / 2 ** 20} MB per photo` });
+    } else queued.push({ index, card, file });
+  });
+  for (let first = 0; first < queued.length; first += limits.max_photos) {
+    await analyseBatch(queued.slice(first, first + limits.max_photos), first);
+  }
+}
+
+// CSV: one row per face (one per photo without a face), like recommend.py --output's Parquet.
+function csvRows(records) {
+  const columns = ["image", "width", "height", "error", "face", "left", "top", "right", "bottom", ...state.health.model.labels, "labels", "products"];
+  const quote = (value) => (value === null || value === undefined ? "" : /[",\n]/.test(String(value)) ? `"${String(value).replaceAll('"', '""')}"` : String(value));
+  const rows = [columns.join(",")];
+  for (const record of records) {
+    const base = [record.image, record.width, record.height, record.error];
+    if (!record.faces.length) rows.push([...base, ...new Array(columns.length - base.length).fill(null)].map(quote).join(","));
+    record.faces.forEach((face, number) => {
+      rows.push([...base, number, ...face.box, ...state.health.model.labels.map((label) => face.scores[label]),
+                 face.labels.join(","), face.recommendations.map((r) => r.product_id).join(",")].map(quote).join(","));
+    });
+  }
+  return rows.join("\n") + "\n";
+}
+
+function download(name, text, type) {
+  const link = element("a");
+  link.href = URL.createObjectURL(new Blob([text], { type }));
+  link.download = name;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+function wire() {
+  const drop = $("drop");
+  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    const entries = [...event.dataTransfer.items].map((item) => item.webkitGetAsEntry()).filter(Boolean);
+    const files = (await Promise.all(entries.map(filesOf))).flat();
+    analyse(files);
+  });
+  for (const id of ["pick", "pick-folder"]) {
+    $(id).addEventListener("change", (event) => { analyse([...event.target.files]); event.target.value = ""; });
+  }
+  $("download-jsonl").addEventListener("click", () => download("results.jsonl", state.records.map((r) => JSON.stringify(r)).join("\n") + "\n", "application/x-ndjson"));
+  $("download-csv").addEventListener("click", () => download("results.csv", csvRows(state.records), "text/csv"));
+  loadHealth().catch((error) => { $("model").textContent = `The server does not answer: ${error.message}`; });
+}
+
+wire();

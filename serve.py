@@ -1,0 +1,61 @@
+"""Serve the web page and HTTP API on this machine.
+
+    python serve.py                                   # http://127.0.0.1:8000/
+    python serve.py --host 0.0.0.0 --port 8080        # for a team, behind a reverse proxy
+
+Exit code: 1 when the model or catalog cannot be used, 2 for wrong usage.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Serve the img2recommender page (/) and HTTP API "
+                                                 "(/api/..., documented at /docs).",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on; 0.0.0.0 for every interface (put a reverse proxy "
+                             "with TLS and sign-in in front)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes that analyse photos (every request shares them)")
+    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib",
+                        help="model made by train.py (its model_card.json must sit beside it)")
+    parser.add_argument("--catalog", type=Path, default=ROOT / "data" / "products.csv",
+                        help="product catalog CSV")
+    parser.add_argument("--max-photo-mb", type=float, default=20.0, help="largest photo accepted, in MB")
+    parser.add_argument("--max-photos", type=int, default=200, help="most photos in one request")
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.max_photos < 1 or args.max_photo_mb <= 0:
+        parser.error("--workers, --max-photos and --max-photo-mb must be positive")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import uvicorn
+
+    from features.model.model_io import ModelError
+    from features.products.recommendations import CatalogError
+    from features.app.web.app import MB, Settings, create_app
+
+    settings = Settings(model=args.model, catalog=args.catalog, workers=args.workers,
+                        max_photo_bytes=int(args.max_photo_mb * MB), max_photos=args.max_photos)
+    try:
+        app = create_app(settings)
+    except (ModelError, CatalogError) as exc:
+        print(f"serve.py: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"serve.py: model {args.model}: {app.state.summary}", file=sys.stderr)
+    print(f"serve.py: open http://{args.host}:{args.port}/ (API docs at /docs); "
+          f"{args.workers} workers", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The HTTP API of a real serve.py process, with the model trained in this session."""
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from skimage import data
+
+from conftest import LFW, ROOT, serving
+
+TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
+TIMEOUT = 300  # a request queued behind 160 others on 2 busy cores
+
+
+@pytest.fixture(scope="module")
+def feed(tmp_path_factory, lfw_paths, astronaut):
+    """Real photos, one without a face and one broken file, in a folder (read in name order)."""
+    folder = tmp_path_factory.mktemp("feed")
+    for path in lfw_paths[:5] + [str(TWO_PEOPLE)]:
+        shutil.copy(path, folder)
+    Image.fromarray(astronaut).save(folder / "astronaut photo é.PNG")
+    Image.fromarray(data.coffee()).save(folder / "coffee.jpg")
+    (folder / "broken.jpg").write_bytes(b"<html>this is not a photo</html>")
+    return sorted(folder.iterdir())
+
+
+def upload(paths, field="photos"):
+    return [(field, (path.name, path.read_bytes())) for path in paths]
+
+
+def recommend_lines(trained, folder, *args):
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), "--json",
+               "--profile", str(folder), *args]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def renamed(records):
+    """recommend.py's records with ``image`` as the API gives it: the uploaded file's name."""
+    return [{**r, "image": Path(r["image"]).name} for r in records]
+
+
+def test_records_and_profile_equal_recommend_json(server, trained, feed):
+    expected = recommend_lines(trained, feed[0].parent)
+    *records, summary = expected
+    assert len(records) == len(feed) and "profile" in summary
+
+    analysed = httpx.post(server + "/api/analyze", files=upload(feed), timeout=TIMEOUT)
+    assert analysed.status_code == 200
+    assert analysed.json() == renamed(records)
+
+    account = httpx.post(server + "/api/profile", files=upload(feed), timeout=TIMEOUT).json()
+    assert account == {"records": renamed(records), **summary}
+
+    streamed = httpx.post(server + "/api/profile", params={"format": "jsonl"}, files=upload(feed), timeout=TIMEOUT)
+    assert streamed.headers["content-type"].startswith("application/x-ndjson")
+    assert [json.loads(line) for line in streamed.text.splitlines()] == renamed(records) + [summary]
+    by_name = {r["image"]: r for r in analysed.json()}
+    assert len(by_name[TWO_PEOPLE.name]["faces"]) == 2 and by_name["coffee.jpg"]["faces"] == []
+    assert "not a recognised image" in by_name["broken.jpg"]["error"]
+
+
+def test_options_reach_the_analysis(server, trained, feed):
+    *records, _ = recommend_lines(trained, feed[0].parent, "--per-category", "1", "--detection-threshold", "0.5")
+    answer = httpx.post(server + "/api/analyze", params={"per_category": 1, "detection_threshold": 0.5},
+                        files=upload(feed), timeout=TIMEOUT)
+    assert answer.json() == renamed(records)
+    assert all(len([p for p in f["recommendations"] if p["category"] == label]) <= 1
+               for r in records for f in r["faces"] for label in f["labels"])
+
+
+def test_bad_uploads_get_their_error_and_leave_nothing_behind(server, feed):
+    before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
+    jpeg = feed[0].read_bytes()
+    photos = [("photos", ("../../etc/evil\u202e.jpg", b"not a photo")),  # folders and a control character
+              ("photos", ("empty.jpg", b"")),
+              ("photos", ("cut.jpg", jpeg[:len(jpeg) // 3])),
+              ("photos", ("C:\\Users\\me\\good.jpg", jpeg)),
+              ("photos", ("..", jpeg))]
+    answer = httpx.post(server + "/api/analyze", files=photos, timeout=TIMEOUT)
+    assert answer.status_code == 200
+    evil, empty, cut, good, dots = answer.json()
+    assert evil["image"] == "evil.jpg" and evil["error"] == "not a recognised image format"
+    assert empty["error"] == "empty file (0 bytes)" and cut["error"] and cut["faces"] == []
+    assert good["image"] == "good.jpg" and good["error"] is None and good["width"] == 250
+    assert dots["image"] == ".." and dots["error"] is None  # a name only shown, never a path
+    assert not Path("/etc/evil.jpg").exists()
+    nameless = httpx.post(server + "/api/analyze", files=[("photos", ("", jpeg))])  # what a form sends for no file
+    assert nameless.status_code == 422 and nameless.json() == {"detail": "photos.0: not a file (no filename)"}
+    assert set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) == before  # every request's folder removed
+
+
+def test_annotate_returns_a_jpeg_or_a_one_line_error(server, feed):
+    answer = httpx.post(server + "/api/annotate", files=upload([TWO_PEOPLE], "photo"), timeout=TIMEOUT)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(answer.content)) as image:
+        assert image.format == "JPEG" and image.width >= 250
+    refused = httpx.post(server + "/api/annotate", files=[("photo", ("broken.jpg", b"<html>"))], timeout=TIMEOUT)
+    assert refused.status_code == 422
+    assert refused.json() == {"detail": "broken.jpg: not a recognised image format"}
+
+
+def test_wrong_options_are_one_line_422(server, feed):
+    answer = httpx.post(server + "/api/analyze", params={"per_category": 0}, files=upload(feed[:1]))
+    assert answer.status_code == 422
+    assert answer.json() == {"detail": "per_category: Input should be greater than or equal to 1"}
+    assert httpx.post(server + "/api/analyze").json() == {"detail": "photos: Field required"}
+
+
+def test_health_catalog_and_offline_docs(server, trained):
+    health = httpx.get(server + "/api/health").json()
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    assert health["model_loaded"] and health["status"] == "ok" and health["uptime_seconds"] > 0
+    assert health["model"]["thresholds"] == card["thresholds"] and health["model"]["trained_at"] == card["trained_at"]
+    assert health["limits"] == {"max_photo_bytes": 20 * 2 ** 20, "max_photos": 200}
+    from features.products.recommendations import load_catalog
+
+    assert httpx.get(server + "/api/catalog").json() == load_catalog()
+    docs = httpx.get(server + "/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+    assert httpx.get(server + "/docs-assets/swagger-ui-bundle.js").status_code == 200
+    paths = httpx.get(server + "/openapi.json").json()["paths"]
+    assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/health", "/api/catalog"} <= set(paths)
+
+
+def test_limits_refuse_with_413(trained, tmp_path, astronaut, feed):
+    small, big = tmp_path / "astronaut.jpg", tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(small, quality=95)  # about 100 kB: over 0.05 MB
+    Image.fromarray(astronaut).save(big, compress_level=0)  # about 790 kB: over the whole body limit
+    with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "3", "--max-photo-mb", "0.05") as (url, _):
+        many = httpx.post(url + "/api/analyze", files=upload(feed[:4]))
+        assert many.status_code == 413
+        assert many.json() == {"detail": "4 photos is over the limit of 3 per request; send them in several requests"}
+        large = httpx.post(url + "/api/analyze", files=upload([feed[0], small]))
+        assert large.status_code == 413
+        assert large.json()["detail"].startswith("astronaut.jpg: 0.1 MB is over the limit of 0.05 MB per photo")
+        assert httpx.post(url + "/api/analyze", files=upload([big])).status_code == 413
+        assert httpx.post(url + "/api/analyze", files=upload(feed[:3])).status_code == 200
+
+
+def test_eight_clients_at_once_each_photo_answered_once(server, lfw_paths):
+    """8 clients x 20 photos at once: every request is queued to the 2 workers, none dropped."""
+    clients = [[Path(p) for p in lfw_paths[20 * n:20 * (n + 1)]] for n in range(8)]
+
+    def send(photos):
+        return httpx.post(server + "/api/analyze", files=upload(photos), timeout=TIMEOUT)
+
+    with ThreadPoolExecutor(len(clients)) as threads:
+        answers = list(threads.map(send, clients))
+    for photos, answer in zip(clients, answers):
+        assert answer.status_code == 200
+        records = answer.json()
+        assert [r["image"] for r in records] == [p.name for p in photos]
+        assert all(r["error"] is None and r["width"] == 250 for r in records)
+    assert httpx.get(server + "/api/health").json()["status"] == "ok"
+
+
+def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(server, lfw_paths):
+    before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
+    photos = upload([Path(p) for p in lfw_paths[:12]])
+    with httpx.stream("POST", server + "/api/analyze", params={"format": "jsonl"}, files=photos,
+                      timeout=TIMEOUT) as answer:
+        first = json.loads(next(answer.iter_lines()))
+    assert first["image"] == Path(lfw_paths[0]).name
+    assert httpx.get(server + "/api/health").status_code == 200
+    deadline = time.time() + 60  # the photos already queued finish (cancelled ones never start)
+    while set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) != before and time.time() < deadline:
+        time.sleep(0.5)
+    assert set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) == before
+
+
+def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tmp_path, lfw_paths):
+    photos = [Path(p) for p in lfw_paths[:20]]
+    with serving(trained["model"], tmp_path / "serve.log") as (url, process):
+        with httpx.stream("POST", url + "/api/analyze", params={"format": "jsonl"}, files=upload(photos),
+                          timeout=TIMEOUT) as answer:
+            lines = answer.iter_lines()
+            records = [json.loads(next(lines))]
+            workers = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            assert len(workers) == 2
+            for worker in workers:
+                os.kill(int(worker), signal.SIGKILL)
+            records += [json.loads(line) for line in lines]
+        assert [r["image"] for r in records] == [p.name for p in photos]  # every photo answered once
+        lost = [r for r in records if r["error"] == "the worker died while analysing this photo"]
+        assert lost and all(r["error"] is None for r in records if r not in lost)
+        again = httpx.post(url + "/api/analyze", files=upload(photos[:4]), timeout=TIMEOUT)
+        assert again.status_code == 200 and all(r["error"] is None for r in again.json())
+
+
+def test_serve_without_a_model_says_so_in_one_line(tmp_path):
+    command = [sys.executable, str(ROOT / "serve.py"), "--model", str(tmp_path / "none.joblib")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == f"serve.py: error: {tmp_path / 'none.joblib'}: no model file; make one with: python train.py\n"

@@ -1,0 +1,77 @@
+"""The page in a real headless Chromium (Debian's), served by a real serve.py process."""
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import LFW
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1500")
+# a beard, glasses, a hat and two people (the README's four photos), in name order as the page sorts them
+PHOTOS = [LFW / f"{name}.jpg" for name in ("Chris_Whitney_0001", "Elton_John_0004", "Fred_Funk_0002",
+                                           "Thaksin_Shinawatra_0005")]
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+    reason="needs Debian's browser: apt-get install chromium chromium-driver (make test does it as root)")
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def text_of(element, selector):
+    from selenium.webdriver.common.by import By
+
+    return [found.text for found in element.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    files = [("photos", (p.name, p.read_bytes())) for p in PHOTOS]
+    account = httpx.post(server + "/api/profile", files=files, timeout=300).json()
+
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS)))
+    WebDriverWait(browser, 180).until(
+        lambda page: page.find_element(By.ID, "progress-text").text == f"{len(PHOTOS)} of {len(PHOTOS)} photos")
+
+    cards = browser.find_elements(By.CSS_SELECTOR, "#photos .photo")
+    assert [card.find_element(By.CSS_SELECTOR, "h2.name").text for card in cards] == [p.name for p in PHOTOS]
+    for card, record in zip(cards, account["records"]):
+        assert len(card.find_elements(By.CSS_SELECTOR, ".box")) == len(record["faces"])
+        faces = card.find_elements(By.CSS_SELECTOR, "li.face")
+        assert len(faces) == len(record["faces"])
+        for shown, face in zip(faces, record["faces"]):
+            assert text_of(shown, ".bar span:last-child") == [f"{p:.2f}" for p in face["scores"].values()]
+            assert text_of(shown, ".label") == (face["labels"] or ["no label: no product"])
+            assert text_of(shown, ".product .name") == [p["name"] for p in face["recommendations"]]
+    assert len(account["records"][3]["faces"]) == 2  # the two people are both boxed
+
+    summary = browser.find_element(By.CSS_SELECTOR, ".summary")
+    assert account["profile"]["headline"] in summary.find_element(By.TAG_NAME, "h2").text
+    assert text_of(summary, ".product .name") == [p["name"] for p in account["profile"]["recommendations"]]
+    assert browser.find_element(By.ID, "download-csv").is_enabled()
+
+    screenshot = tmp_path / "web.png"
+    browser.save_screenshot(str(screenshot))
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("IMG2REC_WEB_SCREENSHOT"):  # how the README's picture is made
+        shutil.copy(screenshot, os.environ["IMG2REC_WEB_SCREENSHOT"])
