@@ -11,7 +11,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import StratifiedGroupKFold
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
 from xgboost import XGBClassifier
 
 from features.labels import LABELS
@@ -163,7 +164,7 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         """Grouped, stratified folds of one label; each side of each needs both classes."""
         positives = int(y.sum())
         if min(positives, len(y) - positives) < self.calibration_folds:
-            raise ValueError(f"{positives} positives of {len(y)} samples: too few for "
+            raise ValueError(f"{positives} positives of {len(y)} samples: too few of each class for "
                              f"{self.calibration_folds} calibration folds")
         splitter = StratifiedGroupKFold(n_splits=self.calibration_folds, shuffle=True,
                                         random_state=self.random_state)
@@ -188,9 +189,14 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X = np.asarray(X, dtype=np.float32)
-        Y = np.asarray(Y, dtype=int)
-        if Y.ndim != 2 or Y.shape[1] != len(self.labels):
+        X, Y = validate_data(self, X, Y, multi_output=True, ensure_all_finite="allow-nan", dtype=np.float32)
+        Y = Y.reshape(len(Y), -1)
+        kind = type_of_target(Y, input_name="Y", raise_unknown=True)
+        if kind not in ("binary", "multilabel-indicator") or not np.isin(Y, (0, 1)).all():
+            raise ValueError(f"Unknown label type: {kind}. Only binary classification is supported: "
+                             "Y holds 0/1 per label")
+        Y = Y.astype(int)
+        if Y.shape[1] != len(self.labels):
             raise ValueError(f"Y must have one column per label {self.labels}, got shape {Y.shape}")
         groups = np.arange(len(X)) if groups is None else np.asarray(groups)
         self.estimators_, self.columns_, self.calibrators_ = [], [], []
@@ -213,23 +219,34 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         fixed = self.thresholds or {}
         self.thresholds_ = np.array([fixed.get(label, t) for label, t in zip(self.labels, rule)])
         self.classes_ = np.array([0, 1])
-        self.n_features_in_ = X.shape[1]
         return self
 
-    def _margins(self, X, column):
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # a missing feature block: XGBoost's missing values
+        tags.target_tags.single_output = False
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _margins(self, X):
+        """Each label's boosters' margins on checked ``X``: a list (labels) of lists (folds)."""
         check_is_fitted(self, "estimators_")
-        X = np.asarray(X, dtype=np.float32)[:, self.columns_[column]]
-        return [booster.predict(X, output_margin=True) for booster in self.estimators_[column]]
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
+        return [[booster.predict(X[:, columns], output_margin=True) for booster in boosters]
+                for boosters, columns in zip(self.estimators_, self.columns_)]
 
     def predict_proba(self, X):
         """Calibrated probability of each label, shape (n_samples, n_labels): the mean over the
         label's boosters of the calibration map of each one's margin."""
-        return np.column_stack([np.mean([self.calibrators_[j].predict(m) for m in self._margins(X, j)], axis=0)
-                                for j in range(len(self.labels))])
+        margins = self._margins(X)
+        return np.column_stack([np.mean([calibrator.predict(m) for m in label_margins], axis=0)
+                                for calibrator, label_margins in zip(self.calibrators_, margins)])
 
     def predict_proba_uncalibrated(self, X):
         """The boosters' own probabilities (sigmoid of the mean margin), for reliability plots."""
-        return np.column_stack([expit(np.mean(self._margins(X, j), axis=0)) for j in range(len(self.labels))])
+        return np.column_stack([expit(np.mean(margins, axis=0)) for margins in self._margins(X)])
 
     def predict(self, X):
         """0/1 per label: the probability reaches the label's stored threshold."""

@@ -1,0 +1,44 @@
+"""scikit-learn's own estimator contract (``check_estimator``) where it applies.
+
+``MultiLabelClassifier`` runs every check; those listed below do not apply to it, by design:
+its target is 0/1 per label for a fixed tuple of labels (absent/present), and it always
+predicts one column per label.  ``FaceFeatures`` (photos in, not numbers) and
+``TypeClassifier`` (a table of type names per target, fitted only inside train.py) take
+inputs that the checks cannot generate, so they are tested on real photos instead
+(tests/test_transformer.py, tests/test_types.py).
+"""
+import warnings
+
+from sklearn.utils.estimator_checks import check_estimator
+
+from features.model.classifier import MultiLabelClassifier
+
+ZERO_ONE = "the target is 0/1 per label (absent/present); other class values are refused"
+FIXED_LABELS = "the labels are a parameter; a Y with another number of columns is refused"
+NOT_APPLICABLE = {
+    "check_estimators_dtypes": ZERO_ONE,
+    "check_classifier_data_not_an_array": ZERO_ONE,
+    "check_classifiers_classes": ZERO_ONE,
+    "check_fit2d_1feature": ZERO_ONE,
+    "check_classifiers_train": "predictions are always 2-D, one column per label",
+    "check_classifier_multioutput": FIXED_LABELS,
+    "check_classifiers_multilabel_representation_invariance": FIXED_LABELS,
+    "check_classifiers_multilabel_output_format_predict": FIXED_LABELS,
+    "check_classifiers_multilabel_output_format_predict_proba": FIXED_LABELS,
+    "check_classifiers_multilabel_output_format_decision_function": FIXED_LABELS,
+}
+
+
+def test_multilabel_classifier_passes_check_estimator():
+    estimator = MultiLabelClassifier(labels=("a",), n_estimators=5, screen_columns=None, calibration_folds=2)
+    failed = {}
+
+    def record(*, estimator, check_name, exception, status, expected_to_fail, expected_to_fail_reason):
+        if status == "failed" and not expected_to_fail:
+            failed[check_name] = str(exception).splitlines()[0] if str(exception) else type(exception).__name__
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_estimator(estimator, expected_failed_checks=NOT_APPLICABLE, on_fail=None, on_skip=None,
+                        callback=record)
+    assert not failed, failed
