@@ -95,9 +95,15 @@ def min_probabilities(text):
     return chosen
 
 
-def decision(args):
-    """The ``--min-probability`` / ``--precision`` overrides as the workers take them (hashable)."""
-    return tuple(sorted(args.min_probability.items())), args.precision
+def analysis_settings(args):
+    """The run's :class:`~features.app.analysis.AnalysisSettings` from the command line."""
+    from features.app.analysis import AnalysisSettings
+
+    return AnalysisSettings(model=args.model.resolve(), catalog=args.catalog.resolve(),
+                            per_category=args.per_category, detector=args.detector,
+                            detection_threshold=args.detection_threshold,
+                            min_probability=tuple(sorted(args.min_probability.items())),
+                            precision=args.precision, debug=args.debug)
 
 
 def announce_thresholds(args):
@@ -160,49 +166,58 @@ def annotation_targets(photos, folder):
 
 
 def run_photos(photos, args):
-    """Yield each photo's record in input order, working in ``--n-jobs`` processes."""
+    """Yield each photo's record in input order: here, in ``--n-jobs`` forked processes, or on
+    the Dask cluster at ``--scheduler``."""
     jobs = list(zip(photos, annotation_targets(photos, args.annotate)))
     workers = min(args.n_jobs, len(jobs))
     # small chunks keep both workers busy to the end; a cluster's tasks cost more to send
     size = max(1, min(16 if args.scheduler else 4, -(-len(jobs) // (4 * workers))))
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    from features.app.analysis import analyse_chunk, error_record
-
-    override = ((args.detector, args.detection_threshold)
-                if args.detector or args.detection_threshold is not None else None)
-    settings = (args.model.resolve(), args.catalog.resolve(), args.per_category, override,
-                args.debug, decision(args))
+    settings = analysis_settings(args)
     if args.scheduler:
-        from features.app.cluster import connect, map_in_order
-
-        def lost(job):
-            return error_record(job[0], "the worker died while analysing this photo")
-
-        # workers run elsewhere: they get absolute paths; records keep the paths as given
-        remote = [[(Path(path).absolute(), target and target.absolute()) for path, target in chunk]
-                  for chunk in chunks]
-        given = iter(photos)
-        for records in map_in_order(connect(args.scheduler), analyse_chunk, remote, *settings, lost=lost):
-            for record in records:
-                yield {**record, "image": str(next(given))}
-        return
+        return run_on_cluster(chunks, settings, args.scheduler)
     if workers <= 1 or len(chunks) == 1:
-        for chunk in chunks:
-            yield from analyse_chunk(chunk, *settings)
-        return
+        return run_here(chunks, settings)
+    return run_forked(chunks, settings, workers)
+
+
+def run_here(chunks, settings):
+    from features.app.analysis import analyse_chunk
+
+    for chunk in chunks:
+        yield from analyse_chunk(chunk, settings)
+
+
+def run_forked(chunks, settings, workers):
+    """In worker processes forked once dlib's models are loaded (they inherit them)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-    from itertools import repeat
 
-    from features.app.analysis import preload
+    from features.app.analysis import analyse_chunk, preload
 
-    preload()  # dlib's models, loaded once and inherited by the forked workers
+    preload()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        for records in pool.map(analyse_chunk, chunks, *map(repeat, settings)):
+        for records in pool.map(analyse_chunk, chunks, [settings] * len(chunks)):
             yield from records
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_on_cluster(chunks, settings, address):
+    """On a Dask cluster; workers get absolute paths, records keep the paths as given."""
+    from features.app.analysis import analyse_chunk, error_record
+    from features.app.cluster import connect, map_in_order
+
+    def lost(job):
+        return error_record(job[0], "the worker died while analysing this photo")
+
+    remote = [[(Path(path).absolute(), target and target.absolute()) for path, target in chunk]
+              for chunk in chunks]
+    given = (path for chunk in chunks for path, _ in chunk)
+    for records in map_in_order(connect(address), analyse_chunk, remote, settings, lost=lost):
+        for record in records:
+            yield {**record, "image": str(next(given))}
 
 
 def format_text(record):

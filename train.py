@@ -129,13 +129,14 @@ def check_positives(Y, n_splits):
                                f"{n_splits}-fold cross-validation needs at least {2 * n_splits}")
 
 
-def make_classifier(args):
+def make_classifier(*, calibration, calibration_folds, n_estimators, learning_rate, max_depth,
+                    min_precision, n_jobs, seed):
     from features.model.classifier import MultiLabelClassifier
 
-    return MultiLabelClassifier(calibration=args.calibration, calibration_folds=args.calibration_folds,
-                                n_estimators=args.n_estimators, learning_rate=args.learning_rate,
-                                max_depth=args.max_depth, min_precision=args.min_precision,
-                                n_jobs=args.n_jobs, random_state=args.seed)
+    return MultiLabelClassifier(calibration=calibration, calibration_folds=calibration_folds,
+                                n_estimators=n_estimators, learning_rate=learning_rate,
+                                max_depth=max_depth, min_precision=min_precision,
+                                n_jobs=n_jobs, random_state=seed)
 
 
 def cross_validate(classifier, X, Y, fold, groups):
@@ -251,7 +252,7 @@ def clean_labels(table, flips):
     return table, flipped
 
 
-def type_models(args, X, targets, fold, groups, paths, block_columns):
+def type_models(args, X, targets, fold, groups, paths, block_columns, detection):
     """Cross-validate and fit the type models (issue 13); print and save their report.
 
     Returns
@@ -260,11 +261,11 @@ def type_models(args, X, targets, fold, groups, paths, block_columns):
     dict
         The report written to ``types_report.json``.
     """
-    from features.model.model_io import write_json_atomically
+    from features.files import write_json_atomically
     from features.model.type_report import format_type_report, train_types, type_ablation
 
     started = time.time()
-    model, report = train_types(X, targets, fold, groups, paths, detection_threshold=args.detection_threshold,
+    model, report = train_types(X, targets, fold, groups, paths, detection=detection,
                                 n_jobs=args.n_jobs, random_state=args.seed)
     report["seconds"] = round(time.time() - started, 1)
     print(f"\ntypes, given their parent label, out-of-fold over the same folds ({report['seconds']:.0f} s):")
@@ -284,11 +285,147 @@ def type_models(args, X, targets, fold, groups, paths, block_columns):
     return model, report
 
 
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """The readable photos, their people and folds, and which of them gave a face row.
+
+    Folds cover every readable photo, so that a photo without a face still counts (as a
+    miss) in the end-to-end scores; models are fitted and scored on the faces found.
+    """
+
+    kept: pd.DataFrame  # readable photos
+    Y: np.ndarray  # their labels
+    groups: np.ndarray  # their people (or photos)
+    fold: np.ndarray  # their CV fold
+    face: np.ndarray  # bool: a face row was found
+    grouping: str  # "identity" or "filename"
+
+
+def split_photos(table, readable, face_rows, *, n_splits, seed):
+    from features.model.evaluation import grouped_folds
+
+    kept = table[readable].reset_index(drop=True)
+    grouping = "identity" if "identity" in kept else "filename"
+    Y = kept[list(LABELS)].to_numpy()
+    groups = kept[grouping].to_numpy()
+    split = Split(kept, Y, groups, grouped_folds(Y, groups, n_splits=n_splits, random_state=seed),
+                  face_rows[readable], grouping)
+    check_positives(Y[split.face], n_splits)
+    return split
+
+
+def evaluate(classifier, X, split):
+    """Cross-validate on the faces found, then end to end; print the tables.
+
+    Returns
+    -------
+    dict
+        ``report``, ``end_to_end``, ``detection``, ``calibration`` (for the files), ``proba``,
+        ``raw`` (out-of-fold scores of the faces) and ``seconds``.
+    """
+    from features.model.evaluation import cv_report, format_report
+
+    started = time.time()
+    face = split.face
+    report, proba, raw, fold_thresholds = cross_validate(classifier, X, split.Y[face], split.fold[face],
+                                                         split.groups[face])
+    seconds = time.time() - started
+    end_to_end = np.zeros(split.Y.shape)
+    end_to_end[face] = proba
+    e2e_report = cv_report(split.Y, end_to_end, split.fold, LABELS, fold_thresholds)
+    detection = detection_rows(split.Y, face)
+    print(f"\n{len(np.unique(split.fold))}-fold cross-validation grouped by {split.grouping}, out-of-fold "
+          f"only ({seconds:.0f} s); photos with a face found:")
+    print(format_report(report))
+    print("\nend to end, every readable photo (no face found = probability 0):")
+    print(format_report(e2e_report))
+    print("\nphotos with a face found:")
+    print(format_detection(detection))
+    return {"report": report, "end_to_end": e2e_report, "detection": detection,
+            "calibration": calibration_figures(split.Y[face], proba), "proba": proba, "raw": raw,
+            "seconds": seconds}
+
+
+def write_reports(out, split, cv, skipped, *, n_splits, seed, plots):
+    """cv_report.json and .csv, and the plots; returns the report's ``cv`` header."""
+    from features.files import write_atomically, write_json_atomically
+
+    out.mkdir(parents=True, exist_ok=True)
+    header = {"splitter": "StratifiedGroupKFold", "n_splits": n_splits, "groups": split.grouping,
+              "shuffle": True, "random_state": seed, "n_photos": len(split.kept),
+              "n_faces_found": int(split.face.sum())}
+    write_json_atomically(out / "cv_report.json", {
+        "cv": header, "labels": cv["report"], "end_to_end": cv["end_to_end"],
+        "calibration": cv["calibration"], "detection": cv["detection"],
+        "skipped": skipped.to_dict("records")})
+    rows = [{"scope": scope, "label": label, "metric": m, **v}
+            for scope, part in (("faces_found", cv["report"]), ("end_to_end", cv["end_to_end"]))
+            for label, s in part.items() for m, v in s.items() if isinstance(v, dict)]
+    write_atomically(out / "cv_report.csv", lambda p: pd.DataFrame(rows).to_csv(p, index=False))
+    if plots:
+        from features.model.plots import save_curves
+
+        for path in save_curves(split.Y[split.face], cv["proba"], cv["raw"], LABELS, out):
+            print(f"plot: {path}")
+    return header
+
+
+def block_ablation(classifier, X, split, extractor, blocks, report, out):
+    """Cross-validate each feature block alone; ablation.json."""
+    from features.files import write_json_atomically
+    from features.model.evaluation import format_report
+    from features.vision.transformer import block_names
+
+    face = split.face
+    ablation = {"all": {"n_features": int(X.shape[1]), "labels": report}}  # the main CV
+    for block in blocks:
+        cols = np.isin(extractor.get_feature_names_out(), block_names(block))
+        block_report = cross_validate(classifier, X[:, cols], split.Y[face], split.fold[face],
+                                      split.groups[face])[0]
+        ablation[block] = {"n_features": int(cols.sum()), "labels": block_report}
+        print(f"\nablation: {block} alone ({cols.sum()} features)\n{format_report(block_report)}")
+    write_json_atomically(out / "ablation.json", ablation)
+
+
+def model_card(args, *, data_dir, table, blocks, X, split, cv, header, skipped, final, extractor, types,
+               types_report, flipped, seconds):
+    """What model_card.json says about the model, its data and its scores."""
+    from features.model.evaluation import decision_table
+    from features.vision.transformer import block_names
+
+    face = split.face
+    return {
+        "labels": list(LABELS),
+        "thresholds": dict(zip(LABELS, final.thresholds_.tolist())),
+        "threshold_rule": (f"best recall at precision >= {args.min_precision}"
+                           if args.min_precision else "max F1")
+                          + " on the model's own cross-fitted out-of-fold scores of its training people",
+        "calibration": {label: {k: v for k, v in c.items() if k != "bins"} for label, c in cv["calibration"].items()},
+        "decisions": decision_table(split.Y[face], cv["proba"], LABELS, final.thresholds_),
+        "feature_blocks": {b: len(block_names(b)) for b in blocks},
+        "n_features": int(X.shape[1]),
+        "columns_per_label": {label: len(c) for label, c in zip(LABELS, final.columns_)},
+        "classifier": {k: v for k, v in final.get_params().items() if k != "thresholds"},
+        "dataset": {"path": str(data_dir), "n_photos": len(table), "n_used": int(face.sum()),
+                    "n_skipped": len(skipped), "positives": dict(zip(LABELS, split.Y[face].sum(0).tolist())),
+                    "fingerprint": dataset_fingerprint(table)},
+        "training_seconds": seconds,
+        "cv": header,
+        "cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1", "brier")}
+                      for label, s in cv["report"].items()},
+        "end_to_end_cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1")}
+                                 for label, s in cv["end_to_end"].items()},
+        "detection": cv["detection"],
+        "detector": dataclasses.asdict(extractor.detection),
+        "label_errors_flipped": flipped,
+        "types": types_card(types, types_report) if types is not None else None,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # UTC, shown by serve.py
+    }
+
+
 def run(args, started):
     from sklearn.pipeline import Pipeline
 
-    from features.files import write_atomically, write_json_atomically
-    from features.model.evaluation import cv_report, decision_table, format_report, grouped_folds
     from features.model.model_io import save_model
     from features.model.photo_model import PhotoModel
     from features.model.types import type_labels
@@ -299,12 +436,10 @@ def run(args, started):
     table, flipped = clean_labels(table, flips)
     print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}; labels flipped "
           f"to 0 as label errors of the source: {flipped or 'none'}")
-    extractor = FaceFeatures(**{b: b in blocks for b in BLOCKS},
-                             n_jobs=args.n_jobs,
+    extractor = FaceFeatures(**{b: b in blocks for b in BLOCKS}, n_jobs=args.n_jobs,
                              cache_dir=(args.cache or args.out / "feature-cache").resolve(),
                              detection=detection_settings(args.detector, args.detection_threshold),
-                             on_error="nan",
-                             progress=sys.stderr.isatty())
+                             on_error="nan", progress=sys.stderr.isatty())
     extraction_started = time.time()
     X = extract(extractor.fit(), table["filename"], args.scheduler)
     extraction_seconds = time.time() - extraction_started
@@ -312,107 +447,36 @@ def run(args, started):
     print(f"features: {X.shape[1]} per face, {extraction_seconds:.0f} s; "
           f"skipped {len(skipped)} of {len(table)} photos "
           f"({(~readable).sum()} unreadable, {(readable & ~found).sum()} without a face)")
-
-    # Folds over every readable photo, so that a photo without a face still counts (as a
-    # miss) in the end-to-end scores; models are fitted and scored on the faces found.
-    kept = table[readable].reset_index(drop=True)
-    Y = kept[list(LABELS)].to_numpy()
-    groups = kept["identity"].to_numpy() if "identity" in kept else kept["filename"].to_numpy()
-    fold = grouped_folds(Y, groups, n_splits=args.n_splits, random_state=args.seed)
-    face = found[readable]
+    split = split_photos(table, readable, found, n_splits=args.n_splits, seed=args.seed)
     X = X[found]
-    check_positives(Y[face], args.n_splits)
 
-    classifier = make_classifier(args)
-    cv_started = time.time()
-    report, proba, raw, fold_thresholds = cross_validate(classifier, X, Y[face], fold[face], groups[face])
-    cv_seconds = time.time() - cv_started
-    end_to_end = np.zeros(Y.shape)
-    end_to_end[face] = proba
-    e2e_report = cv_report(Y, end_to_end, fold, LABELS, fold_thresholds)
-    detection = detection_rows(Y, face)
-    grouping = "identity" if "identity" in kept else "photo"
-    print(f"\n{args.n_splits}-fold cross-validation grouped by {grouping}, out-of-fold only "
-          f"({cv_seconds:.0f} s); photos with a face found:")
-    print(format_report(report))
-    print("\nend to end, every readable photo (no face found = probability 0):")
-    print(format_report(e2e_report))
-    print("\nphotos with a face found:")
-    print(format_detection(detection))
-    calibration = calibration_figures(Y[face], proba)
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    cv = {"cv": {"splitter": "StratifiedGroupKFold", "n_splits": args.n_splits,
-                 "groups": "identity" if "identity" in kept else "filename", "shuffle": True,
-                 "random_state": args.seed, "n_photos": len(kept), "n_faces_found": int(face.sum())},
-          "labels": report,
-          "end_to_end": e2e_report,
-          "calibration": calibration,
-          "detection": detection,
-          "skipped": skipped.to_dict("records")}
-    write_json_atomically(args.out / "cv_report.json", cv)
-    rows = [{"scope": scope, "label": label, "metric": m, **v}
-            for scope, part in (("faces_found", report), ("end_to_end", e2e_report))
-            for label, s in part.items() for m, v in s.items() if isinstance(v, dict)]
-    write_atomically(args.out / "cv_report.csv", lambda p: pd.DataFrame(rows).to_csv(p, index=False))
-    if not args.no_plots:
-        from features.model.plots import save_curves
-
-        for path in save_curves(Y[face], proba, raw, LABELS, args.out):
-            print(f"plot: {path}")
-
+    classifier = make_classifier(calibration=args.calibration, calibration_folds=args.calibration_folds,
+                                 n_estimators=args.n_estimators, learning_rate=args.learning_rate,
+                                 max_depth=args.max_depth, min_precision=args.min_precision,
+                                 n_jobs=args.n_jobs, seed=args.seed)
+    cv = evaluate(classifier, X, split)
+    header = write_reports(args.out, split, cv, skipped, n_splits=args.n_splits, seed=args.seed,
+                           plots=not args.no_plots)
     if args.ablation:
-        ablation = {"all": {"n_features": int(X.shape[1]), "labels": report}}  # the main CV
-        for block in blocks:
-            cols = np.isin(extractor.get_feature_names_out(), block_names(block))
-            block_report = cross_validate(classifier, X[:, cols], Y[face], fold[face], groups[face])[0]
-            ablation[block] = {"n_features": int(cols.sum()), "labels": block_report}
-            print(f"\nablation: {block} alone ({cols.sum()} features)\n{format_report(block_report)}")
-        write_json_atomically(args.out / "ablation.json", ablation)
-
-    types = None
+        block_ablation(classifier, X, split, extractor, blocks, cv["report"], args.out)
+    types = types_report = None
     if type_targets is not None:
         names = extractor.get_feature_names_out()
         types, types_report = type_models(
-            args, X, type_targets[readable].reset_index(drop=True)[face].reset_index(drop=True),
-            fold[face], groups[face], kept["filename"].to_numpy()[face],
-            {b: np.isin(names, block_names(b)) for b in blocks})
+            args, X, type_targets[readable].reset_index(drop=True)[split.face].reset_index(drop=True),
+            split.fold[split.face], split.groups[split.face], split.kept["filename"].to_numpy()[split.face],
+            {b: np.isin(names, block_names(b)) for b in blocks}, extractor.detection)
 
     fit_started = time.time()
-    final = classifier.fit(X, Y[face], groups=groups[face])
-    thresholds = dict(zip(LABELS, final.thresholds_.tolist()))
+    final = classifier.fit(X, split.Y[split.face], groups=split.groups[split.face])
     # the saved model detects faces exactly as training did; only the plumbing changes
     extractor.set_params(n_jobs=1, cache_dir=None, on_error="raise", progress=False)
     model = PhotoModel(Pipeline([("features", extractor), ("classifier", final)]), types=types)
-    card = {
-        "labels": list(LABELS),
-        "thresholds": thresholds,
-        "threshold_rule": (f"best recall at precision >= {args.min_precision}"
-                           if args.min_precision else "max F1")
-                          + " on the model's own cross-fitted out-of-fold scores of its training people",
-        "calibration": {label: {k: v for k, v in c.items() if k != "bins"} for label, c in calibration.items()},
-        "decisions": decision_table(Y[face], proba, LABELS, final.thresholds_),
-        "feature_blocks": {b: len(block_names(b)) for b in blocks},
-        "n_features": int(X.shape[1]),
-        "columns_per_label": {label: len(c) for label, c in zip(LABELS, final.columns_)},
-        "classifier": {k: v for k, v in final.get_params().items() if k != "thresholds"},
-        "dataset": {"path": str(data_dir), "n_photos": len(table), "n_used": int(face.sum()),
-                    "n_skipped": len(skipped), "positives": dict(zip(LABELS, Y[face].sum(0).tolist())),
-                    "fingerprint": dataset_fingerprint(table)},
-        "training_seconds": {"features": round(extraction_seconds, 1), "cv": round(cv_seconds, 1),
-                             "final_fit": round(time.time() - fit_started, 1),
-                             "total": round(time.time() - started, 1)},
-        "cv": cv["cv"],
-        "cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1", "brier")}
-                      for label, s in report.items()},
-        "end_to_end_cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "average_precision", "f1")}
-                                 for label, s in e2e_report.items()},
-        "detection": detection,
-        "detector": dataclasses.asdict(extractor.detection),
-        "label_errors_flipped": flipped,
-        "types": types_card(types, types_report) if types is not None else None,
-        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # UTC, shown by serve.py
-    }
+    seconds = {"features": round(extraction_seconds, 1), "cv": round(cv["seconds"], 1),
+               "final_fit": round(time.time() - fit_started, 1), "total": round(time.time() - started, 1)}
+    card = model_card(args, data_dir=data_dir, table=table, blocks=blocks, X=X, split=split, cv=cv,
+                      header=header, skipped=skipped, final=final, extractor=extractor, types=types,
+                      types_report=types_report, flipped=flipped, seconds=seconds)
     model_path = args.out / "model.joblib"
     save_model(model, card, model_path)
     print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}); "

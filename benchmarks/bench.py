@@ -79,7 +79,7 @@ def stage_times(photos, model_path):
     faces (detection and landmarks), each feature block on its own, the product types, the
     model's whole answer (faces, features, probabilities, decisions, types) and the product
     choice."""
-    from features.app.analysis import worker_state
+    from features.app.analysis import AnalysisSettings, worker_state
     from features.vision.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
     from features.vision.embeddings import cnn_embeddings, face_descriptor
     from features.vision.images import load_image
@@ -87,7 +87,7 @@ def stage_times(photos, model_path):
     from features.vision.regions import REGIONS, extract_regions
     from features.vision.transformer import CNN_CROPS
 
-    model, catalog = worker_state(model_path.resolve(), CATALOG)  # as recommend.py's workers
+    model, catalog = worker_state(AnalysisSettings(model=model_path.resolve(), catalog=CATALOG))  # as recommend.py's workers
     per_photo = ("decode", "faces", "answer")  # timed once per photo, spread over its faces
     times = {name: [] for name in ("decode", "faces", "align_and_crop", "hog", "colour",
                                    "face_descriptor", "cnn", "types", "answer", "recommend")}

@@ -41,7 +41,7 @@ def end_to_end(table, records):
 
 
 def main(argv=None):
-    from features.app.analysis import analyse_chunk
+    from features.app.analysis import AnalysisSettings, analyse_chunk
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib")
@@ -50,7 +50,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     table = pd.read_csv(WILD / "labels.csv", dtype=str, keep_default_na=False)
     jobs = [(WILD / "images" / name, None) for name in table["filename"]]
-    records = analyse_chunk(jobs, args.model.resolve(), args.catalog.resolve(), 2, None, False)
+    records = analyse_chunk(jobs, AnalysisSettings(model=args.model.resolve(), catalog=args.catalog.resolve()))
     found = np.array([bool(r["faces"]) for r in records])
     result = {"photos": len(table), "photos_with_a_face": int(found.sum()),
               "errors": [r["error"] for r in records if r["error"]],

@@ -6,7 +6,9 @@ process loads the model and catalog once, and forked workers inherit dlib's mode
 """
 import traceback
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from features.app.annotation import annotate, save_rgb
 from features.vision.faces import detection_settings, detector, landmark_predictor
@@ -15,21 +17,53 @@ from features.model.model_io import load_model
 from features.products.recommendations import headline, load_catalog, recommend_products
 
 
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How photos are analysed: the model and catalog files, and one run's overrides of the
+    model's own settings (None or empty: the model's).  Hashable, so that a worker process
+    keeps one loaded model per settings.
+
+    Attributes
+    ----------
+    model, catalog : Path
+        Absolute paths (workers may run elsewhere).
+    per_category : int
+        Products per category a face has.
+    detector : str, optional
+    detection_threshold : float, optional
+        Detect with these instead of the model's settings.
+    min_probability : tuple of (str, float)
+        Fixed thresholds for some labels, sorted by label.
+    precision : float, optional
+        For the other labels, the threshold of the best recall at this out-of-fold precision.
+    debug : bool
+        Print the traceback of a photo that fails.
+    """
+
+    model: Path
+    catalog: Path
+    per_category: int = 2
+    detector: str | None = None
+    detection_threshold: float | None = None
+    min_probability: tuple = ()
+    precision: float | None = None
+    debug: bool = False
+
+
 @lru_cache(maxsize=None)
-def worker_state(model_path, catalog_path, detection_override=None, decision=((), None)):
-    """The model and catalog, loaded once per process (its boosters on one thread each, since
-    photos are spread over processes).  ``detection_override`` is None (detect as the model was trained)
-    or ``(detector, threshold)``, either None for the model's own; ``decision`` is
-    ``(min_probability items, precision)`` for :meth:`PhotoModel.with_decisions`."""
+def worker_state(settings):
+    """The model and catalog of ``settings``, loaded once per process, with the run's
+    overrides applied (the boosters on one thread each: photos are spread over processes)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
-        model, _ = load_model(model_path)
-    if detection_override is not None:
-        model = model.with_detection(detection_settings(*detection_override, base=model.detection))
-    min_probability, precision = decision
-    if min_probability or precision is not None:
-        model = model.with_decisions(min_probability=dict(min_probability), precision=precision)
-    return model.set_n_jobs(1), load_catalog(catalog_path)
+        model, _ = load_model(settings.model)
+    if settings.detector is not None or settings.detection_threshold is not None:
+        model = model.with_detection(detection_settings(settings.detector, settings.detection_threshold,
+                                                        base=model.detection))
+    if settings.min_probability or settings.precision is not None:
+        model = model.with_decisions(min_probability=dict(settings.min_probability),
+                                     precision=settings.precision)
+    return model.set_n_jobs(1), load_catalog(settings.catalog)
 
 
 def preload():
@@ -63,15 +97,14 @@ def analyse_photo(path, model, catalog, *, per_category=2, annotate_to=None):
             "faces": results, "error": None}
 
 
-def analyse_chunk(jobs, model_path, catalog_path, per_category, detection_override, debug,
-                  decision=((), None)):
-    """Analyse ``(path, annotate_to)`` jobs in one process; a failing photo becomes an error
-    record."""
+def analyse_chunk(jobs, settings):
+    """Analyse ``(path, annotate_to)`` jobs in one process with :class:`AnalysisSettings`; a
+    failing photo becomes an error record."""
     from threadpoolctl import threadpool_limits
 
-    model, catalog = worker_state(model_path, catalog_path, detection_override, decision)
+    model, catalog = worker_state(settings)
     with threadpool_limits(1):  # one photo per process at a time: no thread pools inside
-        return [analyse_job(path, annotate_to, model, catalog, per_category, debug)
+        return [analyse_job(path, annotate_to, model, catalog, settings.per_category, settings.debug)
                 for path, annotate_to in jobs]
 
 

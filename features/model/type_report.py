@@ -52,7 +52,7 @@ def out_of_fold_types(model, X, T, fold, groups):
     return oof
 
 
-def train_types(X, T, fold, groups, paths, *, detection_threshold, n_jobs, random_state):
+def train_types(X, T, fold, groups, paths, *, detection, n_jobs, random_state):
     """Cross-validate the type models, compare the trained hat colour with the measured one,
     and fit the final model (with the better colour read).
 
@@ -66,14 +66,14 @@ def train_types(X, T, fold, groups, paths, *, detection_threshold, n_jobs, rando
     model = TypeClassifier(n_jobs=n_jobs, random_state=random_state)
     oof = out_of_fold_types(model, X, T, fold, groups)
     report = {"targets": type_cv_report(T, oof, fold)}
-    colour = compare_colour_reads(T, oof, paths, detection_threshold=detection_threshold)
+    colour = compare_colour_reads(T, oof, paths, detection=detection)
     if colour is not None:
         report["hat_colour_reads"] = colour
     targets = tuple(t for t in TARGETS if t != "hat_colour" or colour is None or colour["kept"] == "trained")
     return model.set_params(targets=targets).fit(X, T, groups=groups), report
 
 
-def compare_colour_reads(T, oof, paths, *, detection_threshold):
+def compare_colour_reads(T, oof, paths, *, detection):
     """The trained and the measured hat colour against the labelled colour of every hat.
 
     Returns
@@ -88,7 +88,7 @@ def compare_colour_reads(T, oof, paths, *, detection_threshold):
     rows = np.flatnonzero(T["hat_colour"].to_numpy() != MISSING)
     truth = T["hat_colour"].to_numpy()[rows]
     trained = np.asarray(classes)[np.argmax(values[rows], axis=1)]
-    measured = measured_hat_colours([paths[i] for i in rows], threshold=detection_threshold)
+    measured = measured_hat_colours([paths[i] for i in rows], detection=detection)
     reads = {"trained": colour_agreement(truth, trained), "measured": colour_agreement(truth, measured)}
     reads["kept"] = max(("trained", "measured"), key=lambda read: reads[read]["accuracy"])
     return reads
@@ -170,17 +170,17 @@ def merged(colours):
     return out
 
 
-def measured_hat_colours(paths, *, threshold):
+def measured_hat_colours(paths, *, detection):
     """The colour rule's read of each photo's largest face (None when no face is found)."""
+    from features.vision.colours import hat_colour
     from features.vision.faces import detect_faces
     from features.vision.images import load_image
-    from features.vision.colours import hat_colour
     from features.vision.regions import extract_regions
 
     colours = []
     for path in paths:
         image = load_image(path)
-        faces = detect_faces(image, threshold=threshold)
+        faces = detect_faces(image, settings=detection)
         colours.append(hat_colour(extract_regions(image, faces[0], regions=("forehead",))["forehead"])
                        if faces else None)
     return colours
