@@ -55,7 +55,8 @@ class DetectionSettings:
         full-range network, run again on a crop of :data:`VERIFY_CONTEXT` times the face's
         side around it (the face at a scale it sees well), also scores it at ``threshold``.
         Every tile is another chance of a false face; on the benchmark's mosaics the real
-        faces score 0.59 or more there and the false ones on face-free photos 0.43 or less.
+        faces score 0.59 or more there and false ones on four face-free sample images 0.43 or
+        less.
         Whole-photo faces are not verified: the full-range network would throw away the
         close-ups only the short-range one finds.
     """
