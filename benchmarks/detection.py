@@ -239,7 +239,8 @@ def fit_boxes(method, photos=1500):
     find one face, and the landmark error (mean of the 68 points' distances to those fitted on
     the HOG box, over the eye distance) before and after the mapping, on the fit photos and on
     LFW photos not used for fitting."""
-    hog, other = DetectionSettings("hog", -0.5), DetectionSettings(method, 0.5, min_face=0)
+    hog = DetectionSettings("hog", -0.5)
+    other = DetectionSettings(method, 0.5, min_face=0, short_range=False, verify=False)  # the network alone
 
     def pairs(paths):
         found = []

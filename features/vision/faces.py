@@ -51,11 +51,14 @@ class DetectionSettings:
         the full-range one alone misses close-ups that fill the photo (114 of the 8,000
         CelebA portraits), and the short-range one finds 112 of those.
     verify : bool
-        BlazeFace: keep a face only if the full-range network, run again on a crop of
-        :data:`VERIFY_CONTEXT` times the face's side around it (the face at a scale it sees
-        well), also scores it at ``threshold``.  Every extra tile is another chance of a
-        false face; on the benchmark's mosaics the real faces score 0.59 or more there and
-        the false ones on face-free photos 0.43 or less.
+        BlazeFace: keep a face found only in tiles (not by a whole-photo pass) only if the
+        full-range network, run again on a crop of :data:`VERIFY_CONTEXT` times the face's
+        side around it (the face at a scale it sees well), also scores it at ``threshold``.
+        Every tile is another chance of a false face; on the benchmark's mosaics the real
+        faces score 0.59 or more there and false ones on four face-free sample images 0.43 or
+        less.
+        Whole-photo faces are not verified: the full-range network would throw away the
+        close-ups only the short-range one finds.
     """
 
     method: str = "blazeface"
@@ -78,7 +81,7 @@ class DetectionSettings:
             return f"det{self.threshold:+.2f}"
         dx, dy, ds = HOG_BOX_FROM[self.method]
         return (f"{self.method}{self.threshold:+.2f}-up{self.upsample}-min{self.min_face}"
-                f"{'-short' * self.short_range}{'-verify' * self.verify}-box{dx:+.3f}{dy:+.3f}{ds:.3f}")
+                f"{'-short' * self.short_range}{'-verifytiles' * self.verify}-box{dx:+.3f}{dy:+.3f}{ds:.3f}")
 
 
 def detection_settings(method=None, threshold=None, *, base=None):
@@ -288,17 +291,22 @@ def detect_blazeface(image, settings):
     scale = min(1.0, BLAZEFACE_MAX_SIDE / max(image.shape[:2]))
     image = resized(image, scale)
     height, width = image.shape[:2]
-    parts = [blazeface_pass(image, method, threshold)]
+    # Last column: 1 for a face from a whole-photo pass, 0 from a tile (merged: the maximum).
+    whole = [blazeface_pass(image, method, threshold)]
+    if method == "blazeface" and settings.short_range:
+        whole.append(blazeface_pass(image, "blazeface_short", threshold))
+    parts = [(np.hstack([rows, np.ones((len(rows), 1))]), scores) for rows, scores in whole]
     for side in tile_sides(max(height, width), settings.min_face, BLAZEFACE_MODELS[method][1]):
         for y, x in tiles(height, width, side):
             rows, scores = blazeface_pass(image[y:y + side, x:x + side], method, threshold)
-            parts.append((rows + np.tile([x, y], rows.shape[1] // 2), scores))
-    if method == "blazeface" and settings.short_range:
-        parts.append(blazeface_pass(image, "blazeface_short", threshold))
+            shift = np.append(np.tile([x, y], rows.shape[1] // 2), 0)
+            parts.append((np.hstack([rows, np.zeros((len(rows), 1))]) + shift, scores))
     rows, scores = weighted_nms(np.vstack([r for r, _ in parts]), np.concatenate([s for _, s in parts]))
     if settings.verify:
-        kept = [i for i, row in enumerate(rows) if context_score(image, row[:4]) >= threshold]
+        kept = [i for i, row in enumerate(rows)
+                if row[-1] == 1 or context_score(image, row[:4]) >= threshold]
         rows, scores = rows[kept], scores[kept]
+    rows = rows[:, :-1]
     rows /= scale
     return rows[:, :4], scores, rows[:, 4:].reshape(-1, len(KEYPOINTS), 2)
 
@@ -330,7 +338,8 @@ def iou(box, boxes):
 def weighted_nms(rows, scores):
     """MediaPipe's weighted non-maximum suppression: each cluster of detections whose boxes
     (``rows[:, :4]``) overlap the best remaining one above :data:`NMS_IOU` becomes their
-    score-weighted mean (box and keypoints alike)."""
+    score-weighted mean (box and keypoints alike; columns after the keypoints, flags, their
+    maximum)."""
     order = np.argsort(-scores)
     rows, scores = rows[order], scores[order]
     boxes = rows[:, :4]
@@ -343,6 +352,7 @@ def weighted_nms(rows, scores):
         cluster[i] = True
         weights = scores[cluster][:, None]
         merged.append((rows[cluster] * weights).sum(axis=0) / weights.sum())
+        merged[-1][4 + 2 * len(KEYPOINTS):] = rows[cluster, 4 + 2 * len(KEYPOINTS):].max(axis=0)
         kept.append(scores[i])
         remaining &= ~cluster
     return np.array(merged, float).reshape(-1, rows.shape[1]), np.array(kept, float)
