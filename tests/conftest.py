@@ -120,8 +120,29 @@ def serving(model, log, *flags):
                 time.sleep(0.2)
         yield url, process
     finally:
+        workers = children(process.pid)
         process.terminate()
         process.wait(timeout=30)
+        deadline = time.time() + 30
+        while any(map(alive, workers)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(map(alive, workers)), "serve.py left worker processes behind"
+
+
+def children(pid):
+    """Process ids of a process's children (Linux); none when it has ended."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def alive(pid):
+    """Whether a process runs (a zombie waiting to be reaped does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from conftest import LFW, ROOT, serving
+from conftest import LFW, ROOT, alive, children, serving
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
 TIMEOUT = 300  # a request queued behind 160 others on 2 busy cores
@@ -186,10 +186,10 @@ def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tm
                           timeout=TIMEOUT) as answer:
             lines = answer.iter_lines()
             records = [json.loads(next(lines))]
-            workers = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            workers = children(process.pid)
             assert len(workers) == 2
             for worker in workers:
-                os.kill(int(worker), signal.SIGKILL)
+                os.kill(worker, signal.SIGKILL)
             records += [json.loads(line) for line in lines]
         assert [r["image"] for r in records] == [p.name for p in photos]  # every photo answered once
         lost = [r for r in records if r["error"] == "the worker died while analysing this photo"]
@@ -203,3 +203,14 @@ def test_serve_without_a_model_says_so_in_one_line(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 1
     assert result.stderr == f"serve.py: error: {tmp_path / 'none.joblib'}: no model file; make one with: python train.py\n"
+
+
+def test_workers_end_with_a_killed_server(trained, tmp_path):
+    with serving(trained["model"], tmp_path / "serve.log") as (url, process):
+        workers = children(process.pid)
+        process.kill()  # no shutdown code runs: the kernel ends the workers
+        process.wait()
+        deadline = time.time() + 30
+        while any(map(alive, workers)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert workers and not any(map(alive, workers))

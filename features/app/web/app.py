@@ -5,10 +5,13 @@ recommend.py does) and returns the FastAPI app; every request's photos are queue
 workers, one task per photo, so concurrent requests share them and none is dropped.
 """
 import asyncio
+import ctypes
 import json
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import time
 import unicodedata
@@ -65,7 +68,8 @@ class Analyser:
         from features.app.analysis import preload
 
         preload()
-        pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("fork"))
+        pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=worker_start)
         warm = [self._submit(pool, [], 1, 0.0) for _ in range(self.settings.workers)]
         for future in warm:
             future.result()
@@ -98,7 +102,22 @@ class Analyser:
         return error_record(path, "the worker died while analysing this photo")
 
     def close(self):
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers: queued photos are cancelled, the ones being analysed finish."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def worker_start():
+    """In each worker: end with the server, however it ends.
+
+    A worker forked after uvicorn started has inherited its SIGTERM and SIGINT handlers,
+    which would only tell the (copied) server to stop; and a server that is killed cannot
+    tell its workers, so the kernel does (PR_SET_PDEATHSIG, Linux).
+    """
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, signal.SIG_DFL)
+    if sys.platform == "linux":
+        PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def display_name(filename, number):
