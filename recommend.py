@@ -81,18 +81,12 @@ def parse_args(argv=None):
 
 def min_probabilities(text):
     """``hat=0.8,eyewear=0.6`` -> {"hat": 0.8, "eyewear": 0.6} (argparse type)."""
-    from features.labels import LABELS
+    from features.app.analysis import parse_min_probability
 
-    chosen = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        label, _, value = item.partition("=")
-        try:
-            chosen[label.strip()] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{item!r}: expected LABEL=P, e.g. hat=0.8") from None
-        if label.strip() not in LABELS or not 0 <= chosen[label.strip()] <= 1:
-            raise argparse.ArgumentTypeError(f"{item!r}: LABEL is one of {', '.join(LABELS)} and P in [0, 1]")
-    return chosen
+    try:
+        return parse_min_probability(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def analysis_settings(args):

@@ -71,10 +71,14 @@ def test_records_and_profile_equal_recommend_json(server, trained, feed):
 
 
 def test_options_reach_the_analysis(server, trained, feed):
-    *records, _ = recommend_lines(trained, feed[0].parent, "--per-category", "1", "--detection-threshold", "0.5")
-    answer = httpx.post(server + "/api/analyze", params={"per_category": 1, "detection_threshold": 0.5},
+    *records, _ = recommend_lines(trained, feed[0].parent, "--per-category", "1", "--detection-threshold", "0.7",
+                                  "--min-probability", "hat=0.05", "--precision", "0.8")
+    answer = httpx.post(server + "/api/analyze", params={"per_category": 1, "detection_threshold": 0.7,
+                                                         "min_probability": "hat=0.05", "precision": 0.8},
                         files=upload(feed), timeout=TIMEOUT)
     assert answer.json() == renamed(records)
+    bad = httpx.post(server + "/api/analyze", params={"min_probability": "scarf=0.5"}, files=upload(feed[:1]))
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("min_probability: 'scarf=0.5'")
     assert all(len([p for p in f["recommendations"] if p["category"] == label]) <= 1
                for r in records for f in r["faces"] for label in f["labels"])
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from features.app.annotation import annotate, save_rgb
+from features.labels import LABELS
 from features.vision.faces import detection_settings, detector, landmark_predictor
 from features.vision.images import ImageError, load_image
 from features.model.model_io import load_model
@@ -50,7 +51,22 @@ class AnalysisSettings:
     debug: bool = False
 
 
-@lru_cache(maxsize=None)
+def parse_min_probability(text):
+    """``"hat=0.8,eyewear=0.6"`` -> ``{"hat": 0.8, "eyewear": 0.6}``; ValueError, in one line,
+    for anything else."""
+    chosen = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        label, _, value = (part.strip() for part in item.partition("="))
+        try:
+            chosen[label] = float(value)
+        except ValueError:
+            raise ValueError(f"{item!r}: expected LABEL=P, e.g. hat=0.8") from None
+        if label not in LABELS or not 0 <= chosen[label] <= 1:
+            raise ValueError(f"{item!r}: LABEL is one of {', '.join(LABELS)} and P in [0, 1]")
+    return chosen
+
+
+@lru_cache(maxsize=8)  # a few option sets per worker (a web server's requests may vary them)
 def worker_state(settings):
     """The model and catalog of ``settings``, loaded once per process, with the run's
     overrides applied (the boosters on one thread each: photos are spread over processes)."""

@@ -70,29 +70,37 @@ class Analyser:
         preload()
         pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=worker_start)
-        warm = [self._submit(pool, [], 1, 0.0) for _ in range(self.settings.workers)]
+        warm = [self._submit(pool, [], self.options()) for _ in range(self.settings.workers)]
         for future in warm:
             future.result()
         return pool
 
-    def _submit(self, pool, jobs, per_category, threshold):
+    def options(self, **overrides):
+        """A request's :class:`~features.app.analysis.AnalysisSettings`: this server's model and
+        catalog with the request's options (as recommend.py's flags)."""
+        from features.app.analysis import AnalysisSettings
+
+        return AnalysisSettings(model=self.settings.model.resolve(), catalog=self.settings.catalog.resolve(),
+                                **overrides)
+
+    @staticmethod
+    def _submit(pool, jobs, options):
         from features.app.analysis import analyse_chunk
 
-        return pool.submit(analyse_chunk, jobs, self.settings.model.resolve(),
-                           self.settings.catalog.resolve(), per_category, threshold, False)
+        return pool.submit(analyse_chunk, jobs, options)
 
-    def submit(self, path, *, per_category, threshold, annotate_to=None):
+    def submit(self, path, options, *, annotate_to=None):
         """Queue one photo; a future of its full record (with each face's attributes).
 
         A pool broken by a worker that died is replaced, so that one crash does not end
         the server.
         """
         try:
-            return self._submit(self.pool, [(path, annotate_to)], per_category, threshold)
+            return self._submit(self.pool, [(path, annotate_to)], options)
         except BrokenProcessPool:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = self._start()
-            return self._submit(self.pool, [(path, annotate_to)], per_category, threshold)
+            return self._submit(self.pool, [(path, annotate_to)], options)
 
     @staticmethod
     def lost(path):
@@ -145,11 +153,10 @@ class Batch:
     :meth:`close` cancels what has not started and removes the folder.
     """
 
-    def __init__(self, analyser, photos, *, per_category, threshold, annotate=False):
+    def __init__(self, analyser, photos, options, *, annotate=False):
         self.folder = Path(tempfile.mkdtemp(prefix="img2rec-web-"))  # mode 0700
         self.names = [display_name(p.filename, n) for n, p in enumerate(photos)]
-        self.analyser, self.options, self.annotate = analyser, dict(per_category=per_category,
-                                                                    threshold=threshold), annotate
+        self.analyser, self.options, self.annotate = analyser, options, annotate
         self.photos, self.futures = photos, []
 
     async def queue(self):
@@ -160,7 +167,7 @@ class Batch:
                 while block := await upload.read(MB):
                     out.write(block)
             annotate_to = self.folder / f"{number}-annotated.jpg" if self.annotate else None
-            self.futures.append(self.analyser.submit(path, annotate_to=annotate_to, **self.options))
+            self.futures.append(self.analyser.submit(path, self.options, annotate_to=annotate_to))
         return self
 
     async def records(self):
@@ -178,10 +185,22 @@ class Batch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-async def open_batch(analyser, photos, settings, **options):
+def request_options(analyser, per_category, min_probability, precision, detection_threshold):
+    """A request's analysis options, or a one-line 422 for a malformed ``min_probability``."""
+    from features.app.analysis import parse_min_probability
+
+    try:
+        chosen = parse_min_probability(min_probability or "")
+    except ValueError as exc:
+        raise HTTPException(422, f"min_probability: {exc}") from None
+    return analyser.options(per_category=per_category, min_probability=tuple(sorted(chosen.items())),
+                            precision=precision, detection_threshold=detection_threshold)
+
+
+async def open_batch(analyser, photos, settings, options, *, annotate=False):
     """The request's :class:`Batch`, queued; nothing is left behind if queueing fails."""
     check_limits(photos, settings)
-    batch = Batch(analyser, photos, **options)
+    batch = Batch(analyser, photos, options, annotate=annotate)
     try:
         return await batch.queue()
     except BaseException:
@@ -223,8 +242,14 @@ def version():
 
 Photos = Annotated[list[UploadFile], File(description="photos (JPEG, PNG, WebP, GIF, BMP, TIFF, ...)")]
 PerCategory = Annotated[int, Query(ge=1, le=20, description="products per category a face has")]
-Threshold = Annotated[float, Query(ge=-2.0, le=2.0, description="dlib detector threshold: lower finds "
-                                                                  "more faces, and more false ones")]
+DetectionThreshold = Annotated[float | None, Query(description="face detector score threshold instead of "
+                                                            "the model's: lower finds more faces, and more "
+                                                            "false ones")]
+MinProbability = Annotated[str | None, Query(description="decide a label when its probability reaches P, "
+                                                          "e.g. hat=0.8,eyewear=0.6 (as recommend.py)")]
+Precision = Annotated[float | None, Query(gt=0, le=1, description="for the other labels, the threshold of "
+                                                                  "the best recall at this out-of-fold "
+                                                                  "precision (as recommend.py)")]
 Format = Annotated[Literal["json", "jsonl"], Query(description="json: one document; jsonl: one line "
                                                                "per photo as each is done, in order")]
 
@@ -262,10 +287,11 @@ def create_app(settings):
         return JSONResponse({"detail": f"{type(exc).__name__}: {exc}".splitlines()[0]}, status_code=500)
 
     @app.post("/api/analyze", summary="One record per photo, as recommend.py --json prints it")
-    async def analyze(photos: Photos, per_category: PerCategory = 2, detection_threshold: Threshold = 0.0,
+    async def analyze(photos: Photos, per_category: PerCategory = 2, min_probability: MinProbability = None,
+                      precision: Precision = None, detection_threshold: DetectionThreshold = None,
                       format: Format = "json"):
-        batch = await open_batch(analyser, photos, settings, per_category=per_category,
-                                 threshold=detection_threshold)
+        options = request_options(analyser, per_category, min_probability, precision, detection_threshold)
+        batch = await open_batch(analyser, photos, settings, options)
         if format == "jsonl":
             return json_lines(batch)
         try:
@@ -274,10 +300,11 @@ def create_app(settings):
             batch.close()
 
     @app.post("/api/profile", summary="The records and the account summary of recommend.py --profile")
-    async def account(photos: Photos, per_category: PerCategory = 2, detection_threshold: Threshold = 0.0,
+    async def account(photos: Photos, per_category: PerCategory = 2, min_probability: MinProbability = None,
+                      precision: Precision = None, detection_threshold: DetectionThreshold = None,
                       format: Format = "json"):
-        batch = await open_batch(analyser, photos, settings, per_category=per_category,
-                                 threshold=detection_threshold)
+        options = request_options(analyser, per_category, min_probability, precision, detection_threshold)
+        batch = await open_batch(analyser, photos, settings, options)
         if format == "jsonl":
             return json_lines(batch, catalog=catalog, per_category=per_category)
         try:
@@ -289,9 +316,10 @@ def create_app(settings):
     @app.post("/api/annotate", summary="One photo with its faces, scores and products drawn (JPEG)",
               response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
     async def annotate(photo: Annotated[UploadFile, File(description="one photo")],
-                       per_category: PerCategory = 2, detection_threshold: Threshold = 0.0):
-        batch = await open_batch(analyser, [photo], settings, per_category=per_category,
-                                 threshold=detection_threshold, annotate=True)
+                       per_category: PerCategory = 2, min_probability: MinProbability = None,
+                       precision: Precision = None, detection_threshold: DetectionThreshold = None):
+        options = request_options(analyser, per_category, min_probability, precision, detection_threshold)
+        batch = await open_batch(analyser, [photo], settings, options, annotate=True)
         try:
             [record] = [r async for r in batch.records()]
             if record["error"]:
