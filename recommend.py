@@ -258,36 +258,6 @@ def format_profile(summary):
     return "\n".join(lines)
 
 
-PARQUET_COLUMNS = ("image", "width", "height", "error", "face", "left", "top", "right", "bottom",
-                   "hat", "beard", "eyewear", "labels", "eyewear_type", "hat_type", "hat_colour",
-                   "beard_styles", "types", "products")
-
-
-def parquet_rows(record):
-    """Flat rows of one photo's record: one per face, or one with empty face columns."""
-    base = {"image": record["image"], "width": record["width"], "height": record["height"],
-            "error": record["error"]}
-    empty = dict.fromkeys(PARQUET_COLUMNS[4:])
-    if not record["faces"]:
-        return [{**base, **empty}]
-    return [{**base, "face": number, **dict(zip(("left", "top", "right", "bottom"), face["box"])),
-             **face["scores"], "labels": ",".join(face["labels"]), **type_columns(face["types"]),
-             "products": ",".join(r["product_id"] for r in face["recommendations"])}
-            for number, face in enumerate(record["faces"])]
-
-
-def type_columns(types):
-    """A face's types as flat Parquet columns: the most likely eyewear and hat type, the hat
-    colour, the beard styles at p >= 0.5, and every probability as a JSON string."""
-    def top(family):
-        return next(iter(types[family]), None) if family in types else None
-
-    beard = types.get("beard")
-    return {"eyewear_type": top("eyewear"), "hat_type": top("hat"), "hat_colour": types.get("hat_colour"),
-            "beard_styles": ",".join(k for k, v in beard.items() if v >= 0.5) if beard else None,
-            "types": json.dumps(types) if types else None}
-
-
 class ParquetSink:
     """Writes rows to a Parquet file in batches, so a long job holds few of them in memory."""
 
@@ -295,20 +265,17 @@ class ParquetSink:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self.schema = pa.schema([("image", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
-                                 ("error", pa.string()), ("face", pa.int32()), ("left", pa.int32()),
-                                 ("top", pa.int32()), ("right", pa.int32()), ("bottom", pa.int32()),
-                                 ("hat", pa.float64()), ("beard", pa.float64()), ("eyewear", pa.float64()),
-                                 ("labels", pa.string()), ("eyewear_type", pa.string()),
-                                 ("hat_type", pa.string()), ("hat_colour", pa.string()),
-                                 ("beard_styles", pa.string()), ("types", pa.string()),
-                                 ("products", pa.string())])
+        from features.app.records import ROW_COLUMNS
+
+        self.schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in ROW_COLUMNS.items()])
         self.pa = pa
         self.writer = pq.ParquetWriter(path, self.schema)
         self.batch, self.rows = batch, []
 
     def add(self, record):
-        self.rows += parquet_rows(record)
+        from features.app.records import flat_rows
+
+        self.rows += flat_rows(record)
         if len(self.rows) >= self.batch:
             self.flush()
 

@@ -218,3 +218,20 @@ def test_workers_end_with_a_killed_server(trained, tmp_path):
         while any(map(alive, workers)) and time.time() < deadline:
             time.sleep(0.2)
         assert workers and not any(map(alive, workers))
+
+
+def test_csv_rows_are_the_parquet_rows(server, trained, feed, tmp_path):
+    """The page's CSV download: the server flattens records exactly as recommend.py --output."""
+    import pandas as pd
+
+    out = tmp_path / "rows.parquet"
+    *records, _ = recommend_lines(trained, feed[0].parent, "--output", str(out))
+    answer = httpx.post(server + "/api/csv", json=records, timeout=TIMEOUT)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    table, parquet = pd.read_csv(io.StringIO(answer.text)), pd.read_parquet(out)
+    assert list(table.columns) == list(parquet.columns) and len(table) == len(parquet)
+    for column in ("image", "labels", "status", "products"):
+        assert table[column].fillna("").astype(str).tolist() == parquet[column].fillna("").astype(str).tolist()
+    assert (table[["hat", "beard", "eyewear"]].fillna(-1) - parquet[["hat", "beard", "eyewear"]].fillna(-1)).abs().max().max() < 1e-9
+    bad = httpx.post(server + "/api/csv", json=[{"image": "x"}], timeout=TIMEOUT)
+    assert bad.status_code == 422 and bad.json() == {"detail": "records: expected the records of /api/analyze"}

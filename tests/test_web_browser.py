@@ -61,7 +61,11 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
         assert len(faces) == len(record["faces"])
         for shown, face in zip(faces, record["faces"]):
             assert text_of(shown, ".bar span:last-child") == [f"{p:.2f}" for p in face["scores"].values()]
-            assert text_of(shown, ".label") == (face["labels"] or ["no label: no product"])
+            if face["quality"]["status"] != "ok":
+                assert text_of(shown, ".label") == ["not judged: " + "; ".join(face["quality"]["reasons"])]
+            else:
+                assert text_of(shown, ".label") == (face["labels"] or ["no label: no product"])
+            assert bool(shown.find_elements(By.CSS_SELECTOR, ".types")) == bool(face["types"])
             assert text_of(shown, ".product .name") == [p["name"] for p in face["recommendations"]]
     assert len(account["records"][3]["faces"]) == 2  # the two people are both boxed
 
@@ -69,6 +73,9 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
     assert account["profile"]["headline"] in summary.find_element(By.TAG_NAME, "h2").text
     assert text_of(summary, ".product .name") == [p["name"] for p in account["profile"]["recommendations"]]
     assert browser.find_element(By.ID, "download-csv").is_enabled()
+    csv = browser.execute_async_script("csvText(state.records).then(arguments[arguments.length - 1])")
+    assert csv.splitlines()[0].startswith("image,width,height,error,face,")
+    assert len(csv.splitlines()) == 1 + sum(max(1, len(r["faces"])) for r in account["records"])
 
     screenshot = tmp_path / "web.png"
     browser.save_screenshot(str(screenshot))

@@ -1,10 +1,58 @@
-"""What a photo's record looks like to the outside: recommend.py's JSON Lines and the web API."""
+"""What a photo's record looks like to the outside: recommend.py's JSON Lines, its Parquet
+rows, and the web API's records and CSV."""
+import csv
+import io
+import json
+
+from features.labels import LABELS
 
 #: The keys of each face in a published record; the ``headline`` stays inside (the text
 #: output and the profile use it, the published record does not).
 PUBLIC_FACE_KEYS = ("box", "scores", "labels", "types", "quality", "recommendations")
+#: One flat row per face (or per photo without a face): each column and its Arrow type.
+ROW_COLUMNS = {"image": "string", "width": "int32", "height": "int32", "error": "string", "face": "int32",
+               "left": "int32", "top": "int32", "right": "int32", "bottom": "int32",
+               **dict.fromkeys(LABELS, "float64"), "labels": "string", "status": "string",
+               "eyewear_type": "string", "hat_type": "string", "hat_colour": "string",
+               "beard_styles": "string", "types": "string", "products": "string"}
 
 
 def public(record):
     """The JSON Lines record: per face only :data:`PUBLIC_FACE_KEYS`."""
     return {**record, "faces": [{k: face[k] for k in PUBLIC_FACE_KEYS} for face in record["faces"]]}
+
+
+def flat_rows(record):
+    """A photo's record as rows of :data:`ROW_COLUMNS`: one per face, or one with empty face
+    columns."""
+    base = {"image": record["image"], "width": record["width"], "height": record["height"],
+            "error": record["error"]}
+    if not record["faces"]:
+        return [{**dict.fromkeys(ROW_COLUMNS), **base}]
+    return [{**base, "face": number, **dict(zip(("left", "top", "right", "bottom"), face["box"])),
+             **face["scores"], "labels": ",".join(face["labels"]), "status": face["quality"]["status"],
+             **type_columns(face["types"]),
+             "products": ",".join(r["product_id"] for r in face["recommendations"])}
+            for number, face in enumerate(record["faces"])]
+
+
+def type_columns(types):
+    """A face's types as flat columns: the most likely eyewear and hat type, the hat colour,
+    the beard styles at p >= 0.5, and every probability as a JSON string."""
+    def top(family):
+        return next(iter(types[family]), None) if family in types else None
+
+    beard = types.get("beard")
+    return {"eyewear_type": top("eyewear"), "hat_type": top("hat"), "hat_colour": types.get("hat_colour"),
+            "beard_styles": ",".join(k for k, v in beard.items() if v >= 0.5) if beard else None,
+            "types": json.dumps(types) if types else None}
+
+
+def csv_text(records):
+    """Records as CSV text with the columns of :data:`ROW_COLUMNS` (the web page's download)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerows(flat_rows(record))
+    return out.getvalue()

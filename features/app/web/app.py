@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import swagger_ui_bundle
-from fastapi import FastAPI, File, HTTPException, Query, UploadFile
+from fastapi import Body, FastAPI, File, HTTPException, Query, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -33,7 +33,7 @@ from starlette.background import BackgroundTask
 
 from features.model.model_io import check_model
 from features.products.recommendations import load_catalog, profile
-from features.app.records import public
+from features.app.records import csv_text, public
 
 STATIC = Path(__file__).resolve().parent / "static"
 MB = 1 << 20
@@ -336,6 +336,15 @@ def create_app(settings):
                 "model": {"labels": card["labels"], "thresholds": card["thresholds"],
                           "trained_at": card.get("trained_at"), "sha256": card["model_sha256"]},
                 "limits": {"max_photo_bytes": settings.max_photo_bytes, "max_photos": settings.max_photos}}
+
+    @app.post("/api/csv", summary="Records (as /api/analyze gives them) as CSV, one row per face",
+              response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+    async def records_csv(records: Annotated[list[dict], Body(description="records of /api/analyze")]):
+        try:
+            text = csv_text(records)
+        except (KeyError, TypeError, IndexError, AttributeError):
+            raise HTTPException(422, "records: expected the records of /api/analyze") from None
+        return Response(text, media_type="text/csv")
 
     @app.get("/api/catalog", summary="The products that can be recommended")
     async def products():

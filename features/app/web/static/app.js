@@ -70,11 +70,19 @@ function productList(products) {
   return list;
 }
 
-function labelChips(labels) {
+function labelChips(face) {
   const chips = element("div", "labels");
-  if (!labels.length) chips.append(element("span", "label none", "no label: no product"));
-  for (const label of labels) chips.append(element("span", `label ${label}`, label));
+  if (face.quality.status !== "ok") chips.append(element("span", "label none", `not judged: ${face.quality.reasons.join("; ")}`));
+  else if (!face.labels.length) chips.append(element("span", "label none", "no label: no product"));
+  for (const label of face.labels) chips.append(element("span", `label ${label}`, label));
   return chips;
+}
+
+// The face's types, most likely first: "eyewear dark 0.93, clear 0.07 · hat_colour navy".
+function typeLine(types) {
+  const parts = Object.entries(types).map(([family, value]) => (typeof value === "string" ? `${family} ${value}`
+    : `${family} ${Object.entries(value).map(([name, p]) => `${name} ${p.toFixed(2)}`).join(", ")}`));
+  return element("p", "types muted", parts.join(" · "));
 }
 
 function strongest(face) {
@@ -104,7 +112,9 @@ function showRecord(card, record) {
     boxes.append(box);
     const item = element("li", "face");
     for (const [label, probability] of Object.entries(face.scores)) item.append(scoreBar(label, probability, thresholds[label]));
-    item.append(labelChips(face.labels), productList(face.recommendations));
+    item.append(labelChips(face));
+    if (Object.keys(face.types).length) item.append(typeLine(face.types));
+    item.append(productList(face.recommendations));
     list.append(item);
   });
 }
@@ -197,20 +207,13 @@ async function analyse(files) {
   }
 }
 
-// CSV: one row per face (one per photo without a face), like recommend.py --output's Parquet.
-function csvRows(records) {
-  const columns = ["image", "width", "height", "error", "face", "left", "top", "right", "bottom", ...state.health.model.labels, "labels", "products"];
-  const quote = (value) => (value === null || value === undefined ? "" : /[",\n]/.test(String(value)) ? `"${String(value).replaceAll('"', '""')}"` : String(value));
-  const rows = [columns.join(",")];
-  for (const record of records) {
-    const base = [record.image, record.width, record.height, record.error];
-    if (!record.faces.length) rows.push([...base, ...new Array(columns.length - base.length).fill(null)].map(quote).join(","));
-    record.faces.forEach((face, number) => {
-      rows.push([...base, number, ...face.box, ...state.health.model.labels.map((label) => face.scores[label]),
-                 face.labels.join(","), face.recommendations.map((r) => r.product_id).join(",")].map(quote).join(","));
-    });
-  }
-  return rows.join("\n") + "\n";
+// CSV: one row per face (one per photo without a face), made by the server from the records
+// with the columns of recommend.py --output's Parquet.
+async function csvText(records) {
+  const answer = await fetch("/api/csv", { method: "POST", headers: { "Content-Type": "application/json" },
+                                           body: JSON.stringify(records) });
+  if (!answer.ok) throw new Error(`CSV: ${answer.status}`);
+  return answer.text();
 }
 
 function download(name, text, type) {
@@ -236,7 +239,7 @@ function wire() {
     $(id).addEventListener("change", (event) => { analyse([...event.target.files]); event.target.value = ""; });
   }
   $("download-jsonl").addEventListener("click", () => download("results.jsonl", state.records.map((r) => JSON.stringify(r)).join("\n") + "\n", "application/x-ndjson"));
-  $("download-csv").addEventListener("click", () => download("results.csv", csvRows(state.records), "text/csv"));
+  $("download-csv").addEventListener("click", async () => download("results.csv", await csvText(state.records), "text/csv"));
   loadHealth().catch((error) => { $("model").textContent = `The server does not answer: ${error.message}`; });
 }
 
