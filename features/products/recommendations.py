@@ -93,19 +93,19 @@ def product_fit(product, types):
     return fit
 
 
-def reason(label, probability, product, types):
-    """Why a product: the label as sure as its probability, then the product's type with the
-    face's probability of it ("likely wears glasses (0.72); dark sunglasses, 0.93 → ...")."""
-    said = describe(label, probability)
+def reason(lead, label, product, types):
+    """Why a product: ``lead`` (how sure the label is, or how often a feed shows it), then the
+    product's type with the face's probability of it ("likely wears glasses (0.72); dark
+    sunglasses, 0.93 → ...")."""
     value = product[TYPE_COLUMNS[label]]
     if value not in types.get(label, {}):
-        return f"{said} → {product['name']}"
+        return f"{lead} → {product['name']}"
     colour = types.get("hat_colour") if label == "hat" else None
     what = f"{colour} {TYPE_PHRASES[value]}" if colour and colour == product["colour"] else TYPE_PHRASES[value]
-    return f"{said}; {what}, {types[label][value]:.2f} → {product['name']}"
+    return f"{lead}; {what}, {types[label][value]:.2f} → {product['name']}"
 
 
-def recommend_products(scores, labels, types, catalog, *, per_category=2):
+def recommend_products(scores, labels, types, catalog, *, per_category=2, leads=None):
     """Products for one face: its labels strongest first, the best-fitting products of each.
 
     Parameters
@@ -120,6 +120,9 @@ def recommend_products(scores, labels, types, catalog, *, per_category=2):
     catalog : list of dict
         From :func:`load_catalog`.
     per_category : int
+    leads : dict of str to str, optional
+        The first words of each label's reasons (default: the label as sure as its
+        probability, :func:`describe`).
 
     Returns
     -------
@@ -135,7 +138,8 @@ def recommend_products(scores, labels, types, catalog, *, per_category=2):
             chosen.append({"product_id": product["product_id"], "category": label,
                            "name": product["name"], "price": product["price"],
                            "score": round(float(scores[label]), 4),
-                           "reason": reason(label, scores[label], product, types)})
+                           "reason": reason((leads or {}).get(label) or describe(label, scores[label]),
+                                            label, product, types)})
     return chosen
 
 
@@ -207,10 +211,9 @@ def profile(results, catalog, *, per_category=2):
     ordered = sorted(present, key=lambda name: (-summary[name]["photo_share"], -summary[name]["mean_probability"]))
     types, shares = account_types(faces)
     products = recommend_products({label: summary[label]["photo_share"] for label in ordered}, ordered,
-                                  types, catalog, per_category=per_category)
-    for product in products:
-        share = summary[product["category"]]["photo_share"]
-        product["reason"] = f"seen in {share:.0%} of {len(photos)} photos; {product['reason']}"
+                                  types, catalog, per_category=per_category,
+                                  leads={label: f"seen in {summary[label]['photo_share']:.0%} of {len(photos)} photos"
+                                         for label in ordered})
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
                         "labels": summary, "types": shares,
                         "headline": f"We recommend {ordered[0]} products to this account" if ordered
