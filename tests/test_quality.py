@@ -14,7 +14,7 @@ PROFILE = LFW / "Hugh_Grant_0007.jpg"
 
 
 def only_face(image):
-    faces = detect_faces(image, threshold=-0.5)
+    faces = detect_faces(image)
     assert len(faces) >= 1
     return faces[0]
 

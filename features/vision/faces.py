@@ -106,11 +106,15 @@ class Face:
         iBUG 300-W points as ``(x, y)`` floats.
     score : float
         Detector confidence (higher is surer; scale depends on the detector).
+    keypoints : ndarray of shape (6, 2), optional
+        The detector's own points (:data:`KEYPOINTS`), where it gives them (BlazeFace); they
+        follow a turned head where the 68 landmarks, fitted for frontal faces, do not.
     """
 
     box: tuple
     landmarks: np.ndarray
     score: float
+    keypoints: np.ndarray | None = None
 
     @property
     def area(self):
@@ -425,7 +429,8 @@ def fit_face(gray, box, score, keypoints, *, method):
         points = onto_detector_eyes(points, keypoints, right - left)
     height, width = gray.shape
     clipped = (max(left, 0), max(top, 0), min(right, width - 1), min(bottom, height - 1))
-    return Face(box=clipped, landmarks=points, score=float(score))
+    return Face(box=clipped, landmarks=points, score=float(score),
+                keypoints=None if keypoints is None else np.asarray(keypoints, float).reshape(-1, 2))
 
 
 #: 68-point eye centres further than this (share of the box side, mean over both eyes) from
