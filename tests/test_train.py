@@ -34,6 +34,24 @@ def test_cv_report_shape(trained):
         assert 0.5 < scores["roc_auc"]["mean"] <= 1.0
         assert 0 < scores["threshold"] < 1
     assert all(entry["reason"] for entry in report["skipped"])
+    for label, figures in report["calibration"].items():
+        assert set(figures) == {"brier", "log_loss", "ece", "ece_above_0.05", "slope", "intercept", "bins"}
+        assert 0 <= figures["ece"] <= 1 and figures["slope"] > 0
+        assert sum(b["count"] for b in figures["bins"]) == report["cv"]["n_faces_found"]
+
+
+def test_card_lists_the_decisions(trained):
+    """Per label: precision and recall at the stored threshold and at 0.5 / 0.7 / 0.9, falling
+    reach as the threshold rises; the rule that chose the threshold is stated."""
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    assert card["threshold_rule"].startswith("max F1")
+    for label in card["labels"]:
+        rows = card["decisions"][label]
+        assert set(rows) == {"stored", "0.5", "0.7", "0.9"}
+        assert rows["stored"]["threshold"] == card["thresholds"][label]
+        shares = [rows[name]["positive_share"] for name in ("0.5", "0.7", "0.9")]
+        assert shares == sorted(shares, reverse=True)
+        assert all(0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1 for row in rows.values())
 
 
 def test_type_report_and_the_saved_types(trained):

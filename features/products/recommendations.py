@@ -149,7 +149,7 @@ def headline(labels, scores, quality=None):
     if quality is not None and quality["status"] != "ok":
         return f"Not judged ({'; '.join(quality['reasons'])}): no product for this person"
     if not labels:
-        return "No hat, beard or eyewear seen: no product for this person"
+        return "No hat, beard or eyewear sure enough: no product for this person"
     strongest = max(labels, key=lambda name: scores[name])
     hedge = next((word for floor, word in HEDGES if scores[strongest] >= floor), "possible")
     return f"We recommend {strongest} products to this person ({hedge} {strongest}, {scores[strongest]:.2f})"
