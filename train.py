@@ -129,6 +129,16 @@ def check_positives(Y, n_splits):
                                f"{n_splits}-fold cross-validation needs at least {2 * n_splits}")
 
 
+def make_extractor(args, blocks):
+    """The feature extractor of a training run: the blocks asked for, the detector, the cache."""
+    from features.vision.transformer import BLOCKS, FaceFeatures
+
+    return FaceFeatures(**{b: b in blocks for b in BLOCKS}, n_jobs=args.n_jobs,
+                        cache_dir=(args.cache or args.out / "feature-cache").resolve(),
+                        detection=detection_settings(args.detector, args.detection_threshold),
+                        on_error="nan", progress=sys.stderr.isatty()).fit()
+
+
 def make_classifier(*, calibration, calibration_folds, n_estimators, learning_rate, max_depth,
                     min_precision, n_jobs, seed):
     from features.model.classifier import MultiLabelClassifier
@@ -429,19 +439,16 @@ def run(args, started):
     from features.model.model_io import save_model
     from features.model.photo_model import PhotoModel
     from features.model.types import type_labels
-    from features.vision.transformer import BLOCKS, FaceFeatures, block_names
+    from features.vision.transformer import block_names
 
     data_dir, table, blocks = load_table(args)
     type_targets, flips = type_labels(data_dir, table["filename"])
     table, flipped = clean_labels(table, flips)
     print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}; labels flipped "
           f"to 0 as label errors of the source: {flipped or 'none'}")
-    extractor = FaceFeatures(**{b: b in blocks for b in BLOCKS}, n_jobs=args.n_jobs,
-                             cache_dir=(args.cache or args.out / "feature-cache").resolve(),
-                             detection=detection_settings(args.detector, args.detection_threshold),
-                             on_error="nan", progress=sys.stderr.isatty())
+    extractor = make_extractor(args, blocks)
     extraction_started = time.time()
-    X = extract(extractor.fit(), table["filename"], args.scheduler)
+    X = extract(extractor, table["filename"], args.scheduler)
     extraction_seconds = time.time() - extraction_started
     found, readable, skipped = skipped_photos(table, X, args.max_skipped)
     print(f"features: {X.shape[1]} per face, {extraction_seconds:.0f} s; "
