@@ -372,6 +372,10 @@ def write_reports(out, split, cv, skipped, *, n_splits, seed, plots):
             for scope, part in (("faces_found", cv["report"]), ("end_to_end", cv["end_to_end"]))
             for label, s in part.items() for m, v in s.items() if isinstance(v, dict)]
     write_atomically(out / "cv_report.csv", lambda p: pd.DataFrame(rows).to_csv(p, index=False))
+    # every face's out-of-fold probabilities, for studies of the scores (benchmarks/quality_check.py)
+    scores = split.kept.loc[split.face, ["filename", *LABELS]].assign(fold=split.fold[split.face])
+    scores[[f"p_{label}" for label in LABELS]] = cv["proba"]
+    write_atomically(out / "oof_scores.csv", lambda p: scores.to_csv(p, index=False))
     if plots:
         from features.model.plots import save_curves
 

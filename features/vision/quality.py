@@ -1,12 +1,14 @@
 """Face quality: is a face like the ones the model learned from, or should we not judge it?
 
 Per face: its width in pixels, its sharpness (variance of the Laplacian of the aligned face),
-its yaw estimated from the landmarks, and whether the photo's edge cuts it. A face outside
+its yaw estimated from the detector's keypoints (or the landmarks), and whether the photo's
+edge cuts it. A face outside
 the training range is ``"uncertain"``: its scores are still shown, but it gets no product.
 """
 import cv2
 import numpy as np
 
+from features.vision.faces import KEYPOINTS
 from features.vision.regions import JAWLINE, BROWS, CHIN, crop_rect, face_frame, to_frame
 
 #: Faces narrower than this (photo pixels, detector box) are below every training face:
@@ -16,9 +18,10 @@ MIN_WIDTH = 36
 #: Aligned faces with a Laplacian variance under this are blurred beyond the training faces
 #: (their 0.5th percentile is 68; a Gaussian blur of sigma 3 on a 100 px face gives about 40).
 MIN_SHARPNESS = 60.0
-#: Faces turned further than this (degrees, :func:`yaw_degrees`) are near profile: 4% of the
-#: training faces, wrong twice as often on hats out of fold.
-MAX_YAW = 45.0
+#: Faces turned further than this (degrees, :func:`yaw_degrees`) are near profile: the nose
+#: tip far out towards one eye or past it (6% of the first 1,500 CelebA training faces, 3% of
+#: the first 300 LFW faces; README, "Faces we do not judge").
+MAX_YAW = 60.0
 #: The aligned face is resampled to this square so that sharpness compares across face sizes.
 ALIGNED_SIZE = 64
 NOSE_TIP = 30
@@ -38,17 +41,22 @@ def sharpness(image, face):
     return float(cv2.Laplacian(aligned_face(image, face), cv2.CV_64F).var())
 
 
-def yaw_degrees(landmarks):
-    """Head turn from the landmarks, in degrees (0 frontal; negative: the nose tip nearer the
-    jaw end on the photo's left).
+def yaw_degrees(face):
+    """Head turn, in degrees (0 frontal; negative: the nose tip towards the photo's left).
 
-    Where the nose tip sits between the two ends of the jawline, along the eye line, read
-    on a cylinder: ``asin(2 r - 1)`` with ``r`` the nose tip's share of the way across.
+    Where the nose tip sits between two points either side of it, along the line through
+    them, read on a cylinder: ``asin(2 r - 1)`` with ``r`` the nose tip's share of the way
+    across; 90 when it is at or past one of them.  The points are the detector's eye
+    keypoints where it gives them (the 68 landmarks, fitted for frontal faces, stay frontal
+    on a profile), else the ends of the landmarks' jawline.
     """
-    origin, angle = face_frame(landmarks)
-    x = to_frame(landmarks, origin, angle)[:, 0]
-    left, right = x[JAWLINE].min(), x[JAWLINE].max()
-    share = (x[NOSE_TIP] - left) / max(right - left, 1e-6)
+    if face.keypoints is not None:
+        first, last = face.keypoints[KEYPOINTS.index("right_eye")], face.keypoints[KEYPOINTS.index("left_eye")]
+        nose = face.keypoints[KEYPOINTS.index("nose_tip")]
+    else:
+        first, last, nose = face.landmarks[JAWLINE][0], face.landmarks[JAWLINE][-1], face.landmarks[NOSE_TIP]
+    axis = last - first
+    share = np.dot(nose - first, axis) / max(float(np.dot(axis, axis)), 1e-9)
     return float(np.degrees(np.arcsin(np.clip(2 * share - 1, -1, 1))))
 
 
@@ -77,7 +85,7 @@ def face_quality(image, face):
     """
     left, _, right, _ = face.box
     record = {"width_px": int(right - left), "sharpness": round(sharpness(image, face), 1),
-              "yaw_degrees": round(yaw_degrees(face.landmarks), 1),
+              "yaw_degrees": round(yaw_degrees(face), 1),
               "touches_edge": touches_edge(image, face)}
     reasons = []
     if record["width_px"] < MIN_WIDTH:
