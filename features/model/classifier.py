@@ -234,7 +234,10 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         """Each label's boosters' margins on checked ``X``: a list (labels) of lists (folds)."""
         check_is_fitted(self, "estimators_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
-        return [[booster.predict(X[:, columns], output_margin=True) for booster in boosters]
+        # inplace_predict: the same margins as predict(output_margin=True), without building a
+        # DMatrix per call (a third of the cost for one face)
+        return [[booster.get_booster().inplace_predict(X[:, columns], predict_type="margin")
+                 for booster in boosters]
                 for boosters, columns in zip(self.estimators_, self.columns_)]
 
     def predict_proba(self, X):

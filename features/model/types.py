@@ -28,6 +28,8 @@ HAT_TYPES = ("cap", "brimmed", "beanie", "other")
 BEARD_STYLES = ("stubble", "moustache", "goatee", "full_beard")
 #: Every target the classifier fits, in order: single-choice families, then beard styles.
 TARGETS = ("eyewear", "hat", "hat_colour") + BEARD_STYLES
+#: The label each target's type is reported under (only when that label is on).
+PARENTS = {"eyewear": "eyewear", "hat": "hat", "hat_colour": "hat", **dict.fromkeys(BEARD_STYLES, "beard")}
 #: Rows of a target without a label (parent off, or an ``unsure`` type).
 MISSING = ""
 
@@ -199,8 +201,9 @@ class TypeClassifier(BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def predict_proba(self, X):
-        """Conditional probability of each class of each fitted target.
+    def predict_proba(self, X, *, targets=None):
+        """Conditional probability of each class of each fitted target (of ``targets`` only,
+        when given).
 
         Returns
         -------
@@ -211,7 +214,7 @@ class TypeClassifier(BaseEstimator):
         check_is_fitted(self, "estimators_")
         X = np.asarray(X, dtype=np.float32)
         return {target: model.predict_proba(X[:, self.columns_[target]])
-                for target, model in self.estimators_.items()}
+                for target, model in self.estimators_.items() if targets is None or target in targets}
 
     @property
     def reads_colour(self):
@@ -238,7 +241,8 @@ class TypeClassifier(BaseEstimator):
             ...}, "hat_colour": "navy", "beard": {"goatee": 0.81, "moustache": 0.4, ...}}``:
             classes most likely first; beard styles each their own probability.
         """
-        proba = self.predict_proba(X) if len(X) else {}
+        on = {label for face in labels for label in face}  # no type model runs for a label no face has
+        proba = self.predict_proba(X, targets={t for t, parent in PARENTS.items() if parent in on}) if on else {}
         named = {t: [dict(zip(self.classes_[t], map(float, p))) for p in rows] for t, rows in proba.items()}
         faces = []
         for i, on in enumerate(labels):
