@@ -12,7 +12,7 @@ from pathlib import Path
 
 from features.app.annotation import annotate, save_rgb
 from features.labels import LABELS
-from features.vision.faces import detection_settings, detector, landmark_predictor
+from features.vision.faces import detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image
 from features.model.model_io import load_model
 from features.products.recommendations import headline, load_catalog, recommend_products
@@ -83,14 +83,14 @@ def worker_state(settings):
 
 
 def preload():
-    """Load dlib's two models once, before forking the workers, which inherit them.
+    """Load dlib's landmark model (100 MB, 0.3 s) once, before forking the workers, which
+    inherit it.
 
     The rest of a worker's start (importing scikit-learn and XGBoost, unpickling the model,
-    opening onnxruntime's sessions: about 1 s) runs in each worker, side by side: a
-    loaded booster has started XGBoost's OpenMP threads and onnxruntime its own, and a
-    process forked after that can hang.
+    opening onnxruntime's sessions for the detector and the embeddings: about 1 s) runs in
+    each worker, side by side: a loaded booster has started XGBoost's OpenMP threads and
+    onnxruntime its own, and a process forked after that can hang.
     """
-    detector()
     landmark_predictor()
 
 
