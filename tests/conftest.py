@@ -1,5 +1,6 @@
 """Real photos for the tests: the shared datasets and scikit-image's astronaut; a real serve.py."""
 import os
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -39,6 +40,21 @@ def celeba_paths(celeba_labels):
 @pytest.fixture(scope="session")
 def lfw_paths():
     return sorted(str(p) for p in LFW.glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def feed(tmp_path_factory, lfw_paths, astronaut):
+    """A folder of real photos as a feed holds them: news photos (one of two people), a photo
+    without a person, and a broken file; read in name order."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("feed")
+    for path in lfw_paths[:6] + [str(LFW / "Thaksin_Shinawatra_0005.jpg")]:
+        shutil.copy(path, folder)
+    Image.fromarray(astronaut).save(folder / "astronaut photo é.PNG")
+    Image.fromarray(data.coffee()).save(folder / "coffee.jpg")
+    (folder / "broken.jpg").write_bytes(b"<html>this is not a photo</html>")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """Face quality on real photos: a sharp frontal face is ok; a blurred copy, a tiny face, a face
 cut by the edge and a profile face are uncertain, for the right reason."""
 import cv2
-import numpy as np
 import pytest
 
 from features.vision.faces import detect_faces

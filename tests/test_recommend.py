@@ -35,19 +35,6 @@ def check_record(record):
             assert face["recommendations"] == []
 
 
-@pytest.fixture(scope="module")
-def feed(tmp_path_factory, lfw_paths, astronaut):
-    """A folder of real photos, with a photo without a face and a broken file among them."""
-    folder = tmp_path_factory.mktemp("feed")
-    for path in lfw_paths[:6] + [str(TWO_PEOPLE)]:
-        shutil.copy(path, folder)
-    Image.fromarray(astronaut).save(folder / "astronaut photo é.PNG")
-    from skimage import data
-    Image.fromarray(data.coffee()).save(folder / "coffee.jpg")
-    (folder / "broken.jpg").write_bytes(b"<html>this is not a photo</html>")
-    return folder
-
-
 def test_json_lines_one_per_photo_in_order(trained, feed):
     result = run(trained, feed, "--json")
     photos = sorted(p for p in feed.iterdir())

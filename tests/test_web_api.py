@@ -2,7 +2,6 @@
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from skimage import data
 
 from conftest import LFW, ROOT, alive, children, serving
 
@@ -23,15 +21,9 @@ TIMEOUT = 300  # a request queued behind 160 others on 2 busy cores
 
 
 @pytest.fixture(scope="module")
-def feed(tmp_path_factory, lfw_paths, astronaut):
-    """Real photos, one without a face and one broken file, in a folder (read in name order)."""
-    folder = tmp_path_factory.mktemp("feed")
-    for path in lfw_paths[:5] + [str(TWO_PEOPLE)]:
-        shutil.copy(path, folder)
-    Image.fromarray(astronaut).save(folder / "astronaut photo é.PNG")
-    Image.fromarray(data.coffee()).save(folder / "coffee.jpg")
-    (folder / "broken.jpg").write_bytes(b"<html>this is not a photo</html>")
-    return sorted(folder.iterdir())
+def photos(feed):
+    """The feed's photos, in the name order recommend.py reads the folder in."""
+    return sorted(feed.iterdir())
 
 
 def upload(paths, field="photos"):
@@ -50,19 +42,19 @@ def renamed(records):
     return [{**r, "image": Path(r["image"]).name} for r in records]
 
 
-def test_records_and_profile_equal_recommend_json(server, trained, feed):
-    expected = recommend_lines(trained, feed[0].parent)
+def test_records_and_profile_equal_recommend_json(server, trained, photos):
+    expected = recommend_lines(trained, photos[0].parent)
     *records, summary = expected
-    assert len(records) == len(feed) and "profile" in summary
+    assert len(records) == len(photos) and "profile" in summary
 
-    analysed = httpx.post(server + "/api/analyze", files=upload(feed), timeout=TIMEOUT)
+    analysed = httpx.post(server + "/api/analyze", files=upload(photos), timeout=TIMEOUT)
     assert analysed.status_code == 200
     assert analysed.json() == renamed(records)
 
-    account = httpx.post(server + "/api/profile", files=upload(feed), timeout=TIMEOUT).json()
+    account = httpx.post(server + "/api/profile", files=upload(photos), timeout=TIMEOUT).json()
     assert account == {"records": renamed(records), **summary}
 
-    streamed = httpx.post(server + "/api/profile", params={"format": "jsonl"}, files=upload(feed), timeout=TIMEOUT)
+    streamed = httpx.post(server + "/api/profile", params={"format": "jsonl"}, files=upload(photos), timeout=TIMEOUT)
     assert streamed.headers["content-type"].startswith("application/x-ndjson")
     assert [json.loads(line) for line in streamed.text.splitlines()] == renamed(records) + [summary]
     by_name = {r["image"]: r for r in analysed.json()}
@@ -70,22 +62,22 @@ def test_records_and_profile_equal_recommend_json(server, trained, feed):
     assert "not a recognised image" in by_name["broken.jpg"]["error"]
 
 
-def test_options_reach_the_analysis(server, trained, feed):
-    *records, _ = recommend_lines(trained, feed[0].parent, "--per-category", "1", "--detection-threshold", "0.7",
+def test_options_reach_the_analysis(server, trained, photos):
+    *records, _ = recommend_lines(trained, photos[0].parent, "--per-category", "1", "--detection-threshold", "0.7",
                                   "--min-probability", "hat=0.05", "--precision", "0.8")
     answer = httpx.post(server + "/api/analyze", params={"per_category": 1, "detection_threshold": 0.7,
                                                          "min_probability": "hat=0.05", "precision": 0.8},
-                        files=upload(feed), timeout=TIMEOUT)
+                        files=upload(photos), timeout=TIMEOUT)
     assert answer.json() == renamed(records)
-    bad = httpx.post(server + "/api/analyze", params={"min_probability": "scarf=0.5"}, files=upload(feed[:1]))
+    bad = httpx.post(server + "/api/analyze", params={"min_probability": "scarf=0.5"}, files=upload(photos[:1]))
     assert bad.status_code == 422 and bad.json()["detail"].startswith("min_probability: 'scarf=0.5'")
     assert all(len([p for p in f["recommendations"] if p["category"] == label]) <= 1
                for r in records for f in r["faces"] for label in f["labels"])
 
 
-def test_bad_uploads_get_their_error_and_leave_nothing_behind(server, feed):
+def test_bad_uploads_get_their_error_and_leave_nothing_behind(server, photos):
     before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
-    jpeg = feed[0].read_bytes()
+    jpeg = photos[0].read_bytes()
     photos = [("photos", ("../../etc/evil\u202e.jpg", b"not a photo")),  # folders and a control character
               ("photos", ("empty.jpg", b"")),
               ("photos", ("cut.jpg", jpeg[:len(jpeg) // 3])),
@@ -104,7 +96,7 @@ def test_bad_uploads_get_their_error_and_leave_nothing_behind(server, feed):
     assert set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) == before  # every request's folder removed
 
 
-def test_annotate_returns_a_jpeg_or_a_one_line_error(server, feed):
+def test_annotate_returns_a_jpeg_or_a_one_line_error(server, photos):
     answer = httpx.post(server + "/api/annotate", files=upload([TWO_PEOPLE], "photo"), timeout=TIMEOUT)
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
     with Image.open(io.BytesIO(answer.content)) as image:
@@ -114,8 +106,8 @@ def test_annotate_returns_a_jpeg_or_a_one_line_error(server, feed):
     assert refused.json() == {"detail": "broken.jpg: not a recognised image format"}
 
 
-def test_wrong_options_are_one_line_422(server, feed):
-    answer = httpx.post(server + "/api/analyze", params={"per_category": 0}, files=upload(feed[:1]))
+def test_wrong_options_are_one_line_422(server, photos):
+    answer = httpx.post(server + "/api/analyze", params={"per_category": 0}, files=upload(photos[:1]))
     assert answer.status_code == 422
     assert answer.json() == {"detail": "per_category: Input should be greater than or equal to 1"}
     assert httpx.post(server + "/api/analyze").json() == {"detail": "photos: Field required"}
@@ -137,19 +129,19 @@ def test_health_catalog_and_offline_docs(server, trained):
     assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/health", "/api/catalog"} <= set(paths)
 
 
-def test_limits_refuse_with_413(trained, tmp_path, astronaut, feed):
+def test_limits_refuse_with_413(trained, tmp_path, astronaut, photos):
     small, big = tmp_path / "astronaut.jpg", tmp_path / "astronaut.png"
     Image.fromarray(astronaut).save(small, quality=95)  # about 100 kB: over 0.05 MB
     Image.fromarray(astronaut).save(big, compress_level=0)  # about 790 kB: over the whole body limit
     with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "3", "--max-photo-mb", "0.05") as (url, _):
-        many = httpx.post(url + "/api/analyze", files=upload(feed[:4]))
+        many = httpx.post(url + "/api/analyze", files=upload(photos[:4]))
         assert many.status_code == 413
         assert many.json() == {"detail": "4 photos is over the limit of 3 per request; send them in several requests"}
-        large = httpx.post(url + "/api/analyze", files=upload([feed[0], small]))
+        large = httpx.post(url + "/api/analyze", files=upload([photos[0], small]))
         assert large.status_code == 413
         assert large.json()["detail"].startswith("astronaut.jpg: 0.1 MB is over the limit of 0.05 MB per photo")
         assert httpx.post(url + "/api/analyze", files=upload([big])).status_code == 413
-        assert httpx.post(url + "/api/analyze", files=upload(feed[:3])).status_code == 200
+        assert httpx.post(url + "/api/analyze", files=upload(photos[:3])).status_code == 200
 
 
 def test_eight_clients_at_once_each_photo_answered_once(server, lfw_paths):
@@ -220,12 +212,12 @@ def test_workers_end_with_a_killed_server(trained, tmp_path):
         assert workers and not any(map(alive, workers))
 
 
-def test_csv_rows_are_the_parquet_rows(server, trained, feed, tmp_path):
+def test_csv_rows_are_the_parquet_rows(server, trained, photos, tmp_path):
     """The page's CSV download: the server flattens records exactly as recommend.py --output."""
     import pandas as pd
 
     out = tmp_path / "rows.parquet"
-    *records, _ = recommend_lines(trained, feed[0].parent, "--output", str(out))
+    *records, _ = recommend_lines(trained, photos[0].parent, "--output", str(out))
     answer = httpx.post(server + "/api/csv", json=records, timeout=TIMEOUT)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     table, parquet = pd.read_csv(io.StringIO(answer.text)), pd.read_parquet(out)

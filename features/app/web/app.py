@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import swagger_ui_bundle
-from fastapi import Body, FastAPI, File, HTTPException, Query, UploadFile
+from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -33,6 +33,8 @@ from starlette.background import BackgroundTask
 
 from features.model.model_io import check_model
 from features.products.recommendations import load_catalog, profile
+from features.app.analysis import (AnalysisSettings, analyse_chunk, error_record, parse_min_probability,
+                                   preload)
 from features.app.records import csv_text, public
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -65,8 +67,6 @@ class Analyser:
         self.pool = self._start()
 
     def _start(self):
-        from features.app.analysis import preload
-
         preload()
         pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=worker_start)
@@ -78,19 +78,15 @@ class Analyser:
     def options(self, **overrides):
         """A request's :class:`~features.app.analysis.AnalysisSettings`: this server's model and
         catalog with the request's options (as recommend.py's flags)."""
-        from features.app.analysis import AnalysisSettings
-
         return AnalysisSettings(model=self.settings.model.resolve(), catalog=self.settings.catalog.resolve(),
                                 **overrides)
 
     @staticmethod
     def _submit(pool, jobs, options):
-        from features.app.analysis import analyse_chunk
-
         return pool.submit(analyse_chunk, jobs, options)
 
     def submit(self, path, options, *, annotate_to=None):
-        """Queue one photo; a future of its full record (with each face's attributes).
+        """Queue one photo; a future of its full record (with each face's headline).
 
         A pool broken by a worker that died is replaced, so that one crash does not end
         the server.
@@ -105,8 +101,6 @@ class Analyser:
     @staticmethod
     def lost(path):
         """The record of a photo whose worker died (as recommend.py --scheduler words it)."""
-        from features.app.analysis import error_record
-
         return error_record(path, "the worker died while analysing this photo")
 
     def close(self):
@@ -187,8 +181,6 @@ class Batch:
 
 def request_options(analyser, per_category, min_probability, precision, detection_threshold):
     """A request's analysis options, or a one-line 422 for a malformed ``min_probability``."""
-    from features.app.analysis import parse_min_probability
-
     try:
         chosen = parse_min_probability(min_probability or "")
     except ValueError as exc:
@@ -286,11 +278,15 @@ def create_app(settings):
     async def one_line_server_error(request, exc):
         return JSONResponse({"detail": f"{type(exc).__name__}: {exc}".splitlines()[0]}, status_code=500)
 
+    def options(per_category: PerCategory = 2, min_probability: MinProbability = None,
+                precision: Precision = None, detection_threshold: DetectionThreshold = None):
+        """A request's analysis options, from its query fields (a one-line 422 when malformed)."""
+        return request_options(analyser, per_category, min_probability, precision, detection_threshold)
+
+    Options = Annotated[AnalysisSettings, Depends(options)]
+
     @app.post("/api/analyze", summary="One record per photo, as recommend.py --json prints it")
-    async def analyze(photos: Photos, per_category: PerCategory = 2, min_probability: MinProbability = None,
-                      precision: Precision = None, detection_threshold: DetectionThreshold = None,
-                      format: Format = "json"):
-        options = request_options(analyser, per_category, min_probability, precision, detection_threshold)
+    async def analyze(photos: Photos, options: Options, format: Format = "json"):
         batch = await open_batch(analyser, photos, settings, options)
         if format == "jsonl":
             return json_lines(batch)
@@ -300,25 +296,20 @@ def create_app(settings):
             batch.close()
 
     @app.post("/api/profile", summary="The records and the account summary of recommend.py --profile")
-    async def account(photos: Photos, per_category: PerCategory = 2, min_probability: MinProbability = None,
-                      precision: Precision = None, detection_threshold: DetectionThreshold = None,
-                      format: Format = "json"):
-        options = request_options(analyser, per_category, min_probability, precision, detection_threshold)
+    async def account(photos: Photos, options: Options, format: Format = "json"):
         batch = await open_batch(analyser, photos, settings, options)
         if format == "jsonl":
-            return json_lines(batch, catalog=catalog, per_category=per_category)
+            return json_lines(batch, catalog=catalog, per_category=options.per_category)
         try:
             records = [record async for record in batch.records()]
         finally:
             batch.close()
-        return {"records": [public(r) for r in records], **profile(records, catalog, per_category=per_category)}
+        return {"records": [public(r) for r in records],
+                **profile(records, catalog, per_category=options.per_category)}
 
     @app.post("/api/annotate", summary="One photo with its faces, scores and products drawn (JPEG)",
               response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-    async def annotate(photo: Annotated[UploadFile, File(description="one photo")],
-                       per_category: PerCategory = 2, min_probability: MinProbability = None,
-                       precision: Precision = None, detection_threshold: DetectionThreshold = None):
-        options = request_options(analyser, per_category, min_probability, precision, detection_threshold)
+    async def annotate(photo: Annotated[UploadFile, File(description="one photo")], options: Options):
         batch = await open_batch(analyser, [photo], settings, options, annotate=True)
         try:
             [record] = [r async for r in batch.records()]
