@@ -15,10 +15,7 @@ import pytest
 from conftest import LFW, ROOT
 
 distributed = pytest.importorskip("distributed")
-cloudpickle = pytest.importorskip("cloudpickle")
 BIN = Path(sys.executable).parent
-# die_on travels by value: the cluster has the project installed, not the tests
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def start_scheduler(folder, command, env):
@@ -136,6 +133,11 @@ def die_on(items, poison):
     if poison in items:
         os._exit(1)
     return [item * 10 for item in items]
+
+
+# The cluster has the project installed, not the tests: Dask sends a function of an
+# importable module by name, and one of __main__ by value (cloudpickle).
+die_on.__module__ = "__main__"
 
 
 def test_a_photo_that_kills_its_worker_is_an_error_for_that_photo_only(cluster):
