@@ -101,8 +101,8 @@ def analysis_settings(args):
 
 
 def announce_thresholds(args):
-    """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose, and
-    which label cannot reach the precision asked."""
+    """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose (the
+    workers chose the same), and which label cannot reach the precision asked."""
     from features.model.model_io import load_model
 
     with warnings.catch_warnings(record=True) as caught:
@@ -303,8 +303,6 @@ def main(argv=None):
         for warning in caught:
             print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
         catalog = load_catalog(args.catalog)
-        if args.min_probability or args.precision is not None:
-            announce_thresholds(args)
     except (ModelError, CatalogError) as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1
@@ -348,6 +346,10 @@ def main(argv=None):
     finally:
         if sink:
             sink.close()
+    if args.min_probability or args.precision is not None:
+        # after the photos: loading XGBoost models here starts OpenMP's threads, and workers
+        # forked after that hang
+        announce_thresholds(args)
     if args.profile:
         from features.products.recommendations import profile
 
