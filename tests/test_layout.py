@@ -43,4 +43,5 @@ def test_imports_only_run_down():
 def test_every_module_lives_in_a_wing_or_the_base():
     top = {p.stem for p in (ROOT / "features").glob("*.py")} - {"__init__"}
     assert top == set(BASE)
-    assert {p.name for p in (ROOT / "features").iterdir() if p.is_dir() and p.name != "__pycache__"} == set(ORDER)
+    packages = {p.parent.name for p in (ROOT / "features").glob("*/__init__.py")}
+    assert packages == set(ORDER)
