@@ -31,8 +31,7 @@ def typed(trained, targets, celeba_labels, celeba_paths):
     held_out = celeba_labels["identity"][celeba_labels["filename"].isin(EXAMPLES.values())]
     typed_rows = (T["eyewear"] != MISSING) | (T["hat"] != MISSING)
     rows = np.flatnonzero(((np.arange(len(T)) < 500) | typed_rows) & ~celeba_labels["identity"].isin(held_out))
-    extractor = FaceFeatures(n_jobs=2, cache_dir=trained["out"] / "feature-cache", detection_threshold=-0.5,
-                             on_error="nan").fit()
+    extractor = FaceFeatures(n_jobs=2, cache_dir=trained["out"] / "feature-cache", on_error="nan").fit()
     X = extractor.transform([celeba_paths[i] for i in rows] + [str(CELEBA / "images" / n) for n in EXAMPLES.values()])
     X_fit, X_examples = X[:len(rows)], X[len(rows):]
     found = ~np.isnan(X_fit).all(axis=1)
