@@ -61,7 +61,19 @@ class MarginCalibrator(BaseEstimator):
         return self.map_.predict_proba(self._design(margin))[:, 1]
 
 
-class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
+class BoosterThreads:
+    """``set_params(n_jobs=...)`` also reaches the fitted boosters (:meth:`fitted_boosters`):
+    worker processes predict with one thread each."""
+
+    def set_params(self, **params):
+        super().set_params(**params)
+        if "n_jobs" in params:
+            for booster in self.fitted_boosters():
+                booster.set_params(n_jobs=self.n_jobs)
+        return self
+
+
+class MultiLabelClassifier(BoosterThreads, ClassifierMixin, BaseEstimator):
     """Per label, ``calibration_folds`` XGBoost boosters cross-fitted on grouped folds, and one
     calibration map fitted on all their out-of-fold margins.
 
@@ -122,15 +134,9 @@ class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def set_params(self, **params):
-        """Set parameters; ``n_jobs`` also reaches the fitted boosters (workers predict with
-        one thread each)."""
-        super().set_params(**params)
-        if "n_jobs" in params and hasattr(self, "estimators_"):
-            for boosters in self.estimators_:
-                for booster in boosters:
-                    booster.set_params(n_jobs=self.n_jobs)
-        return self
+    def fitted_boosters(self):
+        """Every fitted ``XGBClassifier`` (none before ``fit``)."""
+        return [booster for boosters in getattr(self, "estimators_", []) for booster in boosters]
 
     def _booster(self, y, **settings):
         positives = max(int(y.sum()), 1)

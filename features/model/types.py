@@ -21,6 +21,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier
 
+from features.model.classifier import BoosterThreads
+
 #: Single-choice families: one class per face.
 EYEWEAR_TYPES = ("clear", "dark")
 HAT_TYPES = ("cap", "brimmed", "beanie", "other")
@@ -101,7 +103,7 @@ def usable_classes(y, groups, *, n_splits, min_examples):
     return kept, rows, splits
 
 
-class TypeClassifier(BaseEstimator):
+class TypeClassifier(BoosterThreads, BaseEstimator):
     """One calibrated XGBoost per type target (:data:`TARGETS`), each on the photos that
     have a label for it.
 
@@ -140,15 +142,10 @@ class TypeClassifier(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def set_params(self, **params):
-        """Set parameters; ``n_jobs`` also reaches the fitted boosters (workers predict with
-        one thread each)."""
-        super().set_params(**params)
-        if "n_jobs" in params and hasattr(self, "estimators_"):
-            for model in self.estimators_.values():
-                for calibrated in model.calibrated_classifiers_:
-                    calibrated.estimator.set_params(n_jobs=self.n_jobs)
-        return self
+    def fitted_boosters(self):
+        """Every fitted ``XGBClassifier`` (none before ``fit``)."""
+        return [calibrated.estimator for model in getattr(self, "estimators_", {}).values()
+                for calibrated in model.calibrated_classifiers_]
 
     def _booster(self):
         return XGBClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
