@@ -194,3 +194,14 @@ def test_failed_save_leaves_the_previous_model(tmp_path, fitted):
         save_model(lambda: 0, {"run": 3}, path)  # joblib cannot pickle a lambda
     assert (path.read_bytes(), card_path(path).read_text()) == before
     assert not list(tmp_path.glob(".*"))
+
+
+def test_n_jobs_reaches_every_fitted_booster(fitted):
+    """Workers set one thread per process: the boosters fitted with more must follow."""
+    threads = clone(fitted).set_params(n_jobs=3)  # unfitted: nothing to reach
+    assert threads.fitted_boosters() == []
+    before = fitted.n_jobs
+    fitted.set_params(n_jobs=3)
+    assert {b.get_params()["n_jobs"] for b in fitted.fitted_boosters()} == {3}
+    fitted.set_params(n_jobs=before)
+    assert {b.get_params()["n_jobs"] for b in fitted.fitted_boosters()} == {before}
