@@ -103,7 +103,7 @@ def stage_times(photos, model_path):
             t = clock(); cnn_embeddings([crops[name] for name in CNN_CROPS]); times["cnn"].append(clock() - t)
             row = model.feature_rows(image, [face])
             t = clock()  # every parent label on: the most a face's types can cost
-            model.face_types(row, [model.labels], [crops])
+            model.face_types(image, [face], row, [model.labels])
             times["types"].append(clock() - t)
         t = clock(); answers = model.answer(image); times["answer"].append(clock() - t)
         for answer in answers:

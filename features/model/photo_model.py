@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from features.vision.colours import hat_colour
 from features.vision.quality import face_quality
-from features.vision.regions import REGIONS, extract_regions
+from features.vision.regions import extract_regions
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,6 @@ class FaceAnswer:
         (:meth:`features.model.types.TypeClassifier.face_types`); ``{}`` for a model without.
     quality : dict
         :func:`features.vision.quality.face_quality`: size, sharpness, yaw, edge, ``status``.
-    regions : dict of str to ndarray
-        The ``forehead``, ``eye_band`` and ``jaw`` crops.
     """
 
     face: object
@@ -43,7 +41,6 @@ class FaceAnswer:
     labels: tuple
     types: dict
     quality: dict
-    regions: dict
 
 
 class PhotoModel:
@@ -107,27 +104,27 @@ class PhotoModel:
         # an uncertain face keeps its scores, not decisions
         labels = [tuple(label for label, on in zip(self.labels, decided) if on and quality["status"] == "ok")
                   for decided, quality in zip(self.pipeline[-1].decide(probabilities), qualities)]
-        regions = [extract_regions(image, face, regions=REGIONS) for face in faces]
-        types = self.face_types(X, labels, regions)
+        types = self.face_types(image, faces, X, labels)
         height, width = image.shape[:2]
         answers = []
-        for face, row, on, face_types, quality, crops in zip(faces, probabilities, labels, types,
-                                                              qualities, regions):
+        for face, row, on, face_types, quality in zip(faces, probabilities, labels, types, qualities):
             left, top, right, bottom = face.box
             box = (max(0, left), max(0, top), min(width, right), min(height, bottom))
             answers.append(FaceAnswer(
                 face=face, box=tuple(int(v) for v in box),
                 probabilities={label: float(p) for label, p in zip(self.labels, row)},
-                labels=on, types=face_types, quality=quality, regions=crops))
+                labels=on, types=face_types, quality=quality))
         return answers
 
-    def face_types(self, X, labels, regions):
-        """Each face's ``types``; the hat colour is measured on the forehead crop when the
-        model kept no trained colour read."""
+    def face_types(self, image, faces, X, labels):
+        """The ``types`` of ``faces`` of ``image`` (feature rows ``X``, decided ``labels``); the
+        hat colour is measured on the forehead crop, of hat wearers only, when the model kept
+        no trained colour read."""
         if self.types is None:
             return [{} for _ in labels]
-        measured = [hat_colour(crops["forehead"]) if "hat" in on and not self.types.reads_colour else None
-                    for on, crops in zip(labels, regions)]
+        measured = [hat_colour(extract_regions(image, face, regions=("forehead",))["forehead"])
+                    if "hat" in on and not self.types.reads_colour else None
+                    for face, on in zip(faces, labels)]
         return self.types.face_types(X, labels, measured_colours=measured)
 
     def with_detection(self, settings):
