@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from features.vision.colours import hat_colour
 from features.vision.quality import face_quality
-from features.vision.regions import extract_regions
 
 
 @dataclass(frozen=True)
@@ -118,12 +117,11 @@ class PhotoModel:
 
     def face_types(self, image, faces, X, labels):
         """The ``types`` of ``faces`` of ``image`` (feature rows ``X``, decided ``labels``); the
-        hat colour is measured on the forehead crop, of hat wearers only, when the model kept
+        hat colour is measured (:func:`hat_colour`), of hat wearers only, when the model kept
         no trained colour read."""
         if self.types is None:
             return [{} for _ in labels]
-        measured = [hat_colour(extract_regions(image, face, regions=("forehead",))["forehead"])
-                    if "hat" in on and not self.types.reads_colour else None
+        measured = [hat_colour(image, face) if "hat" in on and not self.types.reads_colour else None
                     for face, on in zip(faces, labels)]
         return self.types.face_types(X, labels, measured_colours=measured)
 

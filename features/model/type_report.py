@@ -175,14 +175,12 @@ def measured_hat_colours(paths, *, detection):
     from features.vision.colours import hat_colour
     from features.vision.faces import detect_faces
     from features.vision.images import load_image
-    from features.vision.regions import extract_regions
 
     colours = []
     for path in paths:
         image = load_image(path)
         faces = detect_faces(image, settings=detection)
-        colours.append(hat_colour(extract_regions(image, faces[0], regions=("forehead",))["forehead"])
-                       if faces else None)
+        colours.append(hat_colour(image, faces[0]) if faces else None)
     return colours
 
 
