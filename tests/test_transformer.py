@@ -32,15 +32,17 @@ def test_feature_names_match_the_matrix(photos, blocks):
     names = transformer.get_feature_names_out()
     assert X.shape == (2, len(names)) == (2, sum(len(block_names(b)) for b in blocks))
     assert len(set(names)) == len(names)
-    assert all(n.split("__")[0] in ("forehead", "eye_band", "jaw", "face", "context", "eyes") for n in names)
+    assert all(n.split("__")[0] in ("forehead", "eye_band", "jaw", "face", "context", "eyes", "hat") for n in names)
 
 
 def test_blocks_are_the_same_columns_alone_or_together(photos):
-    everything = FaceFeatures().fit()
+    everything = FaceFeatures(hat_cnn=True).fit()
     X = everything.transform(photos[:3])
     names = everything.get_feature_names_out()
-    alone = FaceFeatures(hog=False, colour=True, face_descriptor=False, cnn=False).fit().transform(photos[:3])
-    assert np.allclose(X[:, np.isin(names, block_names("colour"))], alone, equal_nan=True)
+    assert not FaceFeatures().hat_cnn  # the main row leaves the types' own block out
+    for block in ("colour", "hat_cnn"):  # the hat crop is embedded in the same CNN batch as the others
+        alone = FaceFeatures(**{b: b == block for b in BLOCKS}).fit().transform(photos[:3])
+        assert np.allclose(X[:, np.isin(names, block_names(block))], alone, atol=1e-5, equal_nan=True)
 
 
 def test_photo_without_a_face_gives_a_nan_row(photos, no_face_image, astronaut):
@@ -70,7 +72,7 @@ def test_cache_and_processes_give_the_same_rows(tmp_path, photos):
     first, second = cached.transform(photos), cached.transform(photos)
     assert np.allclose(plain, first, atol=1e-5, equal_nan=True)
     assert np.array_equal(first, second, equal_nan=True)
-    assert len(list(tmp_path.rglob("*.npy"))) == len(photos) * len(BLOCKS)
+    assert len(list(tmp_path.rglob("*.npy"))) == len(photos) * len(cached.blocks)
     # a cache of some blocks serves a transformer asking for fewer
     fewer = FaceFeatures(hog=False, cache_dir=tmp_path).fit().transform(photos)
     assert np.array_equal(fewer, first[:, len(block_names("hog")):], equal_nan=True)

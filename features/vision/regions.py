@@ -15,6 +15,7 @@ REGION_SIZES = {
     "jaw": (64, 48),        # below the nose to below the chin, cheek to cheek: beards
     "context": (224, 224),  # the head with what it wears, for the ImageNet CNN
     "eyes": (224, 224),     # the eye band stretched to the CNN's square input: glasses up close
+    "hat": (224, 224),      # the forehead's rectangle at the CNN's input: a hat's shape (its type)
 }
 REGIONS = ("forehead", "eye_band", "jaw")
 
@@ -53,13 +54,15 @@ def region_rects(landmarks):
     top = brow - 0.9 * height
     context_bottom = chin + 0.25 * height
     half = (context_bottom - top) / 2.0
+    forehead = (centre - 0.65 * width, brow - 1.0 * height, centre + 0.65 * width, brow)
     return {
-        "forehead": (centre - 0.65 * width, brow - 1.0 * height, centre + 0.65 * width, brow),
+        "forehead": forehead,
         "eye_band": (left, brow - 0.05 * height, right, pts[NOSE_BRIDGE, 1]),
         "jaw": (pts[2, 0] - 0.05 * width, pts[NOSE_TIP_BOTTOM, 1],
                 pts[14, 0] + 0.05 * width, chin + 0.15 * height),
         "context": (centre - half, top, centre + half, context_bottom),
         "eyes": (left, brow - 0.1 * width, right, pts[NOSE_TIP_BOTTOM, 1]),
+        "hat": forehead,
     }
 
 

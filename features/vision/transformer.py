@@ -15,10 +15,13 @@ from features.vision.images import ImageError, as_rgb
 from features.vision.regions import REGION_SIZES, REGIONS, extract_regions
 
 #: Bump a block's version when its extraction changes, so older cached rows are not reused.
-BLOCK_VERSIONS = {"hog": 2, "colour": 1, "face_descriptor": 1, "cnn": 2}
+BLOCK_VERSIONS = {"hog": 2, "colour": 1, "face_descriptor": 1, "cnn": 2, "hat_cnn": 1}
 #: Crops that the frozen ImageNet CNN embeds, in column order.
 CNN_CROPS = ("context", "eyes")
 BLOCKS = tuple(BLOCK_VERSIONS)
+#: Blocks only the product types read, computed for the faces whose parent label is on: the
+#: hat crop's embedding (for the headwear type).
+TYPE_BLOCKS = ("hat_cnn",)
 
 
 def block_names(block):
@@ -34,6 +37,8 @@ def block_names(block):
         return [f"face__descriptor_{i}" for i in range(FACE_DESCRIPTOR_SIZE)]
     if block == "cnn":
         return [f"{crop}__cnn_{i}" for crop in CNN_CROPS for i in range(CNN_SIZE)]
+    if block == "hat_cnn":
+        return [f"hat__cnn_{i}" for i in range(CNN_SIZE)]
     raise ValueError(f"unknown feature block {block!r}; expected one of {BLOCKS}")
 
 
@@ -46,7 +51,8 @@ def describe_faces(pairs, blocks):
     """
     if not pairs:
         return np.zeros((0, sum(len(block_names(b)) for b in blocks)), np.float32)
-    wanted = (() if blocks == ("cnn",) else REGIONS) + (CNN_CROPS if "cnn" in blocks else ())
+    embedded_crops = (CNN_CROPS if "cnn" in blocks else ()) + (("hat",) if "hat_cnn" in blocks else ())
+    wanted = (REGIONS if {"hog", "colour"} & set(blocks) else ()) + embedded_crops
     crops = [extract_regions(image, face, regions=wanted) for image, face in pairs]
     columns = []
     if "hog" in blocks:
@@ -55,9 +61,9 @@ def describe_faces(pairs, blocks):
         columns.append(np.array([np.concatenate([colour_histogram(c[r]) for r in REGIONS]) for c in crops]))
     if "face_descriptor" in blocks:
         columns.append(np.array([face_descriptor(image, face) for image, face in pairs]))
-    if "cnn" in blocks:
-        embedded = cnn_embeddings([c[name] for c in crops for name in CNN_CROPS])
-        columns.append(embedded.reshape(len(pairs), len(CNN_CROPS) * CNN_SIZE))
+    if embedded_crops:  # the CNN runs once over every crop it embeds
+        embedded = cnn_embeddings([c[name] for c in crops for name in embedded_crops])
+        columns.append(embedded.reshape(len(pairs), len(embedded_crops) * CNN_SIZE))
     return np.hstack([np.asarray(col, dtype=np.float32).reshape(len(pairs), -1) for col in columns])
 
 
@@ -73,6 +79,10 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
     ----------
     hog, colour, face_descriptor, cnn : bool
         Switch each feature block on or off (see README for sizes and costs).
+    hat_cnn : bool
+        The CNN embedding of the ``hat`` crop: off in the main classifier (a hat's *type*
+        needs its shape; whether there is a hat does not), on for the headwear type
+        (:class:`features.model.photo_model.PhotoModel` computes it for hat wearers only).
     n_jobs : int
         Processes for extraction (photos travel in chunks; each process loads the models once).
     cache_dir : str or Path, optional
@@ -87,12 +97,13 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         Show a progress bar over chunks.
     """
 
-    def __init__(self, *, hog=True, colour=True, face_descriptor=True, cnn=True, n_jobs=1,
+    def __init__(self, *, hog=True, colour=True, face_descriptor=True, cnn=True, hat_cnn=False, n_jobs=1,
                  cache_dir=None, detection=DEFAULT_DETECTION, on_error="raise", progress=False):
         self.hog = hog
         self.colour = colour
         self.face_descriptor = face_descriptor
         self.cnn = cnn
+        self.hat_cnn = hat_cnn
         self.n_jobs = n_jobs
         self.cache_dir = cache_dir
         self.detection = detection
@@ -116,7 +127,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         """Column names, ``region__block_index`` (regions: forehead, eye_band, jaw, face,
-        context, eyes)."""
+        context, eyes, hat)."""
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
 
@@ -189,6 +200,12 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         folder = Path(self.cache_dir)
         return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-{self.detection.key}"
                 / digest[:2] / f"{digest}.npy" for block in self.blocks}
+
+
+def type_extractor(extractor, *, cache_dir=None):
+    """An extractor of :data:`TYPE_BLOCKS` alone, detecting as ``extractor`` does."""
+    return FaceFeatures(**{b: b in TYPE_BLOCKS for b in BLOCKS}, n_jobs=extractor.n_jobs, cache_dir=cache_dir,
+                        detection=extractor.detection, on_error="nan").fit()
 
 
 def save_atomically(path, array):
