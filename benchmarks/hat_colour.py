@@ -50,10 +50,12 @@ FOLDS = 5
 
 def old_read(image, face):
     """The first measured read: the colour word of the median of a fixed patch of the
-    forehead crop (lower middle: rows 1/2 to 7/8, columns 1/4 to 3/4)."""
+    forehead crop (lower middle: rows 1/2 to 7/8, columns 1/4 to 3/4), padding left out."""
     forehead = extract_regions(image, face, regions=("forehead",))["forehead"]
     h, w = forehead.shape[:2]
-    return colours.colour_name(colours.median_colour(forehead[h // 2:7 * h // 8, w // 4:3 * w // 4]))
+    pixels = forehead[h // 2:7 * h // 8, w // 4:3 * w // 4].reshape(-1, 3)
+    inside = pixels[pixels.max(axis=1) > 0]
+    return colours.colour_name(np.median(inside if len(inside) else pixels, axis=0).astype(np.uint8))
 
 
 READS = {"old": old_read, "new": colours.hat_colour}

@@ -73,13 +73,6 @@ def colour_name(rgb):
     return "purple"
 
 
-def median_colour(patch):
-    """Median RGB of the non-padding pixels of a crop (padding is pure black)."""
-    pixels = patch.reshape(-1, 3)
-    inside = pixels[pixels.max(axis=1) > 0]
-    return np.median(inside if len(inside) else pixels, axis=0).astype(np.uint8)
-
-
 def to_lab(rgb):
     """CIELAB (L 0-100, a and b about -128..127) of uint8 RGB pixels of any shape (..., 3)."""
     shape = np.shape(rgb)
