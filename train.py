@@ -262,8 +262,11 @@ def clean_labels(table, flips):
     return table, flipped
 
 
-def type_models(args, X, targets, fold, groups, paths, block_columns, detection):
+def type_models(args, X, targets, fold, groups, paths, extractor):
     """Cross-validate and fit the type models (issue 13); print and save their report.
+
+    ``X`` holds the main feature rows of ``paths``; the hat wearers' rows get the types' own
+    blocks (the hat crop's embedding, ``type_extractor``), cached as the main rows are.
 
     Returns
     -------
@@ -273,9 +276,16 @@ def type_models(args, X, targets, fold, groups, paths, block_columns, detection)
     """
     from features.files import write_json_atomically
     from features.model.type_report import format_type_report, train_types, type_ablation
+    from features.model.types import MISSING
+    from features.vision.transformer import block_names, type_extractor
 
+    own = type_extractor(extractor, cache_dir=extractor.cache_dir)
+    hats = np.flatnonzero(targets["hat"].to_numpy() != MISSING)
+    X = np.hstack([X, np.full((len(X), own.n_features_out_), np.nan, np.float32)])
+    X[hats, -own.n_features_out_:] = own.transform([paths[i] for i in hats])
+    names = np.concatenate([extractor.get_feature_names_out(), own.get_feature_names_out()])
     started = time.time()
-    model, report = train_types(X, targets, fold, groups, paths, detection=detection,
+    model, report = train_types(X, targets, fold, groups, paths, feature_names=names, detection=extractor.detection,
                                 n_jobs=args.n_jobs, random_state=args.seed)
     report["seconds"] = round(time.time() - started, 1)
     print(f"\ntypes, given their parent label, out-of-fold over the same folds ({report['seconds']:.0f} s):")
@@ -287,7 +297,9 @@ def type_models(args, X, targets, fold, groups, paths, block_columns, detection)
             f"white/beige/grey swaps {reads[read]['light_swaps']})" for read in ("trained", "measured"))
             + f"; kept: {reads['kept']}")
     if args.ablation:
-        report["ablation"] = type_ablation(model, X, targets, fold, groups, block_columns)
+        blocks = extractor.blocks + own.blocks
+        report["ablation"] = type_ablation(model, X, targets, fold, groups,
+                                           {b: np.isin(names, block_names(b)) for b in blocks})
         for target, blocks in report["ablation"].items():
             print(f"ablation {target:<11} " + "; ".join(
                 f"{block} " + " ".join(f"{m} {v:.3f}" for m, v in scores.items()) for block, scores in blocks.items()))
@@ -443,7 +455,6 @@ def run(args, started):
     from features.model.model_io import save_model
     from features.model.photo_model import PhotoModel
     from features.model.types import type_labels
-    from features.vision.transformer import block_names
 
     data_dir, table, blocks = load_table(args)
     type_targets, flips = type_labels(data_dir, table["filename"])
@@ -472,11 +483,10 @@ def run(args, started):
         block_ablation(classifier, X, split, extractor, blocks, cv["report"], args.out)
     types = types_report = None
     if type_targets is not None:
-        names = extractor.get_feature_names_out()
         types, types_report = type_models(
             args, X, type_targets[readable].reset_index(drop=True)[split.face].reset_index(drop=True),
             split.fold[split.face], split.groups[split.face], split.kept["filename"].to_numpy()[split.face],
-            {b: np.isin(names, block_names(b)) for b in blocks}, extractor.detection)
+            extractor)
 
     fit_started = time.time()
     final = classifier.fit(X, split.Y[split.face], groups=split.groups[split.face])

@@ -10,7 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -25,7 +24,6 @@ def main():
     args = parser.parse_args()
 
     from features.model.types import type_labels
-    from features.vision.transformer import block_names
     from train import clean_labels, extract, load_table, make_extractor, parse_args, skipped_photos, split_photos, type_models
 
     train_args = parse_args(["--cache", str(args.cache), "--out", str(args.out), "--n-jobs", str(args.n_jobs),
@@ -38,11 +36,9 @@ def main():
     found, readable, _ = skipped_photos(table, X, train_args.max_skipped)
     split = split_photos(table, readable, found, n_splits=train_args.n_splits, seed=train_args.seed)
     face = split.face
-    names = extractor.get_feature_names_out()
     args.out.mkdir(parents=True, exist_ok=True)
     type_models(train_args, X[found], targets[readable].reset_index(drop=True)[face].reset_index(drop=True),
-                split.fold[face], split.groups[face], split.kept["filename"].to_numpy()[face],
-                {b: np.isin(names, block_names(b)) for b in blocks}, extractor.detection)
+                split.fold[face], split.groups[face], split.kept["filename"].to_numpy()[face], extractor)
 
 
 if __name__ == "__main__":

@@ -23,19 +23,20 @@ def targets(celeba_paths):
 
 @pytest.fixture(scope="module")
 def typed(trained, targets, celeba_labels, celeba_paths):
-    """A TypeClassifier fitted on real features of the typed photos and the first 500 (cached by
-    the session's train.py run), without the people of :data:`EXAMPLES`."""
+    """A TypeClassifier fitted on real features of the typed photos and the first 500 (the main
+    row cached by the session's train.py run, with the hat crop's block), without the people of
+    :data:`EXAMPLES`."""
     from features.vision.transformer import FaceFeatures
 
     T, _ = targets
     held_out = celeba_labels["identity"][celeba_labels["filename"].isin(EXAMPLES.values())]
     typed_rows = (T["eyewear"] != MISSING) | (T["hat"] != MISSING)
     rows = np.flatnonzero(((np.arange(len(T)) < 500) | typed_rows) & ~celeba_labels["identity"].isin(held_out))
-    extractor = FaceFeatures(n_jobs=2, cache_dir=trained["out"] / "feature-cache", on_error="nan").fit()
+    extractor = FaceFeatures(hat_cnn=True, n_jobs=2, cache_dir=trained["out"] / "feature-cache", on_error="nan").fit()
     X = extractor.transform([celeba_paths[i] for i in rows] + [str(CELEBA / "images" / n) for n in EXAMPLES.values()])
     X_fit, X_examples = X[:len(rows)], X[len(rows):]
     found = ~np.isnan(X_fit).all(axis=1)
-    model = TypeClassifier(n_estimators=100, n_jobs=2).fit(
+    model = TypeClassifier(n_estimators=100, feature_names=extractor.get_feature_names_out(), n_jobs=2).fit(
         X_fit[found], T.iloc[rows[found]].reset_index(drop=True),
         groups=celeba_labels["identity"].to_numpy()[rows[found]])
     return model, dict(zip(EXAMPLES, X_examples))
@@ -59,9 +60,26 @@ def test_classifier_contract(typed):
     assert set(model.estimators_) == set(TARGETS)  # every target had enough photos
     assert list(model.classes_["eyewear"]) == ["clear", "dark"]
     assert set(model.classes_["hat"]) == {"beanie", "brimmed", "cap", "other"}
-    assert model.get_params()["n_estimators"] == 100 and model.n_features_in_ == 4596
+    assert model.get_params()["n_estimators"] == 100 and model.n_features_in_ == 4596 + 1280  # + the hat crop's
+    # the members each target was given (LINEAR, TREES), each reading its own columns
+    assert set(model.estimators_["hat"]) == {"linear"} and set(model.estimators_["eyewear"]) == {"trees"}
+    assert set(model.estimators_["goatee"]) == {"linear", "trees"}
+    names = np.asarray(model.feature_names)
+    assert {n.split("__")[0] for n in names[model.columns_["hat"]["linear"]]} == {"hat", "context"}
+    assert not any(n.startswith("hat__") for n in names[model.columns_["goatee"]["trees"]])
     with pytest.raises(Exception, match="not fitted"):
         TypeClassifier().predict_proba(np.zeros((1, 4596)))
+
+
+def test_rows_without_the_hat_block_get_no_headwear_type(typed):
+    """The hat crop's block is computed for hat wearers only: a row without it gets NaN
+    headwear probabilities, not a guess, and the other targets still score it."""
+    model, rows = typed
+    X = np.array(list(rows.values()))
+    X[0, -1280:] = np.nan
+    proba = model.predict_proba(X)
+    assert np.isnan(proba["hat"][0]).all() and not np.isnan(proba["hat"][1:]).any()
+    assert not np.isnan(proba["eyewear"]).any() and not np.isnan(proba["goatee"]).any()
 
 
 def test_five_held_out_people(typed):
@@ -124,3 +142,21 @@ def test_types_through_recommend_with_a_saved_model(trained, typed, tmp_path):
     assert json.loads(table["types"].iloc[0]) == sunglasses["types"]
     text = subprocess.run(command, capture_output=True, text=True, cwd=ROOT).stdout
     assert "types: eyewear dark" in text
+
+
+def test_the_saved_model_embeds_the_hat_crop_of_hat_wearers(trained, typed):
+    """``PhotoModel`` adds the hat crop's block (which the main row leaves out) to the rows of
+    faces whose hat label is on: the held-out cap and beanie are told apart from their photos."""
+    from features.model.model_io import load_model
+    from features.model.photo_model import PhotoModel
+    from features.vision.images import load_image
+
+    model = PhotoModel(load_model(trained["model"])[0].pipeline, types=typed[0])
+    for name in ("cap", "beanie"):
+        image = load_image(CELEBA / "images" / EXAMPLES[name])
+        faces = model.faces(image)[:1]
+        X = model.feature_rows(image, faces)
+        assert X.shape[1] == model.types.n_features_in_ - 1280
+        types = model.face_types(image, faces, X, [("hat",)])[0]
+        assert next(iter(types["hat"])) == name and types["hat_colour"]
+        assert set(model.face_types(image, faces, X, [("beard",)])[0]) == {"beard"}

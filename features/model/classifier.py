@@ -58,7 +58,9 @@ class MarginCalibrator(BaseEstimator):
         check_is_fitted(self, "map_")
         if self.method == "isotonic":
             return self.map_.predict(np.asarray(margin, dtype=float))
-        return self.map_.predict_proba(self._design(margin))[:, 1]
+        # LogisticRegression's own binary probability, without its per-call checks (a face's
+        # types call ten of these)
+        return expit(self._design(margin) @ self.map_.coef_[0] + self.map_.intercept_[0])
 
 
 class BoosterThreads:

@@ -8,8 +8,11 @@ not judged and which product types a face shows are the model's own business.
 import copy
 from dataclasses import dataclass
 
+import numpy as np
+
 from features.vision.colours import hat_colour
 from features.vision.quality import face_quality
+from features.vision.transformer import type_extractor
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,17 @@ class PhotoModel:
         return answers
 
     def face_types(self, image, faces, X, labels):
-        """The ``types`` of ``faces`` of ``image`` (feature rows ``X``, decided ``labels``); the
-        hat colour is measured (:func:`hat_colour`), of hat wearers only, when the model kept
-        no trained colour read."""
+        """The ``types`` of ``faces`` of ``image`` (feature rows ``X``, decided ``labels``).  Hat
+        wearers' rows get the hat crop's block (``type_extractor``) when the types read it, and
+        their hat colour is measured (:func:`hat_colour`) when the model kept no trained read."""
         if self.types is None:
             return [{} for _ in labels]
+        hats = [i for i, on in enumerate(labels) if "hat" in on]
+        missing = self.types.n_features_in_ - X.shape[1]
+        if missing:  # the types' own blocks, computed for hat wearers only
+            X = np.hstack([X, np.full((len(faces), missing), np.nan, np.float32)])
+            if hats:
+                X[hats, -missing:] = type_extractor(self.pipeline[0]).transform([(image, faces[i]) for i in hats])
         measured = [hat_colour(image, face) if "hat" in on and not self.types.reads_colour else None
                     for face, on in zip(faces, labels)]
         return self.types.face_types(X, labels, measured_colours=measured)

@@ -52,7 +52,7 @@ def out_of_fold_types(model, X, T, fold, groups):
     return oof
 
 
-def train_types(X, T, fold, groups, paths, *, detection, n_jobs, random_state):
+def train_types(X, T, fold, groups, paths, *, feature_names, detection, n_jobs, random_state):
     """Cross-validate the type models, compare the trained hat colour with the measured one,
     and fit the final model (with the better colour read).
 
@@ -63,7 +63,7 @@ def train_types(X, T, fold, groups, paths, *, detection, n_jobs, random_state):
         ``targets`` (:func:`type_cv_report`), ``hat_colour`` (both reads' agreement with the
         labels and which was kept) and ``oof``-free counts.
     """
-    model = TypeClassifier(n_jobs=n_jobs, random_state=random_state)
+    model = TypeClassifier(feature_names=feature_names, n_jobs=n_jobs, random_state=random_state)
     oof = out_of_fold_types(model, X, T, fold, groups)
     report = {"targets": type_cv_report(T, oof, fold)}
     colour = compare_colour_reads(T, oof, paths, detection=detection)
@@ -98,7 +98,8 @@ def type_ablation(model, X, T, fold, groups, block_columns):
     """The type CV with each feature block alone: target -> block -> headline scores."""
     ablation = {}
     for block, columns in block_columns.items():
-        report = type_cv_report(T, out_of_fold_types(model, X[:, columns], T, fold, groups), fold)
+        alone = clone(model).set_params(feature_names=np.asarray(model.feature_names)[columns])
+        report = type_cv_report(T, out_of_fold_types(alone, X[:, columns], T, fold, groups), fold)
         for target, s in report.items():
             ablation.setdefault(target, {})[block] = {m: s[m]["mean"] for m in HEADLINE[target] if m in s}
     return ablation

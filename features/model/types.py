@@ -14,14 +14,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.calibration import CalibratedClassifierCV
+from sklearn.base import BaseEstimator, clone
 from sklearn.feature_selection import f_classif
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier
 
-from features.model.classifier import BoosterThreads
+from features.model.classifier import BoosterThreads, MarginCalibrator
+from features.vision.transformer import TYPE_BLOCKS, block_names
 
 #: Single-choice families: one class per face.
 EYEWEAR_TYPES = ("clear", "dark")
@@ -34,6 +37,18 @@ TARGETS = ("eyewear", "hat", "hat_colour") + BEARD_STYLES
 PARENTS = {"eyewear": "eyewear", "hat": "hat", "hat_colour": "hat", **dict.fromkeys(BEARD_STYLES, "beard")}
 #: Rows of a target without a label (parent off, or an ``unsure`` type).
 MISSING = ""
+#: Targets with a linear member: (blocks it reads, by column-name prefix; inverse strength C of
+#: its L2 penalty).  Chosen by the grouped CV of the shared set (README, "Product types"): with
+#: 370 hats the boosters learned the headwear types from the whole row worse (macro-F1 0.54,
+#: uncalibrated) than a logistic regression on the hat crop's and the head's CNN embeddings
+#: with the forehead's HOG (0.70); the beard styles gain from one on the identity descriptor
+#: and the jaw crop; the trained hat colour reads the hat crop's embedding and the forehead's
+#: colour histogram.
+LINEAR = {"hat": (("hat__cnn", "context__cnn", "forehead__hog"), 0.001),
+          "hat_colour": (("hat__cnn", "forehead__colour"), 0.01),
+          **dict.fromkeys(BEARD_STYLES, (("face__", "jaw__"), 0.003))}
+#: Targets with an XGBoost member on the main feature row (where it scored as well or better).
+TREES = ("eyewear",) + BEARD_STYLES
 
 
 def type_labels(data_dir, filenames):
@@ -104,13 +119,17 @@ def usable_classes(y, groups, *, n_splits, min_examples):
 
 
 class TypeClassifier(BoosterThreads, BaseEstimator):
-    """One calibrated XGBoost per type target (:data:`TARGETS`), each on the photos that
-    have a label for it.
+    """One calibrated model per type target (:data:`TARGETS`), each on the photos that have a
+    label for it: XGBoost, an L2 logistic regression, or the mean of both (:data:`LINEAR`,
+    :data:`TREES`).
 
-    Each target screens its columns (the ``screen_columns`` of highest ANOVA F score, as
-    the main classifier does), then ``CalibratedClassifierCV`` (sigmoid, ``ensemble=False``)
-    calibrates one booster on its own out-of-fold scores over ``calibration_folds`` folds
-    grouped by person: with 34 beanies no calibration share can be held back.
+    The boosters read the main feature row: the ``screen_columns`` columns of highest ANOVA
+    F score, as the main classifier does.  A linear model reads the standardised columns of
+    its blocks.  Each target's scores are calibrated as the main classifier's are: over
+    ``calibration_folds`` folds grouped by person, every training photo gets an out-of-fold
+    margin (log-odds; the mean of the members'), one sigmoid per class is fitted on those
+    margins, and the members are refitted on all the photos.  With 34 beanies no calibration
+    share can be held back.
 
     Parameters
     ----------
@@ -123,6 +142,11 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
     targets : tuple of str
         Which of :data:`TARGETS` to fit (``hat_colour`` is left out when the measured colour
         read is the better one).
+    feature_names : sequence of str, optional
+        The name of each column of ``X`` (``FaceFeatures.get_feature_names_out``): a linear
+        model finds its blocks by name, a booster reads the main feature row (not the
+        ``TYPE_BLOCKS`` of :mod:`features.vision.transformer`, computed for some faces only).
+        Without names every model reads every column.
     n_jobs : int
         XGBoost threads.
     random_state : int
@@ -130,7 +154,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
 
     def __init__(self, *, n_estimators=150, learning_rate=0.1, max_depth=3, colsample_bytree=0.3,
                  screen_columns=400, calibration_folds=3, min_examples=10, targets=TARGETS,
-                 n_jobs=1, random_state=0):
+                 feature_names=None, n_jobs=1, random_state=0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -139,13 +163,13 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         self.calibration_folds = calibration_folds
         self.min_examples = min_examples
         self.targets = targets
+        self.feature_names = feature_names
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     def fitted_boosters(self):
         """Every fitted ``XGBClassifier`` (none before ``fit``)."""
-        return [calibrated.estimator for model in getattr(self, "estimators_", {}).values()
-                for calibrated in model.calibrated_classifiers_]
+        return [members["trees"] for members in getattr(self, "estimators_", {}).values() if "trees" in members]
 
     def _booster(self):
         return XGBClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
@@ -162,12 +186,38 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
             score = np.nan_to_num(f_classif(X, y)[0], nan=0.0)
         return np.sort(np.argsort(-score, kind="stable")[:self.screen_columns])
 
+    def _columns(self, n_features, prefixes=None):
+        """Columns whose names start with one of ``prefixes`` (a linear model's blocks), or the
+        main feature row's (``None``: a booster's); every column when the names are unknown or
+        none match (a CV that drops those blocks)."""
+        if self.feature_names is None:
+            return np.arange(n_features)
+        names = np.asarray(self.feature_names, dtype=str)
+        if prefixes is None:
+            chosen = ~np.isin(names, [n for block in TYPE_BLOCKS for n in block_names(block)])
+        else:
+            chosen = np.any([np.char.startswith(names, p) for p in prefixes], axis=0)
+        return np.flatnonzero(chosen) if chosen.any() else np.arange(n_features)
+
+    def _members(self, target, X, y):
+        """Unfitted members of a target with the columns each reads: {name: (model, columns)}."""
+        members = {}
+        if target in TREES:
+            columns = self._columns(X.shape[1])
+            members["trees"] = (self._booster(), columns[self._screen(X[:, columns], y)])
+        if target in LINEAR:
+            prefixes, strength = LINEAR[target]
+            members["linear"] = (make_pipeline(StandardScaler(), LogisticRegression(C=strength, max_iter=2000)),
+                                 self._columns(X.shape[1], prefixes))
+        return members
+
     def fit(self, X, T, groups=None):
         """Fit every target that has at least two classes with enough photos.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            NaN where a block was not computed (a linear model's rows must have their blocks).
         T : DataFrame
             One column per target (:func:`type_labels`), :data:`MISSING` where unlabelled.
         groups : array-like of shape (n_samples,), optional
@@ -179,9 +229,12 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         """
         X = np.asarray(X, dtype=np.float32)
         groups = np.arange(len(X)) if groups is None else np.asarray(groups)
-        self.estimators_, self.columns_, self.classes_ = {}, {}, {}
+        self.estimators_, self.columns_, self.calibrators_, self.classes_ = {}, {}, {}, {}
         for target in self.targets:
             labelled = np.flatnonzero(T[target].to_numpy() != MISSING)
+            if target in LINEAR:  # a linear member needs its blocks (some are computed for a parent's photos only)
+                blocks = X[np.ix_(labelled, self._columns(X.shape[1], LINEAR[target][0]))]
+                labelled = labelled[~np.isnan(blocks).any(axis=1)]
             y_all = T[target].to_numpy()[labelled]
             classes, rows, splits = usable_classes(y_all, groups[labelled], n_splits=self.calibration_folds,
                                                    min_examples=self.min_examples)
@@ -189,18 +242,24 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
                 continue
             rows = labelled[rows]
             y = np.searchsorted(classes, T[target].to_numpy()[rows])
-            columns = self._screen(X[rows], y)
-            weight = balanced_weights(y)
-            model = CalibratedClassifierCV(self._booster(), method="sigmoid", cv=splits, ensemble=False)
-            self.estimators_[target] = model.fit(X[np.ix_(rows, columns)], y, sample_weight=weight)
-            self.columns_[target] = columns
+            members = self._members(target, X[rows], y)
+            margins = np.zeros((len(rows), len(classes) if len(classes) > 2 else 1))
+            for train, test in splits:
+                fitted = {name: fit_member(model, X[rows[train]][:, columns], y[train])
+                          for name, (model, columns) in members.items()}
+                margins[test] = mean_margin(fitted, {n: c for n, (_, c) in members.items()}, X[rows[test]])
+            self.calibrators_[target] = [MarginCalibrator("sigmoid").fit(margins[:, k], (y == k) if margins.shape[1] > 1
+                                                                          else y) for k in range(margins.shape[1])]
+            self.estimators_[target] = {name: fit_member(model, X[rows][:, columns], y)
+                                        for name, (model, columns) in members.items()}
+            self.columns_[target] = {name: columns for name, (_, columns) in members.items()}
             self.classes_[target] = classes
         self.n_features_in_ = X.shape[1]
         return self
 
     def predict_proba(self, X, *, targets=None):
         """Conditional probability of each class of each fitted target (of ``targets`` only,
-        when given).
+        when given); NaN on rows missing a linear model's blocks.
 
         Returns
         -------
@@ -210,8 +269,23 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         """
         check_is_fitted(self, "estimators_")
         X = np.asarray(X, dtype=np.float32)
-        return {target: model.predict_proba(X[:, self.columns_[target]])
-                for target, model in self.estimators_.items() if targets is None or target in targets}
+        out = {}
+        for target, fitted in self.estimators_.items():
+            if targets is not None and target not in targets:
+                continue
+            classes = self.classes_[target]
+            proba = np.full((len(X), len(classes)), np.nan)
+            rows = np.flatnonzero(~np.isnan(X[:, self.columns_[target].get("linear", [])]).any(axis=1))
+            if len(rows):
+                margins = mean_margin(fitted, self.columns_[target], X[rows])
+                calibrated = np.column_stack([c.predict(margins[:, k]) for k, c in enumerate(self.calibrators_[target])])
+                if len(classes) == 2:
+                    proba[rows] = np.column_stack([1 - calibrated[:, 0], calibrated[:, 0]])
+                else:  # one-vs-rest sigmoids, normalised as CalibratedClassifierCV does
+                    total = calibrated.sum(axis=1, keepdims=True)
+                    proba[rows] = np.where(total > 0, calibrated / np.where(total > 0, total, 1), 1 / len(classes))
+            out[target] = proba
+        return out
 
     @property
     def reads_colour(self):
@@ -225,6 +299,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_faces, n_features)
+            The main feature row and, for hat wearers, the hat crop's block (NaN for others).
         labels : sequence of sequence of str
             Each face's labels that passed their thresholds.
         measured_colours : sequence of str, optional
@@ -238,9 +313,13 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
             ...}, "hat_colour": "navy", "beard": {"goatee": 0.81, "moustache": 0.4, ...}}``:
             classes most likely first; beard styles each their own probability.
         """
-        on = {label for face in labels for label in face}  # no type model runs for a label no face has
-        proba = self.predict_proba(X, targets={t for t, parent in PARENTS.items() if parent in on}) if on else {}
-        named = {t: [dict(zip(self.classes_[t], map(float, p))) for p in rows] for t, rows in proba.items()}
+        X = np.asarray(X, dtype=np.float32)
+        named = {}  # target -> face -> {class: p}, for the faces whose parent label is on
+        for target, parent in PARENTS.items():
+            rows = [i for i, on in enumerate(labels) if parent in on]
+            if rows and target in self.estimators_:  # no type model runs for a label no face has
+                proba = self.predict_proba(X[rows], targets={target})[target]
+                named[target] = dict(zip(rows, (dict(zip(self.classes_[target], map(float, p))) for p in proba)))
         faces = []
         for i, on in enumerate(labels):
             types = {}
@@ -260,10 +339,39 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         return faces
 
 
-def balanced_weights(y):
-    """Sample weights of sqrt(largest class / own class): rare types count more, not fully."""
+def balanced_weights(y, power=0.5):
+    """Sample weights of (largest class / own class) ** power: rare types count more."""
     counts = np.bincount(y)
-    return np.sqrt(counts.max() / counts)[y]
+    return ((counts.max() / counts) ** power)[y]
+
+
+def fit_member(model, X, y):
+    """Fit one member on its columns: a booster with classes weighted by sqrt(largest / own
+    count), a linear model fully balanced (trees overfit weighted rare rows, a linear model
+    does not)."""
+    if isinstance(model, XGBClassifier):
+        return clone(model).fit(X, y, sample_weight=balanced_weights(y))
+    return clone(model).fit(X, y, logisticregression__sample_weight=balanced_weights(y, power=1.0))
+
+
+def member_margin(model, X):
+    """A fitted member's margin (log-odds) of each row: shape (n,) for two classes, else
+    (n, n_classes)."""
+    if isinstance(model, XGBClassifier):
+        # inplace_predict: the margins without a DMatrix per call (most of a face's cost)
+        return model.get_booster().inplace_predict(X, predict_type="margin")
+    # the pipeline's decision_function, without its per-step checks (three quarters of a
+    # face's cost for this member)
+    scaler, logistic = (step for _, step in model.steps)
+    margins = ((X - scaler.mean_) / scaler.scale_) @ logistic.coef_.T + logistic.intercept_
+    return margins[:, 0] if margins.shape[1] == 1 else margins
+
+
+def mean_margin(fitted, columns, X):
+    """The mean margin of a target's fitted members, each on its columns, shape (n, 1) for
+    two classes, else (n, n_classes)."""
+    margins = np.mean([member_margin(model, X[:, columns[name]]) for name, model in fitted.items()], axis=0)
+    return margins.reshape(len(X), -1)
 
 
 def rounded(probabilities):
