@@ -76,9 +76,10 @@ def alternate(ours, reference, *, runs):
 
 def stage_times(photos, model_path):
     """Per-face ms of every stage (one process, one thread, warm models): decoding, the model's
-    faces (detection and landmarks), each feature block on its own, the product types, the
-    model's whole answer (faces, features, probabilities, decisions, types) and the product
-    choice."""
+    faces (detection and landmarks), each feature block on its own, the product types (with
+    every label on: the most a face's types can cost, the hat crop's CNN included; and for
+    the labels the model decided), the model's whole answer (faces, features, probabilities,
+    decisions, types) and the product choice."""
     from features.app.analysis import AnalysisSettings, worker_state
     from features.vision.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
     from features.vision.embeddings import cnn_embeddings, face_descriptor
@@ -88,9 +89,9 @@ def stage_times(photos, model_path):
     from features.vision.transformer import CNN_CROPS
 
     model, catalog = worker_state(AnalysisSettings(model=model_path.resolve(), catalog=CATALOG))  # as recommend.py's workers
-    per_photo = ("decode", "faces", "answer")  # timed once per photo, spread over its faces
-    times = {name: [] for name in ("decode", "faces", "align_and_crop", "hog", "colour",
-                                   "face_descriptor", "cnn", "types", "answer", "recommend")}
+    per_photo = ("decode", "faces", "types_as_decided", "answer")  # timed once per photo, spread over its faces
+    times = {name: [] for name in ("decode", "faces", "align_and_crop", "hog", "colour", "face_descriptor",
+                                   "cnn", "types", "types_as_decided", "answer", "recommend")}
     clock = time.perf_counter
     for path in photos:
         t = clock(); image = load_image(path); times["decode"].append(clock() - t)
@@ -106,6 +107,11 @@ def stage_times(photos, model_path):
             model.face_types(image, [face], row, [model.labels])
             times["types"].append(clock() - t)
         t = clock(); answers = model.answer(image); times["answer"].append(clock() - t)
+        if answers:  # the types of the labels the model decided: what a photo's faces pay
+            rows = model.feature_rows(image, faces)
+            t = clock()
+            model.face_types(image, faces, rows, [answer.labels for answer in answers])
+            times["types_as_decided"].append(clock() - t)
         for answer in answers:
             t = clock()
             recommend_products(answer.probabilities, answer.labels, answer.types, catalog)
