@@ -65,10 +65,25 @@ def test_classifier_contract(typed):
     assert set(model.estimators_["hat"]) == {"linear"} and set(model.estimators_["eyewear"]) == {"trees"}
     assert set(model.estimators_["goatee"]) == {"linear", "trees"}
     names = np.asarray(model.feature_names)
-    assert {n.split("__")[0] for n in names[model.columns_["hat"]["linear"]]} == {"hat", "context"}
+    assert {n.split("__")[0] for n in names[model.columns_["hat"]["linear"]]} == {"hat", "context", "forehead"}
     assert not any(n.startswith("hat__") for n in names[model.columns_["goatee"]["trees"]])
     with pytest.raises(Exception, match="not fitted"):
         TypeClassifier().predict_proba(np.zeros((1, 4596)))
+
+
+def test_member_margins_are_the_fitted_models_own(typed):
+    """The members' margins, computed without scikit-learn's per-call checks, are the fitted
+    pipeline's ``decision_function`` and the booster's own margin."""
+    from features.model.types import member_margin
+
+    model, rows = typed
+    X = np.array(list(rows.values()), dtype=np.float32)
+    for target in ("hat", "goatee"):
+        for name, member in model.estimators_[target].items():
+            columns = X[:, model.columns_[target][name]]
+            own = (member.decision_function(columns) if name == "linear"
+                   else member.predict(columns, output_margin=True))
+            assert np.allclose(member_margin(member, columns), own, atol=1e-4)
 
 
 def test_rows_without_the_hat_block_get_no_headwear_type(typed):
