@@ -77,9 +77,9 @@ def alternate(ours, reference, *, runs):
 def stage_times(photos, model_path):
     """Per-face ms of every stage (one process, one thread, warm models): decoding, the model's
     faces (detection and landmarks), each feature block on its own, the product types (with
-    every label on: the most a face's types can cost, the hat crop's CNN included; and for
-    the labels the model decided), the model's whole answer (faces, features, probabilities,
-    decisions, types) and the product choice."""
+    every label on: the most a face's types can cost, the hat crop's CNN included; with every
+    label but the hat; and for the labels the model decided), the model's whole answer
+    (faces, features, probabilities, decisions, types) and the product choice."""
     from features.app.analysis import AnalysisSettings, worker_state
     from features.vision.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
     from features.vision.embeddings import cnn_embeddings, face_descriptor
@@ -91,7 +91,7 @@ def stage_times(photos, model_path):
     model, catalog = worker_state(AnalysisSettings(model=model_path.resolve(), catalog=CATALOG))  # as recommend.py's workers
     per_photo = ("decode", "faces", "types_as_decided", "answer")  # timed once per photo, spread over its faces
     times = {name: [] for name in ("decode", "faces", "align_and_crop", "hog", "colour", "face_descriptor",
-                                   "cnn", "types", "types_as_decided", "answer", "recommend")}
+                                   "cnn", "types", "types_without_hat", "types_as_decided", "answer", "recommend")}
     clock = time.perf_counter
     for path in photos:
         t = clock(); image = load_image(path); times["decode"].append(clock() - t)
@@ -106,6 +106,9 @@ def stage_times(photos, model_path):
             t = clock()  # every parent label on: the most a face's types can cost
             model.face_types(image, [face], row, [model.labels])
             times["types"].append(clock() - t)
+            t = clock()  # every label but the hat: no hat crop to embed, no colour to read
+            model.face_types(image, [face], row, [tuple(label for label in model.labels if label != "hat")])
+            times["types_without_hat"].append(clock() - t)
         t = clock(); answers = model.answer(image); times["answer"].append(clock() - t)
         if answers:  # the types of the labels the model decided: what a photo's faces pay
             rows = model.feature_rows(image, faces)
