@@ -182,16 +182,16 @@ def main(argv=None):
 
 def load_table(args):
     """The labelled photos to train on (``--data``, ``--limit``) and the blocks asked for."""
-    from features.vision.transformer import BLOCKS
+    from features.vision.transformer import BLOCKS, TYPE_BLOCKS
 
     data_dir = args.data or default_data_dir()
     table = load_dataset(data_dir)
     if args.limit:
         table = table.iloc[:args.limit].reset_index(drop=True)
     blocks = tuple(b.strip() for b in args.blocks.split(",") if b.strip())
-    unknown = set(blocks) - set(BLOCKS)
-    if unknown or not blocks:
-        raise DatasetError(f"--blocks {args.blocks!r}: expected some of {', '.join(BLOCKS)}")
+    main_blocks = [b for b in BLOCKS if b not in TYPE_BLOCKS]  # the types add their own
+    if set(blocks) - set(main_blocks) or not blocks:
+        raise DatasetError(f"--blocks {args.blocks!r}: expected some of {', '.join(main_blocks)}")
     return data_dir, table, blocks
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from features.vision.images import load_image
 from features.model.model_io import load_model
@@ -125,6 +126,15 @@ def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
     assert result.returncode == 1
     assert "positive photos" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "model.joblib").exists()
+
+
+@pytest.mark.parametrize("blocks", ["hog,scarf", "cnn,hat_cnn"])
+def test_unknown_or_type_only_blocks_are_a_clear_error(tmp_path, blocks):
+    """``--blocks`` takes the main row's blocks; the hat crop's block is the types' own."""
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--blocks", blocks,
+                             "--out", str(tmp_path), "--n-jobs", "1"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "expected some of hog, colour, face_descriptor, cnn" in result.stderr
 
 
 def test_help_describes_the_options():
