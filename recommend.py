@@ -194,8 +194,13 @@ def run_forked(chunks, settings, workers):
     try:
         for records in pool.map(analyse_chunk, chunks, [settings] * len(chunks)):
             yield from records
-    finally:
+    except BaseException:  # leaving early (Ctrl-C, a closed pipe): the rest is not waited for
         pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    # every chunk answered: waiting costs nothing, while after shutdown(wait=False) CPython's
+    # exit can race the pool's manager thread and print a traceback (seen once in the tests:
+    # "Bad file descriptor" at exit; the family of python/cpython#132969)
+    pool.shutdown(wait=True)
 
 
 def run_on_cluster(chunks, settings, address):
