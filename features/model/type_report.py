@@ -44,6 +44,8 @@ def out_of_fold_types(model, X, T, fold, groups):
         fitted = clone(model).fit(X[train], T.iloc[train].reset_index(drop=True), groups=groups[train])
         proba = fitted.predict_proba(X[test])
         for target, (classes, values) in oof.items():
+            if target not in proba:  # no member reads these columns (a block ablation): NaN
+                continue
             at = T[target].to_numpy()[test] != MISSING
             scored = np.zeros((at.sum(), len(classes)))
             for j, name in enumerate(fitted.classes_.get(target, [])):
@@ -140,6 +142,8 @@ def type_cv_report(T, oof, fold):
     report = {}
     for target, (classes, values) in oof.items():
         rows = ~np.isnan(values).any(axis=1) & np.isin(T[target].to_numpy(), classes)
+        if not rows.any():  # not fitted: no member reads these columns (a block ablation)
+            continue
         parent = (T["beard"].to_numpy()[rows] == "1") if target in BEARD_STYLES else None
         report[target] = target_scores(T[target].to_numpy()[rows], values[rows], np.asarray(classes),
                                        fold[rows], target, parent)

@@ -189,31 +189,31 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
 
     def _columns(self, n_features, prefixes=None):
         """Columns whose names start with one of ``prefixes`` (a linear model's blocks), or the
-        main feature row's (``None``: a booster's); every column when the names are unknown or
-        none match (a CV that drops those blocks)."""
+        main feature row's (``None``: a booster's); every column when the names are unknown,
+        none when ``X`` has none of them (a block ablation)."""
         if self.feature_names is None:
             return np.arange(n_features)
         names = np.asarray(self.feature_names, dtype=str)
         if prefixes is None:
-            chosen = ~np.isin(names, [n for block in TYPE_BLOCKS for n in block_names(block)])
-        else:
-            chosen = np.any([np.char.startswith(names, p) for p in prefixes], axis=0)
-        return np.flatnonzero(chosen) if chosen.any() else np.arange(n_features)
+            return np.flatnonzero(~np.isin(names, [n for block in TYPE_BLOCKS for n in block_names(block)]))
+        return np.flatnonzero(np.any([np.char.startswith(names, p) for p in prefixes], axis=0))
 
     def _members(self, target, X, y):
-        """Unfitted members of a target with the columns each reads: {name: (model, columns)}."""
+        """Unfitted members of a target with the columns each reads: {name: (model, columns)};
+        a member without any of its columns in ``X`` is left out."""
         members = {}
-        if target in TREES:
-            columns = self._columns(X.shape[1])
+        columns = self._columns(X.shape[1])
+        if target in TREES and len(columns):
             members["trees"] = (self._booster(), columns[self._screen(X[:, columns], y)])
-        if target in LINEAR:
-            prefixes, strength = LINEAR[target]
-            members["linear"] = (make_pipeline(StandardScaler(), LogisticRegression(C=strength, max_iter=2000)),
-                                 self._columns(X.shape[1], prefixes))
+        columns = self._columns(X.shape[1], LINEAR[target][0]) if target in LINEAR else []
+        if len(columns):
+            members["linear"] = (make_pipeline(StandardScaler(), LogisticRegression(C=LINEAR[target][1], max_iter=2000)),
+                                 columns)
         return members
 
     def fit(self, X, T, groups=None):
-        """Fit every target that has at least two classes with enough photos.
+        """Fit every target that has at least two classes with enough photos (and a member
+        with its columns in ``X``).
 
         Parameters
         ----------
@@ -244,6 +244,8 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
             rows = labelled[rows]
             y = np.searchsorted(classes, T[target].to_numpy()[rows])
             members = self._members(target, X[rows], y)
+            if not members:
+                continue
             margins = np.zeros((len(rows), len(classes) if len(classes) > 2 else 1))
             for train, test in splits:
                 fitted = {name: fit_member(model, X[rows[train]][:, columns], y[train])
