@@ -22,10 +22,10 @@ def targets(celeba_paths):
 
 
 @pytest.fixture(scope="module")
-def typed(trained, targets, celeba_labels, celeba_paths):
-    """A TypeClassifier fitted on real features of the typed photos and the first 500 (the main
-    row cached by the session's train.py run, with the hat crop's block), without the people of
-    :data:`EXAMPLES`."""
+def type_rows(trained, targets, celeba_labels, celeba_paths):
+    """Real feature rows of the typed photos and the first 500 (the main row cached by the
+    session's train.py run, with the hat crop's block), without the people of
+    :data:`EXAMPLES`: ``(X, T, groups, names, example rows)``."""
     from features.vision.transformer import FaceFeatures
 
     T, _ = targets
@@ -36,10 +36,16 @@ def typed(trained, targets, celeba_labels, celeba_paths):
     X = extractor.transform([celeba_paths[i] for i in rows] + [str(CELEBA / "images" / n) for n in EXAMPLES.values()])
     X_fit, X_examples = X[:len(rows)], X[len(rows):]
     found = ~np.isnan(X_fit).all(axis=1)
-    model = TypeClassifier(n_estimators=100, feature_names=extractor.get_feature_names_out(), n_jobs=2).fit(
-        X_fit[found], T.iloc[rows[found]].reset_index(drop=True),
-        groups=celeba_labels["identity"].to_numpy()[rows[found]])
-    return model, dict(zip(EXAMPLES, X_examples))
+    return (X_fit[found], T.iloc[rows[found]].reset_index(drop=True), celeba_labels["identity"].to_numpy()[rows[found]],
+            extractor.get_feature_names_out(), dict(zip(EXAMPLES, X_examples)))
+
+
+@pytest.fixture(scope="module")
+def typed(type_rows):
+    """A TypeClassifier fitted on :func:`type_rows`, and the rows of :data:`EXAMPLES`."""
+    X, T, groups, names, examples = type_rows
+    model = TypeClassifier(n_estimators=100, feature_names=names, n_jobs=2).fit(X, T, groups=groups)
+    return model, examples
 
 
 def test_labels_cleaning_and_the_full_beard_definition(targets):
@@ -84,6 +90,16 @@ def test_member_margins_are_the_fitted_models_own(typed):
             own = (member.decision_function(columns) if name == "linear"
                    else member.predict(columns, output_margin=True))
             assert np.allclose(member_margin(member, columns), own, atol=1e-4)
+
+
+def test_members_without_their_columns_are_left_out(type_rows):
+    """With the colour block alone (a block ablation) eyewear's booster still has columns, the
+    headwear type's linear member has none: that target is not fitted, not guessed."""
+    X, T, groups, names, _ = type_rows
+    colour = np.char.find(names.astype(str), "__colour_") >= 0
+    model = TypeClassifier(n_estimators=20, feature_names=names[colour], targets=("eyewear", "hat"), n_jobs=2)
+    model.fit(X[:, colour], T, groups=groups)
+    assert set(model.estimators_) == {"eyewear"} and set(model.predict_proba(X[:3, colour])) == {"eyewear"}
 
 
 def test_rows_without_the_hat_block_get_no_headwear_type(typed):
