@@ -58,14 +58,15 @@ def test_card_lists_the_decisions(trained):
 def test_type_report_and_the_saved_types(trained):
     report = json.loads((trained["out"] / "types_report.json").read_text())
     card = json.loads((trained["out"] / "model_card.json").read_text())
-    assert "eyewear" in report["targets"] and "stubble" in report["targets"]
+    # 500 photos hold 27 typed eyewear wearers: too few for a fold's training side to learn, so
+    # the CV report leaves eyewear out (no made-up scores); the final fit on all of them has it
+    assert "eyewear" not in report["targets"] and "stubble" in report["targets"]
     for target, scores in report["targets"].items():
         classes = list(scores["classes"])
         assert len(scores["confusion"]) == len(classes) and sum(map(sum, scores["confusion"])) == scores["n"]
         assert set(scores["balanced_accuracy"]) == {"mean", "std"}
         assert all(f"recall_{c}" in scores for c in classes)
-    # 500 photos hold 27 typed eyewear wearers, too few to learn from in 5 folds; the styles
-    # are labelled on every photo
+    # the styles are labelled on every photo
     assert 0.5 < report["targets"]["stubble"]["roc_auc"]["mean"] <= 1
     assert card["label_errors_flipped"] == {"eyewear": 1, "hat": 0}  # 000619.jpg is in the first 500
     assert set(card["types"]) >= {"eyewear", "stubble", "moustache", "goatee", "full_beard"}
