@@ -85,8 +85,12 @@ def test_type_probabilities_pick_the_product(catalog):
                                catalog, per_category=1)
     assert clear[0]["reason"] == "very likely wears glasses (0.90); clear glasses, 0.80 → Blue-light reading glasses"
     # a colour match moves a hat up only within a near tie of types
-    close = {"hat": {"cap": 0.5, "brimmed": 0.45}, "hat_colour": "brown"}
-    assert recommend_products({"hat": 0.9}, ["hat"], close, catalog, per_category=1)[0]["product_id"] == "HAT-007"
+    close = {"hat": {"beanie": 0.5, "brimmed": 0.45}, "hat_colour": "beige"}  # no beige beanie: the bucket hat
+    assert recommend_products({"hat": 0.9}, ["hat"], close, catalog, per_category=1)[0]["product_id"] == "HAT-006"
+    apart = {"hat": {"beanie": 0.7, "brimmed": 0.25}, "hat_colour": "beige"}
+    assert recommend_products({"hat": 0.9}, ["hat"], apart, catalog, per_category=1)[0]["product_id"] == "HAT-010"
+    brown_cap = {"hat": {"cap": 0.5, "brimmed": 0.45}, "hat_colour": "brown"}  # both come in brown: the type decides
+    assert recommend_products({"hat": 0.9}, ["hat"], brown_cap, catalog, per_category=1)[0]["product_id"] == "HAT-019"
     without = recommend_products({"hat": 0.9}, ["hat"], {}, catalog, per_category=1)[0]
     assert without["reason"] == "very likely wears a hat (0.90) → Black cotton bandana"  # no types: cheapest first
 
