@@ -177,14 +177,17 @@ def test_unreadable_training_photos_are_skipped_and_listed(trained, tmp_path, ce
     assert result.returncode == 1 and "--max-skipped" in result.stderr
 
 
-def test_interrupted_run_keeps_the_previous_model(trained, tmp_path):
+@pytest.mark.parametrize("after", ["features:", "types, given"])  # cross-validation, final fit running
+def test_interrupted_run_keeps_the_previous_model(trained, tmp_path, after):
+    """Ctrl-C while XGBoost trains: once it could land in XGBoost's data callback, which ignored
+    it (the run finished), failed a check or freed memory twice."""
     before = {name: (trained["out"] / name).read_bytes() for name in ("model.joblib", "model_card.json")}
     for name, data in before.items():
         (tmp_path / name).write_bytes(data)
     process = subprocess.Popen(again(trained, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    for line in process.stdout:  # interrupt in the middle: features done, cross-validation running
-        if line.startswith("features:"):
+    for line in process.stdout:
+        if line.startswith(after):
             break
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
