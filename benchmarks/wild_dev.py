@@ -1,7 +1,9 @@
 """End-to-end scores in the wild: recommend.py's own per-photo code on ../shared/datasets/wild-dev.
 
 For each photo the largest face's probabilities are scored against the labels of the largest
-face (``?`` rows left out per label); a photo in which no face is found scores 0, a miss.
+face (``?`` rows left out per label): AUC of the probability, and precision, recall and F1 of
+the model's own decision (its labels; a face it does not judge has none); a photo in which no
+face is found scores 0 and is not labelled, a miss.
 The set is for measuring only: nothing here is trained or tuned on it.
 
     python benchmarks/wild_dev.py [--model artifacts/model.joblib] [--json FILE]
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,15 +30,25 @@ def largest_face_scores(records):
                      for r in records])
 
 
+def largest_face_decisions(records):
+    """Each photo's largest-face decisions (the model's labels), 0 without a face."""
+    return np.array([[label in r["faces"][0]["labels"] if r["faces"] else False for label in LABELS]
+                     for r in records], dtype=int)
+
+
 def end_to_end(table, records):
-    """Per label: photos scored, positives, AUC of the largest face's probability."""
-    scores = largest_face_scores(records)
+    """Per label: photos scored, positives, AUC of the largest face's probability and precision,
+    recall and F1 of its decision."""
+    scores, decided = largest_face_scores(records), largest_face_decisions(records)
     result = {}
     for j, label in enumerate(LABELS):
         known = table[label].isin(["0", "1"]).to_numpy()
         y = table.loc[known, label].astype(int).to_numpy()
+        said = decided[known, j]
         result[label] = {"photos": int(known.sum()), "positives": int(y.sum()),
-                         "roc_auc": round(float(roc_auc_score(y, scores[known, j])), 3)}
+                         "roc_auc": round(float(roc_auc_score(y, scores[known, j])), 3),
+                         **{name: round(float(metric(y, said, zero_division=0)), 3) for name, metric in
+                            (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}}
     return result
 
 
@@ -57,7 +69,8 @@ def main(argv=None):
               "labels": end_to_end(table, records)}
     print(f"wild-dev: a face found in {found.sum()} of {len(table)} photos")
     for label, row in result["labels"].items():
-        print(f"  {label:<8} AUC {row['roc_auc']:.3f} ({row['positives']} of {row['photos']} photos positive)")
+        print(f"  {label:<8} AUC {row['roc_auc']:.3f}, decided: precision {row['precision']:.3f} recall "
+              f"{row['recall']:.3f} F1 {row['f1']:.3f} ({row['positives']} of {row['photos']} photos positive)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
