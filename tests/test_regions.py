@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from features.vision.faces import detect_faces
-from features.vision.regions import REGION_SIZES, extract_regions, region_corners
+from features.vision.regions import REGION_SIZES, cut_above_brows, extract_regions, region_corners
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,19 @@ def test_outside_the_photo_is_padded_not_shifted(astronaut, astronaut_face):
     inside = cut.max(axis=2) > 0
     assert 0.05 < inside.mean() < 0.95  # part padding, part photo
     assert np.abs(cut[inside].astype(int) - full[inside].astype(int)).mean() < 3
+
+
+def test_cut_above_the_brows(astronaut, astronaut_face):
+    """A training copy framed tight: the hat region now runs past the top edge, the face is
+    still found, and the photo it came from is left as it was."""
+    brow, chin = astronaut_face.landmarks[17:27, 1].min(), astronaut_face.landmarks[8, 1]
+    cut = cut_above_brows(astronaut, astronaut_face, 0.3)
+    assert cut.shape[1:] == astronaut.shape[1:] and cut.flags.writeable
+    assert abs((astronaut.shape[0] - len(cut)) - (brow - 0.3 * (chin - brow))) <= 1
+    assert np.array_equal(cut, astronaut[-len(cut):])
+    face = detect_faces(cut)[0]
+    assert face.landmarks[17:27, 1].min() < 0.5 * (chin - brow)  # the brows near the top now
+    assert cut_above_brows(astronaut, astronaut_face, 5.0) is None  # above the photo already
 
 
 def test_inputs_are_not_modified(astronaut, astronaut_face):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from features.vision.images import load_image
@@ -39,6 +40,27 @@ def test_cv_report_shape(trained):
         assert set(figures) == {"brier", "log_loss", "ece", "ece_above_0.05", "slope", "intercept", "bins"}
         assert 0 <= figures["ece"] <= 1 and figures["slope"] > 0
         assert sum(b["count"] for b in figures["bins"]) == report["cv"]["n_faces_found"]
+
+
+def test_tight_copies_are_cut_photos_trained_on_and_scored_out_of_fold(trained, celeba_labels):
+    """Each photo gets one copy cut above its brows, kept beside the feature cache under its
+    source's digest; the copies of held-out people have their own report."""
+    import hashlib
+
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    report = json.loads((trained["out"] / "cv_report.json").read_text())
+    assert 490 <= card["tight_copies"]["n"] <= 499 and card["tight_copies"]["shares"] == [0.2, 0.7]
+    assert set(report["tight_copies"]) == set(report["labels"])
+    assert 0.5 < report["tight_copies"]["hat"]["roc_auc"]["mean"] <= 1
+    assert "tight copies of the held-out people" in trained["stdout"]
+    (folder,) = (trained["out"] / "feature-cache").glob("tight-copies-*")
+    copies = {p.name.split("-")[0]: p for p in folder.glob("*.jpg")}
+    assert len(copies) == card["tight_copies"]["n"]
+    for name in celeba_labels["filename"][:5]:
+        source = load_image(CELEBA / "images" / name)
+        copy = load_image(copies[hashlib.sha1((CELEBA / "images" / name).read_bytes()).hexdigest()])
+        assert copy.shape[1:] == source.shape[1:] and 0.5 * len(source) < len(copy) < len(source)
+        assert np.abs(copy[-40:].astype(int) - source[-40:].astype(int)).mean() < 3  # the same photo, cut
 
 
 def test_card_lists_the_decisions(trained):
@@ -165,10 +187,11 @@ def test_unreadable_training_photos_are_skipped_and_listed(trained, tmp_path, ce
     out = tmp_path / "out"
     command = [*trained["command"][:2], "--data", str(data), "--out", str(out), "--cache",
                str(trained["out"] / "feature-cache"), "--n-splits", "3", "--n-estimators", "60",
-               "--no-plots", "--n-jobs", "2"]
+               "--no-plots", "--n-jobs", "2", "--no-tight-copies"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "2 unreadable" in result.stdout
+    assert json.loads((out / "model_card.json").read_text())["tight_copies"] is None  # as asked
     skipped = {Path(s["filename"]).name: s["reason"]
                for s in json.loads((out / "cv_report.json").read_text())["skipped"]}
     assert "empty" in skipped["empty.jpg"] and "not a recognised" in skipped["page.jpg"]

@@ -32,26 +32,41 @@ def grouped_folds(Y, groups, *, n_splits=5, random_state=0):
     return fold
 
 
-def out_of_fold(classifier, X, Y, fold, groups):
+def out_of_fold(classifier, X, Y, fold, groups, *, extra=None):
     """Out-of-fold probabilities, calibrated and not, and each fold model's thresholds: each
     sample is scored, and decided, by the model fitted without its fold.
+
+    Parameters
+    ----------
+    extra : tuple of (X, Y, fold, groups), optional
+        Training copies of the samples (``train.py``'s tight copies): each joins the training
+        side of every fold but its own and is scored by the model fitted without it.
 
     Returns
     -------
     calibrated, raw : ndarray of shape Y.shape
     thresholds : ndarray of shape (n_folds, n_labels)
         Row k: the thresholds the model fitted without fold k chose for itself.
+    extra_calibrated : ndarray of shape (n_extra, n_labels)
+        The copies' calibrated out-of-fold probabilities (no rows without ``extra``).
     """
+    X_extra, Y_extra, fold_extra, groups_extra = extra or (X[:0], Y[:0], fold[:0], groups[:0])
     calibrated = np.zeros(Y.shape, dtype=float)
     raw = np.zeros(Y.shape, dtype=float)
+    extra_calibrated = np.zeros(Y_extra.shape, dtype=float)
     thresholds = []
     for k in np.unique(fold):
         train, test = fold != k, fold == k
-        model = clone(classifier).fit(X[train], Y[train], groups=groups[train])
+        copies = fold_extra != k
+        model = clone(classifier).fit(np.vstack([X[train], X_extra[copies]]),
+                                      np.vstack([Y[train], Y_extra[copies]]),
+                                      groups=np.concatenate([groups[train], groups_extra[copies]]))
         calibrated[test] = model.predict_proba(X[test])
         raw[test] = model.predict_proba_uncalibrated(X[test])
+        if (~copies).any():
+            extra_calibrated[~copies] = model.predict_proba(X_extra[~copies])
         thresholds.append(model.thresholds_)
-    return calibrated, raw, np.array(thresholds)
+    return calibrated, raw, np.array(thresholds), extra_calibrated
 
 
 def label_scores(y, p, threshold):
