@@ -149,6 +149,7 @@ class Copies:
     source: np.ndarray
 
     def columns(self, cols):
+        """The same copies with only the feature columns ``cols`` (a block's, for the ablation)."""
         return Copies(self.X[:, cols], self.source)
 
 
