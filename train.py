@@ -221,7 +221,10 @@ def cross_validate(classifier, X, Y, fold, groups, copies=None):
 
     extra = None if copies is None else (copies.X, Y[copies.source], fold[copies.source], groups[copies.source])
     proba, raw, fold_thresholds, copies_proba = out_of_fold(classifier, X, Y, fold, groups, extra=extra)
-    copies_report = None if copies is None else cv_report(extra[1], copies_proba, extra[2], LABELS, fold_thresholds)
+    copies_report = None
+    if copies is not None:  # each copy decided at its fold's thresholds, though a fold may have none
+        rows = np.searchsorted(np.unique(fold), np.unique(extra[2]))
+        copies_report = cv_report(extra[1], copies_proba, extra[2], LABELS, fold_thresholds[rows])
     return cv_report(Y, proba, fold, LABELS, fold_thresholds), proba, raw, fold_thresholds, copies_report
 
 
