@@ -1,5 +1,6 @@
-"""Face quality on real photos: a sharp frontal face is ok; a blurred copy, a tiny face, a face
-cut by the edge and a profile face are uncertain, for the right reason."""
+"""Face quality on real photos: a sharp frontal face and a three-quarter face are ok; a blurred
+copy, a tiny face, a face cut by the edge and a profile face are uncertain, for the right
+reason."""
 import cv2
 import pytest
 
@@ -66,8 +67,8 @@ def test_profile_face_is_uncertain():
 
 
 def test_three_quarter_face_is_judged():
-    """Turned as far as the nose tip reaching the far eye: within the range the model is right
-    on as often as on frontal faces (the old reading called it 90 degrees)."""
+    """Turned until the nose tip reaches the far eye: out of fold, the model errs on such faces
+    about as often as on the faces it always judged (README, "Faces we do not judge")."""
     photo = load_image(THREE_QUARTER)
     quality = face_quality(photo, only_face(photo))
     assert 40 < abs(quality["yaw_degrees"]) < MAX_YAW

@@ -20,8 +20,8 @@ MIN_WIDTH = 36
 MIN_SHARPNESS = 60.0
 #: Faces turned further than this (degrees, :func:`yaw_degrees`) are beyond the training range:
 #: out of fold on the shared photos, the faces turned over 50 degrees (2.4% of them) get a
-#: label wrong 2x as often as the others (0.199 against 0.103); those between 41 and 50 (4.1%;
-#: over the old limit) 0.115 (README, "Faces we do not judge").
+#: label wrong 2x as often as the others (0.199 against 0.103); those between 41 and 50 (4.1%)
+#: 0.115, about as often as those between 30 and 41 (README, "Faces we do not judge").
 MAX_YAW = 50.0
 #: The aligned face is resampled to this square so that sharpness compares across face sizes.
 ALIGNED_SIZE = 64
@@ -50,8 +50,7 @@ def yaw_degrees(face):
     1.3 radii from its axis (head 154 mm wide, tip about 100 mm ahead of the ears),
     ``tan(yaw) = (2 r - 1) sin(a) / (1.3 - cos(a))`` for points at +-a on its surface: 1.05
     times ``2 r - 1`` for the eyes (63 mm apart, a = 24 degrees) and 0.98-1.03 times for the
-    jaw's ends (a = 65-70 degrees).  The nose tip reaches the far eye (``r`` = 1) at 45 degrees
-    by this reading; the old one, ``asin(2 r - 1)``, put that at 90 and read 60 at about 41.
+    jaw's ends (a = 65-70 degrees).  The nose tip reaches the far eye (``r`` = 1) at 45 degrees.
     The points are the detector's eye keypoints where it gives them (the 68 landmarks, fitted
     for frontal faces, stay frontal on a profile), else the ends of the landmarks' jawline.
     A rough reading: good for "frontal or turned", not for angles.
