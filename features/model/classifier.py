@@ -75,15 +75,66 @@ class BoosterThreads:
         return self
 
 
-class MultiLabelClassifier(BoosterThreads, ClassifierMixin, BaseEstimator):
+class ThresholdDecisions:
+    """The decision rule of a fitted multilabel classifier with ``labels``, ``thresholds_`` and
+    ``operating_points_`` (out-of-fold precision and recall per label), written once."""
+
+    def predict(self, X):
+        """0/1 per label: the probability reaches the label's stored threshold."""
+        return self.decide(self.predict_proba(X))
+
+    def decide(self, probabilities):
+        """0/1 per label for probabilities from :meth:`predict_proba` (the decision rule,
+        written once: callers that already hold the probabilities need not score twice)."""
+        check_is_fitted(self, "thresholds_")
+        return (np.asarray(probabilities).reshape(-1, len(self.labels)) >= self.thresholds_).astype(int)
+
+    def with_thresholds(self, *, min_probability=None, precision=None):
+        """A copy deciding by other thresholds; the fitted boosters are shared, not copied.
+
+        Parameters
+        ----------
+        min_probability : dict of str to float, optional
+            A fixed threshold for some labels.
+        precision : float, optional
+            For the other labels, the lowest threshold whose out-of-fold precision reaches
+            this (the best recall at it); a label that never reaches it decides nothing
+            (threshold infinity) and is named in a warning.
+
+        Returns
+        -------
+        The same kind of classifier.
+        """
+        check_is_fitted(self, "thresholds_")
+        fixed = dict(min_probability or {})
+        unknown = set(fixed) - set(self.labels)
+        if unknown:
+            raise ValueError(f"unknown label(s) {', '.join(sorted(unknown))}; expected {', '.join(self.labels)}")
+        chosen = self.thresholds_.astype(float)
+        for j, label in enumerate(self.labels):
+            if label in fixed:
+                chosen[j] = fixed[label]
+            elif precision is not None:
+                chosen[j] = best_threshold(self.operating_points_[j], min_precision=precision, strict=True)
+                if np.isinf(chosen[j]):
+                    best = self.operating_points_[j]["precision"].max()
+                    warnings.warn(f"{label} never reaches precision {precision} out of fold "
+                                  f"(best {best:.3f}): no {label} decisions", UserWarning, stacklevel=2)
+        twin = copy.copy(self)
+        twin.thresholds_ = chosen
+        return twin
+
+
+class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, BaseEstimator):
     """Per label, ``calibration_folds`` XGBoost boosters cross-fitted on grouped folds, and one
     calibration map fitted on all their out-of-fold margins.
 
     Every training person is scored once by a booster that did not see them; those
     out-of-fold margins fit the label's calibration map (on the log-odds, not on
     ``predict_proba``), choose its decision threshold and keep its precision-recall points,
-    so a campaign can ask for a precision later (:meth:`with_thresholds`). A new face gets
-    the mean of the calibrated probabilities of the label's boosters.
+    so a campaign can ask for a precision later (:meth:`with_thresholds`); their probabilities
+    stay as ``oof_proba_``. A new face gets the mean of the calibrated probabilities of the
+    label's boosters.
 
     XGBoost's time grows with the number of columns, not with ``colsample_bytree``, so each
     label first screens its columns on its training rows: the ``screen_columns`` with the
@@ -221,11 +272,10 @@ class MultiLabelClassifier(BoosterThreads, ClassifierMixin, BaseEstimator):
             self.calibrators_.append(MarginCalibrator(self.calibration).fit(margins[:, column], y))
             self.estimators_.append(boosters)
             self.columns_.append(columns)
-        self.operating_points_ = [operating_points(Y[:, j], self.calibrators_[j].predict(margins[:, j]))
-                                  for j in range(len(self.labels))]
-        rule = [best_threshold(points, min_precision=self.min_precision) for points in self.operating_points_]
-        fixed = self.thresholds or {}
-        self.thresholds_ = np.array([fixed.get(label, t) for label, t in zip(self.labels, rule)])
+        self.oof_proba_ = np.column_stack([c.predict(margins[:, j]) for j, c in enumerate(self.calibrators_)])
+        self.operating_points_ = [operating_points(Y[:, j], self.oof_proba_[:, j]) for j in range(len(self.labels))]
+        self.thresholds_ = chosen_thresholds(self.operating_points_, self.labels, min_precision=self.min_precision,
+                                             fixed=self.thresholds)
         self.classes_ = np.array([0, 1])
         return self
 
@@ -259,50 +309,11 @@ class MultiLabelClassifier(BoosterThreads, ClassifierMixin, BaseEstimator):
         """The boosters' own probabilities (sigmoid of the mean margin), for reliability plots."""
         return np.column_stack([expit(np.mean(margins, axis=0)) for margins in self._margins(X)])
 
-    def predict(self, X):
-        """0/1 per label: the probability reaches the label's stored threshold."""
-        return self.decide(self.predict_proba(X))
-
-    def decide(self, probabilities):
-        """0/1 per label for probabilities from :meth:`predict_proba` (the decision rule,
-        written once: callers that already hold the probabilities need not score twice)."""
-        check_is_fitted(self, "thresholds_")
-        return (np.asarray(probabilities).reshape(-1, len(self.labels)) >= self.thresholds_).astype(int)
-
-    def with_thresholds(self, *, min_probability=None, precision=None):
-        """A copy deciding by other thresholds; the fitted boosters are shared, not copied.
-
-        Parameters
-        ----------
-        min_probability : dict of str to float, optional
-            A fixed threshold for some labels.
-        precision : float, optional
-            For the other labels, the lowest threshold whose out-of-fold precision reaches
-            this (the best recall at it); a label that never reaches it decides nothing
-            (threshold infinity) and is named in a warning.
-
-        Returns
-        -------
-        MultiLabelClassifier
-        """
-        check_is_fitted(self, "thresholds_")
-        fixed = dict(min_probability or {})
-        unknown = set(fixed) - set(self.labels)
-        if unknown:
-            raise ValueError(f"unknown label(s) {', '.join(sorted(unknown))}; expected {', '.join(self.labels)}")
-        chosen = self.thresholds_.astype(float)
-        for j, label in enumerate(self.labels):
-            if label in fixed:
-                chosen[j] = fixed[label]
-            elif precision is not None:
-                chosen[j] = best_threshold(self.operating_points_[j], min_precision=precision, strict=True)
-                if np.isinf(chosen[j]):
-                    best = self.operating_points_[j]["precision"].max()
-                    warnings.warn(f"{label} never reaches precision {precision} out of fold "
-                                  f"(best {best:.3f}): no {label} decisions", UserWarning, stacklevel=2)
-        twin = copy.copy(self)
-        twin.thresholds_ = chosen
-        return twin
+def chosen_thresholds(points, labels, *, min_precision=None, fixed=None):
+    """Each label's threshold: ``fixed`` where given, else :func:`best_threshold` of its points."""
+    fixed = fixed or {}
+    return np.array([fixed.get(label, best_threshold(p, min_precision=min_precision))
+                     for label, p in zip(labels, points)])
 
 
 def best_threshold(points, *, min_precision=None, strict=False):
