@@ -42,7 +42,8 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=None,
                         help="use only the first N photos of the dataset (quick runs)")
     parser.add_argument("--blocks", default="hog,colour,face_descriptor,cnn",
-                        help="feature blocks, comma-separated, of hog, colour, face_descriptor, cnn")
+                        help="feature blocks of the main row, comma-separated, of hog, colour, face_descriptor, cnn "
+                             "(the hat crop's embedding, for the second look at hats, is always added)")
     parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTION.method,
                         help="face detector; the saved model carries it, so recommend.py detects "
                              "as training did")
@@ -193,9 +194,9 @@ def tight_copies(extractor, paths, *, seed):
 
 def make_extractor(args, blocks):
     """The feature extractor of a training run: the blocks asked for, the detector, the cache."""
-    from features.vision.transformer import BLOCKS, FaceFeatures
+    from features.vision.transformer import BLOCKS, GATED_BLOCKS, FaceFeatures
 
-    return FaceFeatures(**{b: b in blocks for b in BLOCKS}, n_jobs=args.n_jobs,
+    return FaceFeatures(**{b: b in blocks or b in GATED_BLOCKS for b in BLOCKS}, n_jobs=args.n_jobs,
                         cache_dir=(args.cache or args.out / "feature-cache").resolve(),
                         detection=detection_settings(args.detector, args.detection_threshold),
                         on_error="nan", progress=sys.stderr.isatty()).fit()
@@ -203,12 +204,18 @@ def make_extractor(args, blocks):
 
 def make_classifier(*, calibration, calibration_folds, n_estimators, learning_rate, max_depth,
                     min_precision, n_jobs, seed):
+    """The main classifier: every label on the main row, and a second look at hats with the
+    hat crop's embedding for the faces past the gate."""
     from features.model.classifier import MultiLabelClassifier
+    from features.model.gated import GatedClassifier
+    from features.vision.transformer import GATED_BLOCKS, block_names
 
-    return MultiLabelClassifier(calibration=calibration, calibration_folds=calibration_folds,
-                                n_estimators=n_estimators, learning_rate=learning_rate,
-                                max_depth=max_depth, min_precision=min_precision,
-                                n_jobs=n_jobs, random_state=seed)
+    boosters = MultiLabelClassifier(calibration=calibration, calibration_folds=calibration_folds,
+                                    n_estimators=n_estimators, learning_rate=learning_rate,
+                                    max_depth=max_depth, min_precision=min_precision,
+                                    n_jobs=n_jobs, random_state=seed)
+    return GatedClassifier(boosters, boosters, label="hat", n_jobs=n_jobs,
+                           n_gated_columns=sum(len(block_names(b)) for b in GATED_BLOCKS))
 
 
 def cross_validate(classifier, X, Y, fold, groups, copies=None):
@@ -272,14 +279,14 @@ def main(argv=None):
 
 def load_table(args):
     """The labelled photos to train on (``--data``, ``--limit``) and the blocks asked for."""
-    from features.vision.transformer import BLOCKS, TYPE_BLOCKS
+    from features.vision.transformer import BLOCKS, GATED_BLOCKS
 
     data_dir = args.data or default_data_dir()
     table = load_dataset(data_dir)
     if args.limit:
         table = table.iloc[:args.limit].reset_index(drop=True)
     blocks = tuple(b.strip() for b in args.blocks.split(",") if b.strip())
-    main_blocks = [b for b in BLOCKS if b not in TYPE_BLOCKS]  # the types add their own
+    main_blocks = [b for b in BLOCKS if b not in GATED_BLOCKS]  # always added, last
     if set(blocks) - set(main_blocks) or not blocks:
         raise DatasetError(f"--blocks {args.blocks!r}: expected some of {', '.join(main_blocks)}")
     return data_dir, table, blocks
@@ -355,8 +362,7 @@ def clean_labels(table, flips):
 def type_models(args, X, targets, fold, groups, paths, extractor):
     """Cross-validate and fit the type models (issue 13); print and save their report.
 
-    ``X`` holds the main feature rows of ``paths``; the hat wearers' rows get the types' own
-    blocks (the hat crop's embedding, ``type_extractor``), cached as the main rows are.
+    ``X`` holds the feature rows of ``paths``, with every block of ``extractor``.
 
     Returns
     -------
@@ -366,14 +372,9 @@ def type_models(args, X, targets, fold, groups, paths, extractor):
     """
     from features.files import write_json_atomically
     from features.model.type_report import format_type_report, train_types, type_ablation
-    from features.model.types import MISSING
-    from features.vision.transformer import block_names, type_extractor
+    from features.vision.transformer import block_names
 
-    own = type_extractor(extractor, cache_dir=extractor.cache_dir)
-    hats = np.flatnonzero(targets["hat"].to_numpy() != MISSING)
-    X = np.hstack([X, np.full((len(X), own.n_features_out_), np.nan, np.float32)])
-    X[hats, -own.n_features_out_:] = own.transform([paths[i] for i in hats])
-    names = np.concatenate([extractor.get_feature_names_out(), own.get_feature_names_out()])
+    names = extractor.get_feature_names_out()
     started = time.time()
     model, report = train_types(X, targets, fold, groups, paths, feature_names=names, detection=extractor.detection,
                                 n_jobs=args.n_jobs, random_state=args.seed)
@@ -387,7 +388,7 @@ def type_models(args, X, targets, fold, groups, paths, extractor):
             f"white/beige/grey swaps {reads[read]['light_swaps']})" for read in ("trained", "measured"))
             + f"; kept: {reads['kept']}")
     if args.ablation:
-        blocks = extractor.blocks + own.blocks
+        blocks = extractor.blocks
         report["ablation"] = type_ablation(model, X, targets, fold, groups,
                                            {b: np.isin(names, block_names(b)) for b in blocks})
         for target, blocks in report["ablation"].items():
@@ -523,10 +524,12 @@ def model_card(args, *, data_dir, table, blocks, X, split, copies, cv, header, s
                           + " on the model's own cross-fitted out-of-fold scores of its training people",
         "calibration": {label: {k: v for k, v in c.items() if k != "bins"} for label, c in cv["calibration"].items()},
         "decisions": decision_table(split.Y[face], cv["proba"], LABELS, final.thresholds_),
-        "feature_blocks": {b: len(block_names(b)) for b in blocks},
+        "feature_blocks": {b: len(block_names(b)) for b in extractor.blocks},
         "n_features": int(X.shape[1]),
-        "columns_per_label": {label: len(c) for label, c in zip(LABELS, final.columns_)},
-        "classifier": {k: v for k, v in final.get_params().items() if k != "thresholds"},
+        "columns_per_label": {**{label: len(c) for label, c in zip(LABELS, final.first_.columns_)},
+                              f"{final.label} (second look)": len(final.second_.columns_[0])},
+        "classifier": {**{k: v for k, v in final.first.get_params().items() if k != "thresholds"},
+                       "second_look": {"label": final.label, "gate": final.gate}},
         "dataset": {"path": str(data_dir), "n_photos": len(table), "n_used": int(face.sum()),
                     "n_skipped": len(skipped), "positives": dict(zip(LABELS, split.Y[face].sum(0).tolist())),
                     "fingerprint": dataset_fingerprint(table)},
@@ -585,7 +588,7 @@ def run(args, started):
     header = write_reports(args.out, split, cv, skipped, n_splits=args.n_splits, seed=args.seed,
                            plots=not args.no_plots)
     if args.ablation:
-        block_ablation(classifier, X, split, copies, extractor, blocks, cv["report"], args.out)
+        block_ablation(classifier.first, X, split, copies, extractor, blocks, cv["report"], args.out)
     types = types_report = None
     if type_targets is not None:
         types, types_report = type_models(

@@ -1,8 +1,8 @@
 """scikit-learn's own estimator contract (``check_estimator``) where it applies.
 
-``MultiLabelClassifier`` runs every check; those listed below do not apply to it, by design:
-its target is 0/1 per label for a fixed tuple of labels (absent/present), and it always
-predicts one column per label.  ``FaceFeatures`` (photos in, not numbers) and
+``MultiLabelClassifier`` and ``GatedClassifier`` run every check; those listed below do not
+apply to them, by design: the target is 0/1 per label for a fixed tuple of labels
+(absent/present), and they always predict one column per label.  ``FaceFeatures`` (photos in, not numbers) and
 ``TypeClassifier`` (a table of type names per target, fitted only inside train.py) take
 inputs that the checks cannot generate, so they are tested on real photos instead
 (tests/test_transformer.py, tests/test_types.py).
@@ -12,6 +12,7 @@ import warnings
 from sklearn.utils.estimator_checks import check_estimator
 
 from features.model.classifier import MultiLabelClassifier
+from features.model.gated import GatedClassifier
 
 ZERO_ONE = "the target is 0/1 per label (absent/present); other class values are refused"
 FIXED_LABELS = "the labels are a parameter; a Y with another number of columns is refused"
@@ -29,8 +30,8 @@ NOT_APPLICABLE = {
 }
 
 
-def test_multilabel_classifier_passes_check_estimator():
-    estimator = MultiLabelClassifier(labels=("a",), n_estimators=5, screen_columns=None, calibration_folds=2)
+def failed_checks(estimator):
+    """The checks ``estimator`` fails, beyond those that do not apply: {name: first line}."""
     failed = {}
 
     def record(*, estimator, check_name, exception, status, expected_to_fail, expected_to_fail_reason):
@@ -41,4 +42,17 @@ def test_multilabel_classifier_passes_check_estimator():
         warnings.simplefilter("ignore")
         check_estimator(estimator, expected_failed_checks=NOT_APPLICABLE, on_fail=None, on_skip=None,
                         callback=record)
-    assert not failed, failed
+    return failed
+
+
+def boosters():
+    return MultiLabelClassifier(labels=("a",), n_estimators=5, screen_columns=None, calibration_folds=2)
+
+
+def test_multilabel_classifier_passes_check_estimator():
+    assert not failed_checks(boosters())
+
+
+def test_gated_classifier_passes_check_estimator():
+    # the last column is the gated block; a gate of 0.3 sends some rows to the second look
+    assert not failed_checks(GatedClassifier(boosters(), boosters(), label="a", gate=0.3, n_gated_columns=1))

@@ -152,8 +152,8 @@ def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
 
 
 @pytest.mark.parametrize("blocks", ["hog,scarf", "cnn,hat_cnn"])
-def test_unknown_or_type_only_blocks_are_a_clear_error(tmp_path, blocks):
-    """``--blocks`` takes the main row's blocks; the hat crop's block is the types' own."""
+def test_unknown_or_gated_blocks_are_a_clear_error(tmp_path, blocks):
+    """``--blocks`` takes the main row's blocks; the hat crop's block is always added, last."""
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--blocks", blocks,
                              "--out", str(tmp_path), "--n-jobs", "1"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1 and "Traceback" not in result.stderr

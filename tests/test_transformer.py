@@ -39,7 +39,7 @@ def test_blocks_are_the_same_columns_alone_or_together(photos):
     everything = FaceFeatures(hat_cnn=True).fit()
     X = everything.transform(photos[:3])
     names = everything.get_feature_names_out()
-    assert not FaceFeatures().hat_cnn  # the main row leaves the types' own block out
+    assert not FaceFeatures().hat_cnn  # train.py adds the gated block to the main row itself
     for block in ("colour", "hat_cnn"):  # the hat crop is embedded in the same CNN batch as the others
         alone = FaceFeatures(**{b: b == block for b in BLOCKS}).fit().transform(photos[:3])
         assert np.allclose(X[:, np.isin(names, block_names(block))], alone, atol=1e-5, equal_nan=True)

@@ -103,7 +103,7 @@ def test_members_without_their_columns_are_left_out(type_rows):
 
 
 def test_rows_without_the_hat_block_get_no_headwear_type(typed):
-    """The hat crop's block is computed for hat wearers only: a row without it gets NaN
+    """The hat crop's block is computed for faces past the gate only: a row without it gets NaN
     headwear probabilities, not a guess, and the other targets still score it."""
     model, rows = typed
     X = np.array(list(rows.values()))
@@ -175,19 +175,34 @@ def test_types_through_recommend_with_a_saved_model(trained, typed, tmp_path):
     assert "types: eyewear dark" in text
 
 
-def test_the_saved_model_embeds_the_hat_crop_of_hat_wearers(trained, typed):
-    """``PhotoModel`` adds the hat crop's block (which the main row leaves out) to the rows of
-    faces whose hat label is on: the held-out cap and beanie are told apart from their photos."""
+def test_the_hat_crop_only_past_the_gate(trained, typed, lfw_paths):
+    """``PhotoModel`` embeds the hat crop only for the faces whose first hat probability
+    passes the gate, and answers as the whole pipeline does, which embeds it for every face; a
+    hat wearer without it (decided below the gate by a lowered threshold) gets it for the
+    headwear type: the held-out cap and beanie are told apart from their photos."""
     from features.model.model_io import load_model
     from features.model.photo_model import PhotoModel
     from features.vision.images import load_image
 
     model = PhotoModel(load_model(trained["model"])[0].pipeline, types=typed[0])
+    classifier = model.pipeline[-1]
+    looked = []
+    for path in [CELEBA / "images" / EXAMPLES[name] for name in ("cap", "beanie")] + lfw_paths[:8]:
+        image = load_image(path)
+        faces = model.faces(image)
+        X = model.feature_rows(image, faces)
+        assert X.shape[1] == model.types.n_features_in_ == model.n_features
+        embedded = ~np.isnan(X[:, -1280:]).all(axis=1)
+        np.testing.assert_array_equal(embedded, classifier.needs_block(X))
+        np.testing.assert_allclose(classifier.predict_proba(X),
+                                   model.pipeline.predict_proba([(image, face) for face in faces]), atol=1e-6)
+        looked += embedded.tolist()
+    assert looked[0] and looked[1] and not all(looked)  # the cap and the beanie, not every news face
     for name in ("cap", "beanie"):
         image = load_image(CELEBA / "images" / EXAMPLES[name])
         faces = model.faces(image)[:1]
         X = model.feature_rows(image, faces)
-        assert X.shape[1] == model.types.n_features_in_ - 1280
+        X[:, -1280:] = np.nan
         types = model.face_types(image, faces, X, [("hat",)])[0]
         assert next(iter(types["hat"])) == name and types["hat_colour"]
         assert set(model.face_types(image, faces, X, [("beard",)])[0]) == {"beard"}

@@ -7,12 +7,13 @@ not judged and which product types a face shows are the model's own business.
 """
 import copy
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from features.vision.colours import hat_colour
 from features.vision.quality import face_quality
-from features.vision.transformer import type_extractor
+from features.vision.transformer import gated_extractor, main_extractor
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,11 @@ class FaceAnswer:
 
 
 class PhotoModel:
-    """A fitted ``Pipeline([("features", FaceFeatures), ("classifier", MultiLabelClassifier)])``,
+    """A fitted ``Pipeline([("features", FaceFeatures), ("classifier", GatedClassifier)])``,
     with the product types, answering the photo-level questions users ask.
+
+    The pipeline alone gives the same probabilities, computing the hat crop for every face;
+    :meth:`answer` computes it only for the faces past the classifier's gate.
 
     Parameters
     ----------
@@ -85,9 +89,27 @@ class PhotoModel:
         """Every face of an RGB photo, largest first, found as in training."""
         return self.pipeline[0].find_faces(image)
 
+    @cached_property
+    def _extractors(self):
+        """The feature step split: the main blocks, and the gated block alone."""
+        return main_extractor(self.pipeline[0]), gated_extractor(self.pipeline[0])
+
     def feature_rows(self, image, faces):
-        """The feature rows of ``faces`` of ``image``, shape (len(faces), n_features)."""
-        return self.pipeline[0].transform([(image, face) for face in faces])
+        """The feature rows of ``faces`` of ``image``, shape (len(faces), n_features): the main
+        blocks of every face, the gated block of the faces past the classifier's gate (NaN for
+        the others)."""
+        main, gated = self._extractors
+        pairs = [(image, face) for face in faces]
+        X = np.hstack([main.transform(pairs), np.full((len(faces), gated.n_features_out_), np.nan, np.float32)])
+        self._fill_gated(X, pairs, self.pipeline[-1].needs_block(X))
+        return X
+
+    def _fill_gated(self, X, pairs, rows):
+        """Compute the gated block of ``rows`` of ``X`` that lack it, in place."""
+        gated = self._extractors[1]
+        rows = np.flatnonzero(rows & np.isnan(X[:, -gated.n_features_out_:]).all(axis=1))
+        if len(rows):
+            X[rows, -gated.n_features_out_:] = gated.transform([pairs[i] for i in rows])
 
     def answer(self, image):
         """Find every face of an RGB photo and answer for each.
@@ -119,17 +141,16 @@ class PhotoModel:
         return answers
 
     def face_types(self, image, faces, X, labels):
-        """The ``types`` of ``faces`` of ``image`` (feature rows ``X``, decided ``labels``).  Hat
-        wearers' rows get the hat crop's block (``type_extractor``) when the types read it, and
-        their hat colour is measured (:func:`hat_colour`) when the model kept no trained read."""
+        """The ``types`` of ``faces`` of ``image`` (feature rows ``X``, decided ``labels``).  The
+        headwear type reads the gated block, which a hat wearer past the gate has already (one
+        decided below it, by a lowered threshold, gets it here); the hat colour is measured
+        (:func:`hat_colour`) when the model kept no trained read."""
         if self.types is None:
             return [{} for _ in labels]
-        hats = [i for i, on in enumerate(labels) if "hat" in on]
-        missing = self.types.n_features_in_ - X.shape[1]
-        if missing:  # the types' own blocks, computed for hat wearers only
-            X = np.hstack([X, np.full((len(faces), missing), np.nan, np.float32)])
-            if hats:
-                X[hats, -missing:] = type_extractor(self.pipeline[0]).transform([(image, faces[i]) for i in hats])
+        hats = np.array(["hat" in on for on in labels])
+        if hats.any():
+            X = X.copy()
+            self._fill_gated(X, [(image, face) for face in faces], hats)
         measured = [hat_colour(image, face) if "hat" in on and not self.types.reads_colour else None
                     for face, on in zip(faces, labels)]
         return self.types.face_types(X, labels, measured_colours=measured)

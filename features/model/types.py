@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier
 
 from features.model.classifier import BoosterThreads, MarginCalibrator
-from features.vision.transformer import TYPE_BLOCKS, block_names
+from features.vision.transformer import GATED_BLOCKS, block_names
 
 #: Single-choice families: one class per face.
 EYEWEAR_TYPES = ("clear", "dark")
@@ -147,7 +147,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
     feature_names : sequence of str, optional
         The name of each column of ``X`` (``FaceFeatures.get_feature_names_out``): a linear
         model finds its blocks by name, a booster reads the main feature row (not the
-        ``TYPE_BLOCKS`` of :mod:`features.vision.transformer`, computed for some faces only).
+        ``GATED_BLOCKS`` of :mod:`features.vision.transformer`, computed for some faces only).
         Without names every model reads every column.
     n_jobs : int
         XGBoost threads.
@@ -196,7 +196,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
             return np.arange(n_features)
         names = np.asarray(self.feature_names, dtype=str)
         if prefixes is None:
-            return np.flatnonzero(~np.isin(names, [n for block in TYPE_BLOCKS for n in block_names(block)]))
+            return np.flatnonzero(~np.isin(names, [n for block in GATED_BLOCKS for n in block_names(block)]))
         return np.flatnonzero(np.any([np.char.startswith(names, p) for p in prefixes], axis=0))
 
     def _members(self, target, X, y):

@@ -1,4 +1,5 @@
 """The feature side as one scikit-learn transformer: photos (or faces) in, one row per face out."""
+import copy
 import hashlib
 from pathlib import Path
 
@@ -19,9 +20,9 @@ BLOCK_VERSIONS = {"hog": 2, "colour": 1, "face_descriptor": 1, "cnn": 2, "hat_cn
 #: Crops that the frozen ImageNet CNN embeds, in column order.
 CNN_CROPS = ("context", "eyes")
 BLOCKS = tuple(BLOCK_VERSIONS)
-#: Blocks only the product types read, computed for the faces whose parent label is on: the
-#: hat crop's embedding (for the headwear type).
-TYPE_BLOCKS = ("hat_cnn",)
+#: Blocks computed only for the faces that might show a hat (``GatedClassifier``): the hat
+#: crop's embedding, read by the hat decision's second look and by the headwear type.
+GATED_BLOCKS = ("hat_cnn",)
 
 
 def block_names(block):
@@ -80,9 +81,9 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
     hog, colour, face_descriptor, cnn : bool
         Switch each feature block on or off (see README for sizes and costs).
     hat_cnn : bool
-        The CNN embedding of the ``hat`` crop: off in the main classifier (a hat's *type*
-        needs its shape; whether there is a hat does not), on for the headwear type
-        (:class:`features.model.photo_model.PhotoModel` computes it for hat wearers only).
+        The CNN embedding of the ``hat`` crop (a :data:`GATED_BLOCKS` block, last in the row):
+        :class:`features.model.photo_model.PhotoModel` computes it only for the faces whose
+        hat probability passes the gate of :class:`features.model.gated.GatedClassifier`.
     n_jobs : int
         Processes for extraction (photos travel in chunks; each process loads the models once).
     cache_dir : str or Path, optional
@@ -202,10 +203,14 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
                 / digest[:2] / f"{digest}.npy" for block in self.blocks}
 
 
-def type_extractor(extractor, *, cache_dir=None):
-    """An extractor of :data:`TYPE_BLOCKS` alone, detecting as ``extractor`` does."""
-    return FaceFeatures(**{b: b in TYPE_BLOCKS for b in BLOCKS}, n_jobs=extractor.n_jobs, cache_dir=cache_dir,
-                        detection=extractor.detection, on_error="nan").fit()
+def gated_extractor(extractor):
+    """An extractor of ``extractor``'s :data:`GATED_BLOCKS` alone, detecting as it does."""
+    return copy.copy(extractor).set_params(**{b: b in GATED_BLOCKS for b in BLOCKS}).fit()
+
+
+def main_extractor(extractor):
+    """An extractor of ``extractor``'s blocks without the :data:`GATED_BLOCKS`."""
+    return copy.copy(extractor).set_params(**{b: False for b in GATED_BLOCKS}).fit()
 
 
 def save_atomically(path, array):
