@@ -41,6 +41,24 @@ def test_probabilities_shapes_and_thresholds(fitted, small_features):
     assert raw.shape == (50, 3) and not np.allclose(raw, proba)
 
 
+def test_tree_margins_are_the_boosters_own(fitted, small_features):
+    """Predictions walk each booster's trees in numpy: the same margins as XGBoost's, on real
+    feature rows and on rows with missing values (XGBoost's default branches)."""
+    from features.model.trees import TreeMargins
+
+    X = small_features[0][:60].copy()
+    X[::3, ::7] = np.nan  # a missing block, and scattered gaps
+    X[1] = np.nan
+    for boosters, columns, margins in zip(fitted.estimators_, fitted.columns_, fitted.margins_):
+        for booster, margin in zip(boosters, margins):
+            own = booster.get_booster().inplace_predict(X[:, columns], predict_type="margin")
+            np.testing.assert_allclose(margin(X[:, columns]), own, atol=1e-4)
+            np.testing.assert_allclose(margin(X[:1, columns]), own[:1], atol=1e-4)
+    with pytest.raises(ValueError, match="binary:logistic"):
+        from xgboost import XGBRegressor
+        TreeMargins(XGBRegressor(n_estimators=2).fit(X[:20, :5], np.arange(20.0)).get_booster())
+
+
 def test_calibration_folds_hold_out_whole_people(fitted, small_features):
     X, Y, groups = small_features
     for column in range(3):

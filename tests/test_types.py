@@ -78,8 +78,9 @@ def test_classifier_contract(typed):
 
 
 def test_member_margins_are_the_fitted_models_own(typed):
-    """The members' margins, computed without scikit-learn's per-call checks, are the fitted
-    pipeline's ``decision_function`` and the booster's own margin."""
+    """The members' margins, computed without scikit-learn's per-call checks (and the
+    boosters' trees walked in numpy, as predictions read them), are the fitted pipeline's
+    ``decision_function`` and the booster's own margin."""
     from features.model.types import member_margin
 
     model, rows = typed
@@ -90,6 +91,7 @@ def test_member_margins_are_the_fitted_models_own(typed):
             own = (member.decision_function(columns) if name == "linear"
                    else member.predict(columns, output_margin=True))
             assert np.allclose(member_margin(member, columns), own, atol=1e-4)
+            assert np.allclose(member_margin(model.margins_[target][name], columns), own, atol=1e-4)
 
 
 def test_members_without_their_columns_are_left_out(type_rows):

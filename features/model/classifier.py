@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from xgboost import XGBClassifier
 
 from features.labels import LABELS
+from features.model.trees import TreeMargins
 
 CALIBRATIONS = ("sigmoid", "isotonic", "beta", "temperature")
 
@@ -77,7 +78,17 @@ class BoosterThreads:
 
 class ThresholdDecisions:
     """The decision rule of a fitted multilabel classifier with ``labels``, ``thresholds_`` and
-    ``operating_points_`` (out-of-fold precision and recall per label), written once."""
+    ``operating_points_`` (out-of-fold precision and recall per label), and its scikit-learn
+    tags, written once."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # a missing feature block: XGBoost's missing values
+        tags.target_tags.single_output = False
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_label = True
+        return tags
 
     def predict(self, X):
         """0/1 per label: the probability reaches the label's stored threshold."""
@@ -272,6 +283,7 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
             self.calibrators_.append(MarginCalibrator(self.calibration).fit(margins[:, column], y))
             self.estimators_.append(boosters)
             self.columns_.append(columns)
+        self.margins_ = [[TreeMargins(b.get_booster()) for b in boosters] for boosters in self.estimators_]
         self.oof_proba_ = np.column_stack([c.predict(margins[:, j]) for j, c in enumerate(self.calibrators_)])
         self.operating_points_ = [operating_points(Y[:, j], self.oof_proba_[:, j]) for j in range(len(self.labels))]
         self.thresholds_ = chosen_thresholds(self.operating_points_, self.labels, min_precision=self.min_precision,
@@ -279,24 +291,11 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
         self.classes_ = np.array([0, 1])
         return self
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True  # a missing feature block: XGBoost's missing values
-        tags.target_tags.single_output = False
-        tags.target_tags.multi_output = True
-        tags.classifier_tags.multi_class = False
-        tags.classifier_tags.multi_label = True
-        return tags
-
     def _margins(self, X):
         """Each label's boosters' margins on checked ``X``: a list (labels) of lists (folds)."""
         check_is_fitted(self, "estimators_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
-        # inplace_predict: the same margins as predict(output_margin=True), without building a
-        # DMatrix per call (a third of the cost for one face)
-        return [[booster.get_booster().inplace_predict(X[:, columns], predict_type="margin")
-                 for booster in boosters]
-                for boosters, columns in zip(self.estimators_, self.columns_)]
+        return [[margin(X[:, columns]) for margin in margins] for margins, columns in zip(self.margins_, self.columns_)]
 
     def predict_proba(self, X):
         """Calibrated probability of each label, shape (n_samples, n_labels): the mean over the

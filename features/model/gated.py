@@ -5,7 +5,7 @@ The first classifier scores every face on the main feature row.  Faces whose pro
 ``label`` reaches ``gate`` are scored for that label again by a second classifier that also
 reads the trailing block of the row (the hat crop's embedding: a close look at the hat, which
 the head crop sees at half the size).  Most faces are far under the gate and never pay for
-the block (README, "The hat crop").
+the block (README, "The second look at hats").
 """
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -20,7 +20,8 @@ class GatedClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, BaseE
 
     ``X``'s last ``n_gated_columns`` columns are the gated block: the first classifier never
     reads them, the second reads the whole row.  In training every row has the block; in
-    :meth:`predict_proba` only the rows :meth:`needs_block` names must have it (NaN elsewhere).
+    :meth:`predict_proba` only the rows :meth:`needs_block` names need it (NaN elsewhere; a row
+    past the gate without it keeps the first's probability).
     ``label``'s out-of-fold probability, which sets its threshold and precision-recall points,
     is the second's where the first's out-of-fold probability reaches the gate, else the
     first's: the decision rule of the gated model, not of either part.
@@ -34,7 +35,8 @@ class GatedClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, BaseE
     label : str
         The label with a second look.
     gate : float
-        The first's probability of ``label`` from which the second looks.
+        The first's probability of ``label`` from which the second looks.  0.03: out of fold
+        on CelebA 6 of the 372 hats score under it, and about one news face in eight over it.
     n_gated_columns : int
         Width of the gated block, at the end of the row.
     n_jobs : int
@@ -97,15 +99,6 @@ class GatedClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, BaseE
                                              min_precision=self.first.min_precision, fixed=self.first.thresholds)
         self.classes_ = np.array([0, 1])
         return self
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.target_tags.single_output = False
-        tags.target_tags.multi_output = True
-        tags.classifier_tags.multi_class = False
-        tags.classifier_tags.multi_label = True
-        return tags
 
     def needs_block(self, X):
         """Which rows of ``X`` (the gated block may be NaN) the second classifier scores: the

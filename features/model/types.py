@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier
 
 from features.model.classifier import BoosterThreads, MarginCalibrator
+from features.model.trees import TreeMargins
 from features.vision.transformer import GATED_BLOCKS, block_names
 
 #: Single-choice families: one class per face.
@@ -231,7 +232,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         """
         X = np.asarray(X, dtype=np.float32)
         groups = np.arange(len(X)) if groups is None else np.asarray(groups)
-        self.estimators_, self.columns_, self.calibrators_, self.classes_ = {}, {}, {}, {}
+        self.estimators_, self.margins_, self.columns_, self.calibrators_, self.classes_ = {}, {}, {}, {}, {}
         for target in self.targets:
             labelled = np.flatnonzero(T[target].to_numpy() != MISSING)
             if target in LINEAR:  # a linear member needs its blocks (some are computed for a parent's photos only)
@@ -256,6 +257,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
                                                                           else y) for k in range(margins.shape[1])]
             self.estimators_[target] = {name: fit_member(model, X[rows][:, columns], y)
                                         for name, (model, columns) in members.items()}
+            self.margins_[target] = {name: margin_model(model) for name, model in self.estimators_[target].items()}
             self.columns_[target] = {name: columns for name, (_, columns) in members.items()}
             self.classes_[target] = classes
         self.n_features_in_ = X.shape[1]
@@ -274,7 +276,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         check_is_fitted(self, "estimators_")
         X = np.asarray(X, dtype=np.float32)
         out = {}
-        for target, fitted in self.estimators_.items():
+        for target, fitted in self.margins_.items():
             if targets is not None and target not in targets:
                 continue
             classes = self.classes_[target]
@@ -358,9 +360,19 @@ def fit_member(model, X, y):
     return clone(model).fit(X, y, logisticregression__sample_weight=balanced_weights(y, power=1.0))
 
 
+def margin_model(model):
+    """What :func:`member_margin` reads of a fitted member: a two-class booster's trees in
+    numpy (:class:`~features.model.trees.TreeMargins`), else the member itself."""
+    if isinstance(model, XGBClassifier) and model.n_classes_ == 2:
+        return TreeMargins(model.get_booster())
+    return model
+
+
 def member_margin(model, X):
     """A fitted member's margin (log-odds) of each row: shape (n,) for two classes, else
     (n, n_classes)."""
+    if isinstance(model, TreeMargins):
+        return model(X)
     if isinstance(model, XGBClassifier):
         # inplace_predict: the margins without a DMatrix per call (most of a face's cost)
         return model.get_booster().inplace_predict(X, predict_type="margin")
