@@ -194,6 +194,19 @@ def test_tampered_truncated_or_cardless_models_are_refused(tmp_path, fitted):
         load_model(tmp_path / "none.joblib")
 
 
+def test_a_model_of_an_older_format_is_refused_with_a_hint(tmp_path, fitted):
+    """A model saved before the second look at hats (no ``model_format`` in its card) would
+    load and then fail on every photo: it is refused up front."""
+    path = tmp_path / "model.joblib"
+    save_model(Pipeline([("classifier", fitted)]), {}, path)
+    load_model(path)
+    card = json.loads(card_path(path).read_text())
+    del card["model_format"]
+    card_path(path).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=r"model format 1, this code reads 2\); retrain with: python train.py"):
+        load_model(path)
+
+
 def test_other_library_versions_give_a_warning(tmp_path, fitted):
     path = tmp_path / "model.joblib"
     save_model(Pipeline([("classifier", fitted)]), {}, path)

@@ -15,6 +15,9 @@ import joblib
 
 from features.files import write_json_atomically
 
+#: What the saved model is made of; a model of another format is refused with a hint to
+#: retrain.  2: the second look at hats (``GatedClassifier``) and boosters walked in numpy.
+MODEL_FORMAT = 2
 PACKAGES = ("numpy", "scikit-learn", "xgboost-cpu", "scikit-image", "opencv-python-headless",
             "dlib-bin", "onnxruntime", "pandas", "joblib")
 
@@ -52,7 +55,8 @@ def save_model(model, card, model_path):
     staged = model_path.with_name(f".{model_path.name}.staged")
     try:
         joblib.dump(model, staged)
-        card = {**card, "model_sha256": sha256(staged), "library_versions": library_versions()}
+        card = {**card, "model_format": MODEL_FORMAT, "model_sha256": sha256(staged),
+                "library_versions": library_versions()}
         write_json_atomically(card_path(model_path).with_name(".model_card.staged"), card)
         os.replace(staged, model_path)
         os.replace(card_path(model_path).with_name(".model_card.staged"), card_path(model_path))
@@ -75,7 +79,8 @@ def check_model(model_path):
     Raises
     ------
     ModelError
-        No model, no card, or a checksum that does not match (tampered or truncated).
+        No model, no card, a checksum that does not match (tampered or truncated), or a model
+        of another format (made by an older version of this code).
     """
     model_path = Path(model_path)
     if not model_path.is_file():
@@ -89,6 +94,9 @@ def check_model(model_path):
     if sha256(model_path) != expected:
         raise ModelError(f"{model_path}: checksum does not match model_card.json (file changed "
                          "or truncated); refusing to load it")
+    if card.get("model_format", 1) != MODEL_FORMAT:
+        raise ModelError(f"{model_path}: made by another version of img2recommender (model format "
+                         f"{card.get('model_format', 1)}, this code reads {MODEL_FORMAT}); retrain with: python train.py")
     current = library_versions()
     changed = {k: (v, current.get(k)) for k, v in card.get("library_versions", {}).items()
                if current.get(k) != v}
