@@ -206,6 +206,8 @@ def make_classifier(*, calibration, calibration_folds, n_estimators, learning_ra
                     min_precision, n_jobs, seed):
     """The main classifier: every label on the main row, and a second look at hats with the
     hat crop's embedding for the faces past the gate."""
+    from sklearn.base import clone
+
     from features.model.classifier import MultiLabelClassifier
     from features.model.gated import GatedClassifier
     from features.vision.transformer import GATED_BLOCKS, block_names
@@ -214,7 +216,7 @@ def make_classifier(*, calibration, calibration_folds, n_estimators, learning_ra
                                     n_estimators=n_estimators, learning_rate=learning_rate,
                                     max_depth=max_depth, min_precision=min_precision,
                                     n_jobs=n_jobs, random_state=seed)
-    return GatedClassifier(boosters, boosters, label="hat", n_jobs=n_jobs,
+    return GatedClassifier(boosters, clone(boosters), label="hat", n_jobs=n_jobs,
                            n_gated_columns=sum(len(block_names(b)) for b in GATED_BLOCKS))
 
 
@@ -509,7 +511,7 @@ def block_ablation(classifier, X, split, copies, extractor, blocks, report, out)
     write_json_atomically(out / "ablation.json", ablation)
 
 
-def model_card(args, *, data_dir, table, blocks, X, split, copies, cv, header, skipped, final, extractor,
+def model_card(args, *, data_dir, table, X, split, copies, cv, header, skipped, final, extractor,
                types, types_report, flipped, seconds):
     """What model_card.json says about the model, its data and its scores."""
     from features.model.evaluation import decision_table
@@ -607,7 +609,7 @@ def run(args, started):
     model = PhotoModel(Pipeline([("features", extractor), ("classifier", final)]), types=types)
     seconds = {"features": round(extraction_seconds, 1), "cv": round(cv["seconds"], 1),
                "final_fit": round(time.time() - fit_started, 1), "total": round(time.time() - started, 1)}
-    card = model_card(args, data_dir=data_dir, table=table, blocks=blocks, X=X, split=split, copies=copies, cv=cv,
+    card = model_card(args, data_dir=data_dir, table=table, X=X, split=split, copies=copies, cv=cv,
                       header=header, skipped=skipped, final=final, extractor=extractor, types=types,
                       types_report=types_report, flipped=flipped, seconds=seconds)
     model_path = args.out / "model.joblib"

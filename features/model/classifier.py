@@ -65,8 +65,8 @@ class MarginCalibrator(BaseEstimator):
 
 
 class BoosterThreads:
-    """``set_params(n_jobs=...)`` also reaches the fitted boosters (:meth:`fitted_boosters`):
-    worker processes predict with one thread each."""
+    """``set_params(n_jobs=...)`` also reaches the fitted boosters (:meth:`fitted_boosters`),
+    for any XGBoost call they still make (predictions mostly walk their trees in numpy)."""
 
     def set_params(self, **params):
         super().set_params(**params)
@@ -174,7 +174,7 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
     thresholds : dict of str to float, optional
         Fixed thresholds for some labels, overriding the rule.
     n_jobs : int
-        Threads of each XGBoost model, fitting and predicting.
+        Threads of each XGBoost model (predictions walk the trees in numpy, one thread).
     random_state : int
     """
 
@@ -307,6 +307,7 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
     def predict_proba_uncalibrated(self, X):
         """The boosters' own probabilities (sigmoid of the mean margin), for reliability plots."""
         return np.column_stack([expit(np.mean(margins, axis=0)) for margins in self._margins(X)])
+
 
 def chosen_thresholds(points, labels, *, min_precision=None, fixed=None):
     """Each label's threshold: ``fixed`` where given, else :func:`best_threshold` of its points."""

@@ -100,23 +100,26 @@ class GatedClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, BaseE
         self.classes_ = np.array([0, 1])
         return self
 
+    def _first(self, X):
+        """Checked ``X``, the first's probabilities and which rows pass the gate."""
+        check_is_fitted(self, "first_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
+        probabilities = self.first_.predict_proba(X[:, :-self.n_gated_columns])
+        return X, probabilities, probabilities[:, self._column()] >= self.gate
+
     def needs_block(self, X):
         """Which rows of ``X`` (the gated block may be NaN) the second classifier scores: the
         first's probability of ``label`` reaches ``gate``."""
-        check_is_fitted(self, "first_")
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
-        return self.first_.predict_proba(X[:, :-self.n_gated_columns])[:, self._column()] >= self.gate
+        return self._first(X)[2]
 
     def _scores(self, X, *, calibrated):
-        check_is_fitted(self, "first_")
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
-        j, main, block = self._column(), X[:, :-self.n_gated_columns], X[:, -self.n_gated_columns:]
-        probabilities = self.first_.predict_proba(main)
-        looked = (probabilities[:, j] >= self.gate) & ~np.isnan(block).all(axis=1)
+        X, probabilities, past = self._first(X)
+        main, block = X[:, :-self.n_gated_columns], X[:, -self.n_gated_columns:]
+        looked = past & ~np.isnan(block).all(axis=1)
         scores = probabilities if calibrated else self.first_.predict_proba_uncalibrated(main)
         if looked.any():
             second = self.second_.predict_proba if calibrated else self.second_.predict_proba_uncalibrated
-            scores[looked, j] = second(X[looked])[:, 0]
+            scores[looked, self._column()] = second(X[looked])[:, 0]
         return scores
 
     def predict_proba(self, X):

@@ -161,7 +161,7 @@ class PhotoModel:
 
     def with_decisions(self, *, min_probability=None, precision=None):
         """A copy deciding by other thresholds (``recommend.py``'s ``--min-probability`` and
-        ``--precision``; see :meth:`MultiLabelClassifier.with_thresholds`)."""
+        ``--precision``; see :meth:`ThresholdDecisions.with_thresholds`)."""
         return self._with_step(-1, self.pipeline[-1].with_thresholds(min_probability=min_probability,
                                                                      precision=precision))
 
@@ -174,7 +174,7 @@ class PhotoModel:
         return PhotoModel(pipeline, types=self.types)
 
     def set_n_jobs(self, n_jobs):
-        """Threads for the boosters (workers use one each); returns self."""
+        """Threads for the boosters' XGBoost calls (workers use one each); returns self."""
         self.pipeline.set_params(classifier__n_jobs=n_jobs)
         if self.types is not None:
             self.types.set_params(n_jobs=n_jobs)

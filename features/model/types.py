@@ -4,8 +4,8 @@ and hat colour.
 
 The labels come from the shared CelebA set's finer files (``eyewear_type.csv``,
 ``facial_hair.csv``, ``hat_type.csv``); the features are the same rows the main classifier
-is trained on, and for hat wearers the hat crop's embedding (a block the main row leaves
-out: the headwear type needs the hat's shape). Eyewear and headwear types are trained only
+is trained on, the hat crop's embedding included (the headwear type needs the hat's shape;
+it is computed for the faces past the hat gate, which every face decided a hat has passed). Eyewear and headwear types are trained only
 on photos whose parent label is on, so their probabilities are conditional: P(dark |
 eyewear). CelebA labels the facial-hair styles on every photo (stubble alone does not make
 ``beard`` 1), so each style is trained on all photos and reported only for faces whose
@@ -305,7 +305,8 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_faces, n_features)
-            The main feature row and, for hat wearers, the hat crop's block (NaN for others).
+            The feature row, with the hat crop's block for hat wearers (NaN where it was not
+            computed).
         labels : sequence of sequence of str
             Each face's labels that passed their thresholds.
         measured_colours : sequence of str, optional
@@ -374,7 +375,7 @@ def member_margin(model, X):
     if isinstance(model, TreeMargins):
         return model(X)
     if isinstance(model, XGBClassifier):
-        # inplace_predict: the margins without a DMatrix per call (most of a face's cost)
+        # a booster of more than two classes: inplace_predict, without a DMatrix per call
         return model.get_booster().inplace_predict(X, predict_type="margin")
     # the pipeline's decision_function, without its per-step checks (three quarters of a
     # face's cost for this member)

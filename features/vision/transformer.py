@@ -204,7 +204,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
 
 
 def gated_extractor(extractor):
-    """An extractor of ``extractor``'s :data:`GATED_BLOCKS` alone, detecting as it does."""
+    """An extractor of the :data:`GATED_BLOCKS` alone, detecting as ``extractor`` does."""
     return copy.copy(extractor).set_params(**{b: b in GATED_BLOCKS for b in BLOCKS}).fit()
 
 
