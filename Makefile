@@ -48,9 +48,10 @@ test: install-test browser
 	$(BIN)/python -m pytest -q
 
 # The reference pipeline: face_recognition without its dependencies (they would build dlib
-# from source); it uses the prebuilt dlib and the model files already installed.
+# from source); it uses the prebuilt dlib and the model files already installed, which
+# import pkg_resources (gone from setuptools 82).
 bench: install-test
-	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0
+	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0 "setuptools<82"
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/detection.py  # every detector candidate: benchmarks/detection_results.json
 	$(BIN)/python benchmarks/wild_dev.py --json benchmarks/wild_dev_results.json  # end to end in the wild

@@ -28,6 +28,7 @@ def main():
     parser.add_argument("folder", type=Path)
     parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
+    import face_recognition_models  # noqa: F401  without it face_recognition prints a hint and exits 0
     photos = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if args.processes == 1:
         results = map(analyse, photos)
