@@ -5,11 +5,11 @@ and hat colour.
 The labels come from the shared CelebA set's finer files (``eyewear_type.csv``,
 ``facial_hair.csv``, ``hat_type.csv``); the features are the same rows the main classifier
 is trained on, the hat crop's embedding included (the headwear type needs the hat's shape;
-it is computed for the faces past the hat gate, which every face decided a hat has passed). Eyewear and headwear types are trained only
-on photos whose parent label is on, so their probabilities are conditional: P(dark |
-eyewear). CelebA labels the facial-hair styles on every photo (stubble alone does not make
-``beard`` 1), so each style is trained on all photos and reported only for faces whose
-``beard`` label is on.
+it is computed for the faces past the hat gate, which a face decided a hat at the stored
+threshold has passed). Eyewear and headwear types are trained only on photos whose parent
+label is on, so their probabilities are conditional: P(dark | eyewear). CelebA labels the
+facial-hair styles on every photo (stubble alone does not make ``beard`` 1), so each style is
+trained on all photos and reported only for faces whose ``beard`` label is on.
 """
 import warnings
 from pathlib import Path
