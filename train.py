@@ -73,7 +73,20 @@ def parse_args(argv=None):
                         help="train on the photos alone, without their copies cut tight above the brows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # checked before any photo is read: a wrong number would otherwise surface minutes later
+    for flag, value, least in (("--limit", args.limit, 1), ("--n-splits", args.n_splits, 2),
+                               ("--calibration-folds", args.calibration_folds, 2), ("--n-jobs", args.n_jobs, 1),
+                               ("--n-estimators", args.n_estimators, 1), ("--max-depth", args.max_depth, 1)):
+        if value is not None and value < least:
+            parser.error(f"{flag} {value}: must be at least {least}")
+    if args.learning_rate <= 0:
+        parser.error(f"--learning-rate {args.learning_rate}: must be over 0")
+    if args.min_precision is not None and not 0 < args.min_precision <= 1:
+        parser.error(f"--min-precision {args.min_precision}: must be in (0, 1]")
+    if not 0 <= args.max_skipped <= 1:
+        parser.error(f"--max-skipped {args.max_skipped}: must be in [0, 1]")
+    return args
 
 
 def dataset_fingerprint(table):

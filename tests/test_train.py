@@ -168,6 +168,20 @@ def test_help_describes_the_options():
         assert option in result.stdout
 
 
+@pytest.mark.parametrize("option, message", [
+    (["--limit", "0"], "--limit 0: must be at least 1"),
+    (["--n-splits", "1"], "--n-splits 1: must be at least 2"),
+    (["--max-skipped", "1.5"], "--max-skipped 1.5: must be in [0, 1]"),
+    (["--min-precision", "0"], "--min-precision 0.0: must be in (0, 1]"),
+])
+def test_wrong_numbers_are_usage_errors_before_any_work(tmp_path, option, message):
+    """Checked when the options are read, not after minutes of feature extraction."""
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), *option, "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def small_dataset(folder, celeba_labels, extra=()):
     """labels.csv over the first 500 shared photos (absolute paths), plus ``extra`` files."""
     folder.mkdir()
