@@ -5,8 +5,8 @@
     python recommend.py feed/ --profile
     python recommend.py --list photos.txt --scheduler tcp://HOST:8786 --output results.parquet
 
-Exit code: 0 when every photo was read, 1 when any photo (or the model) failed while the
-others still got their answer, 2 for wrong usage.
+Exit code: 0 when every photo was read, 1 when any photo (or the model, or an output) failed
+while the others still got their answer, 2 for wrong usage, 130 when stopped by Ctrl-C.
 """
 import argparse
 import json
@@ -23,7 +23,8 @@ def parse_args(argv=None):
         description="Find every face in photos, score hat / beard / eyewear with calibrated "
                     "probabilities and recommend products.",
         epilog="exit code: 0 when every photo was read; 1 when any photo failed (the others "
-               "still answered) or the model cannot be used; 2 for wrong usage",
+               "still answered) or the model or an output cannot be used; 2 for wrong usage; "
+               "130 when stopped by Ctrl-C (what was answered stays written)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="photos, or folders of photos (taken in name order)")
@@ -76,6 +77,8 @@ def parse_args(argv=None):
             parser.error(f"--detector: unknown detector {args.detector!r}; use one of {', '.join(DETECTORS)}")
     if args.precision is not None and not 0 < args.precision <= 1:
         parser.error(f"--precision {args.precision}: must be in (0, 1]")
+    if args.output is not None and args.output.suffix.lower() != ".parquet":
+        parser.error(f"--output {args.output}: the file is Parquet; name it FILE.parquet")
     return args
 
 
@@ -148,7 +151,6 @@ def annotation_targets(photos, folder):
     """A distinct output file for each photo in ``folder`` (``name.jpg``, ``name-2.jpg``, ...)."""
     if folder is None:
         return [None] * len(photos)
-    folder.mkdir(parents=True, exist_ok=True)
     targets, used = [], set()
     for photo in photos:
         stem, n = photo.stem, 1
@@ -325,10 +327,23 @@ def main(argv=None):
         given = ", ".join(f"{flag} {value}" for flag, value in (("--detector", args.detector),
                           ("--detection-threshold", args.detection_threshold)) if value is not None)
         print(f"recommend.py: {given} overrides the model's face detection setting", file=sys.stderr)
-    records, failed = [], 0
-    sink = ParquetSink(args.output) if args.output else None
+    # the outputs are opened before any photo is analysed: their errors cost no work
+    try:
+        if args.annotate:
+            args.annotate.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"recommend.py: error: --annotate {args.annotate}: cannot make the folder ({exc.strerror})",
+              file=sys.stderr)
+        return 1
+    try:
+        sink = ParquetSink(args.output) if args.output else None
+    except OSError as exc:
+        print(f"recommend.py: error: --output {args.output}: cannot write the file ({exc.strerror})", file=sys.stderr)
+        return 1
+    records, failed, answered = [], 0, 0
     try:
         for record in run_photos(photos, args):
+            answered += 1
             failed += record["error"] is not None
             if record["error"]:
                 print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
@@ -340,6 +355,9 @@ def main(argv=None):
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         sys.stdout = open(os.devnull, "w")
         return 1 if failed else 0
+    except KeyboardInterrupt:  # Ctrl-C: what was answered stays printed and written
+        print(f"recommend.py: interrupted after {answered} of {len(photos)} photos", file=sys.stderr)
+        return 130
     except ClusterError as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1

@@ -1,9 +1,13 @@
 """recommend.py end to end through the real CLI, with a model trained in this session."""
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
@@ -102,6 +106,35 @@ def test_usage_and_model_errors(trained, tmp_path):
                              capture_output=True, text=True, cwd=ROOT)
     assert missing.returncode == 1 and "python train.py" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
+    """Checked before any photo is analysed; a Parquet file must be named as one."""
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-folder.parquet").mkdir()
+    for option, message in ((["--output", tmp_path / "no" / "x.parquet"], "cannot write the file"),
+                            (["--output", tmp_path / "a-folder.parquet"], "cannot write the file"),
+                            (["--annotate", tmp_path / "a-file"], "cannot make the folder (File exists)")):
+        result = run(trained, TWO_PEOPLE, *option)
+        assert result.returncode == 1 and result.stdout == "", option
+        assert result.stderr.count("\n") == 1 and message in result.stderr and str(option[1]) in result.stderr
+    result = run(trained, TWO_PEOPLE, "--output", tmp_path / "x.csv")
+    assert result.returncode == 2 and "name it FILE.parquet" in result.stderr
+
+
+def test_ctrl_c_stops_quietly_and_keeps_what_was_written(trained, tmp_path):
+    """As a terminal's Ctrl-C: SIGINT to the whole process group, workers included."""
+    output = tmp_path / "part.parquet"
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(LFW),
+               "--n-jobs", "2", "--output", str(output)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               start_new_session=True)
+    first = process.stdout.readline()  # a photo has been answered
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert first and process.returncode == 130, err
+    assert re.search(r"interrupted after \d+ of \d+ photos", err) and "Traceback" not in err
+    assert len(pq.read_table(output)) >= 1  # a valid file with the photos answered so far
 
 
 def test_tampered_model_is_refused(trained, tmp_path):
