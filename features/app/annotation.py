@@ -5,6 +5,13 @@ import numpy as np
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
 
 
+#: Longest side the drawing is laid out for: on a larger photo boxes and text grow with it,
+#: so that the photo shown whole on a screen (about this size) reads as a small one does.
+LAYOUT_SIDE = 1000
+#: Photos under this side are enlarged first, so the text keeps room beside small faces.
+MIN_SIDE = 500
+
+
 def annotate(image, faces):
     """Draw each face's box, scores and first recommended product on a copy of ``image``.
 
@@ -13,33 +20,61 @@ def annotate(image, faces):
     image : ndarray of shape (H, W, 3)
         uint8 RGB photo; left unchanged.
     faces : list of dict
-        Per-face results (``box``, ``scores``, ``labels``, ``types``, ``recommendations``).
+        Per-face results (``box``, ``scores``, ``labels``, ``types``, ``quality``,
+        ``recommendations``).
 
     Returns
     -------
     ndarray
         The annotated RGB copy (upscaled so that text stays readable on small photos).
     """
-    scale = max(1.0, 500.0 / max(image.shape[:2]))
+    scale = max(1.0, MIN_SIDE / max(image.shape[:2]))
     canvas = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else image.copy()
-    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    grow = max(1.0, max(canvas.shape[:2]) / LAYOUT_SIDE)
+    font, size, stroke = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * grow, max(1, round(grow))
+    taken = []  # text blocks drawn so far: (x0, y0, x1, y1)
     for number, face in enumerate(faces, start=1):
         left, top, right, bottom = (int(round(v * scale)) for v in face["box"])
         strongest = max(face["labels"], key=lambda name: face["scores"][name]) if face["labels"] else None
         colour = COLOURS.get(strongest, (200, 200, 200))
-        cv2.rectangle(canvas, (left, top), (right, bottom), colour, 2)
-        lines = [f"#{number} " + " ".join(f"{k} {v:.2f}{'*' if k in face['labels'] else ''}"
-                                          for k, v in face["scores"].items())]
-        lines += [type_line(face["types"])] if face.get("types") else []
-        lines += [f"-> {r['name']}" for r in face["recommendations"][:1]] or ["-> no product"]
-        y = bottom + 16 if bottom + 16 * len(lines) < canvas.shape[0] else max(14, top - 16 * len(lines))
-        for line in lines:
-            (width, height), _ = cv2.getTextSize(line, font, size, 1)
-            x = int(np.clip(left, 0, max(0, canvas.shape[1] - width)))
-            cv2.rectangle(canvas, (x, y - height - 3), (x + width, y + 4), (0, 0, 0), -1)
-            cv2.putText(canvas, line, (x, y), font, size, (255, 255, 255), 1, cv2.LINE_AA)
-            y += height + 8
+        cv2.rectangle(canvas, (left, top), (right, bottom), colour, max(2, round(2 * grow)))
+        lines = face_lines(number, face)
+        sizes = [cv2.getTextSize(line, font, size, stroke)[0] for line in lines]
+        step = max(h for _, h in sizes) + round(8 * grow)
+        width, height = max(w for w, _ in sizes), step * len(lines)
+        x = int(np.clip(left, 0, max(0, canvas.shape[1] - width)))
+        y = block_top(x, width, height, (bottom + round(4 * grow), top - height), taken, canvas.shape[0])
+        taken.append((x, y, x + width, y + height))
+        for line, (line_width, line_height) in zip(lines, sizes):
+            cv2.rectangle(canvas, (x, y), (x + line_width, y + step), (0, 0, 0), -1)
+            cv2.putText(canvas, line, (x, y + line_height + round(3 * grow)), font, size, (255, 255, 255), stroke,
+                        cv2.LINE_AA)
+            y += step
     return canvas
+
+
+def face_lines(number, face):
+    """The text beside one face: its scores (decided labels starred), types and product, or
+    why it is not judged."""
+    lines = [f"#{number} " + " ".join(f"{k} {v:.2f}{'*' if k in face['labels'] else ''}"
+                                      for k, v in face["scores"].items())]
+    lines += [type_line(face["types"])] if face.get("types") else []
+    if face.get("quality", {}).get("status") == "uncertain":
+        # each reason's first clause ("blurred (sharpness 8, under 60)" -> "blurred"): one short line
+        return lines + ["not judged: " + ", ".join(r.split(" (")[0].split(",")[0] for r in face["quality"]["reasons"])]
+    return lines + ([f"-> {r['name']}" for r in face["recommendations"][:1]] or ["-> no product"])
+
+
+def block_top(x, width, height, preferred, taken, canvas_height):
+    """Top of a text block ``width`` x ``height`` at ``x``: the first of ``preferred`` (under
+    the box, over it) that stays in the picture and clear of the blocks ``taken``, else the
+    first place under the box that is clear, else under the box anyway."""
+    def fits(y):
+        return 0 <= y and y + height <= canvas_height and not any(
+            x < x1 and x0 < x + width and y < y1 and y0 < y + height for x0, y0, x1, y1 in taken)
+
+    below = min(max(0, preferred[0]), max(0, canvas_height - height))
+    return next((y for y in (*preferred, *range(below, canvas_height - height + 1, 4)) if fits(y)), below)
 
 
 def type_line(types):

@@ -1,0 +1,71 @@
+"""The annotated picture: readable at any photo size, one face's text clear of another's."""
+import cv2
+import numpy as np
+
+from features.app.annotation import annotate, block_top, face_lines
+from features.vision.images import load_image
+from conftest import LFW
+
+GOOD = {"quality": {"status": "ok", "reasons": []}}
+
+
+def face(box, *, labels=("hat",), **extra):
+    return {"box": box, "scores": {"hat": 0.91, "beard": 0.12, "eyewear": 0.03}, "labels": list(labels),
+            "types": {"hat": {"cap": 0.8, "brimmed": 0.2}, "hat_colour": "white"},
+            "recommendations": [{"name": "White trucker cap"}], **GOOD, **extra}
+
+
+def drawn_share(image, faces):
+    """Share of the annotated picture's pixels the drawing changed."""
+    return np.mean(np.any(annotate(image, faces) != image, axis=2))
+
+
+def test_drawing_grows_with_the_photo():
+    """A 6,000-px photo shown whole on a screen reads like a 1,000-px one: the boxes and text
+    cover about the same share of it, not a 6x smaller one."""
+    photo = load_image(LFW / "Fred_Funk_0002.jpg")
+    small = cv2.resize(photo, (1000, 1000), interpolation=cv2.INTER_CUBIC)
+    large = cv2.resize(photo, (6000, 6000), interpolation=cv2.INTER_CUBIC)
+    box = (280, 250, 720, 700)
+    small_share = drawn_share(small, [face(box)])
+    large_share = drawn_share(large, [face(tuple(6 * v for v in box))])
+    assert small_share > 0.01
+    assert 0.6 < large_share / small_share < 1.6
+
+
+def test_the_input_is_left_unchanged():
+    photo = load_image(LFW / "Fred_Funk_0002.jpg")
+    before = photo.copy()
+    annotate(photo, [face((60, 60, 180, 190))])
+    assert np.array_equal(photo, before)
+
+
+def test_text_blocks_of_neighbouring_faces_do_not_overlap():
+    taken = [(0, 100, 300, 150)]  # a block under the first face
+    # a second face's block wants the same place under its box: it is moved clear of the first
+    y = block_top(200, 250, 50, (110, 20), taken, 500)
+    assert y == 20  # over its box, the second choice, is clear
+    y = block_top(200, 250, 50, (110, -40), taken, 500)  # no room over the box either
+    assert y >= 150 and y + 50 <= 500
+
+
+def test_faces_side_by_side_get_separate_text():
+    """Two faces whose text would fall on the same rows: the second's is drawn elsewhere, so
+    the first's text is still there as it was (text may cover another face's box)."""
+    photo = load_image(LFW / "Thaksin_Shinawatra_0005.jpg")
+    first, second = face((40, 60, 120, 150)), face((110, 70, 200, 148), labels=("hat", "beard"))
+    alone = annotate(photo, [first])
+    both = annotate(photo, [first, second])
+    plain = cv2.resize(photo, alone.shape[1::-1], interpolation=cv2.INTER_CUBIC)
+    drawn = np.any(alone != plain, axis=2)
+    drawn[:2 * 150 + 2] = False  # the first's text, under its box (the photo is drawn at 2x)
+    assert drawn.sum() > 2000 and np.any(both != alone)
+    assert np.array_equal(both[drawn], alone[drawn])
+
+
+def test_a_face_not_judged_says_why_in_short():
+    lines = face_lines(1, {**face((0, 0, 10, 10), labels=()), "types": {}, "recommendations": [],
+                           "quality": {"status": "uncertain",
+                                       "reasons": ["blurred (sharpness 8, under 60)", "turned 74 degrees, over 45"]}})
+    assert lines[-1] == "not judged: blurred, turned 74 degrees"
+    assert face_lines(2, face((0, 0, 10, 10)))[-1] == "-> White trucker cap"
