@@ -3,10 +3,12 @@
     python serve.py                                   # http://127.0.0.1:8000/
     python serve.py --host 0.0.0.0 --port 8080        # for a team, behind a reverse proxy
 
-Exit code: 1 when the model or catalog cannot be used, 2 for wrong usage.
+Exit code: 1 when the model or catalog cannot be used or the address is taken, 2 for wrong
+usage.
 """
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -20,7 +22,7 @@ def parse_args(argv=None):
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 for every interface (put a reverse proxy "
                              "with TLS and sign-in in front)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 for any free one")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes that analyse photos (every request shares them)")
     parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib",
@@ -35,6 +37,19 @@ def parse_args(argv=None):
     return args
 
 
+def bound_socket(host, port):
+    """A socket bound to ``host:port`` (port 0: a free one), for uvicorn to listen on: bound
+    before the model is loaded, so a taken port is said at once and the real port is known."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart reuses the port
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def main(argv=None):
     args = parse_args(argv)
     import uvicorn
@@ -43,6 +58,11 @@ def main(argv=None):
     from features.products.recommendations import CatalogError
     from features.app.web.app import MB, Settings, create_app
 
+    try:
+        sock = bound_socket(args.host, args.port)
+    except OSError as exc:
+        print(f"serve.py: error: cannot listen on {args.host}:{args.port} ({exc.strerror})", file=sys.stderr)
+        return 1
     settings = Settings(model=args.model, catalog=args.catalog, workers=args.workers,
                         max_photo_bytes=int(args.max_photo_mb * MB), max_photos=args.max_photos)
     try:
@@ -51,9 +71,10 @@ def main(argv=None):
         print(f"serve.py: error: {exc}", file=sys.stderr)
         return 1
     print(f"serve.py: model {args.model}: {app.state.summary}", file=sys.stderr)
-    print(f"serve.py: open http://{args.host}:{args.port}/ (API docs at /docs); "
+    sock.listen(2048)  # from here a client waits for an answer rather than being refused
+    print(f"serve.py: open http://{args.host}:{sock.getsockname()[1]}/ (API docs at /docs); "
           f"{args.workers} workers", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
 
 

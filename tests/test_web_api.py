@@ -2,7 +2,9 @@
 import io
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -199,6 +201,29 @@ def test_serve_without_a_model_says_so_in_one_line(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 1
     assert result.stderr == f"serve.py: error: {tmp_path / 'none.joblib'}: no model file; make one with: python train.py\n"
+
+
+def test_a_taken_port_is_said_at_once_in_one_line(trained):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        command = [sys.executable, str(ROOT / "serve.py"), "--model", str(trained["model"]), "--port", str(port)]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == f"serve.py: error: cannot listen on 127.0.0.1:{port} (Address already in use)\n"
+
+
+def test_port_zero_serves_on_the_port_it_prints(trained):
+    command = [sys.executable, str(ROOT / "serve.py"), "--model", str(trained["model"]), "--port", "0",
+               "--workers", "1"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = next(line for line in process.stderr if "open http://" in line)
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert url and url.group(1) != "0", line
+        assert httpx.get(url.group(0) + "api/health", timeout=TIMEOUT).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_workers_end_with_a_killed_server(trained, tmp_path):
