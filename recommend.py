@@ -298,6 +298,7 @@ class ParquetSink:
 
 def main(argv=None):
     args = parse_args(argv)
+    from features.app.analysis import check_detection
     from features.app.cluster import ClusterError
     from features.model.model_io import ModelError, check_model
     from features.products.recommendations import CatalogError, load_catalog
@@ -306,13 +307,18 @@ def main(argv=None):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            check_model(args.model)
+            card = check_model(args.model)
         for warning in caught:
             print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
         catalog = load_catalog(args.catalog)
     except (ModelError, CatalogError) as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1
+    try:
+        check_detection(card, args.detector, args.detection_threshold)
+    except ValueError as exc:
+        print(f"recommend.py: error: --detection-threshold: {exc}", file=sys.stderr)
+        return 2
     try:
         photos = collect_photos(args.paths, recursive=args.recursive)
         photos += read_list(args.list) if args.list else []

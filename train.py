@@ -86,6 +86,10 @@ def parse_args(argv=None):
         parser.error(f"--min-precision {args.min_precision}: must be in (0, 1]")
     if not 0 <= args.max_skipped <= 1:
         parser.error(f"--max-skipped {args.max_skipped}: must be in [0, 1]")
+    try:
+        detection_settings(args.detector, args.detection_threshold)
+    except ValueError as exc:
+        parser.error(f"--detection-threshold: {exc}")
     return args
 
 
@@ -436,10 +440,9 @@ def split_photos(table, readable, face_rows, *, n_splits, seed):
     grouping = "identity" if "identity" in kept else "filename"
     Y = kept[list(LABELS)].to_numpy()
     groups = kept[grouping].to_numpy()
-    split = Split(kept, Y, groups, grouped_folds(Y, groups, n_splits=n_splits, random_state=seed),
-                  face_rows[readable], grouping)
-    check_positives(Y[split.face], n_splits)
-    return split
+    check_positives(Y[face_rows[readable]], n_splits)  # first: too few photos cannot even be split
+    return Split(kept, Y, groups, grouped_folds(Y, groups, n_splits=n_splits, random_state=seed),
+                 face_rows[readable], grouping)
 
 
 def evaluate(classifier, X, split, copies=None):

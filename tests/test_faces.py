@@ -138,3 +138,6 @@ def test_settings_override_only_what_is_given():
     assert detection_settings("blazeface", base=hog).threshold == 0.5
     with pytest.raises(ValueError, match="unknown detector"):
         DetectionSettings("viola-jones")
+    for threshold in (0, -1, 1, 1.5):  # at 0 every anchor of the network would be a face
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            DetectionSettings("blazeface", threshold)

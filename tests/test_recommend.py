@@ -205,10 +205,12 @@ def test_precision_picks_thresholds_from_out_of_fold_points(trained, feed):
 
 
 @pytest.mark.parametrize("option", [("--min-probability", "scarf=0.5"), ("--min-probability", "hat=1.5"),
-                                    ("--min-probability", "hat"), ("--precision", "0")])
+                                    ("--min-probability", "hat"), ("--min-probability", "hat=0.5,hat=0.6"),
+                                    ("--precision", "0"), ("--detection-threshold", "-1")])
 def test_bad_decision_options_are_usage_errors(trained, option):
     result = run(trained, TWO_PEOPLE, *option)
     assert result.returncode == 2 and option[0] in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""  # refused before any photo
 
 
 def test_text_never_says_wears_under_one_half(trained, feed):

@@ -27,6 +27,9 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
     ("product_id,category,name,price,hat_type\nA,hat,Cap,cheap,cap\n", "line 2: price 'cheap'"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,bowler\n", "line 2: hat_type 'bowler'"),
     ("product_id,category,name,price\nA,eyewear,Frames,9\n", "line 2: eyewear_type ''"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,-5,cap\n", "line 2: price -5.0 is not a price"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\nA,hat,Hat,9,brimmed\n",
+     "line 3: product_id 'A' is already on line 2"),
 ])
 def test_bad_catalogs_name_the_problem(tmp_path, text, message):
     path = tmp_path / "products.csv"

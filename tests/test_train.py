@@ -173,6 +173,7 @@ def test_help_describes_the_options():
     (["--n-splits", "1"], "--n-splits 1: must be at least 2"),
     (["--max-skipped", "1.5"], "--max-skipped 1.5: must be in [0, 1]"),
     (["--min-precision", "0"], "--min-precision 0.0: must be in (0, 1]"),
+    (["--detection-threshold", "1.5"], "BlazeFace's threshold must be between 0 and 1"),
 ])
 def test_wrong_numbers_are_usage_errors_before_any_work(tmp_path, option, message):
     """Checked when the options are read, not after minutes of feature extraction."""

@@ -113,6 +113,11 @@ def test_wrong_options_are_one_line_422(server, photos):
     assert answer.status_code == 422
     assert answer.json() == {"detail": "per_category: Input should be greater than or equal to 1"}
     assert httpx.post(server + "/api/analyze").json() == {"detail": "photos: Field required"}
+    answer = httpx.post(server + "/api/analyze", params={"detection_threshold": -1}, files=upload(photos[:1]))
+    assert answer.status_code == 422 and answer.json()["detail"].startswith(
+        "detection_threshold: BlazeFace's threshold must be between 0 and 1")
+    answer = httpx.post(server + "/api/analyze", params={"min_probability": "hat=0.5,hat=0.6"}, files=upload(photos[:1]))
+    assert answer.status_code == 422 and "hat is given twice" in answer.json()["detail"]
 
 
 def test_health_catalog_and_offline_docs(server, trained):

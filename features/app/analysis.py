@@ -12,7 +12,7 @@ from pathlib import Path
 
 from features.app.annotation import annotate, save_rgb
 from features.labels import LABELS
-from features.vision.faces import detection_settings, landmark_predictor
+from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image
 from features.model.model_io import load_model
 from features.products.recommendations import headline, load_catalog, recommend_products
@@ -57,6 +57,8 @@ def parse_min_probability(text):
     chosen = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         label, _, value = (part.strip() for part in item.partition("="))
+        if label in chosen:
+            raise ValueError(f"{item!r}: {label} is given twice")
         try:
             chosen[label] = float(value)
         except ValueError:
@@ -64,6 +66,13 @@ def parse_min_probability(text):
         if label not in LABELS or not 0 <= chosen[label] <= 1:
             raise ValueError(f"{item!r}: LABEL is one of {', '.join(LABELS)} and P in [0, 1]")
     return chosen
+
+
+def check_detection(card, detector=None, threshold=None):
+    """The detection setting that ``--detector`` / ``--detection-threshold`` give the model of
+    ``card``: checked once, before any photo (ValueError, in one line, for a threshold the
+    detector cannot use)."""
+    return detection_settings(detector, threshold, base=DetectionSettings(**card["detector"]))
 
 
 @lru_cache(maxsize=8)  # a few option sets per worker (a web server's requests may vary them)

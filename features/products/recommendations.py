@@ -47,14 +47,21 @@ def load_catalog(path=CATALOG):
     missing = set(CATALOG_COLUMNS) - columns
     if missing:
         raise CatalogError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    seen = {}
     for line, row in enumerate(rows, start=2):
         category = row["category"]
         if category not in LABELS:
             raise CatalogError(f"{path}, line {line}: category {category!r} is not one of {LABELS}")
+        if row["product_id"] in seen:  # the web page and the Parquet rows name products by id
+            raise CatalogError(f"{path}, line {line}: product_id {row['product_id']!r} is already on line "
+                               f"{seen[row['product_id']]}")
+        seen[row["product_id"]] = line
         try:
             row["price"] = float(row["price"])
         except ValueError:
             raise CatalogError(f"{path}, line {line}: price {row['price']!r} is not a number") from None
+        if not row["price"] >= 0:  # NaN too
+            raise CatalogError(f"{path}, line {line}: price {row['price']} is not a price")
         for column in (*TYPE_COLUMNS.values(), "colour"):
             row[column] = row.get(column) or ""
         value = row[TYPE_COLUMNS[category]]

@@ -71,6 +71,10 @@ class DetectionSettings:
     def __post_init__(self):
         if self.method not in DETECTORS:
             raise ValueError(f"unknown detector {self.method!r}: use one of {sorted(DETECTORS)}")
+        if self.method.startswith("blazeface") and not 0 < self.threshold < 1:
+            # at 0 or under every anchor of the network is a face (249 in a 250x250 portrait)
+            raise ValueError(f"BlazeFace's threshold must be between 0 and 1 (its scores are "
+                             f"probabilities), not {self.threshold}")
 
     @property
     def key(self):

@@ -33,8 +33,8 @@ from starlette.background import BackgroundTask
 
 from features.model.model_io import check_model
 from features.products.recommendations import load_catalog, profile
-from features.app.analysis import (AnalysisSettings, analyse_chunk, error_record, parse_min_probability,
-                                   preload)
+from features.app.analysis import (AnalysisSettings, analyse_chunk, check_detection, error_record,
+                                   parse_min_probability, preload)
 from features.app.records import csv_text, public
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -179,12 +179,17 @@ class Batch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def request_options(analyser, per_category, min_probability, precision, detection_threshold):
-    """A request's analysis options, or a one-line 422 for a malformed ``min_probability``."""
+def request_options(analyser, card, per_category, min_probability, precision, detection_threshold):
+    """A request's analysis options, or a one-line 422 for a malformed ``min_probability`` or
+    a ``detection_threshold`` the model's detector cannot use (``card``: the model's card)."""
     try:
         chosen = parse_min_probability(min_probability or "")
     except ValueError as exc:
         raise HTTPException(422, f"min_probability: {exc}") from None
+    try:
+        check_detection(card, threshold=detection_threshold)
+    except ValueError as exc:
+        raise HTTPException(422, f"detection_threshold: {exc}") from None
     return analyser.options(per_category=per_category, min_probability=tuple(sorted(chosen.items())),
                             precision=precision, detection_threshold=detection_threshold)
 
@@ -281,7 +286,7 @@ def create_app(settings):
     def options(per_category: PerCategory = 2, min_probability: MinProbability = None,
                 precision: Precision = None, detection_threshold: DetectionThreshold = None):
         """A request's analysis options, from its query fields (a one-line 422 when malformed)."""
-        return request_options(analyser, per_category, min_probability, precision, detection_threshold)
+        return request_options(analyser, card, per_category, min_probability, precision, detection_threshold)
 
     Options = Annotated[AnalysisSettings, Depends(options)]
 
