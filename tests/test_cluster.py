@@ -109,7 +109,7 @@ def test_list_file_and_parquet_output(trained, cluster, photos, tmp_path):
     table = pd.read_parquet(output)
     assert len(table) == sum(max(1, len(r["faces"])) for r in records)
     two = table[table["image"].str.endswith("Thaksin_Shinawatra_0005.jpg")]
-    assert two["face"].tolist() == [0, 1]
+    assert two["face"].tolist() == [1, 2]  # numbered as the text and the annotated picture number them
     assert table.loc[table["image"].str.endswith("broken.jpg"), "error"].notna().all()
 
 

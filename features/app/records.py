@@ -33,7 +33,7 @@ def flat_rows(record):
              **face["scores"], "labels": ",".join(face["labels"]), "status": face["quality"]["status"],
              **type_columns(face["types"]),
              "products": ",".join(r["product_id"] for r in face["recommendations"])}
-            for number, face in enumerate(record["faces"])]
+            for number, face in enumerate(record["faces"], start=1)]
 
 
 def type_columns(types):
