@@ -338,13 +338,13 @@ def main(argv=None):
         if args.annotate:
             args.annotate.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        print(f"recommend.py: error: --annotate {args.annotate}: cannot make the folder ({exc.strerror})",
+        print(f"recommend.py: error: --annotate {args.annotate}: cannot make the folder ({exc.strerror or exc})",
               file=sys.stderr)
         return 1
     try:
         sink = ParquetSink(args.output) if args.output else None
     except OSError as exc:
-        print(f"recommend.py: error: --output {args.output}: cannot write the file ({exc.strerror})", file=sys.stderr)
+        print(f"recommend.py: error: --output {args.output}: cannot write the file ({exc.strerror or exc})", file=sys.stderr)
         return 1
     records, failed, answered = [], 0, 0
     try:

@@ -61,7 +61,7 @@ def main(argv=None):
     try:
         sock = bound_socket(args.host, args.port)
     except OSError as exc:
-        print(f"serve.py: error: cannot listen on {args.host}:{args.port} ({exc.strerror})", file=sys.stderr)
+        print(f"serve.py: error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc})", file=sys.stderr)
         return 1
     settings = Settings(model=args.model, catalog=args.catalog, workers=args.workers,
                         max_photo_bytes=int(args.max_photo_mb * MB), max_photos=args.max_photos)

@@ -61,7 +61,8 @@ def face_lines(number, face):
     lines += [type_line(face["types"])] if face.get("types") else []
     if face.get("quality", {}).get("status") == "uncertain":
         # each reason's first clause ("blurred (sharpness 8, under 60)" -> "blurred"): one short line
-        return lines + ["not judged: " + ", ".join(r.split(" (")[0].split(",")[0] for r in face["quality"]["reasons"])]
+        reasons = (reason.split(" (")[0].split(",")[0] for reason in face["quality"]["reasons"])
+        return lines + ["not judged: " + ", ".join(reasons)]
     return lines + ([f"-> {r['name']}" for r in face["recommendations"][:1]] or ["-> no product"])
 
 
