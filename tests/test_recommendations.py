@@ -126,4 +126,4 @@ def test_profile_shares(catalog):
     assert {p["category"] for p in summary["recommendations"]} == {"hat"}
     first = summary["recommendations"][0]
     assert first["product_id"] == "HAT-013"  # beanie (mean 0.6) in red
-    assert first["reason"] == "seen in 67% of 3 photos; red beanie, 0.60 → Red knit beanie"
+    assert first["reason"] == "seen in 67% of 3 photos; red beanie, 0.60 on average → Red knit beanie"

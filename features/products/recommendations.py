@@ -100,19 +100,20 @@ def product_fit(product, types):
     return fit
 
 
-def reason(lead, label, product, types):
+def reason(lead, label, product, types, *, averaged=False):
     """Why a product: ``lead`` (how sure the label is, or how often a feed shows it), then the
     product's type with the face's probability of it ("likely wears glasses (0.72); dark
-    sunglasses, 0.93 → ...")."""
+    sunglasses, 0.93 → ..."), or with a feed's mean probability of it (``averaged``: "dark
+    sunglasses, 0.61 on average")."""
     value = product[TYPE_COLUMNS[label]]
     if value not in types.get(label, {}):
         return f"{lead} → {product['name']}"
     colour = types.get("hat_colour") if label == "hat" else None
     what = f"{colour} {TYPE_PHRASES[value]}" if colour and colour == product["colour"] else TYPE_PHRASES[value]
-    return f"{lead}; {what}, {types[label][value]:.2f} → {product['name']}"
+    return f"{lead}; {what}, {types[label][value]:.2f}{' on average' * averaged} → {product['name']}"
 
 
-def recommend_products(scores, labels, types, catalog, *, per_category=2, leads=None):
+def recommend_products(scores, labels, types, catalog, *, per_category=2, leads=None, averaged=False):
     """Products for one face: its labels strongest first, the best-fitting products of each.
 
     Parameters
@@ -130,6 +131,8 @@ def recommend_products(scores, labels, types, catalog, *, per_category=2, leads=
     leads : dict of str to str, optional
         The first words of each label's reasons (default: the label as sure as its
         probability, :func:`describe`).
+    averaged : bool
+        ``types`` are a feed's mean probabilities (:func:`account_types`): the reasons say so.
 
     Returns
     -------
@@ -146,7 +149,7 @@ def recommend_products(scores, labels, types, catalog, *, per_category=2, leads=
                            "name": product["name"], "price": product["price"],
                            "score": round(float(scores[label]), 4),
                            "reason": reason((leads or {}).get(label) or describe(label, scores[label]),
-                                            label, product, types)})
+                                            label, product, types, averaged=averaged)})
     return chosen
 
 
@@ -220,7 +223,7 @@ def profile(results, catalog, *, per_category=2):
     products = recommend_products({label: summary[label]["photo_share"] for label in ordered}, ordered,
                                   types, catalog, per_category=per_category,
                                   leads={label: f"seen in {summary[label]['photo_share']:.0%} of {len(photos)} photos"
-                                         for label in ordered})
+                                         for label in ordered}, averaged=True)
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
                         "labels": summary, "types": shares,
                         "headline": f"We recommend {ordered[0]} products to this account" if ordered
