@@ -57,8 +57,12 @@ def test_only_the_faces_categories_strongest_first(catalog):
     assert products[2]["reason"] == "very likely wears a hat (0.90); navy beanie, 0.70 → Navy wool beanie"
     assert products[3]["reason"] == "very likely wears a hat (0.90); beanie, 0.70 → Black knit beanie"
     assert recommend_products(scores, [], types, catalog) == []
-    assert headline(["hat", "beard"], scores) == ("We recommend beard products to this person "
-                                                  "(very likely beard, 0.97)")
+    assert headline(["hat", "beard"], scores) == ("We recommend beard and hat products to this person "
+                                                  "(very likely beard, 0.97; very likely hat, 0.90)")
+    assert headline(["hat"], scores) == "We recommend hat products to this person (very likely hat, 0.90)"
+    assert headline(["eyewear", "hat", "beard"], scores) == (
+        "We recommend beard, hat and eyewear products to this person "
+        "(very likely beard, 0.97; very likely hat, 0.90; possible eyewear, 0.20)")
 
 
 @pytest.mark.parametrize("probability, words", [

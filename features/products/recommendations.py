@@ -154,15 +154,17 @@ def recommend_products(scores, labels, types, catalog, *, per_category=2, leads=
 
 
 def headline(labels, scores, quality=None):
-    """The one-line answer for a face: its strongest label, with how sure we are, or why we
-    do not judge it."""
+    """The one-line answer for a face: every label it has, strongest first (the order of its
+    products), each with how sure we are, or why we do not judge it."""
     if quality is not None and quality["status"] != "ok":
         return f"Not judged ({'; '.join(quality['reasons'])}): no product for this person"
     if not labels:
         return "No hat, beard or eyewear sure enough: no product for this person"
-    strongest = max(labels, key=lambda name: scores[name])
-    hedge = next((word for floor, word in HEDGES if scores[strongest] >= floor), "possible")
-    return f"We recommend {strongest} products to this person ({hedge} {strongest}, {scores[strongest]:.2f})"
+    ordered = sorted(labels, key=lambda name: -scores[name])
+    named = " and ".join([", ".join(ordered[:-1]), ordered[-1]] if len(ordered) > 1 else ordered)
+    sure = "; ".join(f"{next((word for floor, word in HEDGES if scores[label] >= floor), 'possible')} {label}, "
+                     f"{scores[label]:.2f}" for label in ordered)
+    return f"We recommend {named} products to this person ({sure})"
 
 
 def account_types(faces):
