@@ -30,7 +30,7 @@ def parse_args(argv=None):
                         help="photos, or folders of photos (taken in name order)")
     parser.add_argument("--list", type=Path, metavar="FILE",
                         help="also read photo paths from FILE: one per line, or a CSV with a "
-                             "path, image or filename column")
+                             "path, image or filename column (relative paths: from the working folder)")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib",
                         help="model made by train.py (its model_card.json must sit beside it)")
@@ -134,17 +134,25 @@ def collect_photos(paths, *, recursive=False):
     """Photos named by the command line, in order: files as given, folders' photos by name.
 
     A path that does not exist is kept, so that it is reported as that photo's error.
+
+    Returns
+    -------
+    photos : list of Path
+    empty : list of Path
+        The folders without a photo (said on stderr: a wrong folder is otherwise silent).
     """
     from features.vision.images import PHOTO_SUFFIXES
 
-    photos = []
+    photos, empty = [], []
     for path in map(Path, paths):
         if path.is_dir():
             found = path.rglob("*") if recursive else path.iterdir()
-            photos += sorted(p for p in found if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+            inside = sorted(p for p in found if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+            photos += inside
+            empty += [] if inside else [path]
         else:
             photos.append(path)
-    return photos
+    return photos, empty
 
 
 def annotation_targets(photos, folder):
@@ -320,11 +328,15 @@ def main(argv=None):
         print(f"recommend.py: error: --detection-threshold: {exc}", file=sys.stderr)
         return 2
     try:
-        photos = collect_photos(args.paths, recursive=args.recursive)
+        photos, empty = collect_photos(args.paths, recursive=args.recursive)
         photos += read_list(args.list) if args.list else []
     except (OSError, ValueError) as exc:
         print(f"recommend.py: error: {args.list}: cannot read the list ({exc})", file=sys.stderr)
         return 1
+    for folder in empty:
+        below = not args.recursive and any(p.is_dir() for p in folder.iterdir())
+        print(f"recommend.py: warning: {folder}: no photos in this folder"
+              + (" (--recursive reads its sub-folders)" if below else ""), file=sys.stderr)
     if not photos:
         print("recommend.py: error: no photos found in " + ", ".join(map(str, args.paths or [args.list])),
               file=sys.stderr)

@@ -71,6 +71,13 @@ def test_missing_path_is_reported_not_fatal(trained, tmp_path):
     assert result.returncode == 1
 
 
+def test_an_empty_folder_is_said_not_skipped_silently(trained, tmp_path):
+    (tmp_path / "empty" / "2026").mkdir(parents=True)
+    result = run(trained, tmp_path / "empty", TWO_PEOPLE)
+    assert result.returncode == 0 and "2 faces" in result.stdout
+    assert f"warning: {tmp_path / 'empty'}: no photos in this folder (--recursive reads its sub-folders)" in result.stderr
+
+
 def test_annotate_writes_images_that_open(trained, feed, tmp_path):
     out = tmp_path / "annotated"
     run(trained, feed, "--annotate", out, "--n-jobs", "2")
