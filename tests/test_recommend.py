@@ -134,8 +134,11 @@ def test_ctrl_c_stops_quietly_and_keeps_what_was_written(trained, tmp_path):
     output = tmp_path / "part.parquet"
     command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(LFW),
                "--n-jobs", "2", "--output", str(output)]
+    # a terminal's default handling of SIGINT, even under a runner started in the background
+    # (which ignores it, and Python then never raises KeyboardInterrupt)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                               start_new_session=True)
+                               start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = process.stdout.readline()  # a photo has been answered
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
