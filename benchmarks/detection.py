@@ -8,7 +8,9 @@ For each candidate (a :class:`features.vision.faces.DetectionSettings`):
 - ``wild-dev``: photos with a face found (of those with one), faces found against the exactly
   counted ones (found faces capped at the count), faces beyond the count, and apart the
   ``approx`` crowd rows: faces found against the estimate and rows within 15% of it;
-- false faces per face-free photo (see :func:`face_free_photos`);
+- false faces per face-free photo (see :func:`face_free_photos`), and with ``--face-free
+  FOLDER`` on more face-free photos (``face_free_debian.py`` makes them from Debian packages):
+  photos with a face found;
 - mosaics of LFW photos (those with one face, see :func:`single_face_lfw`) scaled down so the face is W pixels wide, tiled into 1280x960:
   tiles whose face is found and extras, per W; the smallest W found in every tile;
 - ms per photo at 250x250 (LFW) and at 1280x960 (the 40-px mosaic).
@@ -44,13 +46,17 @@ CANDIDATES = {
     "hog t=0 up=1": (DetectionSettings("hog", 0.0, upsample=1), False),
     "mmod": (DetectionSettings("mmod", 0.0), True),
     "blazeface-short": (DetectionSettings("blazeface_short", 0.5, min_face=0, short_range=False,
-                                          verify=False), False),
+                                          verify=False, recheck=False), False),
     "blazeface-full": (DetectionSettings("blazeface", 0.5, min_face=0, short_range=False,
-                                         verify=False), False),
-    "blazeface-full tiles32": (DetectionSettings("blazeface", 0.5, short_range=False, verify=False), False),
-    "blazeface full+short": (DetectionSettings("blazeface", 0.5, min_face=0, verify=False), False),
-    "blazeface full+short tiles32": (DetectionSettings("blazeface", 0.5, verify=False), False),
-    "blazeface full+short tiles32 verified": (DetectionSettings("blazeface", 0.5), False),
+                                         verify=False, recheck=False), False),
+    "blazeface-full tiles32": (DetectionSettings("blazeface", 0.5, short_range=False, verify=False,
+                                                 recheck=False), False),
+    "blazeface full+short": (DetectionSettings("blazeface", 0.5, min_face=0, verify=False,
+                                               recheck=False), False),
+    "blazeface full+short tiles32": (DetectionSettings("blazeface", 0.5, verify=False,
+                                                       recheck=False), False),
+    "blazeface full+short tiles32 verified": (DetectionSettings("blazeface", 0.5, recheck=False), False),
+    "blazeface full+short tiles32 verified rechecked": (DetectionSettings("blazeface", 0.5), False),
 }
 SLOW_SAMPLE = 1000
 MOSAIC_SIZE = (960, 1280)  # (height, width): a phone photo
@@ -191,6 +197,7 @@ def false_figures(settings, photos):
     counts = {name: len(raw_detections(image, settings=settings)[0]) for name, image in photos}
     return {"photos": len(counts), "false_faces": int(sum(counts.values())),
             "per_photo": round(sum(counts.values()) / len(counts), 4),
+            "photos_with_faces": sum(v > 0 for v in counts.values()),
             "where": {k: v for k, v in counts.items() if v}}
 
 
@@ -211,13 +218,15 @@ def mosaic_figures(settings, mosaics):
             "ms_1280x960": round(float(np.median(times)), 1)}
 
 
-def run_candidate(settings, celeba, photos, mosaics, *, slow=False):
+def run_candidate(settings, celeba, photos, mosaics, *, more=(), slow=False):
     started = time.perf_counter()
     result = {"settings": settings.__dict__, "celeba": celeba_figures(settings, celeba),
               "lfw": lfw_figures(settings, limit=300 if slow else None)}
     if not slow:
         result.update(wild_dev=wild_figures(settings), face_free=false_figures(settings, photos),
                       mosaic=mosaic_figures(settings, mosaics))
+        if more:
+            result["face_free_more"] = false_figures(settings, more)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -240,7 +249,8 @@ def fit_boxes(method, photos=1500):
     the HOG box, over the eye distance) before and after the mapping, on the fit photos and on
     LFW photos not used for fitting."""
     hog = DetectionSettings("hog", -0.5)
-    other = DetectionSettings(method, 0.5, min_face=0, short_range=False, verify=False)  # the network alone
+    other = DetectionSettings(method, 0.5, min_face=0, short_range=False, verify=False,
+                              recheck=False)  # the network alone
 
     def pairs(paths):
         found = []
@@ -282,7 +292,7 @@ def fit_boxes(method, photos=1500):
 def table_lines(results):
     head = (f"{'candidate':<30}{'CelebA':>8}{'hat':>7}{'beard':>7}{'eyewr':>7}{'LFW':>7}"
             f"{'wild ph':>9}{'exact':>9}{'extra':>6}{'false/ph':>9}{'min px':>7}"
-            f"{'ms 250':>8}{'ms 1280':>8}")
+            f"{'ms 250':>8}{'ms 1280':>8}{'more free':>10}")
     lines = [head]
     for name, r in results.items():
         c = r["celeba"]
@@ -294,6 +304,9 @@ def table_lines(results):
                      f"{w['exact_faces_found'] / w['exact_faces']:>9.1%}{w['extra_faces']:>6}"
                      f"{r['face_free']['per_photo']:>9.3f}{str(r['mosaic']['smallest_width_all_found']):>7}"
                      f"{r['lfw']['ms_250x250']:>8.1f}{r['mosaic']['ms_1280x960']:>8.1f}")
+            if "face_free_more" in r:  # photos with a face found
+                more = r["face_free_more"]
+                line += f"{more['photos_with_faces']:>6}/{more['photos']}"
         else:  # slow: CelebA sample and 300 LFW photos only
             line += f"{'-':>9}{'-':>9}{'-':>6}{'-':>9}{'-':>7}{r['lfw']['ms_250x250']:>8.1f}{'-':>8}"
         lines.append(line)
@@ -307,6 +320,8 @@ def main(argv=None):
                         help="CelebA photos per candidate: all hat and eyewear wearers plus random "
                              "others, weighted to estimate all 8,000 (0: all 8,000 photos)")
     parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--face-free", type=Path, metavar="FOLDER",
+                        help="also count false faces on the JPEGs of FOLDER (face_free_debian.py)")
     parser.add_argument("--fit-boxes", metavar="METHOD",
                         help="fit METHOD's box mapping to HOG boxes and report the landmark error")
     args = parser.parse_args(argv)
@@ -315,12 +330,13 @@ def main(argv=None):
         return 0
     results = json.loads(args.json.read_text())["candidates"] if args.json.exists() else {}
     photos = face_free_photos()
+    more = [(p.name, load_image(p)) for p in sorted(args.face_free.glob("*.jpg"))] if args.face_free else []
     paths = single_face_lfw(lfw_paths())
     mosaics = {w: mosaic(w, paths) for w in MOSAIC_WIDTHS}
     for name in args.only or CANDIDATES:
         settings, slow = CANDIDATES[name]
         celeba = celeba_set(min(args.sample or SLOW_SAMPLE, SLOW_SAMPLE) if slow else args.sample)
-        results[name] = run_candidate(settings, celeba, photos, mosaics, slow=slow)
+        results[name] = run_candidate(settings, celeba, photos, mosaics, more=more, slow=slow)
         print(table_lines({name: results[name]})[-1], flush=True)
         args.json.write_text(json.dumps({"candidates": results}, indent=1) + "\n")
     print("\n".join(table_lines(results)))

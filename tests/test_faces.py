@@ -1,11 +1,14 @@
 """Faces and landmarks on real photos."""
+from dataclasses import replace
+
 import dlib
 import numpy as np
 import pytest
 from PIL import Image
 
-from features.vision.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, DetectionSettings, Face, detect_faces,
-                            detection_scale, detection_settings, detector, raw_detections, to_gray)
+from features.vision.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, RECHECK, DetectionSettings, Face,
+                                   context_score, detect_faces, detection_scale, detection_settings, detector,
+                                   raw_detections, to_gray)
 from features.vision.images import load_image
 from features.vision.regions import REGION_SIZES, extract_regions
 from conftest import CELEBA, LFW
@@ -88,6 +91,22 @@ def test_faces_that_hog_misses_are_found(name, who):
     assert len(faces) == 1, who
     left, top, right, bottom = faces[0].box
     assert left < image.shape[1] / 2 < right and top < image.shape[0] / 2 < bottom
+
+
+@pytest.mark.parametrize("name, what", [("000778.jpg", "the logo on a cap"),
+                                        ("001652.jpg", "a hand holding a microphone")])
+def test_recheck_drops_a_false_face_and_keeps_the_real_one(name, what):
+    """Without the re-check BlazeFace finds two faces in these portraits: the person and
+    a small false face. In 001652 the person is a close-up that only the short-range network
+    confirms."""
+    image = load_image(CELEBA / "images" / name)
+    before = detect_faces(image, settings=replace(DEFAULT_DETECTION, recheck=False))
+    after = detect_faces(image)
+    assert len(before) == 2, what
+    assert [face.box for face in after] == [before[0].box], what
+    if name == "001652.jpg":
+        box = raw_detections(image, settings=DEFAULT_DETECTION)[0][0]
+        assert context_score(image, box) < RECHECK["blazeface"][1]
 
 
 def test_profile_face_follows_the_detectors_eyes():
