@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.model.classifier import CALIBRATIONS
+from features.model.classifier import CALIBRATIONS, F1_PLATEAU
 from features.app.cluster import ClusterError
 from features.labels import LABELS
 from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
@@ -59,7 +59,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-depth", type=int, default=4)
     parser.add_argument("--min-precision", type=float, default=None,
                         help="choose each threshold for the best recall at this out-of-fold "
-                             "precision (default: the threshold of the best F1)")
+                             "precision (default: the best F1, the middle of the thresholds near it)")
     parser.add_argument("--max-skipped", type=float, default=0.2,
                         help="stop when more than this share of photos is unreadable or faceless")
     parser.add_argument("--ablation", action="store_true",
@@ -538,7 +538,7 @@ def model_card(args, *, data_dir, table, X, split, copies, cv, header, skipped, 
         "labels": list(LABELS),
         "thresholds": dict(zip(LABELS, final.thresholds_.tolist())),
         "threshold_rule": (f"best recall at precision >= {args.min_precision}"
-                           if args.min_precision else "max F1")
+                           if args.min_precision else f"max F1: the median threshold within {F1_PLATEAU} of it")
                           + " on the model's own cross-fitted out-of-fold scores of its training people",
         "calibration": {label: {k: v for k, v in c.items() if k != "bins"} for label, c in cv["calibration"].items()},
         "decisions": decision_table(split.Y[face], cv["proba"], LABELS, final.thresholds_),

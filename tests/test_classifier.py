@@ -6,7 +6,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from features.model.classifier import MarginCalibrator, MultiLabelClassifier, best_threshold, operating_points
+from features.model.classifier import (F1_PLATEAU, MarginCalibrator, MultiLabelClassifier, best_threshold,
+                                      operating_points)
 from features.model.evaluation import (calibration_slope_intercept, expected_calibration_error, grouped_folds,
                                  reliability_bins)
 from features.model.model_io import ModelError, card_path, load_model, save_model
@@ -163,6 +164,21 @@ def test_best_threshold():
     assert best_threshold(points, min_precision=1.0) == pytest.approx(0.8)
     assert best_threshold(points, min_precision=1.1) == pytest.approx(0.35)  # falls back to F1
     assert best_threshold(points, min_precision=1.1, strict=True) == float("inf")
+
+
+def test_best_threshold_takes_the_middle_of_a_flat_f1():
+    """Noisy labels on 200 scores give F1 a plateau near its best, as the hat label's
+    out-of-fold scores do: the rule takes the median threshold of the plateau."""
+    rng = np.random.default_rng(0)
+    scores = np.round(np.linspace(0.05, 0.95, 200), 3)
+    y = (scores + rng.normal(0, 0.2, size=200) > 0.5).astype(int)
+    points = operating_points(y, scores)
+    precision, recall = points["precision"], points["recall"]
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    near = points["threshold"][f1 >= f1.max() - F1_PLATEAU]
+    assert best_threshold(points) == pytest.approx(np.median(near))
+    assert near.max() - near.min() > 0.05  # a plateau, not a peak
+    assert best_threshold(points) != points["threshold"][np.argmax(f1)]
 
 
 def test_save_and_reload_give_identical_predictions(tmp_path, fitted, astronaut, celeba_paths):
