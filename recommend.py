@@ -361,15 +361,15 @@ def main(argv=None):
     records, failed, answered = [], 0, 0
     try:
         for record in run_photos(photos, args):
+            if sink:  # before printing: a photo printed when Ctrl-C comes is in the file too
+                sink.add(record)
+            if args.profile:
+                records.append(record)
             answered += 1
             failed += record["error"] is not None
             if record["error"]:
                 print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
             print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
-            if args.profile:
-                records.append(record)
-            if sink:
-                sink.add(record)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         sys.stdout = open(os.devnull, "w")
         return 1 if failed else 0
