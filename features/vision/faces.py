@@ -5,7 +5,8 @@ Detectors, chosen by :class:`DetectionSettings` (``benchmarks/detection.py`` mea
 - ``"blazeface"`` (the default): MediaPipe's BlazeFace full-range network as ONNX (see
   ``features/vision/models/README.md``) on the whole photo and, for small faces, on a pyramid of
   overlapping tiles, merged with the short-range network's faces over the whole photo (for
-  close-ups), each face verified on a crop around it;
+  close-ups); a face found only in tiles, or one the detector is unsure of, is checked again
+  on a crop around it;
 - ``"blazeface_short"``: the short-range network alone;
 - ``"hog"``: dlib's frontal HOG detector, the project's first detector;
 - ``"mmod"``: dlib's CNN (MMOD) detector, for the benchmark (0.5 s on a 250x250 photo).
