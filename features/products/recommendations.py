@@ -83,11 +83,17 @@ LABEL_PHRASES = {"hat": ("wears a hat", "wear a hat"), "eyewear": ("wears glasse
                  "beard": ("has facial hair", "have facial hair")}
 
 
+def hedge(probability, *, otherwise):
+    """The word of the :data:`HEDGES` band ``probability`` falls in, or ``otherwise`` under
+    them all."""
+    return next((word for floor, word in HEDGES if probability >= floor), otherwise)
+
+
 def describe(label, probability):
     """A label as sure as its probability: "likely wears a hat (0.72)"."""
     third, bare = LABEL_PHRASES[label]
-    hedge = next((f"{word} {third}" for floor, word in HEDGES if probability >= floor), f"{UNSURE} {bare}")
-    return f"{hedge} ({probability:.2f})"
+    word = hedge(probability, otherwise=None)
+    return f"{f'{word} {third}' if word else f'{UNSURE} {bare}'} ({probability:.2f})"
 
 
 def product_fit(product, types):
@@ -162,8 +168,8 @@ def headline(labels, scores, quality=None):
         return "No hat, beard or eyewear sure enough: no product for this person"
     ordered = sorted(labels, key=lambda name: -scores[name])
     named = " and ".join([", ".join(ordered[:-1]), ordered[-1]] if len(ordered) > 1 else ordered)
-    sure = "; ".join(f"{next((word for floor, word in HEDGES if scores[label] >= floor), 'possible')} {label}, "
-                     f"{scores[label]:.2f}" for label in ordered)
+    sure = "; ".join(f"{hedge(scores[label], otherwise='possible')} {label}, {scores[label]:.2f}"
+                     for label in ordered)
     return f"We recommend {named} products to this person ({sure})"
 
 
