@@ -2,6 +2,8 @@
 import cv2
 import numpy as np
 
+from features.vision.quality import short_reason
+
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
 
 
@@ -60,9 +62,7 @@ def face_lines(number, face):
                                       for k, v in face["scores"].items())]
     lines += [type_line(face["types"])] if face.get("types") else []
     if face.get("quality", {}).get("status") == "uncertain":
-        # each reason's first clause ("blurred (sharpness 8, under 60)" -> "blurred"): one short line
-        reasons = (reason.split(" (")[0].split(",")[0] for reason in face["quality"]["reasons"])
-        return lines + ["not judged: " + ", ".join(reasons)]
+        return lines + ["not judged: " + ", ".join(map(short_reason, face["quality"]["reasons"]))]
     return lines + ([f"-> {r['name']}" for r in face["recommendations"][:1]] or ["-> no product"])
 
 

@@ -102,3 +102,9 @@ def face_quality(image, face):
     if record["touches_edge"]:
         reasons.append("cut by the photo's edge")
     return {**record, "status": "uncertain" if reasons else "ok", "reasons": reasons}
+
+
+def short_reason(reason):
+    """A reason's first clause, for one short line ("blurred (sharpness 8, under 60)" ->
+    "blurred"): :func:`face_quality` writes each reason as what is wrong, then its figures."""
+    return reason.split(" (")[0].split(",")[0]
