@@ -56,7 +56,9 @@ CANDIDATES = {
     "blazeface full+short tiles32": (DetectionSettings("blazeface", 0.5, verify=False,
                                                        recheck=False), False),
     "blazeface full+short tiles32 verified": (DetectionSettings("blazeface", 0.5, recheck=False), False),
-    "blazeface full+short tiles32 verified rechecked": (DetectionSettings("blazeface", 0.5), False),
+    "blazeface full+short tiles32 verified rechecked": (DetectionSettings("blazeface", 0.5, recheck_mmod=False),
+                                                        False),
+    "blazeface full+short tiles32 verified rechecked +mmod": (DetectionSettings("blazeface", 0.5), False),
 }
 SLOW_SAMPLE = 1000
 MOSAIC_SIZE = (960, 1280)  # (height, width): a phone photo

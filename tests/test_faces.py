@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features.vision.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, RECHECK, DetectionSettings, Face,
-                                   context_score, detect_faces, detection_scale, detection_settings, detector,
-                                   raw_detections, to_gray)
+from features.vision.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, RECHECK, SURE_FACE, DetectionSettings,
+                                   Face, context_score, detect_faces, detection_scale, detection_settings,
+                                   detector, mmod_finds, raw_detections, to_gray)
 from features.vision.images import load_image
 from features.vision.regions import REGION_SIZES, extract_regions
 from conftest import CELEBA, LFW
@@ -107,6 +107,22 @@ def test_recheck_drops_a_false_face_and_keeps_the_real_one(name, what):
     if name == "001652.jpg":
         box = raw_detections(image, settings=DEFAULT_DETECTION)[0][0]
         assert context_score(image, box) < RECHECK["blazeface"][1]
+
+
+def test_mmod_has_the_last_word_on_a_face_both_networks_doubt():
+    """CelebA 002286: a singer at a microphone, seen from the side. BlazeFace scores him under
+    SURE_FACE and neither network confirms him on its crop; dlib's MMOD does, so he keeps his
+    face. Without that last word the photo has none."""
+    image = load_image(CELEBA / "images" / "002286.jpg")
+    (face,) = detect_faces(image)
+    without = detect_faces(image, settings=replace(DEFAULT_DETECTION, recheck_mmod=False))
+    assert without == [] and face.score < SURE_FACE
+    box = raw_detections(image, settings=replace(DEFAULT_DETECTION, recheck=False))[0][0]
+    assert all(context_score(image, box, method=method, context=context) < needed
+               for method, (context, needed) in RECHECK.items())
+    assert mmod_finds(image, box)
+    left, top, right, bottom = face.box  # the face kept is the one MMOD found
+    assert left < (box[0] + box[2]) / 2 < right and top < (box[1] + box[3]) / 2 < bottom
 
 
 def test_profile_face_follows_the_detectors_eyes():

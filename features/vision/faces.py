@@ -6,10 +6,11 @@ Detectors, chosen by :class:`DetectionSettings` (``benchmarks/detection.py`` mea
   ``features/vision/models/README.md``) on the whole photo and, for small faces, on a pyramid of
   overlapping tiles, merged with the short-range network's faces over the whole photo (for
   close-ups); a face found only in tiles, or one the detector is unsure of, is checked again
-  on a crop around it;
+  on a crop around it, by both networks and, where both doubt it, by dlib's MMOD;
 - ``"blazeface_short"``: the short-range network alone;
 - ``"hog"``: dlib's frontal HOG detector, the project's first detector;
-- ``"mmod"``: dlib's CNN (MMOD) detector, for the benchmark (0.5 s on a 250x250 photo).
+- ``"mmod"``: dlib's CNN (MMOD) detector, for the benchmark (0.5 s on a 250x250 photo); the
+  default's re-check runs it on a small crop.
 
 The 68-point shape predictor was trained on HOG boxes, so other detectors' boxes are first
 mapped to the HOG convention (:data:`HOG_BOX_FROM`).
@@ -66,6 +67,12 @@ class DetectionSettings:
         photos (animals, fruit, tools, wallpapers), and a mug or a chest became the largest
         "face" of 8 wild-dev photos.  Either network will do, because the full-range one
         misses close-ups and the short-range one small faces.
+    recheck_mmod : bool
+        BlazeFace with ``recheck``: a face both networks drop on their crops is kept if dlib's
+        MMOD detector, trained apart from BlazeFace, finds it on a crop of its own
+        (:data:`MMOD_RECHECK`): it brings back real faces BlazeFace doubts (a singer at a
+        microphone, sunglasses in profile, a face in a painting) and found none of the
+        false ones the re-check drops on face-free photos.
     """
 
     method: str = "blazeface"
@@ -75,6 +82,7 @@ class DetectionSettings:
     short_range: bool = True
     verify: bool = True
     recheck: bool = True
+    recheck_mmod: bool = True
 
     def __post_init__(self):
         if self.method not in DETECTORS:
@@ -94,7 +102,8 @@ class DetectionSettings:
         dx, dy, ds = HOG_BOX_FROM[self.method]
         return (f"{self.method}{self.threshold:+.2f}-up{self.upsample}-min{self.min_face}"
                 f"{'-short' * self.short_range}{'-verifytiles' * self.verify}"
-                f"{'-recheck' * self.recheck}-box{dx:+.3f}{dy:+.3f}{ds:.3f}")
+                f"{'-recheck' * self.recheck}{'-mmod' * (self.recheck and self.recheck_mmod)}"
+                f"-box{dx:+.3f}{dy:+.3f}{ds:.3f}")
 
 
 def detection_settings(method=None, threshold=None, *, base=None):
@@ -180,6 +189,12 @@ RECHECK = {"blazeface": (VERIFY_CONTEXT, 0.3), "blazeface_short": (1.5, 0.7)}
 #: the benchmark's face-free photos scored over 0.78, and 84% of the faces found on samples
 #: of CelebA, LFW and wild-dev score more, so most photos pay nothing for the check.
 SURE_FACE = 0.8
+#: The last word on a face both :data:`RECHECK` networks drop (:attr:`DetectionSettings.recheck_mmod`):
+#: dlib's MMOD on a crop of this many face sides, scaled so the face is this many pixels wide
+#: (MMOD looks for faces of about 80 px and more).  On 115 faces the re-check drops (README
+#: "Detection") it found 6 real faces of 40 and none of the 75 on face-free photos; one check
+#: takes about 0.4 s, paid only where BlazeFace doubts a face twice (2% of photos of people).
+MMOD_RECHECK = (2.0, 100)
 #: Raw logits are clipped like MediaPipe's (sigmoid overflow).
 RAW_SCORE_LIMIT = 80.0
 
@@ -341,29 +356,48 @@ def detect_blazeface(image, settings):
 def confirmed(image, box, score, whole, settings):
     """Whether a BlazeFace face survives the checks ``settings`` ask for: a face found only in
     tiles must reach the threshold on the full-range network's verifying crop (``verify``);
-    one a whole-photo pass found must be sure (:data:`SURE_FACE`) or pass either network's
-    :data:`RECHECK`."""
+    one a whole-photo pass found must be sure (:data:`SURE_FACE`), pass either network's
+    :data:`RECHECK` or, last, be found by MMOD (``recheck_mmod``)."""
     if not whole:
         return not settings.verify or context_score(image, box) >= settings.threshold
     if not (settings.recheck and settings.method == "blazeface") or score >= SURE_FACE:
         return True
-    return any(context_score(image, box, method=method, context=context) >= needed
-               for method, (context, needed) in RECHECK.items())
+    return (any(context_score(image, box, method=method, context=context) >= needed
+                for method, (context, needed) in RECHECK.items())
+            or settings.recheck_mmod and mmod_finds(image, box))
 
 
-def context_score(image, box, *, method="blazeface", context=VERIFY_CONTEXT):
-    """``method``'s score for ``box`` on a square crop of ``context`` times its side around
-    it (black beyond the photo): its best detection overlapping the box above
-    :data:`NMS_IOU`, or 0."""
+def context_crop(image, box, context):
+    """A square crop of ``context`` times ``box``'s side around its centre (black beyond the
+    photo), and the crop's top-left corner ``(x0, y0)`` in the photo."""
     side = int(round(context * (box[2] - box[0] + box[3] - box[1]) / 2))
     x0, y0 = (int(round(c - side / 2)) for c in ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))
     height, width = image.shape[:2]
     crop = np.zeros((side, side, 3), np.uint8)
     top, left, bottom, right = max(y0, 0), max(x0, 0), min(y0 + side, height), min(x0 + side, width)
     crop[top - y0:bottom - y0, left - x0:right - x0] = image[top:bottom, left:right]
+    return crop, (x0, y0)
+
+
+def context_score(image, box, *, method="blazeface", context=VERIFY_CONTEXT):
+    """``method``'s score for ``box`` on a square crop of ``context`` times its side around
+    it (:func:`context_crop`): its best detection overlapping the box above
+    :data:`NMS_IOU`, or 0."""
+    crop, (x0, y0) = context_crop(image, box, context)
     rows, scores = blazeface_pass(crop, method, 0.0)
     overlap = iou(np.asarray(box) - [x0, y0, x0, y0], rows[:, :4])
     return float(scores[overlap > NMS_IOU].max()) if np.any(overlap > NMS_IOU) else 0.0
+
+
+def mmod_finds(image, box):
+    """Whether dlib's MMOD detector finds a face overlapping ``box`` above :data:`NMS_IOU` on
+    a crop around it (:data:`MMOD_RECHECK`)."""
+    context, face_width = MMOD_RECHECK
+    crop, (x0, y0) = context_crop(image, box, context)
+    scale = context * face_width / crop.shape[0]
+    found = mmod_detector()(resized(crop, scale), 0)
+    boxes = np.array([(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()) for d in found], float)
+    return bool(np.any(iou((np.asarray(box) - [x0, y0, x0, y0]) * scale, boxes.reshape(-1, 4)) > NMS_IOU))
 
 
 def iou(box, boxes):
