@@ -193,7 +193,7 @@ SURE_FACE = 0.8
 #: dlib's MMOD on a crop of this many face sides, scaled so the face is this many pixels wide
 #: (MMOD looks for faces of about 80 px and more).  On 115 faces the re-check drops (README
 #: "Detection") it found 6 real faces of 40 and none of the 75 on face-free photos; one check
-#: takes about 0.4 s, paid only where BlazeFace doubts a face twice (40 faces in those 2,260
+#: takes about 0.4 s, paid only where BlazeFace doubts a face twice (40 faces in those 2,259
 #: photos of people).
 MMOD_RECHECK = (2.0, 100)
 #: Raw logits are clipped like MediaPipe's (sigmoid overflow).
