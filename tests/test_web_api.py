@@ -106,6 +106,9 @@ def test_annotate_returns_a_jpeg_or_a_one_line_error(server, photos):
     refused = httpx.post(server + "/api/annotate", files=[("photo", ("broken.jpg", b"<html>"))], timeout=TIMEOUT)
     assert refused.status_code == 422
     assert refused.json() == {"detail": "broken.jpg: not a recognised image format"}
+    two = httpx.post(server + "/api/annotate", files=upload([TWO_PEOPLE, photos[0]], "photo"), timeout=TIMEOUT)
+    assert two.status_code == 422
+    assert two.json() == {"detail": "photo: one photo per request (2 sent); /api/analyze takes several"}
 
 
 def test_wrong_options_are_one_line_422(server, photos):
@@ -118,6 +121,15 @@ def test_wrong_options_are_one_line_422(server, photos):
         "detection_threshold: BlazeFace's threshold must be between 0 and 1")
     answer = httpx.post(server + "/api/analyze", params={"min_probability": "hat=0.5,hat=0.6"}, files=upload(photos[:1]))
     assert answer.status_code == 422 and "hat is given twice" in answer.json()["detail"]
+
+
+def test_a_body_of_the_wrong_kind_is_a_one_line_415(server, photos):
+    answer = httpx.post(server + "/api/analyze", json=[{"photos": photos[0].name}])
+    assert answer.status_code == 415
+    assert answer.json() == {"detail": "/api/analyze takes multipart/form-data, not application/json"}
+    answer = httpx.post(server + "/api/csv", files=upload(photos[:1]))
+    assert answer.status_code == 415
+    assert answer.json() == {"detail": "/api/csv takes application/json, not multipart/form-data"}
 
 
 def test_health_catalog_and_offline_docs(server, trained):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import swagger_ui_bundle
-from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, UploadFile
+from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -205,6 +205,18 @@ async def open_batch(analyser, photos, settings, options, *, annotate=False):
         raise
 
 
+def wrong_media_type(request):
+    """A one-line 415 for a body of another media type than the route reads (JSON sent where
+    photos are expected, or a form where records are), else None; a request without a body
+    is left to say which field is missing."""
+    route = request.scope.get("route")
+    expected = getattr(getattr(getattr(route, "body_field", None), "field_info", None), "media_type", None)
+    sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if expected is None or not sent or sent == expected:
+        return None
+    return JSONResponse({"detail": f"{request.url.path} takes {expected}, not {sent}"}, status_code=415)
+
+
 def json_lines(batch, *, catalog=None, per_category=2):
     """The response body of ``format=jsonl``: ``recommend.py --json`` (``--profile``) output."""
 
@@ -273,6 +285,8 @@ def create_app(settings):
 
     @app.exception_handler(RequestValidationError)
     async def one_line_validation_error(request, exc):
+        if refused := wrong_media_type(request):
+            return refused
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"][1:]) or "request"
         # a part without a filename reaches FastAPI as text, not as a file
@@ -314,7 +328,10 @@ def create_app(settings):
 
     @app.post("/api/annotate", summary="One photo with its faces, scores and products drawn (JPEG)",
               response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-    async def annotate(photo: Annotated[UploadFile, File(description="one photo")], options: Options):
+    async def annotate(photo: Annotated[UploadFile, File(description="one photo")], options: Options,
+                       request: Request):
+        if (sent := len((await request.form()).getlist("photo"))) > 1:
+            raise HTTPException(422, f"photo: one photo per request ({sent} sent); /api/analyze takes several")
         batch = await open_batch(analyser, [photo], settings, options, annotate=True)
         try:
             [record] = [r async for r in batch.records()]
