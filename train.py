@@ -63,7 +63,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-skipped", type=float, default=0.2,
                         help="stop when more than this share of photos is unreadable or faceless")
     parser.add_argument("--ablation", action="store_true",
-                        help="also cross-validate each feature block alone (artifacts/ablation.json)")
+                        help="also cross-validate each feature block alone (OUT/ablation.json)")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
                         help="processes for feature extraction, threads for XGBoost")
     parser.add_argument("--scheduler", metavar="ADDRESS",

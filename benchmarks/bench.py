@@ -9,6 +9,7 @@ with a warm feature cache; and the peak memory of each command.
     python benchmarks/bench.py [--photos 300] [--skip-train]
 """
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -145,6 +146,9 @@ def main():
     python = sys.executable
     if not args.model.exists():
         sys.exit(f"bench.py: no model at {args.model}; run: python train.py")
+    if importlib.util.find_spec("face_recognition") is None:
+        sys.exit("bench.py: the reference pipeline needs face_recognition; run: make bench (it installs "
+                 "face_recognition 1.3.0 without its dependencies)")
     photos = sorted(LFW.glob("*.jpg"))[:args.photos]
     folder = Path(tempfile.mkdtemp(prefix="bench-photos-"))
     for photo in photos:

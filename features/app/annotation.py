@@ -79,7 +79,7 @@ def block_top(x, width, height, preferred, taken, canvas_height):
 
 
 def type_line(types):
-    """The most likely type of each family, short: ``dark 0.93 cap 0.81 navy goatee 0.70``."""
+    """The most likely type of each family, short: ``dark 0.93 navy cap 0.81 goatee 0.70``."""
     parts = [f"{next(iter(types[f]))} {next(iter(types[f].values())):.2f}" for f in ("eyewear", "hat", "beard")
              if f in types]
     if "hat_colour" in types:
