@@ -209,9 +209,7 @@ def main():
 
     shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(single, ignore_errors=True)
-    path = ROOT / "benchmarks" / "results.json"
-    if args.skip_train and path.exists():  # keep the training figures of an earlier full run
-        results = {**{k: v for k, v in json.loads(path.read_text()).items() if k == "train"}, **results}
+    path = ROOT / "benchmarks" / "results.json"  # this run's figures only
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten: {path}")
 

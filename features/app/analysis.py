@@ -95,10 +95,10 @@ def preload():
     """Load dlib's landmark model (100 MB, 0.3 s) once, before forking the workers, which
     inherit it.
 
-    The rest of a worker's start (importing scikit-learn and XGBoost, unpickling the model,
-    opening onnxruntime's sessions for the detector and the embeddings: about 1 s) runs in
-    each worker, side by side: a loaded booster has started XGBoost's OpenMP threads and
-    onnxruntime its own, and a process forked after that can hang.
+    The rest of a worker's start (unpickling the model, opening onnxruntime's sessions for
+    the detector and the embeddings: about 1 s) runs in each worker, side by side: a loaded
+    booster has started XGBoost's OpenMP threads and onnxruntime its own, and a process
+    forked after that can hang.  The imports are done in the parent, before the fork.
     """
     landmark_predictor()
 
