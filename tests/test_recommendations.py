@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from features.products.recommendations import (TYPE_COLUMNS, TYPE_VALUES, CatalogError, describe, headline,
+from features.products.recommendations import (ANY_TYPE, TYPE_COLUMNS, TYPE_VALUES, CatalogError, describe, headline,
                                                 load_catalog, profile, recommend_products)
 from features.vision.colours import colour_name, hat_colour
 from features.vision.faces import detect_faces
@@ -17,6 +17,7 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
     for category, column in TYPE_COLUMNS.items():
         for value in TYPE_VALUES[category]:
             assert sum(p["category"] == category and p[column] == value for p in catalog) >= 4, value
+    assert sum(p["category"] == "beard" and p["beard_style"] == ANY_TYPE for p in catalog) >= 4
     assert all(isinstance(p["price"], float) for p in catalog)
     assert {p["colour"] for p in catalog if p["category"] == "hat"} >= {"black", "navy", "white", "grey"}
 
@@ -25,7 +26,7 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
     ("product_id,category,name\nA,hat,Cap\n", "missing column.*price"),
     ("product_id,category,name,price\nA,shoes,Boot,9\n", "line 2: category 'shoes'"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,cheap,cap\n", "line 2: price 'cheap'"),
-    ("product_id,category,name,price,hat_type\nA,hat,Cap,9,bowler\n", "line 2: hat_type 'bowler'"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,9,bowler\n", "line 2: hat_type 'bowler'.*'any'"),
     ("product_id,category,name,price\nA,eyewear,Frames,9\n", "line 2: eyewear_type ''"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,-5,cap\n", "line 2: price -5.0 is not a price"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\nA,hat,Hat,9,brimmed\n",
@@ -100,6 +101,25 @@ def test_type_probabilities_pick_the_product(catalog):
     assert recommend_products({"hat": 0.9}, ["hat"], brown_cap, catalog, per_category=1)[0]["product_id"] == "HAT-019"
     without = recommend_products({"hat": 0.9}, ["hat"], {}, catalog, per_category=1)[0]
     assert without["reason"] == "very likely wears a hat (0.90) → Black cotton bandana"  # no types: cheapest first
+
+
+def test_no_likely_style_gets_products_for_any_style(catalog):
+    """A style under 0.5 is a guess: beard care for every style goes first, and says why."""
+    unsure = {"beard": {"moustache": 0.10, "full_beard": 0.08, "goatee": 0.07, "stubble": 0.02}}
+    products = recommend_products({"beard": 0.55}, ["beard"], unsure, catalog, per_category=4)
+    assert {p["product_id"] for p in products} == {"BRD-017", "BRD-018", "BRD-019", "BRD-020"}
+    assert products[0]["reason"] == ("likely has facial hair (0.55); any style (likeliest moustache, 0.10) "
+                                     "→ Beard and moustache balm")
+    likely = {"beard": {"goatee": 0.62, "moustache": 0.3, "stubble": 0.1, "full_beard": 0.05}}
+    products = recommend_products({"beard": 0.9}, ["beard"], likely, catalog, per_category=5)
+    # the goatee's four products by price, then care for any style before the moustache's (0.3)
+    assert [p["product_id"] for p in products] == ["BRD-009", "BRD-012", "BRD-011", "BRD-010", "BRD-020"]
+    assert products[4]["reason"].startswith("very likely has facial hair (0.90); any style (likeliest goatee, 0.62)")
+    assert recommend_products({"beard": 0.9}, ["beard"], {}, catalog, per_category=1)[0]["product_id"] == "BRD-020"
+    feed = {"beard": {"goatee": 0.27, "stubble": 0.2}}
+    [averaged] = recommend_products({"beard": 0.6}, ["beard"], feed, catalog, per_category=1, leads={"beard": "seen"},
+                                    averaged=True)
+    assert averaged["reason"] == "seen; any style (likeliest goatee, 0.27 on average) → Beard and moustache balm"
 
 
 def test_measured_hat_colour_of_a_real_face(astronaut):

@@ -26,6 +26,14 @@ TYPE_PHRASES = {"clear": "clear glasses", "dark": "dark sunglasses", "cap": "cap
 #: A hat in the face's colour moves up by this much of type probability: a colour match
 #: reorders products of one type, and outweighs a type only when the type is a near tie.
 COLOUR_WEIGHT = 0.2
+#: The type value of a product for every type of its category (beard care for any style).
+ANY_TYPE = "any"
+#: Such a product fits as well as a type of probability 0.5: it goes before the products of
+#: a type that is not more likely than not (on 400 LFW photos, 64% of the faces decided
+#: beard have no style at 0.5 or more, 43% none at 0.3), and after those of a likely type.
+ANY_TYPE_FIT = 0.5
+#: How a product for any type reads in a reason ("any style (likeliest goatee, 0.27) -> ...").
+ANY_TYPE_PHRASES = {"eyewear": "any glasses", "beard": "any style", "hat": "any headwear"}
 
 
 def load_catalog(path=CATALOG):
@@ -65,9 +73,9 @@ def load_catalog(path=CATALOG):
         for column in (*TYPE_COLUMNS.values(), "colour"):
             row[column] = row.get(column) or ""
         value = row[TYPE_COLUMNS[category]]
-        if value not in TYPE_VALUES[category]:
+        if value not in (*TYPE_VALUES[category], ANY_TYPE):
             raise CatalogError(f"{path}, line {line}: {TYPE_COLUMNS[category]} {value!r} is not one of "
-                               f"{TYPE_VALUES[category]}")
+                               f"{(*TYPE_VALUES[category], ANY_TYPE)}")
     return rows
 
 
@@ -98,9 +106,11 @@ def describe(label, probability):
 
 def product_fit(product, types):
     """How well one product suits the face: the probability of the product's type (given the
-    category's label), plus :data:`COLOUR_WEIGHT` for a hat in the face's hat colour."""
+    category's label; :data:`ANY_TYPE_FIT` for a product of any type), plus
+    :data:`COLOUR_WEIGHT` for a hat in the face's hat colour."""
     category = product["category"]
-    fit = types.get(category, {}).get(product[TYPE_COLUMNS[category]], 0.0)
+    value = product[TYPE_COLUMNS[category]]
+    fit = ANY_TYPE_FIT if value == ANY_TYPE else types.get(category, {}).get(value, 0.0)
     if category == "hat" and product["colour"] and product["colour"] == types.get("hat_colour"):
         fit += COLOUR_WEIGHT
     return fit
@@ -110,13 +120,19 @@ def reason(lead, label, product, types, *, averaged=False):
     """Why a product: ``lead`` (how sure the label is, or how often a feed shows it), then the
     product's type with the face's probability of it ("likely wears glasses (0.72); dark
     sunglasses, 0.93 → ..."), or with a feed's mean probability of it (``averaged``: "dark
-    sunglasses, 0.61 on average")."""
+    sunglasses, 0.61 on average"); a product of any type names the likeliest type ("any
+    style (likeliest goatee, 0.27) → ...")."""
     value = product[TYPE_COLUMNS[label]]
+    on_average = " on average" * averaged
+    if value == ANY_TYPE and types.get(label):
+        likeliest = max(types[label], key=types[label].get)
+        return (f"{lead}; {ANY_TYPE_PHRASES[label]} (likeliest {TYPE_PHRASES[likeliest]}, "
+                f"{types[label][likeliest]:.2f}{on_average}) → {product['name']}")
     if value not in types.get(label, {}):
         return f"{lead} → {product['name']}"
     colour = types.get("hat_colour") if label == "hat" else None
     what = f"{colour} {TYPE_PHRASES[value]}" if colour and colour == product["colour"] else TYPE_PHRASES[value]
-    return f"{lead}; {what}, {types[label][value]:.2f}{' on average' * averaged} → {product['name']}"
+    return f"{lead}; {what}, {types[label][value]:.2f}{on_average} → {product['name']}"
 
 
 def recommend_products(scores, labels, types, catalog, *, per_category=2, leads=None, averaged=False):
