@@ -227,14 +227,14 @@ def make_classifier(*, calibration, calibration_folds, n_estimators, learning_ra
 
     from features.model.classifier import MultiLabelClassifier
     from features.model.gated import GatedClassifier
-    from features.vision.transformer import GATED_BLOCKS, block_names
+    from features.vision.transformer import gated_names
 
     boosters = MultiLabelClassifier(calibration=calibration, calibration_folds=calibration_folds,
                                     n_estimators=n_estimators, learning_rate=learning_rate,
                                     max_depth=max_depth, min_precision=min_precision,
                                     n_jobs=n_jobs, random_state=seed)
     return GatedClassifier(boosters, clone(boosters), label="hat", n_jobs=n_jobs,
-                           n_gated_columns=sum(len(block_names(b)) for b in GATED_BLOCKS))
+                           n_gated_columns=len(gated_names()))
 
 
 def cross_validate(classifier, X, Y, fold, groups, copies=None):

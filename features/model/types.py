@@ -27,7 +27,7 @@ from xgboost import XGBClassifier
 
 from features.model.classifier import BoosterThreads, MarginCalibrator
 from features.model.trees import TreeMargins
-from features.vision.transformer import GATED_BLOCKS, block_names
+from features.vision.transformer import gated_names
 
 #: Single-choice families: one class per face.
 EYEWEAR_TYPES = ("clear", "dark")
@@ -197,7 +197,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
             return np.arange(n_features)
         names = np.asarray(self.feature_names, dtype=str)
         if prefixes is None:
-            return np.flatnonzero(~np.isin(names, [n for block in GATED_BLOCKS for n in block_names(block)]))
+            return np.flatnonzero(~np.isin(names, gated_names()))
         return np.flatnonzero(np.any([np.char.startswith(names, p) for p in prefixes], axis=0))
 
     def _members(self, target, X, y):

@@ -25,6 +25,11 @@ BLOCKS = tuple(BLOCK_VERSIONS)
 GATED_BLOCKS = ("hat_cnn",)
 
 
+def gated_names():
+    """Column names of the :data:`GATED_BLOCKS`, last in every row that has them."""
+    return [name for block in GATED_BLOCKS for name in block_names(block)]
+
+
 def block_names(block):
     """Column names of one feature block, ``region__block_index``."""
     if block == "hog":
