@@ -148,8 +148,8 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
     label's boosters.
 
     XGBoost's time grows with the number of columns, not with ``colsample_bytree``, so each
-    label first screens its columns on its training rows: the ``screen_columns`` with the
-    highest ANOVA F score, then those a short booster (``screen_trees`` trees) splits on.
+    booster first screens its columns on its own training rows: the ``screen_columns`` with
+    the highest ANOVA F score, then those a short booster (``screen_trees`` trees) splits on.
     On the 8,000 CelebA photos this keeps about 300 of 4,596 columns per label, trains 8x
     faster and scores the same out of fold (README, "Classifier and calibration").
 
@@ -274,13 +274,15 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
         margins = np.zeros(Y.shape)  # out of fold
         for column in range(len(self.labels)):
             y = Y[:, column]
-            folds = self._folds(y, groups)
-            columns = self._screen(X, y)
-            boosters = []
-            for train, test in folds:
-                booster = self._booster(y[train]).fit(X[np.ix_(train, columns)], y[train])
-                margins[test, column] = booster.predict(X[np.ix_(test, columns)], output_margin=True)
+            boosters, columns = [], []
+            for train, test in self._folds(y, groups):
+                # screened on the booster's own training rows: a screen that saw the held-out
+                # people would make their margins look better than a new face's
+                used = self._screen(X[train], y[train])
+                booster = self._booster(y[train]).fit(X[np.ix_(train, used)], y[train])
+                margins[test, column] = booster.predict(X[np.ix_(test, used)], output_margin=True)
                 boosters.append(booster)
+                columns.append(used)
             self.calibrators_.append(MarginCalibrator(self.calibration).fit(margins[:, column], y))
             self.estimators_.append(boosters)
             self.columns_.append(columns)
@@ -296,7 +298,8 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
         """Each label's boosters' margins on checked ``X``: a list (labels) of lists (folds)."""
         check_is_fitted(self, "estimators_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
-        return [[margin(X[:, columns]) for margin in margins] for margins, columns in zip(self.margins_, self.columns_)]
+        return [[margin(X[:, used]) for margin, used in zip(margins, columns)]
+                for margins, columns in zip(self.margins_, self.columns_)]
 
     def predict_proba(self, X):
         """Calibrated probability of each label, shape (n_samples, n_labels): the mean over the

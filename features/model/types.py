@@ -250,9 +250,12 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
                 continue
             margins = np.zeros((len(rows), len(classes) if len(classes) > 2 else 1))
             for train, test in splits:
+                # the booster's columns screened without the held-out people, as the final
+                # members' are without a new face
+                fold = self._members(target, X[rows[train]], y[train])
                 fitted = {name: fit_member(model, X[rows[train]][:, columns], y[train])
-                          for name, (model, columns) in members.items()}
-                margins[test] = mean_margin(fitted, {n: c for n, (_, c) in members.items()}, X[rows[test]])
+                          for name, (model, columns) in fold.items()}
+                margins[test] = mean_margin(fitted, {n: c for n, (_, c) in fold.items()}, X[rows[test]])
             self.calibrators_[target] = [MarginCalibrator("sigmoid").fit(margins[:, k], (y == k) if margins.shape[1] > 1
                                                                           else y) for k in range(margins.shape[1])]
             self.estimators_[target] = {name: fit_member(model, X[rows][:, columns], y)
