@@ -16,8 +16,9 @@ import joblib
 from features.files import write_json_atomically
 
 #: What the saved model is made of; a model of another format is refused with a hint to
-#: retrain.  2: the second look at hats (``GatedClassifier``) and boosters walked in numpy.
-MODEL_FORMAT = 2
+#: retrain.  2: the second look at hats (``GatedClassifier``) and boosters walked in numpy;
+#: 3: each booster's own screened columns.
+MODEL_FORMAT = 3
 PACKAGES = ("numpy", "scikit-learn", "xgboost-cpu", "scikit-image", "opencv-python-headless",
             "dlib-bin", "onnxruntime", "pandas", "joblib")
 
