@@ -7,12 +7,16 @@ Exit code: 1 when the model or catalog cannot be used or the address is taken, 2
 usage.
 """
 import argparse
+import math
 import os
 import socket
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+#: --max-photo-mb's range: no photo fits under a kB, none is 10 GB (a typo; and the limit in bytes
+#: must stay a finite number)
+PHOTO_MB = (0.001, 10_000)
 
 
 def parse_args(argv=None):
@@ -29,11 +33,21 @@ def parse_args(argv=None):
                         help="model made by train.py (its model_card.json must sit beside it)")
     parser.add_argument("--catalog", type=Path, default=ROOT / "data" / "products.csv",
                         help="product catalog CSV")
-    parser.add_argument("--max-photo-mb", type=float, default=20.0, help="largest photo accepted, in MB")
+    parser.add_argument("--max-photo-mb", type=float, default=20.0,
+                        help="largest photo accepted, in MB, from {} to {}".format(*PHOTO_MB))
     parser.add_argument("--max-photos", type=int, default=200, help="most photos in one request")
     args = parser.parse_args(argv)
-    if args.workers < 1 or args.max_photos < 1 or args.max_photo_mb <= 0:
-        parser.error("--workers, --max-photos and --max-photo-mb must be positive")
+    # checked before anything starts: a wrong number would otherwise be a traceback (NaN: never in range)
+    for flag, value, least, most in (("--port", args.port, 0, 65535), ("--workers", args.workers, 1, math.inf),
+                                     ("--max-photo-mb", args.max_photo_mb, *PHOTO_MB),
+                                     ("--max-photos", args.max_photos, 1, math.inf)):
+        if not least <= value <= most:
+            parser.error(f"{flag} {value}: must be " + (f"at least {least}" if most == math.inf
+                                                       else f"from {least} to {most}"))
+    try:
+        args.host.encode("idna")  # as the socket module encodes a non-ASCII one; labels of 1-63 characters
+    except UnicodeError:
+        parser.error(f"--host {args.host!r}: not a host name or address")
     return args
 
 

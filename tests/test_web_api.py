@@ -150,15 +150,24 @@ def test_health_catalog_and_offline_docs(server, trained):
 
 def test_limits_refuse_with_413(trained, tmp_path, astronaut, photos):
     small, big = tmp_path / "astronaut.jpg", tmp_path / "astronaut.png"
-    Image.fromarray(astronaut).save(small, quality=95)  # about 100 kB: over 0.05 MB
+    Image.fromarray(astronaut).save(small, quality=95)  # about 100 kB
     Image.fromarray(astronaut).save(big, compress_level=0)  # about 790 kB: over the whole body limit
-    with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "3", "--max-photo-mb", "0.05") as (url, _):
+    limit = small.stat().st_size - 1  # the JPEG is one byte too large
+    with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "3",
+                 "--max-photo-mb", repr(limit / 2 ** 20)) as (url, _):
+        assert httpx.get(url + "/api/health").json()["limits"]["max_photo_bytes"] == limit
         many = httpx.post(url + "/api/analyze", files=upload(photos[:4]))
         assert many.status_code == 413
         assert many.json() == {"detail": "4 photos is over the limit of 3 per request; send them in several requests"}
         large = httpx.post(url + "/api/analyze", files=upload([photos[0], small]))
         assert large.status_code == 413
-        assert large.json()["detail"].startswith("astronaut.jpg: 0.1 MB is over the limit of 0.05 MB per photo")
+        said = re.fullmatch(r"astronaut\.jpg: (\d+\.\d+) KB is over the limit of (\d+\.\d+) KB per photo",
+                            large.json()["detail"])
+        assert said, large.json()
+        size, most = map(float, said.groups())
+        rounding = 0.5 / 10 ** len(said.group(1).split(".")[1])  # half the last decimal shown
+        assert size > most and size == pytest.approx((limit + 1) / 1024, abs=rounding)
+        assert most == pytest.approx(limit / 1024, abs=rounding)
         assert httpx.post(url + "/api/analyze", files=upload([big])).status_code == 413
         assert httpx.post(url + "/api/analyze", files=upload(photos[:3])).status_code == 200
 
@@ -229,6 +238,21 @@ def test_a_taken_port_is_said_at_once_in_one_line(trained):
     assert result.stderr == f"serve.py: error: cannot listen on 127.0.0.1:{port} (Address already in use)\n"
 
 
+@pytest.mark.parametrize("flags, error", [
+    (["--port", "70000"], "--port 70000: must be from 0 to 65535"),
+    (["--port", "-1"], "--port -1: must be from 0 to 65535"),
+    (["--max-photo-mb", "nan"], "--max-photo-mb nan: must be from 0.001 to 10000"),
+    (["--max-photo-mb", "inf"], "--max-photo-mb inf: must be from 0.001 to 10000"),
+    (["--max-photo-mb", "1e-9"], "--max-photo-mb 1e-09: must be from 0.001 to 10000"),
+    (["--max-photo-mb", "1e308"], "--max-photo-mb 1e+308: must be from 0.001 to 10000"),
+    (["--host", "é" * 64], f"--host {'é' * 64!r}: not a host name or address"),
+])
+def test_a_wrong_argument_is_a_usage_error_before_anything_starts(tmp_path, flags, error):
+    command = [sys.executable, str(ROOT / "serve.py"), "--model", str(tmp_path / "none.joblib"), *flags]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"serve.py: error: {error}", result.stderr
+
+
 def test_port_zero_serves_on_the_port_it_prints(trained):
     command = [sys.executable, str(ROOT / "serve.py"), "--model", str(trained["model"]), "--port", "0",
                "--workers", "1"]
@@ -269,3 +293,17 @@ def test_csv_rows_are_the_parquet_rows(server, trained, photos, tmp_path):
     assert (table[["hat", "beard", "eyewear"]].fillna(-1) - parquet[["hat", "beard", "eyewear"]].fillna(-1)).abs().max().max() < 1e-9
     bad = httpx.post(server + "/api/csv", json=[{"image": "x"}], timeout=TIMEOUT)
     assert bad.status_code == 422 and bad.json() == {"detail": "records: expected the records of /api/analyze"}
+
+
+@pytest.mark.parametrize("scores, unknown", [({"foo": 1}, "'foo'"),  # was a 500
+                                             ({"image": 0.5, "face": 1, "hat": 0.5}, "'face', 'image'")])  # columns
+def test_csv_of_scores_of_other_labels_is_a_one_line_422(server, trained, scores, unknown):
+    labels = json.loads((trained["out"] / "model_card.json").read_text())["labels"]
+    face = {"box": [1, 2, 3, 4], "scores": dict.fromkeys(labels, 0.5), "labels": [], "quality": {"status": "ok"},
+            "types": {}, "recommendations": []}
+    record = {"image": "a.jpg", "width": 1, "height": 1, "error": None, "faces": [face]}
+    assert httpx.post(server + "/api/csv", json=[record]).status_code == 200
+    answer = httpx.post(server + "/api/csv", json=[record, {**record, "faces": [{**face, "scores": scores}]}])
+    assert answer.status_code == 422
+    assert answer.json() == {"detail": "records: expected the records of /api/analyze; their scores are of "
+                                       f"{', '.join(labels)}, not {unknown}"}

@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
+from itertools import count
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -38,9 +39,10 @@ from features.app.analysis import (AnalysisSettings, analyse_chunk, check_detect
 from features.app.records import csv_text, public
 
 STATIC = Path(__file__).resolve().parent / "static"
-MB = 1 << 20
+KB, MB = 1 << 10, 1 << 20
 # multipart headers around one file part are a few hundred bytes; this is generous
-PART_OVERHEAD = 64 * 1024
+PART_OVERHEAD = 64 * KB
+NOT_RECORDS = "records: expected the records of /api/analyze"
 
 
 @dataclass(frozen=True)
@@ -136,8 +138,23 @@ def check_limits(photos, settings):
                                  "per request; send them in several requests")
     for number, upload in enumerate(photos):
         if upload.size is not None and upload.size > settings.max_photo_bytes:
-            raise HTTPException(413, f"{display_name(upload.filename, number)}: {upload.size / MB:.1f} MB "
-                                     f"is over the limit of {settings.max_photo_bytes / MB:.3g} MB per photo")
+            size, limit = readable_sizes(upload.size, settings.max_photo_bytes)
+            raise HTTPException(413, f"{display_name(upload.filename, number)}: {size} is over the limit "
+                                     f"of {limit} per photo")
+
+
+def readable_sizes(size, limit):
+    """Two different byte counts as text, each in MB from 1 MB up and in KB below, with the fewest
+    decimals (from one) that tell them apart: a photo of 100 kB over a limit of 50 kB is not
+    "0.1 MB over 0.0 MB", nor one a little over 20 MB "20.0 MB over 20.0 MB"."""
+    def text(n, decimals):
+        scale, unit = (MB, "MB") if n >= MB else (KB, "KB")
+        return f"{n / scale:.{decimals}f} {unit}"
+
+    for decimals in count(1):
+        texts = [text(n, decimals) for n in (size, limit)]
+        if texts[0] != texts[1]:
+            return texts
 
 
 class Batch:
@@ -203,6 +220,20 @@ async def open_batch(analyser, photos, settings, options, *, annotate=False):
     except BaseException:
         batch.close()
         raise
+
+
+def records_csv_text(records, labels):
+    """The CSV of records as /api/analyze gives them, or a one-line 422: :func:`csv_text` trusts
+    its records, so another shape would be a 500, and a score of a label the model has not (of
+    another column, even) a wrong row."""
+    try:
+        scored = {label for record in records for face in record["faces"] for label in face["scores"]}
+        if unknown := sorted(scored - set(labels)):
+            raise HTTPException(422, f"{NOT_RECORDS}; their scores are of {', '.join(labels)}, "
+                                     f"not {', '.join(map(repr, unknown))}")
+        return csv_text(records)
+    except (LookupError, TypeError, AttributeError):
+        raise HTTPException(422, NOT_RECORDS) from None
 
 
 def wrong_media_type(request):
@@ -353,11 +384,7 @@ def create_app(settings):
     @app.post("/api/csv", summary="Records (as /api/analyze gives them) as CSV, one row per face",
               response_class=Response, responses={200: {"content": {"text/csv": {}}}})
     async def records_csv(records: Annotated[list[dict], Body(description="records of /api/analyze")]):
-        try:
-            text = csv_text(records)
-        except (KeyError, TypeError, IndexError, AttributeError):
-            raise HTTPException(422, "records: expected the records of /api/analyze") from None
-        return Response(text, media_type="text/csv")
+        return Response(records_csv_text(records, card["labels"]), media_type="text/csv")
 
     @app.get("/api/catalog", summary="The products that can be recommended")
     async def products():
