@@ -1,9 +1,12 @@
 """Products from scores and types."""
+import codecs
+import re
+
 import numpy as np
 import pytest
 
-from features.products.recommendations import (ANY_TYPE, TYPE_COLUMNS, TYPE_VALUES, CatalogError, describe, headline,
-                                                load_catalog, profile, recommend_products)
+from features.products.recommendations import (ANY_TYPE, CATALOG, TYPE_COLUMNS, TYPE_VALUES, CatalogError, describe,
+                                                headline, load_catalog, profile, recommend_products)
 from features.vision.colours import colour_name, hat_colour
 from features.vision.faces import detect_faces
 
@@ -28,15 +31,35 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
     ("product_id,category,name,price,hat_type\nA,hat,Cap,cheap,cap\n", "line 2: price 'cheap'"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,bowler\n", "line 2: hat_type 'bowler'.*'any'"),
     ("product_id,category,name,price\nA,eyewear,Frames,9\n", "line 2: eyewear_type ''"),
-    ("product_id,category,name,price,hat_type\nA,hat,Cap,-5,cap\n", "line 2: price -5.0 is not a price"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,-5,cap\n", "line 2: price '-5' is not a price"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,inf,cap\n", "line 2: price 'inf' is not a price"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,1e400,cap\n", "line 2: price '1e400' is not a price"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\nA,hat,Hat,9,brimmed\n",
      "line 3: product_id 'A' is already on line 2"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n\nA,hat,Hat,9,brimmed\n",
+     "line 4: product_id 'A' is already on line 2"),  # the blank line counts
+    ("product_id,category,name,price,hat_type\n", "no products"),
 ])
 def test_bad_catalogs_name_the_problem(tmp_path, text, message):
     path = tmp_path / "products.csv"
     path.write_text(text)
     with pytest.raises(CatalogError, match=message):
         load_catalog(path)
+
+
+def test_a_short_row_names_its_line_and_what_is_missing(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text(CATALOG.read_text(encoding="utf-8") + "HAT-999,hat\n", encoding="utf-8")
+    line = len(path.read_text(encoding="utf-8").splitlines())
+    with pytest.raises(CatalogError, match=rf"^{re.escape(str(path))}, line {line}: no name, price \(the row has"):
+        load_catalog(path)
+
+
+def test_a_catalog_saved_with_a_byte_order_mark_reads_as_without(tmp_path, catalog):
+    path = tmp_path / "products.csv"
+    path.write_text(CATALOG.read_text(encoding="utf-8"), encoding="utf-8-sig")
+    assert path.read_bytes().startswith(codecs.BOM_UTF8)
+    assert load_catalog(path) == catalog
 
 
 @pytest.mark.parametrize("rgb, name", [((10, 10, 10), "black"), ((250, 250, 250), "white"),

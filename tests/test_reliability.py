@@ -1,4 +1,5 @@
-"""Odd but valid photos find their faces; broken ones fail alone; bombs cost no memory."""
+"""Odd but valid photos find their faces; broken ones fail alone; bombs cost no memory; a
+broken catalog or model card stops a run with one line."""
 import json
 import os
 import shutil
@@ -116,3 +117,32 @@ def test_feed_of_broken_and_odd_files(trained, odd_photos, tmp_path, celeba_path
         assert f"{name}: " in result.stderr
     for path in odd_photos.values():
         assert records[path.name]["error"] is None and len(records[path.name]["faces"]) >= 1, path.name
+
+
+def assert_refused(message, photo, *options):
+    """recommend.py and serve.py each stop with the one line ``message`` starts and exit code 1,
+    recommend.py before it answers a photo."""
+    for script, own in (("recommend.py", [str(photo), "--json"]), ("serve.py", ["--port", "0", "--workers", "1"])):
+        result = subprocess.run([sys.executable, str(ROOT / script), *own, *options], capture_output=True, text=True,
+                                cwd=ROOT)
+        assert result.returncode == 1 and result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(f"{script}: error: {message}"), result.stderr
+
+
+@pytest.mark.parametrize("added, line, problem", [
+    ("HAT-999,hat", 55, "no name, price (the row has fewer fields than the header)"),
+    ("HAT-999,hat,Cap,1e400,,,cap", 55, "price '1e400' is not a price"),  # JSON has no Infinity
+])
+def test_a_broken_catalog_line_is_refused_in_one_line(trained, celeba_paths, tmp_path, added, line, problem):
+    catalog = tmp_path / "products.csv"
+    catalog.write_text((ROOT / "data" / "products.csv").read_text(encoding="utf-8") + added + "\n", encoding="utf-8")
+    assert len(catalog.read_text(encoding="utf-8").splitlines()) == line
+    assert_refused(f"{catalog}, line {line}: {problem}", celeba_paths[0], "--model", str(trained["model"]),
+                   "--catalog", str(catalog))
+
+
+def test_a_model_card_that_is_not_an_object_is_refused_in_one_line(trained, celeba_paths, tmp_path):
+    model = Path(shutil.copy(trained["model"], tmp_path))
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    (tmp_path / "model_card.json").write_text(json.dumps([card]))
+    assert_refused(f"{tmp_path / 'model_card.json'}: not a JSON object", celeba_paths[0], "--model", str(model))

@@ -23,6 +23,10 @@ PACKAGES = ("numpy", "scikit-learn", "xgboost-cpu", "scikit-image", "opencv-pyth
             "dlib-bin", "onnxruntime", "pandas", "joblib")
 
 
+#: The hint of every refused model.
+RETRAIN = "retrain with: python train.py"
+
+
 class ModelError(RuntimeError):
     """A model file that must not or cannot be loaded; the message says why."""
 
@@ -48,6 +52,23 @@ def sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_card(model_path):
+    """The card beside a model, checked to be a JSON object with the model's checksum: a card
+    edited by hand is a ModelError that names it, not a TypeError or KeyError further on."""
+    path = card_path(model_path)
+    try:
+        card = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model card ({exc.strerror}); {RETRAIN}") from None
+    except ValueError as exc:
+        raise ModelError(f"{path}: not JSON ({exc}); {RETRAIN}") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: not a JSON object; {RETRAIN}")
+    if "model_sha256" not in card:
+        raise ModelError(f"{path}: no model_sha256 (the model's checksum); {RETRAIN}")
+    return card
 
 
 def save_model(model, card, model_path):
@@ -86,18 +107,13 @@ def check_model(model_path):
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ModelError(f"{model_path}: no model file; make one with: python train.py")
-    try:
-        card = json.loads(card_path(model_path).read_text())
-        expected = card["model_sha256"]
-    except (OSError, ValueError, KeyError):
-        raise ModelError(f"{model_path}: no readable model_card.json with its checksum beside it; "
-                         "retrain with: python train.py") from None
-    if sha256(model_path) != expected:
+    card = read_card(model_path)
+    if sha256(model_path) != card["model_sha256"]:
         raise ModelError(f"{model_path}: checksum does not match model_card.json (file changed "
                          "or truncated); refusing to load it")
     if card.get("model_format", 1) != MODEL_FORMAT:
         raise ModelError(f"{model_path}: made by another version of img2recommender (model format "
-                         f"{card.get('model_format', 1)}, this code reads {MODEL_FORMAT}); retrain with: python train.py")
+                         f"{card.get('model_format', 1)}, this code reads {MODEL_FORMAT}); {RETRAIN}")
     current = library_versions()
     changed = {k: (v, current.get(k)) for k, v in card.get("library_versions", {}).items()
                if current.get(k) != v}

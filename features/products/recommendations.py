@@ -1,5 +1,6 @@
 """Recommendations: per-face scores and types, to ranked products."""
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,42 @@ ANY_TYPE_FIT = 0.5
 ANY_TYPE_PHRASES = {"eyewear": "any glasses", "beard": "any style", "hat": "any headwear"}
 
 
+def read_rows(path):
+    """The catalog's header and its rows, each with the line it ends on (blank lines and a
+    quoted name over two lines move the line numbers on)."""
+    try:  # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = [(reader.line_num, row) for row in reader]
+            return reader.fieldnames or [], rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CatalogError(f"{path}: cannot read the catalog ({exc})") from None
+
+
+def check_product(row, where):
+    """Check one catalog row (``where``: its file and line, for the error) and turn its price
+    into a float, its absent optional columns into ``""``."""
+    short = [column for column in CATALOG_COLUMNS if row[column] is None]  # csv gives None past a row's end
+    if short:
+        raise CatalogError(f"{where}: no {', '.join(short)} (the row has fewer fields than the header)")
+    category = row["category"]
+    if category not in LABELS:
+        raise CatalogError(f"{where}: category {category!r} is not one of {LABELS}")
+    try:
+        price = float(row["price"])
+    except ValueError:
+        raise CatalogError(f"{where}: price {row['price']!r} is not a number") from None
+    if not 0 <= price < math.inf:  # NaN too; inf (or 1e400) would also be invalid JSON in every answer
+        raise CatalogError(f"{where}: price {row['price']!r} is not a price (a finite number, 0 or more)")
+    row["price"] = price
+    for column in (*TYPE_COLUMNS.values(), "colour"):
+        row[column] = row.get(column) or ""
+    value = row[TYPE_COLUMNS[category]]
+    if value not in (*TYPE_VALUES[category], ANY_TYPE):
+        raise CatalogError(f"{where}: {TYPE_COLUMNS[category]} {value!r} is not one of "
+                           f"{(*TYPE_VALUES[category], ANY_TYPE)}")
+
+
 def load_catalog(path=CATALOG):
     """Read the product catalog: ``product_id``, ``category`` (hat, beard or eyewear), ``name``,
     ``price``, the category's type column (``eyewear_type``, ``beard_style``, ``hat_type``) and
@@ -46,37 +83,21 @@ def load_catalog(path=CATALOG):
     list of dict
         One dict of strings per product (``price`` as float), in file order.
     """
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-            columns = set(rows[0]) if rows else set()
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CatalogError(f"{path}: cannot read the catalog ({exc})") from None
-    missing = set(CATALOG_COLUMNS) - columns
+    columns, rows = read_rows(path)
+    missing = set(CATALOG_COLUMNS) - set(columns)
     if missing:
         raise CatalogError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    if not rows:
+        raise CatalogError(f"{path}: no products (a header and no rows)")
     seen = {}
-    for line, row in enumerate(rows, start=2):
-        category = row["category"]
-        if category not in LABELS:
-            raise CatalogError(f"{path}, line {line}: category {category!r} is not one of {LABELS}")
+    for line, row in rows:
+        where = f"{path}, line {line}"
+        check_product(row, where)
         if row["product_id"] in seen:  # the web page and the Parquet rows name products by id
-            raise CatalogError(f"{path}, line {line}: product_id {row['product_id']!r} is already on line "
+            raise CatalogError(f"{where}: product_id {row['product_id']!r} is already on line "
                                f"{seen[row['product_id']]}")
         seen[row["product_id"]] = line
-        try:
-            row["price"] = float(row["price"])
-        except ValueError:
-            raise CatalogError(f"{path}, line {line}: price {row['price']!r} is not a number") from None
-        if not row["price"] >= 0:  # NaN too
-            raise CatalogError(f"{path}, line {line}: price {row['price']} is not a price")
-        for column in (*TYPE_COLUMNS.values(), "colour"):
-            row[column] = row.get(column) or ""
-        value = row[TYPE_COLUMNS[category]]
-        if value not in (*TYPE_VALUES[category], ANY_TYPE):
-            raise CatalogError(f"{path}, line {line}: {TYPE_COLUMNS[category]} {value!r} is not one of "
-                               f"{(*TYPE_VALUES[category], ANY_TYPE)}")
-    return rows
+    return [row for _, row in rows]
 
 
 #: How sure a sentence sounds for a calibrated probability (highest band first): no
