@@ -101,6 +101,16 @@ def test_missing_file_and_folder(tmp_path):
         load_image(tmp_path)
 
 
+def test_pipes_and_devices_are_not_photos(tmp_path):
+    """A named pipe would block the reader, and a device reports 0 bytes: neither is 'empty'."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    for path in (tmp_path / "pipe.jpg", "/dev/zero"):
+        with pytest.raises(ImageError, match="not a regular file"):
+            load_image(path)
+
+
 def test_as_rgb_never_modifies_its_input(astronaut):
     gray = astronaut[:, :, 0].copy()
     out = as_rgb(gray)

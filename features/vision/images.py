@@ -30,10 +30,13 @@ def load_image(path, *, max_pixels=MAX_PIXELS):
     Raises
     ------
     ImageError
-        For a missing, unreadable, empty, corrupt or oversized file.
+        For a missing, unreadable, empty, corrupt or oversized file, or one that is not a
+        regular file.
     """
     path = Path(path)
     try:
+        if path.exists() and not path.is_file() and not path.is_dir():  # reading a pipe would block
+            raise ImageError(path, "not a regular file (a device, pipe or socket)")
         if os.path.getsize(path) == 0:
             raise ImageError(path, "empty file (0 bytes)")
         with warnings.catch_warnings():
