@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,8 @@ ROOT = Path(__file__).resolve().parent
 
 
 def parse_args(argv=None):
+    from features.app.cluster import scheduler_address
+
     parser = argparse.ArgumentParser(
         description="Find every face in photos, score hat / beard / eyewear with calibrated "
                     "probabilities and recommend products.",
@@ -60,7 +63,7 @@ def parse_args(argv=None):
     parser.add_argument("--output", type=Path, metavar="FILE.parquet",
                         help="also write the results to Parquet, one row per face (or per photo "
                              "without a face)")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
+    parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address,
                         help="run the photos on the Dask cluster at ADDRESS (tcp://host:8786); its "
                              "scheduler and workers need this project installed (make install) "
                              "and the same paths")
@@ -119,15 +122,20 @@ def announce_thresholds(args):
 
 
 def read_list(path):
-    """Photo paths from a text file (one per line, # comments) or a CSV with a path column."""
+    """Photo paths from a text file (one per line, # comments) or a CSV with a path, image or
+    filename column; a CSV of one column without that header is a list of paths, its first
+    line one of them."""
     if path.suffix.lower() == ".csv":
         import pandas as pd
 
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        column = next((c for c in ("path", "image", "filename") if c in table), table.columns[0])
-        return [Path(p) for p in table[column] if p.strip()]
-    lines = path.read_text().splitlines()
-    return [Path(line.strip()) for line in lines if line.strip() and not line.startswith("#")]
+        column = next((c for c in ("path", "image", "filename") if c in table), None)
+        if column is not None:
+            return [Path(p.strip()) for p in table[column] if p.strip()]
+        if len(table.columns) > 1:
+            raise ValueError(f"no path, image or filename column (columns: {', '.join(table.columns)})")
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [Path(line) for line in lines if line and not line.startswith("#")]
 
 
 def collect_photos(paths, *, recursive=False):
@@ -167,6 +175,13 @@ def annotation_targets(photos, folder):
         used.add(name)
         targets.append(folder / name)
     return targets
+
+
+def overwritten_photos(photos, targets):
+    """The photos that an annotated copy in ``targets`` would replace (``--annotate`` into
+    the photos' own folder)."""
+    inputs = {photo.resolve() for photo in photos if photo.is_file()}
+    return [target for target in targets if target is not None and target.resolve() in inputs]
 
 
 def run_photos(photos, args):
@@ -346,13 +361,20 @@ def main(argv=None):
                           ("--detection-threshold", args.detection_threshold)) if value is not None)
         print(f"recommend.py: {given} overrides the model's face detection setting", file=sys.stderr)
     # the outputs are opened before any photo is analysed: their errors cost no work
-    try:
-        if args.annotate:
+    if args.annotate:
+        try:
             args.annotate.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"recommend.py: error: --annotate {args.annotate}: cannot make the folder ({exc.strerror or exc})",
-              file=sys.stderr)
-        return 1
+            with tempfile.NamedTemporaryFile(dir=args.annotate, suffix=".jpg"):
+                pass
+        except OSError as exc:
+            print(f"recommend.py: error: --annotate {args.annotate}: cannot write into the folder "
+                  f"({exc.strerror or exc})", file=sys.stderr)
+            return 1
+        replaced = overwritten_photos(photos, annotation_targets(photos, args.annotate))
+        if replaced:
+            print(f"recommend.py: error: --annotate {args.annotate}: the annotated copy would replace the "
+                  f"photo {replaced[0]}; choose a folder without the photos", file=sys.stderr)
+            return 2
     try:
         sink = ParquetSink(args.output) if args.output else None
     except OSError as exc:

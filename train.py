@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.model.classifier import CALIBRATIONS, F1_PLATEAU
-from features.app.cluster import ClusterError
+from features.app.cluster import ClusterError, scheduler_address
 from features.labels import LABELS
 from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
 from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
@@ -66,7 +66,7 @@ def parse_args(argv=None):
                         help="also cross-validate each feature block alone (OUT/ablation.json)")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
                         help="processes for feature extraction, threads for XGBoost")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
+    parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address,
                         help="extract features on the Dask cluster at ADDRESS (tcp://host:8786); "
                              "the classifiers are still fitted here")
     parser.add_argument("--no-tight-copies", action="store_true",
@@ -80,7 +80,7 @@ def parse_args(argv=None):
                                ("--n-estimators", args.n_estimators, 1), ("--max-depth", args.max_depth, 1)):
         if value is not None and value < least:
             parser.error(f"{flag} {value}: must be at least {least}")
-    if args.learning_rate <= 0:
+    if not args.learning_rate > 0:  # NaN too
         parser.error(f"--learning-rate {args.learning_rate}: must be over 0")
     if args.min_precision is not None and not 0 < args.min_precision <= 1:
         parser.error(f"--min-precision {args.min_precision}: must be in (0, 1]")
@@ -90,6 +90,10 @@ def parse_args(argv=None):
         detection_settings(args.detector, args.detection_threshold)
     except ValueError as exc:
         parser.error(f"--detection-threshold: {exc}")
+    try:
+        main_blocks(args.blocks)
+    except ValueError as exc:
+        parser.error(f"--blocks {exc}")
     return args
 
 
@@ -298,17 +302,23 @@ def main(argv=None):
 
 def load_table(args):
     """The labelled photos to train on (``--data``, ``--limit``) and the blocks asked for."""
-    from features.vision.transformer import BLOCKS, GATED_BLOCKS
-
     data_dir = args.data or default_data_dir()
     table = load_dataset(data_dir)
     if args.limit:
         table = table.iloc[:args.limit].reset_index(drop=True)
-    blocks = tuple(b.strip() for b in args.blocks.split(",") if b.strip())
-    main_blocks = [b for b in BLOCKS if b not in GATED_BLOCKS]  # always added, last
-    if set(blocks) - set(main_blocks) or not blocks:
-        raise DatasetError(f"--blocks {args.blocks!r}: expected some of {', '.join(main_blocks)}")
-    return data_dir, table, blocks
+    return data_dir, table, main_blocks(args.blocks)
+
+
+def main_blocks(text):
+    """The blocks of ``--blocks`` (comma-separated, each once, the gated ones left out: they
+    are always added, last), or ValueError."""
+    from features.vision.transformer import BLOCKS, GATED_BLOCKS
+
+    blocks = tuple(b.strip() for b in text.split(",") if b.strip())
+    known = [b for b in BLOCKS if b not in GATED_BLOCKS]
+    if set(blocks) - set(known) or not blocks or len(set(blocks)) < len(blocks):
+        raise ValueError(f"{text!r}: expected some of {', '.join(known)}, each once")
+    return blocks
 
 
 def skipped_photos(table, X, max_skipped):

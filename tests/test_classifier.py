@@ -220,7 +220,7 @@ def test_a_model_of_an_older_format_is_refused_with_a_hint(tmp_path, fitted):
     card = json.loads(card_path(path).read_text())
     del card["model_format"]
     card_path(path).write_text(json.dumps(card))
-    with pytest.raises(ModelError, match=r"model format 1, this code reads 2\); retrain with: python train.py"):
+    with pytest.raises(ModelError, match=r"model format 1, this code reads 3\); retrain with: python train.py"):
         load_model(path)
 
 

@@ -87,6 +87,30 @@ def test_annotate_writes_images_that_open(trained, feed, tmp_path):
         assert image.size[0] >= 250
 
 
+def test_annotate_never_replaces_a_photo(trained, tmp_path):
+    """Annotated copies written into the photos' own folder would replace them (a PNG's copy
+    too, named .jpg): refused before any photo is read, and the photos stay as they were."""
+    shutil.copy(TWO_PEOPLE, tmp_path / "a.jpg")
+    shutil.copy(TWO_PEOPLE, tmp_path / "b.jpg")
+    Image.open(TWO_PEOPLE).save(tmp_path / "b.png")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for photos in ([tmp_path], [tmp_path / "b.png", tmp_path / "b.jpg"]):
+        result = run(trained, *photos, "--annotate", tmp_path)
+        assert result.returncode == 2 and result.stdout == "" and "would replace the photo" in result.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_list_files_without_a_path_header(trained, tmp_path):
+    """A one-column CSV without a header is a list of paths, its first line one of them; a CSV
+    of several columns without a path column is refused, not read from its first column."""
+    (tmp_path / "plain.csv").write_text(f"{TWO_PEOPLE}\n {TWO_PEOPLE}\n")
+    result = run(trained, "--list", tmp_path / "plain.csv", "--json")
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 2
+    (tmp_path / "two.csv").write_text(f"a,b\n{TWO_PEOPLE},1\n")
+    result = run(trained, "--list", tmp_path / "two.csv")
+    assert result.returncode == 1 and "no path, image or filename column (columns: a, b)" in result.stderr
+
+
 def test_profile_of_a_folder(trained, feed):
     result = run(trained, feed, "--profile", "--json")
     lines = result.stdout.strip().splitlines()
@@ -121,7 +145,8 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
     (tmp_path / "a-folder.parquet").mkdir()
     for option, message in ((["--output", tmp_path / "no" / "x.parquet"], "cannot write the file"),
                             (["--output", tmp_path / "a-folder.parquet"], "cannot write the file"),
-                            (["--annotate", tmp_path / "a-file"], "cannot make the folder (File exists)")):
+                            (["--annotate", tmp_path / "a-file"], "cannot write into the folder (File exists)"),
+                            (["--annotate", "/proc"], "cannot write into the folder")):
         result = run(trained, TWO_PEOPLE, *option)
         assert result.returncode == 1 and result.stdout == "", option
         assert result.stderr.count("\n") == 1 and message in result.stderr and str(option[1]) in result.stderr
@@ -216,7 +241,9 @@ def test_precision_picks_thresholds_from_out_of_fold_points(trained, feed):
 
 @pytest.mark.parametrize("option", [("--min-probability", "scarf=0.5"), ("--min-probability", "hat=1.5"),
                                     ("--min-probability", "hat"), ("--min-probability", "hat=0.5,hat=0.6"),
-                                    ("--precision", "0"), ("--detection-threshold", "-1")])
+                                    ("--precision", "0"), ("--detection-threshold", "-1"),
+                                    ("--detection-threshold", "nan", "--detector", "hog"),
+                                    ("--scheduler", "garbage"), ("--scheduler", "http://127.0.0.1:8786")])
 def test_bad_decision_options_are_usage_errors(trained, option):
     result = run(trained, TWO_PEOPLE, *option)
     assert result.returncode == 2 and option[0] in result.stderr and "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ workers must be able to import this project (the scheduler unpickles the task gr
 ``make install``, or ``pip install -e .``, on every host) and see the photos and model at the
 same paths.
 """
+import argparse
 from collections import deque
 
 #: Chunks submitted ahead of the one being read: keeps every worker busy, memory bounded.
@@ -13,6 +14,23 @@ AHEAD_PER_WORKER = 4
 
 class ClusterError(RuntimeError):
     """A cluster that cannot run this project's code; the message says what to install where."""
+
+
+def scheduler_address(text):
+    """``text`` if it reads as a scheduler's address (scheme, host and port), else a usage
+    error (argparse type): a client given a wrong one fails, then waits 40 s at exit for its
+    own cleanup."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(text)
+        get_backend(scheme)
+        parse_host_port(location)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def connect(address):

@@ -16,6 +16,7 @@ The 68-point shape predictor was trained on HOG boxes, so other detectors' boxes
 mapped to the HOG convention (:data:`HOG_BOX_FROM`).
 """
 import importlib.util
+import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -87,6 +88,8 @@ class DetectionSettings:
     def __post_init__(self):
         if self.method not in DETECTORS:
             raise ValueError(f"unknown detector {self.method!r}: use one of {sorted(DETECTORS)}")
+        if not math.isfinite(self.threshold):
+            raise ValueError(f"the threshold must be a number, not {self.threshold}")
         if self.method.startswith("blazeface") and not 0 < self.threshold < 1:
             # at 0 or under every anchor of the network is a face (249 in a 250x250 portrait)
             raise ValueError(f"BlazeFace's threshold must be between 0 and 1 (its scores are "
