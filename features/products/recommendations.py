@@ -167,7 +167,7 @@ def recommend_products(scores, labels, types, catalog, *, per_category=2, leads=
         Labels that passed the model's thresholds; only their categories are recommended.
     types : dict
         The face's ``types`` (:meth:`features.model.types.TypeClassifier.face_types`); ``{}`` ranks
-        by price alone.
+        the products for any type first (:data:`ANY_TYPE_FIT`), then by price.
     catalog : list of dict
         From :func:`load_catalog`.
     per_category : int

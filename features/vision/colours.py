@@ -49,7 +49,7 @@ ITERATIONS = 5
 CHEEKS = ((2, 31), (14, 35))
 #: Half-side of each cheek's skin patch, as a share of the face's width (jaw side to side).
 CHEEK_HALF = 0.06
-#: Lab of a middle skin tone, used when a cheek lies outside the photo.
+#: Lab of a middle skin tone, used when both cheeks lie outside the photo.
 DEFAULT_SKIN = (65.0, 15.0, 18.0)
 
 

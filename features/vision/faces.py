@@ -445,7 +445,9 @@ DETECTORS = {"blazeface": detect_blazeface, "blazeface_short": detect_blazeface,
 #: (``python benchmarks/detection.py --fit-boxes blazeface``); the landmark error against the
 #: HOG box's landmarks (mean point distance over the eye distance) is 2.8% before and after it
 #: on those faces, 2.1% before and 2.0% after on 282 LFW faces.  The other two are not fitted
-#: (identity): short-range BlazeFace and MMOD only serve the benchmark.
+#: (identity): as detectors of their own, short-range BlazeFace and MMOD only serve the
+#: benchmark (the default's faces, those its short-range pass adds too, are mapped as
+#: ``"blazeface"``).
 HOG_BOX_FROM = {"hog": (0.0, 0.0, 1.0), "blazeface": (-0.0053, 0.0198, 0.9394),
                 "blazeface_short": (0.0, 0.0, 1.0), "mmod": (0.0, 0.0, 1.0)}
 

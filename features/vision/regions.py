@@ -14,7 +14,7 @@ REGION_SIZES = {
     "eye_band": (96, 32),   # brows to the bridge of the nose, temple to temple: eyewear
     "jaw": (64, 48),        # below the nose to below the chin, cheek to cheek: beards
     "context": (224, 224),  # the head with what it wears, for the ImageNet CNN
-    "eyes": (224, 224),     # the eye band stretched to the CNN's square input: glasses up close
+    "eyes": (224, 224),     # brows to the nose tip, temple to temple, at the CNN's square input: glasses up close
     "hat": (224, 224),      # the forehead's rectangle at the CNN's input: a hat's shape (its type)
 }
 REGIONS = ("forehead", "eye_band", "jaw")
