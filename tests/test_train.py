@@ -152,13 +152,14 @@ def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
     assert not (tmp_path / "out" / "model.joblib").exists()
 
 
-@pytest.mark.parametrize("blocks", ["hog,scarf", "cnn,hat_cnn"])
+@pytest.mark.parametrize("blocks", ["hog,scarf", "cnn,hat_cnn", "hog,hog"])
 def test_unknown_or_gated_blocks_are_a_clear_error(tmp_path, blocks):
-    """``--blocks`` takes the main row's blocks; the hat crop's block is always added, last."""
+    """``--blocks`` takes the main row's blocks, each once (a usage error before any photo is
+    read); the hat crop's block is always added, last."""
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--blocks", blocks,
                              "--out", str(tmp_path), "--n-jobs", "1"], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "expected some of hog, colour, face_descriptor, cnn" in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "expected some of hog, colour, face_descriptor, cnn, each once" in result.stderr
 
 
 def test_help_describes_the_options():
