@@ -45,3 +45,12 @@ def test_every_module_lives_in_a_wing_or_the_base():
     assert top == set(BASE)
     packages = {p.parent.name for p in (ROOT / "features").glob("*/__init__.py")}
     assert packages == set(ORDER)
+
+
+def test_products_read_the_answer_not_the_models():
+    """Products take per-face scores and types (plain dicts): importing them must not load the
+    vision or model wings (OpenCV, dlib, scikit-learn)."""
+    wrong = [f"{path.name} imports {module}"
+             for path in sorted((ROOT / "features" / "products").rglob("*.py"))
+             for module in imported_modules(path) if wing(module) not in BASE]
+    assert not wrong, wrong

@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from features.products.recommendations import (ANY_TYPE, CATALOG, TYPE_COLUMNS, TYPE_VALUES, CatalogError, describe,
+from features.labels import TYPE_VALUES
+from features.products.recommendations import (ANY_TYPE, CATALOG, TYPE_COLUMNS, CatalogError, describe,
                                                 headline, load_catalog, profile, recommend_products)
 from features.vision.colours import colour_name, hat_colour
 from features.vision.faces import detect_faces

@@ -25,15 +25,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier
 
+from features.labels import BEARD_STYLES
 from features.model.classifier import BoosterThreads, MarginCalibrator
 from features.model.trees import TreeMargins
 from features.vision.transformer import gated_names
 
-#: Single-choice families: one class per face.
-EYEWEAR_TYPES = ("clear", "dark")
-HAT_TYPES = ("cap", "brimmed", "beanie", "other")
-#: Facial-hair styles co-occur (a goatee with a moustache), so each is its own yes/no target.
-BEARD_STYLES = ("stubble", "moustache", "goatee", "full_beard")
 #: Every target the classifier fits, in order: single-choice families, then beard styles.
 TARGETS = ("eyewear", "hat", "hat_colour") + BEARD_STYLES
 #: The label each target's type is reported under (only when that label is on).

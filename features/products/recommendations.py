@@ -5,8 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.labels import LABELS
-from features.model.types import BEARD_STYLES, EYEWEAR_TYPES, HAT_TYPES
+from features.labels import LABELS, TYPE_VALUES
 
 CATALOG = Path(__file__).resolve().parents[2] / "data" / "products.csv"
 CATALOG_COLUMNS = ("product_id", "category", "name", "price")
@@ -16,9 +15,8 @@ class CatalogError(ValueError):
     """A product catalog that cannot be used; the message names the file and row."""
 
 
-#: The catalog column that holds each category's type, and the type family it is read from.
+#: The catalog column that holds each category's type.
 TYPE_COLUMNS = {"eyewear": "eyewear_type", "beard": "beard_style", "hat": "hat_type"}
-TYPE_VALUES = {"eyewear": EYEWEAR_TYPES, "beard": BEARD_STYLES, "hat": HAT_TYPES}
 #: How a type reads in a reason ("dark sunglasses, 0.93 -> ...").
 TYPE_PHRASES = {"clear": "clear glasses", "dark": "dark sunglasses", "cap": "cap",
                 "brimmed": "brimmed hat", "beanie": "beanie", "other": "headwear",
