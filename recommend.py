@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent
 
 def parse_args(argv=None):
     from features.app.cluster import scheduler_address
+    from features.products.recommendations import CATALOG, PER_CATEGORY
 
     parser = argparse.ArgumentParser(
         description="Find every face in photos, score hat / beard / eyewear with calibrated "
@@ -37,9 +38,9 @@ def parse_args(argv=None):
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib",
                         help="model made by train.py (its model_card.json must sit beside it)")
-    parser.add_argument("--catalog", type=Path, default=ROOT / "data" / "products.csv",
+    parser.add_argument("--catalog", type=Path, default=CATALOG,
                         help="product catalog CSV")
-    parser.add_argument("--per-category", type=int, default=2,
+    parser.add_argument("--per-category", type=int, default=PER_CATEGORY,
                         help="products recommended per category a face has")
     parser.add_argument("--detector", metavar="NAME", default=None,
                         help="face detector (blazeface, hog, mmod, blazeface_short) instead of "
@@ -321,16 +322,16 @@ class ParquetSink:
 
 def main(argv=None):
     args = parse_args(argv)
-    from features.app.analysis import check_detection
+    from features.app.analysis import app_card, check_detection
     from features.app.cluster import ClusterError
-    from features.model.model_io import ModelError, check_model
+    from features.model.model_io import ModelError
     from features.products.recommendations import CatalogError, load_catalog
     from features.app.records import public
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            card = check_model(args.model)
+            card = app_card(args.model)
         for warning in caught:
             print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
         catalog = load_catalog(args.catalog)

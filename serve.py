@@ -20,6 +20,8 @@ PHOTO_MB = (0.001, 10_000)
 
 
 def parse_args(argv=None):
+    from features.products.recommendations import CATALOG
+
     parser = argparse.ArgumentParser(description="Serve the img2recommender page (/) and HTTP API "
                                                  "(/api/..., documented at /docs).",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -31,7 +33,7 @@ def parse_args(argv=None):
                         help="worker processes that analyse photos (every request shares them)")
     parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib",
                         help="model made by train.py (its model_card.json must sit beside it)")
-    parser.add_argument("--catalog", type=Path, default=ROOT / "data" / "products.csv",
+    parser.add_argument("--catalog", type=Path, default=CATALOG,
                         help="product catalog CSV")
     parser.add_argument("--max-photo-mb", type=float, default=20.0,
                         help="largest photo accepted, in MB, from {} to {}".format(*PHOTO_MB))

@@ -146,3 +146,19 @@ def test_a_model_card_that_is_not_an_object_is_refused_in_one_line(trained, cele
     card = json.loads((trained["out"] / "model_card.json").read_text())
     (tmp_path / "model_card.json").write_text(json.dumps([card]))
     assert_refused(f"{tmp_path / 'model_card.json'}: not a JSON object", celeba_paths[0], "--model", str(model))
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda card: card.pop("detector"), "no 'detector'"),
+    (lambda card: card["thresholds"].pop("hat"), "no 'hat'"),
+    (lambda card: card["thresholds"].update(beard="0.4"), "the beard threshold '0.4' is not a probability"),
+    (lambda card: card["detector"].update(method="sonar"), "detector: unknown detector 'sonar'"),
+])
+def test_a_model_card_edited_by_hand_is_refused_in_one_line(trained, celeba_paths, tmp_path, edit, problem):
+    """The checksum covers the model, not the card: the entries recommend.py and serve.py
+    read are checked before any photo."""
+    model = Path(shutil.copy(trained["model"], tmp_path))
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    edit(card)
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    assert_refused(f"{tmp_path / 'model_card.json'}: {problem}", celeba_paths[0], "--model", str(model))

@@ -14,8 +14,8 @@ from features.app.annotation import annotate, save_rgb
 from features.labels import LABELS
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image
-from features.model.model_io import load_model
-from features.products.recommendations import headline, load_catalog, recommend_products
+from features.model.model_io import RETRAIN, ModelError, card_path, check_model, load_model
+from features.products.recommendations import PER_CATEGORY, headline, load_catalog, recommend_products
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class AnalysisSettings:
 
     model: Path
     catalog: Path
-    per_category: int = 2
+    per_category: int = PER_CATEGORY
     detector: str | None = None
     detection_threshold: float | None = None
     min_probability: tuple = ()
@@ -66,6 +66,32 @@ def parse_min_probability(text):
         if label not in LABELS or not 0 <= chosen[label] <= 1:
             raise ValueError(f"{item!r}: LABEL is one of {', '.join(LABELS)} and P in [0, 1]")
     return chosen
+
+
+def app_card(model_path):
+    """:func:`~features.model.model_io.check_model`, and the card's entries that recommend.py
+    and serve.py read (``labels``, ``thresholds``, ``detector``, ``dataset.n_used``): the
+    checksum covers the model, not its card, so a card edited by hand is a one-line
+    ModelError here rather than a KeyError further on."""
+    card = check_model(model_path)
+    try:
+        labels = card["labels"]
+        if not isinstance(labels, list) or not set(labels) <= set(LABELS):
+            raise ValueError(f"labels {labels!r} are not a list of {', '.join(LABELS)}")
+        for label in labels:
+            threshold = card["thresholds"][label]
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+                raise ValueError(f"the {label} threshold {threshold!r} is not a probability")
+        try:
+            DetectionSettings(**card["detector"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"detector: {exc}") from None
+        card["dataset"]["n_used"]
+    except KeyError as exc:
+        raise ModelError(f"{card_path(model_path)}: no {exc}; {RETRAIN}") from None
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{card_path(model_path)}: {exc}; {RETRAIN}") from None
+    return card
 
 
 def check_detection(card, detector=None, threshold=None):
@@ -103,7 +129,7 @@ def preload():
     landmark_predictor()
 
 
-def analyse_photo(path, model, catalog, *, per_category=2, annotate_to=None):
+def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
     face's ``headline``)."""
     image = load_image(path)

@@ -98,6 +98,10 @@ def load_catalog(path=CATALOG):
     return [row for _, row in rows]
 
 
+#: Products per category a face (or a profile) gets, unless the caller asks for another number.
+PER_CATEGORY = 2
+
+
 #: How sure a sentence sounds for a calibrated probability (highest band first): no
 #: sentence claims more than its number, and none says "wears" under 0.5.
 HEDGES = ((0.8, "very likely"), (0.5, "likely"))
@@ -154,7 +158,7 @@ def reason(lead, label, product, types, *, averaged=False):
     return f"{lead}; {what}, {types[label][value]:.2f}{on_average} → {product['name']}"
 
 
-def recommend_products(scores, labels, types, catalog, *, per_category=2, leads=None, averaged=False):
+def recommend_products(scores, labels, types, catalog, *, per_category=PER_CATEGORY, leads=None, averaged=False):
     """Products for one face: its labels strongest first, the best-fitting products of each.
 
     Parameters
@@ -239,7 +243,7 @@ def account_types(faces):
     return mean, shares
 
 
-def profile(results, catalog, *, per_category=2):
+def profile(results, catalog, *, per_category=PER_CATEGORY):
     """Recommendations for a whole feed (one account): label shares over photos and faces,
     type shares among the faces with each label.
 

@@ -32,9 +32,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 
-from features.model.model_io import check_model
-from features.products.recommendations import load_catalog, profile
-from features.app.analysis import (AnalysisSettings, analyse_chunk, check_detection, error_record,
+from features.products.recommendations import PER_CATEGORY, load_catalog, profile
+from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_detection, error_record,
                                    parse_min_probability, preload)
 from features.app.records import csv_text, public
 
@@ -248,7 +247,7 @@ def wrong_media_type(request):
     return JSONResponse({"detail": f"{request.url.path} takes {expected}, not {sent}"}, status_code=415)
 
 
-def json_lines(batch, *, catalog=None, per_category=2):
+def json_lines(batch, *, catalog=None, per_category=PER_CATEGORY):
     """The response body of ``format=jsonl``: ``recommend.py --json`` (``--profile``) output."""
 
     async def lines():
@@ -297,7 +296,7 @@ Format = Annotated[Literal["json", "jsonl"], Query(description="json: one docume
 def create_app(settings):
     """The FastAPI app for ``settings``; raises ModelError or CatalogError for an unusable
     model or catalog, before any worker starts."""
-    card = check_model(settings.model)
+    card = app_card(settings.model)
     catalog = load_catalog(settings.catalog)
     analyser = Analyser(settings)
     started = time.monotonic()
@@ -328,7 +327,7 @@ def create_app(settings):
     async def one_line_server_error(request, exc):
         return JSONResponse({"detail": f"{type(exc).__name__}: {exc}".splitlines()[0]}, status_code=500)
 
-    def options(per_category: PerCategory = 2, min_probability: MinProbability = None,
+    def options(per_category: PerCategory = PER_CATEGORY, min_probability: MinProbability = None,
                 precision: Precision = None, detection_threshold: DetectionThreshold = None):
         """A request's analysis options, from its query fields (a one-line 422 when malformed)."""
         return request_options(analyser, card, per_category, min_probability, precision, detection_threshold)
