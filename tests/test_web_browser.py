@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LFW
+from conftest import LFW, serving
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -82,3 +82,23 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("IMG2REC_WEB_SCREENSHOT"):  # how the README's picture is made
         shutil.copy(screenshot, os.environ["IMG2REC_WEB_SCREENSHOT"])
+
+
+def test_a_photo_over_the_limit_is_said_as_the_api_says_it(trained, browser, tmp_path, astronaut):
+    """The page does not send a photo over the limit; what it says is the server's own 413."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(astronaut).save(photo, quality=95)
+    limit = photo.stat().st_size - 1  # one byte too large: the sizes need several decimals
+    with serving(trained["model"], tmp_path / "serve.log", "--max-photo-mb", repr(limit / 2 ** 20)) as (url, _):
+        refused = httpx.post(url + "/api/analyze", files=[("photos", (photo.name, photo.read_bytes()))])
+        assert refused.status_code == 413
+        browser.get(url + "/")
+        WebDriverWait(browser, 30).until(lambda page: "per photo" in page.find_element(By.ID, "limits").text)
+        assert browser.find_element(By.ID, "limits").text.startswith(f"Up to {limit / 1024:.1f} KB per photo")
+        browser.find_element(By.ID, "pick").send_keys(str(photo))
+        status = WebDriverWait(browser, 30).until(lambda page: page.find_element(By.CSS_SELECTOR, ".photo.error .status"))
+        assert status.text == "error: " + refused.json()["detail"].removeprefix(f"{photo.name}: ")

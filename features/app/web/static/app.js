@@ -19,7 +19,20 @@ async function loadHealth() {
   const model = state.health.model;
   $("model").textContent = `Model ${state.health.version}: ${model.labels.join(", ")}; trained ${model.trained_at || "(date unknown)"}`;
   const limits = state.health.limits;
-  $("limits").textContent = `Up to ${limits.max_photo_bytes / 2 ** 20} MB per photo; larger drops than ${limits.max_photos} photos go in several batches, each with its own summary.`;
+  $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; larger drops than ${limits.max_photos} photos go in several batches, each with its own summary.`;
+}
+
+// A byte count in MB from 1 MB up and in KB below.
+function byteText(bytes, decimals) {
+  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(decimals)} MB` : `${(bytes / 2 ** 10).toFixed(decimals)} KB`;
+}
+
+// What the server's 413 says of a photo over the limit (app.py, readable_sizes): the two sizes
+// with the fewest decimals, from one, that tell them apart.
+function overLimit(size, limit) {
+  let decimals = 1;
+  while (decimals < 9 && byteText(size, decimals) === byteText(limit, decimals)) decimals += 1;
+  return `${byteText(size, decimals)} is over the limit of ${byteText(limit, decimals)} per photo`;
 }
 
 // Every file under a dropped folder (browsers hand folders over as entries).
@@ -157,10 +170,10 @@ function answer(index, card, record) {
 async function analyseBatch(batch, first) {
   const form = new FormData();
   for (const { file } of batch) form.append("photos", file, file.name);
-  const perCategory = $("per-category").value || 2;
+  const perCategory = $("per-category").value;  // empty: the server's default
   let next = 0;
   try {
-    const response = await fetch(`/api/profile?format=jsonl&per_category=${perCategory}`, { method: "POST", body: form });
+    const response = await fetch(`/api/profile?format=jsonl${perCategory ? `&per_category=${perCategory}` : ""}`, { method: "POST", body: form });
     if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || `${response.status} ${response.statusText}`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
@@ -199,7 +212,7 @@ async function analyse(files) {
     const card = photoCard(file, index);
     if (file.size > limits.max_photo_bytes) {
       answer(index, card, { image: file.name, width: null, height: null, faces: [],
-                            error: `${(file.size / 2 ** 20).toFixed(1)} MB is over the limit of ${limits.max_photo_bytes / 2 ** 20} MB per photo` });
+                            error: overLimit(file.size, limits.max_photo_bytes) });
     } else queued.push({ index, card, file });
   });
   for (let first = 0; first < queued.length; first += limits.max_photos) {
