@@ -8,6 +8,7 @@ Writes artifacts/model.joblib (a PhotoModel around the fitted scikit-learn Pipel
 cv_report.json / .csv and ROC, precision-recall and reliability plots.
 """
 import argparse
+import copy
 import dataclasses
 import hashlib
 import os
@@ -42,8 +43,9 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=None,
                         help="use only the first N photos of the dataset (quick runs)")
     parser.add_argument("--blocks", default="hog,colour,face_descriptor,cnn",
-                        help="feature blocks of the main row, comma-separated, of hog, colour, face_descriptor, cnn "
-                             "(the hat crop's embedding, for the second look at hats, is always added)")
+                        help="feature blocks of the main row, comma-separated, each once, of hog, colour, "
+                             "face_descriptor, cnn (the hat crop's embedding, for the second look at hats, "
+                             "is always added)")
     parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTION.method,
                         help="face detector; the saved model carries it, so recommend.py detects "
                              "as training did")
@@ -139,7 +141,8 @@ def extract(extractor, paths, scheduler=None):
     workers = max(1, len(client.scheduler_info()["workers"]))
     try:
         with parallel_config(backend="dask", n_jobs=workers, client=client):
-            return extractor.set_params(n_jobs=workers).transform(paths)
+            # a copy: the run goes on with the extractor's own n_jobs on this machine
+            return copy.copy(extractor).set_params(n_jobs=workers).transform(paths)
     except (RuntimeError, ModuleNotFoundError) as exc:
         failure = import_failure(exc, scheduler)
         if failure is None:
