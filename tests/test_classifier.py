@@ -42,6 +42,18 @@ def test_probabilities_shapes_and_thresholds(fitted, small_features):
     assert raw.shape == (50, 3) and not np.allclose(raw, proba)
 
 
+@pytest.mark.parametrize("calibration", ["sigmoid", "isotonic"])
+def test_calibration_keeps_the_boosters_order(small_features, calibration):
+    """The calibrated probability maps the boosters' mean margin, as the uncalibrated one does:
+    the map reorders no faces (a mean of each booster's calibrated probability would)."""
+    X, Y, groups = small_features
+    model = MultiLabelClassifier(n_estimators=40, calibration=calibration).fit(X, Y, groups=groups)
+    proba, raw = model.predict_proba(X), model.predict_proba_uncalibrated(X)
+    for j in range(Y.shape[1]):
+        order = np.argsort(raw[:, j], kind="stable")
+        assert (np.diff(proba[order, j]) >= -1e-12).all(), model.labels[j]
+
+
 def test_tree_margins_are_the_boosters_own(fitted, small_features):
     """Predictions walk each booster's trees in numpy: the same margins as XGBoost's, on real
     feature rows and on rows with missing values (XGBoost's default branches)."""

@@ -144,8 +144,8 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
     out-of-fold margins fit the label's calibration map (on the log-odds, not on
     ``predict_proba``), choose its decision threshold and keep its precision-recall points,
     so a campaign can ask for a precision later (:meth:`with_thresholds`); their probabilities
-    stay as ``oof_proba_``. A new face gets the mean of the calibrated probabilities of the
-    label's boosters.
+    stay as ``oof_proba_``. A new face gets the calibration map of the mean of the label's
+    boosters' margins.
 
     XGBoost's time grows with the number of columns, not with ``colsample_bytree``, so each
     booster first screens its columns on its own training rows: the ``screen_columns`` with
@@ -302,11 +302,12 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
                 for margins, columns in zip(self.margins_, self.columns_)]
 
     def predict_proba(self, X):
-        """Calibrated probability of each label, shape (n_samples, n_labels): the mean over the
-        label's boosters of the calibration map of each one's margin."""
-        margins = self._margins(X)
-        return np.column_stack([np.mean([calibrator.predict(m) for m in label_margins], axis=0)
-                                for calibrator, label_margins in zip(self.calibrators_, margins)])
+        """Calibrated probability of each label, shape (n_samples, n_labels): the calibration
+        map of the mean of the label's boosters' margins, as the product types do (a mean of
+        each margin's calibrated probability leans towards the middle where the boosters
+        disagree; README, "Classifier and calibration")."""
+        return np.column_stack([calibrator.predict(np.mean(label_margins, axis=0))
+                                for calibrator, label_margins in zip(self.calibrators_, self._margins(X))])
 
     def predict_proba_uncalibrated(self, X):
         """The boosters' own probabilities (sigmoid of the mean margin), for reliability plots."""
