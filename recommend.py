@@ -411,8 +411,8 @@ def main(argv=None):
         if sink:
             sink.close()
     if args.min_probability or args.precision is not None:
-        # after the photos: loading XGBoost models here starts OpenMP's threads, and workers
-        # forked after that hang
+        # after the photos: loading the model here would import scikit-learn, which starts
+        # threads, before the workers fork from this process
         announce_thresholds(args)
     if args.profile:
         from features.products.recommendations import profile

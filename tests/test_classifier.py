@@ -56,20 +56,26 @@ def test_calibration_keeps_the_boosters_order(small_features, calibration):
 
 def test_tree_margins_are_the_boosters_own(fitted, small_features):
     """Predictions walk each booster's trees in numpy: the same margins as XGBoost's, on real
-    feature rows and on rows with missing values (XGBoost's default branches)."""
+    feature rows and on rows with missing values (XGBoost's default branches), for boosters
+    fitted as the classifier fits its own; the fitted classifier keeps only such trees."""
+    from xgboost import XGBClassifier, XGBRegressor
+
     from features.model.trees import TreeMargins
 
-    X = small_features[0][:60].copy()
-    X[::3, ::7] = np.nan  # a missing block, and scattered gaps
-    X[1] = np.nan
-    for boosters, columns, margins in zip(fitted.estimators_, fitted.columns_, fitted.margins_):
-        for booster, used, margin in zip(boosters, columns, margins):
-            own = booster.get_booster().inplace_predict(X[:, used], predict_type="margin")
-            np.testing.assert_allclose(margin(X[:, used]), own, atol=1e-4)
-            np.testing.assert_allclose(margin(X[:1, used]), own[:1], atol=1e-4)
+    X, Y, _ = small_features
+    gaps = X[:60].copy()
+    gaps[::3, ::7] = np.nan  # a missing block, and scattered gaps
+    gaps[1] = np.nan
+    for j in range(Y.shape[1]):
+        booster = fitted._booster(Y[:, j]).fit(X, Y[:, j]).get_booster()
+        own = booster.inplace_predict(gaps, predict_type="margin")
+        np.testing.assert_allclose(TreeMargins(booster)(gaps), own, atol=1e-4)
+        np.testing.assert_allclose(TreeMargins(booster)(gaps[:1]), own[:1], atol=1e-4)
+    assert all(isinstance(trees, TreeMargins) for label in fitted.estimators_ for trees in label)
     with pytest.raises(ValueError, match="binary:logistic"):
-        from xgboost import XGBRegressor
         TreeMargins(XGBRegressor(n_estimators=2).fit(X[:20, :5], np.arange(20.0)).get_booster())
+    with pytest.raises(ValueError, match="binary:logistic"):  # three classes: softprob
+        TreeMargins(XGBClassifier(n_estimators=2).fit(X[:30, :5], np.arange(30) % 3).get_booster())
 
 
 def test_calibration_folds_hold_out_whole_people(fitted, small_features):
@@ -232,7 +238,11 @@ def test_a_model_of_an_older_format_is_refused_with_a_hint(tmp_path, fitted):
     card = json.loads(card_path(path).read_text())
     del card["model_format"]
     card_path(path).write_text(json.dumps(card))
-    with pytest.raises(ModelError, match=r"model format 1, this code reads 3\); retrain with: python train.py"):
+    with pytest.raises(ModelError, match=r"model format 1, this code reads 4\); retrain with: python train.py"):
+        load_model(path)
+    card["model_format"] = 3  # the boosters kept as XGBoost objects beside their numpy trees
+    card_path(path).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=r"model format 3, this code reads 4\)"):
         load_model(path)
 
 
@@ -256,17 +266,6 @@ def test_failed_save_leaves_the_previous_model(tmp_path, fitted):
         save_model(lambda: 0, {"run": 3}, path)  # joblib cannot pickle a lambda
     assert (path.read_bytes(), card_path(path).read_text()) == before
     assert not list(tmp_path.glob(".*"))
-
-
-def test_n_jobs_reaches_every_fitted_booster(fitted):
-    """Workers set one thread per process: the boosters fitted with more must follow."""
-    threads = clone(fitted).set_params(n_jobs=3)  # unfitted: nothing to reach
-    assert threads.fitted_boosters() == []
-    before = fitted.n_jobs
-    fitted.set_params(n_jobs=3)
-    assert {b.get_params()["n_jobs"] for b in fitted.fitted_boosters()} == {3}
-    fitted.set_params(n_jobs=before)
-    assert {b.get_params()["n_jobs"] for b in fitted.fitted_boosters()} == {before}
 
 
 def test_out_of_fold_scores_do_not_see_the_held_out_people():

@@ -260,3 +260,16 @@ def test_text_never_says_wears_under_one_half(trained, feed):
     assert claims or hedged
     assert all(float(p) >= 0.5 and word in ("likely",) for word, p in claims), claims
     assert all(float(p) < 0.5 for p in hedged)
+
+
+def test_answering_needs_no_xgboost(trained):
+    """The saved model keeps its boosters as numpy trees: loading it and answering a photo
+    (with the second look at hats and the product types) imports no XGBoost and starts none
+    of its threads."""
+    code = ("import sys; from features.model.model_io import load_model; "
+            "from features.vision.images import load_image; "
+            f"model, _ = load_model({str(trained['model'])!r}); "
+            f"answers = model.answer(load_image({str(LFW / 'Fred_Funk_0002.jpg')!r})); "
+            "print(len(answers), answers[0].probabilities['hat'] > 0.5, 'xgboost' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.split() == ["1", "True", "False"], result.stderr

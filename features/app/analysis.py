@@ -104,7 +104,7 @@ def check_detection(card, detector=None, threshold=None):
 @lru_cache(maxsize=8)  # a few option sets per worker (a web server's requests may vary them)
 def worker_state(settings):
     """The model and catalog of ``settings``, loaded once per process, with the run's
-    overrides applied (the boosters on one thread each: photos are spread over processes)."""
+    overrides applied."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
         model, _ = load_model(settings.model)
@@ -114,17 +114,17 @@ def worker_state(settings):
     if settings.min_probability or settings.precision is not None:
         model = model.with_decisions(min_probability=dict(settings.min_probability),
                                      precision=settings.precision)
-    return model.set_n_jobs(1), load_catalog(settings.catalog)
+    return model, load_catalog(settings.catalog)
 
 
 def preload():
     """Load dlib's landmark model (100 MB, 0.3 s) once, before forking the workers, which
     inherit it.
 
-    The rest of a worker's start (unpickling the model, opening onnxruntime's sessions for
-    the detector and the embeddings: about 1 s) runs in each worker, side by side: a loaded
-    booster has started XGBoost's OpenMP threads and onnxruntime its own, and a process
-    forked after that can hang.  The imports are done in the parent, before the fork.
+    The rest of a worker's start (importing scikit-learn, unpickling the model, opening
+    onnxruntime's sessions for the detector and the embeddings: about 1 s) runs in each
+    worker, side by side: onnxruntime starts threads, and a process forked after that can
+    hang.
     """
     landmark_predictor()
 

@@ -1,5 +1,9 @@
 """Calibrated one-vs-rest XGBoost: per label, boosters cross-fitted over people, one calibration
-map on their out-of-fold margins, and the decision threshold the model owns."""
+map on their out-of-fold margins, and the decision threshold the model owns.
+
+XGBoost is imported only to fit: a fitted classifier keeps its boosters' trees in numpy
+(:class:`~features.model.trees.TreeMargins`), so loading a model and answering a face need
+neither XGBoost nor its threads."""
 import copy
 import warnings
 
@@ -13,7 +17,6 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
-from xgboost import XGBClassifier
 
 from features.labels import LABELS
 from features.model.trees import TreeMargins
@@ -62,18 +65,6 @@ class MarginCalibrator(BaseEstimator):
         # LogisticRegression's own binary probability, without its per-call checks (a face's
         # types call ten of these)
         return expit(self._design(margin) @ self.map_.coef_[0] + self.map_.intercept_[0])
-
-
-class BoosterThreads:
-    """``set_params(n_jobs=...)`` also reaches the fitted boosters (:meth:`fitted_boosters`),
-    for any XGBoost call they still make (predictions mostly walk their trees in numpy)."""
-
-    def set_params(self, **params):
-        super().set_params(**params)
-        if "n_jobs" in params:
-            for booster in self.fitted_boosters():
-                booster.set_params(n_jobs=self.n_jobs)
-        return self
 
 
 class ThresholdDecisions:
@@ -136,7 +127,7 @@ class ThresholdDecisions:
         return twin
 
 
-class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, BaseEstimator):
+class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
     """Per label, ``calibration_folds`` XGBoost boosters cross-fitted on grouped folds, and one
     calibration map fitted on all their out-of-fold margins.
 
@@ -145,7 +136,8 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
     ``predict_proba``), choose its decision threshold and keep its precision-recall points,
     so a campaign can ask for a precision later (:meth:`with_thresholds`); their probabilities
     stay as ``oof_proba_``. A new face gets the calibration map of the mean of the label's
-    boosters' margins.
+    boosters' margins.  The fitted boosters are kept as their trees in numpy
+    (``estimators_``), which give XGBoost's margins (``tests/test_classifier.py``).
 
     XGBoost's time grows with the number of columns, not with ``colsample_bytree``, so each
     booster first screens its columns on its own training rows: the ``screen_columns`` with
@@ -175,7 +167,7 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
     thresholds : dict of str to float, optional
         Fixed thresholds for some labels, overriding the rule.
     n_jobs : int
-        Threads of each XGBoost model (predictions walk the trees in numpy, one thread).
+        Threads of each XGBoost fit (predictions walk the trees in numpy, one thread).
     random_state : int
     """
 
@@ -199,11 +191,9 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fitted_boosters(self):
-        """Every fitted ``XGBClassifier`` (none before ``fit``)."""
-        return [booster for boosters in getattr(self, "estimators_", []) for booster in boosters]
-
     def _booster(self, y, **settings):
+        from xgboost import XGBClassifier  # to fit only (module docstring)
+
         positives = max(int(y.sum()), 1)
         weight = np.sqrt((len(y) - positives) / positives) if self.balance else 1.0
         settings = {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
@@ -274,19 +264,18 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
         margins = np.zeros(Y.shape)  # out of fold
         for column in range(len(self.labels)):
             y = Y[:, column]
-            boosters, columns = [], []
+            trees, columns = [], []
             for train, test in self._folds(y, groups):
                 # screened on the booster's own training rows: a screen that saw the held-out
                 # people would make their margins look better than a new face's
                 used = self._screen(X[train], y[train])
                 booster = self._booster(y[train]).fit(X[np.ix_(train, used)], y[train])
                 margins[test, column] = booster.predict(X[np.ix_(test, used)], output_margin=True)
-                boosters.append(booster)
+                trees.append(TreeMargins(booster.get_booster()))
                 columns.append(used)
             self.calibrators_.append(MarginCalibrator(self.calibration).fit(margins[:, column], y))
-            self.estimators_.append(boosters)
+            self.estimators_.append(trees)
             self.columns_.append(columns)
-        self.margins_ = [[TreeMargins(b.get_booster()) for b in boosters] for boosters in self.estimators_]
         self.oof_proba_ = np.column_stack([c.predict(margins[:, j]) for j, c in enumerate(self.calibrators_)])
         self.operating_points_ = [operating_points(Y[:, j], self.oof_proba_[:, j]) for j in range(len(self.labels))]
         self.thresholds_ = chosen_thresholds(self.operating_points_, self.labels, min_precision=self.min_precision,
@@ -298,16 +287,17 @@ class MultiLabelClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, 
         """Each label's boosters' margins on checked ``X``: a list (labels) of lists (folds)."""
         check_is_fitted(self, "estimators_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", dtype=np.float32)
-        return [[margin(X[:, used]) for margin, used in zip(margins, columns)]
-                for margins, columns in zip(self.margins_, self.columns_)]
+        return [[margin(X[:, used]) for margin, used in zip(trees, columns)]
+                for trees, columns in zip(self.estimators_, self.columns_)]
 
     def predict_proba(self, X):
         """Calibrated probability of each label, shape (n_samples, n_labels): the calibration
         map of the mean of the label's boosters' margins, as the product types do (a mean of
         each margin's calibrated probability leans towards the middle where the boosters
         disagree; README, "Classifier and calibration")."""
+        margins = self._margins(X)  # first: it checks that the model is fitted
         return np.column_stack([calibrator.predict(np.mean(label_margins, axis=0))
-                                for calibrator, label_margins in zip(self.calibrators_, self._margins(X))])
+                                for calibrator, label_margins in zip(self.calibrators_, margins)])
 
     def predict_proba_uncalibrated(self, X):
         """The boosters' own probabilities (sigmoid of the mean margin), for reliability plots."""

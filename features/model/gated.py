@@ -11,10 +11,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from features.model.classifier import BoosterThreads, ThresholdDecisions, chosen_thresholds, operating_points
+from features.model.classifier import ThresholdDecisions, chosen_thresholds, operating_points
 
 
-class GatedClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, BaseEstimator):
+class GatedClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
     """Two :class:`~features.model.classifier.MultiLabelClassifier`: every label from the
     first, ``label`` from the second where the first's probability reaches ``gate``.
 
@@ -40,7 +40,7 @@ class GatedClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, BaseE
     n_gated_columns : int
         Width of the gated block, at the end of the row.
     n_jobs : int
-        XGBoost threads of both classifiers.
+        XGBoost threads of both classifiers' fits.
     """
 
     def __init__(self, first, second, *, label="hat", gate=0.03, n_gated_columns=1280, n_jobs=1):
@@ -55,11 +55,6 @@ class GatedClassifier(ThresholdDecisions, BoosterThreads, ClassifierMixin, BaseE
     def labels(self):
         """Label names, in the order of probability columns (the first classifier's)."""
         return tuple(self.first.labels)
-
-    def fitted_boosters(self):
-        """Every fitted ``XGBClassifier`` of both classifiers (none before ``fit``)."""
-        return [b for part in (getattr(self, "first_", None), getattr(self, "second_", None)) if part is not None
-                for b in part.fitted_boosters()]
 
     def _column(self):
         if self.label not in self.labels:

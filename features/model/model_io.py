@@ -17,8 +17,8 @@ from features.files import write_json_atomically
 
 #: What the saved model is made of; a model of another format is refused with a hint to
 #: retrain.  2: the second look at hats (``GatedClassifier``) and boosters walked in numpy;
-#: 3: each booster's own screened columns.
-MODEL_FORMAT = 3
+#: 3: each booster's own screened columns; 4: the boosters kept as numpy trees only.
+MODEL_FORMAT = 4
 PACKAGES = ("numpy", "scikit-learn", "xgboost-cpu", "scikit-image", "opencv-python-headless",
             "dlib-bin", "onnxruntime", "pandas", "joblib")
 

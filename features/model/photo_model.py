@@ -172,12 +172,3 @@ class PhotoModel:
         pipeline = copy.copy(self.pipeline)
         pipeline.steps = steps
         return PhotoModel(pipeline, types=self.types)
-
-    def set_n_jobs(self, n_jobs):
-        """Threads for the boosters' XGBoost calls (workers use one each); returns self.  The
-        copies :meth:`with_detection` and :meth:`with_decisions` make share the fitted
-        boosters, so this sets their threads too (it changes no answer)."""
-        self.pipeline.set_params(classifier__n_jobs=n_jobs)
-        if self.types is not None:
-            self.types.set_params(n_jobs=n_jobs)
-        return self

@@ -45,6 +45,7 @@ class TreeMargins:
         self.condition = table("split_conditions", np.float32).ravel()  # a leaf's value at a leaf
         self.depth = max(tree_depth(tree["left_children"], tree["right_children"]) for tree in trees)
         self.base_margin = float(logit(float(learner["learner_model_param"]["base_score"].strip("[]"))))
+        self.n_features_in_ = int(learner["learner_model_param"]["num_feature"])
 
     def __call__(self, X):
         """Margin of each row of ``X`` (n_samples, n_features), shape (n_samples,)."""

@@ -23,10 +23,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
-from xgboost import XGBClassifier
 
 from features.labels import BEARD_STYLES
-from features.model.classifier import BoosterThreads, MarginCalibrator
+from features.model.classifier import MarginCalibrator
 from features.model.trees import TreeMargins
 from features.vision.transformer import gated_names
 
@@ -117,7 +116,7 @@ def usable_classes(y, groups, *, n_splits, min_examples):
     return kept, rows, splits
 
 
-class TypeClassifier(BoosterThreads, BaseEstimator):
+class TypeClassifier(BaseEstimator):
     """One calibrated model per type target (:data:`TARGETS`), each on the photos that have a
     label for it: XGBoost, an L2 logistic regression, or the mean of both (:data:`LINEAR`,
     :data:`TREES`).
@@ -166,11 +165,9 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def fitted_boosters(self):
-        """Every fitted ``XGBClassifier`` (none before ``fit``)."""
-        return [members["trees"] for members in getattr(self, "estimators_", {}).values() if "trees" in members]
-
     def _booster(self):
+        from xgboost import XGBClassifier  # to fit only: fitted boosters are kept as numpy trees
+
         return XGBClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
                              max_depth=self.max_depth, colsample_bytree=self.colsample_bytree,
                              subsample=0.8, tree_method="hist", max_bin=64, n_jobs=self.n_jobs,
@@ -228,7 +225,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         """
         X = np.asarray(X, dtype=np.float32)
         groups = np.arange(len(X)) if groups is None else np.asarray(groups)
-        self.estimators_, self.margins_, self.columns_, self.calibrators_, self.classes_ = {}, {}, {}, {}, {}
+        self.estimators_, self.columns_, self.calibrators_, self.classes_ = {}, {}, {}, {}
         for target in self.targets:
             labelled = np.flatnonzero(T[target].to_numpy() != MISSING)
             if target in LINEAR:  # a linear member needs its blocks (some are computed for a parent's photos only)
@@ -249,14 +246,13 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
                 # the booster's columns screened without the held-out people, as the final
                 # members' are without a new face
                 fold = self._members(target, X[rows[train]], y[train])
-                fitted = {name: fit_member(model, X[rows[train]][:, columns], y[train])
+                fitted = {name: margin_model(fit_member(model, X[rows[train]][:, columns], y[train]))
                           for name, (model, columns) in fold.items()}
                 margins[test] = mean_margin(fitted, {n: c for n, (_, c) in fold.items()}, X[rows[test]])
             self.calibrators_[target] = [MarginCalibrator("sigmoid").fit(margins[:, k], (y == k) if margins.shape[1] > 1
                                                                           else y) for k in range(margins.shape[1])]
-            self.estimators_[target] = {name: fit_member(model, X[rows][:, columns], y)
+            self.estimators_[target] = {name: margin_model(fit_member(model, X[rows][:, columns], y))
                                         for name, (model, columns) in members.items()}
-            self.margins_[target] = {name: margin_model(model) for name, model in self.estimators_[target].items()}
             self.columns_[target] = {name: columns for name, (_, columns) in members.items()}
             self.classes_[target] = classes
         self.n_features_in_ = X.shape[1]
@@ -275,7 +271,7 @@ class TypeClassifier(BoosterThreads, BaseEstimator):
         check_is_fitted(self, "estimators_")
         X = np.asarray(X, dtype=np.float32)
         out = {}
-        for target, fitted in self.margins_.items():
+        for target, fitted in self.estimators_.items():
             if targets is not None and target not in targets:
                 continue
             classes = self.classes_[target]
@@ -351,21 +347,25 @@ def balanced_weights(y, power=0.5):
     return ((counts.max() / counts) ** power)[y]
 
 
+def is_pipeline(model):
+    """A linear member (a scikit-learn pipeline), not a booster."""
+    return hasattr(model, "steps")
+
+
 def fit_member(model, X, y):
     """Fit one member on its columns: a booster with classes weighted by sqrt(largest / own
     count), a linear model fully balanced (trees overfit weighted rare rows, a linear model
     does not)."""
-    if isinstance(model, XGBClassifier):
-        return clone(model).fit(X, y, sample_weight=balanced_weights(y))
-    return clone(model).fit(X, y, logisticregression__sample_weight=balanced_weights(y, power=1.0))
+    if is_pipeline(model):
+        return clone(model).fit(X, y, logisticregression__sample_weight=balanced_weights(y, power=1.0))
+    return clone(model).fit(X, y, sample_weight=balanced_weights(y))
 
 
 def margin_model(model):
-    """What :func:`member_margin` reads of a fitted member: a two-class booster's trees in
-    numpy (:class:`~features.model.trees.TreeMargins`), else the member itself."""
-    if isinstance(model, XGBClassifier) and model.n_classes_ == 2:
-        return TreeMargins(model.get_booster())
-    return model
+    """What :func:`member_margin` reads of a fitted member: a booster's trees in numpy
+    (:class:`~features.model.trees.TreeMargins`; boosters serve two-class targets only), else
+    the member itself."""
+    return model if is_pipeline(model) else TreeMargins(model.get_booster())
 
 
 def member_margin(model, X):
@@ -373,9 +373,6 @@ def member_margin(model, X):
     (n, n_classes)."""
     if isinstance(model, TreeMargins):
         return model(X)
-    if isinstance(model, XGBClassifier):
-        # a booster of more than two classes: inplace_predict, without a DMatrix per call
-        return model.get_booster().inplace_predict(X, predict_type="margin")
     # the pipeline's decision_function, without its per-step checks (three quarters of a
     # face's cost for this member)
     scaler, logistic = (step for _, step in model.steps)
