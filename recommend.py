@@ -16,11 +16,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-
 
 def parse_args(argv=None):
     from features.app.cluster import scheduler_address
+    from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG, PER_CATEGORY
 
     parser = argparse.ArgumentParser(
@@ -36,7 +35,7 @@ def parse_args(argv=None):
                         help="also read photo paths from FILE: one per line, or a CSV with a "
                              "path, image or filename column (relative paths: from the working folder)")
     parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
-    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib",
+    parser.add_argument("--model", type=Path, default=MODEL,
                         help="model made by train.py (its model_card.json must sit beside it)")
     parser.add_argument("--catalog", type=Path, default=CATALOG,
                         help="product catalog CSV")

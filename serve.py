@@ -13,13 +13,13 @@ import socket
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
 #: --max-photo-mb's range: no photo fits under a kB, none is 10 GB (a typo; and the limit in bytes
 #: must stay a finite number)
 PHOTO_MB = (0.001, 10_000)
 
 
 def parse_args(argv=None):
+    from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG
 
     parser = argparse.ArgumentParser(description="Serve the img2recommender page (/) and HTTP API "
@@ -31,7 +31,7 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 for any free one")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes that analyse photos (every request shares them)")
-    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib",
+    parser.add_argument("--model", type=Path, default=MODEL,
                         help="model made by train.py (its model_card.json must sit beside it)")
     parser.add_argument("--catalog", type=Path, default=CATALOG,
                         help="product catalog CSV")

@@ -25,9 +25,8 @@ from features.model.classifier import CALIBRATIONS, F1_PLATEAU
 from features.app.cluster import ClusterError, scheduler_address
 from features.labels import LABELS
 from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
+from features.model.model_io import ARTIFACTS
 from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
-
-ROOT = Path(__file__).resolve().parent
 
 
 def parse_args(argv=None):
@@ -37,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--data", type=Path, default=None,
                         help=f"dataset folder (labels.csv + images/, or hat/ beard/ eyewear/ none/); "
                              f"default ${DATA_ENV} or {default_data_dir()}")
-    parser.add_argument("--out", type=Path, default=ROOT / "artifacts", help="output folder")
+    parser.add_argument("--out", type=Path, default=ARTIFACTS, help="output folder")
     parser.add_argument("--cache", type=Path, default=None,
                         help="feature cache folder (default OUT/feature-cache)")
     parser.add_argument("--limit", type=int, default=None,

@@ -138,9 +138,11 @@ def stage_times(photos, model_path):
 
 
 def main():
+    from features.model.model_io import MODEL
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=300, help="LFW photos to use")
-    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib")
+    parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--skip-train", action="store_true", help="leave out the train.py timings")
     args = parser.parse_args()
     python = sys.executable

@@ -41,9 +41,11 @@ def start_cluster(workers, folder):
 
 
 def main():
+    from features.model.model_io import MODEL
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=300)
-    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib")
+    parser.add_argument("--model", type=Path, default=MODEL)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
     photos = sorted(LFW.glob("*.jpg"))[:args.photos]

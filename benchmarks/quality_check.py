@@ -50,10 +50,10 @@ def summary(table, rows, thresholds):
 
 def main(argv=None):
     from features.model.dataset import default_data_dir
-    from features.model.model_io import load_model
+    from features.model.model_io import ARTIFACTS, load_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "artifacts", help="train.py's output folder")
+    parser.add_argument("--out", type=Path, default=ARTIFACTS, help="train.py's output folder")
     args = parser.parse_args(argv)
     model, card = load_model(args.out / "model.joblib")
     table = pd.read_csv(args.out / "oof_scores.csv")

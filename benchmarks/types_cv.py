@@ -41,9 +41,11 @@ def fold_draws(X, targets, split_for, seeds, *, feature_names, type_names):
 
 
 def main():
+    from features.model.model_io import ARTIFACTS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True, help="feature cache of train.py")
-    parser.add_argument("--out", type=Path, default=ROOT / "artifacts", help="folder for types_report.json")
+    parser.add_argument("--out", type=Path, default=ARTIFACTS, help="folder for types_report.json")
     parser.add_argument("--ablation", action="store_true", help="also each feature block alone")
     parser.add_argument("--fold-seeds", type=int, default=None, metavar="N",
                         help="score over the folds of seeds 0..N-1 instead (nothing written)")

@@ -59,10 +59,11 @@ def end_to_end(table, records):
 
 def main(argv=None):
     from features.app.analysis import AnalysisSettings, analyse_chunk
+    from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "artifacts" / "model.joblib")
+    parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--catalog", type=Path, default=CATALOG)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)

@@ -71,7 +71,14 @@ def test_tree_margins_are_the_boosters_own(fitted, small_features):
         own = booster.inplace_predict(gaps, predict_type="margin")
         np.testing.assert_allclose(TreeMargins(booster)(gaps), own, atol=1e-4)
         np.testing.assert_allclose(TreeMargins(booster)(gaps[:1]), own[:1], atol=1e-4)
-    assert all(isinstance(trees, TreeMargins) for label in fitted.estimators_ for trees in label)
+    # the kept trees, each on its own columns, are the boosters that scored their held-out folds
+    groups = small_features[2]
+    for j, (trees, columns) in enumerate(zip(fitted.estimators_, fitted.columns_)):
+        assert all(isinstance(margin, TreeMargins) for margin in trees)
+        for (_, test), margin, used in zip(fitted._folds(Y[:, j], groups), trees, columns):
+            assert margin.n_features_in_ == len(used)
+            np.testing.assert_allclose(fitted.calibrators_[j].predict(margin(X[np.ix_(test, used)])),
+                                       fitted.oof_proba_[test, j], atol=1e-6)
     with pytest.raises(ValueError, match="binary:logistic"):
         TreeMargins(XGBRegressor(n_estimators=2).fit(X[:20, :5], np.arange(20.0)).get_booster())
     with pytest.raises(ValueError, match="binary:logistic"):  # three classes: softprob

@@ -1,5 +1,7 @@
 """The code's layout: four wings, imports only running down (vision, model, products, app)."""
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import ROOT
@@ -48,9 +50,14 @@ def test_every_module_lives_in_a_wing_or_the_base():
 
 
 def test_products_read_the_answer_not_the_models():
-    """Products take per-face scores and types (plain dicts): importing them must not load the
-    vision or model wings (OpenCV, dlib, scikit-learn)."""
+    """Products take per-face scores and types (plain dicts): they import no vision or model
+    module, and importing them loads none of OpenCV, dlib, onnxruntime, scikit-learn and
+    XGBoost."""
     wrong = [f"{path.name} imports {module}"
              for path in sorted((ROOT / "features" / "products").rglob("*.py"))
-             for module in imported_modules(path) if wing(module) not in BASE]
+             for module in imported_modules(path) if wing(module) not in (*BASE, "products")]
     assert not wrong, wrong
+    heavy = ("cv2", "dlib", "onnxruntime", "sklearn", "xgboost")
+    code = f"import sys, features.products.recommendations; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]", loaded.stderr

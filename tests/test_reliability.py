@@ -149,10 +149,16 @@ def test_a_model_card_that_is_not_an_object_is_refused_in_one_line(trained, cele
 
 
 @pytest.mark.parametrize("edit, problem", [
-    (lambda card: card.pop("detector"), "no 'detector'"),
-    (lambda card: card["thresholds"].pop("hat"), "no 'hat'"),
-    (lambda card: card["thresholds"].update(beard="0.4"), "the beard threshold '0.4' is not a probability"),
+    (lambda card: card.pop("detector"), "no detector;"),
+    (lambda card: card.update(detector=None), "detector None is not an object"),
+    (lambda card: card["detector"].update(upsample="2"), "detector.upsample '2' is not an integer"),
     (lambda card: card["detector"].update(method="sonar"), "detector: unknown detector 'sonar'"),
+    (lambda card: card["thresholds"].pop("hat"), "no thresholds.hat;"),
+    (lambda card: card["thresholds"].update(beard="0.4"), "thresholds.beard '0.4' is not a number"),
+    (lambda card: card["thresholds"].update(beard=1.5), "thresholds.beard 1.5 is not a probability"),
+    (lambda card: card.update(labels=["hat"]), "labels ['hat'] are not ['hat', 'beard', 'eyewear']"),
+    (lambda card: card["dataset"].update(n_used=None), "dataset.n_used None is not an integer"),
+    (lambda card: card.update(library_versions=[]), "library_versions is not an object"),
 ])
 def test_a_model_card_edited_by_hand_is_refused_in_one_line(trained, celeba_paths, tmp_path, edit, problem):
     """The checksum covers the model, not the card: the entries recommend.py and serve.py

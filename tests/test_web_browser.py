@@ -85,10 +85,14 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
 
 
 def test_a_photo_over_the_limit_is_said_as_the_api_says_it(trained, browser, tmp_path, astronaut):
-    """The page does not send a photo over the limit; what it says is the server's own 413."""
+    """The page does not send a photo over the limit; what it says is the server's own 413,
+    and its products-per-category box starts at the server's default."""
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from features.app.web.app import MB, readable_sizes
+    from features.products.recommendations import PER_CATEGORY
 
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(astronaut).save(photo, quality=95)
@@ -102,3 +106,8 @@ def test_a_photo_over_the_limit_is_said_as_the_api_says_it(trained, browser, tmp
         browser.find_element(By.ID, "pick").send_keys(str(photo))
         status = WebDriverWait(browser, 30).until(lambda page: page.find_element(By.CSS_SELECTOR, ".photo.error .status"))
         assert status.text == "error: " + refused.json()["detail"].removeprefix(f"{photo.name}: ")
+        # halves, where rounding rules differ: 1.25 MB and 1280 bytes (1.25 KB)
+        for size, most in ((int(1.3 * MB) + 1, int(1.25 * MB)), (1600, 1280), (21 * MB, 20 * MB)):
+            said = browser.execute_script("return overLimit(arguments[0], arguments[1])", size, most)
+            assert said == "{} is over the limit of {} per photo".format(*readable_sizes(size, most))
+        assert browser.find_element(By.ID, "per-category").get_attribute("value") == str(PER_CATEGORY)

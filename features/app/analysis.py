@@ -6,7 +6,7 @@ process loads the model and catalog once, and forked workers inherit dlib's mode
 """
 import traceback
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,26 +72,50 @@ def app_card(model_path):
     """:func:`~features.model.model_io.check_model`, and the card's entries that recommend.py
     and serve.py read (``labels``, ``thresholds``, ``detector``, ``dataset.n_used``): the
     checksum covers the model, not its card, so a card edited by hand is a one-line
-    ModelError here rather than a KeyError further on."""
+    ModelError that names the entry, not a KeyError further on."""
     card = check_model(model_path)
     try:
-        labels = card["labels"]
-        if not isinstance(labels, list) or not set(labels) <= set(LABELS):
-            raise ValueError(f"labels {labels!r} are not a list of {', '.join(LABELS)}")
-        for label in labels:
-            threshold = card["thresholds"][label]
-            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-                raise ValueError(f"the {label} threshold {threshold!r} is not a probability")
-        try:
-            DetectionSettings(**card["detector"])
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"detector: {exc}") from None
-        card["dataset"]["n_used"]
-    except KeyError as exc:
-        raise ModelError(f"{card_path(model_path)}: no {exc}; {RETRAIN}") from None
-    except (TypeError, ValueError) as exc:
+        check_card_entries(card)
+    except ValueError as exc:
         raise ModelError(f"{card_path(model_path)}: {exc}; {RETRAIN}") from None
     return card
+
+
+#: What a card's detection setting must be, by the type of its default: (types, in words).
+KINDS = {bool: ((bool,), "true or false"), int: ((int,), "an integer"),
+         float: ((int, float), "a number"), str: ((str,), "a string")}
+
+
+def check_card_entries(card):
+    """ValueError, in words naming the entry, for a card entry the app cannot use."""
+    def entry(*keys):
+        value = card  # an object: read_card checks
+        for depth, key in enumerate(keys):
+            if not isinstance(value, dict):
+                raise ValueError(f"{'.'.join(keys[:depth])} {value!r} is not an object")
+            if key not in value:
+                raise ValueError(f"no {'.'.join(keys[:depth + 1])}")
+            value = value[key]
+        return value
+
+    def check(value, name, kind):
+        types, words = KINDS[kind]
+        if not isinstance(value, types) or (kind is not bool and isinstance(value, bool)):
+            raise ValueError(f"{name} {value!r} is not {words}")
+
+    if entry("labels") != list(LABELS):  # what train.py writes, and the order of every score
+        raise ValueError(f"labels {card['labels']!r} are not {list(LABELS)}")
+    for label in LABELS:
+        check(entry("thresholds", label), f"thresholds.{label}", float)
+        if not 0 <= card["thresholds"][label] <= 1:
+            raise ValueError(f"thresholds.{label} {card['thresholds'][label]!r} is not a probability")
+    for setting in fields(DetectionSettings):
+        check(entry("detector", setting.name), f"detector.{setting.name}", type(setting.default))
+    try:
+        DetectionSettings(**card["detector"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"detector: {exc}") from None
+    check(entry("dataset", "n_used"), "dataset.n_used", int)
 
 
 def check_detection(card, detector=None, threshold=None):

@@ -23,6 +23,10 @@ PACKAGES = ("numpy", "scikit-learn", "xgboost-cpu", "scikit-image", "opencv-pyth
             "dlib-bin", "onnxruntime", "pandas", "joblib")
 
 
+#: train.py's output folder, where the tools look for the model unless told otherwise.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+MODEL = ARTIFACTS / "model.joblib"
+
 #: The hint of every refused model.
 RETRAIN = "retrain with: python train.py"
 
@@ -68,6 +72,8 @@ def read_card(model_path):
         raise ModelError(f"{path}: not a JSON object; {RETRAIN}")
     if "model_sha256" not in card:
         raise ModelError(f"{path}: no model_sha256 (the model's checksum); {RETRAIN}")
+    if not isinstance(card.get("library_versions", {}), dict):
+        raise ModelError(f"{path}: library_versions is not an object; {RETRAIN}")
     return card
 
 

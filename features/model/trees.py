@@ -19,6 +19,11 @@ class TreeMargins:
     ----------
     booster : xgboost.Booster
         Fitted on numeric features; read once, not kept.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Columns the booster was fitted on (and ``X`` must have).
     """
 
     def __init__(self, booster):

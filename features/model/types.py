@@ -45,7 +45,8 @@ MISSING = ""
 LINEAR = {"hat": (("hat__cnn", "context__cnn", "forehead__hog"), 0.001),
           "hat_colour": (("hat__cnn", "forehead__colour"), 0.01),
           **dict.fromkeys(BEARD_STYLES, (("face__", "jaw__"), 0.003))}
-#: Targets with an XGBoost member on the main feature row (where it scored as well or better).
+#: Targets with an XGBoost member on the main feature row (where it scored as well or better);
+#: two-class targets only, as a booster is kept as its trees in numpy (``TreeMargins``).
 TREES = ("eyewear",) + BEARD_STYLES
 
 
@@ -146,7 +147,7 @@ class TypeClassifier(BaseEstimator):
         ``GATED_BLOCKS`` of :mod:`features.vision.transformer`, computed for some faces only).
         Without names every model reads every column.
     n_jobs : int
-        XGBoost threads.
+        XGBoost threads when fitting.
     random_state : int
     """
 

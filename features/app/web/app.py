@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from importlib import metadata
 from itertools import count
 from pathlib import Path
@@ -145,10 +146,12 @@ def check_limits(photos, settings):
 def readable_sizes(size, limit):
     """Two different byte counts as text, each in MB from 1 MB up and in KB below, with the fewest
     decimals (from one) that tell them apart: a photo of 100 kB over a limit of 50 kB is not
-    "0.1 MB over 0.0 MB", nor one a little over 20 MB "20.0 MB over 20.0 MB"."""
+    "0.1 MB over 0.0 MB", nor one a little over 20 MB "20.0 MB over 20.0 MB".  A half rounds
+    up, as the page's ``toFixed`` does (``static/app.js``), so both say the same."""
     def text(n, decimals):
         scale, unit = (MB, "MB") if n >= MB else (KB, "KB")
-        return f"{n / scale:.{decimals}f} {unit}"
+        exact = Decimal(n) / scale  # a byte count over a power of two: a short decimal, exact
+        return f"{exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)} {unit}"
 
     for decimals in count(1):
         texts = [text(n, decimals) for n in (size, limit)]
@@ -378,7 +381,8 @@ def create_app(settings):
                 "uptime_seconds": round(time.monotonic() - started, 1), "workers": settings.workers,
                 "model": {"labels": card["labels"], "thresholds": card["thresholds"],
                           "trained_at": card.get("trained_at"), "sha256": card["model_sha256"]},
-                "limits": {"max_photo_bytes": settings.max_photo_bytes, "max_photos": settings.max_photos}}
+                "limits": {"max_photo_bytes": settings.max_photo_bytes, "max_photos": settings.max_photos},
+                "defaults": {"per_category": PER_CATEGORY}}
 
     @app.post("/api/csv", summary="Records (as /api/analyze gives them) as CSV, one row per face",
               response_class=Response, responses={200: {"content": {"text/csv": {}}}})

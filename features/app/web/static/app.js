@@ -18,6 +18,7 @@ async function loadHealth() {
   state.health = await response.json();
   const model = state.health.model;
   $("model").textContent = `Model ${state.health.version}: ${model.labels.join(", ")}; trained ${model.trained_at || "(date unknown)"}`;
+  $("per-category").value = state.health.defaults.per_category;
   const limits = state.health.limits;
   $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; larger drops than ${limits.max_photos} photos go in several batches, each with its own summary.`;
 }
