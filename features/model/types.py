@@ -9,7 +9,8 @@ it is computed for the faces past the hat gate, which a face decided a hat at th
 threshold has passed). Eyewear and headwear types are trained only on photos whose parent
 label is on, so their probabilities are conditional: P(dark | eyewear). CelebA labels the
 facial-hair styles on every photo (stubble alone does not make ``beard`` 1), so each style is
-trained on all photos and reported only for faces whose ``beard`` label is on.
+trained on all photos (more photos rank them better), calibrated on the bearded ones, and
+reported only for faces whose ``beard`` label is on: P(goatee | beard).
 """
 import warnings
 from pathlib import Path
@@ -33,6 +34,11 @@ from features.vision.transformer import gated_names
 TARGETS = ("eyewear", "hat", "hat_colour") + BEARD_STYLES
 #: The label each target's type is reported under (only when that label is on).
 PARENTS = {"eyewear": "eyewear", "hat": "hat", "hat_colour": "hat", **dict.fromkeys(BEARD_STYLES, "beard")}
+#: Targets learned from every photo but shown given their parent label, and the column of the
+#: type labels that holds it: each one's calibration map is fitted on the parent's photos
+#: only, so its probability is P(style | beard).  Mapped on every photo, the styles were too low
+#: and too sure among the bearded (README, "Product types").
+CALIBRATED_GIVEN = dict.fromkeys(BEARD_STYLES, "beard")
 #: Rows of a target without a label (parent off, or an ``unsure`` type).
 MISSING = ""
 #: Targets with a linear member: (blocks it reads, by column-name prefix; inverse strength C of
@@ -216,7 +222,9 @@ class TypeClassifier(BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             NaN where a block was not computed (a linear model's rows must have their blocks).
         T : DataFrame
-            One column per target (:func:`type_labels`), :data:`MISSING` where unlabelled.
+            One column per target (:func:`type_labels`), :data:`MISSING` where unlabelled;
+            with the ``beard`` label as a column too ("0"/"1"), the beard styles are calibrated
+            on its photos only (:data:`CALIBRATED_GIVEN`).
         groups : array-like of shape (n_samples,), optional
             Person of each row: calibration folds keep a person's photos together.
 
@@ -250,8 +258,11 @@ class TypeClassifier(BaseEstimator):
                 fitted = {name: margin_model(fit_member(model, X[rows[train]][:, columns], y[train]))
                           for name, (model, columns) in fold.items()}
                 margins[test] = mean_margin(fitted, {n: c for n, (_, c) in fold.items()}, X[rows[test]])
-            self.calibrators_[target] = [MarginCalibrator("sigmoid").fit(margins[:, k], (y == k) if margins.shape[1] > 1
-                                                                          else y) for k in range(margins.shape[1])]
+            parent = CALIBRATED_GIVEN.get(target)
+            given = (T[parent].to_numpy()[rows] == "1") if parent in T else np.ones(len(rows), bool)
+            self.calibrators_[target] = [MarginCalibrator("sigmoid").fit(margins[given, k], (y[given] == k)
+                                                                          if margins.shape[1] > 1 else y[given])
+                                         for k in range(margins.shape[1])]
             self.estimators_[target] = {name: margin_model(fit_member(model, X[rows][:, columns], y))
                                         for name, (model, columns) in members.items()}
             self.columns_[target] = {name: columns for name, (_, columns) in members.items()}
