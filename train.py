@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.model.classifier import CALIBRATIONS, F1_PLATEAU
+from features.model.classifier import CALIBRATIONS, F1_PLATEAU, TooFewExamples
 from features.app.cluster import ClusterError, scheduler_address
 from features.labels import LABELS
 from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
@@ -296,6 +296,10 @@ def main(argv=None):
         return run(args, started)
     except (DatasetError, OSError, ClusterError) as exc:  # OSError: unreachable scheduler, full disk, ...
         print(f"train.py: error: {exc}", file=sys.stderr)
+        return 1
+    except TooFewExamples as exc:  # inside a training fold: the photos are too few to split further
+        print(f"train.py: error: {exc}; use more photos, or fewer --n-splits or --calibration-folds",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("train.py: interrupted; the previous model and card are untouched", file=sys.stderr)

@@ -75,7 +75,7 @@ def test_tree_margins_are_the_boosters_own(fitted, small_features):
     groups = small_features[2]
     for j, (trees, columns) in enumerate(zip(fitted.estimators_, fitted.columns_)):
         assert all(isinstance(margin, TreeMargins) for margin in trees)
-        for (_, test), margin, used in zip(fitted._folds(Y[:, j], groups), trees, columns):
+        for (_, test), margin, used in zip(fitted._folds(Y[:, j], groups, fitted.labels[j]), trees, columns):
             assert margin.n_features_in_ == len(used)
             np.testing.assert_allclose(fitted.calibrators_[j].predict(margin(X[np.ix_(test, used)])),
                                        fitted.oof_proba_[test, j], atol=1e-6)
@@ -88,7 +88,7 @@ def test_tree_margins_are_the_boosters_own(fitted, small_features):
 def test_calibration_folds_hold_out_whole_people(fitted, small_features):
     X, Y, groups = small_features
     for column in range(3):
-        folds = fitted._folds(Y[:, column], groups)
+        folds = fitted._folds(Y[:, column], groups, fitted.labels[column])
         assert len(folds) == fitted.calibration_folds
         for train, test in folds:
             assert not set(groups[train]) & set(groups[test])

@@ -152,6 +152,19 @@ def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
     assert not (tmp_path / "out" / "model.joblib").exists()
 
 
+def test_too_few_positives_inside_a_fold_is_a_clear_error(trained, tmp_path):
+    """Enough eyewear wearers for 2 outer folds, too few for a training side's 3 calibration
+    folds: one line naming the label and what to change, not a traceback."""
+    command = [sys.executable, str(ROOT / "train.py"), "--limit", "150", "--n-splits", "2", "--n-estimators", "30",
+               "--no-tight-copies", "--no-plots", "--n-jobs", "2", "--out", str(tmp_path),
+               "--cache", str(trained["out"] / "feature-cache")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("train.py: error: label 'eyewear': 2 positives of 75 samples")
+    assert result.stderr.endswith("; use more photos, or fewer --n-splits or --calibration-folds\n")
+    assert not (tmp_path / "model.joblib").exists()
+
+
 @pytest.mark.parametrize("blocks", ["hog,scarf", "cnn,hat_cnn", "hog,hog"])
 def test_unknown_or_gated_blocks_are_a_clear_error(tmp_path, blocks):
     """``--blocks`` takes the main row's blocks, each once (a usage error before any photo is

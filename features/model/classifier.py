@@ -67,6 +67,10 @@ class MarginCalibrator(BaseEstimator):
         return expit(self._design(margin) @ self.map_.coef_[0] + self.map_.intercept_[0])
 
 
+class TooFewExamples(ValueError):
+    """A label with too few photos of a class for its calibration folds; the message names it."""
+
+
 class ThresholdDecisions:
     """The decision rule of a fitted multilabel classifier with ``labels``, ``thresholds_`` and
     ``operating_points_`` (out-of-fold precision and recall per label), and its scikit-learn
@@ -221,18 +225,18 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
         used = columns[screen.feature_importances_ > 0]
         return used if len(used) else columns
 
-    def _folds(self, y, groups):
+    def _folds(self, y, groups, label):
         """Grouped, stratified folds of one label; each side of each needs both classes."""
         positives = int(y.sum())
         if min(positives, len(y) - positives) < self.calibration_folds:
-            raise ValueError(f"{positives} positives of {len(y)} samples: too few of each class for "
-                             f"{self.calibration_folds} calibration folds")
+            raise TooFewExamples(f"label {label!r}: {positives} positives of {len(y)} samples: too few of "
+                                 f"each class for {self.calibration_folds} calibration folds")
         splitter = StratifiedGroupKFold(n_splits=self.calibration_folds, shuffle=True,
                                         random_state=self.random_state)
         folds = list(splitter.split(y, y, groups))
         if not all(0 < y[rows].sum() < len(rows) for split in folds for rows in split):
-            raise ValueError(f"{positives} positives of {len(y)} samples: too few to give every "
-                             "calibration fold both classes")
+            raise TooFewExamples(f"label {label!r}: {positives} positives of {len(y)} samples: too few "
+                                 "to give every calibration fold both classes")
         return folds
 
     def fit(self, X, Y, groups=None):
@@ -265,7 +269,7 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
         for column in range(len(self.labels)):
             y = Y[:, column]
             trees, columns = [], []
-            for train, test in self._folds(y, groups):
+            for train, test in self._folds(y, groups, self.labels[column]):
                 # screened on the booster's own training rows: a screen that saw the held-out
                 # people would make their margins look better than a new face's
                 used = self._screen(X[train], y[train])
