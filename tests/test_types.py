@@ -238,3 +238,15 @@ def test_beard_styles_are_calibrated_given_a_beard(type_rows):
         scores[rule] = model.fit(X, labels, groups=groups).predict_proba(X[bearded])["goatee"][:, 1]
     assert scores["given"].mean() > scores["every"].mean() + 0.05  # in sample: not a calibration check
     assert np.array_equal(np.argsort(scores["given"], kind="stable"), np.argsort(scores["every"], kind="stable"))
+
+
+def test_a_style_no_bearded_photo_shows_is_left_out():
+    """A style's map is fitted on the bearded photos: when none of them has it, the style is
+    left out (as a class too rare to learn is), not a failed fit."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 12)).astype(np.float32)
+    goatee = np.where(np.arange(240) % 4 == 0, "1", "0")
+    beard = np.where(goatee == "1", "0", np.where(np.arange(240) % 3 == 0, "1", "0"))
+    T = pd.DataFrame({"goatee": goatee, "stubble": np.where(np.arange(240) % 2 == 0, "1", "0"), "beard": beard})
+    model = TypeClassifier(n_estimators=10, targets=("goatee", "stubble")).fit(X, T, groups=np.arange(240) // 2)
+    assert set(model.classes_) == {"stubble"}

@@ -247,8 +247,10 @@ class TypeClassifier(BaseEstimator):
                 continue
             rows = labelled[rows]
             y = np.searchsorted(classes, T[target].to_numpy()[rows])
+            parent = CALIBRATED_GIVEN.get(target)
+            given = (T[parent].to_numpy()[rows] == "1") if parent in T else np.ones(len(rows), bool)
             members = self._members(target, X[rows], y)
-            if not members:
+            if not members or len(np.unique(y[given])) < 2:  # nothing to fit, or no map given the parent
                 continue
             margins = np.zeros((len(rows), len(classes) if len(classes) > 2 else 1))
             for train, test in splits:
@@ -258,8 +260,6 @@ class TypeClassifier(BaseEstimator):
                 fitted = {name: margin_model(fit_member(model, X[rows[train]][:, columns], y[train]))
                           for name, (model, columns) in fold.items()}
                 margins[test] = mean_margin(fitted, {n: c for n, (_, c) in fold.items()}, X[rows[test]])
-            parent = CALIBRATED_GIVEN.get(target)
-            given = (T[parent].to_numpy()[rows] == "1") if parent in T else np.ones(len(rows), bool)
             self.calibrators_[target] = [MarginCalibrator("sigmoid").fit(margins[given, k], (y[given] == k)
                                                                           if margins.shape[1] > 1 else y[given])
                                          for k in range(margins.shape[1])]
