@@ -52,6 +52,8 @@ def test_labels_csv(photos):
     ([("{0}", 1, 0, 0), ("{1}", 0, "yes", 0)], ("filename", *LABELS), "line 3: beard='yes'"),
     ([("{0}", 1, 0, 0), ("{0}", 0, 0, 0)], ("filename", *LABELS), "line 3: .* duplicate of line 2"),
     ([("{0}", 1, 0, 0), ("missing.jpg", 0, 0, 0)], ("filename", *LABELS), "line 3: .*missing.jpg does not exist"),
+    ([("{0}", 1, 0, 0), ("./{0}", 0, 0, 0)], ("filename", *LABELS), "line 3: ./.* duplicate of line 2"),
+    ([("{0}", 1, 0, 0, "7"), ("{1}", 0, 0, 0, " ")], ("filename", *LABELS, "identity"), "line 3: empty identity"),
 ])
 def test_malformed_labels_name_the_row(photos, rows, columns, message):
     folder, names = photos
@@ -59,6 +61,18 @@ def test_malformed_labels_name_the_row(photos, rows, columns, message):
     write_csv(folder, rows, columns)
     with pytest.raises(DatasetError, match=message):
         load_dataset(folder)
+
+
+def test_empty_labels_file_and_padded_header(photos):
+    """An empty file is one line naming it; spaces around a column's name are not a missing column."""
+    folder, names = photos
+    (folder / "labels.csv").write_text("")
+    with pytest.raises(DatasetError, match="labels.csv: not a readable CSV"):
+        load_dataset(folder)
+    (folder / "labels.csv").write_text(f"filename, hat, beard ,eyewear\r\n{names[0]},1,0,0\r\n")
+    assert load_dataset(folder)[list(LABELS)].values.tolist() == [[1, 0, 0]]
+    with pytest.raises(DatasetError, match="a file; give the dataset folder"):
+        load_dataset(folder / "labels.csv")
 
 
 def test_label_folders_with_multiple_labels(tmp_path, celeba_paths):
@@ -80,6 +94,16 @@ def test_photo_in_none_and_a_label_is_an_error(tmp_path, celeba_paths):
         (tmp_path / label).mkdir()
         shutil.copy(celeba_paths[0], tmp_path / label)
     with pytest.raises(DatasetError, match="none/ and in hat/"):
+        load_dataset(tmp_path)
+
+
+def test_different_photos_of_one_name_in_two_folders_is_an_error(tmp_path, celeba_paths):
+    """One name in two folders means one photo with two labels; two different photos would
+    silently become one."""
+    for label, path in (("hat", celeba_paths[0]), ("beard", celeba_paths[1])):
+        (tmp_path / label).mkdir()
+        shutil.copy(path, tmp_path / label / "photo.jpg")
+    with pytest.raises(DatasetError, match="hat/photo.jpg and beard/photo.jpg are different photos"):
         load_dataset(tmp_path)
 
 

@@ -250,3 +250,20 @@ def test_a_style_no_bearded_photo_shows_is_left_out():
     T = pd.DataFrame({"goatee": goatee, "stubble": np.where(np.arange(240) % 2 == 0, "1", "0"), "beard": beard})
     model = TypeClassifier(n_estimators=10, targets=("goatee", "stubble")).fit(X, T, groups=np.arange(240) // 2)
     assert set(model.classes_) == {"stubble"}
+
+
+def test_type_files_are_all_three_or_none_with_their_columns(tmp_path, celeba_paths):
+    """Two of the three files, or one without a column the types read, is one line naming it,
+    before any photo is read (not a KeyError after the features)."""
+    from features.model.dataset import DatasetError
+
+    for name in ("hat_type.csv", "facial_hair.csv"):
+        (tmp_path / name).write_bytes((CELEBA / name).read_bytes())
+    with pytest.raises(DatasetError, match="without eyewear_type.csv; the type models need all three"):
+        type_labels(tmp_path, celeba_paths)
+    (tmp_path / "eyewear_type.csv").write_text("filename,kind\n000093.jpg,dark\n")
+    with pytest.raises(DatasetError, match="eyewear_type.csv: missing column.s. eyewear_type"):
+        type_labels(tmp_path, celeba_paths)
+    (tmp_path / "eyewear_type.csv").write_text("")
+    with pytest.raises(DatasetError, match="eyewear_type.csv: not a readable CSV"):
+        type_labels(tmp_path, celeba_paths)

@@ -1,5 +1,6 @@
 """Labelled training folders to one DataFrame: ``filename``, ``hat``, ``beard``, ``eyewear``
 (0/1) and, when known, ``identity``."""
+import filecmp
 import os
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def load_dataset(folder):
         duplicate, or an unknown or missing column.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise DatasetError(f"{folder}: a file; give the dataset folder (the one holding labels.csv)")
     if not folder.is_dir():
         raise DatasetError(f"{folder}: no such dataset folder")
     if (folder / "labels.csv").is_file():
@@ -51,12 +54,7 @@ def load_dataset(folder):
 
 
 def read_labels_csv(path):
-    import pandas as pd  # here, not at the top: importing the module stays cheap
-
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not a readable CSV ({exc})") from None
+    table = read_csv(path)
     columns = set(table.columns)
     missing = {"filename", *LABELS} - columns
     if missing:
@@ -73,20 +71,36 @@ def read_labels_csv(path):
         name = row["filename"].strip()
         if not name:
             raise DatasetError(f"{path}, line {line}: empty filename")
-        if name in seen:
-            raise DatasetError(f"{path}, line {line}: {name} is a duplicate of line {seen[name]}")
-        seen[name] = line
+        photo = os.path.normpath(base / name)  # ./a.jpg and a.jpg are one photo
+        if photo in seen:
+            raise DatasetError(f"{path}, line {line}: {name} is a duplicate of line {seen[photo]}")
+        seen[photo] = line
         for label in LABELS:
             if row[label].strip() not in ("0", "1"):
                 raise DatasetError(f"{path}, line {line}: {label}={row[label]!r}, expected 0 or 1")
-        if not (base / name).is_file():
-            raise DatasetError(f"{path}, line {line}: {base / name} does not exist")
-    table["filename"] = [str(base / name.strip()) for name in table["filename"]]
+        # blank people would all be one person, held out together
+        if "identity" in row and not row["identity"].strip():
+            raise DatasetError(f"{path}, line {line}: empty identity; give every photo its person, "
+                               "or leave the column out (each photo is then its own person)")
+        if not os.path.isfile(photo):
+            raise DatasetError(f"{path}, line {line}: {photo} does not exist")
+    table["filename"] = list(seen)
     for label in LABELS:
         table[label] = table[label].str.strip().astype(int)
     if "identity" in table:
         table["identity"] = table["identity"].str.strip()
     return table.reset_index(drop=True)
+
+
+def read_csv(path):
+    """A labels CSV as text columns with their names stripped, or a one-line DatasetError."""
+    import pandas as pd  # here, not at the top: importing the module stays cheap
+
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from None
+    return table.rename(columns=str.strip)
 
 
 def read_label_folders(folder):
@@ -99,6 +113,9 @@ def read_label_folders(folder):
                 continue
             entry = labels.setdefault(photo.name, {"filename": str(photo), **dict.fromkeys(LABELS, 0),
                                                    "folders": []})
+            if not filecmp.cmp(entry["filename"], photo, shallow=False):
+                raise DatasetError(f"{folder}: {entry['folders'][0]}/{photo.name} and {label}/{photo.name} are "
+                                   "different photos; a name in several folders is one photo with several labels")
             entry["folders"].append(label)
             if label != "none":
                 entry[label] = 1

@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from features.labels import BEARD_STYLES
 from features.model.classifier import MarginCalibrator
+from features.model.dataset import DatasetError, read_csv
 from features.model.trees import TreeMargins
 from features.vision.transformer import gated_names
 
@@ -41,6 +42,10 @@ PARENTS = {"eyewear": "eyewear", "hat": "hat", "hat_colour": "hat", **dict.fromk
 CALIBRATED_GIVEN = dict.fromkeys(BEARD_STYLES, "beard")
 #: Rows of a target without a label (parent off, or an ``unsure`` type).
 MISSING = ""
+#: The finer label files of a dataset folder and the columns each must have (README, "Product
+#: types").
+TYPE_FILES = {"eyewear_type.csv": ("eyewear_type",), "hat_type.csv": ("hat_type", "hat_colour"),
+              "facial_hair.csv": ("stubble", "moustache", "goatee", "sideburns", "no_beard")}
 #: Targets with a linear member: (blocks it reads, by column-name prefix; inverse strength C of
 #: its L2 penalty).  Chosen by the grouped CV of the shared set (README, "Product types"): with
 #: 370 hats the boosters learned the headwear types from the whole row worse (macro-F1 0.54,
@@ -82,11 +87,15 @@ def type_labels(data_dir, filenames):
         Parent label -> names of the photos whose label must be flipped to 0.
     """
     folder = Path(data_dir)
-    files = [folder / name for name in ("eyewear_type.csv", "hat_type.csv", "facial_hair.csv")]
-    if not all(f.is_file() for f in files):
+    files = [folder / name for name in TYPE_FILES]
+    present = [f.name for f in files if f.is_file()]
+    if not present:
         return None, {}
-    eyewear, hat, hair = (pd.read_csv(f, dtype=str, keep_default_na=False).set_index("filename")
-                          for f in files)
+    if len(present) < len(files):
+        raise DatasetError(f"{folder}: {', '.join(present)} without "
+                           f"{', '.join(f.name for f in files if f.name not in present)}; "
+                           "the type models need all three files (or none of them)")
+    eyewear, hat, hair = (type_file(f) for f in files)
     names = pd.Index([Path(f).name for f in filenames])
     targets = pd.DataFrame(MISSING, index=names, columns=list(TARGETS))
     for column, table, source in (("eyewear", eyewear, "eyewear_type"), ("hat", hat, "hat_type"),
@@ -103,6 +112,15 @@ def type_labels(data_dir, filenames):
     flips = {"eyewear": sorted(eyewear.index[eyewear["eyewear_type"] == "none"]),
              "hat": sorted(hat.index[hat["hat_type"] == "none"])}
     return targets.reset_index(drop=True), flips
+
+
+def type_file(path):
+    """One of :data:`TYPE_FILES`, indexed by file name, or a one-line DatasetError."""
+    table = read_csv(path)
+    missing = {"filename", *TYPE_FILES[path.name]} - set(table.columns)
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    return table.set_index("filename")
 
 
 def usable_classes(y, groups, *, n_splits, min_examples):
