@@ -169,9 +169,11 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
                 todo.setdefault(self.blocks, []).append((i, as_rgb(item[0]), item[1], {}))
                 continue
             files = self._cache_files(item)
-            missing = tuple(b for b in self.blocks if not (b in files and files[b].exists()))
-            for block in set(self.blocks) - set(missing):
-                rows[i, starts[block]:starts[block] + widths[block]] = np.load(files[block])
+            cached = {b: row for b in self.blocks
+                      if b in files and (row := cached_row(files[b], widths[b])) is not None}
+            for block, row in cached.items():
+                rows[i, starts[block]:starts[block] + widths[block]] = row
+            missing = tuple(b for b in self.blocks if b not in cached)
             if not missing:
                 continue
             try:
@@ -206,6 +208,17 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         folder = Path(self.cache_dir)
         return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-{self.detection.key}"
                 / digest[:2] / f"{digest}.npy" for block in self.blocks}
+
+
+def cached_row(path, width):
+    """A block's cached row, or None when there is none or it cannot be used: the cache is
+    written without a flush to disk, so a crash can leave a file cut short, which is then
+    computed again and rewritten rather than stop every later run."""
+    try:
+        row = np.load(path)
+    except (OSError, ValueError, EOFError):
+        return None
+    return row if row.shape == (width,) else None
 
 
 def gated_extractor(extractor):
