@@ -12,8 +12,10 @@ import copy
 import dataclasses
 import hashlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ import pandas as pd
 from features.model.classifier import CALIBRATIONS, F1_PLATEAU, TooFewExamples
 from features.app.cluster import ClusterError, scheduler_address
 from features.labels import LABELS
+from features.files import writable_folder
 from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
 from features.model.model_io import ARTIFACTS
 from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
@@ -81,8 +84,10 @@ def parse_args(argv=None):
                                ("--n-estimators", args.n_estimators, 1), ("--max-depth", args.max_depth, 1)):
         if value is not None and value < least:
             parser.error(f"{flag} {value}: must be at least {least}")
-    if not args.learning_rate > 0:  # NaN too
-        parser.error(f"--learning-rate {args.learning_rate}: must be over 0")
+    if not 0 < args.learning_rate <= 1:  # NaN and inf too: XGBoost's own range
+        parser.error(f"--learning-rate {args.learning_rate}: must be over 0 and at most 1")
+    if not 0 <= args.seed < 2 ** 32:  # NumPy's and XGBoost's seeds
+        parser.error(f"--seed {args.seed}: must be from 0 to 2**32 - 1")
     if args.min_precision is not None and not 0 < args.min_precision <= 1:
         parser.error(f"--min-precision {args.min_precision}: must be in (0, 1]")
     if not 0 <= args.max_skipped <= 1:
@@ -149,11 +154,12 @@ def extract(extractor, paths, scheduler=None):
         raise failure from None
 
 
-def check_positives(Y, n_splits):
+def check_positives(Y, n_splits, *, photos="photos with a face"):
+    """A DatasetError when a label has too few positive ``photos`` to cross-validate."""
     for j, label in enumerate(LABELS):
         positives = int(Y[:, j].sum())
         if positives < 2 * n_splits:
-            raise DatasetError(f"label {label!r} has {positives} positive photos with a face; "
+            raise DatasetError(f"label {label!r} has {positives} positive {photos}; "
                                f"{n_splits}-fold cross-validation needs at least {2 * n_splits}")
 
 
@@ -163,6 +169,10 @@ def check_positives(Y, n_splits):
 #: one copy cut this many face heights (brows to chin) above its brows, drawn uniformly: every
 #: photo, so that the label shares, and with them the calibration, stay the photos' own.
 TIGHT_SHARES = (0.2, 0.7)
+
+
+#: The marker every whole JPEG file ends with (a copy is written without a flush to disk).
+JPEG_END = b"\xff\xd9"
 
 
 @dataclasses.dataclass
@@ -187,7 +197,7 @@ def tight_copy(path, share, folder, extractor):
     from features.vision.regions import cut_above_brows
 
     copy = Path(folder) / f"{hashlib.sha1(Path(path).read_bytes()).hexdigest()}-{share:.3f}.jpg"
-    if copy.exists():
+    if copy.exists() and copy.read_bytes().endswith(JPEG_END):  # one cut short by a crash is made again
         return copy
     image = load_image(path)
     face = next(iter(extractor.find_faces(image)), None)
@@ -215,12 +225,16 @@ def tight_copies(extractor, paths, *, seed):
     return Copies(X[found], source[found])
 
 
+def cache_folder(args):
+    return args.cache or args.out / "feature-cache"
+
+
 def make_extractor(args, blocks):
     """The feature extractor of a training run: the blocks asked for, the detector, the cache."""
     from features.vision.transformer import BLOCKS, GATED_BLOCKS, FaceFeatures
 
     return FaceFeatures(**{b: b in blocks or b in GATED_BLOCKS for b in BLOCKS}, n_jobs=args.n_jobs,
-                        cache_dir=(args.cache or args.out / "feature-cache").resolve(),
+                        cache_dir=cache_folder(args).resolve(),
                         detection=detection_settings(args.detector, args.detection_threshold),
                         on_error="nan", progress=sys.stderr.isatty()).fit()
 
@@ -302,7 +316,7 @@ def main(argv=None):
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("train.py: interrupted; the previous model and card are untouched", file=sys.stderr)
+        print("train.py: interrupted; the previous model, card and reports are untouched", file=sys.stderr)
         return 130
 
 
@@ -312,6 +326,8 @@ def load_table(args):
     table = load_dataset(data_dir)
     if args.limit:
         table = table.iloc[:args.limit].reset_index(drop=True)
+    # before any photo is read; the faces found are checked again
+    check_positives(table[list(LABELS)].to_numpy(), args.n_splits, photos="photos")
     return data_dir, table, main_blocks(args.blocks)
 
 
@@ -394,8 +410,9 @@ def clean_labels(table, flips):
     return table, flipped
 
 
-def type_models(args, X, targets, fold, groups, paths, extractor):
-    """Cross-validate and fit the type models (issue 13); print and save their report.
+def type_models(args, X, targets, fold, groups, paths, extractor, out):
+    """Cross-validate and fit the type models (issue 13); print their report and save it
+    into ``out``.
 
     ``X`` holds the feature rows of ``paths``, with every block of ``extractor``.
 
@@ -429,7 +446,7 @@ def type_models(args, X, targets, fold, groups, paths, extractor):
         for target, blocks in report["ablation"].items():
             print(f"ablation {target:<11} " + "; ".join(
                 f"{block} " + " ".join(f"{m} {v:.3f}" for m, v in scores.items()) for block, scores in blocks.items()))
-    write_json_atomically(args.out / "types_report.json", report)
+    write_json_atomically(out / "types_report.json", report)
     return model, report
 
 
@@ -521,8 +538,7 @@ def write_reports(out, split, cv, skipped, *, n_splits, seed, plots):
     if plots:
         from features.model.plots import save_curves
 
-        for path in save_curves(split.Y[split.face], cv["proba"], cv["raw"], LABELS, out):
-            print(f"plot: {path}")
+        save_curves(split.Y[split.face], cv["proba"], cv["raw"], LABELS, out)
     return header
 
 
@@ -586,13 +602,28 @@ def model_card(args, *, data_dir, table, X, split, copies, cv, header, skipped, 
 
 
 def run(args, started):
+    """Check the dataset and the output folders, then train (:func:`train`)."""
+    data_dir, table, blocks = load_table(args)
+    # every file but the model is made here and moved into --out at the end, so that a run that
+    # fails or is stopped leaves the previous run's reports beside its model; made first, so
+    # that an --out or --cache that cannot be written is said before any photo is read
+    staging = Path(tempfile.mkdtemp(dir=writable_folder(args.out, "--out"), prefix=".train-"))
+    try:
+        writable_folder(cache_folder(args), "--cache")
+        return train(args, started, data_dir, table, blocks, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def train(args, started, data_dir, table, blocks, staging):
+    """The run itself: features, cross-validation, types, the final fit; the reports are
+    written into ``staging`` and moved into ``--out`` after the model."""
     from sklearn.pipeline import Pipeline
 
     from features.model.model_io import save_model
     from features.model.photo_model import PhotoModel
     from features.model.types import type_labels
 
-    data_dir, table, blocks = load_table(args)
     type_targets, flips = type_labels(data_dir, table["filename"])
     table, flipped = clean_labels(table, flips)
     print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}; labels flipped "
@@ -619,16 +650,16 @@ def run(args, started):
                                  max_depth=args.max_depth, min_precision=args.min_precision,
                                  n_jobs=args.n_jobs, seed=args.seed)
     cv = evaluate(classifier, X, split, copies)
-    header = write_reports(args.out, split, cv, skipped, n_splits=args.n_splits, seed=args.seed,
+    header = write_reports(staging, split, cv, skipped, n_splits=args.n_splits, seed=args.seed,
                            plots=not args.no_plots)
     if args.ablation:
-        block_ablation(classifier.first, X, split, copies, extractor, blocks, cv["report"], args.out)
+        block_ablation(classifier.first, X, split, copies, extractor, blocks, cv["report"], staging)
     types = types_report = None
     if type_targets is not None:
         types, types_report = type_models(
             args, X, type_targets[readable].reset_index(drop=True)[split.face].reset_index(drop=True),
             split.fold[split.face], split.groups[split.face], split.kept["filename"].to_numpy()[split.face],
-            extractor)
+            extractor, staging)
 
     fit_started = time.time()
     Y, groups = split.Y[split.face], split.groups[split.face]
@@ -646,8 +677,11 @@ def run(args, started):
                       types_report=types_report, flipped=flipped, seconds=seconds)
     model_path = args.out / "model.joblib"
     save_model(model, card, model_path)
-    print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}); "
-          f"{time.time() - started:.0f} s in all")
+    reports = sorted(p.name for p in staging.iterdir())
+    for name in reports:  # the model is in place: its reports follow it
+        os.replace(staging / name, args.out / name)
+    print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}; reports beside them: "
+          f"{', '.join(reports)}); {time.time() - started:.0f} s in all")
     return 0
 
 

@@ -32,3 +32,18 @@ def write_atomically(path, write, *, durable=True):
 def write_json_atomically(path, data):
     """Write ``data`` as indented JSON with :func:`write_atomically`."""
     write_atomically(path, lambda p: Path(p).write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def writable_folder(path, flag):
+    """``path``, made if need be, once a file could be created in it; else an OSError whose
+    message names ``flag`` (the option that chose the folder) and the reason."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OSError(f"{flag} {path}: not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise OSError(f"{flag} {path}: cannot write into the folder ({exc.strerror or exc})") from None
+    return path

@@ -1,6 +1,7 @@
 """train.py end to end on real photos: model, card, report, plots, and their honesty."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -124,10 +125,17 @@ def again(trained, out):
 
 
 def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths, tmp_path):
-    """A second run reads every feature from the cache and reproduces scores and model."""
+    """A second run reads every feature from the cache and reproduces scores and model; cache
+    files cut short by a crash (the cache is not flushed to disk) are computed again."""
     first = json.loads((trained["out"] / "cv_report.json").read_text())
     before, _ = load_model(trained["model"])
-    result = subprocess.run(again(trained, tmp_path), capture_output=True, text=True, cwd=ROOT)
+    cache = shutil.copytree(trained["out"] / "feature-cache", tmp_path / "cache")
+    damaged = sorted(cache.glob("hog-*/*/*.npy"))[:2] + sorted(cache.glob("tight-copies-*/*.jpg"))[:1]
+    for path in damaged:
+        path.write_bytes(path.read_bytes()[:100])
+    command = again(trained, tmp_path)
+    command[command.index("--cache") + 1] = str(cache)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     second = json.loads((tmp_path / "cv_report.json").read_text())
     assert first["labels"] == second["labels"]
@@ -135,6 +143,7 @@ def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths, t
     images = [load_image(path) for path in celeba_paths[600:610]]
     assert [[a.probabilities for a in before.answer(i)] for i in images] == \
         [[a.probabilities for a in after.answer(i)] for i in images]
+    assert all(len(path.read_bytes()) > 100 for path in damaged)  # made again
 
 
 def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
@@ -189,6 +198,8 @@ def test_help_describes_the_options():
     (["--max-skipped", "1.5"], "--max-skipped 1.5: must be in [0, 1]"),
     (["--min-precision", "0"], "--min-precision 0.0: must be in (0, 1]"),
     (["--detection-threshold", "1.5"], "BlazeFace's threshold must be between 0 and 1"),
+    (["--learning-rate", "inf"], "--learning-rate inf: must be over 0 and at most 1"),
+    (["--seed", "-1"], "--seed -1: must be from 0 to 2**32 - 1"),
 ])
 def test_wrong_numbers_are_usage_errors_before_any_work(tmp_path, option, message):
     """Checked when the options are read, not after minutes of feature extraction."""
@@ -230,11 +241,17 @@ def test_unreadable_training_photos_are_skipped_and_listed(trained, tmp_path, ce
     assert result.returncode == 1 and "--max-skipped" in result.stderr
 
 
+#: What train.py writes into --out besides the plots.
+OUTPUTS = ("model.joblib", "model_card.json", "cv_report.json", "cv_report.csv", "oof_scores.csv", "types_report.json")
+
+
 @pytest.mark.parametrize("after", ["features:", "types, given"])  # cross-validation, final fit running
 def test_interrupted_run_keeps_the_previous_model(trained, tmp_path, after):
     """Ctrl-C while XGBoost trains: once it could land in XGBoost's data callback, which ignored
-    it (the run finished), failed a check or freed memory twice."""
-    before = {name: (trained["out"] / name).read_bytes() for name in ("model.joblib", "model_card.json")}
+    it (the run finished), failed a check or freed memory twice.  The reports of the previous
+    run stay beside its model too (once the cross-validation is done, "types, given", this
+    run's reports are written, but not into --out)."""
+    before = {name: (trained["out"] / name).read_bytes() for name in OUTPUTS}
     for name, data in before.items():
         (tmp_path / name).write_bytes(data)
     process = subprocess.Popen(again(trained, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -245,6 +262,21 @@ def test_interrupted_run_keeps_the_previous_model(trained, tmp_path, after):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert "previous model" in stderr
+    assert "previous model, card and reports are untouched" in stderr
     for name, data in before.items():
-        assert (tmp_path / name).read_bytes() == data
+        assert (tmp_path / name).read_bytes() == data, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(OUTPUTS)  # no staging folder left
+
+
+def test_unusable_output_folders_are_said_before_any_work(trained, tmp_path):
+    """An --out that is a file or a --cache that cannot be written: one line, before the
+    features (not after the whole run)."""
+    (tmp_path / "file").write_text("")
+    for flags, message in ((["--out", str(tmp_path / "file")], "--out {}/file: not a folder"),
+                           (["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "file" / "cache")],
+                            "--cache {}/file/cache: cannot write into the folder (Not a directory)")):
+        result = subprocess.run([*trained["command"][:2], *flags], capture_output=True, text=True, cwd=ROOT,
+                                timeout=120)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr == f"train.py: error: {message.format(tmp_path)}\n"
+        assert "features:" not in result.stdout
