@@ -192,7 +192,14 @@ def analyse_job(path, annotate_to, model, catalog, per_category, debug):
     except Exception as exc:  # one bad photo must not stop a feed
         if debug:
             traceback.print_exc()
-        return error_record(path, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        return error_record(path, f"{exception_name(exc)}: {exc}".splitlines()[0])
+
+
+def exception_name(exc):
+    """``ValueError``, or with its module when it is not Python's own: ``cv2.error``, which
+    alone would read "error: error: ..." after recommend.py's "error:"."""
+    kind = type(exc)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
 
 
 def error_record(path, reason):
