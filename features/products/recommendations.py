@@ -115,9 +115,10 @@ LABEL_PHRASES = {"hat": ("wears a hat", "wear a hat"), "eyewear": ("wears glasse
 
 
 def hedge(probability, *, otherwise):
-    """The word of the :data:`HEDGES` band ``probability`` falls in, or ``otherwise`` under
-    them all."""
-    return next((word for floor, word in HEDGES if probability >= floor), otherwise)
+    """The word of the :data:`HEDGES` band ``probability`` falls in as it is printed, to two
+    decimals (0.497 shows as 0.50 and reads "likely"), or ``otherwise`` under them all."""
+    shown = float(f"{probability:.2f}")
+    return next((word for floor, word in HEDGES if shown >= floor), otherwise)
 
 
 def describe(label, probability):
