@@ -40,6 +40,7 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n\nA,hat,Hat,9,brimmed\n",
      "line 4: product_id 'A' is already on line 2"),  # the blank line counts
     ("product_id,category,name,price,hat_type\n", "no products"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n", "no beard or eyewear product"),
 ])
 def test_bad_catalogs_name_the_problem(tmp_path, text, message):
     path = tmp_path / "products.csv"

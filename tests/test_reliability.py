@@ -170,6 +170,16 @@ def test_a_broken_catalog_line_is_refused_in_one_line(trained, celeba_paths, tmp
                    "--catalog", str(catalog))
 
 
+def test_a_catalog_without_a_category_is_refused_in_one_line(trained, celeba_paths, tmp_path):
+    """Without a hat product a face decided hat would be told "We recommend hat products" and
+    shown none: the catalog is refused at the start, by recommend.py and serve.py alike."""
+    catalog = tmp_path / "products.csv"
+    lines = (ROOT / "data" / "products.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    catalog.write_text("".join(line for line in lines if not line.startswith("HAT")), encoding="utf-8")
+    assert_refused(f"{catalog}: no hat product (every category needs one: hat, beard, eyewear)",
+                   celeba_paths[0], "--model", str(trained["model"]), "--catalog", str(catalog))
+
+
 def test_a_model_card_that_is_not_an_object_is_refused_in_one_line(trained, celeba_paths, tmp_path):
     model = Path(shutil.copy(trained["model"], tmp_path))
     card = json.loads((trained["out"] / "model_card.json").read_text())

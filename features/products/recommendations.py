@@ -79,7 +79,8 @@ def load_catalog(path=CATALOG):
     Returns
     -------
     list of dict
-        One dict of strings per product (``price`` as float), in file order.
+        One dict of strings per product (``price`` as float), in file order; every
+        category has a product.
     """
     columns, rows = read_rows(path)
     missing = set(CATALOG_COLUMNS) - set(columns)
@@ -95,6 +96,10 @@ def load_catalog(path=CATALOG):
             raise CatalogError(f"{where}: product_id {row['product_id']!r} is already on line "
                                f"{seen[row['product_id']]}")
         seen[row["product_id"]] = line
+    lacking = [label for label in LABELS if not any(row["category"] == label for _, row in rows)]
+    if lacking:  # a face decided so would be told "We recommend hat products" and shown none
+        raise CatalogError(f"{path}: no {' or '.join(lacking)} product (every category needs one: "
+                           f"{', '.join(LABELS)})")
     return [row for _, row in rows]
 
 
