@@ -141,26 +141,39 @@ def read_list(path):
 def collect_photos(paths, *, recursive=False):
     """Photos named by the command line, in order: files as given, folders' photos by name.
 
-    A path that does not exist is kept, so that it is reported as that photo's error.
+    A path that does not exist, or that we may not look at, is kept, so that it is reported
+    as that photo's error.
 
     Returns
     -------
     photos : list of Path
     empty : list of Path
         The folders without a photo (said on stderr: a wrong folder is otherwise silent).
+    unreadable : list of (Path, str)
+        The folders that cannot be listed, and why (each an error on stderr; the rest runs).
     """
+    photos, empty, unreadable = [], [], []
+    for path in map(Path, paths):
+        if not os.path.isdir(path):  # False, not an error, for a path we may not look at
+            photos.append(path)
+            continue
+        try:
+            inside = folder_photos(path, recursive=recursive)
+        except OSError as exc:
+            unreadable.append((path, exc.strerror or str(exc)))
+            continue
+        photos += inside
+        empty += [] if inside else [path]
+    return photos, empty, unreadable
+
+
+def folder_photos(folder, *, recursive=False):
+    """The photos in ``folder`` (and its sub-folders), by name; OSError for a folder that
+    cannot be listed."""
     from features.vision.images import PHOTO_SUFFIXES
 
-    photos, empty = [], []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = path.rglob("*") if recursive else path.iterdir()
-            inside = sorted(p for p in found if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
-            photos += inside
-            empty += [] if inside else [path]
-        else:
-            photos.append(path)
-    return photos, empty
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
 
 
 def annotation_targets(photos, folder):
@@ -342,19 +355,22 @@ def main(argv=None):
     except ValueError as exc:
         print(f"recommend.py: error: --detection-threshold: {exc}", file=sys.stderr)
         return 2
+    photos, empty, unreadable = collect_photos(args.paths, recursive=args.recursive)
     try:
-        photos, empty = collect_photos(args.paths, recursive=args.recursive)
         photos += read_list(args.list) if args.list else []
     except (OSError, ValueError) as exc:
         print(f"recommend.py: error: {args.list}: cannot read the list ({exc})", file=sys.stderr)
         return 1
+    for folder, reason in unreadable:
+        print(f"recommend.py: error: {folder}: cannot read the folder ({reason})", file=sys.stderr)
     for folder in empty:
         below = not args.recursive and any(p.is_dir() for p in folder.iterdir())
         print(f"recommend.py: warning: {folder}: no photos in this folder"
               + (" (--recursive reads its sub-folders)" if below else ""), file=sys.stderr)
     if not photos:
-        print("recommend.py: error: no photos found in " + ", ".join(map(str, args.paths or [args.list])),
-              file=sys.stderr)
+        if not unreadable:  # else said above
+            print("recommend.py: error: no photos found in " + ", ".join(map(str, args.paths or [args.list])),
+                  file=sys.stderr)
         return 1
     if args.detector or args.detection_threshold is not None:
         given = ", ".join(f"{flag} {value}" for flag, value in (("--detector", args.detector),
@@ -380,7 +396,7 @@ def main(argv=None):
     except OSError as exc:
         print(f"recommend.py: error: --output {args.output}: cannot write the file ({exc.strerror or exc})", file=sys.stderr)
         return 1
-    records, failed, answered = [], 0, 0
+    records, failed, answered = [], len(unreadable), 0
     try:
         for record in run_photos(photos, args):
             if sink:  # before printing: a photo printed when Ctrl-C comes is in the file too

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -170,6 +171,38 @@ def test_ctrl_c_stops_quietly_and_keeps_what_was_written(trained, tmp_path):
     assert first and process.returncode == 130, err
     assert re.search(r"interrupted after \d+ of \d+ photos", err) and "Traceback" not in err
     assert len(pq.read_table(output)) >= 1  # a valid file with the photos answered so far
+
+
+def unprivileged(command):
+    """``command`` without root's power to read every file (as it is for another user)."""
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command] if os.geteuid() == 0 else command
+
+
+def test_unreadable_folders_and_model_are_one_line_each(trained, tmp_path):
+    """A folder we may not list is an error naming it, a photo inside it that photo's error,
+    and the other photos are answered; a model we may not read is one line, no traceback."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(TWO_PEOPLE, locked / "a.jpg")
+    locked.chmod(0)
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), "--json"]
+    try:
+        result = subprocess.run(unprivileged([*command, str(TWO_PEOPLE), str(locked), str(locked / "a.jpg")]),
+                                capture_output=True, text=True, cwd=ROOT)
+    finally:
+        locked.chmod(0o755)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [r["image"] for r in records] == [str(TWO_PEOPLE), str(locked / "a.jpg")]
+    assert len(records[0]["faces"]) == 2 and records[1]["error"] == "permission denied"
+    assert f"recommend.py: error: {locked}: cannot read the folder (Permission denied)\n" in result.stderr
+    model = Path(shutil.copy(trained["model"], tmp_path))
+    shutil.copy(trained["out"] / "model_card.json", tmp_path)
+    model.chmod(0)
+    result = subprocess.run(unprivileged([sys.executable, str(ROOT / "recommend.py"), "--model", str(model),
+                                          str(TWO_PEOPLE)]), capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"recommend.py: error: {model}: cannot read the model (Permission denied)\n"
 
 
 def test_tampered_model_is_refused(trained, tmp_path):
