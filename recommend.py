@@ -245,6 +245,7 @@ def run_on_cluster(chunks, settings, address):
     """On a Dask cluster; workers get absolute paths, records keep the paths as given."""
     from features.app.analysis import analyse_chunk, error_record
     from features.app.cluster import connect, map_in_order
+    from features.app.records import path_text
 
     def lost(job):
         return error_record(job[0], "the worker died while analysing this photo")
@@ -254,7 +255,7 @@ def run_on_cluster(chunks, settings, address):
     given = (path for chunk in chunks for path, _ in chunk)
     for records in map_in_order(connect(address), analyse_chunk, remote, settings, lost=lost):
         for record in records:
-            yield {**record, "image": str(next(given))}
+            yield {**record, "image": path_text(next(given))}
 
 
 def format_text(record):

@@ -88,6 +88,27 @@ def test_annotate_writes_images_that_open(trained, feed, tmp_path):
         assert image.size[0] >= 250
 
 
+def test_a_file_name_that_is_not_utf8(trained, tmp_path):
+    """Linux names are bytes: the annotated copy keeps them (OpenCV's imwrite crashed the
+    worker on them), and the record names the photo alike in text, JSON and Parquet, each
+    byte that is not UTF-8 as \\xff (the Parquet file could not be closed)."""
+    name = os.fsdecode(b"bad\xff\xfename.jpg")
+    shutil.copy(TWO_PEOPLE, tmp_path / name)
+    shown = f"{tmp_path}/bad\\xff\\xfename.jpg"
+    out = tmp_path / "out"
+    result = run(trained, tmp_path / name, TWO_PEOPLE, "--json", "--n-jobs", "2", "--annotate", out,
+                 "--output", out / "rows.parquet")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert [json.loads(line)["image"] for line in result.stdout.splitlines()] == [shown, str(TWO_PEOPLE)]
+    assert pq.read_table(out / "rows.parquet").column("image").to_pylist() == [shown] * 2 + [str(TWO_PEOPLE)] * 2
+    assert sorted(os.listdir(os.fsencode(out))) == [f"{TWO_PEOPLE.stem}.jpg".encode(), b"bad\xff\xfename.jpg",
+                                                     b"rows.parquet"]
+    with Image.open(out / name) as image:
+        assert image.size[0] >= 250
+    text = run(trained, tmp_path / name)
+    assert text.returncode == 0 and text.stdout.startswith(f"{shown} (250x250): 2 faces\n")
+
+
 def test_annotate_never_replaces_a_photo(trained, tmp_path):
     """Annotated copies written into the photos' own folder would replace them (a PNG's copy
     too, named .jpg): refused before any photo is read, and the photos stay as they were."""

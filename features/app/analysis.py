@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from features.app.annotation import annotate, save_rgb
+from features.app.records import path_text
 from features.labels import LABELS
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image
@@ -168,7 +169,7 @@ def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_t
                         "headline": headline(labels, scores, answer.quality)})
     if annotate_to is not None:
         save_rgb(annotate_to, annotate(image, results))
-    return {"image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
+    return {"image": path_text(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
             "faces": results, "error": None}
 
 
@@ -203,4 +204,4 @@ def exception_name(exc):
 
 
 def error_record(path, reason):
-    return {"image": str(path), "width": None, "height": None, "faces": [], "error": reason}
+    return {"image": path_text(path), "width": None, "height": None, "faces": [], "error": reason}
