@@ -57,7 +57,8 @@ def parse_args(argv=None):
     parser.add_argument("--profile", action="store_true",
                         help="also treat all photos as one account's feed and recommend for it")
     parser.add_argument("--annotate", type=Path, metavar="DIR",
-                        help="write a copy of each photo with faces, scores and products drawn")
+                        help="write a copy of each photo with faces, scores and products drawn, "
+                             "as NAME.jpg, into a folder that holds none of the photos")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
                         help="worker processes (photos travel to them in chunks)")
     parser.add_argument("--output", type=Path, metavar="FILE.parquet",
@@ -190,11 +191,13 @@ def annotation_targets(photos, folder):
     return targets
 
 
-def overwritten_photos(photos, targets):
-    """The photos that an annotated copy in ``targets`` would replace (``--annotate`` into
-    the photos' own folder)."""
-    inputs = {photo.resolve() for photo in photos if photo.is_file()}
-    return [target for target in targets if target is not None and target.resolve() in inputs]
+def photos_inside(folder, photos):
+    """The photos given that lie in ``folder`` (as named, or behind a link): annotated copies
+    written there could replace any photo of the folder, given or not (``a.png``'s copy is
+    ``a.jpg``)."""
+    folder = os.path.realpath(folder)
+    return [photo for photo in photos if folder in (os.path.realpath(photo.parent),
+                                                    os.path.dirname(os.path.realpath(photo)))]
 
 
 def run_photos(photos, args):
@@ -387,10 +390,10 @@ def main(argv=None):
             print(f"recommend.py: error: --annotate {args.annotate}: cannot write into the folder "
                   f"({exc.strerror or exc})", file=sys.stderr)
             return 1
-        replaced = overwritten_photos(photos, annotation_targets(photos, args.annotate))
-        if replaced:
-            print(f"recommend.py: error: --annotate {args.annotate}: the annotated copy would replace the "
-                  f"photo {replaced[0]}; choose a folder without the photos", file=sys.stderr)
+        inside = photos_inside(args.annotate, photos)
+        if inside:
+            print(f"recommend.py: error: --annotate {args.annotate}: the folder holds the photo {inside[0]}, "
+                  "and annotated copies could replace its photos; choose a folder without them", file=sys.stderr)
             return 2
     try:
         sink = ParquetSink(args.output) if args.output else None

@@ -111,15 +111,22 @@ def test_a_file_name_that_is_not_utf8(trained, tmp_path):
 
 def test_annotate_never_replaces_a_photo(trained, tmp_path):
     """Annotated copies written into the photos' own folder would replace them (a PNG's copy
-    too, named .jpg): refused before any photo is read, and the photos stay as they were."""
+    too, named .jpg), or a photo there that was not given (b.png's copy is b.jpg): refused
+    before any photo is read, and the photos stay as they were."""
     shutil.copy(TWO_PEOPLE, tmp_path / "a.jpg")
     shutil.copy(TWO_PEOPLE, tmp_path / "b.jpg")
     Image.open(TWO_PEOPLE).save(tmp_path / "b.png")
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    for photos in ([tmp_path], [tmp_path / "b.png", tmp_path / "b.jpg"]):
-        result = run(trained, *photos, "--annotate", tmp_path)
-        assert result.returncode == 2 and result.stdout == "" and "would replace the photo" in result.stderr
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    (tmp_path / "link").symlink_to(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    png = tmp_path / "b.png"
+    for photos, folder, held in (([tmp_path], tmp_path, tmp_path / "a.jpg"), ([png, tmp_path / "b.jpg"], tmp_path, png),
+                                 ([png], tmp_path, png), ([png], tmp_path / "link", png),
+                                 ([TWO_PEOPLE, tmp_path / "link" / "b.png"], tmp_path, tmp_path / "link" / "b.png")):
+        result = run(trained, *photos, "--annotate", folder)
+        assert result.returncode == 2 and result.stdout == "", photos
+        assert result.stderr == (f"recommend.py: error: --annotate {folder}: the folder holds the photo {held}, "
+                                 "and annotated copies could replace its photos; choose a folder without them\n")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
 def test_list_files_without_a_path_header(trained, tmp_path):
