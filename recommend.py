@@ -290,8 +290,11 @@ def format_types(types):
 
 
 def format_profile(summary):
+    """The profile as text; its first line counts every photo given (the JSON's ``photos``:
+    those analysed)."""
     profile = summary["profile"]
-    lines = [f"profile: {profile['photos']} photos ({profile['failed']} failed), {profile['faces']} faces",
+    given = profile["photos"] + profile["failed"]
+    lines = [f"profile: {counted(given, 'photo')} ({profile['failed']} failed), {counted(profile['faces'], 'face')}",
              f"  {profile['headline']}"]
     for label, stats in profile["labels"].items():
         lines.append(f"  {label:<8} in {stats['photo_share']:.0%} of photos, "
@@ -303,6 +306,11 @@ def format_profile(summary):
         lines.append(f"  {rank}. {product['product_id']} {product['name']} "
                      f"(${product['price']:.2f}): {product['reason']}")
     return "\n".join(lines)
+
+
+def counted(number, noun):
+    """``1 photo``, ``2 photos``."""
+    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 class ParquetSink:

@@ -153,6 +153,16 @@ def test_profile_of_a_folder(trained, feed):
     assert profile["headline"].startswith("We recommend") == bool(seen)
 
 
+def test_text_profile_counts_every_photo_given(trained, feed):
+    """The JSON's photos are those analysed; the text says how many were given, and how many
+    of them failed, in the singular for one."""
+    given = len(list(feed.iterdir()))
+    result = run(trained, feed, "--profile")
+    assert re.search(rf"^profile: {given} photos \(1 failed\), \d+ faces$", result.stdout, re.M), result.stdout
+    one = run(trained, LFW / "Fred_Funk_0002.jpg", "--profile")
+    assert "\nprofile: 1 photo (0 failed), 1 face\n" in one.stdout
+
+
 def test_parallel_and_serial_runs_agree(trained, feed):
     serial = run(trained, feed, "--json", "--n-jobs", "1").stdout
     parallel = run(trained, feed, "--json", "--n-jobs", "2").stdout
