@@ -9,10 +9,12 @@ Exit code: 0 when every photo was read, 1 when any photo (or the model, or an ou
 while the others still got their answer, 2 for wrong usage, 130 when stopped by Ctrl-C.
 """
 import argparse
+import errno
 import json
 import os
 import sys
 import tempfile
+import traceback
 import warnings
 from pathlib import Path
 
@@ -63,7 +65,8 @@ def parse_args(argv=None):
                         help="worker processes (photos travel to them in chunks)")
     parser.add_argument("--output", type=Path, metavar="FILE.parquet",
                         help="also write the results to Parquet, one row per face (or per photo "
-                             "without a face)")
+                             "without a face); the file is replaced when the run ends, and a run that "
+                             "cannot finish it leaves it as it was")
     parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address,
                         help="run the photos on the Dask cluster at ADDRESS (tcp://host:8786); its "
                              "scheduler and workers need this project installed (make install) "
@@ -313,18 +316,35 @@ def counted(number, noun):
     return f"{number} {noun}{'s' * (number != 1)}"
 
 
+class OutputError(Exception):
+    """The ``--output`` file cannot be written; the message names it and says why."""
+
+
 class ParquetSink:
-    """Writes rows to a Parquet file in batches, so a long job holds few of them in memory."""
+    """Writes rows to a Parquet file in batches, so a long job holds few of them in memory.
+
+    The rows go to a temporary file beside ``path`` that :meth:`close` moves over it: a run
+    that is killed, or cannot finish the file (a full disk), leaves ``path`` as it was, never
+    a file without its footer.
+    """
 
     def __init__(self, path, *, batch=1000):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         from features.app.records import ROW_COLUMNS
+        from features.files import StagedFile
 
+        if path.is_dir():  # else only the last step, the move, would find it out
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         self.schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in ROW_COLUMNS.items()])
-        self.pa = pa
-        self.writer = pq.ParquetWriter(path, self.schema)
+        self.pa, self.path = pa, path
+        self.staged = StagedFile(path)
+        try:
+            self.writer = pq.ParquetWriter(self.staged.name, self.schema)
+        except BaseException:
+            self.staged.discard()
+            raise
         self.batch, self.rows = batch, []
 
     def add(self, record):
@@ -336,12 +356,23 @@ class ParquetSink:
 
     def flush(self):
         if self.rows:
-            self.writer.write_table(self.pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.writing(self.writer.write_table, self.pa.Table.from_pylist(self.rows, schema=self.schema))
             self.rows = []
 
     def close(self):
+        """Finish the file and move it over ``path``."""
         self.flush()
-        self.writer.close()
+        self.writing(self.writer.close)
+        self.writing(self.staged.publish)
+
+    def writing(self, step, *args):
+        """Run a step of writing the file; an error removes the file and is an OutputError."""
+        try:
+            step(*args)
+        except OSError as exc:
+            self.staged.discard()
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OutputError(f"--output {self.path}: cannot write the file ({reason})") from None
 
 
 def main(argv=None):
@@ -408,7 +439,7 @@ def main(argv=None):
     except OSError as exc:
         print(f"recommend.py: error: --output {args.output}: cannot write the file ({exc.strerror or exc})", file=sys.stderr)
         return 1
-    records, failed, answered = [], len(unreadable), 0
+    records, failed, answered, code = [], len(unreadable), 0, None
     try:
         for record in run_photos(photos, args):
             if sink:  # before printing: a photo printed when Ctrl-C comes is in the file too
@@ -422,21 +453,29 @@ def main(argv=None):
             print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         sys.stdout = open(os.devnull, "w")
-        return 1 if failed else 0
+        code = 1 if failed else 0
     except KeyboardInterrupt:  # Ctrl-C: what was answered stays printed and written
         print(f"recommend.py: interrupted after {answered} of {len(photos)} photos", file=sys.stderr)
-        return 130
+        code = 130
+    except OutputError as exc:  # the file is removed: no use in answering more photos for it
+        print(f"recommend.py: error: {exc}; stopped after {answered} of {len(photos)} photos", file=sys.stderr)
+        return 1
     except ClusterError as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
-        return 1
+        code = 1
     except Exception as exc:  # a lost worker or cluster; each photo's own errors are records
         if args.debug:
-            raise
+            traceback.print_exc()
         print(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-        return 1
-    finally:
-        if sink:
+        code = 1
+    if sink:  # what was answered is written, however the photos ended
+        try:
             sink.close()
+        except OutputError as exc:
+            print(f"recommend.py: error: {exc}", file=sys.stderr)
+            return 1
+    if code is not None:
+        return code
     if args.min_probability or args.precision is not None:
         # after the photos: loading the model here would import scikit-learn, which starts
         # threads, before the workers fork from this process

@@ -193,6 +193,49 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
     assert result.returncode == 2 and "name it FILE.parquet" in result.stderr
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder with one page (4 KiB) of room, and the ``preexec_fn`` of a process writing
+    there: a 64 KiB tmpfs filled but for a page when we may mount one, else a file size
+    limit (RLIMIT_FSIZE, with SIGXFSZ ignored: a write past it fails as on a full disk)."""
+    import resource
+
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        def limited():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        yield folder, limited
+        return
+    try:
+        (folder / "filler").write_bytes(bytes(56 * 1024))  # with the caller's file of a page: one left
+        yield folder, None
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_keeps_the_previous_file_and_the_printed_answers(trained, lfw_paths, small_disk):
+    """The Parquet file cannot be finished: one line naming it and why, exit code 1, every
+    answer printed, and the file as it was before the run (the rows went to a temporary
+    file beside it, removed)."""
+    import pyarrow as pa
+
+    folder, preexec = small_disk
+    output = folder / "rows.parquet"
+    pq.write_table(pa.table({"previous": [1]}), output)
+    before = output.read_bytes()
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), *lfw_paths[:6],
+               "--json", "--output", str(output)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, preexec_fn=preexec)
+    assert result.returncode == 1 and len(result.stdout.splitlines()) == 6, result.stderr
+    reason = "File too large" if preexec else "No space left on device"
+    assert result.stderr == f"recommend.py: error: --output {output}: cannot write the file ({reason})\n"
+    assert output.read_bytes() == before
+    assert {p.name for p in folder.iterdir()} == {"rows.parquet", *["filler"] * (preexec is None)}
+
+
 def test_ctrl_c_stops_quietly_and_keeps_what_was_written(trained, tmp_path):
     """As a terminal's Ctrl-C: SIGINT to the whole process group, workers included."""
     output = tmp_path / "part.parquet"
