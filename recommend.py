@@ -6,16 +6,19 @@
     python recommend.py --list photos.txt --scheduler tcp://HOST:8786 --output results.parquet
 
 Exit code: 0 when every photo was read, 1 when any photo (or the model, or an output) failed
-while the others still got their answer, 2 for wrong usage, 130 when stopped by Ctrl-C.
+while the others still got their answer, 2 for wrong usage, 130 when stopped by Ctrl-C
+(SIGINT), 143 by SIGTERM.
 """
 import argparse
 import errno
 import json
 import os
+import signal
 import sys
 import tempfile
 import traceback
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -29,7 +32,8 @@ def parse_args(argv=None):
                     "probabilities and recommend products.",
         epilog="exit code: 0 when every photo was read; 1 when any photo failed (the others "
                "still answered) or the model or an output cannot be used; 2 for wrong usage; "
-               "130 when stopped by Ctrl-C (what was answered stays written)",
+               "130 when stopped by Ctrl-C, 143 by SIGTERM (what was answered stays printed and "
+               "written)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="photos, or folders of photos (taken in name order)")
@@ -231,15 +235,21 @@ def run_forked(chunks, settings, workers):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from features.app.analysis import analyse_chunk, preload
+    from features.app.analysis import analyse_chunk, end_with_parent, preload
 
     preload()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=end_with_parent, initargs=(os.getpid(),))
+    # submitted, not pool.map: leaving map early cancels its futures, and on Python 3.11 the
+    # pool's thread then fails, with a traceback, to mark them broken once the workers end
+    futures = [pool.submit(analyse_chunk, chunk, settings) for chunk in chunks]
     try:
-        for records in pool.map(analyse_chunk, chunks, [settings] * len(chunks)):
-            yield from records
-    except BaseException:  # leaving early (Ctrl-C, a closed pipe): the rest is not waited for
-        pool.shutdown(wait=False, cancel_futures=True)
+        for future in futures:
+            yield from future.result()
+    except BaseException:  # leaving early (a signal, a closed pipe): the workers are stopped
+        for worker in multiprocessing.active_children():
+            worker.terminate()
+        pool.shutdown(wait=False)
         raise
     # every chunk answered: waiting costs nothing, while after shutdown(wait=False) CPython's
     # exit can race the pool's manager thread and print a traceback (seen once in the tests:
@@ -375,7 +385,46 @@ class ParquetSink:
             raise OutputError(f"--output {self.path}: cannot write the file ({reason})") from None
 
 
+class Stopped(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM: stop, keeping what was answered; exit code 128 plus the
+    signal's number (130, 143)."""
+
+    def __init__(self, number):
+        super().__init__(number)
+        self.number = number
+
+
+class StopSignals:
+    """SIGINT and SIGTERM raise :class:`Stopped` in the main thread, except inside
+    :meth:`held`, whose end they wait for: a record goes into the Parquet file whole, and
+    the file is finished.  A signal ignored when the process started (a background job's
+    SIGINT) stays ignored."""
+
+    def __init__(self):
+        self.holding, self.pending = False, None
+        for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(number) is default:
+                signal.signal(number, self.arrived)
+
+    def arrived(self, number, frame):
+        if self.holding:
+            self.pending = number
+        else:
+            raise Stopped(number)
+
+    @contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            raise Stopped(self.pending)
+
+
 def main(argv=None):
+    signals = StopSignals()  # first: Ctrl-C while the libraries load is a quiet exit too
     args = parse_args(argv)
     from features.app.analysis import app_card, check_detection
     from features.app.cluster import ClusterError
@@ -442,8 +491,9 @@ def main(argv=None):
     records, failed, answered, code = [], len(unreadable), 0, None
     try:
         for record in run_photos(photos, args):
-            if sink:  # before printing: a photo printed when Ctrl-C comes is in the file too
-                sink.add(record)
+            if sink:  # before printing: a photo printed when a signal comes is in the file too
+                with signals.held():
+                    sink.add(record)
             if args.profile:
                 records.append(record)
             answered += 1
@@ -454,9 +504,10 @@ def main(argv=None):
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         sys.stdout = open(os.devnull, "w")
         code = 1 if failed else 0
-    except KeyboardInterrupt:  # Ctrl-C: what was answered stays printed and written
-        print(f"recommend.py: interrupted after {answered} of {len(photos)} photos", file=sys.stderr)
-        code = 130
+    except Stopped as stop:  # Ctrl-C or SIGTERM: what was answered stays printed and written
+        print(f"recommend.py: {'interrupted' if stop.number == signal.SIGINT else 'terminated'} after "
+              f"{answered} of {len(photos)} photos", file=sys.stderr)
+        code = 128 + stop.number
     except OutputError as exc:  # the file is removed: no use in answering more photos for it
         print(f"recommend.py: error: {exc}; stopped after {answered} of {len(photos)} photos", file=sys.stderr)
         return 1
@@ -470,7 +521,8 @@ def main(argv=None):
         code = 1
     if sink:  # what was answered is written, however the photos ended
         try:
-            sink.close()
+            with signals.held():
+                sink.close()
         except OutputError as exc:
             print(f"recommend.py: error: {exc}", file=sys.stderr)
             return 1
@@ -489,4 +541,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (Stopped, KeyboardInterrupt) as stop:  # before the photos: nothing to keep
+        sys.exit(128 + getattr(stop, "number", signal.SIGINT))

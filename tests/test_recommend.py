@@ -6,13 +6,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from conftest import LFW, ROOT
+from conftest import LFW, ROOT, alive, children
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
 
@@ -236,16 +237,28 @@ def test_a_full_disk_keeps_the_previous_file_and_the_printed_answers(trained, lf
     assert {p.name for p in folder.iterdir()} == {"rows.parquet", *["filler"] * (preexec is None)}
 
 
+def start_on_lfw(trained, output, *flags):
+    """recommend.py on every LFW photo in two workers, in its own process group, with a
+    terminal's handling of SIGINT (a runner started in the background ignores it, and
+    Python then never raises KeyboardInterrupt)."""
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(LFW),
+               "--n-jobs", "2", "--output", str(output), *flags]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def ended(pids, seconds=10):
+    """Whether all these processes end within ``seconds``."""
+    deadline = time.time() + seconds
+    while any(map(alive, pids)) and time.time() < deadline:
+        time.sleep(0.1)
+    return not any(map(alive, pids))
+
+
 def test_ctrl_c_stops_quietly_and_keeps_what_was_written(trained, tmp_path):
     """As a terminal's Ctrl-C: SIGINT to the whole process group, workers included."""
     output = tmp_path / "part.parquet"
-    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(LFW),
-               "--n-jobs", "2", "--output", str(output)]
-    # a terminal's default handling of SIGINT, even under a runner started in the background
-    # (which ignores it, and Python then never raises KeyboardInterrupt)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                               start_new_session=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = start_on_lfw(trained, output)
     first = process.stdout.readline()  # a photo has been answered
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
@@ -284,6 +297,54 @@ def test_unreadable_folders_and_model_are_one_line_each(trained, tmp_path):
                                           str(TWO_PEOPLE)]), capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == f"recommend.py: error: {model}: cannot read the model (Permission denied)\n"
+
+
+@pytest.mark.parametrize("kill", [os.killpg, os.kill], ids=["process-group", "parent-only"])
+def test_sigterm_stops_like_ctrl_c(trained, tmp_path, kill):
+    """SIGTERM (a service manager, a timeout) to the group or to the parent alone: exit 143,
+    no traceback, every photo printed is in a Parquet file that reads, the workers end."""
+    output = tmp_path / "part.parquet"
+    process = start_on_lfw(trained, output, "--json")
+    first = process.stdout.readline()
+    workers = children(process.pid)
+    kill(process.pid, signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert first and process.returncode == 143, err
+    assert re.search(r"^recommend.py: terminated after \d+ of \d+ photos$", err, re.M) and "Traceback" not in err
+    printed = {json.loads(line)["image"] for line in [first, *out.splitlines()]}
+    assert printed <= set(pq.read_table(output).column("image").to_pylist())
+    assert len(workers) == 2 and ended(workers)
+
+
+def test_a_killed_run_keeps_the_previous_file_and_ends_its_workers(trained, tmp_path):
+    """SIGKILL cannot be handled: the Parquet file from before the run stays whole (the rows
+    go to a temporary file), and the workers end with their parent (PR_SET_PDEATHSIG)."""
+    import pyarrow as pa
+
+    output = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"previous": [1]}), output)
+    before = output.read_bytes()
+    process = start_on_lfw(trained, output)
+    assert process.stdout.readline()
+    workers = children(process.pid)
+    process.kill()
+    process.communicate(timeout=60)
+    assert output.read_bytes() == before
+    assert len(workers) == 2 and ended(workers)
+
+
+def test_ctrl_c_while_the_libraries_load_is_quiet(trained, tmp_path):
+    """Ctrl-C as soon as recommend.py's code runs (its SIGTERM handler is set: SigCgt in
+    /proc), while it imports its libraries: exit 130, no traceback."""
+    process = start_on_lfw(trained, tmp_path / "rows.parquet")
+    deadline = time.time() + 30
+    while not int(Path(f"/proc/{process.pid}/status").read_text().split("SigCgt:")[1].split()[0], 16) \
+            & 1 << (signal.SIGTERM - 1):
+        assert time.time() < deadline, "recommend.py set no SIGTERM handler"
+        time.sleep(0.002)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and out == "" and "Traceback" not in err, err
 
 
 def test_tampered_model_is_refused(trained, tmp_path):
