@@ -502,7 +502,7 @@ def main(argv=None):
                 print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
             print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
-        sys.stdout = open(os.devnull, "w")
+        stdout_gone()
         code = 1 if failed else 0
     except Stopped as stop:  # Ctrl-C or SIGTERM: what was answered stays printed and written
         print(f"recommend.py: {'interrupted' if stop.number == signal.SIGINT else 'terminated'} after "
@@ -536,8 +536,17 @@ def main(argv=None):
         from features.products.recommendations import profile
 
         summary = profile(records, catalog, per_category=args.per_category)
-        print(json.dumps(summary) if args.json else format_profile(summary))
+        try:
+            print(json.dumps(summary) if args.json else format_profile(summary), flush=True)
+        except BrokenPipeError:
+            stdout_gone()
     return 1 if failed else 0
+
+
+def stdout_gone():
+    """The reader of stdout went away (``| head``): what is left goes to /dev/null, so that
+    neither more printing nor the flush at exit raises BrokenPipeError again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

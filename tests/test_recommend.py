@@ -154,6 +154,18 @@ def test_profile_of_a_folder(trained, feed):
     assert profile["headline"].startswith("We recommend") == bool(seen)
 
 
+def test_a_reader_that_goes_away_before_the_profile(trained):
+    """``| head -1``: the reader has the photo's line and is gone when the profile is printed
+    (a second later: --min-probability loads the model to announce its thresholds first)."""
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(TWO_PEOPLE),
+               "--json", "--profile", "--min-probability", "hat=0.5"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert json.loads(process.stdout.readline())["image"] == str(TWO_PEOPLE)
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 def test_text_profile_counts_every_photo_given(trained, feed):
     """The JSON's photos are those analysed; the text says how many were given, and how many
     of them failed, in the singular for one."""
