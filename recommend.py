@@ -142,7 +142,9 @@ def read_list(path):
             return [Path(p.strip()) for p in table[column] if p.strip()]
         if len(table.columns) > 1:
             raise ValueError(f"no path, image or filename column (columns: {', '.join(table.columns)})")
-    lines = (line.strip() for line in path.read_text().splitlines())
+    # utf-8-sig: a byte-order mark is not part of the first path; a name that is not UTF-8
+    # (Linux names are bytes) reads as the file it names
+    lines = (line.strip() for line in path.read_text(encoding="utf-8-sig", errors="surrogateescape").splitlines())
     return [Path(line) for line in lines if line and not line.startswith("#")]
 
 

@@ -141,6 +141,13 @@ def test_list_files_without_a_path_header(trained, tmp_path):
     assert result.returncode == 1 and "no path, image or filename column (columns: a, b)" in result.stderr
 
 
+def test_a_text_list_with_a_byte_order_mark(trained, tmp_path):
+    """A list saved as "UTF-8 with BOM": the mark is not part of the first path."""
+    (tmp_path / "photos.txt").write_text(f"\ufeff{TWO_PEOPLE}\n", encoding="utf-8")
+    result = run(trained, "--list", tmp_path / "photos.txt", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["image"] == str(TWO_PEOPLE), result.stderr
+
+
 def test_profile_of_a_folder(trained, feed):
     result = run(trained, feed, "--profile", "--json")
     lines = result.stdout.strip().splitlines()
@@ -408,6 +415,12 @@ def test_min_probability_sets_the_thresholds(trained, feed):
     decided_by(records, said)
     judged = [f for r in records for f in r["faces"] if f["quality"]["status"] == "ok"]
     assert all("hat" in f["labels"] for f in judged)  # hat=0: every judged face
+
+
+def test_minus_zero_is_announced_as_zero(trained):
+    result = run(trained, TWO_PEOPLE, "--min-probability", "hat=-0")
+    assert result.returncode == 0 and thresholds_said(result.stderr)["hat"] == 0
+    assert "hat 0.000" in result.stderr and "-0.000" not in result.stderr
 
 
 def test_precision_picks_thresholds_from_out_of_fold_points(trained, feed):

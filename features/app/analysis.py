@@ -65,7 +65,7 @@ def parse_min_probability(text):
         if label in chosen:
             raise ValueError(f"{item!r}: {label} is given twice")
         try:
-            chosen[label] = float(value)
+            chosen[label] = float(value) + 0.0  # -0 is 0, announced as 0.000
         except ValueError:
             raise ValueError(f"{item!r}: expected LABEL=P, e.g. hat=0.8") from None
         if label not in LABELS or not 0 <= chosen[label] <= 1:
