@@ -6,14 +6,19 @@
     python recommend.py --list photos.txt --scheduler tcp://HOST:8786 --output results.parquet
 
 Exit code: 0 when every photo was read, 1 when any photo (or the model, or an output) failed
-while the others still got their answer, 2 for wrong usage, 130 when stopped by Ctrl-C.
+while the others still got their answer, 2 for wrong usage, 130 when stopped by Ctrl-C
+(SIGINT), 143 by SIGTERM.
 """
 import argparse
+import errno
 import json
 import os
+import signal
 import sys
 import tempfile
+import traceback
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -27,7 +32,8 @@ def parse_args(argv=None):
                     "probabilities and recommend products.",
         epilog="exit code: 0 when every photo was read; 1 when any photo failed (the others "
                "still answered) or the model or an output cannot be used; 2 for wrong usage; "
-               "130 when stopped by Ctrl-C (what was answered stays written)",
+               "130 when stopped by Ctrl-C, 143 by SIGTERM (what was answered stays printed and "
+               "written)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="photos, or folders of photos (taken in name order)")
@@ -57,12 +63,14 @@ def parse_args(argv=None):
     parser.add_argument("--profile", action="store_true",
                         help="also treat all photos as one account's feed and recommend for it")
     parser.add_argument("--annotate", type=Path, metavar="DIR",
-                        help="write a copy of each photo with faces, scores and products drawn")
+                        help="write a copy of each photo with faces, scores and products drawn, "
+                             "as NAME.jpg, into a folder that holds none of the photos")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
                         help="worker processes (photos travel to them in chunks)")
     parser.add_argument("--output", type=Path, metavar="FILE.parquet",
                         help="also write the results to Parquet, one row per face (or per photo "
-                             "without a face)")
+                             "without a face); the file is replaced when the run ends, and a run that "
+                             "cannot finish it leaves it as it was")
     parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address,
                         help="run the photos on the Dask cluster at ADDRESS (tcp://host:8786); its "
                              "scheduler and workers need this project installed (make install) "
@@ -134,33 +142,48 @@ def read_list(path):
             return [Path(p.strip()) for p in table[column] if p.strip()]
         if len(table.columns) > 1:
             raise ValueError(f"no path, image or filename column (columns: {', '.join(table.columns)})")
-    lines = (line.strip() for line in path.read_text().splitlines())
+    # utf-8-sig: a byte-order mark is not part of the first path; a name that is not UTF-8
+    # (Linux names are bytes) reads as the file it names
+    lines = (line.strip() for line in path.read_text(encoding="utf-8-sig", errors="surrogateescape").splitlines())
     return [Path(line) for line in lines if line and not line.startswith("#")]
 
 
 def collect_photos(paths, *, recursive=False):
     """Photos named by the command line, in order: files as given, folders' photos by name.
 
-    A path that does not exist is kept, so that it is reported as that photo's error.
+    A path that does not exist, or that we may not look at, is kept, so that it is reported
+    as that photo's error.
 
     Returns
     -------
     photos : list of Path
     empty : list of Path
         The folders without a photo (said on stderr: a wrong folder is otherwise silent).
+    unreadable : list of (Path, str)
+        The folders that cannot be listed, and why (each an error on stderr; the rest runs).
     """
+    photos, empty, unreadable = [], [], []
+    for path in map(Path, paths):
+        if not os.path.isdir(path):  # False, not an error, for a path we may not look at
+            photos.append(path)
+            continue
+        try:
+            inside = folder_photos(path, recursive=recursive)
+        except OSError as exc:
+            unreadable.append((path, exc.strerror or str(exc)))
+            continue
+        photos += inside
+        empty += [] if inside else [path]
+    return photos, empty, unreadable
+
+
+def folder_photos(folder, *, recursive=False):
+    """The photos in ``folder`` (and its sub-folders), by name; OSError for a folder that
+    cannot be listed."""
     from features.vision.images import PHOTO_SUFFIXES
 
-    photos, empty = [], []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = path.rglob("*") if recursive else path.iterdir()
-            inside = sorted(p for p in found if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
-            photos += inside
-            empty += [] if inside else [path]
-        else:
-            photos.append(path)
-    return photos, empty
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
 
 
 def annotation_targets(photos, folder):
@@ -177,11 +200,13 @@ def annotation_targets(photos, folder):
     return targets
 
 
-def overwritten_photos(photos, targets):
-    """The photos that an annotated copy in ``targets`` would replace (``--annotate`` into
-    the photos' own folder)."""
-    inputs = {photo.resolve() for photo in photos if photo.is_file()}
-    return [target for target in targets if target is not None and target.resolve() in inputs]
+def photos_inside(folder, photos):
+    """The photos given that lie in ``folder`` (as named, or behind a link): annotated copies
+    written there could replace any photo of the folder, given or not (``a.png``'s copy is
+    ``a.jpg``)."""
+    folder = os.path.realpath(folder)
+    return [photo for photo in photos if folder in (os.path.realpath(photo.parent),
+                                                    os.path.dirname(os.path.realpath(photo)))]
 
 
 def run_photos(photos, args):
@@ -212,15 +237,21 @@ def run_forked(chunks, settings, workers):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from features.app.analysis import analyse_chunk, preload
+    from features.app.analysis import analyse_chunk, end_with_parent, preload
 
     preload()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=end_with_parent, initargs=(os.getpid(),))
+    # submitted, not pool.map: leaving map early cancels its futures, and on Python 3.11 the
+    # pool's thread then fails, with a traceback, to mark them broken once the workers end
+    futures = [pool.submit(analyse_chunk, chunk, settings) for chunk in chunks]
     try:
-        for records in pool.map(analyse_chunk, chunks, [settings] * len(chunks)):
-            yield from records
-    except BaseException:  # leaving early (Ctrl-C, a closed pipe): the rest is not waited for
-        pool.shutdown(wait=False, cancel_futures=True)
+        for future in futures:
+            yield from future.result()
+    except BaseException:  # leaving early (a signal, a closed pipe): the workers are stopped
+        for worker in multiprocessing.active_children():
+            worker.terminate()
+        pool.shutdown(wait=False)
         raise
     # every chunk answered: waiting costs nothing, while after shutdown(wait=False) CPython's
     # exit can race the pool's manager thread and print a traceback (seen once in the tests:
@@ -232,6 +263,7 @@ def run_on_cluster(chunks, settings, address):
     """On a Dask cluster; workers get absolute paths, records keep the paths as given."""
     from features.app.analysis import analyse_chunk, error_record
     from features.app.cluster import connect, map_in_order
+    from features.app.records import path_text
 
     def lost(job):
         return error_record(job[0], "the worker died while analysing this photo")
@@ -241,7 +273,7 @@ def run_on_cluster(chunks, settings, address):
     given = (path for chunk in chunks for path, _ in chunk)
     for records in map_in_order(connect(address), analyse_chunk, remote, settings, lost=lost):
         for record in records:
-            yield {**record, "image": str(next(given))}
+            yield {**record, "image": path_text(next(given))}
 
 
 def format_text(record):
@@ -273,8 +305,11 @@ def format_types(types):
 
 
 def format_profile(summary):
+    """The profile as text; its first line counts every photo given (the JSON's ``photos``:
+    those analysed)."""
     profile = summary["profile"]
-    lines = [f"profile: {profile['photos']} photos ({profile['failed']} failed), {profile['faces']} faces",
+    given = profile["photos"] + profile["failed"]
+    lines = [f"profile: {counted(given, 'photo')} ({profile['failed']} failed), {counted(profile['faces'], 'face')}",
              f"  {profile['headline']}"]
     for label, stats in profile["labels"].items():
         lines.append(f"  {label:<8} in {stats['photo_share']:.0%} of photos, "
@@ -288,18 +323,40 @@ def format_profile(summary):
     return "\n".join(lines)
 
 
+def counted(number, noun):
+    """``1 photo``, ``2 photos``."""
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
+class OutputError(Exception):
+    """The ``--output`` file cannot be written; the message names it and says why."""
+
+
 class ParquetSink:
-    """Writes rows to a Parquet file in batches, so a long job holds few of them in memory."""
+    """Writes rows to a Parquet file in batches, so a long job holds few of them in memory.
+
+    The rows go to a temporary file beside ``path`` that :meth:`close` moves over it: a run
+    that is killed, or cannot finish the file (a full disk), leaves ``path`` as it was, never
+    a file without its footer.
+    """
 
     def __init__(self, path, *, batch=1000):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         from features.app.records import ROW_COLUMNS
+        from features.files import StagedFile
 
+        if path.is_dir():  # else only the last step, the move, would find it out
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         self.schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in ROW_COLUMNS.items()])
-        self.pa = pa
-        self.writer = pq.ParquetWriter(path, self.schema)
+        self.pa, self.path = pa, path
+        self.staged = StagedFile(path)
+        try:
+            self.writer = pq.ParquetWriter(self.staged.name, self.schema)
+        except BaseException:
+            self.staged.discard()
+            raise
         self.batch, self.rows = batch, []
 
     def add(self, record):
@@ -311,15 +368,65 @@ class ParquetSink:
 
     def flush(self):
         if self.rows:
-            self.writer.write_table(self.pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.writing(self.writer.write_table, self.pa.Table.from_pylist(self.rows, schema=self.schema))
             self.rows = []
 
     def close(self):
+        """Finish the file and move it over ``path``."""
         self.flush()
-        self.writer.close()
+        self.writing(self.writer.close)
+        self.writing(self.staged.publish)
+
+    def writing(self, step, *args):
+        """Run a step of writing the file; an error removes the file and is an OutputError."""
+        try:
+            step(*args)
+        except OSError as exc:
+            self.staged.discard()
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OutputError(f"--output {self.path}: cannot write the file ({reason})") from None
+
+
+class Stopped(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM: stop, keeping what was answered; exit code 128 plus the
+    signal's number (130, 143)."""
+
+    def __init__(self, number):
+        super().__init__(number)
+        self.number = number
+
+
+class StopSignals:
+    """SIGINT and SIGTERM raise :class:`Stopped` in the main thread, except inside
+    :meth:`held`, whose end they wait for: a record goes into the Parquet file whole, and
+    the file is finished.  A signal ignored when the process started (a background job's
+    SIGINT) stays ignored."""
+
+    def __init__(self):
+        self.holding, self.pending = False, None
+        for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(number) is default:
+                signal.signal(number, self.arrived)
+
+    def arrived(self, number, frame):
+        if self.holding:
+            self.pending = number
+        else:
+            raise Stopped(number)
+
+    @contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            raise Stopped(self.pending)
 
 
 def main(argv=None):
+    signals = StopSignals()  # first: Ctrl-C while the libraries load is a quiet exit too
     args = parse_args(argv)
     from features.app.analysis import app_card, check_detection
     from features.app.cluster import ClusterError
@@ -342,19 +449,22 @@ def main(argv=None):
     except ValueError as exc:
         print(f"recommend.py: error: --detection-threshold: {exc}", file=sys.stderr)
         return 2
+    photos, empty, unreadable = collect_photos(args.paths, recursive=args.recursive)
     try:
-        photos, empty = collect_photos(args.paths, recursive=args.recursive)
         photos += read_list(args.list) if args.list else []
     except (OSError, ValueError) as exc:
         print(f"recommend.py: error: {args.list}: cannot read the list ({exc})", file=sys.stderr)
         return 1
+    for folder, reason in unreadable:
+        print(f"recommend.py: error: {folder}: cannot read the folder ({reason})", file=sys.stderr)
     for folder in empty:
         below = not args.recursive and any(p.is_dir() for p in folder.iterdir())
         print(f"recommend.py: warning: {folder}: no photos in this folder"
               + (" (--recursive reads its sub-folders)" if below else ""), file=sys.stderr)
     if not photos:
-        print("recommend.py: error: no photos found in " + ", ".join(map(str, args.paths or [args.list])),
-              file=sys.stderr)
+        if not unreadable:  # else said above
+            print("recommend.py: error: no photos found in " + ", ".join(map(str, args.paths or [args.list])),
+                  file=sys.stderr)
         return 1
     if args.detector or args.detection_threshold is not None:
         given = ", ".join(f"{flag} {value}" for flag, value in (("--detector", args.detector),
@@ -370,21 +480,22 @@ def main(argv=None):
             print(f"recommend.py: error: --annotate {args.annotate}: cannot write into the folder "
                   f"({exc.strerror or exc})", file=sys.stderr)
             return 1
-        replaced = overwritten_photos(photos, annotation_targets(photos, args.annotate))
-        if replaced:
-            print(f"recommend.py: error: --annotate {args.annotate}: the annotated copy would replace the "
-                  f"photo {replaced[0]}; choose a folder without the photos", file=sys.stderr)
+        inside = photos_inside(args.annotate, photos)
+        if inside:
+            print(f"recommend.py: error: --annotate {args.annotate}: the folder holds the photo {inside[0]}, "
+                  "and annotated copies could replace its photos; choose a folder without them", file=sys.stderr)
             return 2
     try:
         sink = ParquetSink(args.output) if args.output else None
     except OSError as exc:
         print(f"recommend.py: error: --output {args.output}: cannot write the file ({exc.strerror or exc})", file=sys.stderr)
         return 1
-    records, failed, answered = [], 0, 0
+    records, failed, answered, code = [], len(unreadable), 0, None
     try:
         for record in run_photos(photos, args):
-            if sink:  # before printing: a photo printed when Ctrl-C comes is in the file too
-                sink.add(record)
+            if sink:  # before printing: a photo printed when a signal comes is in the file too
+                with signals.held():
+                    sink.add(record)
             if args.profile:
                 records.append(record)
             answered += 1
@@ -393,22 +504,32 @@ def main(argv=None):
                 print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
             print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
-        sys.stdout = open(os.devnull, "w")
-        return 1 if failed else 0
-    except KeyboardInterrupt:  # Ctrl-C: what was answered stays printed and written
-        print(f"recommend.py: interrupted after {answered} of {len(photos)} photos", file=sys.stderr)
-        return 130
+        stdout_gone()
+        code = 1 if failed else 0
+    except Stopped as stop:  # Ctrl-C or SIGTERM: what was answered stays printed and written
+        print(f"recommend.py: {'interrupted' if stop.number == signal.SIGINT else 'terminated'} after "
+              f"{answered} of {len(photos)} photos", file=sys.stderr)
+        code = 128 + stop.number
+    except OutputError as exc:  # the file is removed: no use in answering more photos for it
+        print(f"recommend.py: error: {exc}; stopped after {answered} of {len(photos)} photos", file=sys.stderr)
+        return 1
     except ClusterError as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
-        return 1
+        code = 1
     except Exception as exc:  # a lost worker or cluster; each photo's own errors are records
         if args.debug:
-            raise
+            traceback.print_exc()
         print(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-        return 1
-    finally:
-        if sink:
-            sink.close()
+        code = 1
+    if sink:  # what was answered is written, however the photos ended
+        try:
+            with signals.held():
+                sink.close()
+        except OutputError as exc:
+            print(f"recommend.py: error: {exc}", file=sys.stderr)
+            return 1
+    if code is not None:
+        return code
     if args.min_probability or args.precision is not None:
         # after the photos: loading the model here would import scikit-learn, which starts
         # threads, before the workers fork from this process
@@ -417,9 +538,21 @@ def main(argv=None):
         from features.products.recommendations import profile
 
         summary = profile(records, catalog, per_category=args.per_category)
-        print(json.dumps(summary) if args.json else format_profile(summary))
+        try:
+            print(json.dumps(summary) if args.json else format_profile(summary), flush=True)
+        except BrokenPipeError:
+            stdout_gone()
     return 1 if failed else 0
 
 
+def stdout_gone():
+    """The reader of stdout went away (``| head``): what is left goes to /dev/null, so that
+    neither more printing nor the flush at exit raises BrokenPipeError again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (Stopped, KeyboardInterrupt) as stop:  # before the photos: nothing to keep
+        sys.exit(128 + getattr(stop, "number", signal.SIGINT))

@@ -5,28 +5,46 @@ import tempfile
 from pathlib import Path
 
 
+class StagedFile:
+    """A temporary file beside ``path`` (same folder), for writing ``path`` in steps:
+    :meth:`publish` moves it over ``path`` in one step, :meth:`discard` removes it; until
+    then ``path`` is as it was, however the writer ends."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        handle, self.name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.close(handle)
+
+    def publish(self, *, durable=True):
+        """Move the file over ``path``; ``durable`` flushes it to disk first (a cache that can
+        be rebuilt skips that)."""
+        if durable:
+            with open(self.name, "rb") as done:
+                os.fsync(done.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.name, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
+        os.replace(self.name, self.path)
+
+    def discard(self):
+        if os.path.exists(self.name):
+            os.remove(self.name)
+
+
 def write_atomically(path, write, *, durable=True):
     """Call ``write(temporary_path)``, then move it over ``path`` in one step (same folder).
 
     An error or interruption before the move leaves ``path`` as it was.  ``durable`` also
-    flushes the file to disk before the move (a cache that can be rebuilt skips that).
+    flushes the file to disk before the move.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    staged = StagedFile(path)
     try:
-        write(temporary)
-        if durable:
-            with open(temporary, "rb") as done:
-                os.fsync(done.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
-        os.replace(temporary, path)
+        write(staged.name)
+        staged.publish(durable=durable)
     finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        staged.discard()
 
 
 def write_json_atomically(path, data):

@@ -101,6 +101,14 @@ def test_missing_file_and_folder(tmp_path):
         load_image(tmp_path)
 
 
+def test_a_symlink_loop_says_the_systems_reason(tmp_path):
+    """Not "corrupt or truncated": the file was never read."""
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+    with pytest.raises(ImageError) as caught:
+        load_image(tmp_path / "loop.jpg")
+    assert caught.value.reason == "cannot read the file (Too many levels of symbolic links)"
+
+
 def test_pipes_and_devices_are_not_photos(tmp_path):
     """A named pipe would block the reader, and a device reports 0 bytes: neither is 'empty'."""
     import os

@@ -6,12 +6,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from conftest import LFW, ROOT
+from conftest import LFW, ROOT, alive, children
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
 
@@ -87,17 +89,45 @@ def test_annotate_writes_images_that_open(trained, feed, tmp_path):
         assert image.size[0] >= 250
 
 
+def test_a_file_name_that_is_not_utf8(trained, tmp_path):
+    """Linux names are bytes: the annotated copy keeps them (OpenCV's imwrite crashed the
+    worker on them), and the record names the photo alike in text, JSON and Parquet, each
+    byte that is not UTF-8 as \\xff (the Parquet file could not be closed)."""
+    name = os.fsdecode(b"bad\xff\xfename.jpg")
+    shutil.copy(TWO_PEOPLE, tmp_path / name)
+    shown = f"{tmp_path}/bad\\xff\\xfename.jpg"
+    out = tmp_path / "out"
+    result = run(trained, tmp_path / name, TWO_PEOPLE, "--json", "--n-jobs", "2", "--annotate", out,
+                 "--output", out / "rows.parquet")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert [json.loads(line)["image"] for line in result.stdout.splitlines()] == [shown, str(TWO_PEOPLE)]
+    assert pq.read_table(out / "rows.parquet").column("image").to_pylist() == [shown] * 2 + [str(TWO_PEOPLE)] * 2
+    assert sorted(os.listdir(os.fsencode(out))) == [f"{TWO_PEOPLE.stem}.jpg".encode(), b"bad\xff\xfename.jpg",
+                                                     b"rows.parquet"]
+    with Image.open(out / name) as image:
+        assert image.size[0] >= 250
+    text = run(trained, tmp_path / name)
+    assert text.returncode == 0 and text.stdout.startswith(f"{shown} (250x250): 2 faces\n")
+
+
 def test_annotate_never_replaces_a_photo(trained, tmp_path):
     """Annotated copies written into the photos' own folder would replace them (a PNG's copy
-    too, named .jpg): refused before any photo is read, and the photos stay as they were."""
+    too, named .jpg), or a photo there that was not given (b.png's copy is b.jpg): refused
+    before any photo is read, and the photos stay as they were."""
     shutil.copy(TWO_PEOPLE, tmp_path / "a.jpg")
     shutil.copy(TWO_PEOPLE, tmp_path / "b.jpg")
     Image.open(TWO_PEOPLE).save(tmp_path / "b.png")
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    for photos in ([tmp_path], [tmp_path / "b.png", tmp_path / "b.jpg"]):
-        result = run(trained, *photos, "--annotate", tmp_path)
-        assert result.returncode == 2 and result.stdout == "" and "would replace the photo" in result.stderr
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    (tmp_path / "link").symlink_to(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    png = tmp_path / "b.png"
+    for photos, folder, held in (([tmp_path], tmp_path, tmp_path / "a.jpg"), ([png, tmp_path / "b.jpg"], tmp_path, png),
+                                 ([png], tmp_path, png), ([png], tmp_path / "link", png),
+                                 ([TWO_PEOPLE, tmp_path / "link" / "b.png"], tmp_path, tmp_path / "link" / "b.png")):
+        result = run(trained, *photos, "--annotate", folder)
+        assert result.returncode == 2 and result.stdout == "", photos
+        assert result.stderr == (f"recommend.py: error: --annotate {folder}: the folder holds the photo {held}, "
+                                 "and annotated copies could replace its photos; choose a folder without them\n")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
 def test_list_files_without_a_path_header(trained, tmp_path):
@@ -111,6 +141,13 @@ def test_list_files_without_a_path_header(trained, tmp_path):
     assert result.returncode == 1 and "no path, image or filename column (columns: a, b)" in result.stderr
 
 
+def test_a_text_list_with_a_byte_order_mark(trained, tmp_path):
+    """A list saved as "UTF-8 with BOM": the mark is not part of the first path."""
+    (tmp_path / "photos.txt").write_text(f"\ufeff{TWO_PEOPLE}\n", encoding="utf-8")
+    result = run(trained, "--list", tmp_path / "photos.txt", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["image"] == str(TWO_PEOPLE), result.stderr
+
+
 def test_profile_of_a_folder(trained, feed):
     result = run(trained, feed, "--profile", "--json")
     lines = result.stdout.strip().splitlines()
@@ -122,6 +159,28 @@ def test_profile_of_a_folder(trained, feed):
     seen = {label for label, stats in profile["labels"].items() if stats["photo_share"] > 0}
     assert {p["category"] for p in profile["recommendations"]} <= seen
     assert profile["headline"].startswith("We recommend") == bool(seen)
+
+
+def test_a_reader_that_goes_away_before_the_profile(trained):
+    """``| head -1``: the reader has the photo's line and is gone when the profile is printed
+    (a second later: --min-probability loads the model to announce its thresholds first)."""
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(TWO_PEOPLE),
+               "--json", "--profile", "--min-probability", "hat=0.5"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert json.loads(process.stdout.readline())["image"] == str(TWO_PEOPLE)
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_text_profile_counts_every_photo_given(trained, feed):
+    """The JSON's photos are those analysed; the text says how many were given, and how many
+    of them failed, in the singular for one."""
+    given = len(list(feed.iterdir()))
+    result = run(trained, feed, "--profile")
+    assert re.search(rf"^profile: {given} photos \(1 failed\), \d+ faces$", result.stdout, re.M), result.stdout
+    one = run(trained, LFW / "Fred_Funk_0002.jpg", "--profile")
+    assert "\nprofile: 1 photo (0 failed), 1 face\n" in one.stdout
 
 
 def test_parallel_and_serial_runs_agree(trained, feed):
@@ -154,22 +213,157 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
     assert result.returncode == 2 and "name it FILE.parquet" in result.stderr
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder with one page (4 KiB) of room, and the ``preexec_fn`` of a process writing
+    there: a 64 KiB tmpfs filled but for a page when we may mount one, else a file size
+    limit (RLIMIT_FSIZE, with SIGXFSZ ignored: a write past it fails as on a full disk)."""
+    import resource
+
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        def limited():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        yield folder, limited
+        return
+    try:
+        (folder / "filler").write_bytes(bytes(56 * 1024))  # with the caller's file of a page: one left
+        yield folder, None
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_keeps_the_previous_file_and_the_printed_answers(trained, lfw_paths, small_disk):
+    """The Parquet file cannot be finished: one line naming it and why, exit code 1, every
+    answer printed, and the file as it was before the run (the rows went to a temporary
+    file beside it, removed)."""
+    import pyarrow as pa
+
+    folder, preexec = small_disk
+    output = folder / "rows.parquet"
+    pq.write_table(pa.table({"previous": [1]}), output)
+    before = output.read_bytes()
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), *lfw_paths[:6],
+               "--json", "--output", str(output)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, preexec_fn=preexec)
+    assert result.returncode == 1 and len(result.stdout.splitlines()) == 6, result.stderr
+    reason = "File too large" if preexec else "No space left on device"
+    assert result.stderr == f"recommend.py: error: --output {output}: cannot write the file ({reason})\n"
+    assert output.read_bytes() == before
+    assert {p.name for p in folder.iterdir()} == {"rows.parquet", *["filler"] * (preexec is None)}
+
+
+def start_on_lfw(trained, output, *flags):
+    """recommend.py on every LFW photo in two workers, in its own process group, with a
+    terminal's handling of SIGINT (a runner started in the background ignores it, and
+    Python then never raises KeyboardInterrupt)."""
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(LFW),
+               "--n-jobs", "2", "--output", str(output), *flags]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def ended(pids, seconds=10):
+    """Whether all these processes end within ``seconds``."""
+    deadline = time.time() + seconds
+    while any(map(alive, pids)) and time.time() < deadline:
+        time.sleep(0.1)
+    return not any(map(alive, pids))
+
+
 def test_ctrl_c_stops_quietly_and_keeps_what_was_written(trained, tmp_path):
     """As a terminal's Ctrl-C: SIGINT to the whole process group, workers included."""
     output = tmp_path / "part.parquet"
-    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(LFW),
-               "--n-jobs", "2", "--output", str(output)]
-    # a terminal's default handling of SIGINT, even under a runner started in the background
-    # (which ignores it, and Python then never raises KeyboardInterrupt)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                               start_new_session=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = start_on_lfw(trained, output)
     first = process.stdout.readline()  # a photo has been answered
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert first and process.returncode == 130, err
     assert re.search(r"interrupted after \d+ of \d+ photos", err) and "Traceback" not in err
     assert len(pq.read_table(output)) >= 1  # a valid file with the photos answered so far
+
+
+def unprivileged(command):
+    """``command`` without root's power to read every file (as it is for another user)."""
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command] if os.geteuid() == 0 else command
+
+
+def test_unreadable_folders_and_model_are_one_line_each(trained, tmp_path):
+    """A folder we may not list is an error naming it, a photo inside it that photo's error,
+    and the other photos are answered; a model we may not read is one line, no traceback."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(TWO_PEOPLE, locked / "a.jpg")
+    locked.chmod(0)
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), "--json"]
+    try:
+        result = subprocess.run(unprivileged([*command, str(TWO_PEOPLE), str(locked), str(locked / "a.jpg")]),
+                                capture_output=True, text=True, cwd=ROOT)
+    finally:
+        locked.chmod(0o755)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [r["image"] for r in records] == [str(TWO_PEOPLE), str(locked / "a.jpg")]
+    assert len(records[0]["faces"]) == 2 and records[1]["error"] == "permission denied"
+    assert f"recommend.py: error: {locked}: cannot read the folder (Permission denied)\n" in result.stderr
+    model = Path(shutil.copy(trained["model"], tmp_path))
+    shutil.copy(trained["out"] / "model_card.json", tmp_path)
+    model.chmod(0)
+    result = subprocess.run(unprivileged([sys.executable, str(ROOT / "recommend.py"), "--model", str(model),
+                                          str(TWO_PEOPLE)]), capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"recommend.py: error: {model}: cannot read the model (Permission denied)\n"
+
+
+@pytest.mark.parametrize("kill", [os.killpg, os.kill], ids=["process-group", "parent-only"])
+def test_sigterm_stops_like_ctrl_c(trained, tmp_path, kill):
+    """SIGTERM (a service manager, a timeout) to the group or to the parent alone: exit 143,
+    no traceback, every photo printed is in a Parquet file that reads, the workers end."""
+    output = tmp_path / "part.parquet"
+    process = start_on_lfw(trained, output, "--json")
+    first = process.stdout.readline()
+    workers = children(process.pid)
+    kill(process.pid, signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert first and process.returncode == 143, err
+    assert re.search(r"^recommend.py: terminated after \d+ of \d+ photos$", err, re.M) and "Traceback" not in err
+    printed = {json.loads(line)["image"] for line in [first, *out.splitlines()]}
+    assert printed <= set(pq.read_table(output).column("image").to_pylist())
+    assert len(workers) == 2 and ended(workers)
+
+
+def test_a_killed_run_keeps_the_previous_file_and_ends_its_workers(trained, tmp_path):
+    """SIGKILL cannot be handled: the Parquet file from before the run stays whole (the rows
+    go to a temporary file), and the workers end with their parent (PR_SET_PDEATHSIG)."""
+    import pyarrow as pa
+
+    output = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"previous": [1]}), output)
+    before = output.read_bytes()
+    process = start_on_lfw(trained, output)
+    assert process.stdout.readline()
+    workers = children(process.pid)
+    process.kill()
+    process.communicate(timeout=60)
+    assert output.read_bytes() == before
+    assert len(workers) == 2 and ended(workers)
+
+
+def test_ctrl_c_while_the_libraries_load_is_quiet(trained, tmp_path):
+    """Ctrl-C as soon as recommend.py's code runs (its SIGTERM handler is set: SigCgt in
+    /proc), while it imports its libraries: exit 130, no traceback."""
+    process = start_on_lfw(trained, tmp_path / "rows.parquet")
+    deadline = time.time() + 30
+    while not int(Path(f"/proc/{process.pid}/status").read_text().split("SigCgt:")[1].split()[0], 16) \
+            & 1 << (signal.SIGTERM - 1):
+        assert time.time() < deadline, "recommend.py set no SIGTERM handler"
+        time.sleep(0.002)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and out == "" and "Traceback" not in err, err
 
 
 def test_tampered_model_is_refused(trained, tmp_path):
@@ -221,6 +415,12 @@ def test_min_probability_sets_the_thresholds(trained, feed):
     decided_by(records, said)
     judged = [f for r in records for f in r["faces"] if f["quality"]["status"] == "ok"]
     assert all("hat" in f["labels"] for f in judged)  # hat=0: every judged face
+
+
+def test_minus_zero_is_announced_as_zero(trained):
+    result = run(trained, TWO_PEOPLE, "--min-probability", "hat=-0")
+    assert result.returncode == 0 and thresholds_said(result.stderr)["hat"] == 0
+    assert "hat 0.000" in result.stderr and "-0.000" not in result.stderr
 
 
 def test_precision_picks_thresholds_from_out_of_fold_points(trained, feed):

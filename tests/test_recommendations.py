@@ -40,6 +40,7 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n\nA,hat,Hat,9,brimmed\n",
      "line 4: product_id 'A' is already on line 2"),  # the blank line counts
     ("product_id,category,name,price,hat_type\n", "no products"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n", "no beard or eyewear product"),
 ])
 def test_bad_catalogs_name_the_problem(tmp_path, text, message):
     path = tmp_path / "products.csv"
@@ -93,12 +94,21 @@ def test_only_the_faces_categories_strongest_first(catalog):
 @pytest.mark.parametrize("probability, words", [
     (0.1, "may wear a hat (0.10)"), (0.49, "may wear a hat (0.49)"),
     (0.5, "likely wears a hat (0.50)"), (0.72, "likely wears a hat (0.72)"),
-    (0.93, "very likely wears a hat (0.93)")])
+    (0.93, "very likely wears a hat (0.93)"), (0.4949, "may wear a hat (0.49)"),
+    (0.497, "likely wears a hat (0.50)"), (0.7951, "very likely wears a hat (0.80)")])
 def test_words_follow_the_number(probability, words):
-    """No sentence says "wears" under 0.5; the hedge grows with the calibrated probability."""
+    """No sentence says "wears" under 0.5 as printed; the hedge grows with the calibrated
+    probability, and at a band's edge it reads the number shown (0.497 is 0.50: likely)."""
     assert describe("hat", probability) == words
-    assert describe("beard", probability).startswith("may have" if probability < 0.5 else
-                                                     ("very likely has", "likely has")[probability < 0.8])
+    shown = float(words[-5:-1])
+    assert describe("beard", probability).startswith("may have" if shown < 0.5 else
+                                                     ("very likely has", "likely has")[shown < 0.8])
+
+
+def test_headline_words_follow_the_number_shown():
+    assert headline(["beard"], {"beard": 0.497}).endswith("(likely beard, 0.50)")
+    assert headline(["beard"], {"beard": 0.4949}).endswith("(possible beard, 0.49)")
+    assert headline(["hat"], {"hat": 0.7996}).endswith("(very likely hat, 0.80)")
 
 
 def test_uncertain_face_headline_names_the_reasons():

@@ -14,7 +14,7 @@ from PIL import Image
 
 from features.vision.faces import detect_faces
 from features.vision.images import load_image
-from conftest import ROOT
+from conftest import LFW, ROOT
 
 
 def variants(astronaut, folder):
@@ -61,6 +61,35 @@ def test_tiny_photo_has_no_face_and_no_error(tmp_path):
     path = tmp_path / "tiny.png"
     Image.new("RGB", (12, 9), (200, 150, 120)).save(path)
     assert detect_faces(load_image(path)) == []
+
+
+@pytest.mark.parametrize("detector", ["blazeface", "hog", "mmod"])
+def test_very_thin_photos_have_no_face_and_no_error(tmp_path, detector):
+    """A strip of a real photo 3000 pixels long and 1 or 5 wide: every detector's downscaled
+    copy keeps a pixel a side (OpenCV refuses a size 0) and MMOD's network is not run on
+    a copy too thin for it (dlib refuses it)."""
+    from features.vision.faces import detection_settings
+
+    row = np.asarray(Image.open(sorted(LFW.glob("*.jpg"))[0]).convert("RGB").resize((3000, 5)))
+    for name, strip in (("3000x1", row[:1]), ("1x3000", row[:1].transpose(1, 0, 2)),
+                        ("5x3000", row.transpose(1, 0, 2))):
+        Image.fromarray(np.ascontiguousarray(strip)).save(tmp_path / f"{name}.png")
+        image = load_image(tmp_path / f"{name}.png")
+        assert f"{image.shape[1]}x{image.shape[0]}" == name
+        assert detect_faces(image, settings=detection_settings(detector, None)) == [], name
+
+
+def test_an_unknown_error_is_named_with_its_module():
+    """OpenCV's exception is called "error": a photo's error line names it cv2.error, not
+    "error: error: ..." (this very resize is what a 3000x1 photo used to fail on)."""
+    import cv2
+
+    from features.app.analysis import exception_name
+
+    with pytest.raises(cv2.error) as caught:
+        cv2.resize(np.zeros((1, 3000, 3), np.uint8), None, fx=0.3, fy=0.3)
+    assert exception_name(caught.value) == "cv2.error"
+    assert exception_name(ValueError("x")) == "ValueError"
 
 
 def test_decompression_bomb_is_refused_without_a_memory_spike(tmp_path):
@@ -139,6 +168,16 @@ def test_a_broken_catalog_line_is_refused_in_one_line(trained, celeba_paths, tmp
     assert len(catalog.read_text(encoding="utf-8").splitlines()) == line
     assert_refused(f"{catalog}, line {line}: {problem}", celeba_paths[0], "--model", str(trained["model"]),
                    "--catalog", str(catalog))
+
+
+def test_a_catalog_without_a_category_is_refused_in_one_line(trained, celeba_paths, tmp_path):
+    """Without a hat product a face decided hat would be told "We recommend hat products" and
+    shown none: the catalog is refused at the start, by recommend.py and serve.py alike."""
+    catalog = tmp_path / "products.csv"
+    lines = (ROOT / "data" / "products.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    catalog.write_text("".join(line for line in lines if not line.startswith("HAT")), encoding="utf-8")
+    assert_refused(f"{catalog}: no hat product (every category needs one: hat, beard, eyewear)",
+                   celeba_paths[0], "--model", str(trained["model"]), "--catalog", str(catalog))
 
 
 def test_a_model_card_that_is_not_an_object_is_refused_in_one_line(trained, celeba_paths, tmp_path):

@@ -4,6 +4,10 @@ Lives in a module (not in recommend.py) so that worker processes can import it; 
 process loads the model and catalog once, and forked workers inherit dlib's models from
 :func:`preload`.
 """
+import ctypes
+import os
+import signal
+import sys
 import traceback
 import warnings
 from dataclasses import dataclass, fields
@@ -11,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from features.app.annotation import annotate, save_rgb
+from features.app.records import path_text
 from features.labels import LABELS
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image
@@ -60,7 +65,7 @@ def parse_min_probability(text):
         if label in chosen:
             raise ValueError(f"{item!r}: {label} is given twice")
         try:
-            chosen[label] = float(value)
+            chosen[label] = float(value) + 0.0  # -0 is 0, announced as 0.000
         except ValueError:
             raise ValueError(f"{item!r}: expected LABEL=P, e.g. hat=0.8") from None
         if label not in LABELS or not 0 <= chosen[label] <= 1:
@@ -153,6 +158,20 @@ def preload():
     landmark_predictor()
 
 
+def end_with_parent(parent):
+    """In a worker process forked from ``parent`` (its pid): stop at SIGTERM and SIGINT as a
+    process does, not by the handlers it inherited, and end when the parent ends, however
+    it ends: a parent that is killed cannot tell its workers, so the kernel does
+    (PR_SET_PDEATHSIG, Linux), or this, when it ended before the worker asked the kernel."""
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, signal.SIG_DFL)
+    if sys.platform == "linux":
+        PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
     face's ``headline``)."""
@@ -168,7 +187,7 @@ def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_t
                         "headline": headline(labels, scores, answer.quality)})
     if annotate_to is not None:
         save_rgb(annotate_to, annotate(image, results))
-    return {"image": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
+    return {"image": path_text(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
             "faces": results, "error": None}
 
 
@@ -192,8 +211,15 @@ def analyse_job(path, annotate_to, model, catalog, per_category, debug):
     except Exception as exc:  # one bad photo must not stop a feed
         if debug:
             traceback.print_exc()
-        return error_record(path, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        return error_record(path, f"{exception_name(exc)}: {exc}".splitlines()[0])
+
+
+def exception_name(exc):
+    """``ValueError``, or with its module when it is not Python's own: ``cv2.error``, which
+    alone would read "error: error: ..." after recommend.py's "error:"."""
+    kind = type(exc)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
 
 
 def error_record(path, reason):
-    return {"image": str(path), "width": None, "height": None, "faces": [], "error": reason}
+    return {"image": path_text(path), "width": None, "height": None, "faces": [], "error": reason}

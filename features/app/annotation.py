@@ -1,7 +1,10 @@
 """Annotated copies of photos: every face boxed with its labels, probabilities, types and product."""
+from pathlib import Path
+
 import cv2
 import numpy as np
 
+from features.files import write_atomically
 from features.vision.quality import short_reason
 
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
@@ -88,6 +91,12 @@ def type_line(types):
 
 
 def save_rgb(path, image):
-    """Write an RGB array to an image file (format from the suffix)."""
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"{path}: could not write the annotated image")
+    """Write an RGB array to an image file (format from the suffix), whole or not at all.
+
+    OpenCV encodes, Python writes: ``cv2.imwrite`` takes the path as UTF-8 text and crashes
+    the process on a file name that is not (Linux names are bytes).
+    """
+    encoded, data = cv2.imencode(Path(path).suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not encoded:
+        raise OSError(f"{path}: could not encode the annotated image")
+    write_atomically(path, lambda temporary: Path(temporary).write_bytes(data.tobytes()), durable=False)

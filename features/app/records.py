@@ -3,6 +3,7 @@ rows, and the web API's records and CSV."""
 import csv
 import io
 import json
+import os
 
 from features.labels import LABELS
 
@@ -15,6 +16,13 @@ ROW_COLUMNS = {"image": "string", "width": "int32", "height": "int32", "error": 
                **dict.fromkeys(LABELS, "float64"), "labels": "string", "status": "string",
                "eyewear_type": "string", "hat_type": "string", "hat_colour": "string",
                "beard_styles": "string", "types": "string", "products": "string"}
+
+
+def path_text(path):
+    """A photo's path as its record's ``image``: a file name that is not UTF-8 (Linux names
+    are bytes) shows each byte that is not as ``\\xff`` and the rest as it is, the same in
+    text, JSON and Parquet (Python's own str of it cannot be printed or written to either)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def public(record):

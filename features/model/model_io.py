@@ -107,14 +107,18 @@ def check_model(model_path):
     Raises
     ------
     ModelError
-        No model, no card, a checksum that does not match (tampered or truncated), or a model
+        No model, no card, a model that cannot be read, a checksum that does not match (tampered or truncated), or a model
         of another format (made by an older version of this code).
     """
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise ModelError(f"{model_path}: no model file; make one with: python train.py")
-    card = read_card(model_path)
-    if sha256(model_path) != card["model_sha256"]:
+    try:
+        if not model_path.is_file():
+            raise ModelError(f"{model_path}: no model file; make one with: python train.py")
+        card = read_card(model_path)
+        digest = sha256(model_path)
+    except OSError as exc:  # a model (or its folder) we may not read
+        raise ModelError(f"{model_path}: cannot read the model ({exc.strerror or exc})") from None
+    if digest != card["model_sha256"]:
         raise ModelError(f"{model_path}: checksum does not match model_card.json (file changed "
                          "or truncated); refusing to load it")
     if card.get("model_format", 1) != MODEL_FORMAT:

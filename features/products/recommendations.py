@@ -79,7 +79,8 @@ def load_catalog(path=CATALOG):
     Returns
     -------
     list of dict
-        One dict of strings per product (``price`` as float), in file order.
+        One dict of strings per product (``price`` as float), in file order; every
+        category has a product.
     """
     columns, rows = read_rows(path)
     missing = set(CATALOG_COLUMNS) - set(columns)
@@ -95,6 +96,10 @@ def load_catalog(path=CATALOG):
             raise CatalogError(f"{where}: product_id {row['product_id']!r} is already on line "
                                f"{seen[row['product_id']]}")
         seen[row["product_id"]] = line
+    lacking = [label for label in LABELS if not any(row["category"] == label for _, row in rows)]
+    if lacking:  # a face decided so would be told "We recommend hat products" and shown none
+        raise CatalogError(f"{path}: no {' or '.join(lacking)} product (every category needs one: "
+                           f"{', '.join(LABELS)})")
     return [row for _, row in rows]
 
 
@@ -115,9 +120,10 @@ LABEL_PHRASES = {"hat": ("wears a hat", "wear a hat"), "eyewear": ("wears glasse
 
 
 def hedge(probability, *, otherwise):
-    """The word of the :data:`HEDGES` band ``probability`` falls in, or ``otherwise`` under
-    them all."""
-    return next((word for floor, word in HEDGES if probability >= floor), otherwise)
+    """The word of the :data:`HEDGES` band ``probability`` falls in as it is printed, to two
+    decimals (0.497 shows as 0.50 and reads "likely"), or ``otherwise`` under them all."""
+    shown = float(f"{probability:.2f}")
+    return next((word for floor, word in HEDGES if shown >= floor), otherwise)
 
 
 def describe(label, probability):

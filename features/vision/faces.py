@@ -31,6 +31,9 @@ MODELS = Path(__file__).with_name("models")
 MIN_SIDE = 200
 #: Photos whose longer side is above this are detected on a copy downscaled to it.
 MAX_SIDE = 1000
+#: MMOD's network refuses a copy thinner than this (dlib's RuntimeError), far under the
+#: smallest face it finds (about 40 pixels, upsampled once): such a photo has no face.
+MMOD_MIN_SIDE = 8
 
 
 @dataclass(frozen=True)
@@ -257,11 +260,15 @@ def detection_scale(shape, *, min_side=MIN_SIDE, max_side=MAX_SIDE):
 
 
 def resized(image, scale):
-    """``image`` scaled by ``scale`` (area averaging down, bilinear up)."""
+    """``image`` scaled by ``scale`` (area averaging down, bilinear up), every side at least
+    one pixel: a very thin photo (3000x1) keeps a row, where OpenCV would refuse the size 0."""
     if scale == 1.0:
         return image
-    return cv2.resize(image, None, fx=scale, fy=scale,
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    height, width = (round(side * scale) for side in image.shape[:2])
+    if height and width:  # OpenCV's own size from the factors, as every other photo gets
+        return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
+    return cv2.resize(image, (max(width, 1), max(height, 1)), interpolation=interpolation)
 
 
 def detect_hog(image, settings):
@@ -276,8 +283,9 @@ def detect_hog(image, settings):
 def detect_mmod(image, settings):
     """MMOD boxes ``(N, 4)``, scores, and no keypoints, on the photo's pixel grid."""
     scale = detection_scale(image.shape)
-    found = [d for d in mmod_detector()(resized(image, scale), settings.upsample)
-             if d.confidence >= settings.threshold]
+    small = resized(image, scale)
+    found = [d for d in mmod_detector()(small, settings.upsample)
+             if d.confidence >= settings.threshold] if min(small.shape[:2]) >= MMOD_MIN_SIDE else []
     boxes = np.array([(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())
                       for d in found], float)
     return boxes.reshape(-1, 4) / scale, np.array([d.confidence for d in found], float), None

@@ -64,6 +64,8 @@ def load_image(path, *, max_pixels=MAX_PIXELS):
     except UnidentifiedImageError:
         raise ImageError(path, "not a recognised image format") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if isinstance(exc, OSError) and exc.strerror:  # the system's reason (a symlink loop), not the decoder's
+            raise ImageError(path, f"cannot read the file ({exc.strerror})") from None
         raise ImageError(path, f"corrupt or truncated image ({exc})") from None
 
 
