@@ -1,4 +1,5 @@
 """The HTTP API of a real serve.py process, with the model trained in this session."""
+import csv
 import io
 import json
 import os
@@ -309,3 +310,18 @@ def test_csv_of_scores_of_other_labels_is_a_one_line_422(server, trained, scores
     assert answer.status_code == 422
     assert answer.json() == {"detail": "records: expected the records of /api/analyze; their scores are of "
                                        f"{', '.join(labels)}, not {unknown}"}
+
+
+def test_csv_types_are_the_most_probable_whatever_the_key_order(server, trained):
+    """A client may send the records back with their keys sorted (json.dump sort_keys=True):
+    the type columns are the most probable type, not the first key."""
+    labels = json.loads((trained["out"] / "model_card.json").read_text())["labels"]
+    types = {"hat": {"cap": 0.918, "beanie": 0.082}, "eyewear": {"clear": 0.7, "dark": 0.3}, "hat_colour": "navy"}
+    face = {"box": [1, 2, 3, 4], "scores": dict.fromkeys(labels, 0.9), "labels": ["hat", "eyewear"],
+            "quality": {"status": "ok"}, "types": types, "recommendations": []}
+    record = {"image": "a.jpg", "width": 1, "height": 1, "error": None, "faces": [face]}
+    answer = httpx.post(server + "/api/csv", content=json.dumps([record], sort_keys=True),
+                        headers={"content-type": "application/json"})
+    assert answer.status_code == 200
+    [row] = csv.DictReader(io.StringIO(answer.text))
+    assert (row["hat_type"], row["eyewear_type"], row["hat_colour"]) == ("cap", "clear", "navy")
