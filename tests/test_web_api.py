@@ -85,14 +85,16 @@ def test_bad_uploads_get_their_error_and_leave_nothing_behind(server, photos):
               ("photos", ("empty.jpg", b"")),
               ("photos", ("cut.jpg", jpeg[:len(jpeg) // 3])),
               ("photos", ("C:\\Users\\me\\good.jpg", jpeg)),
-              ("photos", ("..", jpeg))]
+              ("photos", ("..", jpeg)),
+              ("photos", ('say "hi"\r\n & <b>.jpg', jpeg))]  # sent as say %22hi%22%0D%0A, as browsers do
     answer = httpx.post(server + "/api/analyze", files=photos, timeout=TIMEOUT)
     assert answer.status_code == 200
-    evil, empty, cut, good, dots = answer.json()
+    evil, empty, cut, good, dots, quoted = answer.json()
     assert evil["image"] == "evil.jpg" and evil["error"] == "not a recognised image format"
     assert empty["error"] == "empty file (0 bytes)" and cut["error"] and cut["faces"] == []
     assert good["image"] == "good.jpg" and good["error"] is None and good["width"] == 250
     assert dots["image"] == ".." and dots["error"] is None  # a name only shown, never a path
+    assert quoted["image"] == 'say "hi" & <b>.jpg' and quoted["error"] is None
     assert not Path("/etc/evil.jpg").exists()
     nameless = httpx.post(server + "/api/analyze", files=[("photos", ("", jpeg))])  # what a form sends for no file
     assert nameless.status_code == 422 and nameless.json() == {"detail": "photos.0: not a file (no filename)"}

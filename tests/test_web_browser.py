@@ -111,3 +111,21 @@ def test_a_photo_over_the_limit_is_said_as_the_api_says_it(trained, browser, tmp
             said = browser.execute_script("return overLimit(arguments[0], arguments[1])", size, most)
             assert said == "{} is over the limit of {} per photo".format(*readable_sizes(size, most))
         assert browser.find_element(By.ID, "per-category").get_attribute("value") == str(PER_CATEGORY)
+
+
+def test_a_file_name_with_quotes_is_shown_as_it_is(server, browser, tmp_path):
+    """Chromium sends ``"`` in a file name as ``%22``: the card, the records and the CSV say the
+    file's own name."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    name = 'say "hi" & <b>bold.jpg'
+    shutil.copy(PHOTOS[0], tmp_path / name)
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys(str(tmp_path / name))
+    WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photos")
+    assert text_of(browser, "#photos .photo h2.name") == [name]
+    assert browser.execute_script("return state.records.map((record) => record.image)") == [name]
+    csv = browser.execute_async_script("csvText(state.records).then(arguments[arguments.length - 1])")
+    assert csv.splitlines()[1].startswith('"say ""hi"" & <b>bold.jpg",')

@@ -43,6 +43,7 @@ KB, MB = 1 << 10, 1 << 20
 # multipart headers around one file part are a few hundred bytes; this is generous
 PART_OVERHEAD = 64 * KB
 NOT_RECORDS = "records: expected the records of /api/analyze"
+BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,16 @@ def worker_start():
 
 
 def display_name(filename, number):
-    """The uploaded file's own name without folders or control characters: shown, never opened."""
-    name = unicodedata.normalize("NFC", (filename or "").replace("\\", "/").rsplit("/", 1)[-1])
+    """The uploaded file's own name without folders or control characters: shown, never opened.
+
+    Browsers send ``"``, CR and LF in a file name as ``%22``, ``%0D`` and ``%0A`` (WHATWG's
+    multipart/form-data); those three are undone, so ``say "hi".jpg`` is not shown as
+    ``say %22hi%22.jpg`` (CR and LF then go with the other control characters).
+    """
+    name = filename or ""
+    for escaped, character in BROWSER_ESCAPES.items():
+        name = name.replace(escaped, character)
+    name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
     name = "".join(c for c in name if not unicodedata.category(c).startswith("C")).strip()
     return name or f"photo-{number}"
 
