@@ -1,6 +1,8 @@
 """The page in a real headless Chromium (Debian's), served by a real serve.py process."""
 import os
 import shutil
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import count
 from pathlib import Path
 
 import httpx
@@ -8,6 +10,7 @@ import pytest
 
 from conftest import LFW, serving
 
+MB = 2 ** 20
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1500")
@@ -84,28 +87,42 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
         shutil.copy(screenshot, os.environ["IMG2REC_WEB_SCREENSHOT"])
 
 
-def test_a_photo_over_the_limit_is_said_as_the_api_says_it(trained, browser, tmp_path, astronaut):
-    """The page does not send a photo over the limit; what it says is the server's own 413,
-    and its products-per-category box starts at the server's default."""
+def readable_sizes(size, limit):
+    """The oracle of the page's ``overLimit``: both byte counts in MB from 1 MB up and in KB
+    below, with the fewest decimals (from one) that tell them apart, a half rounded up (as
+    ``toFixed`` does): not "0.1 MB over 0.0 MB", nor "20.0 MB over 20.0 MB"."""
+    def text(n, decimals):
+        scale, unit = (MB, "MB") if n >= MB else (1024, "KB")
+        exact = Decimal(n) / scale  # a byte count over a power of two: a short decimal, exact
+        return f"{exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)} {unit}"
+
+    for decimals in count(1):
+        texts = [text(n, decimals) for n in (size, limit)]
+        if texts[0] != texts[1]:
+            return texts
+
+
+def test_a_photo_over_the_limit_is_not_sent_and_says_its_size(trained, browser, tmp_path, astronaut):
+    """The page does not send a photo over the limit, and says its size beside the limit (the
+    server, which cuts such a photo short, can only name the limit); its products-per-category
+    box starts at the server's default."""
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from features.app.web.app import MB, readable_sizes
     from features.products.recommendations import PER_CATEGORY
 
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(astronaut).save(photo, quality=95)
     limit = photo.stat().st_size - 1  # one byte too large: the sizes need several decimals
     with serving(trained["model"], tmp_path / "serve.log", "--max-photo-mb", repr(limit / 2 ** 20)) as (url, _):
-        refused = httpx.post(url + "/api/analyze", files=[("photos", (photo.name, photo.read_bytes()))])
-        assert refused.status_code == 413
         browser.get(url + "/")
         WebDriverWait(browser, 30).until(lambda page: "per photo" in page.find_element(By.ID, "limits").text)
         assert browser.find_element(By.ID, "limits").text.startswith(f"Up to {limit / 1024:.1f} KB per photo")
         browser.find_element(By.ID, "pick").send_keys(str(photo))
         status = WebDriverWait(browser, 30).until(lambda page: page.find_element(By.CSS_SELECTOR, ".photo.error .status"))
-        assert status.text == "error: " + refused.json()["detail"].removeprefix(f"{photo.name}: ")
+        assert status.text == "error: {} is over the limit of {} per photo".format(*readable_sizes(limit + 1, limit))
+        assert "KB" in status.text and len(status.text.split()[1].split(".")[1]) > 1  # several decimals
         # halves, where rounding rules differ: 1.25 MB and 1280 bytes (1.25 KB)
         for size, most in ((int(1.3 * MB) + 1, int(1.25 * MB)), (1600, 1280), (21 * MB, 20 * MB)):
             said = browser.execute_script("return overLimit(arguments[0], arguments[1])", size, most)

@@ -28,8 +28,8 @@ function byteText(bytes, decimals) {
   return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(decimals)} MB` : `${(bytes / 2 ** 10).toFixed(decimals)} KB`;
 }
 
-// What the server's 413 says of a photo over the limit (app.py, readable_sizes): the two sizes
-// with the fewest decimals, from one, that tell them apart.
+// A photo over the limit, said with its size (the server's 413, which cuts the photo short,
+// names only the limit): the two sizes with the fewest decimals, from one, that tell them apart.
 function overLimit(size, limit) {
   let decimals = 1;
   while (decimals < 9 && byteText(size, decimals) === byteText(limit, decimals)) decimals += 1;
