@@ -235,6 +235,26 @@ def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(server, lfw_paths
     assert set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) == before
 
 
+@pytest.mark.parametrize("path", ["/api/analyze", "/api/profile"])
+def test_a_client_that_gives_up_on_a_json_answer_leaves_no_work_behind(server, lfw_paths, path):
+    """A client that stops waiting for a format=json answer: its photos still queued are
+    cancelled, not analysed for nobody, so the next request is answered about as soon as a
+    photo alone (the 120 photos' queue would hold it some 40 times as long)."""
+    one = upload([Path(lfw_paths[0])])
+
+    def seconds_for_one():
+        started = time.monotonic()
+        assert httpx.post(server + "/api/analyze", files=one, timeout=TIMEOUT).status_code == 200
+        return time.monotonic() - started
+
+    alone = sorted(seconds_for_one() for _ in range(3))[1]
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server + path, files=upload([Path(p) for p in lfw_paths[:120]]),
+                   timeout=httpx.Timeout(TIMEOUT, read=2))
+    after = seconds_for_one()  # behind the few photos the workers had started: one each, and one queued
+    assert after < 10 * alone, f"{after:.1f} s after the client left, {alone:.1f} s alone"
+
+
 def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tmp_path, lfw_paths):
     photos = [Path(p) for p in lfw_paths[:20]]
     with serving(trained["model"], tmp_path / "serve.log") as (url, process):

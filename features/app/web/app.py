@@ -302,6 +302,33 @@ async def open_batch(analyser, photos, options, *, annotate=False):
         raise
 
 
+async def all_records(batch, request):
+    """The batch's records in order, for ``format=json``; when the client goes away first, a 499
+    (nginx's "client closed request", which nobody reads), and its photos still queued are
+    cancelled by :meth:`Batch.close` rather than analysed for nobody.
+
+    Once the form is read, ``receive`` answers only when the client disconnects (or after the
+    response), so it is waited on beside the records.
+    """
+    async def collect():
+        return [record async for record in batch.records()]
+
+    async def gone():
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    records = asyncio.ensure_future(collect())
+    left = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({records, left}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        records.cancel()  # nothing when done; else the client left, or this request is cancelled
+        left.cancel()
+    if not records.done() or records.cancelled():
+        raise HTTPException(499, "the client went away before the answer")
+    return records.result()
+
+
 def records_csv_text(records, labels):
     """The CSV of records as /api/analyze gives them, or a one-line 422: :func:`csv_text` trusts
     its records, so another shape would be a 500, and a score of a label the model has not (of
@@ -418,22 +445,22 @@ def create_app(settings):
     Options = Annotated[AnalysisSettings, Depends(options)]
 
     @app.post("/api/analyze", summary="One record per photo, as recommend.py --json prints it")
-    async def analyze(photos: Photos, options: Options, format: Format = "json"):
+    async def analyze(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
             return json_lines(batch)
         try:
-            return [public(record) async for record in batch.records()]
+            return [public(record) for record in await all_records(batch, request)]
         finally:
             batch.close()
 
     @app.post("/api/profile", summary="The records and the account summary of recommend.py --profile")
-    async def account(photos: Photos, options: Options, format: Format = "json"):
+    async def account(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
             return json_lines(batch, catalog=catalog, per_category=options.per_category)
         try:
-            records = [record async for record in batch.records()]
+            records = await all_records(batch, request)
         finally:
             batch.close()
         return {"records": [public(r) for r in records],
