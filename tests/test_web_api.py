@@ -145,6 +145,8 @@ def test_health_catalog_and_offline_docs(server, trained):
     from features.products.recommendations import PER_CATEGORY, load_catalog
 
     assert health["defaults"] == {"per_category": PER_CATEGORY}
+    for path in ("/", "/api/health"):  # as a monitor or a load balancer asks
+        assert httpx.head(server + path).status_code == 200
 
     assert httpx.get(server + "/api/catalog").json() == load_catalog()
     docs = httpx.get(server + "/docs").text
@@ -313,6 +315,7 @@ def test_port_zero_serves_on_the_port_it_prints(trained):
         line = next(line for line in process.stderr if "open http://" in line)
         url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert url and url.group(1) != "0", line
+        assert line.endswith("; 1 worker\n"), line
         assert httpx.get(url.group(0) + "api/health", timeout=TIMEOUT).status_code == 200
     finally:
         process.terminate()

@@ -482,7 +482,7 @@ def create_app(settings):
             batch.close()
         return Response(jpeg, media_type="image/jpeg")
 
-    @app.get("/api/health", summary="Model loaded, version, uptime, limits")
+    @app.api_route("/api/health", methods=["GET", "HEAD"], summary="Model loaded, version, uptime, limits")
     async def health():
         return {"status": "ok", "model_loaded": True, "version": version(),
                 "uptime_seconds": round(time.monotonic() - started, 1), "workers": settings.workers,
@@ -500,7 +500,7 @@ def create_app(settings):
     async def products():
         return catalog
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html")
 
