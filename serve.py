@@ -89,7 +89,7 @@ def main(argv=None):
     print(f"serve.py: model {args.model}: {app.state.summary}", file=sys.stderr)
     sock.listen(2048)  # from here a client waits for an answer rather than being refused
     print(f"serve.py: open http://{args.host}:{sock.getsockname()[1]}/ (API docs at /docs); "
-          f"{args.workers} workers", file=sys.stderr, flush=True)
+          f"{args.workers} worker{'' if args.workers == 1 else 's'}", file=sys.stderr, flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
 

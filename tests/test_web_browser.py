@@ -1,6 +1,8 @@
 """The page in a real headless Chromium (Debian's), served by a real serve.py process."""
 import os
 import shutil
+from decimal import ROUND_HALF_UP, Decimal
+from itertools import count
 from pathlib import Path
 
 import httpx
@@ -8,6 +10,7 @@ import pytest
 
 from conftest import LFW, serving
 
+MB = 2 ** 20
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1500")
@@ -84,30 +87,128 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
         shutil.copy(screenshot, os.environ["IMG2REC_WEB_SCREENSHOT"])
 
 
-def test_a_photo_over_the_limit_is_said_as_the_api_says_it(trained, browser, tmp_path, astronaut):
-    """The page does not send a photo over the limit; what it says is the server's own 413,
-    and its products-per-category box starts at the server's default."""
+def readable_sizes(size, limit):
+    """The oracle of the page's ``overLimit``: both byte counts in MB from 1 MB up and in KB
+    below, with the fewest decimals (from one) that tell them apart, a half rounded up (as
+    ``toFixed`` does): not "0.1 MB over 0.0 MB", nor "20.0 MB over 20.0 MB"."""
+    def text(n, decimals):
+        scale, unit = (MB, "MB") if n >= MB else (1024, "KB")
+        exact = Decimal(n) / scale  # a byte count over a power of two: a short decimal, exact
+        return f"{exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)} {unit}"
+
+    for decimals in count(1):
+        texts = [text(n, decimals) for n in (size, limit)]
+        if texts[0] != texts[1]:
+            return texts
+
+
+def test_a_photo_over_the_limit_is_not_sent_and_says_its_size(trained, browser, tmp_path, astronaut):
+    """The page does not send a photo over the limit, and says its size beside the limit (the
+    server, which cuts such a photo short, can only name the limit); its products-per-category
+    box starts at the server's default."""
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from features.app.web.app import MB, readable_sizes
     from features.products.recommendations import PER_CATEGORY
 
     photo = tmp_path / "astronaut.jpg"
     Image.fromarray(astronaut).save(photo, quality=95)
     limit = photo.stat().st_size - 1  # one byte too large: the sizes need several decimals
     with serving(trained["model"], tmp_path / "serve.log", "--max-photo-mb", repr(limit / 2 ** 20)) as (url, _):
-        refused = httpx.post(url + "/api/analyze", files=[("photos", (photo.name, photo.read_bytes()))])
-        assert refused.status_code == 413
         browser.get(url + "/")
         WebDriverWait(browser, 30).until(lambda page: "per photo" in page.find_element(By.ID, "limits").text)
         assert browser.find_element(By.ID, "limits").text.startswith(f"Up to {limit / 1024:.1f} KB per photo")
         browser.find_element(By.ID, "pick").send_keys(str(photo))
         status = WebDriverWait(browser, 30).until(lambda page: page.find_element(By.CSS_SELECTOR, ".photo.error .status"))
-        assert status.text == "error: " + refused.json()["detail"].removeprefix(f"{photo.name}: ")
+        assert status.text == "error: {} is over the limit of {} per photo".format(*readable_sizes(limit + 1, limit))
+        assert "KB" in status.text and len(status.text.split()[1].split(".")[1]) > 1  # several decimals
         # halves, where rounding rules differ: 1.25 MB and 1280 bytes (1.25 KB)
         for size, most in ((int(1.3 * MB) + 1, int(1.25 * MB)), (1600, 1280), (21 * MB, 20 * MB)):
             said = browser.execute_script("return overLimit(arguments[0], arguments[1])", size, most)
             assert said == "{} is over the limit of {} per photo".format(*readable_sizes(size, most))
         assert browser.find_element(By.ID, "per-category").get_attribute("value") == str(PER_CATEGORY)
+
+
+def test_a_file_name_with_quotes_is_shown_as_it_is(server, browser, tmp_path):
+    """Chromium sends ``"`` in a file name as ``%22``: the card, the records and the CSV say the
+    file's own name."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    name = 'say "hi" & <b>bold.jpg'
+    shutil.copy(PHOTOS[0], tmp_path / name)
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys(str(tmp_path / name))
+    WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+    assert text_of(browser, "#photos .photo h2.name") == [name]
+    faces = browser.execute_script("return state.records[0].faces.length")
+    assert text_of(browser, ".summary p.muted") == [f"1 photo (0 failed), {faces} face{'' if faces == 1 else 's'}"]
+    assert faces == 1  # the singular is what is shown
+    assert browser.execute_script("return state.records.map((record) => record.image)") == [name]
+    csv = browser.execute_async_script("csvText(state.records).then(arguments[arguments.length - 1])")
+    assert csv.splitlines()[1].startswith('"say ""hi"" & <b>bold.jpg",')
+
+
+@pytest.fixture(scope="module")
+def limited(trained, tmp_path_factory):
+    """serve.py with 3 photos per request and 1 MB per photo: drops go in several batches."""
+    with serving(trained["model"], tmp_path_factory.mktemp("limited") / "serve.log", "--max-photos", "3",
+                 "--max-photo-mb", "1") as (url, _):
+        yield url
+
+
+def summaries(browser):
+    return [(title.split(":")[0], said) for title, said in zip(text_of(browser, ".summary h2"),
+                                                              text_of(browser, ".summary p.muted"))]
+
+
+def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, browser, tmp_path, astronaut, lfw_paths):
+    """Each batch's summary names the cards it covers, and counts every photo of them: those
+    the server could not read and the one over the size limit that was never sent are failed."""
+    import numpy as np
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    big = tmp_path / "0-big.png"  # cards in name order: the big one, the broken one, then five photos
+    Image.fromarray(np.kron(astronaut, np.ones((2, 2, 1), np.uint8))).save(big, compress_level=0)
+    assert big.stat().st_size > MB
+    (tmp_path / "1-broken.jpg").write_bytes(b"<html>not a photo</html>")
+    for number, path in enumerate(lfw_paths[:5], start=2):
+        shutil.copy(path, tmp_path / f"{number}-{Path(path).name}")
+    browser.get(limited + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys("\n".join(str(p) for p in sorted(tmp_path.iterdir())))
+    WebDriverWait(browser, 180).until(lambda page: len(page.find_elements(By.CSS_SELECTOR, ".summary")) == 2)
+    records = browser.execute_script("return state.records")
+    assert [r["image"] for r in records] == sorted(p.name for p in tmp_path.iterdir())
+    faces = [len(r["faces"]) for r in records]
+    assert summaries(browser) == [
+        ("Account summary (photos 1–4)", f"4 photos (2 failed), {sum(faces[:4])} faces"),
+        ("Account summary (photos 5–7)", f"3 photos (0 failed), {sum(faces[4:])} faces")]
+
+
+def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):
+    """Picking photos while a drop is still being analysed: the page shows the new drop alone,
+    and nothing of the old one arrives later (its request is aborted, its batches not sent)."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(limited + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys("\n".join(lfw_paths[:30]))  # 10 batches
+    progress = WebDriverWait(browser, 120, poll_frequency=0.05).until(
+        lambda page: (text := page.find_element(By.ID, "progress-text").text) != "0 of 30 photos" and text)
+    assert progress != "30 of 30 photos"  # the first drop is still being analysed
+    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS)))
+    WebDriverWait(browser, 120).until(lambda page: len(page.find_elements(By.CSS_SELECTOR, ".summary")) == 2)
+    time.sleep(3)  # time for the old drop's next answers, were it still running
+    assert browser.find_element(By.ID, "progress-text").text == "4 of 4 photos"
+    assert text_of(browser, "#photos .photo h2.name") == [p.name for p in PHOTOS]
+    assert browser.execute_script("return state.records.map((record) => record.image)") == [p.name for p in PHOTOS]
+    assert [title for title, _ in summaries(browser)] == ["Account summary (photos 1–3)", "Account summary (photo 4)"]
+    assert browser.find_element(By.ID, "download-jsonl").is_enabled()

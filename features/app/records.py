@@ -46,9 +46,10 @@ def flat_rows(record):
 
 def type_columns(types):
     """A face's types as flat columns: the most likely eyewear and hat type, the hat colour,
-    the beard styles at p >= 0.5, and every probability as a JSON string."""
+    the beard styles at p >= 0.5, and every probability as a JSON string.  The most likely is
+    the most probable, not the first: /api/csv's records may come back with their keys sorted."""
     def top(family):
-        return next(iter(types[family]), None) if family in types else None
+        return max(types[family], key=types[family].get) if types.get(family) else None
 
     beard = types.get("beard")
     return {"eyewear_type": top("eyewear"), "hat_type": top("hat"), "hat_colour": types.get("hat_colour"),

@@ -21,7 +21,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import metadata
-from itertools import count
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -31,7 +30,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.background import BackgroundTask
+from starlette.datastructures import Headers
 
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_detection, error_record,
@@ -43,6 +45,7 @@ KB, MB = 1 << 10, 1 << 20
 # multipart headers around one file part are a few hundred bytes; this is generous
 PART_OVERHEAD = 64 * KB
 NOT_RECORDS = "records: expected the records of /api/analyze"
+BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 
 
 @dataclass(frozen=True)
@@ -125,38 +128,114 @@ def worker_start():
 
 
 def display_name(filename, number):
-    """The uploaded file's own name without folders or control characters: shown, never opened."""
-    name = unicodedata.normalize("NFC", (filename or "").replace("\\", "/").rsplit("/", 1)[-1])
+    """The uploaded file's own name without folders or control characters: shown, never opened.
+
+    Browsers send ``"``, CR and LF in a file name as ``%22``, ``%0D`` and ``%0A`` (WHATWG's
+    multipart/form-data); those three are undone, so ``say "hi".jpg`` is not shown as
+    ``say %22hi%22.jpg`` (CR and LF then go with the other control characters).
+    """
+    name = filename or ""
+    for escaped, character in BROWSER_ESCAPES.items():
+        name = name.replace(escaped, character)
+    name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
     name = "".join(c for c in name if not unicodedata.category(c).startswith("C")).strip()
     return name or f"photo-{number}"
 
 
-def check_limits(photos, settings):
-    """Refuse the whole request (413, one line) when it holds too many or too large photos."""
-    if len(photos) > settings.max_photos:
-        raise HTTPException(413, f"{len(photos)} photos is over the limit of {settings.max_photos} "
-                                 "per request; send them in several requests")
-    for number, upload in enumerate(photos):
-        if upload.size is not None and upload.size > settings.max_photo_bytes:
-            size, limit = readable_sizes(upload.size, settings.max_photo_bytes)
-            raise HTTPException(413, f"{display_name(upload.filename, number)}: {size} is over the limit "
-                                     f"of {limit} per photo")
+def byte_text(n):
+    """A byte count in MB from 1 MB up and in KB below, with one decimal, a half rounded up:
+    as the page's ``byteText`` says a limit (``static/app.js``)."""
+    scale, unit = (MB, "MB") if n >= MB else (KB, "KB")
+    exact = Decimal(n) / scale  # a byte count over a power of two: a short decimal, exact
+    return f"{exact.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} {unit}"
 
 
-def readable_sizes(size, limit):
-    """Two different byte counts as text, each in MB from 1 MB up and in KB below, with the fewest
-    decimals (from one) that tell them apart: a photo of 100 kB over a limit of 50 kB is not
-    "0.1 MB over 0.0 MB", nor one a little over 20 MB "20.0 MB over 20.0 MB".  A half rounds
-    up, as the page's ``toFixed`` does (``static/app.js``), so both say the same."""
-    def text(n, decimals):
-        scale, unit = (MB, "MB") if n >= MB else (KB, "KB")
-        exact = Decimal(n) / scale  # a byte count over a power of two: a short decimal, exact
-        return f"{exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)} {unit}"
+class PhotoLimits:
+    """Refuse a photo over ``max_photo_bytes``, or one photo more than ``max_photos``, as soon
+    as its bytes arrive (413, one line): pure ASGI middleware that runs python-multipart's
+    parser (the one Starlette uses) over a multipart body as it streams to the app.
 
-    for decimals in count(1):
-        texts = [text(n, decimals) for n in (size, limit)]
-        if texts[0] != texts[1]:
-            return texts
+    Starlette reads and spools the whole body before a part's size is known, so a 600 MB
+    photo would be taken in whole to be refused.  The 413 is raised from ``receive``, inside
+    the route's ``request.form()``, and answered as any HTTPException; since a part is cut
+    short, it names the limit, not the photo's size.  A malformed body is not ours to report:
+    the scan stops and Starlette says what is wrong with it.
+    """
+
+    def __init__(self, app, settings):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope, receive, send):
+        kind, options = parse_options_header(Headers(scope=scope).get("content-type")
+                                             if scope["type"] == "http" else None)
+        if kind != b"multipart/form-data" or b"boundary" not in options:
+            return await self.app(scope, receive, send)
+        try:
+            scan = PartScan(options[b"boundary"], self.settings)
+        except FormParserError:  # a boundary the parser refuses: Starlette's to report
+            return await self.app(scope, receive, send)
+
+        async def scanned():
+            message = await receive()
+            if message["type"] == "http.request":
+                scan.write(message.get("body", b""))
+            return message
+
+        await self.app(scope, scanned, send)
+
+
+class PartScan:
+    """One multipart body's file parts, counted as it streams in (see :class:`PhotoLimits`)."""
+
+    def __init__(self, boundary, settings):
+        self.settings, self.files = settings, 0
+        self.field = self.value = self.disposition = b""
+        self.name, self.size = None, 0  # the file part being read: its display name, its bytes so far
+        self.parser = MultipartParser(boundary, {
+            "on_part_begin": self.begin, "on_header_field": self.header_field,
+            "on_header_value": self.header_value, "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished, "on_part_data": self.data})
+
+    def write(self, chunk):
+        """Scan the next chunk; raises the 413 when a limit is passed."""
+        if self.parser is None:
+            return
+        try:
+            self.parser.write(chunk)
+        except FormParserError:
+            self.parser = None  # malformed: Starlette's to report, once it reads this far
+
+    def begin(self):
+        self.disposition, self.name, self.size = b"", None, 0
+
+    def header_field(self, data, start, end):
+        self.field += data[start:end]
+
+    def header_value(self, data, start, end):
+        self.value += data[start:end]
+
+    def header_end(self):
+        if self.field.strip().lower() == b"content-disposition":
+            self.disposition = self.value
+        self.field = self.value = b""
+
+    def headers_finished(self):
+        _, options = parse_options_header(self.disposition)
+        if b"filename" not in options:  # a text field: Starlette limits those itself
+            return
+        self.files += 1
+        if self.files > self.settings.max_photos:
+            raise HTTPException(413, f"over the limit of {self.settings.max_photos} photos per request; "
+                                     "send them in several requests")
+        self.name = display_name(options[b"filename"].decode("utf-8", "replace"), self.files - 1)
+
+    def data(self, data, start, end):
+        if self.name is None:
+            return
+        self.size += end - start
+        if self.size > self.settings.max_photo_bytes:
+            raise HTTPException(413, f"{self.name}: over the limit of {byte_text(self.settings.max_photo_bytes)} "
+                                     "per photo")
 
 
 class Batch:
@@ -213,15 +292,41 @@ def request_options(analyser, card, per_category, min_probability, precision, de
                             precision=precision, detection_threshold=detection_threshold)
 
 
-async def open_batch(analyser, photos, settings, options, *, annotate=False):
+async def open_batch(analyser, photos, options, *, annotate=False):
     """The request's :class:`Batch`, queued; nothing is left behind if queueing fails."""
-    check_limits(photos, settings)
     batch = Batch(analyser, photos, options, annotate=annotate)
     try:
         return await batch.queue()
     except BaseException:
         batch.close()
         raise
+
+
+async def all_records(batch, request):
+    """The batch's records in order, for ``format=json``; when the client goes away first, a 499
+    (nginx's "client closed request", which nobody reads), and its photos still queued are
+    cancelled by :meth:`Batch.close` rather than analysed for nobody.
+
+    Once the form is read, ``receive`` answers only when the client disconnects (or after the
+    response), so it is waited on beside the records.
+    """
+    async def collect():
+        return [record async for record in batch.records()]
+
+    async def gone():
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    records = asyncio.ensure_future(collect())
+    left = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({records, left}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        records.cancel()  # nothing when done; else the client left, or this request is cancelled
+        left.cancel()
+    if not records.done() or records.cancelled():
+        raise HTTPException(499, "the client went away before the answer")
+    return records.result()
 
 
 def records_csv_text(records, labels):
@@ -312,8 +417,10 @@ def create_app(settings):
     app = FastAPI(title="img2recommender", version=version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Hat, beard and eyewear per face, with calibrated probabilities and products.",
                   max_body_size=settings.max_photos * (settings.max_photo_bytes + PART_OVERHEAD),
-                  # parts past Starlette's default of 1000 are refused before our 413 can count them
-                  form_limits={"max_files": max(1000, settings.max_photos + 1)})
+                  # PhotoLimits refuses one photo more first, with its 413; Starlette's default
+                  # (1000) would refuse a larger --max-photos with a 400
+                  form_limits={"max_files": settings.max_photos})
+    app.add_middleware(PhotoLimits, settings=settings)
     app.state.card, app.state.summary = card, model_summary(card)
 
     @app.exception_handler(RequestValidationError)
@@ -338,22 +445,22 @@ def create_app(settings):
     Options = Annotated[AnalysisSettings, Depends(options)]
 
     @app.post("/api/analyze", summary="One record per photo, as recommend.py --json prints it")
-    async def analyze(photos: Photos, options: Options, format: Format = "json"):
-        batch = await open_batch(analyser, photos, settings, options)
+    async def analyze(photos: Photos, options: Options, request: Request, format: Format = "json"):
+        batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
             return json_lines(batch)
         try:
-            return [public(record) async for record in batch.records()]
+            return [public(record) for record in await all_records(batch, request)]
         finally:
             batch.close()
 
     @app.post("/api/profile", summary="The records and the account summary of recommend.py --profile")
-    async def account(photos: Photos, options: Options, format: Format = "json"):
-        batch = await open_batch(analyser, photos, settings, options)
+    async def account(photos: Photos, options: Options, request: Request, format: Format = "json"):
+        batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
             return json_lines(batch, catalog=catalog, per_category=options.per_category)
         try:
-            records = [record async for record in batch.records()]
+            records = await all_records(batch, request)
         finally:
             batch.close()
         return {"records": [public(r) for r in records],
@@ -365,7 +472,7 @@ def create_app(settings):
                        request: Request):
         if (sent := len((await request.form()).getlist("photo"))) > 1:
             raise HTTPException(422, f"photo: one photo per request ({sent} sent); /api/analyze takes several")
-        batch = await open_batch(analyser, [photo], settings, options, annotate=True)
+        batch = await open_batch(analyser, [photo], options, annotate=True)
         try:
             [record] = [r async for r in batch.records()]
             if record["error"]:
@@ -375,7 +482,7 @@ def create_app(settings):
             batch.close()
         return Response(jpeg, media_type="image/jpeg")
 
-    @app.get("/api/health", summary="Model loaded, version, uptime, limits")
+    @app.api_route("/api/health", methods=["GET", "HEAD"], summary="Model loaded, version, uptime, limits")
     async def health():
         return {"status": "ok", "model_loaded": True, "version": version(),
                 "uptime_seconds": round(time.monotonic() - started, 1), "workers": settings.workers,
@@ -393,7 +500,7 @@ def create_app(settings):
     async def products():
         return catalog
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html")
 

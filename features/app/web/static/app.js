@@ -3,8 +3,14 @@
 "use strict";
 
 const PHOTO = /\.(jpe?g|jfif|png|webp|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
-const state = { health: null, records: [], done: 0, total: 0 };
+// run: the drop being analysed (a new drop cancels the last: its late answers are ignored)
+const state = { health: null, records: [], done: 0, total: 0, run: 0, controller: null };
 const $ = (id) => document.getElementById(id);
+
+// "1 photo", "12 photos".
+function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -28,8 +34,8 @@ function byteText(bytes, decimals) {
   return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(decimals)} MB` : `${(bytes / 2 ** 10).toFixed(decimals)} KB`;
 }
 
-// What the server's 413 says of a photo over the limit (app.py, readable_sizes): the two sizes
-// with the fewest decimals, from one, that tell them apart.
+// A photo over the limit, said with its size (the server's 413, which cuts the photo short,
+// names only the limit): the two sizes with the fewest decimals, from one, that tell them apart.
 function overLimit(size, limit) {
   let decimals = 1;
   while (decimals < 9 && byteText(size, decimals) === byteText(limit, decimals)) decimals += 1;
@@ -133,11 +139,14 @@ function showRecord(card, record) {
   });
 }
 
-function showSummary(summary, first, last) {
+// A batch's summary: its photos are the cards in its range, the ones refused for their size
+// (never sent) among the failed.
+function showSummary(summary, batch) {
   const box = element("div", "summary");
-  const span = state.total > last - first ? ` (photos ${first + 1}–${last})` : "";
+  const photos = batch.last - batch.first;
+  const span = state.total === photos ? "" : photos === 1 ? ` (photo ${batch.last})` : ` (photos ${batch.first + 1}–${batch.last})`;
   box.append(element("h2", "", `Account summary${span}: ${summary.headline}`));
-  box.append(element("p", "muted", `${summary.photos} photos (${summary.failed} failed), ${summary.faces} faces`));
+  box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused} failed), ${count(summary.faces, "face")}`));
   const table = element("table");
   const head = element("tr");
   for (const title of ["label", "photos", "faces", "mean probability"]) head.append(element("th", "", title));
@@ -155,7 +164,7 @@ function showSummary(summary, first, last) {
 function progress() {
   $("progress").max = state.total;
   $("progress").value = state.done;
-  $("progress-text").textContent = `${state.done} of ${state.total} photos`;
+  $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}`;
   const finished = state.done === state.total;
   $("download-jsonl").disabled = $("download-csv").disabled = !finished;
 }
@@ -167,57 +176,80 @@ function answer(index, card, record) {
   progress();
 }
 
-// One batch: the server streams a line per photo, in order, then {"profile": ...}.
-async function analyseBatch(batch, first) {
+// One batch: the server streams a line per photo, in order, then {"profile": ...}; an answer
+// that comes after a new drop (run) started is not this page's any more.
+async function analyseBatch(batch, run, signal) {
   const form = new FormData();
-  for (const { file } of batch) form.append("photos", file, file.name);
+  for (const { file } of batch.queued) form.append("photos", file, file.name);
   const perCategory = $("per-category").value;  // empty: the server's default
   let next = 0;
   try {
-    const response = await fetch(`/api/profile?format=jsonl${perCategory ? `&per_category=${perCategory}` : ""}`, { method: "POST", body: form });
+    const response = await fetch(`/api/profile?format=jsonl${perCategory ? `&per_category=${perCategory}` : ""}`, { method: "POST", body: form, signal });
     if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || `${response.status} ${response.statusText}`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) break;
+      if (done || run !== state.run) break;
       buffer += value;
       const lines = buffer.split("\n");
       buffer = lines.pop();
       for (const line of lines.filter(Boolean)) {
         const data = JSON.parse(line);
-        if (data.profile) showSummary(data.profile, first, first + batch.length);
-        else { const { index, card } = batch[next++]; answer(index, card, data); }
+        if (data.profile) showSummary(data.profile, batch);
+        else { const { index, card } = batch.queued[next++]; answer(index, card, data); }
       }
     }
   } catch (error) {
-    for (const { index, card, file } of batch.slice(next)) {
+    if (run !== state.run) return;  // aborted by a new drop
+    for (const { index, card, file } of batch.queued.slice(next)) {
       answer(index, card, { image: file.name, width: null, height: null, faces: [], error: `not analysed: ${error.message}` });
     }
   }
 }
 
+// A drop's batches: at most max_photos photos sent in each, in card order; a photo over the
+// size limit is answered here, not sent, and belongs to the batch whose range of cards holds
+// it (first: the first card's index, last: one past the last card's).
+function batchesOf(photos, limits) {
+  const batches = [];
+  photos.forEach((file, index) => {
+    const refused = file.size > limits.max_photo_bytes;
+    let batch = batches.at(-1);
+    if (!batch || (!refused && batch.queued.length === limits.max_photos)) {
+      batch = { first: index, queued: [], refused: 0 };
+      batches.push(batch);
+    }
+    batch.last = index + 1;
+    const card = photoCard(file, index);
+    if (refused) {
+      batch.refused += 1;
+      answer(index, card, { image: file.name, width: null, height: null, faces: [],
+                            error: overLimit(file.size, limits.max_photo_bytes) });
+    } else batch.queued.push({ index, card, file });
+  });
+  return batches;
+}
+
+// A new drop cancels the one still being analysed: its request is aborted, its loop over
+// batches stops, and whatever of it still arrives is ignored.
 async function analyse(files) {
   const photos = files.filter((file) => PHOTO.test(file.name) || file.type.startsWith("image/"))
     .sort((a, b) => (a.webkitRelativePath || a.name).localeCompare(b.webkitRelativePath || b.name));
   if (!photos.length) return;
+  const run = ++state.run;
+  state.controller?.abort();
+  const controller = state.controller = new AbortController();
   if (!state.health) await loadHealth();
-  const limits = state.health.limits;
+  if (run !== state.run) return;
   $("photos").replaceChildren();
   $("summaries").replaceChildren();
   $("progress-box").hidden = false;
   Object.assign(state, { records: new Array(photos.length), done: 0, total: photos.length });
   progress();
-  const queued = [];
-  photos.forEach((file, index) => {
-    const card = photoCard(file, index);
-    if (file.size > limits.max_photo_bytes) {
-      answer(index, card, { image: file.name, width: null, height: null, faces: [],
-                            error: overLimit(file.size, limits.max_photo_bytes) });
-    } else queued.push({ index, card, file });
-  });
-  for (let first = 0; first < queued.length; first += limits.max_photos) {
-    await analyseBatch(queued.slice(first, first + limits.max_photos), first);
+  for (const batch of batchesOf(photos, state.health.limits)) {
+    if (run !== state.run) return;
+    if (batch.queued.length) await analyseBatch(batch, run, controller.signal);
   }
 }
 
