@@ -5,13 +5,10 @@ recommend.py does) and returns the FastAPI app; every request's photos are queue
 workers, one task per photo, so concurrent requests share them and none is dropped.
 """
 import asyncio
-import ctypes
 import json
 import multiprocessing
 import os
 import shutil
-import signal
-import sys
 import tempfile
 import time
 import unicodedata
@@ -36,8 +33,8 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
-from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_detection, error_record,
-                                   parse_min_probability, preload)
+from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_detection, end_with_parent,
+                                   error_record, parse_min_probability, preload)
 from features.app.records import csv_text, public
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -74,7 +71,7 @@ class Analyser:
     def _start(self):
         preload()
         pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=worker_start)
+                                   initializer=end_with_parent, initargs=(os.getpid(),))
         warm = [self._submit(pool, [], self.options()) for _ in range(self.settings.workers)]
         for future in warm:
             future.result()
@@ -111,20 +108,6 @@ class Analyser:
     def close(self):
         """Stop the workers: queued photos are cancelled, the ones being analysed finish."""
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def worker_start():
-    """In each worker: end with the server, however it ends.
-
-    A worker forked after uvicorn started has inherited its SIGTERM and SIGINT handlers,
-    which would only tell the (copied) server to stop; and a server that is killed cannot
-    tell its workers, so the kernel does (PR_SET_PDEATHSIG, Linux).
-    """
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, signal.SIG_DFL)
-    if sys.platform == "linux":
-        PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def display_name(filename, number):
