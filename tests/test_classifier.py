@@ -1,5 +1,6 @@
 """The calibrated one-vs-rest classifier, grouped folds, thresholds and model files."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ from features.model.classifier import (F1_PLATEAU, MarginCalibrator, MultiLabelC
                                       operating_points)
 from features.model.evaluation import (calibration_slope_intercept, expected_calibration_error, grouped_folds,
                                  reliability_bins)
-from features.model.model_io import ModelError, card_path, load_model, save_model
+from features.model.model_io import ModelError, card_path, load_model, save_model, staged_model
+from features.model.photo_model import PhotoModel
 from features.vision.transformer import FaceFeatures
 
 
@@ -211,17 +213,17 @@ def test_save_and_reload_give_identical_predictions(tmp_path, fitted, astronaut,
     pipeline = Pipeline([("features", FaceFeatures(face_descriptor=False, cnn=False).fit()),
                          ("classifier", fitted)])
     path = tmp_path / "model.joblib"
-    card = save_model(pipeline, {"labels": ["hat", "beard", "eyewear"]}, path)
+    card = save_model(PhotoModel(pipeline), {"labels": ["hat", "beard", "eyewear"]}, path)
     assert json.loads(card_path(path).read_text())["model_sha256"] == card["model_sha256"]
     reloaded, _ = load_model(path)
     photos = [astronaut, *celeba_paths[600:605]]
-    assert np.array_equal(pipeline.predict_proba(photos), reloaded.predict_proba(photos))
+    assert np.array_equal(pipeline.predict_proba(photos), reloaded.pipeline.predict_proba(photos))
     assert not list(tmp_path.glob(".*"))  # no staged files left behind
 
 
 def test_tampered_truncated_or_cardless_models_are_refused(tmp_path, fitted):
     path = tmp_path / "model.joblib"
-    save_model(Pipeline([("classifier", fitted)]), {}, path)
+    save_model(PhotoModel(Pipeline([("classifier", fitted)])), {}, path)
     data = path.read_bytes()
     path.write_bytes(data[:-10] + b"0123456789")
     with pytest.raises(ModelError, match="checksum does not match"):
@@ -240,7 +242,7 @@ def test_a_model_of_an_older_format_is_refused_with_a_hint(tmp_path, fitted):
     """A model saved before the second look at hats (no ``model_format`` in its card) would
     load and then fail on every photo: it is refused up front."""
     path = tmp_path / "model.joblib"
-    save_model(Pipeline([("classifier", fitted)]), {}, path)
+    save_model(PhotoModel(Pipeline([("classifier", fitted)])), {}, path)
     load_model(path)
     card = json.loads(card_path(path).read_text())
     del card["model_format"]
@@ -255,7 +257,7 @@ def test_a_model_of_an_older_format_is_refused_with_a_hint(tmp_path, fitted):
 
 def test_other_library_versions_give_a_warning(tmp_path, fitted):
     path = tmp_path / "model.joblib"
-    save_model(Pipeline([("classifier", fitted)]), {}, path)
+    save_model(PhotoModel(Pipeline([("classifier", fitted)])), {}, path)
     card = json.loads(card_path(path).read_text())
     card["library_versions"]["scikit-learn"] = "0.1"
     card_path(path).write_text(json.dumps(card))
@@ -265,14 +267,41 @@ def test_other_library_versions_give_a_warning(tmp_path, fitted):
 
 def test_failed_save_leaves_the_previous_model(tmp_path, fitted):
     path = tmp_path / "model.joblib"
-    save_model(Pipeline([("classifier", fitted)]), {"run": 1}, path)
+    save_model(PhotoModel(Pipeline([("classifier", fitted)])), {"run": 1}, path)
     before = path.read_bytes(), card_path(path).read_text()
     with pytest.raises(Exception):
-        save_model(Pipeline([("classifier", fitted)]), {"run": 2, "bad": lambda: 0}, path)
+        save_model(PhotoModel(Pipeline([("classifier", fitted)])), {"run": 2, "bad": lambda: 0}, path)
     with pytest.raises(Exception):
         save_model(lambda: 0, {"run": 3}, path)  # joblib cannot pickle a lambda
     assert (path.read_bytes(), card_path(path).read_text()) == before
     assert not list(tmp_path.glob(".*"))
+
+
+def test_a_save_stopped_between_its_two_moves_is_finished_by_the_next_load(tmp_path, fitted):
+    """A kill after the new card took its place and before the new model took its own leaves
+    them on disk as below: the load finds the staged model the card names and moves it in,
+    rather than refuse both the new model and the old one."""
+    path, other = tmp_path / "model.joblib", tmp_path / "new" / "model.joblib"
+    other.parent.mkdir()
+    save_model(PhotoModel(Pipeline([("classifier", fitted)])), {"run": 1}, path)
+    save_model(PhotoModel(Pipeline([("classifier", fitted)]), types="second"), {"run": 2}, other)
+    shutil.copy(card_path(other), card_path(path))
+    shutil.copy(other, staged_model(path))
+    model, card = load_model(path)
+    assert card["run"] == 2 and model.types == "second"
+    assert path.read_bytes() == other.read_bytes() and not staged_model(path).exists()
+    shutil.copy(card_path(other), card_path(path))  # the new card, no staged model: refused
+    path.write_bytes(b"not the model the card names")
+    with pytest.raises(ModelError, match="checksum does not match"):
+        load_model(path)
+
+
+def test_an_object_other_than_a_model_is_refused_even_with_its_checksum(tmp_path):
+    """A checksum written beside the file says it is whole, not what it holds."""
+    path = tmp_path / "model.joblib"
+    save_model({"labels": ["hat"]}, {}, path)
+    with pytest.raises(ModelError, match="holds a dict, not an img2recommender model"):
+        load_model(path)
 
 
 def test_out_of_fold_scores_do_not_see_the_held_out_people():

@@ -4,6 +4,7 @@ Loading a joblib file runs code, so a model is loaded only when its SHA-256 matc
 ``train.py`` recorded in the model card beside it.
 """
 import hashlib
+import io
 import json
 import os
 import platform
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import joblib
 
-from features.files import write_json_atomically
+from features.files import write_atomically, write_json_atomically
 
 #: What the saved model is made of; a model of another format is refused with a hint to
 #: retrain.  2: the second look at hats (``GatedClassifier``) and boosters walked in numpy;
@@ -50,12 +51,9 @@ def card_path(model_path):
     return Path(model_path).with_name("model_card.json")
 
 
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def staged_model(model_path):
+    """Where :func:`save_model` writes the model before it takes ``model_path``'s place."""
+    return Path(model_path).with_name(f".{Path(model_path).name}.staged")
 
 
 def read_card(model_path):
@@ -78,20 +76,31 @@ def read_card(model_path):
 
 
 def save_model(model, card, model_path):
-    """Write the model and its card (with the model's checksum and library versions)."""
+    """Write the model and its card (with the model's checksum and library versions).
+
+    Both are written whole under other names first, then the card takes its place and the
+    model its own.  A save stopped between those two moves (a kill) leaves the new card beside
+    the old model and the new model staged: :func:`check_model` finishes it, so neither the
+    new model nor the old one is lost to a checksum that does not match.
+    """
     model_path = Path(model_path)
-    staged = model_path.with_name(f".{model_path.name}.staged")
+    staged, staged_card = staged_model(model_path), card_path(model_path).with_name(".model_card.staged")
+    switched = False
     try:
-        joblib.dump(model, staged)
-        card = {**card, "model_format": MODEL_FORMAT, "model_sha256": sha256(staged),
+        write_atomically(staged, lambda p: joblib.dump(model, p))
+        card = {**card, "model_format": MODEL_FORMAT, "model_sha256": hashlib.sha256(staged.read_bytes()).hexdigest(),
                 "library_versions": library_versions()}
-        write_json_atomically(card_path(model_path).with_name(".model_card.staged"), card)
+        write_json_atomically(staged_card, card)
+        os.replace(staged_card, card_path(model_path))
+        switched = True
         os.replace(staged, model_path)
-        os.replace(card_path(model_path).with_name(".model_card.staged"), card_path(model_path))
     finally:
-        for leftover in (staged, card_path(model_path).with_name(".model_card.staged")):
-            if leftover.exists():
-                leftover.unlink()
+        if switched:  # the card names the new model: move it in, even when interrupted
+            if staged.exists():
+                os.replace(staged, model_path)
+        else:
+            for leftover in (staged, staged_card):
+                leftover.unlink(missing_ok=True)
     return card
 
 
@@ -107,18 +116,27 @@ def check_model(model_path):
     Raises
     ------
     ModelError
-        No model, no card, a model that cannot be read, a checksum that does not match (tampered or truncated), or a model
-        of another format (made by an older version of this code).
+        No model, no card, a model that cannot be read, a checksum that does not match
+        (tampered or truncated), or a model of another format (made by an older version of
+        this code).
     """
+    return checked_model(model_path)[1]
+
+
+def checked_model(model_path):
+    """The model file's bytes and its card, checked as :func:`check_model` says: the bytes
+    that were checked are the ones to load, not the file read again."""
     model_path = Path(model_path)
     try:
-        if not model_path.is_file():
+        if not model_path.is_file() and not staged_model(model_path).is_file():
             raise ModelError(f"{model_path}: no model file; make one with: python train.py")
         card = read_card(model_path)
-        digest = sha256(model_path)
+        data = model_path.read_bytes() if model_path.is_file() else b""
+        if hashlib.sha256(data).hexdigest() != card["model_sha256"]:
+            data = finish_save(model_path, card) or data
     except OSError as exc:  # a model (or its folder) we may not read
         raise ModelError(f"{model_path}: cannot read the model ({exc.strerror or exc})") from None
-    if digest != card["model_sha256"]:
+    if hashlib.sha256(data).hexdigest() != card["model_sha256"]:
         raise ModelError(f"{model_path}: checksum does not match model_card.json (file changed "
                          "or truncated); refusing to load it")
     if card.get("model_format", 1) != MODEL_FORMAT:
@@ -129,8 +147,24 @@ def check_model(model_path):
                if current.get(k) != v}
     if changed:
         warnings.warn(f"{model_path} was trained with other library versions: " + ", ".join(
-            f"{k} {old} (now {new})" for k, (old, new) in sorted(changed.items())), stacklevel=2)
-    return card
+            f"{k} {old} (now {new})" for k, (old, new) in sorted(changed.items())), stacklevel=3)
+    return data, card
+
+
+def finish_save(model_path, card):
+    """The bytes of a save that was stopped between its two moves (:func:`save_model`): the
+    staged model its card names, moved into place where the folder allows; else None."""
+    staged = staged_model(model_path)
+    if not staged.is_file():
+        return None
+    data = staged.read_bytes()
+    if hashlib.sha256(data).hexdigest() != card["model_sha256"]:
+        return None
+    try:
+        os.replace(staged, model_path)
+    except OSError:  # a folder we may not write, or the saving run moved it in meanwhile
+        pass
+    return data
 
 
 def load_model(model_path):
@@ -141,7 +175,12 @@ def load_model(model_path):
     (PhotoModel, dict)
         The fitted model (:class:`features.model.photo_model.PhotoModel`) and its card.
     """
-    card = check_model(model_path)
+    from features.model.photo_model import PhotoModel
+
+    data, card = checked_model(model_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # already said by check_model
-        return joblib.load(model_path), card
+        model = joblib.load(io.BytesIO(data))
+    if not isinstance(model, PhotoModel):
+        raise ModelError(f"{model_path}: holds a {type(model).__name__}, not an img2recommender model; {RETRAIN}")
+    return model, card
