@@ -103,6 +103,15 @@ def read_csv(path):
     return table.rename(columns=str.strip)
 
 
+def same_file(first, second):
+    """Whether two files hold the same bytes; True when either cannot be read (it is then
+    skipped and listed as unreadable, as any training photo is)."""
+    try:
+        return filecmp.cmp(first, second, shallow=False)
+    except OSError:
+        return True
+
+
 def read_label_folders(folder):
     import pandas as pd
 
@@ -113,7 +122,7 @@ def read_label_folders(folder):
                 continue
             entry = labels.setdefault(photo.name, {"filename": str(photo), **dict.fromkeys(LABELS, 0),
                                                    "folders": []})
-            if not filecmp.cmp(entry["filename"], photo, shallow=False):
+            if entry["folders"] and not same_file(entry["filename"], photo):
                 raise DatasetError(f"{folder}: {entry['folders'][0]}/{photo.name} and {label}/{photo.name} are "
                                    "different photos; a name in several folders is one photo with several labels")
             entry["folders"].append(label)
