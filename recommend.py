@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import traceback
 import warnings
 from contextlib import contextmanager
@@ -347,15 +346,20 @@ class ParquetSink:
         from features.app.records import ROW_COLUMNS
         from features.files import StagedFile
 
-        if path.is_dir():  # else only the last step, the move, would find it out
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         self.schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in ROW_COLUMNS.items()])
         self.pa, self.path = pa, path
-        self.staged = StagedFile(path)
+        if path.is_dir():  # else only the last step, the move, would find it out
+            raise self.error(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+        try:
+            self.staged = StagedFile(path)
+        except OSError as exc:
+            raise self.error(exc) from None
         try:
             self.writer = pq.ParquetWriter(self.staged.name, self.schema)
-        except BaseException:
+        except BaseException as exc:
             self.staged.discard()
+            if isinstance(exc, OSError):
+                raise self.error(exc) from None
             raise
         self.batch, self.rows = batch, []
 
@@ -383,8 +387,12 @@ class ParquetSink:
             step(*args)
         except OSError as exc:
             self.staged.discard()
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise OutputError(f"--output {self.path}: cannot write the file ({reason})") from None
+            raise self.error(exc) from None
+
+    def error(self, exc):
+        """The one-line OutputError of an OSError while writing the file."""
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return OutputError(f"--output {self.path}: cannot write the file ({reason})")
 
 
 class Stopped(BaseException):
@@ -397,22 +405,27 @@ class Stopped(BaseException):
 
 
 class StopSignals:
-    """SIGINT and SIGTERM raise :class:`Stopped` in the main thread, except inside
-    :meth:`held`, whose end they wait for: a record goes into the Parquet file whole, and
-    the file is finished.  A signal ignored when the process started (a background job's
-    SIGINT) stays ignored."""
+    """SIGINT and SIGTERM raise :class:`Stopped` in the main thread, once: inside :meth:`held`
+    they wait for its end (a record goes into the Parquet file whole), and after the first
+    stop they are only noted, so that what was answered is still written and the file
+    finished.  A signal ignored when the process started (a background job's SIGINT) stays
+    ignored."""
 
     def __init__(self):
-        self.holding, self.pending = False, None
+        self.holding, self.pending, self.stopped = False, None, False
         for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
             if signal.getsignal(number) is default:
                 signal.signal(number, self.arrived)
 
     def arrived(self, number, frame):
-        if self.holding:
-            self.pending = number
+        if self.holding or self.stopped:
+            self.pending = self.pending or number
         else:
-            raise Stopped(number)
+            self.stop(number)
+
+    def stop(self, number):
+        self.stopped = True
+        raise Stopped(number)
 
     @contextmanager
     def held(self):
@@ -421,18 +434,16 @@ class StopSignals:
             yield
         finally:
             self.holding = False
-        if self.pending is not None:
-            raise Stopped(self.pending)
+        if self.pending is not None and not self.stopped:
+            self.stop(self.pending)
 
 
 def main(argv=None):
     signals = StopSignals()  # first: Ctrl-C while the libraries load is a quiet exit too
     args = parse_args(argv)
     from features.app.analysis import app_card, check_detection
-    from features.app.cluster import ClusterError
     from features.model.model_io import ModelError
     from features.products.recommendations import CatalogError, load_catalog
-    from features.app.records import public
 
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -471,56 +482,21 @@ def main(argv=None):
                           ("--detection-threshold", args.detection_threshold)) if value is not None)
         print(f"recommend.py: {given} overrides the model's face detection setting", file=sys.stderr)
     # the outputs are opened before any photo is analysed: their errors cost no work
-    if args.annotate:
-        try:
-            args.annotate.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=args.annotate, suffix=".jpg"):
-                pass
-        except OSError as exc:
-            print(f"recommend.py: error: --annotate {args.annotate}: cannot write into the folder "
-                  f"({exc.strerror or exc})", file=sys.stderr)
-            return 1
-        inside = photos_inside(args.annotate, photos)
-        if inside:
-            print(f"recommend.py: error: --annotate {args.annotate}: the folder holds the photo {inside[0]}, "
-                  "and annotated copies could replace its photos; choose a folder without them", file=sys.stderr)
-            return 2
     try:
+        check_annotate_folder(args.annotate, photos)
         sink = ParquetSink(args.output) if args.output else None
-    except OSError as exc:
-        print(f"recommend.py: error: --output {args.output}: cannot write the file ({exc.strerror or exc})", file=sys.stderr)
-        return 1
-    records, failed, answered, code = [], len(unreadable), 0, None
-    try:
-        for record in run_photos(photos, args):
-            if sink:  # before printing: a photo printed when a signal comes is in the file too
-                with signals.held():
-                    sink.add(record)
-            if args.profile:
-                records.append(record)
-            answered += 1
-            failed += record["error"] is not None
-            if record["error"]:
-                print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
-            print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
-    except BrokenPipeError:  # the reader went away (| head): stop quietly
-        stdout_gone()
-        code = 1 if failed else 0
-    except Stopped as stop:  # Ctrl-C or SIGTERM: what was answered stays printed and written
-        print(f"recommend.py: {'interrupted' if stop.number == signal.SIGINT else 'terminated'} after "
-              f"{answered} of {len(photos)} photos", file=sys.stderr)
-        code = 128 + stop.number
-    except OutputError as exc:  # the file is removed: no use in answering more photos for it
-        print(f"recommend.py: error: {exc}; stopped after {answered} of {len(photos)} photos", file=sys.stderr)
-        return 1
-    except ClusterError as exc:
+    except (OSError, OutputError) as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
-        code = 1
-    except Exception as exc:  # a lost worker or cluster; each photo's own errors are records
-        if args.debug:
-            traceback.print_exc()
-        print(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
-        code = 1
+        return 1
+    except AnnotateError as exc:
+        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        records, failed, code = answer_photos(photos, args, sink, signals)
+    except OutputError as exc:
+        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        return 1
+    failed += len(unreadable)
     if sink:  # what was answered is written, however the photos ended
         try:
             with signals.held():
@@ -545,10 +521,82 @@ def main(argv=None):
     return 1 if failed else 0
 
 
+class AnnotateError(ValueError):
+    """An ``--annotate`` folder that holds photos given (a usage error)."""
+
+
+def check_annotate_folder(folder, photos):
+    """Make the ``--annotate`` folder and check it can be written (OSError) and holds none of
+    the photos (AnnotateError); nothing for no folder."""
+    from features.files import writable_folder
+
+    if folder is None:
+        return
+    writable_folder(folder, "--annotate")
+    inside = photos_inside(folder, photos)
+    if inside:
+        raise AnnotateError(f"--annotate {folder}: the folder holds the photo {inside[0]}, and annotated "
+                            "copies could replace its photos; choose a folder without them")
+
+
+def answer_photos(photos, args, sink, signals):
+    """Print each photo's record in input order (and add it to ``sink``), until the photos
+    end, the reader goes away or a signal stops the run.
+
+    An OutputError of ``sink`` is raised, with the photos answered: the file is removed, so
+    there is no use in answering more photos for it.
+
+    Returns
+    -------
+    records : list of dict
+        Every record, kept for ``--profile`` only.
+    failed : int
+        Photos answered with an error.
+    code : int or None
+        The exit code when the run ended early, else None.
+    """
+    from features.app.cluster import ClusterError
+    from features.app.records import public
+
+    records, failed, answered = [], 0, 0
+    try:
+        for record in run_photos(photos, args):
+            if sink:  # before printing: a photo printed when a signal comes is in the file too
+                with signals.held():
+                    sink.add(record)
+            if args.profile:
+                records.append(record)
+            answered += 1
+            failed += record["error"] is not None
+            if record["error"]:
+                print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
+            print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        stdout_gone()
+        return records, failed, 1 if failed else 0
+    except Stopped as stop:  # Ctrl-C or SIGTERM: what was answered stays printed and written
+        print(f"recommend.py: {'interrupted' if stop.number == signal.SIGINT else 'terminated'} after "
+              f"{answered} of {len(photos)} photos", file=sys.stderr)
+        return records, failed, 128 + stop.number
+    except OutputError as exc:
+        raise OutputError(f"{exc}; stopped after {answered} of {len(photos)} photos") from None
+    except ClusterError as exc:
+        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        return records, failed, 1
+    except Exception as exc:  # a lost worker or cluster; each photo's own errors are records
+        if args.debug:
+            traceback.print_exc()
+        print(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return records, failed, 1
+    return records, failed, None
+
+
 def stdout_gone():
     """The reader of stdout went away (``| head``): what is left goes to /dev/null, so that
     neither more printing nor the flush at exit raises BrokenPipeError again."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":
