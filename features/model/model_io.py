@@ -56,6 +56,20 @@ def staged_model(model_path):
     return Path(model_path).with_name(f".{Path(model_path).name}.staged")
 
 
+def staged_card(model_path):
+    """Where :func:`save_model` writes the card before it takes its place."""
+    return card_path(model_path).with_name(f".{card_path(model_path).name}.staged")
+
+
+def move_in(staged, model_path):
+    """The staged model over ``model_path``; already done when a load finished the save
+    first (:func:`finish_save`)."""
+    try:
+        os.replace(staged, model_path)
+    except FileNotFoundError:
+        pass
+
+
 def read_card(model_path):
     """The card beside a model, checked to be a JSON object with the model's checksum: a card
     edited by hand is a ModelError that names it, not a TypeError or KeyError further on."""
@@ -84,22 +98,20 @@ def save_model(model, card, model_path):
     new model nor the old one is lost to a checksum that does not match.
     """
     model_path = Path(model_path)
-    staged, staged_card = staged_model(model_path), card_path(model_path).with_name(".model_card.staged")
+    staged, card_staged = staged_model(model_path), staged_card(model_path)
     switched = False
     try:
         write_atomically(staged, lambda p: joblib.dump(model, p))
         card = {**card, "model_format": MODEL_FORMAT, "model_sha256": hashlib.sha256(staged.read_bytes()).hexdigest(),
                 "library_versions": library_versions()}
-        write_json_atomically(staged_card, card)
-        os.replace(staged_card, card_path(model_path))
+        write_json_atomically(card_staged, card)
+        os.replace(card_staged, card_path(model_path))
         switched = True
-        os.replace(staged, model_path)
     finally:
-        if switched:  # the card names the new model: move it in, even when interrupted
-            if staged.exists():
-                os.replace(staged, model_path)
+        if switched:  # the card names the new model: it moves in, even when interrupted here
+            move_in(staged, model_path)
         else:
-            for leftover in (staged, staged_card):
+            for leftover in (staged, card_staged):
                 leftover.unlink(missing_ok=True)
     return card
 
