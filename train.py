@@ -8,6 +8,7 @@ Writes artifacts/model.joblib (a PhotoModel around the fitted scikit-learn Pipel
 cv_report.json / .csv and ROC, precision-recall and reliability plots.
 """
 import argparse
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -154,12 +155,12 @@ def extract(extractor, paths, scheduler=None):
         raise failure from None
 
 
-def check_positives(Y, n_splits, *, photos="photos with a face"):
-    """A DatasetError when a label has too few positive ``photos`` to cross-validate."""
+def check_positives(Y, n_splits, *, among="photos with a face"):
+    """A DatasetError when a label has too few positive photos (``among``: which) to cross-validate."""
     for j, label in enumerate(LABELS):
         positives = int(Y[:, j].sum())
         if positives < 2 * n_splits:
-            raise DatasetError(f"label {label!r} has {positives} positive {photos}; "
+            raise DatasetError(f"label {label!r} has {positives} positive {among}; "
                                f"{n_splits}-fold cross-validation needs at least {2 * n_splits}")
 
 
@@ -226,7 +227,14 @@ def tight_copies(extractor, paths, *, seed):
 
 
 def cache_folder(args):
+    """``--cache``, by default a folder of ``--out``."""
     return args.cache or args.out / "feature-cache"
+
+
+#: Every report a run can write beside the model; those a run does not write (an older run's
+#: ``--ablation`` or plots) are removed as its model moves in: the reports are the model's own.
+REPORTS = ("cv_report.json", "cv_report.csv", "oof_scores.csv", "types_report.json", "ablation.json",
+           "roc.png", "precision_recall.png", "reliability.png")
 
 
 def make_extractor(args, blocks):
@@ -290,24 +298,48 @@ def calibration_figures(Y, proba):
 XGBOOST_CALLBACKS = {"_next_wrapper", "_reset_wrapper", "_log_callback"}
 
 
-def interrupt_outside_callbacks(signum, frame):
-    """SIGINT handler: KeyboardInterrupt where Python can take it; inside an XGBoost callback
-    the same signal again 50 ms later."""
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name in XGBOOST_CALLBACKS and f"{os.sep}xgboost{os.sep}" in code.co_filename:
-            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+class Interrupts:
+    """SIGINT (Ctrl-C) and SIGTERM as ``KeyboardInterrupt(number)`` where Python can take it:
+    inside an XGBoost callback the same signal comes again 50 ms later, and while the model
+    and its reports move into --out (:meth:`held`) it is only noted (:attr:`pending`), so that
+    they move in whole."""
+
+    def __init__(self):
+        self.holding, self.pending = False, None
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self.arrived)
+
+    def arrived(self, number, frame):
+        if self.holding:
+            self.pending = self.pending or number
             return
-        frame = frame.f_back
-    raise KeyboardInterrupt
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name in XGBOOST_CALLBACKS and f"{os.sep}xgboost{os.sep}" in code.co_filename:
+                threading.Timer(0.05, os.kill, (os.getpid(), number)).start()
+                return
+            frame = frame.f_back
+        raise KeyboardInterrupt(number)
+
+    @contextlib.contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+
+
+def stopped_by(number):
+    return "interrupted" if number == signal.SIGINT else "terminated"
 
 
 def main(argv=None):
     args = parse_args(argv)
     started = time.time()
-    signal.signal(signal.SIGINT, interrupt_outside_callbacks)
+    interrupts = Interrupts()
     try:
-        return run(args, started)
+        code = run(args, started, interrupts)
     except (DatasetError, OSError, ClusterError) as exc:  # OSError: unreachable scheduler, full disk, ...
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 1
@@ -315,9 +347,16 @@ def main(argv=None):
         print(f"train.py: error: {exc}; use more photos, or fewer --n-splits or --calibration-folds",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("train.py: interrupted; the previous model, card and reports are untouched", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        number = stop.args[0] if stop.args else signal.SIGINT
+        print(f"train.py: {stopped_by(number)}; the previous model, card and reports are untouched",
+              file=sys.stderr)
+        return 128 + number
+    if interrupts.pending:  # came while the model moved in: the run is done
+        print(f"train.py: {stopped_by(interrupts.pending)} once the model and its reports were in place",
+              file=sys.stderr)
+        return 128 + interrupts.pending
+    return code
 
 
 def load_table(args):
@@ -327,7 +366,7 @@ def load_table(args):
     if args.limit:
         table = table.iloc[:args.limit].reset_index(drop=True)
     # before any photo is read; the faces found are checked again
-    check_positives(table[list(LABELS)].to_numpy(), args.n_splits, photos="photos")
+    check_positives(table[list(LABELS)].to_numpy(), args.n_splits, among="photos")
     return data_dir, table, main_blocks(args.blocks)
 
 
@@ -601,7 +640,7 @@ def model_card(args, *, data_dir, table, X, split, copies, cv, header, skipped, 
     }
 
 
-def run(args, started):
+def run(args, started, interrupts):
     """Check the dataset and the output folders, then train (:func:`train`)."""
     data_dir, table, blocks = load_table(args)
     # every file but the model is made here and moved into --out at the end, so that a run that
@@ -610,12 +649,12 @@ def run(args, started):
     staging = Path(tempfile.mkdtemp(dir=writable_folder(args.out, "--out"), prefix=".train-"))
     try:
         writable_folder(cache_folder(args), "--cache")
-        return train(args, started, data_dir, table, blocks, staging)
+        return train(args, started, data_dir, table, blocks, staging, interrupts)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def train(args, started, data_dir, table, blocks, staging):
+def train(args, started, data_dir, table, blocks, staging, interrupts):
     """The run itself: features, cross-validation, types, the final fit; the reports are
     written into ``staging`` and moved into ``--out`` after the model."""
     from sklearn.pipeline import Pipeline
@@ -676,10 +715,14 @@ def train(args, started, data_dir, table, blocks, staging):
                       header=header, skipped=skipped, final=final, extractor=extractor, types=types,
                       types_report=types_report, flipped=flipped, seconds=seconds)
     model_path = args.out / "model.joblib"
-    save_model(model, card, model_path)
     reports = sorted(p.name for p in staging.iterdir())
-    for name in reports:  # the model is in place: its reports follow it
-        os.replace(staging / name, args.out / name)
+    with interrupts.held():
+        save_model(model, card, model_path)
+        for name in REPORTS:  # the model is in place: its reports follow, an older run's others go
+            if name in reports:
+                os.replace(staging / name, args.out / name)
+            else:
+                (args.out / name).unlink(missing_ok=True)
     print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}; reports beside them: "
           f"{', '.join(reports)}); {time.time() - started:.0f} s in all")
     return 0

@@ -1,4 +1,5 @@
 """train.py end to end on real photos: model, card, report, plots, and their honesty."""
+import importlib.util
 import json
 import os
 import shutil
@@ -23,6 +24,12 @@ def test_writes_model_card_report_and_plots(trained):
         assert (out / name).is_file(), name
     for name in ("roc.png", "precision_recall.png", "reliability.png"):
         assert Image.open(out / name).size[0] > 300
+    # every report is one train.py knows as its own, so a later run that does not make it removes it
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    made = {p.name for p in out.iterdir() if p.is_file()} - {"model.joblib", "model_card.json"}
+    assert made <= set(script.REPORTS) and "types_report.json" in made
 
 
 def test_cv_report_shape(trained):
@@ -130,7 +137,9 @@ def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths, t
     first = json.loads((trained["out"] / "cv_report.json").read_text())
     before, _ = load_model(trained["model"])
     cache = shutil.copytree(trained["out"] / "feature-cache", tmp_path / "cache")
+    (tmp_path / "ablation.json").write_text("{}")  # an older run's, with --ablation: not this model's
     damaged = sorted(cache.glob("hog-*/*/*.npy"))[:2] + sorted(cache.glob("tight-copies-*/*.jpg"))[:1]
+    assert len(damaged) == 3
     for path in damaged:
         path.write_bytes(path.read_bytes()[:100])
     command = again(trained, tmp_path)
@@ -144,6 +153,7 @@ def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths, t
     assert [[a.probabilities for a in before.answer(i)] for i in images] == \
         [[a.probabilities for a in after.answer(i)] for i in images]
     assert all(len(path.read_bytes()) > 100 for path in damaged)  # made again
+    assert not (tmp_path / "ablation.json").exists()
 
 
 def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
@@ -245,8 +255,9 @@ def test_unreadable_training_photos_are_skipped_and_listed(trained, tmp_path, ce
 OUTPUTS = ("model.joblib", "model_card.json", "cv_report.json", "cv_report.csv", "oof_scores.csv", "types_report.json")
 
 
-@pytest.mark.parametrize("after", ["features:", "types, given"])  # cross-validation, final fit running
-def test_interrupted_run_keeps_the_previous_model(trained, tmp_path, after):
+@pytest.mark.parametrize("after, number, word", [("features:", signal.SIGINT, "interrupted"),  # cross-validation
+                                                ("types, given", signal.SIGTERM, "terminated")])  # final fit
+def test_interrupted_run_keeps_the_previous_model(trained, tmp_path, after, number, word):
     """Ctrl-C while XGBoost trains: once it could land in XGBoost's data callback, which ignored
     it (the run finished), failed a check or freed memory twice.  The reports of the previous
     run stay beside its model too (once the cross-validation is done, "types, given", this
@@ -259,10 +270,10 @@ def test_interrupted_run_keeps_the_previous_model(trained, tmp_path, after):
     for line in process.stdout:
         if line.startswith(after):
             break
-    process.send_signal(signal.SIGINT)
+    process.send_signal(number)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert "previous model, card and reports are untouched" in stderr
+    assert process.returncode == 128 + number, stderr
+    assert f"train.py: {word}; the previous model, card and reports are untouched" in stderr
     for name, data in before.items():
         assert (tmp_path / name).read_bytes() == data, name
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(OUTPUTS)  # no staging folder left
