@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from conftest import LFW, ROOT, alive, children, serving
+from features.app.web.app import byte_text
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
 TIMEOUT = 300  # a request queued behind 160 others on 2 busy cores
@@ -169,7 +170,8 @@ def test_limits_refuse_with_413(trained, tmp_path, astronaut, photos):
         assert many.json() == {"detail": "over the limit of 3 photos per request; send them in several requests"}
         large = httpx.post(url + "/api/analyze", files=upload([photos[0], small]))
         assert large.status_code == 413
-        assert large.json() == {"detail": f"astronaut.jpg: over the limit of {limit / 1024:.1f} KB per photo"}
+        assert large.json() == {"detail": f"astronaut.jpg: over the limit of {byte_text(limit)} per photo"}
+        assert byte_text(limit).endswith(" KB")
         at_limit = [("photos", ("cut.jpg", small.read_bytes()[:limit]))]  # not a byte over: analysed
         assert httpx.post(url + "/api/analyze", files=at_limit, timeout=TIMEOUT).status_code == 200
         assert httpx.post(url + "/api/analyze", files=upload([big])).status_code == 413
