@@ -234,7 +234,7 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
     (tmp_path / "a-folder.parquet").mkdir()
     for option, message in ((["--output", tmp_path / "no" / "x.parquet"], "cannot write the file"),
                             (["--output", tmp_path / "a-folder.parquet"], "cannot write the file"),
-                            (["--annotate", tmp_path / "a-file"], "cannot write into the folder (File exists)"),
+                            (["--annotate", tmp_path / "a-file"], "a-file: not a folder"),
                             (["--annotate", "/proc"], "cannot write into the folder")):
         result = run(trained, TWO_PEOPLE, *option)
         assert result.returncode == 1 and result.stdout == "", option
