@@ -76,6 +76,28 @@ def test_a_scheduler_without_the_project_is_one_clear_line(trained, tmp_path):
         "from its .venv (README, Scaling out on Dask)"]
 
 
+def test_an_address_where_no_scheduler_answers_is_one_clear_line(trained, tmp_path):
+    """A closed port, or another server (the dashboard's HTTP port given for the scheduler's):
+    Dask's client hung there, or read the server's bytes as a frame's length (a MemoryError)."""
+    from conftest import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        web = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", f"tcp://127.0.0.1:{port}")
+    finally:
+        server.kill()
+        server.wait()
+    closed = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", f"tcp://127.0.0.1:{port}")
+    assert web.returncode == 1 and web.stdout == ""
+    assert web.stderr == (f"recommend.py: error: tcp://127.0.0.1:{port}: not a Dask scheduler "
+                          "(it said nothing in 10 s)\n")
+    assert closed.returncode == 1
+    assert closed.stderr == f"recommend.py: error: tcp://127.0.0.1:{port}: no Dask scheduler answers (Connection refused)\n"
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory, lfw_paths):
     folder = tmp_path_factory.mktemp("cluster-photos")

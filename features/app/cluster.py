@@ -6,10 +6,17 @@ workers must be able to import this project (the scheduler unpickles the task gr
 same paths.
 """
 import argparse
+import socket
+import struct
 from collections import deque
 
 #: Chunks submitted ahead of the one being read: keeps every worker busy, memory bounded.
 AHEAD_PER_WORKER = 4
+#: Seconds to reach the scheduler, and for it to greet a connection: a scheduler answers at
+#: once; a machine that drops the packets leaves only the first to run out.
+CONNECT_SECONDS, GREETING_SECONDS = 20, 10
+#: Most bytes a scheduler's greeting says it holds (measured: 58); far more is not one.
+GREETING_BYTES = 1 << 16
 
 
 class ClusterError(RuntimeError):
@@ -34,10 +41,39 @@ def scheduler_address(text):
 
 
 def connect(address):
-    """A client of the scheduler at ``address`` (``tcp://host:8786``), or OSError."""
+    """A client of the scheduler at ``address`` (``tcp://host:8786``), or ClusterError when
+    none answers there (:func:`check_scheduler`)."""
     from distributed import Client
 
-    return Client(address, timeout="20s", set_as_default=False)
+    check_scheduler(address)
+    return Client(address, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
+
+
+def check_scheduler(address):
+    """ClusterError unless a Dask scheduler greets a plain TCP connection at ``address``.
+
+    A scheduler sends its handshake first, framed as Dask's TCP messages are (its length as an
+    8-byte count, a few dozen bytes).  Given another server (the dashboard's HTTP port, 8787,
+    for 8786), Dask's client hangs when it says nothing and reads what it says as a length
+    (a MemoryError for 3 EiB); the scheduler logs the probe as a connection closed before
+    its handshake.  Only ``tcp://`` is probed: other schemes are left to Dask.
+    """
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    scheme, location = parse_address(address)
+    if scheme != "tcp":
+        return
+    try:
+        with socket.create_connection(parse_host_port(location), timeout=CONNECT_SECONDS) as probe:
+            probe.settimeout(GREETING_SECONDS)
+            head = probe.recv(8, socket.MSG_WAITALL)
+    except TimeoutError:
+        raise ClusterError(f"{address}: not a Dask scheduler (it said nothing in {GREETING_SECONDS} s)") from None
+    except OSError as exc:
+        raise ClusterError(f"{address}: no Dask scheduler answers ({exc.strerror or exc})") from None
+    if len(head) < 8 or struct.unpack("Q", head)[0] > GREETING_BYTES:
+        raise ClusterError(f"{address}: not a Dask scheduler (it answered something else)")
 
 
 def import_failure(exc, address):
