@@ -379,3 +379,17 @@ def test_csv_types_are_the_most_probable_whatever_the_key_order(server, trained)
     assert answer.status_code == 200
     [row] = csv.DictReader(io.StringIO(answer.text))
     assert (row["hat_type"], row["eyewear_type"], row["hat_colour"]) == ("cap", "clear", "navy")
+
+
+def test_csv_of_a_drop_larger_than_one_request_of_photos(trained, tmp_path):
+    """The page sends the records of a whole drop, many requests' worth of photos: /api/csv
+    has its own body limit, not the photo requests' (here 1 photo of 50 KB, about 114 KB)."""
+    labels = json.loads((trained["out"] / "model_card.json").read_text())["labels"]
+    face = {"box": [1, 2, 3, 4], "scores": dict.fromkeys(labels, 0.5), "labels": [], "quality": {"status": "ok"},
+            "types": {}, "recommendations": []}
+    records = [{"image": f"{n}.jpg", "width": 1, "height": 1, "error": None, "faces": [face]} for n in range(2000)]
+    assert len(json.dumps(records)) > 300 * 1024
+    with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "1", "--max-photo-mb", "0.05") as (url, _):
+        answer = httpx.post(url + "/api/csv", json=records, timeout=TIMEOUT)
+    assert answer.status_code == 200 and len(list(csv.DictReader(io.StringIO(answer.text)))) == 2000
+

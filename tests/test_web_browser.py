@@ -212,3 +212,23 @@ def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):
     assert browser.execute_script("return state.records.map((record) => record.image)") == [p.name for p in PHOTOS]
     assert [title for title, _ in summaries(browser)] == ["Account summary (photos 1–3)", "Account summary (photo 4)"]
     assert browser.find_element(By.ID, "download-jsonl").is_enabled()
+
+
+def test_a_download_that_fails_says_so(trained, browser, tmp_path):
+    """The CSV is made by the server: when it cannot answer (here it has stopped), the page
+    says so beside the button, not only in the browser's console."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with serving(trained["model"], tmp_path / "serve.log") as (url, process):
+        browser.get(url + "/")
+        WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+        WebDriverWait(browser, 120).until(
+            lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+        process.terminate()
+        process.wait(timeout=30)
+        browser.find_element(By.ID, "download-csv").click()
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "download-error").text)
+        assert browser.find_element(By.ID, "download-error").text.startswith("The CSV could not be made: ")
+

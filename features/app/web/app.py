@@ -42,6 +42,9 @@ KB, MB = 1 << 10, 1 << 20
 # multipart headers around one file part are a few hundred bytes; this is generous
 PART_OVERHEAD = 64 * KB
 NOT_RECORDS = "records: expected the records of /api/analyze"
+#: The largest body of /api/csv: the page sends the records of a whole drop, which may be many
+#: requests' photos, not one's (a record is 1-3 KB: some 100,000 photos).
+MAX_RECORDS_BYTES = 256 * MB
 BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 
 
@@ -475,7 +478,8 @@ def create_app(settings):
                 "defaults": {"per_category": PER_CATEGORY}}
 
     @app.post("/api/csv", summary="Records (as /api/analyze gives them) as CSV, one row per face",
-              response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+              response_class=Response, responses={200: {"content": {"text/csv": {}}}},
+              max_body_size=MAX_RECORDS_BYTES)
     async def records_csv(records: Annotated[list[dict], Body(description="records of /api/analyze")]):
         return Response(records_csv_text(records, card["labels"]), media_type="text/csv")
 

@@ -244,6 +244,7 @@ async function analyse(files) {
   if (run !== state.run) return;
   $("photos").replaceChildren();
   $("summaries").replaceChildren();
+  $("download-error").textContent = "";
   $("progress-box").hidden = false;
   Object.assign(state, { records: new Array(photos.length), done: 0, total: photos.length });
   progress();
@@ -258,7 +259,7 @@ async function analyse(files) {
 async function csvText(records) {
   const answer = await fetch("/api/csv", { method: "POST", headers: { "Content-Type": "application/json" },
                                            body: JSON.stringify(records) });
-  if (!answer.ok) throw new Error(`CSV: ${answer.status}`);
+  if (!answer.ok) throw new Error((await answer.json().catch(() => ({}))).detail || `${answer.status} ${answer.statusText}`);
   return answer.text();
 }
 
@@ -285,7 +286,14 @@ function wire() {
     $(id).addEventListener("change", (event) => { analyse([...event.target.files]); event.target.value = ""; });
   }
   $("download-jsonl").addEventListener("click", () => download("results.jsonl", state.records.map((r) => JSON.stringify(r)).join("\n") + "\n", "application/x-ndjson"));
-  $("download-csv").addEventListener("click", async () => download("results.csv", await csvText(state.records), "text/csv"));
+  $("download-csv").addEventListener("click", async () => {
+    $("download-error").textContent = "";
+    try {
+      download("results.csv", await csvText(state.records), "text/csv");
+    } catch (error) {
+      $("download-error").textContent = `The CSV could not be made: ${error.message}`;
+    }
+  });
   loadHealth().catch((error) => { $("model").textContent = `The server does not answer: ${error.message}`; });
 }
 
