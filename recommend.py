@@ -133,18 +133,33 @@ def read_list(path):
     filename column; a CSV of one column without that header is a list of paths, its first
     line one of them."""
     if path.suffix.lower() == ".csv":
-        import pandas as pd
-
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        column = next((c for c in ("path", "image", "filename") if c in table), None)
+        rows = csv_rows(path)
+        header = [name.strip().lower() for name in rows[0][1]] if rows else []
+        column = next((header.index(c) for c in ("path", "image", "filename") if c in header), None)
         if column is not None:
-            return [Path(p.strip()) for p in table[column] if p.strip()]
-        if len(table.columns) > 1:
-            raise ValueError(f"no path, image or filename column (columns: {', '.join(table.columns)})")
+            for line, row in rows[1:]:
+                if len(row) != len(header):  # a comma in a name, unquoted
+                    raise ValueError(f"line {line} has {len(row)} fields, the header {len(header)}")
+            return [Path(row[column].strip()) for _, row in rows[1:] if row[column].strip()]
+        if len(header) > 1:
+            raise ValueError(f"no path, image or filename column (columns: {', '.join(rows[0][1])})")
     # utf-8-sig: a byte-order mark is not part of the first path; a name that is not UTF-8
     # (Linux names are bytes) reads as the file it names
     lines = (line.strip() for line in path.read_text(encoding="utf-8-sig", errors="surrogateescape").splitlines())
     return [Path(line) for line in lines if line and not line.startswith("#")]
+
+
+def csv_rows(path):
+    """The non-blank rows of a CSV file, each with its line number; ValueError when it cannot
+    be read as CSV."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as lines:
+            reader = csv.reader(lines)
+            return [(reader.line_num, row) for row in reader if any(field.strip() for field in row)]
+    except csv.Error as exc:
+        raise ValueError(str(exc)) from None
 
 
 def collect_photos(paths, *, recursive=False):

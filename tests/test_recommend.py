@@ -141,6 +141,20 @@ def test_list_files_without_a_path_header(trained, tmp_path):
     assert result.returncode == 1 and "no path, image or filename column (columns: a, b)" in result.stderr
 
 
+def test_list_csv_rows_must_have_the_header_fields(trained, tmp_path):
+    """A comma in a name, unquoted, gives its row a field more: pandas read the first field of
+    every such row as an index and the photo from the next (Fred.jpg of "Funk, Fred.jpg"); the
+    row is refused instead, by its line.  Column names are read without case and spaces."""
+    (tmp_path / "comma.csv").write_text("path,label\nodd/Funk, Fred.jpg,hat\n")
+    result = run(trained, "--list", tmp_path / "comma.csv")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"recommend.py: error: {tmp_path / 'comma.csv'}: cannot read the list "
+                             "(line 2 has 3 fields, the header 2)\n")
+    (tmp_path / "spaced.csv").write_text(f" Path ,label\n{TWO_PEOPLE},1\n\n")
+    result = run(trained, "--list", tmp_path / "spaced.csv", "--json")
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 1
+
+
 def test_a_text_list_with_a_byte_order_mark(trained, tmp_path):
     """A list saved as "UTF-8 with BOM": the mark is not part of the first path."""
     (tmp_path / "photos.txt").write_text(f"\ufeff{TWO_PEOPLE}\n", encoding="utf-8")
