@@ -8,7 +8,6 @@ Writes artifacts/model.joblib (a PhotoModel around the fitted scikit-learn Pipel
 cv_report.json / .csv and ROC, precision-recall and reliability plots.
 """
 import argparse
-import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -300,9 +299,9 @@ XGBOOST_CALLBACKS = {"_next_wrapper", "_reset_wrapper", "_log_callback"}
 
 class Interrupts:
     """SIGINT (Ctrl-C) and SIGTERM as ``KeyboardInterrupt(number)`` where Python can take it:
-    inside an XGBoost callback the same signal comes again 50 ms later, and while the model
-    and its reports move into --out (:meth:`held`) it is only noted (:attr:`pending`), so that
-    they move in whole."""
+    inside an XGBoost callback the same signal comes again 50 ms later, and from the moment
+    the model starts to move into --out (:meth:`hold`) it is only noted (:attr:`pending`), so
+    that the model and its reports move in whole and the run ends as it does."""
 
     def __init__(self):
         self.holding, self.pending = False, None
@@ -321,13 +320,8 @@ class Interrupts:
             frame = frame.f_back
         raise KeyboardInterrupt(number)
 
-    @contextlib.contextmanager
-    def held(self):
+    def hold(self):
         self.holding = True
-        try:
-            yield
-        finally:
-            self.holding = False
 
 
 def stopped_by(number):
@@ -716,13 +710,13 @@ def train(args, started, data_dir, table, blocks, staging, interrupts):
                       types_report=types_report, flipped=flipped, seconds=seconds)
     model_path = args.out / "model.joblib"
     reports = sorted(p.name for p in staging.iterdir())
-    with interrupts.held():
-        save_model(model, card, model_path)
-        for name in REPORTS:  # the model is in place: its reports follow, an older run's others go
-            if name in reports:
-                os.replace(staging / name, args.out / name)
-            else:
-                (args.out / name).unlink(missing_ok=True)
+    interrupts.hold()
+    save_model(model, card, model_path)
+    for name in REPORTS:  # the model is in place: its reports follow, an older run's others go
+        if name in reports:
+            os.replace(staging / name, args.out / name)
+        else:
+            (args.out / name).unlink(missing_ok=True)
     print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}; reports beside them: "
           f"{', '.join(reports)}); {time.time() - started:.0f} s in all")
     return 0
