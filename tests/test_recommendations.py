@@ -185,3 +185,13 @@ def test_profile_shares(catalog):
     first = summary["recommendations"][0]
     assert first["product_id"] == "HAT-013"  # beanie (mean 0.6) in red
     assert first["reason"] == "seen in 67% of 3 photos; red beanie, 0.60 on average → Red knit beanie"
+
+
+def test_profile_headline_says_why_there_is_no_product(catalog):
+    """A feed of unreadable photos did read "No hat, beard or eyewear seen in this feed"."""
+    plain = {"scores": {"hat": 0.1, "beard": 0.1, "eyewear": 0.1}, "labels": [], "types": {}}
+    for results, headline in (([{"error": "bad", "faces": []}] * 2, "No photo of this feed could be analysed"),
+                              ([{"error": None, "faces": []}], "No face found in this feed"),
+                              ([{"error": None, "faces": [plain]}], "No hat, beard or eyewear seen in this feed")):
+        summary = profile(results, catalog)["profile"]
+        assert summary["headline"] == f"{headline}: no product" and summary["recommendations"] == []

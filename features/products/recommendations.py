@@ -279,6 +279,16 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
                                          for label in ordered}, averaged=True)
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
                         "labels": summary, "types": shares,
-                        "headline": f"We recommend {ordered[0]} products to this account" if ordered
-                        else "No hat, beard or eyewear seen in this feed: no product",
-                        "recommendations": products}}
+                        "headline": account_headline(ordered, photos, faces), "recommendations": products}}
+
+
+def account_headline(ordered, photos, faces):
+    """The profile's one line: the first label of ``ordered``, else why there is no product
+    (no photo could be read, no face found, or no label seen)."""
+    if ordered:
+        return f"We recommend {ordered[0]} products to this account"
+    if not photos:
+        return "No photo of this feed could be analysed: no product"
+    if not faces:
+        return "No face found in this feed: no product"
+    return "No hat, beard or eyewear seen in this feed: no product"
