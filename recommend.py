@@ -23,6 +23,7 @@ from pathlib import Path
 
 def parse_args(argv=None):
     from features.app.cluster import scheduler_address
+    from features.labels import LABELS
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG, PER_CATEGORY
 
@@ -87,6 +88,8 @@ def parse_args(argv=None):
             parser.error(f"--detector: unknown detector {args.detector!r}; use one of {', '.join(DETECTORS)}")
     if args.precision is not None and not 0 < args.precision <= 1:
         parser.error(f"--precision {args.precision}: must be in (0, 1]")
+    if args.precision is not None and set(LABELS) <= set(args.min_probability or {}):
+        parser.error("--precision would set no label: --min-probability sets them all")
     if args.output is not None and args.output.suffix.lower() != ".parquet":
         parser.error(f"--output {args.output}: the file is Parquet; name it FILE.parquet")
     return args

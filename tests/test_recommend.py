@@ -487,7 +487,8 @@ def test_precision_picks_thresholds_from_out_of_fold_points(trained, feed):
                                     ("--min-probability", "hat"), ("--min-probability", "hat=0.5,hat=0.6"),
                                     ("--precision", "0"), ("--detection-threshold", "-1"),
                                     ("--detection-threshold", "nan", "--detector", "hog"),
-                                    ("--scheduler", "garbage"), ("--scheduler", "http://127.0.0.1:8786")])
+                                    ("--scheduler", "garbage"), ("--scheduler", "http://127.0.0.1:8786"),
+                                    ("--precision", "0.9", "--min-probability", "hat=0.5,beard=0.5,eyewear=0.5")])
 def test_bad_decision_options_are_usage_errors(trained, option):
     result = run(trained, TWO_PEOPLE, *option)
     assert result.returncode == 2 and option[0] in result.stderr and "Traceback" not in result.stderr
