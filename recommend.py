@@ -40,7 +40,8 @@ def parse_args(argv=None):
     parser.add_argument("--list", type=Path, metavar="FILE",
                         help="also read photo paths from FILE: one per line, or a CSV with a "
                              "path, image or filename column (relative paths: from the working folder)")
-    parser.add_argument("--recursive", action="store_true", help="descend into sub-folders")
+    parser.add_argument("--recursive", action="store_true",
+                        help="descend into sub-folders (not into links to folders, which could loop)")
     parser.add_argument("--model", type=Path, default=MODEL,
                         help="model made by train.py (its model_card.json must sit beside it)")
     parser.add_argument("--catalog", type=Path, default=CATALOG,
