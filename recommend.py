@@ -22,8 +22,8 @@ from pathlib import Path
 
 
 def parse_args(argv=None):
+    from features.app.analysis import check_precision
     from features.app.cluster import scheduler_address
-    from features.labels import LABELS
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG, PER_CATEGORY
 
@@ -89,8 +89,10 @@ def parse_args(argv=None):
             parser.error(f"--detector: unknown detector {args.detector!r}; use one of {', '.join(DETECTORS)}")
     if args.precision is not None and not 0 < args.precision <= 1:
         parser.error(f"--precision {args.precision}: must be in (0, 1]")
-    if args.precision is not None and set(LABELS) <= set(args.min_probability or {}):
-        parser.error("--precision would set no label: --min-probability sets them all")
+    try:
+        check_precision(args.min_probability, args.precision)
+    except ValueError as exc:
+        parser.error(f"--precision {exc.args[0].replace('min_probability', '--min-probability')}")
     if args.output is not None and args.output.suffix.lower() != ".parquet":
         parser.error(f"--output {args.output}: the file is Parquet; name it FILE.parquet")
     return args
@@ -141,8 +143,8 @@ def read_list(path):
         header = [name.strip().lower() for name in rows[0][1]] if rows else []
         column = next((header.index(c) for c in ("path", "image", "filename") if c in header), None)
         if column is not None:
-            for line, row in rows[1:]:
-                if len(row) != len(header):  # a comma in a name, unquoted
+            for line, row in rows[1:]:  # a comma in a name, unquoted, gives a field more
+                if len(row) <= column or any(field.strip() for field in row[len(header):]):
                     raise ValueError(f"line {line} has {len(row)} fields, the header {len(header)}")
             return [Path(row[column].strip()) for _, row in rows[1:] if row[column].strip()]
         if len(header) > 1:
@@ -511,11 +513,10 @@ def main(argv=None):
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 2
     try:
-        records, failed, code = answer_photos(photos, args, sink, signals)
+        records, failed, code = answer_photos(photos, args, sink, signals, failed=len(unreadable))
     except OutputError as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1
-    failed += len(unreadable)
     if sink:  # what was answered is written, however the photos ended
         try:
             with signals.held():
@@ -558,7 +559,7 @@ def check_annotate_folder(folder, photos):
                             "copies could replace its photos; choose a folder without them")
 
 
-def answer_photos(photos, args, sink, signals):
+def answer_photos(photos, args, sink, signals, *, failed=0):
     """Print each photo's record in input order (and add it to ``sink``), until the photos
     end, the reader goes away or a signal stops the run.
 
@@ -570,14 +571,15 @@ def answer_photos(photos, args, sink, signals):
     records : list of dict
         Every record, kept for ``--profile`` only.
     failed : int
-        Photos answered with an error.
+        ``failed`` (what failed before, such as folders that cannot be listed) and the photos
+        answered with an error.
     code : int or None
         The exit code when the run ended early, else None.
     """
     from features.app.cluster import ClusterError
     from features.app.records import public
 
-    records, failed, answered = [], 0, 0
+    records, answered = [], 0
     try:
         for record in run_photos(photos, args):
             if sink:  # before printing: a photo printed when a signal comes is in the file too
