@@ -126,6 +126,10 @@ def test_wrong_options_are_one_line_422(server, photos):
         "detection_threshold: BlazeFace's threshold must be between 0 and 1")
     answer = httpx.post(server + "/api/analyze", params={"min_probability": "hat=0.5,hat=0.6"}, files=upload(photos[:1]))
     assert answer.status_code == 422 and "hat is given twice" in answer.json()["detail"]
+    every = {"min_probability": "hat=0.5,beard=0.5,eyewear=0.5", "precision": 0.9}  # as recommend.py refuses it
+    answer = httpx.post(server + "/api/analyze", params=every, files=upload(photos[:1]))
+    assert answer.status_code == 422
+    assert answer.json() == {"detail": "precision: would set no label: min_probability sets them all"}
 
 
 def test_a_body_of_the_wrong_kind_is_a_one_line_415(server, photos):
@@ -392,4 +396,3 @@ def test_csv_of_a_drop_larger_than_one_request_of_photos(trained, tmp_path):
     with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "1", "--max-photo-mb", "0.05") as (url, _):
         answer = httpx.post(url + "/api/csv", json=records, timeout=TIMEOUT)
     assert answer.status_code == 200 and len(list(csv.DictReader(io.StringIO(answer.text)))) == 2000
-

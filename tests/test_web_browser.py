@@ -231,4 +231,3 @@ def test_a_download_that_fails_says_so(trained, browser, tmp_path):
         browser.find_element(By.ID, "download-csv").click()
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "download-error").text)
         assert browser.find_element(By.ID, "download-error").text.startswith("The CSV could not be made: ")
-

@@ -56,6 +56,13 @@ class AnalysisSettings:
     debug: bool = False
 
 
+def check_precision(min_probability, precision):
+    """ValueError when ``precision`` would set no label: ``min_probability`` (label -> P) sets
+    them all (recommend.py's --precision, the API's ``precision``)."""
+    if precision is not None and set(LABELS) <= set(min_probability):
+        raise ValueError("would set no label: min_probability sets them all")
+
+
 def parse_min_probability(text):
     """``"hat=0.8,eyewear=0.6"`` -> ``{"hat": 0.8, "eyewear": 0.6}``; ValueError, in one line,
     for anything else."""
