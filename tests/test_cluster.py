@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -85,7 +86,10 @@ def test_an_address_where_no_scheduler_answers_is_one_clear_line(trained, tmp_pa
     server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1)
+        deadline = time.time() + 30
+        while not accepts(port):
+            assert time.time() < deadline, "http.server did not start"
+            time.sleep(0.1)
         web = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", f"tcp://127.0.0.1:{port}")
     finally:
         server.kill()
@@ -96,6 +100,15 @@ def test_an_address_where_no_scheduler_answers_is_one_clear_line(trained, tmp_pa
                           "(it said nothing in 10 s)\n")
     assert closed.returncode == 1
     assert closed.stderr == f"recommend.py: error: tcp://127.0.0.1:{port}: no Dask scheduler answers (Connection refused)\n"
+
+
+def accepts(port):
+    """Whether a server listens on the loopback ``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,9 @@ from collections import deque
 #: Chunks submitted ahead of the one being read: keeps every worker busy, memory bounded.
 AHEAD_PER_WORKER = 4
 #: Seconds to reach the scheduler, and for it to greet a connection: a scheduler answers at
-#: once; a machine that drops the packets leaves only the first to run out.
+#: once; a machine that drops the packets leaves only the first to run out.  A refused
+#: connection fails at once, where Dask's client retried it for its timeout: a scheduler
+#: still starting is one line, to run again.
 CONNECT_SECONDS, GREETING_SECONDS = 20, 10
 #: Most bytes a scheduler's greeting says it holds (measured: 58); far more is not one.
 GREETING_BYTES = 1 << 16
@@ -65,15 +67,27 @@ def check_scheduler(address):
     if scheme != "tcp":
         return
     try:
-        with socket.create_connection(parse_host_port(location), timeout=CONNECT_SECONDS) as probe:
-            probe.settimeout(GREETING_SECONDS)
-            head = probe.recv(8, socket.MSG_WAITALL)
+        probe = socket.create_connection(parse_host_port(location), timeout=CONNECT_SECONDS)
+    except OSError as exc:  # refused, or timed out: a host down or behind a firewall
+        raise ClusterError(f"{address}: no Dask scheduler answers ({exc.strerror or 'timed out'})") from None
+    with probe:
+        head = greeting(probe, address)
+    if len(head) < 8 or struct.unpack("Q", head)[0] > GREETING_BYTES:
+        raise ClusterError(f"{address}: not a Dask scheduler (it answered something else)")
+
+
+def greeting(probe, address):
+    """The first 8 bytes a connected server sends (fewer if it closes first)."""
+    probe.settimeout(GREETING_SECONDS)
+    head = b""
+    try:
+        while len(head) < 8 and (part := probe.recv(8 - len(head))):
+            head += part
     except TimeoutError:
         raise ClusterError(f"{address}: not a Dask scheduler (it said nothing in {GREETING_SECONDS} s)") from None
     except OSError as exc:
         raise ClusterError(f"{address}: no Dask scheduler answers ({exc.strerror or exc})") from None
-    if len(head) < 8 or struct.unpack("Q", head)[0] > GREETING_BYTES:
-        raise ClusterError(f"{address}: not a Dask scheduler (it answered something else)")
+    return head
 
 
 def import_failure(exc, address):
