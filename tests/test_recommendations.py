@@ -190,8 +190,8 @@ def test_profile_shares(catalog):
 def test_profile_headline_says_why_there_is_no_product(catalog):
     """A feed of unreadable photos did read "No hat, beard or eyewear seen in this feed"."""
     plain = {"scores": {"hat": 0.1, "beard": 0.1, "eyewear": 0.1}, "labels": [], "types": {}}
-    for results, headline in (([{"error": "bad", "faces": []}] * 2, "No photo of this feed could be analysed"),
-                              ([{"error": None, "faces": []}], "No face found in this feed"),
-                              ([{"error": None, "faces": [plain]}], "No hat, beard or eyewear seen in this feed")):
+    for results, why in (([{"error": "bad", "faces": []}] * 2, "No photo of this feed could be analysed"),
+                         ([{"error": None, "faces": []}], "No face found in this feed"),
+                         ([{"error": None, "faces": [plain]}], "No hat, beard or eyewear seen in this feed")):
         summary = profile(results, catalog)["profile"]
-        assert summary["headline"] == f"{headline}: no product" and summary["recommendations"] == []
+        assert summary["headline"] == f"{why}: no product" and summary["recommendations"] == []

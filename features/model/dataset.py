@@ -104,12 +104,13 @@ def read_csv(path):
 
 
 def same_file(first, second):
-    """Whether two files hold the same bytes; True when either cannot be read (it is then
-    skipped and listed as unreadable, as any training photo is)."""
+    """Whether two files hold the same bytes; a DatasetError naming them when either cannot be
+    read (which photo the name's labels belong to cannot then be told)."""
     try:
         return filecmp.cmp(first, second, shallow=False)
-    except OSError:
-        return True
+    except OSError as exc:
+        raise DatasetError(f"{first} and {second}: one name in two label folders, and they cannot be "
+                           f"compared ({exc.strerror or exc})") from None
 
 
 def read_label_folders(folder):
