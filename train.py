@@ -305,8 +305,9 @@ class Interrupts:
 
     def __init__(self):
         self.holding, self.pending = False, None
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, self.arrived)
+        for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(number) is default:  # one ignored at start (a background job's) stays so
+                signal.signal(number, self.arrived)
 
     def arrived(self, number, frame):
         if self.holding:
@@ -342,7 +343,7 @@ def main(argv=None):
               file=sys.stderr)
         return 1
     except KeyboardInterrupt as stop:
-        number = stop.args[0] if stop.args else signal.SIGINT
+        number = stop.args[0] if stop.args and isinstance(stop.args[0], int) else signal.SIGINT
         print(f"train.py: {stopped_by(number)}; the previous model, card and reports are untouched",
               file=sys.stderr)
         return 128 + number
@@ -712,11 +713,10 @@ def train(args, started, data_dir, table, blocks, staging, interrupts):
     reports = sorted(p.name for p in staging.iterdir())
     interrupts.hold()
     save_model(model, card, model_path)
-    for name in REPORTS:  # the model is in place: its reports follow, an older run's others go
-        if name in reports:
-            os.replace(staging / name, args.out / name)
-        else:
-            (args.out / name).unlink(missing_ok=True)
+    for name in reports:  # the model is in place: its reports follow, an older run's others go
+        os.replace(staging / name, args.out / name)
+    for name in set(REPORTS) - set(reports):
+        (args.out / name).unlink(missing_ok=True)
     print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}; reports beside them: "
           f"{', '.join(reports)}); {time.time() - started:.0f} s in all")
     return 0
