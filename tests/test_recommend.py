@@ -150,9 +150,10 @@ def test_list_csv_rows_must_have_the_header_fields(trained, tmp_path):
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (f"recommend.py: error: {tmp_path / 'comma.csv'}: cannot read the list "
                              "(line 2 has 3 fields, the header 2)\n")
-    (tmp_path / "spaced.csv").write_text(f" Path ,label\n{TWO_PEOPLE},1\n\n")
+    # a short row that reaches the path, and an empty field more (a spreadsheet's), are read
+    (tmp_path / "spaced.csv").write_text(f" Path ,label\n{TWO_PEOPLE},1\n\n{TWO_PEOPLE}\n{TWO_PEOPLE},1,\n")
     result = run(trained, "--list", tmp_path / "spaced.csv", "--json")
-    assert result.returncode == 0 and len(result.stdout.splitlines()) == 1
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 3
 
 
 def test_a_text_list_with_a_byte_order_mark(trained, tmp_path):
