@@ -427,7 +427,7 @@ class Stopped(BaseException):
 
 class StopSignals:
     """SIGINT and SIGTERM raise :class:`Stopped` in the main thread, once: inside :meth:`held`
-    they wait for its end (a record goes into the Parquet file whole), and after the first
+    they wait for its end (a record is written and printed whole), and after the first
     stop they are only noted, so that what was answered is still written and the file
     finished.  A signal ignored when the process started (a background job's SIGINT) stays
     ignored."""
@@ -582,16 +582,16 @@ def answer_photos(photos, args, sink, signals, *, failed=0):
     records, answered = [], 0
     try:
         for record in run_photos(photos, args):
-            if sink:  # before printing: a photo printed when a signal comes is in the file too
-                with signals.held():
+            with signals.held():  # a signal waits: each record is written and printed whole
+                if sink:  # before printing: a photo printed is in the file too
                     sink.add(record)
-            if args.profile:
-                records.append(record)
-            answered += 1
-            failed += record["error"] is not None
-            if record["error"]:
-                print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
-            print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
+                if args.profile:
+                    records.append(record)
+                answered += 1
+                failed += record["error"] is not None
+                if record["error"]:
+                    print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
+                print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         stdout_gone()
         return records, failed, 1 if failed else 0
