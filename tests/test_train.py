@@ -265,8 +265,10 @@ def test_interrupted_run_keeps_the_previous_model(trained, tmp_path, after, numb
     before = {name: (trained["out"] / name).read_bytes() for name in OUTPUTS}
     for name, data in before.items():
         (tmp_path / name).write_bytes(data)
+    # a terminal's SIGINT: a runner started in the background ignores it, and so would train.py
     process = subprocess.Popen(again(trained, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in process.stdout:
         if line.startswith(after):
             break
