@@ -22,7 +22,6 @@ from pathlib import Path
 
 
 def parse_args(argv=None):
-    from features.app.analysis import check_precision
     from features.app.cluster import scheduler_address
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG, PER_CATEGORY
@@ -90,7 +89,10 @@ def parse_args(argv=None):
     if args.precision is not None and not 0 < args.precision <= 1:
         parser.error(f"--precision {args.precision}: must be in (0, 1]")
     try:
-        check_precision(args.min_probability, args.precision)
+        if args.precision is not None:  # analysis loads OpenCV and dlib: not for every --help
+            from features.app.analysis import check_precision
+
+            check_precision(args.min_probability, args.precision)
     except ValueError as exc:
         parser.error(f"--precision {exc.args[0].replace('min_probability', '--min-probability')}")
     if args.output is not None and args.output.suffix.lower() != ".parquet":
