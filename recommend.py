@@ -13,12 +13,12 @@ import argparse
 import errno
 import json
 import os
-import signal
 import sys
 import traceback
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
+
+from features.stops import Stopped, StopSignals, as_stopped
 
 
 def parse_args(argv=None):
@@ -418,49 +418,6 @@ class ParquetSink:
         return OutputError(f"--output {self.path}: cannot write the file ({reason})")
 
 
-class Stopped(BaseException):
-    """SIGINT (Ctrl-C) or SIGTERM: stop, keeping what was answered; exit code 128 plus the
-    signal's number (130, 143)."""
-
-    def __init__(self, number):
-        super().__init__(number)
-        self.number = number
-
-
-class StopSignals:
-    """SIGINT and SIGTERM raise :class:`Stopped` in the main thread, once: inside :meth:`held`
-    they wait for its end (a record is written and printed whole), and after the first
-    stop they are only noted, so that what was answered is still written and the file
-    finished.  A signal ignored when the process started (a background job's SIGINT) stays
-    ignored."""
-
-    def __init__(self):
-        self.holding, self.pending, self.stopped = False, None, False
-        for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
-            if signal.getsignal(number) is default:
-                signal.signal(number, self.arrived)
-
-    def arrived(self, number, frame):
-        if self.holding or self.stopped:
-            self.pending = self.pending or number
-        else:
-            self.stop(number)
-
-    def stop(self, number):
-        self.stopped = True
-        raise Stopped(number)
-
-    @contextmanager
-    def held(self):
-        self.holding = True
-        try:
-            yield
-        finally:
-            self.holding = False
-        if self.pending is not None and not self.stopped:
-            self.stop(self.pending)
-
-
 def main(argv=None):
     signals = StopSignals()  # first: Ctrl-C while the libraries load is a quiet exit too
     args = parse_args(argv)
@@ -598,9 +555,8 @@ def answer_photos(photos, args, sink, signals, *, failed=0):
         stdout_gone()
         return records, failed, 1 if failed else 0
     except Stopped as stop:  # Ctrl-C or SIGTERM: what was answered stays printed and written
-        print(f"recommend.py: {'interrupted' if stop.number == signal.SIGINT else 'terminated'} after "
-              f"{answered} of {len(photos)} photos", file=sys.stderr)
-        return records, failed, 128 + stop.number
+        print(f"recommend.py: {stop.word} after {answered} of {len(photos)} photos", file=sys.stderr)
+        return records, failed, stop.code
     except OutputError as exc:
         raise OutputError(f"{exc}; stopped after {answered} of {len(photos)} photos") from None
     except ClusterError as exc:
@@ -625,5 +581,5 @@ def stdout_gone():
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (Stopped, KeyboardInterrupt) as stop:  # before the photos: nothing to keep
-        sys.exit(128 + getattr(stop, "number", signal.SIGINT))
+    except KeyboardInterrupt as stop:  # before the photos: nothing to keep
+        sys.exit(as_stopped(stop).code)

@@ -13,10 +13,8 @@ import dataclasses
 import hashlib
 import os
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from features.model.classifier import CALIBRATIONS, F1_PLATEAU, TooFewExamples
 from features.app.cluster import ClusterError, scheduler_address
 from features.labels import LABELS
 from features.files import writable_folder
+from features.stops import Stopped, StopSignals, as_stopped
 from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
 from features.model.model_io import ARTIFACTS
 from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
@@ -297,44 +296,18 @@ def calibration_figures(Y, proba):
 XGBOOST_CALLBACKS = {"_next_wrapper", "_reset_wrapper", "_log_callback"}
 
 
-class Interrupts:
-    """SIGINT (Ctrl-C) and SIGTERM as ``KeyboardInterrupt(number)`` where Python can take it:
-    inside an XGBoost callback the same signal comes again 50 ms later, and from the moment
-    the model starts to move into --out (:meth:`hold`) it is only noted (:attr:`pending`), so
-    that the model and its reports move in whole and the run ends as it does."""
-
-    def __init__(self):
-        self.holding, self.pending = False, None
-        for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
-            if signal.getsignal(number) is default:  # one ignored at start (a background job's) stays so
-                signal.signal(number, self.arrived)
-
-    def arrived(self, number, frame):
-        if self.holding:
-            self.pending = self.pending or number
-            return
-        while frame is not None:
-            code = frame.f_code
-            if code.co_name in XGBOOST_CALLBACKS and f"{os.sep}xgboost{os.sep}" in code.co_filename:
-                threading.Timer(0.05, os.kill, (os.getpid(), number)).start()
-                return
-            frame = frame.f_back
-        raise KeyboardInterrupt(number)
-
-    def hold(self):
-        self.holding = True
-
-
-def stopped_by(number):
-    return "interrupted" if number == signal.SIGINT else "terminated"
+def in_xgboost_callback(frame):
+    """Whether ``frame`` runs one of :data:`XGBOOST_CALLBACKS`, where a signal must wait."""
+    code = frame.f_code
+    return code.co_name in XGBOOST_CALLBACKS and f"{os.sep}xgboost{os.sep}" in code.co_filename
 
 
 def main(argv=None):
     args = parse_args(argv)
     started = time.time()
-    interrupts = Interrupts()
+    signals = StopSignals(unsafe=in_xgboost_callback)
     try:
-        code = run(args, started, interrupts)
+        code = run(args, started, signals)
     except (DatasetError, OSError, ClusterError) as exc:  # OSError: unreachable scheduler, full disk, ...
         print(f"train.py: error: {exc}", file=sys.stderr)
         return 1
@@ -342,15 +315,14 @@ def main(argv=None):
         print(f"train.py: error: {exc}; use more photos, or fewer --n-splits or --calibration-folds",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt as stop:
-        number = stop.args[0] if stop.args and isinstance(stop.args[0], int) else signal.SIGINT
-        print(f"train.py: {stopped_by(number)}; the previous model, card and reports are untouched",
-              file=sys.stderr)
-        return 128 + number
-    if interrupts.pending:  # came while the model moved in: the run is done
-        print(f"train.py: {stopped_by(interrupts.pending)} once the model and its reports were in place",
-              file=sys.stderr)
-        return 128 + interrupts.pending
+    except KeyboardInterrupt as interrupt:
+        stop = as_stopped(interrupt)
+        print(f"train.py: {stop.word}; the previous model, card and reports are untouched", file=sys.stderr)
+        return stop.code
+    if signals.pending:  # came once the model started to move in: the run is done
+        stop = Stopped(signals.pending)
+        print(f"train.py: {stop.word} once the model and its reports were in place", file=sys.stderr)
+        return stop.code
     return code
 
 
@@ -635,7 +607,7 @@ def model_card(args, *, data_dir, table, X, split, copies, cv, header, skipped, 
     }
 
 
-def run(args, started, interrupts):
+def run(args, started, signals):
     """Check the dataset and the output folders, then train (:func:`train`)."""
     data_dir, table, blocks = load_table(args)
     # every file but the model is made here and moved into --out at the end, so that a run that
@@ -644,12 +616,12 @@ def run(args, started, interrupts):
     staging = Path(tempfile.mkdtemp(dir=writable_folder(args.out, "--out"), prefix=".train-"))
     try:
         writable_folder(cache_folder(args), "--cache")
-        return train(args, started, data_dir, table, blocks, staging, interrupts)
+        return train(args, started, data_dir, table, blocks, staging, signals)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def train(args, started, data_dir, table, blocks, staging, interrupts):
+def train(args, started, data_dir, table, blocks, staging, signals):
     """The run itself: features, cross-validation, types, the final fit; the reports are
     written into ``staging`` and moved into ``--out`` after the model."""
     from sklearn.pipeline import Pipeline
@@ -711,7 +683,7 @@ def train(args, started, data_dir, table, blocks, staging, interrupts):
                       types_report=types_report, flipped=flipped, seconds=seconds)
     model_path = args.out / "model.joblib"
     reports = sorted(p.name for p in staging.iterdir())
-    interrupts.hold()
+    signals.hold()  # the model and its reports move in whole, and the run ends as it does
     save_model(model, card, model_path)
     for name in reports:  # the model is in place: its reports follow, an older run's others go
         os.replace(staging / name, args.out / name)
@@ -720,7 +692,6 @@ def train(args, started, data_dir, table, blocks, staging, interrupts):
     print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}; reports beside them: "
           f"{', '.join(reports)}); {time.time() - started:.0f} s in all")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

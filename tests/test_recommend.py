@@ -188,36 +188,6 @@ def test_a_reader_that_goes_away_before_the_profile(trained):
     assert process.wait(timeout=60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
 
 
-def test_a_signal_stops_a_run_once(tmp_path):
-    """A signal while a record goes into the Parquet file waits for it, and stops the run
-    once: a second one (Ctrl-C pressed again) is only noted, so that what was answered is
-    still written and the file finished."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("recommend_script", ROOT / "recommend.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        signals, steps = script.StopSignals(), []
-        with pytest.raises(script.Stopped) as stop:
-            with signals.held():
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(0.05)
-                steps.append("record written")
-        assert stop.value.number == signal.SIGTERM and steps == ["record written"]
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)
-        with signals.held():
-            steps.append("file finished")
-        assert steps == ["record written", "file finished"]
-    finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-
-
 def test_text_profile_counts_every_photo_given(trained, feed):
     """The JSON's photos are those analysed; the text says how many were given, and how many
     of them failed, in the singular for one."""

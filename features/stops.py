@@ -1,0 +1,92 @@
+"""Ctrl-C (SIGINT) and SIGTERM in recommend.py and train.py: either stops a run, once, where
+Python can stop it, and waits while something is written that must be whole."""
+import os
+import signal
+import threading
+from contextlib import contextmanager
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the run (a KeyboardInterrupt, so that libraries that clean
+    up after Ctrl-C, such as joblib's pools, do so).
+
+    Attributes
+    ----------
+    number : int
+        The signal's; the exit code is 128 plus it (130, 143).
+    """
+
+    def __init__(self, number):
+        super().__init__(number)
+        self.number = number
+
+    @property
+    def code(self):
+        return 128 + self.number
+
+    @property
+    def word(self):
+        """``interrupted`` (SIGINT) or ``terminated`` (SIGTERM), as the tools say it."""
+        return "interrupted" if self.number == signal.SIGINT else "terminated"
+
+
+def as_stopped(interrupt):
+    """``interrupt`` as :class:`Stopped`: a plain KeyboardInterrupt (Python's own handler
+    before :class:`StopSignals` was set, or one a library raised anew) is Ctrl-C's."""
+    return interrupt if isinstance(interrupt, Stopped) else Stopped(signal.SIGINT)
+
+
+class StopSignals:
+    """SIGINT and SIGTERM raise :class:`Stopped` in the main thread, once: inside :meth:`held`
+    they wait for its end, and after the first stop they are only noted, so that what was
+    answered is still written.  A signal ignored when the process started (a background
+    job's SIGINT) stays ignored.
+
+    Parameters
+    ----------
+    unsafe : callable, optional
+        ``unsafe(frame)`` is true for a frame where an exception raised would be lost (XGBoost
+        prints and drops one raised in its callbacks): while such a frame runs, the signal is
+        sent again 50 ms later.
+    """
+
+    def __init__(self, *, unsafe=None):
+        self.unsafe = unsafe
+        self.holding, self.pending, self.stopped = False, None, False
+        for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(number) is default:
+                signal.signal(number, self.arrived)
+
+    def arrived(self, number, frame):
+        if self.holding or self.stopped:
+            self.pending = self.pending or number
+        elif self.unsafe is not None and any(map(self.unsafe, callers(frame))):
+            threading.Timer(0.05, os.kill, (os.getpid(), number)).start()
+        else:
+            self.stop(number)
+
+    def stop(self, number):
+        self.stopped = True
+        raise Stopped(number)
+
+    def hold(self):
+        """From now on a signal is only noted (:attr:`pending`): what follows must finish."""
+        self.holding = True
+
+    @contextmanager
+    def held(self):
+        """Signals wait while this runs; one that came stops the run at its end."""
+        self.hold()
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None and not self.stopped:
+            self.stop(self.pending)
+
+
+def callers(frame):
+    """``frame`` and the frames that called it."""
+    while frame is not None:
+        yield frame
+        frame = frame.f_back

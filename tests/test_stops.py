@@ -1,0 +1,84 @@
+"""Ctrl-C and SIGTERM as recommend.py and train.py take them (features/stops.py), with real
+signals sent to this process."""
+import os
+import signal
+import time
+
+import pytest
+
+from features.stops import Stopped, StopSignals, as_stopped
+
+
+@pytest.fixture
+def signals():
+    """A StopSignals on this process, with pytest's own handlers put back after the test."""
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield StopSignals
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
+def signalled(number):
+    """Send ``number`` to this process and give Python time to run its handler."""
+    os.kill(os.getpid(), number)
+    time.sleep(0.05)
+
+
+def test_a_signal_stops_a_run_once(signals):
+    """A signal while a record goes into the Parquet file waits for it, and stops the run
+    once: a second one (Ctrl-C pressed again) is only noted, so that what was answered is
+    still written and the file finished."""
+    stops, steps = signals(), []
+    with pytest.raises(Stopped) as stop:
+        with stops.held():
+            signalled(signal.SIGTERM)
+            steps.append("record written")
+    assert (stop.value.number, stop.value.code, stop.value.word) == (signal.SIGTERM, 143, "terminated")
+    assert steps == ["record written"]
+    signalled(signal.SIGINT)
+    with stops.held():
+        steps.append("file finished")
+    assert steps == ["record written", "file finished"]
+
+
+def test_a_signal_after_hold_is_only_noted(signals):
+    """train.py holds from the moment the model starts to move in: the run ends as it does,
+    and says which signal came."""
+    stops = signals()
+    stops.hold()
+    signalled(signal.SIGINT)
+    signalled(signal.SIGTERM)
+    assert stops.pending == signal.SIGINT
+
+
+def test_a_signal_in_an_unsafe_frame_comes_again_after_it(signals):
+    """Where an exception would be lost (XGBoost's callbacks), the stop comes once that frame
+    has returned."""
+    signals(unsafe=lambda frame: frame.f_code.co_name == "callback")
+    steps = []
+
+    def callback():
+        signalled(signal.SIGINT)
+        steps.append("callback returned")
+
+    with pytest.raises(Stopped) as stop:
+        callback()
+        time.sleep(1)
+        steps.append("not stopped")
+    assert steps == ["callback returned"] and stop.value.code == 130
+
+
+def test_an_ignored_signal_stays_ignored(signals):
+    """A background job's SIGINT is ignored from the start: Ctrl-C is not its to take."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signals()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_a_plain_keyboard_interrupt_is_ctrl_c():
+    stop = as_stopped(KeyboardInterrupt())
+    assert (stop.number, stop.code, stop.word) == (signal.SIGINT, 130, "interrupted")
