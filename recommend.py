@@ -23,6 +23,7 @@ from features.stops import Stopped, StopSignals, as_stopped
 
 def parse_args(argv=None):
     from features.app.cluster import scheduler_address
+    from features.app.workers import CPUS, check_workers
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG, PER_CATEGORY
 
@@ -65,8 +66,8 @@ def parse_args(argv=None):
     parser.add_argument("--annotate", type=Path, metavar="DIR",
                         help="write a copy of each photo with faces, scores and products drawn, "
                              "as NAME.jpg, into a folder that holds none of the photos")
-    parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
-                        help="worker processes (photos travel to them in chunks)")
+    parser.add_argument("--n-jobs", type=int, default=CPUS,
+                        help="worker processes (photos travel to them in chunks; at most 4 per CPU)")
     parser.add_argument("--output", type=Path, metavar="FILE.parquet",
                         help="also write the results to Parquet, one row per face (or per photo "
                              "without a face); the file is replaced when the run ends, and a run that "
@@ -79,8 +80,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.paths and args.list is None:
         parser.error("give at least one PATH or --list FILE")
-    if args.per_category < 1 or args.n_jobs < 1:
-        parser.error("--per-category and --n-jobs must be at least 1")
+    if args.per_category < 1:
+        parser.error(f"--per-category {args.per_category}: must be at least 1")
+    try:
+        check_workers(args.n_jobs)
+    except ValueError as exc:
+        parser.error(f"--n-jobs {exc}")
     if args.detector is not None:
         from features.vision.faces import DETECTORS
 
@@ -259,7 +264,8 @@ def run_forked(chunks, settings, workers):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from features.app.analysis import analyse_chunk, end_with_parent, preload
+    from features.app.analysis import analyse_chunk, preload
+    from features.app.workers import end_with_parent
 
     preload()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),

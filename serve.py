@@ -8,7 +8,6 @@ usage.
 """
 import argparse
 import math
-import os
 import socket
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ PHOTO_MB = (0.001, 10_000)
 
 
 def parse_args(argv=None):
+    from features.app.workers import CPUS, check_workers
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG
 
@@ -29,8 +29,8 @@ def parse_args(argv=None):
                         help="address to listen on; 0.0.0.0 for every interface (put a reverse proxy "
                              "with TLS and sign-in in front)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 for any free one")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="worker processes that analyse photos (every request shares them)")
+    parser.add_argument("--workers", type=int, default=CPUS,
+                        help="worker processes that analyse photos (every request shares them; at most 4 per CPU)")
     parser.add_argument("--model", type=Path, default=MODEL,
                         help="model made by train.py (its model_card.json must sit beside it)")
     parser.add_argument("--catalog", type=Path, default=CATALOG,
@@ -40,12 +40,15 @@ def parse_args(argv=None):
     parser.add_argument("--max-photos", type=int, default=200, help="most photos in one request")
     args = parser.parse_args(argv)
     # checked before anything starts: a wrong number would otherwise be a traceback (NaN: never in range)
-    for flag, value, least, most in (("--port", args.port, 0, 65535), ("--workers", args.workers, 1, math.inf),
-                                     ("--max-photo-mb", args.max_photo_mb, *PHOTO_MB),
+    for flag, value, least, most in (("--port", args.port, 0, 65535), ("--max-photo-mb", args.max_photo_mb, *PHOTO_MB),
                                      ("--max-photos", args.max_photos, 1, math.inf)):
         if not least <= value <= most:
             parser.error(f"{flag} {value}: must be " + (f"at least {least}" if most == math.inf
                                                        else f"from {least} to {most}"))
+    try:
+        check_workers(args.workers)
+    except ValueError as exc:
+        parser.error(f"--workers {exc}")
     try:
         args.host.encode("idna")  # as the socket module encodes a non-ASCII one; labels of 1-63 characters
     except UnicodeError:

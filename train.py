@@ -23,6 +23,7 @@ import pandas as pd
 
 from features.model.classifier import CALIBRATIONS, F1_PLATEAU, TooFewExamples
 from features.app.cluster import ClusterError, scheduler_address
+from features.app.workers import CPUS, check_workers
 from features.labels import LABELS
 from features.files import writable_folder
 from features.stops import Stopped, StopSignals, as_stopped
@@ -67,8 +68,8 @@ def parse_args(argv=None):
                         help="stop when more than this share of photos is unreadable or faceless")
     parser.add_argument("--ablation", action="store_true",
                         help="also cross-validate each feature block alone (OUT/ablation.json)")
-    parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1,
-                        help="processes for feature extraction, threads for XGBoost")
+    parser.add_argument("--n-jobs", type=int, default=CPUS,
+                        help="processes for feature extraction, threads for XGBoost (at most 4 per CPU)")
     parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address,
                         help="extract features on the Dask cluster at ADDRESS (tcp://host:8786); "
                              "the classifiers are still fitted here")
@@ -79,10 +80,14 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     # checked before any photo is read: a wrong number would otherwise surface minutes later
     for flag, value, least in (("--limit", args.limit, 1), ("--n-splits", args.n_splits, 2),
-                               ("--calibration-folds", args.calibration_folds, 2), ("--n-jobs", args.n_jobs, 1),
+                               ("--calibration-folds", args.calibration_folds, 2),
                                ("--n-estimators", args.n_estimators, 1), ("--max-depth", args.max_depth, 1)):
         if value is not None and value < least:
             parser.error(f"{flag} {value}: must be at least {least}")
+    try:
+        check_workers(args.n_jobs)
+    except ValueError as exc:
+        parser.error(f"--n-jobs {exc}")
     if not 0 < args.learning_rate <= 1:  # NaN and inf too: XGBoost's own range
         parser.error(f"--learning-rate {args.learning_rate}: must be over 0 and at most 1")
     if not 0 <= args.seed < 2 ** 32:  # NumPy's and XGBoost's seeds

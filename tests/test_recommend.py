@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import LFW, ROOT, alive, children
+from features.app.workers import MOST_WORKERS
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
 
@@ -206,6 +207,8 @@ def test_parallel_and_serial_runs_agree(trained, feed):
 
 def test_usage_and_model_errors(trained, tmp_path):
     assert run(trained).returncode == 2
+    many = run(trained, TWO_PEOPLE, "--n-jobs", MOST_WORKERS + 1)
+    assert many.returncode == 2 and f"--n-jobs {MOST_WORKERS + 1}: must be from 1 to {MOST_WORKERS}" in many.stderr
     missing = subprocess.run([sys.executable, str(ROOT / "recommend.py"), "--model",
                               str(tmp_path / "none.joblib"), str(TWO_PEOPLE)],
                              capture_output=True, text=True, cwd=ROOT)

@@ -14,6 +14,7 @@ from PIL import Image
 from features.vision.images import load_image
 from features.model.model_io import load_model
 from features.model.photo_model import PhotoModel
+from features.app.workers import MOST_WORKERS
 from conftest import CELEBA, ROOT
 
 
@@ -210,6 +211,8 @@ def test_help_describes_the_options():
     (["--detection-threshold", "1.5"], "BlazeFace's threshold must be between 0 and 1"),
     (["--learning-rate", "inf"], "--learning-rate inf: must be over 0 and at most 1"),
     (["--seed", "-1"], "--seed -1: must be from 0 to 2**32 - 1"),
+    (["--n-jobs", "0"], f"--n-jobs 0: must be from 1 to {MOST_WORKERS} (4 per CPU"),
+    (["--n-jobs", "1000"], f"--n-jobs 1000: must be from 1 to {MOST_WORKERS} (4 per CPU"),
 ])
 def test_wrong_numbers_are_usage_errors_before_any_work(tmp_path, option, message):
     """Checked when the options are read, not after minutes of feature extraction."""

@@ -20,6 +20,7 @@ from PIL import Image
 
 from conftest import LFW, ROOT, alive, children, serving
 from features.app.web.app import byte_text
+from features.app.workers import MOST_WORKERS
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
 TIMEOUT = 300  # a request queued behind 160 others on 2 busy cores
@@ -306,6 +307,8 @@ def test_a_taken_port_is_said_at_once_in_one_line(trained):
     (["--max-photo-mb", "1e-9"], "--max-photo-mb 1e-09: must be from 0.001 to 10000"),
     (["--max-photo-mb", "1e308"], "--max-photo-mb 1e+308: must be from 0.001 to 10000"),
     (["--host", "é" * 64], f"--host {'é' * 64!r}: not a host name or address"),
+    (["--workers", "1000"], f"--workers 1000: must be from 1 to {MOST_WORKERS} (4 per CPU: more only wait for "
+                            "the CPUs, and each holds its own copy of the models)"),
 ])
 def test_a_wrong_argument_is_a_usage_error_before_anything_starts(tmp_path, flags, error):
     command = [sys.executable, str(ROOT / "serve.py"), "--model", str(tmp_path / "none.joblib"), *flags]

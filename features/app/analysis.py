@@ -4,10 +4,6 @@ Lives in a module (not in recommend.py) so that worker processes can import it; 
 process loads the model and catalog once, and forked workers inherit dlib's models from
 :func:`preload`.
 """
-import ctypes
-import os
-import signal
-import sys
 import traceback
 import warnings
 from dataclasses import dataclass, fields
@@ -163,20 +159,6 @@ def preload():
     hang.
     """
     landmark_predictor()
-
-
-def end_with_parent(parent):
-    """In a worker process forked from ``parent`` (its pid): stop at SIGTERM and SIGINT as a
-    process does, not by the handlers it inherited, and end when the parent ends, however
-    it ends: a parent that is killed cannot tell its workers, so the kernel does
-    (PR_SET_PDEATHSIG, Linux), or this, when it ended before the worker asked the kernel."""
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, signal.SIG_DFL)
-    if sys.platform == "linux":
-        PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_to=None):

@@ -15,7 +15,7 @@ import unicodedata
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import metadata
 from pathlib import Path
@@ -34,7 +34,8 @@ from starlette.datastructures import Headers
 
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_detection, check_precision,
-                                   end_with_parent, error_record, parse_min_probability, preload)
+                                   error_record, parse_min_probability, preload)
+from features.app.workers import CPUS, end_with_parent
 from features.app.records import csv_text, public
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -55,7 +56,7 @@ class Settings:
 
     model: Path
     catalog: Path
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = CPUS
     max_photo_bytes: int = 20 * MB  # a phone photo is 2-8 MB; 20 leaves room for a camera's JPEG
     max_photos: int = 200  # one request's drop; the page sends larger drops in several requests
 

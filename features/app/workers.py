@@ -1,0 +1,34 @@
+"""Worker processes of recommend.py, serve.py and train.py: how many, and how they end with
+the process that forked them."""
+import ctypes
+import os
+import signal
+import sys
+
+#: Worker processes by default: one per CPU (each analyses one photo at a time, on one thread).
+CPUS = os.cpu_count() or 1
+#: Most worker processes a command starts: past one per CPU they only wait for the CPUs, and
+#: each holds its own models (about 125 MB once warm, measured under serve.py), so a slip
+#: such as ``--workers 1000`` would fill the memory before the first photo.
+MOST_WORKERS = 4 * CPUS
+
+
+def check_workers(number):
+    """ValueError, in words, for a number of workers outside 1 to :data:`MOST_WORKERS`."""
+    if not 1 <= number <= MOST_WORKERS:
+        raise ValueError(f"{number}: must be from 1 to {MOST_WORKERS} (4 per CPU: more only wait "
+                         "for the CPUs, and each holds its own copy of the models)")
+
+
+def end_with_parent(parent):
+    """In a worker process forked from ``parent`` (its pid): stop at SIGTERM and SIGINT as a
+    process does, not by the handlers it inherited, and end when the parent ends, however
+    it ends: a parent that is killed cannot tell its workers, so the kernel does
+    (PR_SET_PDEATHSIG, Linux), or this, when it ended before the worker asked the kernel."""
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, signal.SIG_DFL)
+    if sys.platform == "linux":
+        PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
