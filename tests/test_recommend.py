@@ -130,6 +130,29 @@ def test_annotate_never_replaces_a_photo(trained, tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
+def test_an_annotated_copy_that_cannot_be_written_keeps_the_analysis(trained, tmp_path):
+    """A folder where one photo's copy should go: that copy cannot be moved into place, and is
+    one line naming it and why; the photo's record is printed whole, the other photos get
+    their copies, nothing staged is left behind, and the exit code is 1."""
+    photos = [LFW / "Fred_Funk_0002.jpg", TWO_PEOPLE, LFW / "Elton_John_0004.jpg"]
+    out = tmp_path / "out"
+    (out / f"{TWO_PEOPLE.stem}.jpg").mkdir(parents=True)
+    result = run(trained, *photos, "--json", "--n-jobs", "2", "--annotate", out)
+    assert result.returncode == 1
+    assert result.stderr == (f"recommend.py: error: {out / TWO_PEOPLE.stem}.jpg: cannot write the annotated copy "
+                             "(Is a directory)\n")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["image"] for r in records] == list(map(str, photos))
+    for record in records:
+        check_record(record)
+    assert len(records[1]["faces"]) == 2 and records[1]["error"] is None
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{p.stem}.jpg" for p in photos)
+    assert list((out / f"{TWO_PEOPLE.stem}.jpg").iterdir()) == []
+    for photo in photos[::2]:
+        with Image.open(out / f"{photo.stem}.jpg") as image:
+            assert image.format == "JPEG"
+
+
 def test_list_files_without_a_path_header(trained, tmp_path):
     """A one-column CSV without a header is a list of paths, its first line one of them; a CSV
     of several columns without a path column is refused, not read from its first column."""
