@@ -281,29 +281,6 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
     assert result.returncode == 2 and "name it FILE.parquet" in result.stderr
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A folder with one page (4 KiB) of room, and the ``preexec_fn`` of a process writing
-    there: a 64 KiB tmpfs filled but for a page when we may mount one, else a file size
-    limit (RLIMIT_FSIZE, with SIGXFSZ ignored: a write past it fails as on a full disk)."""
-    import resource
-
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
-                      capture_output=True).returncode != 0:
-        def limited():
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
-        yield folder, limited
-        return
-    try:
-        (folder / "filler").write_bytes(bytes(56 * 1024))  # with the caller's file of a page: one left
-        yield folder, None
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
 def test_a_full_disk_keeps_the_previous_file_and_the_printed_answers(trained, lfw_paths, small_disk):
     """The Parquet file cannot be finished: one line naming it and why, exit code 1, every
     answer printed, and the file as it was before the run (the rows went to a temporary
