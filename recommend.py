@@ -236,10 +236,10 @@ def photos_inside(folder, photos):
                                                     os.path.dirname(os.path.realpath(photo)))]
 
 
-def run_photos(photos, args):
+def run_photos(photos, targets, args):
     """Yield each photo's record in input order: here, in ``--n-jobs`` forked processes, or on
-    the Dask cluster at ``--scheduler``."""
-    jobs = list(zip(photos, annotation_targets(photos, args.annotate)))
+    the Dask cluster at ``--scheduler`` (``targets``: each photo's annotated copy, or None)."""
+    jobs = list(zip(photos, targets))
     workers = min(args.n_jobs, len(jobs))
     # small chunks keep both workers busy to the end; a cluster's tasks cost more to send
     size = max(1, min(16 if args.scheduler else 4, -(-len(jobs) // (4 * workers))))
@@ -537,25 +537,30 @@ def answer_photos(photos, args, sink, signals, *, failed=0):
         Every record, kept for ``--profile`` only.
     failed : int
         ``failed`` (what failed before, such as folders that cannot be listed) and the photos
-        answered with an error.
+        answered with an error or without the annotated copy asked for.
     code : int or None
         The exit code when the run ended early, else None.
     """
     from features.app.cluster import ClusterError
-    from features.app.records import public
+    from features.app.records import path_text, public
 
     records, answered = [], 0
+    targets = annotation_targets(photos, args.annotate)
     try:
-        for record in run_photos(photos, args):
+        # the records first: zip asks them for one more, so that they end (a pool shut down as it should)
+        for record, target in zip(run_photos(photos, targets, args), targets):
             with signals.held():  # a signal waits: each record is written and printed whole
                 if sink:  # before printing: a photo printed is in the file too
                     sink.add(record)
                 if args.profile:
                     records.append(record)
                 answered += 1
-                failed += record["error"] is not None
+                failed += record["error"] is not None or "annotation_error" in record
                 if record["error"]:
                     print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
+                if "annotation_error" in record:
+                    print(f"recommend.py: error: {path_text(target)}: cannot write the annotated copy "
+                          f"({record['annotation_error']})", file=sys.stderr)
                 print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         stdout_gone()

@@ -103,6 +103,31 @@ def trained(tmp_path_factory):
             "seconds": time.time() - started}
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder with one page (4 KiB) of room, and the ``preexec_fn`` of a process writing
+    there: a 64 KiB tmpfs filled but for a page when we may mount one, else a file size
+    limit (RLIMIT_FSIZE, with SIGXFSZ ignored: a write past it fails as on a full disk)."""
+    import resource
+    import signal
+    import subprocess
+
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        def limited():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        yield folder, limited
+        return
+    try:
+        (folder / "filler").write_bytes(bytes(56 * 1024))  # with the caller's file of a page: one left
+        yield folder, None
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
 def free_port():
     import socket
 
@@ -112,9 +137,9 @@ def free_port():
 
 
 @contextmanager
-def serving(model, log, *flags):
+def serving(model, log, *flags, **popen):
     """A real ``serve.py`` process on a free local port, stopped afterwards; yields its URL and
-    the process."""
+    the process (``popen``: more arguments of its Popen, such as ``env``)."""
     import subprocess
 
     import httpx
@@ -123,7 +148,7 @@ def serving(model, log, *flags):
     command = [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", url.rsplit(":", 1)[1],
                "--workers", "2", *flags]
     with open(log, "w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT, **popen)
     try:
         deadline = time.time() + 120  # workers load the model before the port opens: a few seconds
         while True:

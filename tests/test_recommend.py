@@ -131,6 +131,29 @@ def test_annotate_never_replaces_a_photo(trained, tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
+def test_an_annotated_copy_that_cannot_be_written_keeps_the_analysis(trained, tmp_path):
+    """A folder where one photo's copy should go: that copy cannot be moved into place, and is
+    one line naming it and why; the photo's record is printed whole, the other photos get
+    their copies, nothing staged is left behind, and the exit code is 1."""
+    photos = [LFW / "Fred_Funk_0002.jpg", TWO_PEOPLE, LFW / "Elton_John_0004.jpg"]
+    out = tmp_path / "out"
+    (out / f"{TWO_PEOPLE.stem}.jpg").mkdir(parents=True)
+    result = run(trained, *photos, "--json", "--n-jobs", "2", "--annotate", out)
+    assert result.returncode == 1
+    assert result.stderr == (f"recommend.py: error: {out / TWO_PEOPLE.stem}.jpg: cannot write the annotated copy "
+                             "(Is a directory)\n")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["image"] for r in records] == list(map(str, photos))
+    for record in records:
+        check_record(record)
+    assert len(records[1]["faces"]) == 2 and records[1]["error"] is None
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{p.stem}.jpg" for p in photos)
+    assert list((out / f"{TWO_PEOPLE.stem}.jpg").iterdir()) == []
+    for photo in photos[::2]:
+        with Image.open(out / f"{photo.stem}.jpg") as image:
+            assert image.format == "JPEG"
+
+
 def test_list_files_without_a_path_header(trained, tmp_path):
     """A one-column CSV without a header is a list of paths, its first line one of them; a CSV
     of several columns without a path column is refused, not read from its first column."""
@@ -229,29 +252,6 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
         assert result.stderr.count("\n") == 1 and message in result.stderr and str(option[1]) in result.stderr
     result = run(trained, TWO_PEOPLE, "--output", tmp_path / "x.csv")
     assert result.returncode == 2 and "name it FILE.parquet" in result.stderr
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A folder with one page (4 KiB) of room, and the ``preexec_fn`` of a process writing
-    there: a 64 KiB tmpfs filled but for a page when we may mount one, else a file size
-    limit (RLIMIT_FSIZE, with SIGXFSZ ignored: a write past it fails as on a full disk)."""
-    import resource
-
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
-                      capture_output=True).returncode != 0:
-        def limited():
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
-        yield folder, limited
-        return
-    try:
-        (folder / "filler").write_bytes(bytes(56 * 1024))  # with the caller's file of a page: one left
-        yield folder, None
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_full_disk_keeps_the_previous_file_and_the_printed_answers(trained, lfw_paths, small_disk):

@@ -117,6 +117,30 @@ def test_annotate_returns_a_jpeg_or_a_one_line_error(server, photos):
     assert two.json() == {"detail": "photo: one photo per request (2 sent); /api/analyze takes several"}
 
 
+def test_an_annotated_copy_the_server_cannot_write_is_a_one_line_500(trained, tmp_path, small_disk):
+    """The server's temporary folder on a disk with a page of room: a small photo is written
+    there and analysed, its annotated copy cannot be; a one-line 500 that says why (the
+    server's fault, not the photo's), no traceback, the request's folder removed, and a bad
+    photo is still the photo's 422."""
+    folder, preexec = small_disk
+    photo = io.BytesIO()
+    Image.open(TWO_PEOPLE).resize((100, 100)).save(photo, "JPEG")
+    assert len(photo.getvalue()) <= 4096  # the upload fits in the room left; its copy, 500 px a side, does not
+    small = ("small.jpg", photo.getvalue())
+    log = tmp_path / "serve.log"
+    with serving(trained["model"], log, env={**os.environ, "TMPDIR": str(folder)}, preexec_fn=preexec) as (url, _):
+        analysed = httpx.post(url + "/api/analyze", files=[("photos", small)], timeout=TIMEOUT)
+        answer = httpx.post(url + "/api/annotate", files=[("photo", small)], timeout=TIMEOUT)
+        refused = httpx.post(url + "/api/annotate", files=[("photo", ("broken.jpg", b"<html>"))], timeout=TIMEOUT)
+    assert analysed.status_code == 200 and analysed.json()[0]["error"] is None
+    reason = "File too large" if preexec else "No space left on device"
+    assert answer.status_code == 500
+    assert answer.json() == {"detail": f"cannot write the annotated copy of small.jpg ({reason})"}
+    assert refused.status_code == 422 and refused.json() == {"detail": "broken.jpg: not a recognised image format"}
+    assert "Traceback" not in log.read_text()
+    assert not list(folder.glob("img2rec-web-*"))
+
+
 def test_wrong_options_are_one_line_422(server, photos):
     answer = httpx.post(server + "/api/analyze", params={"per_category": 0}, files=upload(photos[:1]))
     assert answer.status_code == 422

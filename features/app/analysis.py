@@ -163,7 +163,8 @@ def preload():
 
 def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
-    face's ``headline``)."""
+    face's ``headline``, and ``annotation_error``, the reason the annotated copy could not be
+    written to ``annotate_to``, when it could not: the analysis is kept all the same)."""
     image = load_image(path)
     results = []
     for answer in model.answer(image):
@@ -174,10 +175,21 @@ def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_t
                         "recommendations": recommend_products(scores, labels, answer.types, catalog,
                                                               per_category=per_category),
                         "headline": headline(labels, scores, answer.quality)})
-    if annotate_to is not None:
-        save_rgb(annotate_to, annotate(image, results))
-    return {"image": path_text(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-            "faces": results, "error": None}
+    record = {"image": path_text(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
+              "faces": results, "error": None}
+    if annotate_to is not None and (reason := write_annotated(annotate_to, image, results)):
+        record["annotation_error"] = reason
+    return record
+
+
+def write_annotated(path, image, faces):
+    """Write the annotated copy to ``path``; the reason it cannot be (a full disk, a folder
+    removed), else None: a side output that fails must not cost the photo its analysis."""
+    try:
+        save_rgb(path, annotate(image, faces))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def analyse_chunk(jobs, settings):

@@ -7,6 +7,9 @@ import os
 
 from features.labels import LABELS
 
+#: The keys of a published record; an ``annotation_error`` stays inside (recommend.py and
+#: the web app say it on their own).
+PUBLIC_KEYS = ("image", "width", "height", "faces", "error")
 #: The keys of each face in a published record; the ``headline`` stays inside (the text
 #: output and the profile use it, the published record does not).
 PUBLIC_FACE_KEYS = ("box", "scores", "labels", "types", "quality", "recommendations")
@@ -26,8 +29,9 @@ def path_text(path):
 
 
 def public(record):
-    """The JSON Lines record: per face only :data:`PUBLIC_FACE_KEYS`."""
-    return {**record, "faces": [{k: face[k] for k in PUBLIC_FACE_KEYS} for face in record["faces"]]}
+    """The JSON Lines record: only :data:`PUBLIC_KEYS`, and per face only :data:`PUBLIC_FACE_KEYS`."""
+    return {**{k: record[k] for k in PUBLIC_KEYS},
+            "faces": [{k: face[k] for k in PUBLIC_FACE_KEYS} for face in record["faces"]]}
 
 
 def flat_rows(record):

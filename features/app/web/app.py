@@ -469,6 +469,9 @@ def create_app(settings):
             [record] = [r async for r in batch.records()]
             if record["error"]:
                 raise HTTPException(422, f"{record['image']}: {record['error']}")
+            if "annotation_error" in record:  # the server's fault, not the photo's
+                raise HTTPException(500, f"cannot write the annotated copy of {record['image']} "
+                                         f"({record['annotation_error']})")
             jpeg = (batch.folder / "0-annotated.jpg").read_bytes()
         finally:
             batch.close()
