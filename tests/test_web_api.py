@@ -138,6 +138,7 @@ def test_an_annotated_copy_the_server_cannot_write_is_a_one_line_500(trained, tm
     assert answer.json() == {"detail": f"cannot write the annotated copy of small.jpg ({reason})"}
     assert refused.status_code == 422 and refused.json() == {"detail": "broken.jpg: not a recognised image format"}
     assert "Traceback" not in log.read_text()
+    assert f"serve.py: error: /api/annotate: cannot write the annotated copy of small.jpg ({reason})\n" in log.read_text()
     assert not list(folder.glob("img2rec-web-*"))
 
 

@@ -184,11 +184,14 @@ def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_t
 
 def write_annotated(path, image, faces):
     """Write the annotated copy to ``path``; the reason it cannot be (a full disk, a folder
-    removed), else None: a side output that fails must not cost the photo its analysis."""
+    removed, a drawing that fails), else None: a side output that fails must not cost the
+    photo its analysis."""
     try:
         save_rgb(path, annotate(image, faces))
     except OSError as exc:
         return exc.strerror or str(exc)
+    except Exception as exc:  # the reason alone: the path is said by the caller
+        return f"{exception_name(exc)}: {exc}".splitlines()[0]
     return None
 
 

@@ -98,5 +98,5 @@ def save_rgb(path, image):
     """
     encoded, data = cv2.imencode(Path(path).suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not encoded:
-        raise OSError(f"{path}: could not encode the annotated image")
+        raise ValueError(f"OpenCV could not encode the image as {Path(path).suffix}")
     write_atomically(path, lambda temporary: Path(temporary).write_bytes(data.tobytes()), durable=False)

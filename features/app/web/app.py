@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 import unicodedata
@@ -469,9 +470,10 @@ def create_app(settings):
             [record] = [r async for r in batch.records()]
             if record["error"]:
                 raise HTTPException(422, f"{record['image']}: {record['error']}")
-            if "annotation_error" in record:  # the server's fault, not the photo's
-                raise HTTPException(500, f"cannot write the annotated copy of {record['image']} "
-                                         f"({record['annotation_error']})")
+            if "annotation_error" in record:  # the server's fault, not the photo's: its log says it too
+                detail = f"cannot write the annotated copy of {record['image']} ({record['annotation_error']})"
+                print(f"serve.py: error: /api/annotate: {detail}", file=sys.stderr, flush=True)
+                raise HTTPException(500, detail)
             jpeg = (batch.folder / "0-annotated.jpg").read_bytes()
         finally:
             batch.close()
