@@ -7,8 +7,8 @@ from contextlib import contextmanager
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped the run (a KeyboardInterrupt, so that libraries that clean
-    up after Ctrl-C, such as joblib's pools, do so).
+    """SIGINT or SIGTERM stopped the run (a KeyboardInterrupt, so that code that tidies up
+    after Ctrl-C does so for SIGTERM too).
 
     Attributes
     ----------
@@ -52,13 +52,13 @@ class StopSignals:
 
     def __init__(self, *, unsafe=None):
         self.unsafe = unsafe
-        self.holding, self.pending, self.stopped = False, None, False
+        self.holding, self.pending, self.stopped = False, None, None
         for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
             if signal.getsignal(number) is default:
                 signal.signal(number, self.arrived)
 
     def arrived(self, number, frame):
-        if self.holding or self.stopped:
+        if self.holding or self.stopped is not None:
             self.pending = self.pending or number
         elif self.unsafe is not None and any(map(self.unsafe, callers(frame))):
             threading.Timer(0.05, os.kill, (os.getpid(), number)).start()
@@ -66,22 +66,26 @@ class StopSignals:
             self.stop(number)
 
     def stop(self, number):
-        self.stopped = True
+        self.stopped = number
         raise Stopped(number)
 
     def hold(self):
-        """From now on a signal is only noted (:attr:`pending`): what follows must finish."""
+        """From now on a signal is only noted (:attr:`pending`): what follows must finish.  A
+        run already stopped stops here instead: its stop was lost on the way (Python prints
+        and drops an exception raised in a ``__del__``), and what follows must not run."""
+        if self.stopped is not None:
+            raise Stopped(self.stopped)
         self.holding = True
 
     @contextmanager
     def held(self):
         """Signals wait while this runs; one that came stops the run at its end."""
-        self.hold()
+        holding, self.holding = self.holding, True
         try:
             yield
         finally:
-            self.holding = False
-        if self.pending is not None and not self.stopped:
+            self.holding = holding
+        if self.pending is not None and self.stopped is None and not holding:
             self.stop(self.pending)
 
 

@@ -55,6 +55,33 @@ def test_a_signal_after_hold_is_only_noted(signals):
     assert stops.pending == signal.SIGINT
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped stop, as meant
+def test_a_run_whose_stop_was_lost_stops_at_hold(signals):
+    """A stop dropped on its way (Python prints and drops an exception raised in a
+    ``__del__``) leaves later signals only noted; train.py must then not go on to replace
+    the model: :meth:`hold` stops the run."""
+    stops = signals()
+
+    class Finalised:
+        def __del__(self):
+            signalled(signal.SIGINT)  # Stopped, raised in here, is printed and dropped
+
+    Finalised()
+    signalled(signal.SIGTERM)  # only noted: the run counts as stopped
+    with pytest.raises(Stopped) as stop:
+        stops.hold()
+    assert stop.value.number == signal.SIGINT and not stops.holding
+
+
+def test_held_inside_hold_keeps_holding(signals):
+    stops = signals()
+    stops.hold()
+    with stops.held():
+        pass
+    signalled(signal.SIGTERM)
+    assert stops.holding and stops.pending == signal.SIGTERM
+
+
 def test_a_signal_in_an_unsafe_frame_comes_again_after_it(signals):
     """Where an exception would be lost (XGBoost's callbacks), the stop comes once that frame
     has returned."""
