@@ -67,7 +67,8 @@ def parse_args(argv=None):
                         help="write a copy of each photo with faces, scores and products drawn, "
                              "as NAME.jpg, into a folder that holds none of the photos")
     parser.add_argument("--n-jobs", type=int, default=CPUS,
-                        help="worker processes (photos travel to them in chunks; at most 4 per CPU)")
+                        help="worker processes, at most 4 per CPU (photos travel to them in chunks); with "
+                             "--scheduler, the cluster's workers that the chunks are sized for")
     parser.add_argument("--output", type=Path, metavar="FILE.parquet",
                         help="also write the results to Parquet, one row per face (or per photo "
                              "without a face); the file is replaced when the run ends, and a run that "
@@ -82,10 +83,13 @@ def parse_args(argv=None):
         parser.error("give at least one PATH or --list FILE")
     if args.per_category < 1:
         parser.error(f"--per-category {args.per_category}: must be at least 1")
-    try:
-        check_workers(args.n_jobs)
-    except ValueError as exc:
-        parser.error(f"--n-jobs {exc}")
+    if args.scheduler is None:
+        try:
+            check_workers(args.n_jobs)
+        except ValueError as exc:
+            parser.error(f"--n-jobs {exc}")
+    elif args.n_jobs < 1:  # a cluster's workers are its own: there --n-jobs only sizes the chunks
+        parser.error(f"--n-jobs {args.n_jobs}: must be at least 1")
     if args.detector is not None:
         from features.vision.faces import DETECTORS
 

@@ -698,5 +698,6 @@ def train(args, started, data_dir, table, blocks, staging, signals):
           f"{', '.join(reports)}); {time.time() - started:.0f} s in all")
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -228,10 +229,22 @@ def test_parallel_and_serial_runs_agree(trained, feed):
     assert serial == parallel
 
 
+def test_workers_are_bound_here_not_on_a_cluster(trained):
+    """At most 4 local workers per CPU; a cluster's workers are its own (there --n-jobs only
+    sizes the chunks), so a large --n-jobs goes on to the scheduler."""
+    many = run(trained, TWO_PEOPLE, "--n-jobs", MOST_WORKERS + 1)
+    assert many.returncode == 2 and many.stderr.endswith(
+        f"recommend.py: error: --n-jobs {MOST_WORKERS + 1}: must be from 1 to {MOST_WORKERS} "
+        "(4 per CPU: more only wait for the CPUs, and take memory)\n")
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        address = "tcp://127.0.0.1:%d" % closed.getsockname()[1]
+    cluster = run(trained, TWO_PEOPLE, "--n-jobs", MOST_WORKERS + 1, "--scheduler", address)
+    assert cluster.returncode == 1 and f"{address}: no Dask scheduler answers" in cluster.stderr
+
+
 def test_usage_and_model_errors(trained, tmp_path):
     assert run(trained).returncode == 2
-    many = run(trained, TWO_PEOPLE, "--n-jobs", MOST_WORKERS + 1)
-    assert many.returncode == 2 and f"--n-jobs {MOST_WORKERS + 1}: must be from 1 to {MOST_WORKERS}" in many.stderr
     missing = subprocess.run([sys.executable, str(ROOT / "recommend.py"), "--model",
                               str(tmp_path / "none.joblib"), str(TWO_PEOPLE)],
                              capture_output=True, text=True, cwd=ROOT)

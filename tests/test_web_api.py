@@ -332,8 +332,8 @@ def test_a_taken_port_is_said_at_once_in_one_line(trained):
     (["--max-photo-mb", "1e-9"], "--max-photo-mb 1e-09: must be from 0.001 to 10000"),
     (["--max-photo-mb", "1e308"], "--max-photo-mb 1e+308: must be from 0.001 to 10000"),
     (["--host", "é" * 64], f"--host {'é' * 64!r}: not a host name or address"),
-    (["--workers", "1000"], f"--workers 1000: must be from 1 to {MOST_WORKERS} (4 per CPU: more only wait for "
-                            "the CPUs, and each holds its own copy of the models)"),
+    (["--workers", str(MOST_WORKERS + 1)], f"--workers {MOST_WORKERS + 1}: must be from 1 to {MOST_WORKERS} "
+                                           "(4 per CPU: more only wait for the CPUs, and take memory)"),
 ])
 def test_a_wrong_argument_is_a_usage_error_before_anything_starts(tmp_path, flags, error):
     command = [sys.executable, str(ROOT / "serve.py"), "--model", str(tmp_path / "none.joblib"), *flags]

@@ -5,19 +5,21 @@ import os
 import signal
 import sys
 
-#: Worker processes by default: one per CPU (each analyses one photo at a time, on one thread).
-CPUS = os.cpu_count() or 1
+#: Worker processes by default: one per CPU this process may run on (each analyses one photo
+#: at a time, on one thread), not the machine's count, which a container's limit hides.
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 #: Most worker processes a command starts: past one per CPU they only wait for the CPUs, and
 #: each holds its own models (about 125 MB once warm, measured under serve.py), so a slip
-#: such as ``--workers 1000`` would fill the memory before the first photo.
+#: such as ``--workers 1000`` would fill the memory before the first photo.  (A Dask
+#: cluster's workers are its own: ``recommend.py --scheduler`` is not bound.)
 MOST_WORKERS = 4 * CPUS
 
 
 def check_workers(number):
     """ValueError, in words, for a number of workers outside 1 to :data:`MOST_WORKERS`."""
     if not 1 <= number <= MOST_WORKERS:
-        raise ValueError(f"{number}: must be from 1 to {MOST_WORKERS} (4 per CPU: more only wait "
-                         "for the CPUs, and each holds its own copy of the models)")
+        raise ValueError(f"{number}: must be from 1 to {MOST_WORKERS}" + (
+            " (4 per CPU: more only wait for the CPUs, and take memory)" if number > MOST_WORKERS else ""))
 
 
 def end_with_parent(parent):
