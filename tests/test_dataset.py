@@ -1,5 +1,6 @@
 """Reading labelled datasets in both layouts, and clear errors naming the row."""
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -43,6 +44,19 @@ def test_labels_csv(photos):
     assert table["filename"].tolist() == [str(folder / "images" / n) for n in names]
     assert table[["hat", "beard", "eyewear"]].values.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 0]]
     assert table["identity"].tolist() == ["7", "7", "9"]
+
+
+def test_a_relative_data_folder_gives_absolute_paths(photos, tmp_path, celeba_paths, monkeypatch):
+    """A Dask cluster's workers read the photos from their own working folders: the paths
+    must not depend on this one, in either layout."""
+    folder, names = photos
+    write_csv(folder, [(names[0], 1, 0, 0, "7"), (names[1], 0, 1, 1, "7"), (names[2], 0, 0, 0, "9")])
+    (tmp_path / "folders" / "hat").mkdir(parents=True)
+    shutil.copy(celeba_paths[0], tmp_path / "folders" / "hat")
+    monkeypatch.chdir(tmp_path)
+    assert load_dataset(Path("data"))["filename"].tolist() == [str(folder / "images" / n) for n in names]
+    assert load_dataset(Path("folders"))["filename"].tolist() == [
+        str(tmp_path / "folders" / "hat" / Path(celeba_paths[0]).name)]
 
 
 @pytest.mark.parametrize("rows, columns, message", [

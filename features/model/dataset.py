@@ -64,7 +64,8 @@ def read_labels_csv(path):
         raise DatasetError(f"{path}: unknown column(s) {', '.join(sorted(unknown))}; expected "
                            "filename, hat, beard, eyewear and optionally identity")
     images = path.parent / "images"
-    base = images if images.is_dir() else path.parent
+    # absolute: a Dask cluster's workers read the photos from their own working folders
+    base = (images if images.is_dir() else path.parent).absolute()
     seen = {}
     for index, row in table.iterrows():
         line = index + 2  # header is line 1
@@ -121,7 +122,7 @@ def read_label_folders(folder):
         for photo in sorted((folder / label).glob("*")) if (folder / label).is_dir() else []:
             if photo.suffix.lower() not in PHOTO_SUFFIXES:
                 continue
-            entry = labels.setdefault(photo.name, {"filename": str(photo), **dict.fromkeys(LABELS, 0),
+            entry = labels.setdefault(photo.name, {"filename": str(photo.absolute()), **dict.fromkeys(LABELS, 0),
                                                    "folders": []})
             if entry["folders"] and not same_file(entry["filename"], photo):
                 raise DatasetError(f"{folder}: {entry['folders'][0]}/{photo.name} and {label}/{photo.name} are "
