@@ -143,16 +143,17 @@ def extract(extractor, paths, scheduler=None):
         return X
     from joblib import parallel_config
 
-    from features.app.cluster import connect, import_failure
+    from features.app.cluster import cluster_failure, connect
 
     client = connect(scheduler)
-    workers = max(1, len(client.scheduler_info()["workers"]))
+    # every thread of the cluster, and never 1: the extractor would run alone, on this machine
+    workers = max(2, sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values()))
     try:
         with parallel_config(backend="dask", n_jobs=workers, client=client):
             # a copy: the run goes on with the extractor's own n_jobs on this machine
             return copy.copy(extractor).set_params(n_jobs=workers).transform(paths)
-    except (RuntimeError, ModuleNotFoundError) as exc:
-        failure = import_failure(exc, scheduler)
+    except Exception as exc:
+        failure = cluster_failure(exc, scheduler)
         if failure is None:
             raise
         raise failure from None

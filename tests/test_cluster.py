@@ -195,3 +195,67 @@ def test_train_extracts_features_on_the_cluster(cluster, tmp_path):
     reports = [json.loads((tmp_path / side / "cv_report.json").read_text())["labels"] for side in ("local", "remote")]
     assert reports[0] == reports[1]
     assert len(list((tmp_path / "remote" / "feature-cache").rglob("*.npy"))) >= 4 * 200
+
+
+@pytest.mark.parametrize("address, message", [
+    ("tls://127.0.0.1:8786", "tls:// is not supported: give the scheduler's tcp:// address"),
+    ("inproc://x:1", "inproc:// is not supported: give the scheduler's tcp:// address"),
+    ("tcp://127.0.0.1:99999", "port 99999 is not from 1 to 65535"),
+])
+def test_an_address_this_tool_cannot_use_is_a_usage_error(trained, address, message):
+    """Dask's client failed there with a TypeError or ValueError, then waited 40 s at exit (or
+    took port 99999 for 34463)."""
+    result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+    assert result.returncode == 2 and result.stderr.splitlines()[-1] == (
+        f"recommend.py: error: argument --scheduler: {message}")
+
+
+def test_a_worker_address_is_one_clear_line(trained, cluster):
+    """A worker's address (every worker's log shows it) given for the scheduler's."""
+    with distributed.Client(cluster["address"]) as client:
+        worker = next(iter(client.scheduler_info()["workers"]))
+    result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", worker)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"recommend.py: error: {worker}: a Dask worker, not the scheduler\n"
+
+
+def test_a_scheduler_without_workers_is_one_clear_line(trained, tmp_path):
+    """The run waited, silent, for ever; now a first worker has WORKERS_SECONDS to join."""
+    from features.app.cluster import WORKERS_SECONDS
+
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], dict(os.environ))
+    try:
+        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+    finally:
+        stop(scheduler)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"recommend.py: error: {address}: the scheduler has no workers "
+                             f"(none joined in {WORKERS_SECONDS} s)\n")
+
+
+def test_a_scheduler_that_goes_away_mid_run_is_one_line_and_keeps_the_answers(trained, photos, tmp_path):
+    """The photos of a lost scheduler's cancelled tasks were sent again, one at a time, to a
+    client without a scheduler: the run hung.  Now it ends with one line, and the photos
+    answered stay printed and in the Parquet file."""
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], dict(os.environ))
+    worker = subprocess.Popen([BIN / "dask", "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
+                               "--no-dashboard", "--no-nanny"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = tmp_path / "answered.parquet"
+    try:
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=120)
+        process = subprocess.Popen([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
+                                    str(photos), "--json", "--output", str(output), "--scheduler", address],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        answered = [process.stdout.readline() for _ in range(2)]
+        scheduler.kill()
+        rest, err = process.communicate(timeout=120)
+    finally:
+        stop(worker)
+        scheduler.kill()
+        scheduler.wait()
+    records = [json.loads(line) for line in answered + rest.splitlines()]
+    assert process.returncode == 1 and 2 <= len(records) < 26
+    assert err.splitlines() == [f"recommend.py: error: {address}: the scheduler went away (connection lost)"], err
+    assert pd.read_parquet(output)["image"].drop_duplicates().tolist() == [r["image"] for r in records]

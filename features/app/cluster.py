@@ -6,6 +6,8 @@ workers must be able to import this project (the scheduler unpickles the task gr
 same paths.
 """
 import argparse
+import asyncio
+import logging
 import socket
 import struct
 from collections import deque
@@ -19,6 +21,9 @@ AHEAD_PER_WORKER = 4
 CONNECT_SECONDS, GREETING_SECONDS = 20, 10
 #: Most bytes a scheduler's greeting says it holds (measured: 58); far more is not one.
 GREETING_BYTES = 1 << 16
+#: Seconds to wait for a first worker: a cluster still starting gets them in a few; a
+#: scheduler without any would otherwise keep the run waiting, silent, for ever.
+WORKERS_SECONDS = 30
 
 
 class ClusterError(RuntimeError):
@@ -26,29 +31,41 @@ class ClusterError(RuntimeError):
 
 
 def scheduler_address(text):
-    """``text`` if it reads as a scheduler's address (scheme, host and port), else a usage
-    error (argparse type): a client given a wrong one fails, then waits 40 s at exit for its
-    own cleanup."""
+    """``text`` if it reads as a scheduler's TCP address (host and port), else a usage error
+    (argparse type): a client given a wrong one fails, then waits 40 s at exit for its own
+    cleanup.  Other schemes need settings this tool does not take (``tls://``: certificates)
+    or packages it does not install (``ucx://``), and ``inproc://`` is one process's own."""
     from distributed.comm import parse_address
     from distributed.comm.addressing import parse_host_port
-    from distributed.comm.registry import get_backend
 
     try:
         scheme, location = parse_address(text)
-        get_backend(scheme)
-        parse_host_port(location)
+        _, port = parse_host_port(location)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if scheme != "tcp":
+        raise argparse.ArgumentTypeError(f"{scheme}:// is not supported: give the scheduler's tcp:// address")
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not from 1 to 65535")
     return text
 
 
 def connect(address):
     """A client of the scheduler at ``address`` (``tcp://host:8786``), or ClusterError when
-    none answers there (:func:`check_scheduler`)."""
+    none answers there (:func:`check_scheduler`) or no worker joins it."""
     from distributed import Client
 
     check_scheduler(address)
-    return Client(address, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
+    # Dask's own log lines (a lost scheduler's traceback, its reconnection attempts) would
+    # come beside the one line that says what happened
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    client = Client(address, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_SECONDS)
+    except TimeoutError:
+        client.close()
+        raise ClusterError(f"{address}: the scheduler has no workers (none joined in {WORKERS_SECONDS} s)") from None
+    return client
 
 
 def check_scheduler(address):
@@ -58,14 +75,12 @@ def check_scheduler(address):
     8-byte count, a few dozen bytes).  Given another server (the dashboard's HTTP port, 8787,
     for 8786), Dask's client hangs when it says nothing and reads what it says as a length
     (a MemoryError for 3 EiB); the scheduler logs the probe as a connection closed before
-    its handshake.  Only ``tcp://`` is probed: other schemes are left to Dask.
+    its handshake.
     """
     from distributed.comm import parse_address
     from distributed.comm.addressing import parse_host_port
 
-    scheme, location = parse_address(address)
-    if scheme != "tcp":
-        return
+    _, location = parse_address(address)
     try:
         probe = socket.create_connection(parse_host_port(location), timeout=CONNECT_SECONDS)
     except OSError as exc:  # refused, or timed out: a host down or behind a firewall
@@ -74,6 +89,18 @@ def check_scheduler(address):
         head = greeting(probe, address)
     if len(head) < 8 or struct.unpack("Q", head)[0] > GREETING_BYTES:
         raise ClusterError(f"{address}: not a Dask scheduler (it answered something else)")
+    kind = asyncio.run(server_kind(address))
+    if kind != "Scheduler":  # a worker's or nanny's address, from their logs: Dask's client
+        # fails there with a TypeError, then waits 40 s at exit to close itself
+        raise ClusterError(f"{address}: a Dask {kind.lower()}, not the scheduler")
+
+
+async def server_kind(address):
+    """What the Dask server at ``address`` says it is: ``Scheduler``, ``Worker``, ``Nanny``."""
+    from distributed.core import rpc
+
+    async with rpc(address, timeout=GREETING_SECONDS) as server:
+        return (await server.identity())["type"]
 
 
 def greeting(probe, address):
@@ -90,10 +117,16 @@ def greeting(probe, address):
     return head
 
 
-def import_failure(exc, address):
-    """A :class:`ClusterError` if ``exc`` says the scheduler or a worker at ``address`` could
-    not import this project's code (Dask's own message is a long deserialization error), else
-    None."""
+def cluster_failure(exc, address):
+    """A :class:`ClusterError` if ``exc`` says the scheduler at ``address`` went away (its
+    connection lost: every future is cancelled), or that it or a worker could not import this
+    project's code (Dask's own message is a long deserialization error), else None."""
+    from distributed.client import FutureCancelledError
+    from distributed.comm import CommClosedError
+
+    if (isinstance(exc, FutureCancelledError) and exc.reason == "scheduler-connection-lost"
+            or isinstance(exc, CommClosedError)):
+        return ClusterError(f"{address}: the scheduler went away (connection lost)")
     if isinstance(exc, RuntimeError) and "deserialization of the task graph" in str(exc):
         where = "the scheduler"
     elif isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == __name__.split(".")[0]:
@@ -105,12 +138,12 @@ def import_failure(exc, address):
                         "its .venv (README, Scaling out on Dask)")
 
 
-def result(future):
-    """The future's result, or :class:`ClusterError` when the cluster cannot import the project."""
+def result(future, address):
+    """The future's result, or :class:`ClusterError` (:func:`cluster_failure`)."""
     try:
         return future.result()
-    except (RuntimeError, ModuleNotFoundError) as exc:
-        failure = import_failure(exc, future.client.scheduler.address)
+    except Exception as exc:
+        failure = cluster_failure(exc, address)
         if failure is None:
             raise
         raise failure from None
@@ -132,6 +165,7 @@ def map_in_order(client, function, chunks, *args, lost=None):
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
+    address = client.scheduler.address
     workers = max(1, len(client.scheduler_info()["workers"]))
     pending = deque()
     chunks = iter(chunks)
@@ -150,12 +184,12 @@ def map_in_order(client, function, chunks, *args, lost=None):
     while pending:
         chunk, future = pending.popleft()
         try:
-            yield result(future)
+            yield result(future, address)
         except (KilledWorker, FutureCancelledError):
             results = []
             for item in chunk:  # one at a time, so an innocent photo never shares a dying worker
                 try:
-                    results += result(run([item]))
+                    results += result(run([item]), address)
                 except (KilledWorker, FutureCancelledError):
                     results.append(lost(item))
             yield results
