@@ -89,7 +89,10 @@ def check_scheduler(address):
         head = greeting(probe, address)
     if len(head) < 8 or struct.unpack("Q", head)[0] > GREETING_BYTES:
         raise ClusterError(f"{address}: not a Dask scheduler (it answered something else)")
-    kind = asyncio.run(server_kind(address))
+    try:
+        kind = asyncio.run(server_kind(address))
+    except Exception as exc:  # a server that greets as Dask's do, then answers nothing it should
+        raise ClusterError(f"{address}: not a Dask scheduler (asked what it is: {type(exc).__name__})") from None
     if kind != "Scheduler":  # a worker's or nanny's address, from their logs: Dask's client
         # fails there with a TypeError, then waits 40 s at exit to close itself
         raise ClusterError(f"{address}: a Dask {kind.lower()}, not the scheduler")

@@ -6,7 +6,8 @@ import signal
 import sys
 
 #: Worker processes by default: one per CPU this process may run on (each analyses one photo
-#: at a time, on one thread), not the machine's count, which a container's limit hides.
+#: at a time, on one thread), not the machine's count: a container pinned to some CPUs
+#: (a cpuset) sees only those.
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 #: Most worker processes a command starts: past one per CPU they only wait for the CPUs, and
 #: each holds its own models (about 125 MB once warm, measured under serve.py), so a slip
