@@ -4,7 +4,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from conftest import LFW, ROOT, alive, children
+from conftest import LFW, ROOT, alive, children, free_port
 from features.app.workers import MOST_WORKERS
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
@@ -236,9 +235,7 @@ def test_workers_are_bound_here_not_on_a_cluster(trained):
     assert many.returncode == 2 and many.stderr.endswith(
         f"recommend.py: error: --n-jobs {MOST_WORKERS + 1}: must be from 1 to {MOST_WORKERS} "
         "(4 per CPU: more only wait for the CPUs, and take memory)\n")
-    with socket.socket() as closed:  # a port nobody listens on
-        closed.bind(("127.0.0.1", 0))
-        address = "tcp://127.0.0.1:%d" % closed.getsockname()[1]
+    address = f"tcp://127.0.0.1:{free_port()}"  # nobody listens there
     cluster = run(trained, TWO_PEOPLE, "--n-jobs", MOST_WORKERS + 1, "--scheduler", address)
     assert cluster.returncode == 1 and f"{address}: no Dask scheduler answers" in cluster.stderr
 
