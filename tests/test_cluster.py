@@ -32,19 +32,52 @@ def start_scheduler(folder, command, env):
     return scheduler, json.loads(scheduler_file.read_text())["address"]
 
 
+def checkout_env(env=None):
+    """``env`` (default: this process's) for a scheduler or worker that must run the checkout
+    under test, as the client checks (``features.CODE_FINGERPRINT``): without PYTHONPATH, as the
+    README says, when the editable install points at it; else (the tests run in another
+    checkout, such as a git worktree) with PYTHONPATH set to it."""
+    env = {k: v for k, v in (os.environ if env is None else env).items() if k != "PYTHONPATH"}
+    installed = subprocess.run([sys.executable, "-c", "import features; print(features.__file__)"],
+                               env=env, cwd="/", capture_output=True, text=True).stdout.strip()
+    return env if installed == str(ROOT / "features" / "__init__.py") else {**env, "PYTHONPATH": str(ROOT)}
+
+
+def start_worker(folder, address, name, env=None, prefix=()):
+    """A worker process named ``name``, without a nanny (a kill ends it), one thread, and its
+    address once it joined (``prefix``: a command that runs it, such as ``unshare``)."""
+    worker = subprocess.Popen([*prefix, BIN / "dask", "worker", address, "--name", name, "--nthreads", "1",
+                               "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"],
+                              env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    with distributed.Client(address, timeout="30s") as client:
+        while not (found := [w for w, info in client.scheduler_info()["workers"].items() if info["name"] == name]):
+            assert worker.poll() is None and time.time() < deadline, f"the worker {name} did not join"
+            time.sleep(0.1)
+    return worker, found[0]
+
+
 def stop(*processes):
+    """SIGTERM each process in turn (workers before their scheduler, which they tell that they
+    leave); one still running 60 s later is killed, and fails the test, not left behind."""
+    slow = []
     for process in processes:
         process.send_signal(signal.SIGTERM)
-    for process in processes:
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            slow.append(" ".join(map(str, process.args)))
+    assert not slow, f"killed, still running 60 s after SIGTERM: {slow}"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Scheduler and workers started as the README says: from the installed .venv, in another
-    folder, with no PYTHONPATH."""
+    folder, with no PYTHONPATH (but for tests run in another checkout: :func:`checkout_env`)."""
     folder = tmp_path_factory.mktemp("dask")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = checkout_env()
     scheduler, address = start_scheduler(folder, [BIN / "dask", "scheduler"], env)
     workers = subprocess.Popen([BIN / "dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
                                 "--host", "127.0.0.1", "--no-dashboard"],
