@@ -110,6 +110,32 @@ def test_a_scheduler_without_the_project_is_one_clear_line(trained, tmp_path):
         "from its .venv (README, Scaling out on Dask)"]
 
 
+def test_a_scheduler_and_a_worker_with_other_code_are_one_clear_line(trained, tmp_path):
+    """A worker started before an update runs the old code, and answered with it; now the
+    client compares its code's fingerprint with the scheduler's and every worker's, and names
+    the ones that differ.  Here "before the update" is a copy of the project with one line
+    more, on the scheduler and one of two workers."""
+    older = tmp_path / "older"
+    shutil.copytree(ROOT / "features", older / "features", ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
+    with open(older / "features" / "app" / "analysis.py", "a") as module:
+        module.write("# a line the update removed\n")
+    old_env = {**checkout_env(), "PYTHONPATH": str(older)}
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], old_env)
+    processes = [scheduler]
+    try:
+        old, old_address = start_worker(tmp_path, address, "old", old_env)
+        processes.append(old)
+        new, _ = start_worker(tmp_path, address, "new", checkout_env())
+        processes.append(new)
+        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+    finally:
+        stop(*reversed(processes))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"recommend.py: error: {address}: the scheduler and the worker at {old_address} "
+                             "run other code than this client: restart them from the updated checkout "
+                             "(README, Scaling out on Dask)\n")
+
+
 def test_an_address_where_no_scheduler_answers_is_one_clear_line(trained, tmp_path):
     """A closed port, or another server (the dashboard's HTTP port given for the scheduler's):
     Dask's client hung there, or read the server's bytes as a frame's length (a MemoryError)."""
