@@ -136,6 +136,29 @@ def test_a_scheduler_and_a_worker_with_other_code_are_one_clear_line(trained, tm
                              "(README, Scaling out on Dask)\n")
 
 
+def test_a_model_a_worker_cannot_read_is_one_clear_line(trained, tmp_path):
+    """The client reads the model, a worker does not find it at that path (its host has no
+    shared file system, or mounts it elsewhere): the model's own advice, "make one with:
+    python train.py", was wrong there.  The worker runs in its own mount namespace, where the
+    model's folder is an empty tmpfs."""
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs unshare --mount (root) to hide the model from the worker")
+    hide = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs tmpfs "$1" && shift && exec "$@"', "hide", str(trained["out"])]
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    processes = [scheduler]
+    try:
+        worker, worker_address = start_worker(tmp_path, address, "elsewhere", checkout_env(), prefix=hide)
+        processes.append(worker)
+        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+    finally:
+        stop(*reversed(processes))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"recommend.py: error: the worker at {worker_address} cannot read the model at "
+                             f"{trained['model']} (No such file or directory): it must be at the same path "
+                             "on every host (README, Scaling out on Dask)\n")
+
+
 def test_an_address_where_no_scheduler_answers_is_one_clear_line(trained, tmp_path):
     """A closed port, or another server (the dashboard's HTTP port given for the scheduler's):
     Dask's client hung there, or read the server's bytes as a frame's length (a MemoryError)."""
