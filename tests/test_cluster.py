@@ -159,6 +159,53 @@ def test_a_model_a_worker_cannot_read_is_one_clear_line(trained, tmp_path):
                              "on every host (README, Scaling out on Dask)\n")
 
 
+def test_every_worker_leaving_mid_run_is_one_line_and_keeps_the_answers(trained, photos, tmp_path):
+    """The chunks of a cluster whose every worker left wait for one to join: the run waited,
+    silent, for ever.  Now it ends with one line once the cluster has had no worker for
+    WORKERS_SECONDS, and the photos answered stay printed and in the Parquet file."""
+    from features.app.cluster import WORKERS_SECONDS
+
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    processes = [scheduler]
+    output = tmp_path / "answered.parquet"
+    process = None
+    try:
+        worker, _ = start_worker(tmp_path, address, "leaving", checkout_env())
+        processes.append(worker)
+        process, stdout, stderr = start_recommend(trained, photos, output, address, tmp_path)
+        worker.kill()
+        left = time.time()
+        process.wait(timeout=WORKERS_SECONDS + 90)
+        waited = time.time() - left
+    finally:
+        if process is not None and process.poll() is None:  # still waiting: the defect
+            process.kill()
+            process.wait()
+        stop(*reversed(processes))
+    records = [json.loads(line) for line in stdout.read_text().splitlines()]
+    assert process.returncode == 1 and 2 <= len(records) < 26
+    assert stderr.read_text().splitlines() == [f"recommend.py: error: {address}: every worker left and none "
+                                               f"joined in {WORKERS_SECONDS} s"]
+    assert WORKERS_SECONDS <= waited < WORKERS_SECONDS + 30
+    assert pd.read_parquet(output)["image"].drop_duplicates().tolist() == [r["image"] for r in records]
+
+
+def start_recommend(trained, photos, output, address, folder, answers=2):
+    """recommend.py --json on ``photos`` at ``address`` with ``--output``, once it answered
+    ``answers`` photos; its stdout and stderr go to files in ``folder``, returned with it (a
+    pipe read line by line holds the lines read ahead, which communicate() then loses)."""
+    stdout, stderr = folder / "stdout.jsonl", folder / "stderr.txt"
+    with open(stdout, "w") as out, open(stderr, "w") as err:
+        process = subprocess.Popen([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
+                                    str(photos), "--json", "--output", str(output), "--scheduler", address],
+                                   stdout=out, stderr=err, cwd=ROOT)
+    deadline = time.time() + 120
+    while stdout.read_text().count("\n") < answers:
+        assert process.poll() is None and time.time() < deadline, stderr.read_text()
+        time.sleep(0.05)
+    return process, stdout, stderr
+
+
 def test_an_address_where_no_scheduler_answers_is_one_clear_line(trained, tmp_path):
     """A closed port, or another server (the dashboard's HTTP port given for the scheduler's):
     Dask's client hung there, or read the server's bytes as a frame's length (a MemoryError)."""

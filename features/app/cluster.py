@@ -10,6 +10,7 @@ import asyncio
 import logging
 import socket
 import struct
+import time
 from collections import deque
 
 #: Chunks submitted ahead of the one being read: keeps every worker busy, memory bounded.
@@ -24,6 +25,9 @@ GREETING_BYTES = 1 << 16
 #: Seconds to wait for a first worker: a cluster still starting gets them in a few; a
 #: scheduler without any would otherwise keep the run waiting, silent, for ever.
 WORKERS_SECONDS = 30
+#: Seconds between looks at the cluster's workers while a chunk is awaited: a run whose every
+#: worker left waits on its chunk for ever; a look is one small message to the scheduler.
+WATCH_SECONDS = 1
 #: Addresses named in one line when many servers run other code (a whole cluster after an update).
 NAMED = 3
 
@@ -201,14 +205,32 @@ def cannot_import(where):
 
 
 def result(future, address):
-    """The future's result, or :class:`ClusterError` (:func:`cluster_failure`)."""
-    try:
-        return future.result()
-    except Exception as exc:
-        failure = cluster_failure(exc, address)
-        if failure is None:
-            raise
-        raise failure from None
+    """The future's result, or :class:`ClusterError` (:func:`cluster_failure`, and
+    :func:`check_alone`: every worker left)."""
+    alone_since = None
+    while True:
+        try:
+            return future.result(timeout=WATCH_SECONDS)
+        except TimeoutError:
+            alone_since = check_alone(future.client, address, alone_since)
+        except Exception as exc:
+            failure = cluster_failure(exc, address)
+            if failure is None:
+                raise
+            raise failure from None
+
+
+def check_alone(client, address, since):
+    """Since when the cluster has had no worker (``since``, the last look's answer, or now;
+    None while it has some), or ClusterError once that is :data:`WORKERS_SECONDS` ago: its
+    tasks wait for a worker to join, and the run waits with them, silent."""
+    if client.scheduler_info(n_workers=0).get("n_workers", 1):
+        return None
+    if since is None:
+        return time.monotonic()
+    if time.monotonic() - since >= WORKERS_SECONDS:
+        raise ClusterError(f"{address}: every worker left and none joined in {WORKERS_SECONDS} s")
+    return since
 
 
 def map_in_order(client, function, chunks, *args, lost=None):
