@@ -371,20 +371,22 @@ def test_a_scheduler_that_goes_away_mid_run_is_one_line_and_keeps_the_answers(tr
                                "--no-dashboard", "--no-nanny"],
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     output = tmp_path / "answered.parquet"
+    process = None
     try:
         with distributed.Client(address, timeout="30s") as client:
             client.wait_for_workers(1, timeout=120)
-        process = subprocess.Popen([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
-                                    str(photos), "--json", "--output", str(output), "--scheduler", address],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        answered = [process.stdout.readline() for _ in range(2)]
+        process, stdout, stderr = start_recommend(trained, photos, output, address, tmp_path)
         scheduler.kill()
-        rest, err = process.communicate(timeout=120)
+        process.wait(timeout=120)
     finally:
+        if process is not None and process.poll() is None:  # still waiting: it hung
+            process.kill()
+            process.wait()
         stop(worker)
         scheduler.kill()
         scheduler.wait()
-    records = [json.loads(line) for line in answered + rest.splitlines()]
+    records = [json.loads(line) for line in stdout.read_text().splitlines()]
     assert process.returncode == 1 and 2 <= len(records) < 26
-    assert err.splitlines() == [f"recommend.py: error: {address}: the scheduler went away (connection lost)"], err
+    assert stderr.read_text().splitlines() == [f"recommend.py: error: {address}: the scheduler went away "
+                                               "(connection lost)"]
     assert pd.read_parquet(output)["image"].drop_duplicates().tolist() == [r["image"] for r in records]
