@@ -293,7 +293,7 @@ def run_forked(chunks, settings, workers):
 
 def run_on_cluster(chunks, settings, address):
     """On a Dask cluster; workers get absolute paths, records keep the paths as given."""
-    from features.app.analysis import analyse_chunk, error_record
+    from features.app.analysis import analyse_chunk_on_worker, error_record
     from features.app.cluster import connect, map_in_order
     from features.app.records import path_text
 
@@ -303,7 +303,7 @@ def run_on_cluster(chunks, settings, address):
     remote = [[(Path(path).absolute(), target and target.absolute()) for path, target in chunk]
               for chunk in chunks]
     given = (path for chunk in chunks for path, _ in chunk)
-    for records in map_in_order(connect(address), analyse_chunk, remote, settings, lost=lost):
+    for records in map_in_order(connect(address), analyse_chunk_on_worker, remote, settings, lost=lost):
         for record in records:
             yield {**record, "image": path_text(next(given))}
 

@@ -32,19 +32,52 @@ def start_scheduler(folder, command, env):
     return scheduler, json.loads(scheduler_file.read_text())["address"]
 
 
+def checkout_env(env=None):
+    """``env`` (default: this process's) for a scheduler or worker that must run the checkout
+    under test, as the client checks (``features.CODE_FINGERPRINT``): without PYTHONPATH, as the
+    README says, when the editable install points at it; else (the tests run in another
+    checkout, such as a git worktree) with PYTHONPATH set to it."""
+    env = {k: v for k, v in (os.environ if env is None else env).items() if k != "PYTHONPATH"}
+    installed = subprocess.run([sys.executable, "-c", "import features; print(features.__file__)"],
+                               env=env, cwd="/", capture_output=True, text=True).stdout.strip()
+    return env if installed == str(ROOT / "features" / "__init__.py") else {**env, "PYTHONPATH": str(ROOT)}
+
+
+def start_worker(folder, address, name, env=None, prefix=()):
+    """A worker process named ``name``, without a nanny (a kill ends it), one thread, and its
+    address once it joined (``prefix``: a command that runs it, such as ``unshare``)."""
+    worker = subprocess.Popen([*prefix, BIN / "dask", "worker", address, "--name", name, "--nthreads", "1",
+                               "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"],
+                              env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    with distributed.Client(address, timeout="30s") as client:
+        while not (found := [w for w, info in client.scheduler_info()["workers"].items() if info["name"] == name]):
+            assert worker.poll() is None and time.time() < deadline, f"the worker {name} did not join"
+            time.sleep(0.1)
+    return worker, found[0]
+
+
 def stop(*processes):
+    """SIGTERM each process in turn (workers before their scheduler, which they tell that they
+    leave); one still running 60 s later is killed, and fails the test, not left behind."""
+    slow = []
     for process in processes:
         process.send_signal(signal.SIGTERM)
-    for process in processes:
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            slow.append(" ".join(map(str, process.args)))
+    assert not slow, f"killed, still running 60 s after SIGTERM: {slow}"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Scheduler and workers started as the README says: from the installed .venv, in another
-    folder, with no PYTHONPATH."""
+    folder, with no PYTHONPATH (but for tests run in another checkout: :func:`checkout_env`)."""
     folder = tmp_path_factory.mktemp("dask")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = checkout_env()
     scheduler, address = start_scheduler(folder, [BIN / "dask", "scheduler"], env)
     workers = subprocess.Popen([BIN / "dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
                                 "--host", "127.0.0.1", "--no-dashboard"],
@@ -75,6 +108,102 @@ def test_a_scheduler_without_the_project_is_one_clear_line(trained, tmp_path):
         f"recommend.py: error: the scheduler at {address} cannot import this project's code: run "
         "`make install` (or `pip install -e .`) in the repository on every host and start dask "
         "from its .venv (README, Scaling out on Dask)"]
+
+
+def test_a_scheduler_and_a_worker_with_other_code_are_one_clear_line(trained, tmp_path):
+    """A worker started before an update runs the old code, and answered with it; now the
+    client compares its code's fingerprint with the scheduler's and every worker's, and names
+    the ones that differ.  Here "before the update" is a copy of the project with one line
+    more, on the scheduler and one of two workers."""
+    older = tmp_path / "older"
+    shutil.copytree(ROOT / "features", older / "features", ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
+    with open(older / "features" / "app" / "analysis.py", "a") as module:
+        module.write("# a line the update removed\n")
+    old_env = {**checkout_env(), "PYTHONPATH": str(older)}
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], old_env)
+    processes = [scheduler]
+    try:
+        old, old_address = start_worker(tmp_path, address, "old", old_env)
+        processes.append(old)
+        new, _ = start_worker(tmp_path, address, "new", checkout_env())
+        processes.append(new)
+        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+    finally:
+        stop(*reversed(processes))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"recommend.py: error: {address}: the scheduler and the worker at {old_address} "
+                             "run other code than this client: restart them from the updated checkout "
+                             "(README, Scaling out on Dask)\n")
+
+
+def test_a_model_a_worker_cannot_read_is_one_clear_line(trained, tmp_path):
+    """The client reads the model, a worker does not find it at that path (its host has no
+    shared file system, or mounts it elsewhere): the model's own advice, "make one with:
+    python train.py", was wrong there.  The worker runs in its own mount namespace, where the
+    model's folder is an empty tmpfs."""
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs unshare --mount (root) to hide the model from the worker")
+    hide = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs tmpfs "$1" && shift && exec "$@"', "hide", str(trained["out"])]
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    processes = [scheduler]
+    try:
+        worker, worker_address = start_worker(tmp_path, address, "elsewhere", checkout_env(), prefix=hide)
+        processes.append(worker)
+        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+    finally:
+        stop(*reversed(processes))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"recommend.py: error: the worker at {worker_address} cannot read the model at "
+                             f"{trained['model']} (No such file or directory): it must be at the same path "
+                             "on every host (README, Scaling out on Dask)\n")
+
+
+def test_every_worker_leaving_mid_run_is_one_line_and_keeps_the_answers(trained, photos, tmp_path):
+    """The chunks of a cluster whose every worker left wait for one to join: the run waited,
+    silent, for ever.  Now it ends with one line once the cluster has had no worker for
+    WORKERS_SECONDS, and the photos answered stay printed and in the Parquet file."""
+    from features.app.cluster import WORKERS_SECONDS
+
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    processes = [scheduler]
+    output = tmp_path / "answered.parquet"
+    process = None
+    try:
+        worker, _ = start_worker(tmp_path, address, "leaving", checkout_env())
+        processes.append(worker)
+        process, stdout, stderr = start_recommend(trained, photos, output, address, tmp_path)
+        worker.kill()
+        left = time.time()
+        process.wait(timeout=WORKERS_SECONDS + 90)
+        waited = time.time() - left
+    finally:
+        if process is not None and process.poll() is None:  # still waiting: the defect
+            process.kill()
+            process.wait()
+        stop(*reversed(processes))
+    records = [json.loads(line) for line in stdout.read_text().splitlines()]
+    assert process.returncode == 1 and 2 <= len(records) < 26
+    assert stderr.read_text().splitlines() == [f"recommend.py: error: {address}: every worker left and none "
+                                               f"joined in {WORKERS_SECONDS} s"]
+    assert WORKERS_SECONDS <= waited < WORKERS_SECONDS + 30
+    assert pd.read_parquet(output)["image"].drop_duplicates().tolist() == [r["image"] for r in records]
+
+
+def start_recommend(trained, photos, output, address, folder, answers=2):
+    """recommend.py --json on ``photos`` at ``address`` with ``--output``, once it answered
+    ``answers`` photos; its stdout and stderr go to files in ``folder``, returned with it (a
+    pipe read line by line holds the lines read ahead, which communicate() then loses)."""
+    stdout, stderr = folder / "stdout.jsonl", folder / "stderr.txt"
+    with open(stdout, "w") as out, open(stderr, "w") as err:
+        process = subprocess.Popen([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
+                                    str(photos), "--json", "--output", str(output), "--scheduler", address],
+                                   stdout=out, stderr=err, cwd=ROOT)
+    deadline = time.time() + 120
+    while stdout.read_text().count("\n") < answers:
+        assert process.poll() is None and time.time() < deadline, stderr.read_text()
+        time.sleep(0.05)
+    return process, stdout, stderr
 
 
 def test_an_address_where_no_scheduler_answers_is_one_clear_line(trained, tmp_path):
@@ -242,20 +371,22 @@ def test_a_scheduler_that_goes_away_mid_run_is_one_line_and_keeps_the_answers(tr
                                "--no-dashboard", "--no-nanny"],
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     output = tmp_path / "answered.parquet"
+    process = None
     try:
         with distributed.Client(address, timeout="30s") as client:
             client.wait_for_workers(1, timeout=120)
-        process = subprocess.Popen([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
-                                    str(photos), "--json", "--output", str(output), "--scheduler", address],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        answered = [process.stdout.readline() for _ in range(2)]
+        process, stdout, stderr = start_recommend(trained, photos, output, address, tmp_path)
         scheduler.kill()
-        rest, err = process.communicate(timeout=120)
+        process.wait(timeout=120)
     finally:
+        if process is not None and process.poll() is None:  # still waiting: it hung
+            process.kill()
+            process.wait()
         stop(worker)
         scheduler.kill()
         scheduler.wait()
-    records = [json.loads(line) for line in answered + rest.splitlines()]
+    records = [json.loads(line) for line in stdout.read_text().splitlines()]
     assert process.returncode == 1 and 2 <= len(records) < 26
-    assert err.splitlines() == [f"recommend.py: error: {address}: the scheduler went away (connection lost)"], err
+    assert stderr.read_text().splitlines() == [f"recommend.py: error: {address}: the scheduler went away "
+                                               "(connection lost)"]
     assert pd.read_parquet(output)["image"].drop_duplicates().tolist() == [r["image"] for r in records]

@@ -16,7 +16,8 @@ from features.labels import LABELS
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image
 from features.model.model_io import RETRAIN, ModelError, card_path, check_model, load_model
-from features.products.recommendations import PER_CATEGORY, headline, load_catalog, recommend_products
+from features.products.recommendations import (PER_CATEGORY, CatalogError, headline, load_catalog,
+                                               recommend_products)
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,37 @@ def analyse_chunk(jobs, settings):
     with threadpool_limits(1):  # one photo per process at a time: no thread pools inside
         return [analyse_job(path, annotate_to, model, catalog, settings.per_category, settings.debug)
                 for path, annotate_to in jobs]
+
+
+def analyse_chunk_on_worker(jobs, settings):
+    """:func:`analyse_chunk` on a Dask worker, where a model or catalog that will not load is
+    a ClusterError naming the worker (:func:`unusable_on_worker`): the client checked its
+    own copy, and the model's own advice, "make one with: python train.py", is wrong there."""
+    try:
+        worker_state(settings)
+    except (ModelError, CatalogError) as exc:
+        raise unusable_on_worker(exc, settings) from None
+    return analyse_chunk(jobs, settings)
+
+
+def unusable_on_worker(exc, settings):
+    """The ClusterError of ``exc``, the model's or catalog's error on this Dask worker: a file
+    it cannot read is at another path on its host (a file system not shared, or mounted
+    elsewhere)."""
+    from distributed import get_worker
+
+    from features.app.cluster import ClusterError
+
+    where = f"the worker at {get_worker().address}"
+    for what, path, files in (("model", settings.model, (settings.model, card_path(settings.model))),
+                              ("catalog", settings.catalog, (settings.catalog,))):
+        try:
+            for name in files:
+                open(name, "rb").close()
+        except OSError as error:
+            return ClusterError(f"{where} cannot read the {what} at {path} ({error.strerror}): it must "
+                                "be at the same path on every host (README, Scaling out on Dask)")
+    return ClusterError(f"{where}: {exc}")
 
 
 def analyse_job(path, annotate_to, model, catalog, per_category, debug):

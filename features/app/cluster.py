@@ -10,6 +10,7 @@ import asyncio
 import logging
 import socket
 import struct
+import time
 from collections import deque
 
 #: Chunks submitted ahead of the one being read: keeps every worker busy, memory bounded.
@@ -24,6 +25,11 @@ GREETING_BYTES = 1 << 16
 #: Seconds to wait for a first worker: a cluster still starting gets them in a few; a
 #: scheduler without any would otherwise keep the run waiting, silent, for ever.
 WORKERS_SECONDS = 30
+#: Seconds between looks at the cluster's workers while a chunk is awaited: a run whose every
+#: worker left waits on its chunk for ever; a look is one small message to the scheduler.
+WATCH_SECONDS = 1
+#: Addresses named in one line when many servers run other code (a whole cluster after an update).
+NAMED = 3
 
 
 class ClusterError(RuntimeError):
@@ -65,7 +71,59 @@ def connect(address):
     except TimeoutError:
         client.close()
         raise ClusterError(f"{address}: the scheduler has no workers (none joined in {WORKERS_SECONDS} s)") from None
+    try:
+        check_code(client, address)
+    except BaseException:
+        client.close()
+        raise
     return client
+
+
+def fingerprint_probe():
+    """A function that says which code of this project runs where it is called: its
+    :data:`features.CODE_FINGERPRINT`, None where the project cannot be imported, or "" where
+    it is too old to say.  Nested, so that Dask sends it by value, not by name: a worker with
+    older code, or without the project, runs it all the same."""
+    def fingerprint():
+        try:
+            import features
+        except ImportError:
+            return None
+        return getattr(features, "CODE_FINGERPRINT", "")
+    return fingerprint
+
+
+def check_code(client, address):
+    """ClusterError unless the scheduler and every worker run this client's code.
+
+    A worker imports the project once: one started before an update (a ``git pull``), or on a
+    host with another checkout, answers with other code, and nothing else notices.  Workers
+    that join later are not checked.
+    """
+    from features import CODE_FINGERPRINT
+
+    probe = fingerprint_probe()
+    found = {"scheduler": client.run_on_scheduler(probe), **client.run(probe)}
+    if found["scheduler"] is None:
+        raise ClusterError(cannot_import(f"the scheduler at {address}"))
+    if None in found.values():
+        raise ClusterError(cannot_import("the worker at " + next(w for w, f in found.items() if f is None)))
+    other = [where for where, fingerprint in found.items() if fingerprint != CODE_FINGERPRINT]
+    if other:
+        raise ClusterError(f"{address}: {servers(other)} other code than this client: restart "
+                           f"{'them' if len(other) > 1 else 'it'} from the updated checkout "
+                           "(README, Scaling out on Dask)")
+
+
+def servers(names):
+    """``the scheduler runs``, ``the scheduler and the workers at A, B run``, ... (``names``:
+    "scheduler" and workers' addresses), at most :data:`NAMED` addresses."""
+    workers = [name for name in names if name != "scheduler"]
+    parts = ["the scheduler"] if "scheduler" in names else []
+    if workers:
+        listed = ", ".join(workers[:NAMED]) + (f" and {len(workers) - NAMED} more" if len(workers) > NAMED else "")
+        parts.append(f"the worker{'s' * (len(workers) > 1)} at {listed}")
+    return " and ".join(parts) + (" run" if len(names) > 1 else " runs")
 
 
 def check_scheduler(address):
@@ -136,20 +194,43 @@ def cluster_failure(exc, address):
         where = "a worker"
     else:
         return None
-    return ClusterError(f"{where} at {address} cannot import this project's code: run `make install` "
-                        "(or `pip install -e .`) in the repository on every host and start dask from "
-                        "its .venv (README, Scaling out on Dask)")
+    return ClusterError(cannot_import(f"{where} at {address}"))
+
+
+def cannot_import(where):
+    """The message for a scheduler or worker (``where``) without this project's code."""
+    return (f"{where} cannot import this project's code: run `make install` (or `pip install "
+            "-e .`) in the repository on every host and start dask from its .venv (README, "
+            "Scaling out on Dask)")
 
 
 def result(future, address):
-    """The future's result, or :class:`ClusterError` (:func:`cluster_failure`)."""
-    try:
-        return future.result()
-    except Exception as exc:
-        failure = cluster_failure(exc, address)
-        if failure is None:
-            raise
-        raise failure from None
+    """The future's result, or :class:`ClusterError` (:func:`cluster_failure`, and
+    :func:`check_alone`: every worker left)."""
+    alone_since = None
+    while True:
+        try:
+            return future.result(timeout=WATCH_SECONDS)
+        except TimeoutError:
+            alone_since = check_alone(future.client, address, alone_since)
+        except Exception as exc:
+            failure = cluster_failure(exc, address)
+            if failure is None:
+                raise
+            raise failure from None
+
+
+def check_alone(client, address, since):
+    """Since when the cluster has had no worker (``since``, the last look's answer, or now;
+    None while it has some), or ClusterError once that is :data:`WORKERS_SECONDS` ago: its
+    tasks wait for a worker to join, and the run waits with them, silent."""
+    if client.scheduler_info(n_workers=0).get("n_workers", 1):
+        return None
+    if since is None:
+        return time.monotonic()
+    if time.monotonic() - since >= WORKERS_SECONDS:
+        raise ClusterError(f"{address}: every worker left and none joined in {WORKERS_SECONDS} s")
+    return since
 
 
 def map_in_order(client, function, chunks, *args, lost=None):
