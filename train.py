@@ -141,22 +141,34 @@ def extract(extractor, paths, scheduler=None):
             # joblib keeps its worker processes for reuse; training needs their memory instead
             get_reusable_executor().shutdown(wait=True)
         return X
-    from joblib import parallel_config
+    return extract_on_cluster(extractor, list(paths), scheduler)
 
-    from features.app.cluster import cluster_failure, connect
+
+def extract_on_cluster(extractor, paths, scheduler):
+    """Feature rows of the photos, computed on the Dask cluster at ``scheduler`` in chunks (as
+    ``recommend.py --scheduler`` runs its photos: :func:`features.app.cluster.map_in_order`);
+    a photo that kills its worker twice is left out, as an unreadable one is."""
+    from features.app.cluster import connect, map_in_order
+    from features.vision.transformer import chunked
+
+    def lost(path):
+        print(f"train.py: warning: {path}: the worker died while extracting its features; left out",
+              file=sys.stderr)
+        return np.full(extractor.n_features_out_, np.nan, np.float32)
 
     client = connect(scheduler)
-    # every thread of the cluster, and never 1: the extractor would run alone, on this machine
-    workers = max(2, sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values()))
     try:
-        with parallel_config(backend="dask", n_jobs=workers, client=client):
-            # a copy: the run goes on with the extractor's own n_jobs on this machine
-            return copy.copy(extractor).set_params(n_jobs=workers).transform(paths)
-    except Exception as exc:
-        failure = cluster_failure(exc, scheduler)
-        if failure is None:
-            raise
-        raise failure from None
+        threads = sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values())
+        # one photo at a time on each worker thread; the extractor's own n_jobs is this machine's
+        remote = copy.copy(extractor).set_params(n_jobs=1, progress=False)
+        chunks = chunked(paths, threads)
+        results = map_in_order(client, remote.transform, chunks, lost=lost)
+        if extractor.progress:
+            from tqdm import tqdm
+            results = tqdm(results, total=len(chunks), unit="chunk", desc="features")
+        return np.vstack([row for rows in results for row in rows])
+    finally:
+        client.close()
 
 
 def check_positives(Y, n_splits, *, among="photos with a face"):

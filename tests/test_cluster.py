@@ -43,10 +43,10 @@ def checkout_env(env=None):
     return env if installed == str(ROOT / "features" / "__init__.py") else {**env, "PYTHONPATH": str(ROOT)}
 
 
-def start_worker(folder, address, name, env=None, prefix=()):
-    """A worker process named ``name``, without a nanny (a kill ends it), one thread, and its
-    address once it joined (``prefix``: a command that runs it, such as ``unshare``)."""
-    worker = subprocess.Popen([*prefix, BIN / "dask", "worker", address, "--name", name, "--nthreads", "1",
+def start_worker(folder, address, name, env=None, prefix=(), threads=1):
+    """A worker process named ``name``, without a nanny (a kill ends it), and its address once
+    it joined (``prefix``: a command that runs it, such as ``unshare``)."""
+    worker = subprocess.Popen([*prefix, BIN / "dask", "worker", address, "--name", name, "--nthreads", str(threads),
                                "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"],
                               env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -324,6 +324,43 @@ def test_train_extracts_features_on_the_cluster(cluster, tmp_path):
     reports = [json.loads((tmp_path / side / "cv_report.json").read_text())["labels"] for side in ("local", "remote")]
     assert reports[0] == reports[1]
     assert len(list((tmp_path / "remote" / "feature-cache").rglob("*.npy"))) >= 4 * 200
+
+
+def test_train_whose_every_worker_left_is_one_line_and_keeps_the_model(tmp_path):
+    """train.py's extraction went through joblib's Dask backend, which waited, silent, for a
+    worker for ever (on a worker of two threads; of one, joblib ran it all here); it now runs
+    as recommend.py's photos do, and ends with one line once the cluster has had no worker for
+    WORKERS_SECONDS, and no model is written."""
+    from features.app.cluster import WORKERS_SECONDS
+
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    processes, process = [scheduler], None
+    out, stderr = tmp_path / "out", tmp_path / "stderr.txt"
+    try:
+        worker, _ = start_worker(tmp_path, address, "leaving", checkout_env(), threads=2)
+        processes.append(worker)
+        with open(stderr, "w") as err:
+            process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
+                                        "--n-estimators", "30", "--no-plots", "--out", str(out),
+                                        "--scheduler", address], stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+        deadline = time.time() + 120
+        while next(out.glob("feature-cache/**/*.npy"), None) is None:  # the worker has begun
+            assert process.poll() is None and time.time() < deadline, stderr.read_text()
+            time.sleep(0.1)
+        worker.kill()
+        left = time.time()
+        process.wait(timeout=WORKERS_SECONDS + 90)
+        waited = time.time() - left
+    finally:
+        if process is not None and process.poll() is None:  # still waiting: the defect
+            process.kill()
+            process.wait()
+        stop(*reversed(processes))
+    assert process.returncode == 1
+    assert stderr.read_text().splitlines() == [f"train.py: error: {address}: every worker left and none "
+                                               f"joined in {WORKERS_SECONDS} s"]
+    assert WORKERS_SECONDS <= waited < WORKERS_SECONDS + 30
+    assert not (out / "model.joblib").exists()
 
 
 @pytest.mark.parametrize("address, message", [

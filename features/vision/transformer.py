@@ -147,8 +147,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         items = list(X)
         if not items:
             return np.zeros((0, self.n_features_out_), np.float32)
-        chunk = max(1, min(64, -(-len(items) // max(1, 4 * abs(self.n_jobs or 1)))))
-        chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+        chunks = chunked(items, self.n_jobs)
         if self.n_jobs in (None, 1) or len(chunks) == 1:
             results = map(self._transform_chunk, chunks)
         else:
@@ -208,6 +207,13 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         folder = Path(self.cache_dir)
         return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-{self.detection.key}"
                 / digest[:2] / f"{digest}.npy" for block in self.blocks}
+
+
+def chunked(items, n_jobs):
+    """``items`` in chunks of up to 64, about four per job: a chunk's photos share one call (and
+    its network sessions), and several per job keep every job busy to the end."""
+    size = max(1, min(64, -(-len(items) // max(1, 4 * abs(n_jobs or 1)))))
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def cached_row(path, width):
