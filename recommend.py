@@ -10,6 +10,7 @@ while the others still got their answer, 2 for wrong usage, 130 when stopped by 
 (SIGINT), 143 by SIGTERM.
 """
 import argparse
+import dataclasses
 import errno
 import json
 import os
@@ -240,9 +241,10 @@ def photos_inside(folder, photos):
                                                     os.path.dirname(os.path.realpath(photo)))]
 
 
-def run_photos(photos, targets, args):
+def run_photos(photos, targets, args, checksum):
     """Yield each photo's record in input order: here, in ``--n-jobs`` forked processes, or on
-    the Dask cluster at ``--scheduler`` (``targets``: each photo's annotated copy, or None)."""
+    the Dask cluster at ``--scheduler`` (``targets``: each photo's annotated copy, or None;
+    ``checksum``: the model's, as checked here, which a cluster's workers must load)."""
     jobs = list(zip(photos, targets))
     workers = min(args.n_jobs, len(jobs))
     # small chunks keep both workers busy to the end; a cluster's tasks cost more to send
@@ -250,7 +252,7 @@ def run_photos(photos, targets, args):
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     settings = analysis_settings(args)
     if args.scheduler:
-        return run_on_cluster(chunks, settings, args.scheduler)
+        return run_on_cluster(chunks, dataclasses.replace(settings, model_sha256=checksum), args.scheduler)
     if workers <= 1 or len(chunks) == 1:
         return run_here(chunks, settings)
     return run_forked(chunks, settings, workers)
@@ -292,7 +294,8 @@ def run_forked(chunks, settings, workers):
 
 
 def run_on_cluster(chunks, settings, address):
-    """On a Dask cluster; workers get absolute paths, records keep the paths as given."""
+    """On a Dask cluster; workers get absolute paths, records keep the paths as given, and
+    load the model only if it is the one checked here."""
     from features.app.analysis import analyse_chunk_on_worker, error_record
     from features.app.cluster import connect, map_in_order
     from features.app.records import path_text
@@ -482,7 +485,8 @@ def main(argv=None):
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 2
     try:
-        records, failed, code = answer_photos(photos, args, sink, signals, failed=len(unreadable))
+        records, failed, code = answer_photos(photos, args, sink, signals, checksum=card["model_sha256"],
+                                              failed=len(unreadable))
     except OutputError as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1
@@ -528,9 +532,10 @@ def check_annotate_folder(folder, photos):
                             "copies could replace its photos; choose a folder without them")
 
 
-def answer_photos(photos, args, sink, signals, *, failed=0):
+def answer_photos(photos, args, sink, signals, *, checksum, failed=0):
     """Print each photo's record in input order (and add it to ``sink``), until the photos
-    end, the reader goes away or a signal stops the run.
+    end, the reader goes away or a signal stops the run (``checksum``: the model's, as checked
+    here: :func:`run_photos`).
 
     An OutputError of ``sink`` is raised, with the photos answered: the file is removed, so
     there is no use in answering more photos for it.
@@ -552,7 +557,7 @@ def answer_photos(photos, args, sink, signals, *, failed=0):
     targets = annotation_targets(photos, args.annotate)
     try:
         # the records first: zip asks them for one more, so that they end (a pool shut down as it should)
-        for record, target in zip(run_photos(photos, targets, args), targets):
+        for record, target in zip(run_photos(photos, targets, args, checksum), targets):
             with signals.held():  # a signal waits: each record is written and printed whole
                 if sink:  # before printing: a photo printed is in the file too
                     sink.add(record)

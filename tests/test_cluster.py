@@ -159,6 +159,36 @@ def test_a_model_a_worker_cannot_read_is_one_clear_line(trained, tmp_path):
                              "on every host (README, Scaling out on Dask)\n")
 
 
+def test_another_model_at_the_same_path_on_a_worker_is_one_clear_line(trained, tmp_path):
+    """A worker's host holds another model at the client's path (a copy from an older run):
+    its answers passed for the client's model.  The worker runs in its own mount namespace,
+    where the model's folder is another model's."""
+    from features.model.model_io import load_model, save_model
+
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs unshare --mount (root) to give the worker another model")
+    model, card = load_model(trained["model"])
+    other = tmp_path / "other" / trained["model"].name
+    save_model(model.with_decisions(min_probability={"hat": 0.9}), card, other)
+    swap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$1" "$2" && shift 2 && exec "$@"', "swap", str(other.parent), str(trained["out"])]
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    processes = [scheduler]
+    try:
+        worker, worker_address = start_worker(tmp_path, address, "older", checkout_env(), prefix=swap)
+        processes.append(worker)
+        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+    finally:
+        stop(*reversed(processes))
+    theirs = json.loads(other.with_name("model_card.json").read_text())["model_sha256"]
+    assert theirs != card["model_sha256"]
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"recommend.py: error: the worker at {worker_address}: {trained['model']}: another "
+                             f"model than the client's (checksum {theirs[:12]}, the client's "
+                             f"{card['model_sha256'][:12]}): every host needs the same file (README, Scaling "
+                             "out on Dask)\n")
+
+
 def test_every_worker_leaving_mid_run_is_one_line_and_keeps_the_answers(trained, photos, tmp_path):
     """The chunks of a cluster whose every worker left wait for one to join: the run waited,
     silent, for ever.  Now it ends with one line once the cluster has had no worker for

@@ -41,6 +41,9 @@ class AnalysisSettings:
         For the other labels, the threshold of the best recall at this out-of-fold precision.
     debug : bool
         Print the traceback of a photo that fails.
+    model_sha256 : str, optional
+        The checksum the model must have (its card's): a Dask worker's host may hold another
+        model at the same path, whose answers would pass for the client's.
     """
 
     model: Path
@@ -51,6 +54,7 @@ class AnalysisSettings:
     min_probability: tuple = ()
     precision: float | None = None
     debug: bool = False
+    model_sha256: str | None = None
 
 
 def check_precision(min_probability, precision):
@@ -140,7 +144,10 @@ def worker_state(settings):
     overrides applied."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
-        model, _ = load_model(settings.model)
+        model, card = load_model(settings.model)
+    if settings.model_sha256 not in (None, card["model_sha256"]):
+        raise ModelError(f"{settings.model}: another model than the client's (checksum "
+                         f"{card['model_sha256'][:12]}, the client's {settings.model_sha256[:12]})")
     if settings.detector is not None or settings.detection_threshold is not None:
         model = model.with_detection(detection_settings(settings.detector, settings.detection_threshold,
                                                         base=model.detection))
@@ -235,7 +242,7 @@ def unusable_on_worker(exc, settings):
         except OSError as error:
             return ClusterError(f"{where} cannot read the {what} at {path} ({error.strerror}): it must "
                                 "be at the same path on every host (README, Scaling out on Dask)")
-    return ClusterError(f"{where}: {exc}")
+    return ClusterError(f"{where}: {exc}: every host needs the same file (README, Scaling out on Dask)")
 
 
 def analyse_job(path, annotate_to, model, catalog, per_category, debug):
