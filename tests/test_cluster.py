@@ -115,11 +115,7 @@ def test_a_scheduler_and_a_worker_with_other_code_are_one_clear_line(trained, tm
     client compares its code's fingerprint with the scheduler's and every worker's, and names
     the ones that differ.  Here "before the update" is a copy of the project with one line
     more, on the scheduler and one of two workers."""
-    older = tmp_path / "older"
-    shutil.copytree(ROOT / "features", older / "features", ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
-    with open(older / "features" / "app" / "analysis.py", "a") as module:
-        module.write("# a line the update removed\n")
-    old_env = {**checkout_env(), "PYTHONPATH": str(older)}
+    old_env = older_code(tmp_path)
     scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], old_env)
     processes = [scheduler]
     try:
@@ -134,6 +130,44 @@ def test_a_scheduler_and_a_worker_with_other_code_are_one_clear_line(trained, tm
     assert result.stderr == (f"recommend.py: error: {address}: the scheduler and the worker at {old_address} "
                              "run other code than this client: restart them from the updated checkout "
                              "(README, Scaling out on Dask)\n")
+
+
+def older_code(folder):
+    """The environment of a process that runs "the code before an update": a copy of the
+    project with one line more."""
+    older = folder / "older"
+    shutil.copytree(ROOT / "features", older / "features", ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
+    with open(older / "features" / "app" / "analysis.py", "a") as module:
+        module.write("# a line the update removed\n")
+    return {**checkout_env(), "PYTHONPATH": str(older)}
+
+
+def test_a_worker_with_other_code_joining_mid_run_is_one_line_and_keeps_the_answers(trained, photos, tmp_path):
+    """The check at connect sees the workers there; one that joins later is checked by each
+    task it runs.  Here the only worker is killed after two answers and one with older code
+    takes its place."""
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    processes, process = [scheduler], None
+    output = tmp_path / "answered.parquet"
+    try:
+        worker, _ = start_worker(tmp_path, address, "first", checkout_env())
+        processes.append(worker)
+        process, stdout, stderr = start_recommend(trained, photos, output, address, tmp_path)
+        worker.kill()
+        late, late_address = start_worker(tmp_path, address, "late", older_code(tmp_path))
+        processes.append(late)
+        process.wait(timeout=120)
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        stop(*reversed(processes))
+    records = [json.loads(line) for line in stdout.read_text().splitlines()]
+    assert process.returncode == 1 and 2 <= len(records) < 26
+    assert stderr.read_text().splitlines() == [f"recommend.py: error: {address}: the worker at {late_address} runs "
+                                               "other code than this client: restart it from the updated "
+                                               "checkout (README, Scaling out on Dask)"]
+    assert pd.read_parquet(output)["image"].drop_duplicates().tolist() == [r["image"] for r in records]
 
 
 def test_a_model_a_worker_cannot_read_is_one_clear_line(trained, tmp_path):

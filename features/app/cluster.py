@@ -98,7 +98,7 @@ def check_code(client, address):
 
     A worker imports the project once: one started before an update (a ``git pull``), or on a
     host with another checkout, answers with other code, and nothing else notices.  Workers
-    that join later are not checked.
+    that join later are checked by each task (:func:`run_checked`).
     """
     from features import CODE_FINGERPRINT
 
@@ -233,6 +233,20 @@ def check_alone(client, address, since):
     return since
 
 
+def run_checked(fingerprint, function, *args):
+    """``function(*args)`` on a worker that runs the client's code (its ``fingerprint``), else
+    ClusterError: a worker that joined after :func:`check_code` may run an older checkout."""
+    from distributed import get_worker
+
+    from features import CODE_FINGERPRINT
+
+    if CODE_FINGERPRINT != fingerprint:
+        worker = get_worker()
+        raise ClusterError(f"{worker.scheduler.address}: the worker at {worker.address} runs other code than "
+                           "this client: restart it from the updated checkout (README, Scaling out on Dask)")
+    return function(*args)
+
+
 def map_in_order(client, function, chunks, *args, lost=None):
     """Yield ``function(chunk, *args)`` for each chunk, in order, computed on the cluster.
 
@@ -249,13 +263,15 @@ def map_in_order(client, function, chunks, *args, lost=None):
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
+    from features import CODE_FINGERPRINT
+
     address = client.scheduler.address
     workers = max(1, len(client.scheduler_info()["workers"]))
     pending = deque()
     chunks = iter(chunks)
 
     def run(chunk):
-        return client.submit(function, chunk, *args, pure=False)
+        return client.submit(run_checked, CODE_FINGERPRINT, function, chunk, *args, pure=False)
 
     def refill():
         while len(pending) < AHEAD_PER_WORKER * workers:
