@@ -117,12 +117,16 @@ def dataset_fingerprint(table):
     return digest.hexdigest()
 
 
-def skipped_reasons(paths):
-    """Why each photo gave no features: the loader's one-line error, or no face found."""
+def skipped_reasons(paths, known):
+    """Why each photo gave no features: the reason ``known`` already (path -> reason), the
+    loader's one-line error, or no face found."""
     from features.vision.images import ImageError, load_image
 
     reasons = []
     for path in paths:
+        if path in known:  # not loaded again: a photo that killed its workers
+            reasons.append(known[path])
+            continue
         try:
             load_image(path)
             reasons.append("no face found")
@@ -131,8 +135,9 @@ def skipped_reasons(paths):
     return reasons
 
 
-def extract(extractor, paths, scheduler=None):
-    """Feature rows of the photos, here or (with a scheduler address) on a Dask cluster."""
+def extract(extractor, paths, scheduler=None, *, lost=None):
+    """Feature rows of the photos, here or (with a scheduler address) on a Dask cluster
+    (``lost``: a dict given the reason of each photo the cluster left out)."""
     if scheduler is None:
         from joblib.externals.loky import get_reusable_executor
 
@@ -141,20 +146,28 @@ def extract(extractor, paths, scheduler=None):
             # joblib keeps its worker processes for reuse; training needs their memory instead
             get_reusable_executor().shutdown(wait=True)
         return X
-    return extract_on_cluster(extractor, list(paths), scheduler)
+    return extract_on_cluster(extractor, list(paths), scheduler, {} if lost is None else lost)
 
 
-def extract_on_cluster(extractor, paths, scheduler):
+#: Why a photo that kept killing the workers that extracted it has no features.
+WORKER_DIED = "the worker died while extracting its features"
+
+
+def extract_on_cluster(extractor, paths, scheduler, lost):
     """Feature rows of the photos, computed on the Dask cluster at ``scheduler`` in chunks (as
     ``recommend.py --scheduler`` runs its photos: :func:`features.app.cluster.map_in_order`);
-    a photo that kills its worker twice is left out, as an unreadable one is."""
+    a photo that keeps killing its worker is left out, as an unreadable one is, and its reason
+    goes to ``lost``."""
     from features.app.cluster import connect, map_in_order
     from features.vision.transformer import chunked
 
-    def lost(path):
-        print(f"train.py: warning: {path}: the worker died while extracting its features; left out",
-              file=sys.stderr)
+    def left_out(path):
+        print(f"train.py: warning: {path}: {WORKER_DIED}; left out", file=sys.stderr)
+        lost[path] = WORKER_DIED
         return np.full(extractor.n_features_out_, np.nan, np.float32)
+
+    if not paths:
+        return np.zeros((0, extractor.n_features_out_), np.float32)
 
     client = connect(scheduler)
     try:
@@ -162,7 +175,7 @@ def extract_on_cluster(extractor, paths, scheduler):
         # one photo at a time on each worker thread; the extractor's own n_jobs is this machine's
         remote = copy.copy(extractor).set_params(n_jobs=1, progress=False)
         chunks = chunked(paths, threads)
-        results = map_in_order(client, remote.transform, chunks, lost=lost)
+        results = map_in_order(client, remote.transform, chunks, lost=left_out)
         if extractor.progress:
             from tqdm import tqdm
             results = tqdm(results, total=len(chunks), unit="chunk", desc="features")
@@ -367,8 +380,9 @@ def main_blocks(text):
     return blocks
 
 
-def skipped_photos(table, X, max_skipped):
-    """Which photos have a face, which could be read, and why the others were skipped.
+def skipped_photos(table, X, max_skipped, known=None):
+    """Which photos have a face, which could be read, and why the others were skipped
+    (``known``: the reasons :func:`extract` gave, path -> reason).
 
     Returns
     -------
@@ -379,7 +393,7 @@ def skipped_photos(table, X, max_skipped):
     """
     found = ~np.isnan(X).all(axis=1)
     skipped = pd.DataFrame({"filename": table.loc[~found, "filename"],
-                            "reason": skipped_reasons(table.loc[~found, "filename"])})
+                            "reason": skipped_reasons(table.loc[~found, "filename"], known or {})})
     if len(skipped) > max_skipped * len(table):
         raise DatasetError(f"{len(skipped)} of {len(table)} photos unusable, over --max-skipped "
                            f"{max_skipped:.0%}; first: {skipped.iloc[0].filename}: {skipped.iloc[0].reason}")
@@ -654,9 +668,10 @@ def train(args, started, data_dir, table, blocks, staging, signals):
           f"to 0 as label errors of the source: {flipped or 'none'}")
     extractor = make_extractor(args, blocks)
     extraction_started = time.time()
-    X = extract(extractor, table["filename"], args.scheduler)
+    lost = {}
+    X = extract(extractor, table["filename"], args.scheduler, lost=lost)
     extraction_seconds = time.time() - extraction_started
-    found, readable, skipped = skipped_photos(table, X, args.max_skipped)
+    found, readable, skipped = skipped_photos(table, X, args.max_skipped, lost)
     print(f"features: {X.shape[1]} per face, {extraction_seconds:.0f} s; "
           f"skipped {len(skipped)} of {len(table)} photos "
           f"({(~readable).sum()} unreadable, {(readable & ~found).sum()} without a face)")

@@ -128,17 +128,20 @@ def test_a_scheduler_and_a_worker_with_other_code_are_one_clear_line(trained, tm
         stop(*reversed(processes))
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (f"recommend.py: error: {address}: the scheduler and the worker at {old_address} "
-                             "run other code than this client: restart them from the updated checkout "
+                             "run other code than this client: update to the client's code and restart "
                              "(README, Scaling out on Dask)\n")
 
 
 def older_code(folder):
     """The environment of a process that runs "the code before an update": a copy of the
-    project with one line more."""
+    project without a function the client sends (a worker that cannot unpickle a task leaves
+    the cluster, so the check must come first)."""
     older = folder / "older"
     shutil.copytree(ROOT / "features", older / "features", ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
-    with open(older / "features" / "app" / "analysis.py", "a") as module:
-        module.write("# a line the update removed\n")
+    module = older / "features" / "app" / "analysis.py"
+    text = module.read_text()
+    assert "def analyse_chunk_on_worker(" in text
+    module.write_text(text.replace("def analyse_chunk_on_worker(", "def analyse_chunk_before_the_update("))
     return {**checkout_env(), "PYTHONPATH": str(older)}
 
 
@@ -165,9 +168,28 @@ def test_a_worker_with_other_code_joining_mid_run_is_one_line_and_keeps_the_answ
     records = [json.loads(line) for line in stdout.read_text().splitlines()]
     assert process.returncode == 1 and 2 <= len(records) < 26
     assert stderr.read_text().splitlines() == [f"recommend.py: error: {address}: the worker at {late_address} runs "
-                                               "other code than this client: restart it from the updated "
-                                               "checkout (README, Scaling out on Dask)"]
+                                               "other code than this client: update to the client's code "
+                                               "and restart (README, Scaling out on Dask)"]
     assert pd.read_parquet(output)["image"].drop_duplicates().tolist() == [r["image"] for r in records]
+
+
+def test_the_code_fingerprint_skips_hidden_files_and_tells_a_change(tmp_path):
+    """An editor's lock file (a dangling link named .#module.py) made ``import features`` fail
+    in every command; a changed module changes the fingerprint."""
+    def fingerprint():
+        found = subprocess.run([sys.executable, "-c", "import features; print(features.CODE_FINGERPRINT)"],
+                               env={**os.environ, "PYTHONPATH": str(tmp_path)}, cwd="/", capture_output=True,
+                               text=True)
+        assert found.returncode == 0, found.stderr
+        return found.stdout.strip()
+
+    shutil.copytree(ROOT / "features", tmp_path / "features", ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
+    first = fingerprint()
+    (tmp_path / "features" / "app" / ".#analysis.py").symlink_to("root@host.1234:1700000000")
+    assert fingerprint() == first
+    with open(tmp_path / "features" / "app" / "analysis.py", "a") as module:
+        module.write("# one line more\n")
+    assert fingerprint() != first
 
 
 def test_a_model_a_worker_cannot_read_is_one_clear_line(trained, tmp_path):
@@ -378,6 +400,27 @@ def test_a_photo_that_kills_its_worker_is_an_error_for_that_photo_only(cluster):
     assert results == [[10, 20, 30], [40, "lost 5", 60], [70]]
 
 
+def time_out(chunk):
+    raise TimeoutError("a write to the shared file system timed out")
+
+
+time_out.__module__ = "__main__"
+
+
+def test_a_task_that_times_out_is_its_own_error(cluster):
+    """The wait for a chunk times out every second to look for workers: a task's own
+    TimeoutError (ETIMEDOUT from a shared file system) was taken for one, and the client
+    looked for workers in a busy loop, for ever."""
+    from features.app.cluster import map_in_order
+
+    with distributed.Client(cluster["address"]) as client:
+        client.wait_for_workers(2, timeout=120)
+        started = time.time()
+        with pytest.raises(TimeoutError, match="shared file system timed out"):
+            list(map_in_order(client, time_out, [[1]]))
+    assert time.time() - started < 10
+
+
 def test_train_extracts_features_on_the_cluster(cluster, tmp_path):
     common = [sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
               "--n-estimators", "30", "--no-plots", "--n-jobs", "1"]
@@ -390,19 +433,20 @@ def test_train_extracts_features_on_the_cluster(cluster, tmp_path):
     assert len(list((tmp_path / "remote" / "feature-cache").rglob("*.npy"))) >= 4 * 200
 
 
-def test_train_whose_every_worker_left_is_one_line_and_keeps_the_model(tmp_path):
+@pytest.mark.parametrize("killed", ["worker", "scheduler"])
+def test_train_whose_cluster_goes_away_is_one_line_and_writes_no_model(killed, tmp_path):
     """train.py's extraction went through joblib's Dask backend, which waited, silent, for a
-    worker for ever (on a worker of two threads; of one, joblib ran it all here); it now runs
-    as recommend.py's photos do, and ends with one line once the cluster has had no worker for
-    WORKERS_SECONDS, and no model is written."""
+    worker for ever (on a worker of two threads; of one, joblib ran it all here), and a lost
+    scheduler printed Dask's traceback; it now runs as recommend.py's photos do: one line, once
+    the cluster has had no worker for WORKERS_SECONDS or at once for the scheduler, and no
+    model is written."""
     from features.app.cluster import WORKERS_SECONDS
 
     scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
-    processes, process = [scheduler], None
+    worker, process = None, None
     out, stderr = tmp_path / "out", tmp_path / "stderr.txt"
     try:
         worker, _ = start_worker(tmp_path, address, "leaving", checkout_env(), threads=2)
-        processes.append(worker)
         with open(stderr, "w") as err:
             process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
                                         "--n-estimators", "30", "--no-plots", "--out", str(out),
@@ -411,7 +455,7 @@ def test_train_whose_every_worker_left_is_one_line_and_keeps_the_model(tmp_path)
         while next(out.glob("feature-cache/**/*.npy"), None) is None:  # the worker has begun
             assert process.poll() is None and time.time() < deadline, stderr.read_text()
             time.sleep(0.1)
-        worker.kill()
+        {"worker": worker, "scheduler": scheduler}[killed].kill()
         left = time.time()
         process.wait(timeout=WORKERS_SECONDS + 90)
         waited = time.time() - left
@@ -419,12 +463,20 @@ def test_train_whose_every_worker_left_is_one_line_and_keeps_the_model(tmp_path)
         if process is not None and process.poll() is None:  # still waiting: the defect
             process.kill()
             process.wait()
-        stop(*reversed(processes))
+        if worker is not None:
+            stop(worker)
+        scheduler.kill()
+        scheduler.wait()
     assert process.returncode == 1
-    assert stderr.read_text().splitlines() == [f"train.py: error: {address}: every worker left and none "
-                                               f"joined in {WORKERS_SECONDS} s"]
-    assert WORKERS_SECONDS <= waited < WORKERS_SECONDS + 30
     assert not (out / "model.joblib").exists()
+    if killed == "worker":
+        assert stderr.read_text().splitlines() == [f"train.py: error: {address}: every worker left and none "
+                                                   f"joined in {WORKERS_SECONDS} s"]
+        assert WORKERS_SECONDS <= waited < WORKERS_SECONDS + 30
+    else:
+        assert stderr.read_text().splitlines() == [f"train.py: error: {address}: the scheduler went away "
+                                                   "(connection lost)"]
+        assert waited < 30
 
 
 @pytest.mark.parametrize("address, message", [

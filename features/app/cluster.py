@@ -13,8 +13,9 @@ import struct
 import time
 from collections import deque
 
-#: Chunks submitted ahead of the one being read: keeps every worker busy, memory bounded.
-AHEAD_PER_WORKER = 4
+#: Chunks submitted ahead of the one being read, per worker thread: keeps every thread busy,
+#: memory bounded.
+AHEAD_PER_THREAD = 4
 #: Seconds to reach the scheduler, and for it to greet a connection: a scheduler answers at
 #: once; a machine that drops the packets leaves only the first to run out.  A refused
 #: connection fails at once, where Dask's client retried it for its timeout: a scheduler
@@ -30,6 +31,10 @@ WORKERS_SECONDS = 30
 WATCH_SECONDS = 1
 #: Addresses named in one line when many servers run other code (a whole cluster after an update).
 NAMED = 3
+#: Dask's loggers with a handler of their own (they do not pass records up to "distributed").
+QUIET_LOGGERS = ("distributed", "distributed.client", "distributed.gc")
+#: What to do about a server that runs other code than the client.
+RESTART = "update to the client's code and restart (README, Scaling out on Dask)"
 
 
 class ClusterError(RuntimeError):
@@ -62,9 +67,10 @@ def connect(address):
     from distributed import Client
 
     check_scheduler(address)
-    # Dask's own log lines (a lost scheduler's traceback, its reconnection attempts) would
-    # come beside the one line that says what happened
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    # Dask's own log lines (a lost scheduler's traceback, its reconnection attempts, a client
+    # closed after it) would come beside the one line that says what happened
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     client = Client(address, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
     try:
         client.wait_for_workers(1, timeout=WORKERS_SECONDS)
@@ -98,7 +104,7 @@ def check_code(client, address):
 
     A worker imports the project once: one started before an update (a ``git pull``), or on a
     host with another checkout, answers with other code, and nothing else notices.  Workers
-    that join later are checked by each task (:func:`run_checked`).
+    that join later are checked by each task (:func:`checked_task`).
     """
     from features import CODE_FINGERPRINT
 
@@ -110,9 +116,7 @@ def check_code(client, address):
         raise ClusterError(cannot_import("the worker at " + next(w for w, f in found.items() if f is None)))
     other = [where for where, fingerprint in found.items() if fingerprint != CODE_FINGERPRINT]
     if other:
-        raise ClusterError(f"{address}: {servers(other)} other code than this client: restart "
-                           f"{'them' if len(other) > 1 else 'it'} from the updated checkout "
-                           "(README, Scaling out on Dask)")
+        raise ClusterError(f"{address}: {servers(other)} other code than this client: {RESTART}")
 
 
 def servers(names):
@@ -208,23 +212,28 @@ def result(future, address):
     """The future's result, or :class:`ClusterError` (:func:`cluster_failure`, and
     :func:`check_alone`: every worker left)."""
     alone_since = None
-    while True:
-        try:
-            return future.result(timeout=WATCH_SECONDS)
-        except TimeoutError:
-            alone_since = check_alone(future.client, address, alone_since)
-        except Exception as exc:
-            failure = cluster_failure(exc, address)
-            if failure is None:
-                raise
-            raise failure from None
+    try:
+        while True:
+            try:
+                return future.result(timeout=WATCH_SECONDS)
+            except TimeoutError:
+                if future.done():  # the task's own TimeoutError (or its end, just now)
+                    return future.result()
+                alone_since = check_alone(future.client, address, alone_since)
+    except ClusterError:
+        raise
+    except Exception as exc:
+        failure = cluster_failure(exc, address)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def check_alone(client, address, since):
     """Since when the cluster has had no worker (``since``, the last look's answer, or now;
     None while it has some), or ClusterError once that is :data:`WORKERS_SECONDS` ago: its
     tasks wait for a worker to join, and the run waits with them, silent."""
-    if client.scheduler_info(n_workers=0).get("n_workers", 1):
+    if client.scheduler_info(n_workers=0)["n_workers"]:
         return None
     if since is None:
         return time.monotonic()
@@ -233,18 +242,26 @@ def check_alone(client, address, since):
     return since
 
 
-def run_checked(fingerprint, function, *args):
-    """``function(*args)`` on a worker that runs the client's code (its ``fingerprint``), else
-    ClusterError: a worker that joined after :func:`check_code` may run an older checkout."""
-    from distributed import get_worker
+def checked_task():
+    """A task that runs a function of this project only on a worker whose code is the
+    client's: ``task(fingerprint, address, payload)`` unpickles ``payload`` (the function and
+    its arguments) after the check, so that a worker that joined after :func:`check_code`
+    with older code says so, where failing to unpickle a function it lacks made it leave the
+    cluster.  Nested, so that Dask sends it by value (as :func:`fingerprint_probe`)."""
+    def task(fingerprint, address, payload):
+        import pickle
 
-    from features import CODE_FINGERPRINT
+        import features
+        from distributed import get_worker
 
-    if CODE_FINGERPRINT != fingerprint:
-        worker = get_worker()
-        raise ClusterError(f"{worker.scheduler.address}: the worker at {worker.address} runs other code than "
-                           "this client: restart it from the updated checkout (README, Scaling out on Dask)")
-    return function(*args)
+        if getattr(features, "CODE_FINGERPRINT", "") != fingerprint:
+            from features.app.cluster import ClusterError
+
+            raise ClusterError(f"{address}: the worker at {get_worker().address} runs other code than this "
+                               f"client: {RESTART}")
+        function, args = pickle.loads(payload)
+        return function(*args)
+    return task
 
 
 def map_in_order(client, function, chunks, *args, lost=None):
@@ -260,21 +277,24 @@ def map_in_order(client, function, chunks, *args, lost=None):
     list
         The results of each chunk's items.
     """
+    import cloudpickle
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
     from features import CODE_FINGERPRINT
 
     address = client.scheduler.address
-    workers = max(1, len(client.scheduler_info()["workers"]))
+    threads = max(1, sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values()))
+    task = checked_task()
     pending = deque()
     chunks = iter(chunks)
 
     def run(chunk):
-        return client.submit(run_checked, CODE_FINGERPRINT, function, chunk, *args, pure=False)
+        return client.submit(task, CODE_FINGERPRINT, address, cloudpickle.dumps((function, (chunk, *args))),
+                             pure=False)
 
     def refill():
-        while len(pending) < AHEAD_PER_WORKER * workers:
+        while len(pending) < AHEAD_PER_THREAD * threads:
             chunk = next(chunks, None)
             if chunk is None:
                 return
