@@ -2,6 +2,7 @@
 answers as the local run, photo by photo, and survives dying workers."""
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -70,6 +71,14 @@ def stop(*processes):
             process.wait()
             slow.append(" ".join(map(str, process.args)))
     assert not slow, f"killed, still running 60 s after SIGTERM: {slow}"
+
+
+def kill_if_running(process):
+    """A command still running when its test ends is killed: it waited for ever, the defect
+    the test is about (None: it never started)."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -161,9 +170,7 @@ def test_a_worker_with_other_code_joining_mid_run_is_one_line_and_keeps_the_answ
         processes.append(late)
         process.wait(timeout=120)
     finally:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
+        kill_if_running(process)
         stop(*reversed(processes))
     records = [json.loads(line) for line in stdout.read_text().splitlines()]
     assert process.returncode == 1 and 2 <= len(records) < 26
@@ -192,54 +199,50 @@ def test_the_code_fingerprint_skips_hidden_files_and_tells_a_change(tmp_path):
     assert fingerprint() != first
 
 
-def test_a_model_a_worker_cannot_read_is_one_clear_line(trained, tmp_path):
-    """The client reads the model, a worker does not find it at that path (its host has no
-    shared file system, or mounts it elsewhere): the model's own advice, "make one with:
-    python train.py", was wrong there.  The worker runs in its own mount namespace, where the
-    model's folder is an empty tmpfs."""
+def recommend_beside_a_worker_with_its_own_mount(trained, tmp_path, mount):
+    """recommend.py on one photo, the cluster's only worker run in its own mount namespace
+    after ``mount`` (the arguments of ``mount``); the result and the worker's address."""
     if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
-        pytest.skip("needs unshare --mount (root) to hide the model from the worker")
-    hide = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-            'mount -t tmpfs tmpfs "$1" && shift && exec "$@"', "hide", str(trained["out"])]
+        pytest.skip("needs unshare --mount (root) to change what the worker sees")
+    prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'mount {shlex.join(mount)} && exec "$@"',
+              "sh"]
     scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
     processes = [scheduler]
     try:
-        worker, worker_address = start_worker(tmp_path, address, "elsewhere", checkout_env(), prefix=hide)
+        worker, worker_address = start_worker(tmp_path, address, "elsewhere", checkout_env(), prefix=prefix)
         processes.append(worker)
-        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+        return recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address), worker_address
     finally:
         stop(*reversed(processes))
+
+
+def test_a_model_a_worker_cannot_read_is_one_clear_line(trained, tmp_path):
+    """The client reads the model, a worker does not find it at that path (its host has no
+    shared file system, or mounts it elsewhere): the model's own advice, "make one with:
+    python train.py", was wrong there.  The worker's model folder is an empty tmpfs."""
+    result, worker = recommend_beside_a_worker_with_its_own_mount(
+        trained, tmp_path, ["-t", "tmpfs", "tmpfs", str(trained["out"])])
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == (f"recommend.py: error: the worker at {worker_address} cannot read the model at "
+    assert result.stderr == (f"recommend.py: error: the worker at {worker} cannot read the model at "
                              f"{trained['model']} (No such file or directory): it must be at the same path "
                              "on every host (README, Scaling out on Dask)\n")
 
 
 def test_another_model_at_the_same_path_on_a_worker_is_one_clear_line(trained, tmp_path):
     """A worker's host holds another model at the client's path (a copy from an older run):
-    its answers passed for the client's model.  The worker runs in its own mount namespace,
-    where the model's folder is another model's."""
+    its answers passed for the client's model.  The worker's model folder is another model's
+    (the same one with another threshold)."""
     from features.model.model_io import load_model, save_model
 
-    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
-        pytest.skip("needs unshare --mount (root) to give the worker another model")
     model, card = load_model(trained["model"])
     other = tmp_path / "other" / trained["model"].name
     save_model(model.with_decisions(min_probability={"hat": 0.9}), card, other)
-    swap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-            'mount --bind "$1" "$2" && shift 2 && exec "$@"', "swap", str(other.parent), str(trained["out"])]
-    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
-    processes = [scheduler]
-    try:
-        worker, worker_address = start_worker(tmp_path, address, "older", checkout_env(), prefix=swap)
-        processes.append(worker)
-        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
-    finally:
-        stop(*reversed(processes))
+    result, worker = recommend_beside_a_worker_with_its_own_mount(
+        trained, tmp_path, ["--bind", str(other.parent), str(trained["out"])])
     theirs = json.loads(other.with_name("model_card.json").read_text())["model_sha256"]
     assert theirs != card["model_sha256"]
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == (f"recommend.py: error: the worker at {worker_address}: {trained['model']}: another "
+    assert result.stderr == (f"recommend.py: error: the worker at {worker}: {trained['model']}: another "
                              f"model than the client's (checksum {theirs[:12]}, the client's "
                              f"{card['model_sha256'][:12]}): every host needs the same file (README, Scaling "
                              "out on Dask)\n")
@@ -264,9 +267,7 @@ def test_every_worker_leaving_mid_run_is_one_line_and_keeps_the_answers(trained,
         process.wait(timeout=WORKERS_SECONDS + 90)
         waited = time.time() - left
     finally:
-        if process is not None and process.poll() is None:  # still waiting: the defect
-            process.kill()
-            process.wait()
+        kill_if_running(process)
         stop(*reversed(processes))
     records = [json.loads(line) for line in stdout.read_text().splitlines()]
     assert process.returncode == 1 and 2 <= len(records) < 26
@@ -460,9 +461,7 @@ def test_train_whose_cluster_goes_away_is_one_line_and_writes_no_model(killed, t
         process.wait(timeout=WORKERS_SECONDS + 90)
         waited = time.time() - left
     finally:
-        if process is not None and process.poll() is None:  # still waiting: the defect
-            process.kill()
-            process.wait()
+        kill_if_running(process)
         if worker is not None:
             stop(worker)
         scheduler.kill()
@@ -532,9 +531,7 @@ def test_a_scheduler_that_goes_away_mid_run_is_one_line_and_keeps_the_answers(tr
         scheduler.kill()
         process.wait(timeout=120)
     finally:
-        if process is not None and process.poll() is None:  # still waiting: it hung
-            process.kill()
-            process.wait()
+        kill_if_running(process)
         stop(worker)
         scheduler.kill()
         scheduler.wait()
