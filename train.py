@@ -158,7 +158,7 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
     ``recommend.py --scheduler`` runs its photos: :func:`features.app.cluster.map_in_order`);
     a photo that keeps killing its worker is left out, as an unreadable one is, and its reason
     goes to ``lost``."""
-    from features.app.cluster import connect, map_in_order
+    from features.app.cluster import cluster_threads, connect, map_in_order
     from features.vision.transformer import chunked
 
     def left_out(path):
@@ -171,10 +171,9 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
 
     client = connect(scheduler)
     try:
-        threads = sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values())
         # one photo at a time on each worker thread; the extractor's own n_jobs is this machine's
         remote = copy.copy(extractor).set_params(n_jobs=1, progress=False)
-        chunks = chunked(paths, threads)
+        chunks = chunked(paths, cluster_threads(client))
         results = map_in_order(client, remote.transform, chunks, lost=left_out)
         if extractor.progress:
             from tqdm import tqdm

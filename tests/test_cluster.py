@@ -122,8 +122,8 @@ def test_a_scheduler_without_the_project_is_one_clear_line(trained, tmp_path):
 def test_a_scheduler_and_a_worker_with_other_code_are_one_clear_line(trained, tmp_path):
     """A worker started before an update runs the old code, and answered with it; now the
     client compares its code's fingerprint with the scheduler's and every worker's, and names
-    the ones that differ.  Here "before the update" is a copy of the project with one line
-    more, on the scheduler and one of two workers."""
+    the ones that differ.  Here "before the update" is a copy of the project without a
+    function the client sends (:func:`older_code`), on the scheduler and one of two workers."""
     old_env = older_code(tmp_path)
     scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], old_env)
     processes = [scheduler]

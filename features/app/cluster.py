@@ -220,8 +220,6 @@ def result(future, address):
                 if future.done():  # the task's own TimeoutError (or its end, just now)
                     return future.result()
                 alone_since = check_alone(future.client, address, alone_since)
-    except ClusterError:
-        raise
     except Exception as exc:
         failure = cluster_failure(exc, address)
         if failure is None:
@@ -264,6 +262,11 @@ def checked_task():
     return task
 
 
+def cluster_threads(client):
+    """How many threads the cluster's workers have in all (0 without workers)."""
+    return sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values())
+
+
 def map_in_order(client, function, chunks, *args, lost=None):
     """Yield ``function(chunk, *args)`` for each chunk, in order, computed on the cluster.
 
@@ -284,7 +287,7 @@ def map_in_order(client, function, chunks, *args, lost=None):
     from features import CODE_FINGERPRINT
 
     address = client.scheduler.address
-    threads = max(1, sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values()))
+    threads = max(1, cluster_threads(client))
     task = checked_task()
     pending = deque()
     chunks = iter(chunks)
