@@ -154,6 +154,94 @@ def older_code(folder):
     return {**checkout_env(), "PYTHONPATH": str(older)}
 
 
+def test_a_worker_whose_checkout_is_half_updated_is_one_clear_line(trained, tmp_path):
+    """A worker whose ``import features`` fails with another error than ImportError (a
+    ``git pull`` cut short leaves a SyntaxError) raised it through Dask's ``run``: a one-line
+    error in recommend.py, but a traceback in train.py, which expects the tool's own errors."""
+    half = tmp_path / "half"
+    shutil.copytree(ROOT / "features", half / "features", ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
+    with open(half / "features" / "__init__.py", "a") as module:
+        module.write("\ndef cut_short(\n")
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    processes = [scheduler]
+    try:
+        worker, worker_address = start_worker(tmp_path, address, "half", {**checkout_env(), "PYTHONPATH": str(half)})
+        processes.append(worker)
+        answered = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+        trained_here = subprocess.run([sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
+                                       "--no-plots", "--out", str(tmp_path / "out"), "--scheduler", address],
+                                      capture_output=True, text=True, cwd=ROOT)
+    finally:
+        stop(*reversed(processes))
+    assert answered.stdout == "" and not (tmp_path / "out" / "model.joblib").exists()
+    for tool, result in (("recommend.py", answered), ("train.py", trained_here)):
+        assert result.returncode == 1
+        line, = result.stderr.splitlines()
+        assert line.startswith(f"{tool}: error: the worker at {worker_address} cannot import this project's "
+                               "code (SyntaxError: ")
+        assert "(__init__.py, line " in line
+        assert line.endswith(")): update to the client's code and restart (README, Scaling out on Dask)")
+
+
+async def stick(seconds):
+    """Keep a worker's event loop from doing anything else for ``seconds``."""
+    time.sleep(seconds)
+
+
+stick.__module__ = "__main__"  # sent by value (see die_on)
+
+
+def test_a_stuck_worker_at_connect_is_one_clear_line(trained, tmp_path):
+    """The client asks every worker which code it runs; one whose event loop is stuck (here
+    kept busy by a function run in it) never answers, and the run waited for ever."""
+    from features.app.cluster import CONNECT_SECONDS
+
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    worker = None
+    try:
+        worker, _ = start_worker(tmp_path, address, "stuck", checkout_env())
+        with distributed.Client(address, timeout="30s") as client:
+            client.run(stick, 3 * CONNECT_SECONDS, wait=False)
+        started = time.time()
+        result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+        took = time.time() - started
+    finally:
+        kill_if_running(worker)
+        scheduler.kill()
+        scheduler.wait()
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"recommend.py: error: {address}: the scheduler or a worker did not say which code "
+                             f"it runs in {CONNECT_SECONDS} s\n")
+    assert took < 2 * CONNECT_SECONDS
+
+
+def test_a_look_for_workers_when_the_scheduler_is_gone_takes_seconds(tmp_path):
+    """While a chunk is awaited the client looks once a second for workers; a scheduler that
+    died just then held the look for the client's connect time-out (20 s), which then
+    answered from Dask's cache.  The look now gives up in LOOK_SECONDS and judges nothing:
+    the scheduler's own loss is said by the cancelled tasks."""
+    from features.app.cluster import LOOK_SECONDS, check_alone
+
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    client = None
+    try:
+        client = distributed.Client(address, timeout="20s")
+        alone = check_alone(client, address, None)
+        assert alone is not None  # no worker: since now
+        scheduler.kill()
+        scheduler.wait()
+        started = time.monotonic()
+        since = check_alone(client, address, alone)
+        took = time.monotonic() - started
+    finally:
+        scheduler.kill()
+        scheduler.wait()
+        if client is not None:
+            client.close()
+    assert since == alone
+    assert took < LOOK_SECONDS + 3
+
+
 def test_a_worker_with_other_code_joining_mid_run_is_one_line_and_keeps_the_answers(trained, photos, tmp_path):
     """The check at connect sees the workers there; one that joins later is checked by each
     task it runs.  Here the only worker is killed after two answers and one with older code

@@ -29,6 +29,8 @@ WORKERS_SECONDS = 30
 #: Seconds between looks at the cluster's workers while a chunk is awaited: a run whose every
 #: worker left waits on its chunk for ever; a look is one small message to the scheduler.
 WATCH_SECONDS = 1
+#: Seconds for the scheduler to answer such a look: it answers at once unless it went away.
+LOOK_SECONDS = 2
 #: Addresses named in one line when many servers run other code (a whole cluster after an update).
 NAMED = 3
 #: Dask's loggers with a handler of their own (they do not pass records up to "distributed").
@@ -86,16 +88,20 @@ def connect(address):
 
 
 def fingerprint_probe():
-    """A function that says which code of this project runs where it is called: its
-    :data:`features.CODE_FINGERPRINT`, None where the project cannot be imported, or "" where
-    it is too old to say.  Nested, so that Dask sends it by value, not by name: a worker with
-    older code, or without the project, runs it all the same."""
+    """A function that says which code of this project runs where it is called, as
+    ``(fingerprint, error)``: its :data:`features.CODE_FINGERPRINT` ("" where it is too old to
+    say; None where the project cannot be imported), and why importing it failed otherwise (a
+    checkout half updated: a SyntaxError), in words, which travel whole where the exception
+    would not.  Nested, so that Dask sends it by value, not by name: a worker with older code,
+    or without the project, runs it all the same."""
     def fingerprint():
         try:
             import features
         except ImportError:
-            return None
-        return getattr(features, "CODE_FINGERPRINT", "")
+            return None, None
+        except Exception as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        return getattr(features, "CODE_FINGERPRINT", ""), None
     return fingerprint
 
 
@@ -109,12 +115,19 @@ def check_code(client, address):
     from features import CODE_FINGERPRINT
 
     probe = fingerprint_probe()
-    found = {"scheduler": client.run_on_scheduler(probe), **client.run(probe)}
-    if found["scheduler"] is None:
-        raise ClusterError(cannot_import(f"the scheduler at {address}"))
-    if None in found.values():
-        raise ClusterError(cannot_import("the worker at " + next(w for w, f in found.items() if f is None)))
-    other = [where for where, fingerprint in found.items() if fingerprint != CODE_FINGERPRINT]
+    try:
+        found = {"scheduler": client.run_on_scheduler(probe, callback_timeout=CONNECT_SECONDS)}
+        found |= client.run(probe, callback_timeout=CONNECT_SECONDS)
+    except TimeoutError:  # a server whose event loop is stuck
+        raise ClusterError(f"{address}: the scheduler or a worker did not say which code it runs in "
+                           f"{CONNECT_SECONDS} s") from None
+    for where, (fingerprint, error) in found.items():
+        server = f"the scheduler at {address}" if where == "scheduler" else f"the worker at {where}"
+        if error:
+            raise ClusterError(f"{server} cannot import this project's code ({error}): {RESTART}".replace("\n", " "))
+        if fingerprint is None:
+            raise ClusterError(cannot_import(server))
+    other = [where for where, (fingerprint, _) in found.items() if fingerprint != CODE_FINGERPRINT]
     if other:
         raise ClusterError(f"{address}: {servers(other)} other code than this client: {RESTART}")
 
@@ -230,8 +243,17 @@ def result(future, address):
 def check_alone(client, address, since):
     """Since when the cluster has had no worker (``since``, the last look's answer, or now;
     None while it has some), or ClusterError once that is :data:`WORKERS_SECONDS` ago: its
-    tasks wait for a worker to join, and the run waits with them, silent."""
-    if client.scheduler_info(n_workers=0)["n_workers"]:
+    tasks wait for a worker to join, and the run waits with them, silent.
+
+    A look the scheduler does not answer in :data:`LOOK_SECONDS` changes nothing: a
+    scheduler that went away cancels the tasks (:func:`cluster_failure` says so), where
+    Dask's own look waited :data:`CONNECT_SECONDS` for it, and a busy one is asked again.
+    """
+    try:
+        identity = client.sync(client.scheduler.identity, n_workers=0, callback_timeout=LOOK_SECONDS)
+    except (OSError, TimeoutError):
+        return since
+    if identity["n_workers"]:
         return None
     if since is None:
         return time.monotonic()
