@@ -10,7 +10,6 @@ while the others still got their answer, 2 for wrong usage, 130 when stopped by 
 (SIGINT), 143 by SIGTERM.
 """
 import argparse
-import dataclasses
 import errno
 import json
 import os
@@ -120,15 +119,17 @@ def min_probabilities(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def analysis_settings(args):
-    """The run's :class:`~features.app.analysis.AnalysisSettings` from the command line."""
+def analysis_settings(args, card):
+    """The run's :class:`~features.app.analysis.AnalysisSettings` from the command line and the
+    model's ``card``, as checked here: the processes that load the model (forked workers, a
+    cluster's) use it only if it is that model."""
     from features.app.analysis import AnalysisSettings
 
     return AnalysisSettings(model=args.model.resolve(), catalog=args.catalog.resolve(),
                             per_category=args.per_category, detector=args.detector,
                             detection_threshold=args.detection_threshold,
                             min_probability=tuple(sorted(args.min_probability.items())),
-                            precision=args.precision, debug=args.debug)
+                            precision=args.precision, debug=args.debug, model_sha256=card["model_sha256"])
 
 
 def announce_thresholds(args):
@@ -241,18 +242,16 @@ def photos_inside(folder, photos):
                                                     os.path.dirname(os.path.realpath(photo)))]
 
 
-def run_photos(photos, targets, args, checksum):
+def run_photos(photos, targets, args, settings):
     """Yield each photo's record in input order: here, in ``--n-jobs`` forked processes, or on
-    the Dask cluster at ``--scheduler`` (``targets``: each photo's annotated copy, or None;
-    ``checksum``: the model's, as checked here, which a cluster's workers must load)."""
+    the Dask cluster at ``--scheduler`` (``targets``: each photo's annotated copy, or None)."""
     jobs = list(zip(photos, targets))
     workers = min(args.n_jobs, len(jobs))
     # small chunks keep both workers busy to the end; a cluster's tasks cost more to send
     size = max(1, min(16 if args.scheduler else 4, -(-len(jobs) // (4 * workers))))
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-    settings = analysis_settings(args)
     if args.scheduler:
-        return run_on_cluster(chunks, dataclasses.replace(settings, model_sha256=checksum), args.scheduler)
+        return run_on_cluster(chunks, settings, args.scheduler)
     if workers <= 1 or len(chunks) == 1:
         return run_here(chunks, settings)
     return run_forked(chunks, settings, workers)
@@ -306,9 +305,13 @@ def run_on_cluster(chunks, settings, address):
     remote = [[(Path(path).absolute(), target and target.absolute()) for path, target in chunk]
               for chunk in chunks]
     given = (path for chunk in chunks for path, _ in chunk)
-    for records in map_in_order(connect(address), analyse_chunk_on_worker, remote, settings, lost=lost):
-        for record in records:
-            yield {**record, "image": path_text(next(given))}
+    client = connect(address)
+    try:
+        for records in map_in_order(client, analyse_chunk_on_worker, remote, settings, lost=lost):
+            for record in records:
+                yield {**record, "image": path_text(next(given))}
+    finally:  # the run's tasks still queued are dropped with it
+        client.close()
 
 
 def format_text(record):
@@ -485,7 +488,7 @@ def main(argv=None):
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 2
     try:
-        records, failed, code = answer_photos(photos, args, sink, signals, checksum=card["model_sha256"],
+        records, failed, code = answer_photos(photos, args, analysis_settings(args, card), sink, signals,
                                               failed=len(unreadable))
     except OutputError as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
@@ -532,10 +535,10 @@ def check_annotate_folder(folder, photos):
                             "copies could replace its photos; choose a folder without them")
 
 
-def answer_photos(photos, args, sink, signals, *, checksum, failed=0):
+def answer_photos(photos, args, settings, sink, signals, *, failed=0):
     """Print each photo's record in input order (and add it to ``sink``), until the photos
-    end, the reader goes away or a signal stops the run (``checksum``: the model's, as checked
-    here: :func:`run_photos`).
+    end, the reader goes away or a signal stops the run (``settings``: the analysis's,
+    :func:`analysis_settings`).
 
     An OutputError of ``sink`` is raised, with the photos answered: the file is removed, so
     there is no use in answering more photos for it.
@@ -557,7 +560,7 @@ def answer_photos(photos, args, sink, signals, *, checksum, failed=0):
     targets = annotation_targets(photos, args.annotate)
     try:
         # the records first: zip asks them for one more, so that they end (a pool shut down as it should)
-        for record, target in zip(run_photos(photos, targets, args, checksum), targets):
+        for record, target in zip(run_photos(photos, targets, args, settings), targets):
             with signals.held():  # a signal waits: each record is written and printed whole
                 if sink:  # before printing: a photo printed is in the file too
                     sink.add(record)

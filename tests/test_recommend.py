@@ -1,4 +1,5 @@
 """recommend.py end to end through the real CLI, with a model trained in this session."""
+import dataclasses
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -405,6 +407,25 @@ def test_tampered_model_is_refused(trained, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1 and "checksum does not match" in result.stderr
     assert result.stdout == "" and "Traceback" not in result.stderr
+
+
+def test_a_process_answers_only_with_the_model_the_run_checked(trained, tmp_path):
+    """The processes that answer (forked workers, a cluster's) load the model themselves: one
+    replaced after the run checked it (retrained mid-run, or another copy at the same path
+    on a worker's host) is refused, naming both checksums, where it answered for the rest."""
+    from features.app.analysis import AnalysisSettings, worker_state
+    from features.model.model_io import ModelError
+
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    settings = AnalysisSettings(model=trained["model"], catalog=ROOT / "data" / "products.csv",
+                                model_sha256=card["model_sha256"])
+    model, catalog = worker_state(settings)
+    assert len(model.answer(np.asarray(Image.open(TWO_PEOPLE).convert("RGB")))) == 2 and len(catalog)
+    other = "0123456789ab" + card["model_sha256"][12:]
+    with pytest.raises(ModelError) as refused:
+        worker_state(dataclasses.replace(settings, model_sha256=other))
+    assert str(refused.value) == (f"{trained['model']}: another model than the run's (checksum "
+                                  f"{card['model_sha256'][:12]}, the run's 0123456789ab)")
 
 
 def test_detector_flags_override_the_models_setting_and_say_so(trained):

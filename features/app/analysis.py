@@ -42,8 +42,9 @@ class AnalysisSettings:
     debug : bool
         Print the traceback of a photo that fails.
     model_sha256 : str, optional
-        The checksum the model must have (its card's): a Dask worker's host may hold another
-        model at the same path, whose answers would pass for the client's.
+        The checksum the model must have (its card's, as the run checked it): a Dask worker's
+        host may hold another model at the same path, and a model retrained mid-run would
+        answer for the rest of it, both passing for the run's.
     """
 
     model: Path
@@ -146,8 +147,8 @@ def worker_state(settings):
         warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
         model, card = load_model(settings.model)
     if settings.model_sha256 not in (None, card["model_sha256"]):
-        raise ModelError(f"{settings.model}: another model than the client's (checksum "
-                         f"{card['model_sha256'][:12]}, the client's {settings.model_sha256[:12]})")
+        raise ModelError(f"{settings.model}: another model than the run's (checksum "
+                         f"{card['model_sha256'][:12]}, the run's {settings.model_sha256[:12]})")
     if settings.detector is not None or settings.detection_threshold is not None:
         model = model.with_detection(detection_settings(settings.detector, settings.detection_threshold,
                                                         base=model.detection))
