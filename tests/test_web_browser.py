@@ -1,6 +1,7 @@
 """The page in a real headless Chromium (Debian's), served by a real serve.py process."""
 import os
 import shutil
+import tempfile
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import count
 from pathlib import Path
@@ -25,6 +26,9 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def browser():
+    """Chromium, whose temporary files go to a folder removed after it: it leaves a folder for
+    its single-instance socket in TMPDIR at every quit (one in /tmp per test, before).  Not
+    the test's own folder: the socket's path would pass the 108 bytes a socket's may have."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -32,9 +36,14 @@ def browser():
     options.binary_location = str(CHROMIUM)
     for flag in FLAGS:
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    yield driver
-    driver.quit()
+    scratch = tempfile.mkdtemp(prefix="chromium-")
+    try:
+        service = Service(executable_path=str(CHROMEDRIVER), env={**os.environ, "TMPDIR": scratch})
+        driver = webdriver.Chrome(service=service, options=options)
+        yield driver
+        driver.quit()
+    finally:
+        shutil.rmtree(scratch)
 
 
 def text_of(element, selector):
