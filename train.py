@@ -162,7 +162,10 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
     from features.vision.transformer import chunked
 
     def left_out(path):
-        print(f"train.py: warning: {path}: {WORKER_DIED}; left out", file=sys.stderr)
+        from tqdm import tqdm
+
+        # through the progress bar, which would otherwise draw over the line
+        tqdm.write(f"train.py: warning: {path}: {WORKER_DIED}; left out", file=sys.stderr)
         lost[path] = WORKER_DIED
         return np.full(extractor.n_features_out_, np.nan, np.float32)
 

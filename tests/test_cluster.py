@@ -566,6 +566,54 @@ def test_train_whose_cluster_goes_away_is_one_line_and_writes_no_model(killed, t
         assert waited < 30
 
 
+CRASH_ON = """
+import os
+
+import features.vision.transformer as transformer
+
+read = getattr(transformer.as_rgb, "__wrapped__", transformer.as_rgb)  # Dask may run this twice
+
+
+def crash_on(image):
+    if str(image).endswith({name!r}):
+        os._exit(1)
+    return read(image)
+
+
+crash_on.__wrapped__ = read
+transformer.as_rgb = crash_on
+"""
+
+
+def test_train_leaves_out_a_photo_that_keeps_killing_its_worker(celeba_paths, tmp_path):
+    """A photo whose reading kills the worker (a crash in a decoder) is rerun elsewhere, then
+    alone, then left out with a warning; its reason is the report's, not "no face found", and
+    the model is trained on the rest.  The crash is the worker's own, put there by a Dask
+    preload script that wraps the photo reader of the extractor."""
+    poison = Path(celeba_paths[7])
+    preload = tmp_path / "crash_on_photo.py"
+    preload.write_text(CRASH_ON.format(name=poison.name))
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
+    workers = subprocess.Popen([BIN / "dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                "--host", "127.0.0.1", "--no-dashboard", "--preload", str(preload)],
+                               env=checkout_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = tmp_path / "out"
+    try:
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=120)
+        result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
+                                 "--n-estimators", "30", "--no-plots", "--out", str(out), "--scheduler", address],
+                                capture_output=True, text=True, cwd=ROOT, timeout=600)
+    finally:
+        stop(workers, scheduler)
+    assert result.returncode == 0, result.stderr
+    assert f"train.py: warning: {poison}: the worker died while extracting its features; left out" in \
+        result.stderr.splitlines()
+    skipped = json.loads((out / "cv_report.json").read_text())["skipped"]
+    assert {"filename": str(poison), "reason": "the worker died while extracting its features"} in skipped
+    assert (out / "model.joblib").exists()
+
+
 @pytest.mark.parametrize("address, message", [
     ("tls://127.0.0.1:8786", "tls:// is not supported: give the scheduler's tcp:// address"),
     ("inproc://x:1", "inproc:// is not supported: give the scheduler's tcp:// address"),

@@ -334,7 +334,7 @@ def map_in_order(client, function, chunks, *args, lost=None):
             results = []
             for item in chunk:  # one at a time, so an innocent photo never shares a dying worker
                 try:
-                    results += result(run([item]), address)
+                    results.extend(result(run([item]), address))  # not +=: numpy would add a chunk's rows
                 except (KilledWorker, FutureCancelledError):
                     results.append(lost(item))
             yield results
