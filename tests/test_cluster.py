@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -508,6 +509,37 @@ def test_a_task_that_times_out_is_its_own_error(cluster):
         with pytest.raises(TimeoutError, match="shared file system timed out"):
             list(map_in_order(client, time_out, [[1]]))
     assert time.time() - started < 10
+
+
+def recurse(chunk):
+    def deeper(depth):
+        return deeper(depth + 1)
+    return deeper(0)
+
+
+recurse.__module__ = "__main__"
+
+
+def test_a_task_that_recurses_too_deep_is_its_own_error(cluster):
+    """Dask cannot send the traceback of a RecursionError back: the task never ended, and the
+    run waited for ever with its workers alive."""
+    from features.app.cluster import map_in_order
+
+    raised = []
+
+    def run():
+        with distributed.Client(cluster["address"]) as client:
+            try:
+                list(map_in_order(client, recurse, [[1]]))
+            except Exception as exc:
+                raised.append(exc)
+
+    waiting = threading.Thread(target=run, daemon=True)
+    waiting.start()
+    waiting.join(timeout=60)
+    assert not waiting.is_alive(), "the run still waits for the task"
+    assert [(type(exc), str(exc)) for exc in raised] == [
+        (RuntimeError, "RecursionError: maximum recursion depth exceeded")]
 
 
 def test_train_extracts_features_on_the_cluster(cluster, tmp_path):

@@ -280,7 +280,11 @@ def checked_task():
             raise ClusterError(f"{address}: the worker at {get_worker().address} runs other code than this "
                                f"client: {RESTART}")
         function, args = pickle.loads(payload)
-        return function(*args)
+        try:
+            return function(*args)
+        except RecursionError as exc:  # Dask cannot send its traceback: the task would never end
+            reason = f"RecursionError: {exc}"
+        raise RuntimeError(reason)  # outside the except: no deep traceback as its context either
     return task
 
 
