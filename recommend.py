@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 from features.stops import Stopped, StopSignals, as_stopped
@@ -555,25 +556,30 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0):
     """
     from features.app.cluster import ClusterError
     from features.app.records import path_text, public
+    from features.model.model_io import ModelError
 
     records, answered = [], 0
     targets = annotation_targets(photos, args.annotate)
     try:
-        # the records first: zip asks them for one more, so that they end (a pool shut down as it should)
-        for record, target in zip(run_photos(photos, targets, args, settings), targets):
-            with signals.held():  # a signal waits: each record is written and printed whole
-                if sink:  # before printing: a photo printed is in the file too
-                    sink.add(record)
-                if args.profile:
-                    records.append(record)
-                answered += 1
-                failed += record["error"] is not None or "annotation_error" in record
-                if record["error"]:
-                    print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
-                if "annotation_error" in record:
-                    print(f"recommend.py: error: {path_text(target)}: cannot write the annotated copy "
-                          f"({record['annotation_error']})", file=sys.stderr)
-                print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
+        # closed here, however the loop ends, not by the garbage collector: its workers or its
+        # cluster client are let go at a known point, where an error is not printed and dropped
+        with closing(run_photos(photos, targets, args, settings)) as answers:
+            # the records first: zip asks them for one more, so that they end (a pool shut down as it should)
+            for record, target in zip(answers, targets):
+                signals.check()  # a stop lost in a finaliser (a Dask future's) stops the run here
+                with signals.held():  # a signal waits: each record is written and printed whole
+                    if sink:  # before printing: a photo printed is in the file too
+                        sink.add(record)
+                    if args.profile:
+                        records.append(record)
+                    answered += 1
+                    failed += record["error"] is not None or "annotation_error" in record
+                    if record["error"]:
+                        print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
+                    if "annotation_error" in record:
+                        print(f"recommend.py: error: {path_text(target)}: cannot write the annotated copy "
+                              f"({record['annotation_error']})", file=sys.stderr)
+                    print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         stdout_gone()
         return records, failed, 1 if failed else 0
@@ -582,7 +588,7 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0):
         return records, failed, stop.code
     except OutputError as exc:
         raise OutputError(f"{exc}; stopped after {answered} of {len(photos)} photos") from None
-    except ClusterError as exc:
+    except (ClusterError, ModelError) as exc:  # ModelError: a model replaced since the run checked it
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return records, failed, 1
     except Exception as exc:  # a lost worker or cluster; each photo's own errors are records

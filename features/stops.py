@@ -71,11 +71,16 @@ class StopSignals:
 
     def hold(self):
         """From now on a signal is only noted (:attr:`pending`): what follows must finish.  A
-        run already stopped stops here instead: its stop was lost on the way (Python prints
-        and drops an exception raised in a ``__del__``), and what follows must not run."""
+        run already stopped stops here instead (:meth:`check`)."""
+        self.check()
+        self.holding = True
+
+    def check(self):
+        """Stop here if the run was stopped already: its stop was lost on the way (Python
+        prints and drops an exception raised in a ``__del__``, such as a Dask future's), and
+        what follows must not run."""
         if self.stopped is not None:
             raise Stopped(self.stopped)
-        self.holding = True
 
     @contextmanager
     def held(self):

@@ -413,12 +413,14 @@ def test_a_process_answers_only_with_the_model_the_run_checked(trained, tmp_path
     """The processes that answer (forked workers, a cluster's) load the model themselves: one
     replaced after the run checked it (retrained mid-run, or another copy at the same path
     on a worker's host) is refused, naming both checksums, where it answered for the rest."""
-    from features.app.analysis import AnalysisSettings, worker_state
+    from features.app.analysis import worker_state
     from features.model.model_io import ModelError
 
+    from recommend import analysis_settings, parse_args
+
     card = json.loads((trained["out"] / "model_card.json").read_text())
-    settings = AnalysisSettings(model=trained["model"], catalog=ROOT / "data" / "products.csv",
-                                model_sha256=card["model_sha256"])
+    settings = analysis_settings(parse_args(["--model", str(trained["model"]), str(TWO_PEOPLE)]), card)
+    assert settings.model_sha256 == card["model_sha256"]  # for every path: here, forked, on a cluster
     model, catalog = worker_state(settings)
     assert len(model.answer(np.asarray(Image.open(TWO_PEOPLE).convert("RGB")))) == 2 and len(catalog)
     other = "0123456789ab" + card["model_sha256"][12:]

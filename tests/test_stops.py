@@ -73,6 +73,23 @@ def test_a_run_whose_stop_was_lost_stops_at_hold(signals):
     assert stop.value.number == signal.SIGINT and not stops.holding
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped stop, as meant
+def test_a_run_whose_stop_was_lost_stops_at_the_next_check(signals):
+    """recommend.py checks before each record: a stop dropped in a Dask future's ``__del__``
+    let the run answer every photo and exit 0."""
+    stops = signals()
+
+    class Finalised:
+        def __del__(self):
+            signalled(signal.SIGINT)
+
+    stops.check()  # not stopped: goes on
+    Finalised()
+    with pytest.raises(Stopped) as stop:
+        stops.check()
+    assert stop.value.code == 130
+
+
 def test_held_inside_hold_keeps_holding(signals):
     stops = signals()
     stops.hold()
