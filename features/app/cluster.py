@@ -33,8 +33,10 @@ WATCH_SECONDS = 1
 LOOK_SECONDS = 2
 #: Addresses named in one line when many servers run other code (a whole cluster after an update).
 NAMED = 3
-#: Dask's loggers with a handler of their own (they do not pass records up to "distributed").
-QUIET_LOGGERS = ("distributed", "distributed.client", "distributed.gc")
+#: Dask's loggers with a handler of their own (they do not pass records up to "distributed"),
+#: and the event loop's, through which Dask's loop reports a callback that failed (a wait that
+#: Ctrl-C broke leaves one, which the client's close then runs).
+QUIET_LOGGERS = ("distributed", "distributed.client", "distributed.gc", "tornado.application")
 #: What to do about a server that runs other code than the client.
 RESTART = "update to the client's code and restart (README, Scaling out on Dask)"
 
@@ -94,13 +96,13 @@ def fingerprint_probe():
     checkout half updated: a SyntaxError), in words, which travel whole where the exception
     would not.  Nested, so that Dask sends it by value, not by name: a worker with older code,
     or without the project, runs it all the same."""
-    def fingerprint():
+    def fingerprint():  # by value: it can use none of the project's helpers
         try:
             import features
         except ImportError:
             return None, None
         except Exception as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, f"{type(exc).__name__}: {exc}".replace("\n", " ")
         return getattr(features, "CODE_FINGERPRINT", ""), None
     return fingerprint
 
@@ -115,21 +117,27 @@ def check_code(client, address):
     from features import CODE_FINGERPRINT
 
     probe = fingerprint_probe()
-    try:
-        found = {"scheduler": client.run_on_scheduler(probe, callback_timeout=CONNECT_SECONDS)}
-        found |= client.run(probe, callback_timeout=CONNECT_SECONDS)
-    except TimeoutError:  # a server whose event loop is stuck
-        raise ClusterError(f"{address}: the scheduler or a worker did not say which code it runs in "
-                           f"{CONNECT_SECONDS} s") from None
+    found = {"scheduler": answer_in_time(client.run_on_scheduler, probe, address, "the scheduler"),
+             **answer_in_time(client.run, probe, address, "a worker")}
     for where, (fingerprint, error) in found.items():
         server = f"the scheduler at {address}" if where == "scheduler" else f"the worker at {where}"
         if error:
-            raise ClusterError(f"{server} cannot import this project's code ({error}): {RESTART}".replace("\n", " "))
+            raise ClusterError(f"{server} cannot import this project's code ({error}): {RESTART}")
         if fingerprint is None:
             raise ClusterError(cannot_import(server))
     other = [where for where, (fingerprint, _) in found.items() if fingerprint != CODE_FINGERPRINT]
     if other:
         raise ClusterError(f"{address}: {servers(other)} other code than this client: {RESTART}")
+
+
+def answer_in_time(ask, probe, address, who):
+    """``ask(probe)`` (Dask's ``run_on_scheduler`` or ``run``), or ClusterError when ``who``
+    does not answer in :data:`CONNECT_SECONDS`: its event loop is stuck, and the run waited
+    for it."""
+    try:
+        return ask(probe, callback_timeout=CONNECT_SECONDS)
+    except TimeoutError:
+        raise ClusterError(f"{address}: {who} did not say which code it runs in {CONNECT_SECONDS} s") from None
 
 
 def servers(names):
@@ -246,8 +254,9 @@ def check_alone(client, address, since):
     tasks wait for a worker to join, and the run waits with them, silent.
 
     A look the scheduler does not answer in :data:`LOOK_SECONDS` changes nothing: a
-    scheduler that went away cancels the tasks (:func:`cluster_failure` says so), where
-    Dask's own look waited :data:`CONNECT_SECONDS` for it, and a busy one is asked again.
+    scheduler that went away cancels the tasks (:func:`cluster_failure` says so; Dask's
+    ``scheduler_info`` would wait :data:`CONNECT_SECONDS` for it first), and a busy one is
+    asked again.
     """
     try:
         identity = client.sync(client.scheduler.identity, n_workers=0, callback_timeout=LOOK_SECONDS)
@@ -283,8 +292,8 @@ def checked_task():
         try:
             return function(*args)
         except RecursionError as exc:  # Dask cannot send its traceback: the task would never end
-            reason = f"RecursionError: {exc}"
-        raise RuntimeError(reason)  # outside the except: no deep traceback as its context either
+            reason = str(exc)
+        raise RecursionError(reason)  # anew, outside the except: no deep traceback, nor one as its context
     return task
 
 
