@@ -158,12 +158,12 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
     ``recommend.py --scheduler`` runs its photos: :func:`features.app.cluster.map_in_order`);
     a photo that keeps killing its worker is left out, as an unreadable one is, and its reason
     goes to ``lost``."""
+    from tqdm import tqdm
+
     from features.app.cluster import cluster_threads, connect, map_in_order
     from features.vision.transformer import chunked
 
     def left_out(path):
-        from tqdm import tqdm
-
         # through the progress bar, which would otherwise draw over the line
         tqdm.write(f"train.py: warning: {path}: {WORKER_DIED}; left out", file=sys.stderr)
         lost[path] = WORKER_DIED
@@ -179,7 +179,6 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
         chunks = chunked(paths, cluster_threads(client))
         results = map_in_order(client, remote.transform, chunks, lost=left_out)
         if extractor.progress:
-            from tqdm import tqdm
             results = tqdm(results, total=len(chunks), unit="chunk", desc="features")
         return np.vstack([row for rows in results for row in rows])
     finally:

@@ -43,7 +43,7 @@ def browser():
         yield driver
         driver.quit()
     finally:
-        shutil.rmtree(scratch)
+        shutil.rmtree(scratch, ignore_errors=True)  # a helper of Chromium's may outlive quit()
 
 
 def text_of(element, selector):
