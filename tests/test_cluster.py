@@ -333,7 +333,7 @@ def test_another_model_at_the_same_path_on_a_worker_is_one_clear_line(trained, t
     assert theirs != card["model_sha256"]
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (f"recommend.py: error: the worker at {worker}: {trained['model']}: another "
-                             f"model than the run's (checksum {theirs[:12]}, the run's "
+                             f"model than the one checked at the start (checksum {theirs[:12]}, checked "
                              f"{card['model_sha256'][:12]}): every host needs the same file (README, Scaling "
                              "out on Dask)\n")
 

@@ -426,8 +426,8 @@ def test_a_process_answers_only_with_the_model_the_run_checked(trained, tmp_path
     other = "0123456789ab" + card["model_sha256"][12:]
     with pytest.raises(ModelError) as refused:
         worker_state(dataclasses.replace(settings, model_sha256=other))
-    assert str(refused.value) == (f"{trained['model']}: another model than the run's (checksum "
-                                  f"{card['model_sha256'][:12]}, the run's 0123456789ab)")
+    assert str(refused.value) == (f"{trained['model']}: another model than the one checked at the start "
+                                  f"(checksum {card['model_sha256'][:12]}, checked 0123456789ab)")
 
 
 def test_detector_flags_override_the_models_setting_and_say_so(trained):

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 from http.client import HTTPConnection
@@ -306,6 +307,30 @@ def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tm
         assert lost and all(r["error"] is None for r in records if r not in lost)
         again = httpx.post(url + "/api/analyze", files=upload(photos[:4]), timeout=TIMEOUT)
         assert again.status_code == 200 and all(r["error"] is None for r in again.json())
+
+
+def test_the_server_answers_with_the_model_it_started_with(trained, tmp_path):
+    """/about names the model the server started with; a request with options the workers
+    had not seen yet made them load the model again from disk, so a model retrained since
+    answered those requests while the others kept the first."""
+    from features.model.model_io import load_model, save_model
+
+    served = tmp_path / "model" / "model.joblib"
+    served.parent.mkdir()
+    shutil.copy(trained["model"], served)
+    shutil.copy(trained["out"] / "model_card.json", served.parent)
+    with serving(served, tmp_path / "serve.log") as (url, _):
+        def labels(per_category):
+            answer = httpx.post(url + "/api/analyze", params={"per_category": per_category},
+                                files=upload([TWO_PEOPLE]), timeout=TIMEOUT)
+            assert answer.status_code == 200, answer.text
+            return [face["labels"] for face in answer.json()[0]["faces"]]
+
+        first = labels(1)
+        model, card = load_model(served)
+        save_model(model.with_decisions(min_probability={"hat": 0.0}), card, served)  # every face a hat
+        assert labels(3) == labels(4) == first
+    assert len(first) == 2 and not any("hat" in face for face in first)
 
 
 def test_serve_without_a_model_says_so_in_one_line(tmp_path):

@@ -141,21 +141,37 @@ def check_detection(card, detector=None, threshold=None):
 
 @lru_cache(maxsize=8)  # a few option sets per worker (a web server's requests may vary them)
 def worker_state(settings):
-    """The model and catalog of ``settings``, loaded once per process, with the run's
-    overrides applied."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
-        model, card = load_model(settings.model)
-    if settings.model_sha256 not in (None, card["model_sha256"]):
-        raise ModelError(f"{settings.model}: another model than the run's (checksum "
-                         f"{card['model_sha256'][:12]}, the run's {settings.model_sha256[:12]})")
+    """The model and catalog of ``settings``, with the run's overrides applied."""
+    model = process_model(settings.model, settings.model_sha256)
     if settings.detector is not None or settings.detection_threshold is not None:
         model = model.with_detection(detection_settings(settings.detector, settings.detection_threshold,
                                                         base=model.detection))
     if settings.min_probability or settings.precision is not None:
         model = model.with_decisions(min_probability=dict(settings.min_probability),
                                      precision=settings.precision)
-    return model, load_catalog(settings.catalog)
+    return model, process_catalog(settings.catalog)
+
+
+@lru_cache(maxsize=2)
+def process_model(path, model_sha256=None):
+    """The model at ``path``, loaded once per process, so that every option set the process
+    answers with is the same model: loading it again for a new one (a web request's options)
+    answered with a model retrained since the start, while /about named the first.  Refused
+    when its checksum is not ``model_sha256`` (the one the run or server checked at its
+    start; None: any)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # the main process said it
+        model, card = load_model(path)
+    if model_sha256 not in (None, card["model_sha256"]):
+        raise ModelError(f"{path}: another model than the one checked at the start (checksum "
+                         f"{card['model_sha256'][:12]}, checked {model_sha256[:12]})")
+    return model
+
+
+@lru_cache(maxsize=2)
+def process_catalog(path):
+    """The catalog at ``path``, loaded once per process, as the model is (:func:`process_model`)."""
+    return load_catalog(path)
 
 
 def preload():

@@ -70,8 +70,8 @@ class Analyser:
     first request is not the slow one).
     """
 
-    def __init__(self, settings):
-        self.settings = settings
+    def __init__(self, settings, *, model_sha256):
+        self.settings, self.model_sha256 = settings, model_sha256
         self.pool = self._start()
 
     def _start(self):
@@ -84,10 +84,11 @@ class Analyser:
         return pool
 
     def options(self, **overrides):
-        """A request's :class:`~features.app.analysis.AnalysisSettings`: this server's model and
+        """A request's :class:`~features.app.analysis.AnalysisSettings`: this server's model
+        (the one checked at start: a pool started again after a crash refuses another) and
         catalog with the request's options (as recommend.py's flags)."""
         return AnalysisSettings(model=self.settings.model.resolve(), catalog=self.settings.catalog.resolve(),
-                                **overrides)
+                                model_sha256=self.model_sha256, **overrides)
 
     @staticmethod
     def _submit(pool, jobs, options):
@@ -399,7 +400,7 @@ def create_app(settings):
     model or catalog, before any worker starts."""
     card = app_card(settings.model)
     catalog = load_catalog(settings.catalog)
-    analyser = Analyser(settings)
+    analyser = Analyser(settings, model_sha256=card["model_sha256"])
     started = time.monotonic()
 
     @asynccontextmanager
