@@ -120,13 +120,13 @@ def min_probabilities(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def analysis_settings(args, card):
-    """The run's :class:`~features.app.analysis.AnalysisSettings` from the command line and the
-    model's ``card``, as checked here: the processes that load the model (forked workers, a
-    cluster's) use it only if it is that model."""
-    from features.app.analysis import AnalysisSettings
+def analysis_settings(args, card, catalog):
+    """The run's :class:`~features.app.analysis.AnalysisSettings` from the command line, the
+    model's ``card`` and the ``catalog``, as checked here: the processes that load the model
+    (forked workers, a cluster's) use it only if it is that model, and this catalog."""
+    from features.app.analysis import AnalysisSettings, frozen_catalog
 
-    return AnalysisSettings(model=args.model.resolve(), catalog=args.catalog.resolve(),
+    return AnalysisSettings(model=args.model.resolve(), catalog=frozen_catalog(catalog),
                             per_category=args.per_category, detector=args.detector,
                             detection_threshold=args.detection_threshold,
                             min_probability=tuple(sorted(args.min_probability.items())),
@@ -489,7 +489,7 @@ def main(argv=None):
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 2
     try:
-        records, failed, code = answer_photos(photos, args, analysis_settings(args, card), sink, signals,
+        records, failed, code = answer_photos(photos, args, analysis_settings(args, card, catalog), sink, signals,
                                               failed=len(unreadable))
     except OutputError as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)

@@ -83,15 +83,16 @@ def stage_times(photos, model_path):
     with every label but the hat; and for the labels the model decided), the model's whole
     answer (faces, features, probabilities, decisions, types) and the product choice; and how
     many faces passed the gate."""
-    from features.app.analysis import AnalysisSettings, worker_state
+    from features.app.analysis import AnalysisSettings, frozen_catalog, worker_state
     from features.vision.descriptors import HOG_CELLS, colour_histogram, hog_descriptor
     from features.vision.embeddings import cnn_embeddings, face_descriptor
     from features.vision.images import load_image
-    from features.products.recommendations import CATALOG, recommend_products
+    from features.products.recommendations import load_catalog, recommend_products
     from features.vision.regions import REGIONS, extract_regions
     from features.vision.transformer import CNN_CROPS
 
-    model, catalog = worker_state(AnalysisSettings(model=model_path.resolve(), catalog=CATALOG))  # as recommend.py's workers
+    settings = AnalysisSettings(model=model_path.resolve(), catalog=frozen_catalog(load_catalog()))
+    model, catalog = worker_state(settings)  # as recommend.py's workers
     per_photo = ("decode", "faces", "types_as_decided", "answer")  # timed once per photo, spread over its faces
     times = {name: [] for name in ("decode", "faces", "align_and_crop", "hog", "colour", "face_descriptor",
                                    "cnn", "hat_crop_cnn", "types", "types_without_hat", "types_as_decided", "answer",

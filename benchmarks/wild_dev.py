@@ -58,9 +58,9 @@ def end_to_end(table, records):
 
 
 def main(argv=None):
-    from features.app.analysis import AnalysisSettings, analyse_chunk
+    from features.app.analysis import AnalysisSettings, analyse_chunk, frozen_catalog
     from features.model.model_io import MODEL
-    from features.products.recommendations import CATALOG
+    from features.products.recommendations import CATALOG, load_catalog
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=MODEL)
@@ -69,7 +69,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     table = pd.read_csv(WILD / "labels.csv", dtype=str, keep_default_na=False)
     jobs = [(WILD / "images" / name, None) for name in table["filename"]]
-    records = analyse_chunk(jobs, AnalysisSettings(model=args.model.resolve(), catalog=args.catalog.resolve()))
+    records = analyse_chunk(jobs, AnalysisSettings(model=args.model.resolve(),
+                                                   catalog=frozen_catalog(load_catalog(args.catalog))))
     result = {"photos": len(table), "photos_with_a_face": sum(bool(r["faces"]) for r in records),
               "errors": [r["error"] for r in records if r["error"]],
               "labels": end_to_end(table, records)}

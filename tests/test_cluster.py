@@ -289,7 +289,7 @@ def test_the_code_fingerprint_skips_hidden_files_and_tells_a_change(tmp_path):
     assert fingerprint() != first
 
 
-def recommend_beside_a_worker_with_its_own_mount(trained, tmp_path, mount):
+def recommend_beside_a_worker_with_its_own_mount(trained, tmp_path, mount, photo=LFW / "Yusuf_Misbac_0001.jpg"):
     """recommend.py on one photo, the cluster's only worker run in its own mount namespace
     after ``mount`` (the arguments of ``mount``); the result and the worker's address."""
     if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
@@ -301,7 +301,7 @@ def recommend_beside_a_worker_with_its_own_mount(trained, tmp_path, mount):
     try:
         worker, worker_address = start_worker(tmp_path, address, "elsewhere", checkout_env(), prefix=prefix)
         processes.append(worker)
-        return recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address), worker_address
+        return recommend(trained, photo, "--scheduler", address), worker_address
     finally:
         stop(*reversed(processes))
 
@@ -316,6 +316,18 @@ def test_a_model_a_worker_cannot_read_is_one_clear_line(trained, tmp_path):
     assert result.stderr == (f"recommend.py: error: the worker at {worker} cannot read the model at "
                              f"{trained['model']} (No such file or directory): it must be at the same path "
                              "on every host (README, Scaling out on Dask)\n")
+
+
+def test_a_worker_needs_no_catalog_file(trained, tmp_path):
+    """The catalog travels with the run's settings: a worker's host needs no copy (its
+    ``data`` folder here is an empty tmpfs), and one edited or different there cannot answer
+    for the client's, where a worker read the catalog at the client's path."""
+    photo = LFW / "Elton_John_0004.jpg"  # glasses: products are chosen
+    result, _ = recommend_beside_a_worker_with_its_own_mount(
+        trained, tmp_path, ["-t", "tmpfs", "tmpfs", str(ROOT / "data")], photo)
+    local = recommend(trained, photo, "--n-jobs", "1")
+    assert result.returncode == local.returncode == 0, result.stderr
+    assert result.stdout == local.stdout and "$" in local.stdout
 
 
 def test_another_model_at_the_same_path_on_a_worker_is_one_clear_line(trained, tmp_path):

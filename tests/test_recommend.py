@@ -415,14 +415,16 @@ def test_a_process_answers_only_with_the_model_the_run_checked(trained, tmp_path
     on a worker's host) is refused, naming both checksums, where it answered for the rest."""
     from features.app.analysis import worker_state
     from features.model.model_io import ModelError
+    from features.products.recommendations import load_catalog
 
     from recommend import analysis_settings, parse_args
 
     card = json.loads((trained["out"] / "model_card.json").read_text())
-    settings = analysis_settings(parse_args(["--model", str(trained["model"]), str(TWO_PEOPLE)]), card)
+    catalog = load_catalog()
+    settings = analysis_settings(parse_args(["--model", str(trained["model"]), str(TWO_PEOPLE)]), card, catalog)
     assert settings.model_sha256 == card["model_sha256"]  # for every path: here, forked, on a cluster
-    model, catalog = worker_state(settings)
-    assert len(model.answer(np.asarray(Image.open(TWO_PEOPLE).convert("RGB")))) == 2 and len(catalog)
+    model, products = worker_state(settings)
+    assert len(model.answer(np.asarray(Image.open(TWO_PEOPLE).convert("RGB")))) == 2 and products == catalog
     other = "0123456789ab" + card["model_sha256"][12:]
     with pytest.raises(ModelError) as refused:
         worker_state(dataclasses.replace(settings, model_sha256=other))

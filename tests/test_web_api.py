@@ -309,28 +309,39 @@ def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tm
         assert again.status_code == 200 and all(r["error"] is None for r in again.json())
 
 
-def test_the_server_answers_with_the_model_it_started_with(trained, tmp_path):
-    """/about names the model the server started with; a request with options the workers
-    had not seen yet made them load the model again from disk, so a model retrained since
-    answered those requests while the others kept the first."""
+def test_the_server_answers_with_the_model_and_catalog_it_started_with(trained, tmp_path):
+    """/api/health names the model the server started with and /api/catalog its products; a
+    request with options the workers had not seen made them load the model and the catalog
+    again from disk, so a model retrained since, or a catalog edited, answered it while the
+    others kept the first.  Here the model is replaced by one that decides a hat on every
+    face and every product is renamed; a request with new options (the model's own detection
+    threshold, given) must get the first answer."""
     from features.model.model_io import load_model, save_model
 
-    served = tmp_path / "model" / "model.joblib"
+    served, catalog = tmp_path / "model" / "model.joblib", tmp_path / "products.csv"
     served.parent.mkdir()
     shutil.copy(trained["model"], served)
     shutil.copy(trained["out"] / "model_card.json", served.parent)
-    with serving(served, tmp_path / "serve.log") as (url, _):
-        def labels(per_category):
-            answer = httpx.post(url + "/api/analyze", params={"per_category": per_category},
-                                files=upload([TWO_PEOPLE]), timeout=TIMEOUT)
+    shutil.copy(ROOT / "data" / "products.csv", catalog)
+    threshold = json.loads((served.parent / "model_card.json").read_text())["detector"]["threshold"]
+    photos = [LFW / "Elton_John_0004.jpg", LFW / "Fred_Funk_0002.jpg", TWO_PEOPLE]
+    with serving(served, tmp_path / "serve.log", "--catalog", str(catalog)) as (url, _):
+        def records(**options):
+            answer = httpx.post(url + "/api/analyze", params=options, files=upload(photos), timeout=TIMEOUT)
             assert answer.status_code == 200, answer.text
-            return [face["labels"] for face in answer.json()[0]["faces"]]
+            return answer.json()
 
-        first = labels(1)
+        first = records()
         model, card = load_model(served)
         save_model(model.with_decisions(min_probability={"hat": 0.0}), card, served)  # every face a hat
-        assert labels(3) == labels(4) == first
-    assert len(first) == 2 and not any("hat" in face for face in first)
+        catalog.write_text(catalog.read_text().replace(",hat,", ",hat,Edited ").replace(",beard,", ",beard,Edited ")
+                           .replace(",eyewear,", ",eyewear,Edited "))
+        assert records(detection_threshold=threshold) == first
+        products = {p["name"] for p in httpx.get(url + "/api/catalog").json()}
+    faces = [face for record in first for face in record["faces"]]
+    assert any("hat" not in face["labels"] for face in faces)
+    names = {p["name"] for face in faces for p in face["recommendations"]}
+    assert names and names <= products and not any(name.startswith("Edited") for name in products)
 
 
 def test_serve_without_a_model_says_so_in_one_line(tmp_path):

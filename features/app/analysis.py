@@ -1,8 +1,8 @@
 """One photo end to end: faces, calibrated scores and types per face, products.
 
 Lives in a module (not in recommend.py) so that worker processes can import it; each
-process loads the model and catalog once, and forked workers inherit dlib's models from
-:func:`preload`.
+process loads the model once, the catalog travels with the settings, and forked workers
+inherit dlib's models from :func:`preload`.
 """
 import traceback
 import warnings
@@ -16,20 +16,24 @@ from features.labels import LABELS
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image
 from features.model.model_io import RETRAIN, ModelError, card_path, check_model, load_model
-from features.products.recommendations import (PER_CATEGORY, CatalogError, headline, load_catalog,
-                                               recommend_products)
+from features.products.recommendations import PER_CATEGORY, headline, recommend_products
 
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """How photos are analysed: the model and catalog files, and one run's overrides of the
+    """How photos are analysed: the model file, the catalog, and one run's overrides of the
     model's own settings (None or empty: the model's).  Hashable, so that a worker process
-    keeps one loaded model per settings.
+    keeps one set of answers per settings.
 
     Attributes
     ----------
-    model, catalog : Path
-        Absolute paths (workers may run elsewhere).
+    model : Path
+        Absolute (workers may run elsewhere).
+    catalog : tuple
+        The products the run loaded and checked, as :func:`frozen_catalog` gives them: the
+        workers read no catalog file, so an edit made mid-run, or another copy on a worker's
+        host, cannot answer for it (a web server's or a long-lived Dask worker's kept the
+        catalog it read first).
     per_category : int
         Products per category a face has.
     detector : str, optional
@@ -48,7 +52,7 @@ class AnalysisSettings:
     """
 
     model: Path
-    catalog: Path
+    catalog: tuple
     per_category: int = PER_CATEGORY
     detector: str | None = None
     detection_threshold: float | None = None
@@ -149,7 +153,7 @@ def worker_state(settings):
     if settings.min_probability or settings.precision is not None:
         model = model.with_decisions(min_probability=dict(settings.min_probability),
                                      precision=settings.precision)
-    return model, process_catalog(settings.catalog)
+    return model, [dict(product) for product in settings.catalog]
 
 
 @lru_cache(maxsize=2)
@@ -168,10 +172,10 @@ def process_model(path, model_sha256=None):
     return model
 
 
-@lru_cache(maxsize=2)
-def process_catalog(path):
-    """The catalog at ``path``, loaded once per process, as the model is (:func:`process_model`)."""
-    return load_catalog(path)
+def frozen_catalog(catalog):
+    """``catalog`` (:func:`~features.products.recommendations.load_catalog`'s products) as
+    :class:`AnalysisSettings` carry it: hashable."""
+    return tuple(tuple(product.items()) for product in catalog)
 
 
 def preload():
@@ -232,33 +236,30 @@ def analyse_chunk(jobs, settings):
 
 
 def analyse_chunk_on_worker(jobs, settings):
-    """:func:`analyse_chunk` on a Dask worker, where a model or catalog that will not load is
-    a ClusterError naming the worker (:func:`unusable_on_worker`): the client checked its
-    own copy, and the model's own advice, "make one with: python train.py", is wrong there."""
+    """:func:`analyse_chunk` on a Dask worker, where a model that will not load is a
+    ClusterError naming the worker (:func:`unusable_on_worker`): the client checked its own
+    copy, and the model's own advice, "make one with: python train.py", is wrong there."""
     try:
         worker_state(settings)
-    except (ModelError, CatalogError) as exc:
+    except ModelError as exc:
         raise unusable_on_worker(exc, settings) from None
     return analyse_chunk(jobs, settings)
 
 
 def unusable_on_worker(exc, settings):
-    """The ClusterError of ``exc``, the model's or catalog's error on this Dask worker: a file
-    it cannot read is at another path on its host (a file system not shared, or mounted
-    elsewhere)."""
+    """The ClusterError of ``exc``, the model's error on this Dask worker: a file it cannot
+    read is at another path on its host (a file system not shared, or mounted elsewhere)."""
     from distributed import get_worker
 
     from features.app.cluster import ClusterError
 
     where = f"the worker at {get_worker().address}"
-    for what, path, files in (("model", settings.model, (settings.model, card_path(settings.model))),
-                              ("catalog", settings.catalog, (settings.catalog,))):
-        try:
-            for name in files:
-                open(name, "rb").close()
-        except OSError as error:
-            return ClusterError(f"{where} cannot read the {what} at {path} ({error.strerror}): it must "
-                                "be at the same path on every host (README, Scaling out on Dask)")
+    try:
+        for name in (settings.model, card_path(settings.model)):
+            open(name, "rb").close()
+    except OSError as error:
+        return ClusterError(f"{where} cannot read the model at {settings.model} ({error.strerror}): it must "
+                            "be at the same path on every host (README, Scaling out on Dask)")
     return ClusterError(f"{where}: {exc}: every host needs the same file (README, Scaling out on Dask)")
 
 

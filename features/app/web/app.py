@@ -35,7 +35,7 @@ from starlette.datastructures import Headers
 
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_detection, check_precision,
-                                   error_record, parse_min_probability, preload)
+                                   error_record, frozen_catalog, parse_min_probability, preload)
 from features.app.workers import CPUS, end_with_parent
 from features.app.records import csv_text, public
 
@@ -70,8 +70,8 @@ class Analyser:
     first request is not the slow one).
     """
 
-    def __init__(self, settings, *, model_sha256):
-        self.settings, self.model_sha256 = settings, model_sha256
+    def __init__(self, settings, *, model_sha256, catalog):
+        self.settings, self.model_sha256, self.catalog = settings, model_sha256, frozen_catalog(catalog)
         self.pool = self._start()
 
     def _start(self):
@@ -87,7 +87,7 @@ class Analyser:
         """A request's :class:`~features.app.analysis.AnalysisSettings`: this server's model
         (the one checked at start: a pool started again after a crash refuses another) and
         catalog with the request's options (as recommend.py's flags)."""
-        return AnalysisSettings(model=self.settings.model.resolve(), catalog=self.settings.catalog.resolve(),
+        return AnalysisSettings(model=self.settings.model.resolve(), catalog=self.catalog,
                                 model_sha256=self.model_sha256, **overrides)
 
     @staticmethod
@@ -400,7 +400,7 @@ def create_app(settings):
     model or catalog, before any worker starts."""
     card = app_card(settings.model)
     catalog = load_catalog(settings.catalog)
-    analyser = Analyser(settings, model_sha256=card["model_sha256"])
+    analyser = Analyser(settings, model_sha256=card["model_sha256"], catalog=catalog)
     started = time.monotonic()
 
     @asynccontextmanager
