@@ -23,7 +23,7 @@ from features.products.recommendations import PER_CATEGORY, headline, recommend_
 class AnalysisSettings:
     """How photos are analysed: the model file, the catalog, and one run's overrides of the
     model's own settings (None or empty: the model's).  Hashable, so that a worker process
-    keeps one set of answers per settings.
+    keeps its model, with the overrides applied, and catalog per settings.
 
     Attributes
     ----------
