@@ -32,8 +32,7 @@ class AnalysisSettings:
     catalog : tuple
         The products the run loaded and checked, as :func:`frozen_catalog` gives them: the
         workers read no catalog file, so an edit made mid-run, or another copy on a worker's
-        host, cannot answer for it (a web server's or a long-lived Dask worker's kept the
-        catalog it read first).
+        host, cannot answer for it.
     per_category : int
         Products per category a face has.
     detector : str, optional
@@ -160,7 +159,7 @@ def worker_state(settings):
 def process_model(path, model_sha256=None):
     """The model at ``path``, loaded once per process, so that every option set the process
     answers with is the same model: loading it again for a new one (a web request's options)
-    answered with a model retrained since the start, while /about named the first.  Refused
+    answered with a model retrained since the start, while /api/health named the first.  Refused
     when its checksum is not ``model_sha256`` (the one the run or server checked at its
     start; None: any)."""
     with warnings.catch_warnings():

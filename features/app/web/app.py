@@ -66,8 +66,8 @@ class Analyser:
     """The worker processes, and the one place that calls the analysis code.
 
     The workers are forked once, after dlib's models are loaded, exactly as recommend.py
-    forks its own; each then loads the model and catalog once (done here, at start, so the
-    first request is not the slow one).
+    forks its own; each then loads the model once (done here, at start, so the first
+    request is not the slow one), and gets the catalog read at start with every request.
     """
 
     def __init__(self, settings, *, model_sha256, catalog):
