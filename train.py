@@ -245,7 +245,9 @@ def tight_copies(extractor, paths, *, seed):
     share of :data:`TIGHT_SHARES` drawn with ``seed``; kept beside the feature cache."""
     from joblib import Parallel, delayed
 
-    folder = Path(extractor.cache_dir) / f"tight-copies-{extractor.detection.key}"
+    from features.vision.transformer import cache_tag
+
+    folder = Path(extractor.cache_dir) / f"tight-copies-{cache_tag(extractor.detection)}"
     folder.mkdir(parents=True, exist_ok=True)
     shares = np.random.default_rng(seed).uniform(*TIGHT_SHARES, size=len(paths))
     made = Parallel(n_jobs=extractor.n_jobs)(delayed(tight_copy)(path, share, folder, extractor)

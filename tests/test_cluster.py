@@ -156,6 +156,39 @@ def older_code(folder):
     return {**checkout_env(), "PYTHONPATH": str(older)}
 
 
+def other_networks(folder):
+    """The environment of a process that runs this code with one network file changed (an
+    export run again on its host): the Python files are the same, so only the networks tell."""
+    copy = folder / "networks"
+    shutil.copytree(ROOT / "features", copy / "features", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "features" / "vision" / "models" / "frontal_face_detector.svm", "ab") as network:
+        network.write(b"\n")
+    return {**checkout_env(), "PYTHONPATH": str(copy)}
+
+
+def test_a_worker_with_other_networks_is_one_clear_line(trained, tmp_path):
+    """The same Python code with another network file computes other features, and the code's
+    fingerprint cannot tell: the client compares the workers' network files too (the scheduler
+    runs none)."""
+    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], other_networks(tmp_path))
+    processes = [scheduler]
+    try:
+        worker, worker_address = start_worker(tmp_path, address, "other", other_networks(tmp_path / "worker"))
+        processes.append(worker)
+        answered = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+        trained_here = subprocess.run([sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
+                                       "--no-plots", "--out", str(tmp_path / "out"), "--scheduler", address],
+                                      capture_output=True, text=True, cwd=ROOT)
+    finally:
+        stop(*reversed(processes))
+    assert answered.stdout == "" and not (tmp_path / "out" / "model.joblib").exists()
+    for tool, result in (("recommend.py", answered), ("train.py", trained_here)):
+        assert result.returncode == 1
+        assert result.stderr == (f"{tool}: error: {address}: the worker at {worker_address} runs other networks "
+                                 "(the files in features/vision/models) than this client: update to the client's "
+                                 "code and restart (README, Scaling out on Dask)\n")
+
+
 def test_a_worker_whose_checkout_is_half_updated_is_one_clear_line(trained, tmp_path):
     """A worker whose ``import features`` fails with another error than ImportError (a
     ``git pull`` cut short leaves a SyntaxError) raised it through Dask's ``run``: a one-line
@@ -244,10 +277,15 @@ def test_a_look_for_workers_when_the_scheduler_is_gone_takes_seconds(tmp_path):
     assert took < LOOK_SECONDS + 3
 
 
-def test_a_worker_with_other_code_joining_mid_run_is_one_line_and_keeps_the_answers(trained, photos, tmp_path):
+@pytest.mark.parametrize("late_env, differs", [
+    (older_code, "other code than this client"),
+    (other_networks, "other networks (the files in features/vision/models) than this client"),
+])
+def test_a_worker_with_other_code_joining_mid_run_is_one_line_and_keeps_the_answers(trained, photos, tmp_path,
+                                                                                   late_env, differs):
     """The check at connect sees the workers there; one that joins later is checked by each
-    task it runs.  Here the only worker is killed after two answers and one with older code
-    takes its place."""
+    task it runs.  Here the only worker is killed after two answers and one with older code,
+    or other network files, takes its place."""
     scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
     processes, process = [scheduler], None
     output = tmp_path / "answered.parquet"
@@ -256,7 +294,7 @@ def test_a_worker_with_other_code_joining_mid_run_is_one_line_and_keeps_the_answ
         processes.append(worker)
         process, stdout, stderr = start_recommend(trained, photos, output, address, tmp_path)
         worker.kill()
-        late, late_address = start_worker(tmp_path, address, "late", older_code(tmp_path))
+        late, late_address = start_worker(tmp_path, address, "late", late_env(tmp_path))
         processes.append(late)
         process.wait(timeout=120)
     finally:
@@ -265,8 +303,8 @@ def test_a_worker_with_other_code_joining_mid_run_is_one_line_and_keeps_the_answ
     records = [json.loads(line) for line in stdout.read_text().splitlines()]
     assert process.returncode == 1 and 2 <= len(records) < 26
     assert stderr.read_text().splitlines() == [f"recommend.py: error: {address}: the worker at {late_address} runs "
-                                               "other code than this client: update to the client's code "
-                                               "and restart (README, Scaling out on Dask)"]
+                                               f"{differs}: update to the client's code and restart (README, "
+                                               "Scaling out on Dask)"]
     assert pd.read_parquet(output)["image"].drop_duplicates().tolist() == [r["image"] for r in records]
 
 

@@ -188,6 +188,26 @@ def test_a_model_card_that_is_not_an_object_is_refused_in_one_line(trained, cele
 
 
 @pytest.mark.parametrize("edit, problem", [
+    (lambda card: card.pop("networks"), "its card records no networks (made by an older version of img2recommender); "
+                                         "retrain with: python train.py"),
+    (lambda card: card["networks"].update({"efficientnet_lite0.onnx": "0" * 64}),
+     "trained with other networks than features/vision/models holds (efficientnet_lite0.onnx); retrain with: "
+     "python train.py"),
+    (lambda card: card["networks"].update({"retired.onnx": "0" * 64}),
+     "trained with other networks than features/vision/models holds (retired.onnx)"),
+])
+def test_a_model_trained_with_other_networks_is_refused_in_one_line(trained, celeba_paths, tmp_path, edit, problem):
+    """The features come from the networks in ``features/vision/models``: a model whose card
+    records other ones (a network exported again since, one gone) would be fed features it was
+    not trained on.  The card is the record, checked against the files here."""
+    model = Path(shutil.copy(trained["model"], tmp_path))
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    edit(card)
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    assert_refused(f"{model}: {problem}", celeba_paths[0], "--model", str(model))
+
+
+@pytest.mark.parametrize("edit, problem", [
     (lambda card: card.pop("detector"), "no detector;"),
     (lambda card: card.update(detector=None), "detector None is not an object"),
     (lambda card: card["detector"].update(upsample="2"), "detector.upsample '2' is not an integer"),

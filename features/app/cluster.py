@@ -39,6 +39,8 @@ NAMED = 3
 QUIET_LOGGERS = ("distributed", "distributed.client", "distributed.gc", "tornado.application")
 #: What to do about a server that runs other code than the client.
 RESTART = "update to the client's code and restart (README, Scaling out on Dask)"
+#: What a server with other network files than the client's runs (its answers would differ).
+OTHER_NETWORKS = "other networks (the files in features/vision/models) than this client"
 
 
 class ClusterError(RuntimeError):
@@ -89,45 +91,62 @@ def connect(address):
     return client
 
 
+def running_code():
+    """``(fingerprint, networks)``: the hash of this process's Python code
+    (:data:`features.CODE_FINGERPRINT`) and of its network files
+    (:func:`~features.vision.networks.networks_key`), both of which decide its answers."""
+    from features import CODE_FINGERPRINT
+    from features.vision.networks import networks_key
+
+    return CODE_FINGERPRINT, networks_key()
+
+
 def fingerprint_probe():
     """A function that says which code of this project runs where it is called, as
-    ``(fingerprint, error)``: its :data:`features.CODE_FINGERPRINT` ("" where it is too old to
-    say; None where the project cannot be imported), and why importing it failed otherwise (a
-    checkout half updated: a SyntaxError), in words, which travel whole where the exception
-    would not.  Nested, so that Dask sends it by value, not by name: a worker with older code,
-    or without the project, runs it all the same."""
+    ``(fingerprint, networks, error)``: :func:`running_code` (a fingerprint of "" and networks
+    of None where it is too old to say; None and None where the project cannot be imported),
+    and why importing it failed otherwise (a checkout half updated: a SyntaxError), in words,
+    which travel whole where the exception would not.  Nested, so that Dask sends it by value,
+    not by name: a worker with older code, or without the project, runs it all the same."""
     def fingerprint():  # by value: it can use none of the project's helpers
         try:
             import features
         except ImportError:
-            return None, None
+            return None, None, None
         except Exception as exc:
-            return None, f"{type(exc).__name__}: {exc}".replace("\n", " ")
-        return getattr(features, "CODE_FINGERPRINT", ""), None
+            return None, None, f"{type(exc).__name__}: {exc}".replace("\n", " ")
+        try:
+            from features.app.cluster import running_code
+        except ImportError:  # older code, which its fingerprint tells
+            return getattr(features, "CODE_FINGERPRINT", ""), None, None
+        except Exception as exc:
+            return None, None, f"{type(exc).__name__}: {exc}".replace("\n", " ")
+        return (*running_code(), None)
     return fingerprint
 
 
 def check_code(client, address):
-    """ClusterError unless the scheduler and every worker run this client's code.
+    """ClusterError unless the scheduler and every worker run this client's code and networks.
 
     A worker imports the project once: one started before an update (a ``git pull``), or on a
     host with another checkout, answers with other code, and nothing else notices.  Workers
     that join later are checked by each task (:func:`checked_task`).
     """
-    from features import CODE_FINGERPRINT
-
+    code, networks = running_code()
     probe = fingerprint_probe()
     found = {"scheduler": answer_in_time(client.run_on_scheduler, probe, address, "the scheduler"),
              **answer_in_time(client.run, probe, address, "a worker")}
-    for where, (fingerprint, error) in found.items():
+    for where, (fingerprint, _, error) in found.items():
         server = f"the scheduler at {address}" if where == "scheduler" else f"the worker at {where}"
         if error:
             raise ClusterError(f"{server} cannot import this project's code ({error}): {RESTART}")
         if fingerprint is None:
             raise ClusterError(cannot_import(server))
-    other = [where for where, (fingerprint, _) in found.items() if fingerprint != CODE_FINGERPRINT]
-    if other:
+    if other := [where for where, (fingerprint, _, _) in found.items() if fingerprint != code]:
         raise ClusterError(f"{address}: {servers(other)} other code than this client: {RESTART}")
+    # the scheduler runs no network: only the workers need the client's
+    if other := [where for where, (_, theirs, _) in found.items() if where != "scheduler" and theirs != networks]:
+        raise ClusterError(f"{address}: {servers(other)} {OTHER_NETWORKS}: {RESTART}")
 
 
 def answer_in_time(ask, probe, address, who):
@@ -273,21 +292,27 @@ def check_alone(client, address, since):
 
 def checked_task():
     """A task that runs a function of this project only on a worker whose code is the
-    client's: ``task(fingerprint, address, payload)`` unpickles ``payload`` (the function and
-    its arguments) after the check, so that a worker that joined after :func:`check_code`
-    with older code says so, where failing to unpickle a function it lacks made it leave the
-    cluster.  Nested, so that Dask sends it by value (as :func:`fingerprint_probe`)."""
-    def task(fingerprint, address, payload):
+    client's (:func:`running_code`): ``task(code, address, payload)`` unpickles ``payload``
+    (the function and its arguments) after the check, so that a worker that joined after
+    :func:`check_code` with older code or other networks says so, where failing to unpickle
+    a function it lacks made it leave the cluster.  Nested, so that Dask sends it by value
+    (as :func:`fingerprint_probe`)."""
+    def task(code, address, payload):
         import pickle
 
         import features
         from distributed import get_worker
 
-        if getattr(features, "CODE_FINGERPRINT", "") != fingerprint:
+        if getattr(features, "CODE_FINGERPRINT", "") != code[0]:
+            differs = "other code than this client"
+        else:  # the same code: these names exist
+            from features.app.cluster import OTHER_NETWORKS, running_code
+
+            differs = OTHER_NETWORKS if running_code() != code else None
+        if differs:
             from features.app.cluster import ClusterError
 
-            raise ClusterError(f"{address}: the worker at {get_worker().address} runs other code than this "
-                               f"client: {RESTART}")
+            raise ClusterError(f"{address}: the worker at {get_worker().address} runs {differs}: {RESTART}")
         function, args = pickle.loads(payload)
         try:
             return function(*args)
@@ -319,17 +344,14 @@ def map_in_order(client, function, chunks, *args, lost=None):
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
-    from features import CODE_FINGERPRINT
-
     address = client.scheduler.address
     threads = max(1, cluster_threads(client))
-    task = checked_task()
+    task, code = checked_task(), running_code()
     pending = deque()
     chunks = iter(chunks)
 
     def run(chunk):
-        return client.submit(task, CODE_FINGERPRINT, address, cloudpickle.dumps((function, (chunk, *args))),
-                             pure=False)
+        return client.submit(task, code, address, cloudpickle.dumps((function, (chunk, *args))), pure=False)
 
     def refill():
         while len(pending) < AHEAD_PER_THREAD * threads:

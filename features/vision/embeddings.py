@@ -13,8 +13,8 @@ import dlib
 import numpy as np
 
 from features.files import write_atomically
+from features.vision.networks import MODELS
 
-MODELS = Path(__file__).with_name("models")
 FACE_DESCRIPTOR_MODEL = MODELS / "dlib_face_descriptor.onnx"
 FACE_DESCRIPTOR_SIZE = 128
 #: dlib's chip: 150x150 pixels, 25% padding around the landmarks, mean RGB subtracted, / 256.

@@ -25,7 +25,8 @@ import cv2
 import dlib
 import numpy as np
 
-MODELS = Path(__file__).with_name("models")
+from features.vision.networks import MODELS
+
 #: Photos whose shorter side is below this are upsampled to it before HOG / MMOD detection:
 #: dlib's HOG detector only finds faces of about 80 pixels or more.
 MIN_SIDE = 200

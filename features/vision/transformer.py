@@ -13,6 +13,7 @@ from features.vision.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embed
 from features.vision.faces import DEFAULT_DETECTION, detect_faces
 from features.files import write_atomically
 from features.vision.images import ImageError, as_rgb
+from features.vision.networks import networks_key
 from features.vision.regions import REGION_SIZES, REGIONS, extract_regions
 
 #: Bump a block's version when its extraction changes, so older cached rows are not reused.
@@ -205,8 +206,14 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         except OSError:
             return {}
         folder = Path(self.cache_dir)
-        return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-{self.detection.key}"
+        return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-{cache_tag(self.detection)}"
                 / digest[:2] / f"{digest}.npy" for block in self.blocks}
+
+
+def cache_tag(detection):
+    """What a cached row's folder name says besides its block: the detection settings and the
+    network files (:func:`~features.vision.networks.networks_key`)."""
+    return f"{detection.key}-nets{networks_key()}"
 
 
 def chunked(items, n_jobs):
