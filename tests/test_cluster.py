@@ -226,27 +226,31 @@ async def stick(seconds):
 stick.__module__ = "__main__"  # sent by value (see die_on)
 
 
-def test_a_stuck_worker_at_connect_is_one_clear_line(trained, tmp_path):
+def test_a_stuck_worker_at_connect_is_one_clear_line_naming_it(trained, tmp_path):
     """The client asks every worker which code it runs; one whose event loop is stuck (here
-    kept busy by a function run in it) never answers, and the run waited for ever."""
+    kept busy by a function run in it) never answers, and the run waited for ever.  It is
+    named by its heartbeats, which stopped: the other worker's went on."""
     from features.app.cluster import CONNECT_SECONDS
 
     scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
-    worker = None
+    workers = []
     try:
-        worker, _ = start_worker(tmp_path, address, "stuck", checkout_env())
+        for name in ("stuck", "well"):
+            workers.append(start_worker(tmp_path, address, name, checkout_env()))
+        stuck_address = workers[0][1]
         with distributed.Client(address, timeout="30s") as client:
-            client.run(stick, 3 * CONNECT_SECONDS, wait=False)
+            client.run(stick, 3 * CONNECT_SECONDS, workers=[stuck_address], wait=False)
         started = time.time()
         result = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
         took = time.time() - started
     finally:
-        kill_if_running(worker)
+        for worker, _ in workers:
+            kill_if_running(worker)
         scheduler.kill()
         scheduler.wait()
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == (f"recommend.py: error: {address}: a worker did not say which code it runs in "
-                             f"{CONNECT_SECONDS} s\n")
+    assert result.stderr == (f"recommend.py: error: {address}: the worker at {stuck_address} did not say which "
+                             f"code it runs in {CONNECT_SECONDS} s\n")
     assert took < 2 * CONNECT_SECONDS
 
 

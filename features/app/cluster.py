@@ -33,6 +33,10 @@ WATCH_SECONDS = 1
 LOOK_SECONDS = 2
 #: Addresses named in one line when many servers run other code (a whole cluster after an update).
 NAMED = 3
+#: Seconds without a heartbeat after which a worker that did not answer is named as stuck:
+#: workers send one every 0.5-6 s (more often on small clusters), and an event loop stuck
+#: since before the client asked has sent none for CONNECT_SECONDS.
+SILENT_SECONDS = CONNECT_SECONDS // 2
 #: Dask's loggers with a handler of their own (they do not pass records up to "distributed"),
 #: and the event loop's, through which Dask's loop reports a callback that failed (a wait that
 #: Ctrl-C broke leaves one, which the client's close then runs).
@@ -134,8 +138,8 @@ def check_code(client, address):
     """
     code, networks = running_code()
     probe = fingerprint_probe()
-    found = {"scheduler": answer_in_time(client.run_on_scheduler, probe, address, "the scheduler"),
-             **answer_in_time(client.run, probe, address, "a worker")}
+    found = {"scheduler": answer_in_time(client.run_on_scheduler, probe, address, lambda: "the scheduler"),
+             **answer_in_time(client.run, probe, address, lambda: silent_workers(client))}
     for where, (fingerprint, _, error) in found.items():
         server = f"the scheduler at {address}" if where == "scheduler" else f"the worker at {where}"
         if error:
@@ -143,31 +147,49 @@ def check_code(client, address):
         if fingerprint is None:
             raise ClusterError(cannot_import(server))
     if other := [where for where, (fingerprint, _, _) in found.items() if fingerprint != code]:
-        raise ClusterError(f"{address}: {servers(other)} other code than this client: {RESTART}")
+        raise ClusterError(f"{address}: {servers(other)} {runs(other)} other code than this client: {RESTART}")
     # the scheduler runs no network: only the workers need the client's
     if other := [where for where, (_, theirs, _) in found.items() if where != "scheduler" and theirs != networks]:
-        raise ClusterError(f"{address}: {servers(other)} {OTHER_NETWORKS}: {RESTART}")
+        raise ClusterError(f"{address}: {servers(other)} {runs(other)} {OTHER_NETWORKS}: {RESTART}")
 
 
 def answer_in_time(ask, probe, address, who):
-    """``ask(probe)`` (Dask's ``run_on_scheduler`` or ``run``), or ClusterError when ``who``
-    does not answer in :data:`CONNECT_SECONDS`: its event loop is stuck, and the run waited
-    for it."""
+    """``ask(probe)`` (Dask's ``run_on_scheduler`` or ``run``), or ClusterError naming
+    ``who()`` when an answer does not come in :data:`CONNECT_SECONDS`: an event loop is stuck,
+    and the run waited for it."""
     try:
         return ask(probe, callback_timeout=CONNECT_SECONDS)
     except TimeoutError:
-        raise ClusterError(f"{address}: {who} did not say which code it runs in {CONNECT_SECONDS} s") from None
+        raise ClusterError(f"{address}: {who()} did not say which code it runs in {CONNECT_SECONDS} s") from None
+
+
+def silent_workers(client):
+    """``the worker at A`` (``the workers at A, B``): those whose last heartbeat the scheduler
+    got :data:`SILENT_SECONDS` ago or more, by its clock (a stuck event loop sends none); ``a
+    worker`` when none is, or the scheduler does not say."""
+    try:
+        now = client.run_on_scheduler(time.time, callback_timeout=LOOK_SECONDS)
+        workers = client.sync(client.scheduler.identity, callback_timeout=LOOK_SECONDS)["workers"]
+    except (OSError, TimeoutError):
+        return "a worker"
+    silent = [where for where, worker in workers.items() if now - worker["last_seen"] >= SILENT_SECONDS]
+    return servers(silent) if silent else "a worker"
 
 
 def servers(names):
-    """``the scheduler runs``, ``the scheduler and the workers at A, B run``, ... (``names``:
+    """``the scheduler``, ``the scheduler and the workers at A, B``, ... (``names``:
     "scheduler" and workers' addresses), at most :data:`NAMED` addresses."""
     workers = [name for name in names if name != "scheduler"]
     parts = ["the scheduler"] if "scheduler" in names else []
     if workers:
         listed = ", ".join(workers[:NAMED]) + (f" and {len(workers) - NAMED} more" if len(workers) > NAMED else "")
         parts.append(f"the worker{'s' * (len(workers) > 1)} at {listed}")
-    return " and ".join(parts) + (" run" if len(names) > 1 else " runs")
+    return " and ".join(parts)
+
+
+def runs(names):
+    """The verb after :func:`servers`: ``runs`` for one, ``run`` for more."""
+    return "run" if len(names) > 1 else "runs"
 
 
 def check_scheduler(address):
