@@ -89,6 +89,18 @@ def test_empty_labels_file_and_padded_header(photos):
         load_dataset(folder / "labels.csv")
 
 
+def test_fields_past_the_header(photos):
+    """A spreadsheet's export that ends every row with a comma reads as without; a field with
+    something in it past the header names its line (pandas took the first column as the index
+    when the first row had one: a TypeError in train.py)."""
+    folder, names = photos
+    (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0,\n{names[1]},0,1,0,\n")
+    assert load_dataset(folder)[list(LABELS)].values.tolist() == [[1, 0, 0], [0, 1, 0]]
+    (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0,x\n{names[1]},0,1,0\n")
+    with pytest.raises(DatasetError, match=r"labels.csv, line 2: 5 fields, the header has 4$"):
+        load_dataset(folder)
+
+
 def test_label_folders_with_multiple_labels(tmp_path, celeba_paths):
     for label, paths in {"hat": celeba_paths[:2], "beard": celeba_paths[1:3], "none": celeba_paths[3:4]}.items():
         (tmp_path / label).mkdir()

@@ -39,6 +39,11 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
      "line 3: product_id 'A' is already on line 2"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n\nA,hat,Hat,9,brimmed\n",
      "line 4: product_id 'A' is already on line 2"),  # the blank line counts
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap,white\n",
+     "line 2: 1 field\\(s\\) more than the header \\(a comma in a value that is not in quotes\\?\\)"),
+    ("product_id,category,name,price,hat_type\n ,hat,Cap,9,cap\n", "line 2: no product_id \\(empty\\)"),
+    ("product_id,category,name,price,hat_type\nA,hat,,9,cap\n", "line 2: no name \\(empty\\)"),
+    ('product_id,category,name,price,hat_type\n"A,1",hat,Cap,9,cap\n', "line 2: product_id 'A,1' has a comma"),
     ("product_id,category,name,price,hat_type\n", "no products"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n", "no beard or eyewear product"),
 ])
@@ -55,6 +60,16 @@ def test_a_short_row_names_its_line_and_what_is_missing(tmp_path):
     line = len(path.read_text(encoding="utf-8").splitlines())
     with pytest.raises(CatalogError, match=rf"^{re.escape(str(path))}, line {line}: no name, price \(the row has"):
         load_catalog(path)
+
+
+def test_a_price_of_minus_zero_is_zero_and_a_colour_is_read_in_lower_case(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("product_id,category,name,price,hat_type,colour,beard_style,eyewear_type\n"
+                    "H,hat,Cap,-0,cap, White ,,\nB,beard,Oil,5,,,any,\nE,eyewear,Frames,9,,,,clear\n")
+    hat = load_catalog(path)[0]
+    assert (str(hat["price"]), hat["colour"]) == ("0.0", "white")
+    assert recommend_products({"hat": 0.9}, ["hat"], {"hat": {"cap": 1.0}, "hat_colour": "white"}, [hat],
+                              per_category=1)[0]["reason"].endswith("; white cap, 1.00 → Cap")
 
 
 def test_a_catalog_saved_with_a_byte_order_mark_reads_as_without(tmp_path, catalog):

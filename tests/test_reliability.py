@@ -161,6 +161,8 @@ def assert_refused(message, photo, *options):
 @pytest.mark.parametrize("added, line, problem", [
     ("HAT-999,hat", 55, "no name, price (the row has fewer fields than the header)"),
     ("HAT-999,hat,Cap,1e400,,,cap", 55, "price '1e400' is not a price"),  # JSON has no Infinity
+    # an unquoted comma: the row made the settings unhashable (a TypeError at the first photo)
+    ("HAT-999,hat,Cap,9,,,cap,white,Mesh-back, trucker", 55, "1 field(s) more than the header"),
 ])
 def test_a_broken_catalog_line_is_refused_in_one_line(trained, celeba_paths, tmp_path, added, line, problem):
     catalog = tmp_path / "products.csv"

@@ -1,7 +1,9 @@
 """Labelled training folders to one DataFrame: ``filename``, ``hat``, ``beard``, ``eyewear``
 (0/1) and, when known, ``identity``."""
+import csv
 import filecmp
 import os
+import warnings
 from pathlib import Path
 
 from features.labels import LABELS
@@ -94,14 +96,31 @@ def read_labels_csv(path):
 
 
 def read_csv(path):
-    """A labels CSV as text columns with their names stripped, or a one-line DatasetError."""
+    """A labels CSV as text columns with their names stripped, or a one-line DatasetError.
+
+    Empty fields past the header's are let go (a spreadsheet's export can end every row with a
+    comma); a row with more in them is an error that names it.  Pandas would have taken the
+    first column as the index whenever the first row had one field more than the header."""
     import pandas as pd  # here, not at the top: importing the module stays cheap
 
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)  # the fields it drops: checked below
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
+        check_extra_fields(path, len(table.columns))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from None
     return table.rename(columns=str.strip)
+
+
+def check_extra_fields(path, width):
+    """DatasetError at the first row of ``path`` with a field past the header's ``width`` that
+    is not empty."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        for fields in reader:
+            if any(field.strip() for field in fields[width:]):
+                raise DatasetError(f"{path}, line {reader.line_num}: {len(fields)} fields, the header has {width}")
 
 
 def same_file(first, second):

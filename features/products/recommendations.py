@@ -53,6 +53,14 @@ def check_product(row, where):
     short = [column for column in CATALOG_COLUMNS if row[column] is None]  # csv gives None past a row's end
     if short:
         raise CatalogError(f"{where}: no {', '.join(short)} (the row has fewer fields than the header)")
+    if None in row:  # csv keeps the fields past the header's under None
+        raise CatalogError(f"{where}: {len(row[None])} field(s) more than the header (a comma in a value "
+                           "that is not in quotes?)")
+    if empty := [column for column in ("product_id", "name") if not row[column].strip()]:
+        raise CatalogError(f"{where}: no {' or '.join(empty)} (empty)")
+    if "," in row["product_id"]:  # the Parquet and CSV rows list a face's products by id, comma-separated
+        raise CatalogError(f"{where}: product_id {row['product_id']!r} has a comma (the outputs list ids "
+                           "with commas)")
     category = row["category"]
     if category not in LABELS:
         raise CatalogError(f"{where}: category {category!r} is not one of {LABELS}")
@@ -62,9 +70,10 @@ def check_product(row, where):
         raise CatalogError(f"{where}: price {row['price']!r} is not a number") from None
     if not 0 <= price < math.inf:  # NaN too; inf (or 1e400) would also be invalid JSON in every answer
         raise CatalogError(f"{where}: price {row['price']!r} is not a price (a finite number, 0 or more)")
-    row["price"] = price
+    row["price"] = price + 0.0  # -0 is 0, not "$-0.00"
     for column in (*TYPE_COLUMNS.values(), "colour"):
         row[column] = row.get(column) or ""
+    row["colour"] = row["colour"].strip().lower()  # the measured colour's words are lower case: "White" is white
     value = row[TYPE_COLUMNS[category]]
     if value not in (*TYPE_VALUES[category], ANY_TYPE):
         raise CatalogError(f"{where}: {TYPE_COLUMNS[category]} {value!r} is not one of "
