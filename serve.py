@@ -53,6 +53,8 @@ def parse_args(argv=None):
         args.host.encode("idna")  # as the socket module encodes a non-ASCII one; labels of 1-63 characters
     except UnicodeError:
         parser.error(f"--host {args.host!r}: not a host name or address")
+    if not args.host.strip():  # "" binds every interface: an unset variable must not open the server to all
+        parser.error("--host is empty: give an address (0.0.0.0 for every interface)")
     return args
 
 
@@ -98,4 +100,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn raises it again once the server has shut down
+        sys.exit(130)

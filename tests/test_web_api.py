@@ -368,6 +368,7 @@ def test_a_taken_port_is_said_at_once_in_one_line(trained):
     (["--max-photo-mb", "1e-9"], "--max-photo-mb 1e-09: must be from 0.001 to 10000"),
     (["--max-photo-mb", "1e308"], "--max-photo-mb 1e+308: must be from 0.001 to 10000"),
     (["--host", "é" * 64], f"--host {'é' * 64!r}: not a host name or address"),
+    (["--host", ""], "--host is empty: give an address (0.0.0.0 for every interface)"),  # it bound every one
     (["--workers", str(MOST_WORKERS + 1)], f"--workers {MOST_WORKERS + 1}: must be from 1 to {MOST_WORKERS} "
                                            "(4 per CPU: more only wait for the CPUs, and take memory)"),
 ])
@@ -390,6 +391,17 @@ def test_port_zero_serves_on_the_port_it_prints(trained):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_ctrl_c_stops_the_server_without_a_traceback(trained, tmp_path):
+    """Uvicorn raises a captured SIGINT again once it has shut down, which Python's default
+    handler turned into a KeyboardInterrupt traceback (SIGINT is restored here: a shell's
+    background job ignores it, and so would the server)."""
+    log = tmp_path / "serve.log"
+    with serving(trained["model"], log, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as (_, process):
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    assert "Traceback" not in log.read_text() and "KeyboardInterrupt" not in log.read_text(), log.read_text()
 
 
 def test_workers_end_with_a_killed_server(trained, tmp_path):
