@@ -16,7 +16,7 @@ import os
 import sys
 import traceback
 import warnings
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from features.stops import Stopped, StopSignals, as_stopped
@@ -266,42 +266,93 @@ def run_here(chunks, settings):
 
 
 def run_forked(chunks, settings, workers):
-    """In worker processes forked once dlib's models are loaded (they inherit them)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """In worker processes forked once dlib's models are loaded (they inherit them).
 
-    from features.app.analysis import analyse_chunk, preload
-    from features.app.workers import end_with_parent
+    A worker that dies (killed for its memory, a library that crashed) breaks its pool and
+    every chunk not yet answered.  The chunks that may have been running then (the first
+    ``workers + 1`` of them: the pool's queue holds no more) are run again one photo at a
+    time, and a photo that kills its worker again is answered as lost; the rest go to a new
+    pool.  So one such photo costs its own answer, not the run's.
+    """
+    from features.app.analysis import preload
 
     preload()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=end_with_parent, initargs=(os.getpid(),))
+    while chunks:
+        with forked_pool(workers) as pool:
+            done = yield from until_broken(pool, chunks, settings)
+        if done is None:
+            return
+        yield from run_alone([job for chunk in chunks[done:done + workers + 1] for job in chunk], settings)
+        chunks = chunks[done + workers + 1:]
+
+
+def run_alone(jobs, settings):
+    """The records of ``jobs``, each run alone in a pool of one worker, in order: when the worker
+    dies, the job it was running is the first one unanswered."""
+    from features.app.analysis import lost_record
+
+    while jobs:
+        with forked_pool(1) as pool:
+            done = yield from until_broken(pool, [[job] for job in jobs], settings)
+        if done is None:
+            return
+        yield lost_record(jobs[done][0])
+        jobs = jobs[done + 1:]
+
+
+def until_broken(pool, chunks, settings):
+    """Yield the records of ``chunks`` analysed in ``pool``, in order; return how many chunks
+    were answered when a worker's death broke the pool, or None when none did."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from features.app.analysis import analyse_chunk
+
     # submitted, not pool.map: leaving map early cancels its futures, and on Python 3.11 the
     # pool's thread then fails, with a traceback, to mark them broken once the workers end
     futures = [pool.submit(analyse_chunk, chunk, settings) for chunk in chunks]
+    for done, future in enumerate(futures):
+        try:
+            records = future.result()
+        except BrokenProcessPool:
+            return done
+        yield from records
+    return None
+
+
+@contextmanager
+def forked_pool(workers):
+    """A process pool of ``workers`` forked from this process, which end with it.  Leaving the
+    block early (a signal, a closed pipe) stops them; leaving it at the end waits for them."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from features.app.workers import end_with_parent
+
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=end_with_parent, initargs=(os.getpid(),))
     try:
-        for future in futures:
-            yield from future.result()
-    except BaseException:  # leaving early (a signal, a closed pipe): the workers are stopped
+        yield pool
+    except BaseException:
         for worker in multiprocessing.active_children():
             worker.terminate()
         pool.shutdown(wait=False)
         raise
-    # every chunk answered: waiting costs nothing, while after shutdown(wait=False) CPython's
-    # exit can race the pool's manager thread and print a traceback (seen once in the tests:
-    # "Bad file descriptor" at exit; the family of python/cpython#132969)
+    # every chunk answered, or the pool broken: waiting costs nothing, while after
+    # shutdown(wait=False) CPython's exit can race the pool's manager thread and print a
+    # traceback (seen once in the tests: "Bad file descriptor" at exit; the family of
+    # python/cpython#132969)
     pool.shutdown(wait=True)
 
 
 def run_on_cluster(chunks, settings, address):
     """On a Dask cluster; workers get absolute paths, records keep the paths as given, and
     load the model only if it is the one checked here."""
-    from features.app.analysis import analyse_chunk_on_worker, error_record
+    from features.app.analysis import analyse_chunk_on_worker, lost_record
     from features.app.cluster import connect, map_in_order
     from features.app.records import path_text
 
     def lost(job):
-        return error_record(job[0], "the worker died while analysing this photo")
+        return lost_record(job[0])
 
     remote = [[(Path(path).absolute(), target and target.absolute()) for path, target in chunk]
               for chunk in chunks]

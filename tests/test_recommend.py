@@ -527,3 +527,57 @@ def test_answering_needs_no_xgboost(trained):
             "print(len(answers), answers[0].probabilities['hat'] > 0.5, 'xgboost' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.split() == ["1", "True", "False"], result.stderr
+
+
+def pool_workers(pid):
+    """The pool workers of the recommend.py process ``pid``: its children forked from it (the
+    same command line; multiprocessing's resource tracker has its own)."""
+    def command(process):
+        try:
+            return Path(f"/proc/{process}/cmdline").read_bytes()
+        except FileNotFoundError:
+            return None
+    return [child for child in children(pid) if command(child) == command(pid)]
+
+
+def test_a_worker_killed_mid_run_costs_no_answer(trained):
+    """A worker that dies (killed here as the kernel's OOM killer would) broke the pool: the run
+    ended with `BrokenProcessPool`, the photos still queued unanswered.  Now the photos it may
+    have been running are analysed again, alone, and the rest in a new pool."""
+    photos = sorted(LFW.glob("*.jpg"))[:60]
+    process = subprocess.Popen([sys.executable, str(ROOT / "recommend.py"), *map(str, photos), "--model",
+                                str(trained["model"]), "--json", "--n-jobs", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        first = process.stdout.readline()
+        os.kill(pool_workers(process.pid)[0], signal.SIGKILL)
+        rest, errors = process.stdout.read(), process.stderr.read()  # not communicate(): readline's buffer
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    records = [json.loads(line) for line in [first, *rest.splitlines()]]
+    assert process.returncode == 0 and errors == "", errors
+    assert [record["image"] for record in records] == list(map(str, photos))
+    assert all(record["error"] is None for record in records)
+
+
+def test_photos_whose_workers_keep_dying_are_each_answered_as_lost(trained):
+    """Every worker is killed as soon as it appears: each photo is answered, as lost, and the
+    run ends (exit 1), where it stopped at the first death with no photo answered."""
+    photos = sorted(LFW.glob("*.jpg"))[:6]
+    process = subprocess.Popen([sys.executable, str(ROOT / "recommend.py"), *map(str, photos), "--model",
+                                str(trained["model"]), "--json", "--n-jobs", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        while process.poll() is None:
+            for worker in pool_workers(process.pid):
+                os.kill(worker, signal.SIGKILL)
+            time.sleep(0.01)
+        output, errors = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    lost = "the worker died while analysing this photo"
+    assert process.returncode == 1
+    assert [json.loads(line) for line in output.splitlines()] == [
+        {"image": str(photo), "width": None, "height": None, "faces": [], "error": lost} for photo in photos]
+    assert errors.splitlines() == [f"recommend.py: {photo}: {lost}" for photo in photos]

@@ -283,3 +283,9 @@ def exception_name(exc):
 
 def error_record(path, reason):
     return {"image": path_text(path), "width": None, "height": None, "faces": [], "error": reason}
+
+
+def lost_record(path):
+    """The record of a photo whose worker process died on it (killed for its memory, or a
+    library that crashed): the photo's answer is lost, not the run's."""
+    return error_record(path, "the worker died while analysing this photo")

@@ -35,7 +35,7 @@ from starlette.datastructures import Headers
 
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_detection, check_precision,
-                                   error_record, frozen_catalog, parse_min_probability, preload)
+                                   frozen_catalog, lost_record, parse_min_probability, preload)
 from features.app.workers import CPUS, end_with_parent
 from features.app.records import csv_text, public
 
@@ -106,11 +106,6 @@ class Analyser:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = self._start()
             return self._submit(self.pool, [(path, annotate_to)], options)
-
-    @staticmethod
-    def lost(path):
-        """The record of a photo whose worker died (as recommend.py --scheduler words it)."""
-        return error_record(path, "the worker died while analysing this photo")
 
     def close(self):
         """Stop the workers: queued photos are cancelled, the ones being analysed finish."""
@@ -258,7 +253,7 @@ class Batch:
             try:
                 [record] = await asyncio.wrap_future(future)
             except BrokenProcessPool:
-                record = self.analyser.lost(name)
+                record = lost_record(name)
             yield {**record, "image": name}
 
     def close(self):
