@@ -201,23 +201,28 @@ def collect_photos(paths, *, recursive=False):
         if not os.path.isdir(path):  # False, not an error, for a path we may not look at
             photos.append(path)
             continue
-        try:
-            inside = folder_photos(path, recursive=recursive)
-        except OSError as exc:
-            unreadable.append((path, exc.strerror or str(exc)))
-            continue
+        inside, cannot = folder_photos(path, recursive=recursive)
         photos += inside
-        empty += [] if inside else [path]
+        unreadable += cannot
+        empty += [] if inside or cannot else [path]
     return photos, empty, unreadable
 
 
 def folder_photos(folder, *, recursive=False):
-    """The photos in ``folder`` (and its sub-folders), by name; OSError for a folder that
-    cannot be listed."""
+    """The photos in ``folder`` (and its sub-folders, not through links to folders, which could
+    loop), by name, and the folders that cannot be listed with why.  Every name with a photo's
+    suffix that is not a folder counts, so that a dangling link or a pipe named ``.jpg`` is an
+    error naming it, as when it is given, not left out without a word (as were sub-folders we
+    may not list: pathlib's ``rglob`` skips them)."""
     from features.vision.images import PHOTO_SUFFIXES
 
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+    unreadable, found = [], []
+    for where, _, names in os.walk(folder, onerror=lambda exc: unreadable.append(
+            (Path(exc.filename), exc.strerror or str(exc)))):
+        found += [Path(where) / name for name in names if Path(name).suffix.lower() in PHOTO_SUFFIXES]
+        if not recursive:
+            break
+    return sorted(found), unreadable
 
 
 def annotation_targets(photos, folder):

@@ -348,6 +348,31 @@ def test_unreadable_folders_and_model_are_one_line_each(trained, tmp_path):
     assert result.stderr == f"recommend.py: error: {model}: cannot read the model (Permission denied)\n"
 
 
+def test_a_folder_read_recursively_says_what_it_cannot_read(trained, tmp_path):
+    """``--recursive`` left out a sub-folder it may not list (pathlib's rglob skips it), and
+    every folder scan a link or pipe named as a photo, without a word and with exit 0: each is
+    now an error naming it, as when given, and the other photos are answered."""
+    feed = tmp_path / "feed"
+    (feed / "locked").mkdir(parents=True)
+    shutil.copy(TWO_PEOPLE, feed / "a.jpg")
+    shutil.copy(TWO_PEOPLE, feed / "locked" / "b.jpg")
+    (feed / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    os.mkfifo(feed / "pipe.png")
+    (feed / "locked").chmod(0)
+    try:
+        result = subprocess.run(unprivileged([sys.executable, str(ROOT / "recommend.py"), "--model",
+                                              str(trained["model"]), "--json", "--recursive", str(feed)]),
+                                capture_output=True, text=True, cwd=ROOT, timeout=300)
+    finally:
+        (feed / "locked").chmod(0o755)
+    records = {Path(r["image"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert sorted(records) == ["a.jpg", "gone.jpg", "pipe.png"]
+    assert len(records["a.jpg"]["faces"]) == 2
+    assert records["gone.jpg"]["error"] and records["pipe.png"]["error"]
+    assert f"recommend.py: error: {feed / 'locked'}: cannot read the folder (Permission denied)\n" in result.stderr
+
+
 @pytest.mark.parametrize("kill", [os.killpg, os.kill], ids=["process-group", "parent-only"])
 def test_sigterm_stops_like_ctrl_c(trained, tmp_path, kill):
     """SIGTERM (a service manager, a timeout) to the group or to the parent alone: exit 143,
