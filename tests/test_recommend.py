@@ -517,6 +517,15 @@ def test_precision_picks_thresholds_from_out_of_fold_points(trained, feed):
     decided_by([json.loads(line) for line in result.stdout.splitlines()], said)
 
 
+def test_a_precision_a_label_never_reaches_is_said_once(trained, feed):
+    """Each worker process printed Python's own warning (with a line of source) beside
+    recommend.py's one line."""
+    result = run(trained, feed, "--json", "--precision", "0.9999", "--n-jobs", "2")
+    said = [line for line in result.stderr.splitlines() if "never reaches precision" in line]
+    assert said and all(line.startswith("recommend.py: warning: ") for line in said), result.stderr
+    assert len(said) == len(set(said)) and "UserWarning" not in result.stderr
+
+
 @pytest.mark.parametrize("option", [("--min-probability", "scarf=0.5"), ("--min-probability", "hat=1.5"),
                                     ("--min-probability", "hat"), ("--min-probability", "hat=0.5,hat=0.6"),
                                     ("--precision", "0"), ("--detection-threshold", "-1"),
