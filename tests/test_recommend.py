@@ -113,6 +113,19 @@ def test_a_file_name_that_is_not_utf8(trained, tmp_path):
     assert text.returncode == 0 and text.stdout.startswith(f"{shown} (250x250): 2 faces\n")
 
 
+def test_a_file_name_with_a_line_break_stays_on_one_line(trained, tmp_path):
+    """Each record, and each error, is one line of the text output or of stderr, whatever the
+    name holds (a line break printed as it is split a photo's error in two)."""
+    shutil.copy(TWO_PEOPLE, tmp_path / "two\npeople.jpg")
+    (tmp_path / "bro\x1bken\n.jpg").write_bytes(b"not a photo")
+    result = run(trained, tmp_path / "two\npeople.jpg", tmp_path / "bro\x1bken\n.jpg")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == f"{tmp_path}/two\\npeople.jpg (250x250): 2 faces"
+    assert result.stderr.splitlines() == [f"recommend.py: {tmp_path}/bro\\x1bken\\n.jpg: not a recognised image format"]
+    records = run(trained, tmp_path / "two\npeople.jpg", "--json")
+    assert json.loads(records.stdout)["image"] == f"{tmp_path}/two\\npeople.jpg"
+
+
 def test_annotate_never_replaces_a_photo(trained, tmp_path):
     """Annotated copies written into the photos' own folder would replace them (a PNG's copy
     too, named .jpg), or a photo there that was not given (b.png's copy is b.jpg): refused

@@ -4,9 +4,12 @@ import csv
 import io
 import json
 import os
+import re
 
 from features.labels import LABELS
 
+#: Characters a terminal acts on rather than shows: C0 controls and DEL.
+CONTROL = re.compile("[\x00-\x1f\x7f]")
 #: The keys of a published record; an ``annotation_error`` stays inside (recommend.py and
 #: the web app say it on their own).
 PUBLIC_KEYS = ("image", "width", "height", "faces", "error")
@@ -24,8 +27,11 @@ ROW_COLUMNS = {"image": "string", "width": "int32", "height": "int32", "error": 
 def path_text(path):
     """A photo's path as its record's ``image``: a file name that is not UTF-8 (Linux names
     are bytes) shows each byte that is not as ``\\xff`` and the rest as it is, the same in
-    text, JSON and Parquet (Python's own str of it cannot be printed or written to either)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    text, JSON and Parquet (Python's own str of it cannot be printed or written to either);
+    a control character shows as Python writes it (``\\n``), so that a name holding a line
+    break cannot break a line of the text output or of an error."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 def public(record):
