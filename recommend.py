@@ -23,6 +23,7 @@ from features.stops import Stopped, StopSignals, as_stopped
 
 
 def parse_args(argv=None):
+    from features.app.cli import HelpFormatter
     from features.app.cluster import scheduler_address
     from features.app.workers import CPUS, check_workers
     from features.model.model_io import MODEL
@@ -35,7 +36,7 @@ def parse_args(argv=None):
                "still answered) or the model or an output cannot be used; 2 for wrong usage; "
                "130 when stopped by Ctrl-C, 143 by SIGTERM (what was answered stays printed and "
                "written)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="photos, or folders of photos (taken in name order)")
     parser.add_argument("--list", type=Path, metavar="FILE",
@@ -51,10 +52,10 @@ def parse_args(argv=None):
                         help="products recommended per category a face has")
     parser.add_argument("--detector", metavar="NAME", default=None,
                         help="face detector (blazeface, hog, mmod, blazeface_short) instead of "
-                             "the one the model was trained with (None: the model's)")
+                             "the one the model was trained with (default: the model's)")
     parser.add_argument("--detection-threshold", type=float, default=None,
                         help="detector score threshold instead of the model's: lower finds more "
-                             "faces, and more false ones (None: the model's)")
+                             "faces, and more false ones (default: the model's)")
     parser.add_argument("--min-probability", type=min_probabilities, default={}, metavar="LABEL=P,...",
                         help="decide a label when its calibrated probability reaches P, e.g. "
                              "hat=0.8,eyewear=0.6 (other labels: --precision or the model's own)")

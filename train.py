@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.model.classifier import CALIBRATIONS, F1_PLATEAU, TooFewExamples
+from features.app.cli import HelpFormatter
 from features.app.cluster import ClusterError, scheduler_address
 from features.app.workers import CPUS, check_workers
 from features.labels import LABELS
@@ -35,7 +36,7 @@ from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settin
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Train the hat/beard/eyewear model and report grouped cross-validation.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("--data", type=Path, default=None,
                         help=f"dataset folder (labels.csv + images/, or hat/ beard/ eyewear/ none/); "
                              f"default ${DATA_ENV} or {default_data_dir()}")
@@ -52,15 +53,15 @@ def parse_args(argv=None):
                         help="face detector; the saved model carries it, so recommend.py detects "
                              "as training did")
     parser.add_argument("--detection-threshold", type=float, default=None,
-                        help="detector score threshold (None: the detector's usual one)")
+                        help="detector score threshold (default: the detector's usual one)")
     parser.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--calibration", choices=CALIBRATIONS, default="sigmoid",
                         help="map from the boosters' margins to probabilities (README: measured)")
     parser.add_argument("--calibration-folds", type=int, default=3,
                         help="grouped folds that cross-fit each label's boosters and calibration")
-    parser.add_argument("--n-estimators", type=int, default=300)
-    parser.add_argument("--learning-rate", type=float, default=0.08)
-    parser.add_argument("--max-depth", type=int, default=4)
+    parser.add_argument("--n-estimators", type=int, default=300, help="boosting rounds of each XGBoost model")
+    parser.add_argument("--learning-rate", type=float, default=0.08, help="XGBoost's learning rate (eta)")
+    parser.add_argument("--max-depth", type=int, default=4, help="depth of XGBoost's trees")
     parser.add_argument("--min-precision", type=float, default=None,
                         help="choose each threshold for the best recall at this out-of-fold "
                              "precision (default: the best F1, the middle of the thresholds near it)")
@@ -75,7 +76,8 @@ def parse_args(argv=None):
                              "the classifiers are still fitted here")
     parser.add_argument("--no-tight-copies", action="store_true",
                         help="train on the photos alone, without their copies cut tight above the brows")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the folds, the tight copies' cuts and the classifiers")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     args = parser.parse_args(argv)
     # checked before any photo is read: a wrong number would otherwise surface minutes later

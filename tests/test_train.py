@@ -215,12 +215,19 @@ def test_unknown_or_gated_blocks_are_a_clear_error(tmp_path, blocks):
     assert "expected some of hog, colour, face_descriptor, cnn, each once" in result.stderr
 
 
-def test_help_describes_the_options():
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"],
-                            capture_output=True, text=True, cwd=ROOT)
+@pytest.mark.parametrize("tool", ["train.py", "recommend.py", "serve.py"])
+def test_help_describes_every_option_and_shows_no_empty_default(tool):
+    """train.py's XGBoost options and --seed had no text, so not their defaults either, and
+    options without a default said "(default: None)" (or "{}") beside their own words."""
+    result = subprocess.run([sys.executable, str(ROOT / tool), "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0
-    for option in ("--data", "--ablation", "--n-jobs", "--calibration", "--min-precision", "--max-skipped"):
-        assert option in result.stdout
+    lines = result.stdout.splitlines()
+    bare = [line.strip() for line, after in zip(lines, lines[1:] + [""])
+            if line.startswith("  -") and "  " not in line.strip() and not after.startswith(" " * 24)]
+    assert bare == []
+    assert "(default: None)" not in result.stdout and "(default: {})" not in result.stdout
+    if tool == "train.py":
+        assert "boosting rounds of each XGBoost model (default: 300)" in result.stdout
 
 
 @pytest.mark.parametrize("option, message", [
