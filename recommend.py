@@ -152,9 +152,18 @@ def announce_thresholds(args):
 def read_list(path):
     """Photo paths from a text file (one per line, # comments) or a CSV with a path, image or
     filename column; a CSV of one column without that header is a list of paths, its first
-    line one of them."""
+    line one of them.  Read once (``/dev/stdin`` works).  A NUL byte, which no path holds,
+    means a file of another kind (UTF-16 text, a photo given as the list): ValueError, not a
+    "photo" per line."""
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise ValueError("not a list of paths: it holds NUL bytes (UTF-16 text, or not text at all); "
+                         "save it as UTF-8")
+    # utf-8-sig: a byte-order mark is not part of the first path; a name that is not UTF-8
+    # (Linux names are bytes) reads as the file it names
+    text = data.decode("utf-8-sig", "surrogateescape")
     if path.suffix.lower() == ".csv":
-        rows = csv_rows(path)
+        rows = csv_rows(text)
         header = [name.strip().lower() for name in rows[0][1]] if rows else []
         column = next((header.index(c) for c in ("path", "image", "filename") if c in header), None)
         if column is not None:
@@ -164,21 +173,19 @@ def read_list(path):
             return [Path(row[column].strip()) for _, row in rows[1:] if row[column].strip()]
         if len(header) > 1:
             raise ValueError(f"no path, image or filename column (columns: {', '.join(rows[0][1])})")
-    # utf-8-sig: a byte-order mark is not part of the first path; a name that is not UTF-8
-    # (Linux names are bytes) reads as the file it names
-    lines = (line.strip() for line in path.read_text(encoding="utf-8-sig", errors="surrogateescape").splitlines())
+    lines = (line.strip() for line in text.splitlines())
     return [Path(line) for line in lines if line and not line.startswith("#")]
 
 
-def csv_rows(path):
-    """The non-blank rows of a CSV file, each with its line number; ValueError when it cannot
+def csv_rows(text):
+    """The non-blank rows of a CSV text, each with its line number; ValueError when it cannot
     be read as CSV."""
     import csv
+    import io
 
     try:
-        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as lines:
-            reader = csv.reader(lines)
-            return [(reader.line_num, row) for row in reader if any(field.strip() for field in row)]
+        reader = csv.reader(io.StringIO(text, newline=""))
+        return [(reader.line_num, row) for row in reader if any(field.strip() for field in row)]
     except csv.Error as exc:
         raise ValueError(str(exc)) from None
 
@@ -518,7 +525,8 @@ def main(argv=None):
     try:
         photos += read_list(args.list) if args.list else []
     except (OSError, ValueError) as exc:
-        print(f"recommend.py: error: {args.list}: cannot read the list ({exc})", file=sys.stderr)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # not "[Errno 2] ...: 'NAME'"
+        print(f"recommend.py: error: {args.list}: cannot read the list ({reason})", file=sys.stderr)
         return 1
     for folder, reason in unreadable:
         print(f"recommend.py: error: {folder}: cannot read the folder ({reason})", file=sys.stderr)

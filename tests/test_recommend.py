@@ -195,6 +195,18 @@ def test_list_csv_rows_must_have_the_header_fields(trained, tmp_path):
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 3
 
 
+def test_a_list_in_utf16_or_missing_is_one_line_naming_it(trained, tmp_path):
+    """A list saved as UTF-16 (Windows' "Unicode text") became one "photo" per line, each a
+    corrupt image with NUL bytes written to the terminal; a missing list repeated its name."""
+    (tmp_path / "photos.csv").write_text(f"path\n{TWO_PEOPLE}\n", encoding="utf-16")
+    result = run(trained, "--list", tmp_path / "photos.csv")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"recommend.py: error: {tmp_path / 'photos.csv'}: cannot read the list (not a list "
+                             "of paths: it holds NUL bytes (UTF-16 text, or not text at all); save it as UTF-8)\n")
+    result = run(trained, "--list", tmp_path / "none.txt")
+    assert result.stderr == f"recommend.py: error: {tmp_path / 'none.txt'}: cannot read the list (No such file or directory)\n"
+
+
 def test_a_text_list_with_a_byte_order_mark(trained, tmp_path):
     """A list saved as "UTF-8 with BOM": the mark is not part of the first path."""
     (tmp_path / "photos.txt").write_text(f"\ufeff{TWO_PEOPLE}\n", encoding="utf-8")
