@@ -1,6 +1,7 @@
 """Files written whole or not at all: a reader (or a crash) never sees half of one."""
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -11,19 +12,26 @@ class StagedFile:
     then ``path`` is as it was, however the writer ends."""
 
     def __init__(self, path):
-        self.path = Path(path)
+        # a link's target is the file to replace: moving over the link would make it a file
+        # of its own, and leave the file it named as it was
+        self.path = Path(os.path.realpath(path))
         handle, self.name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         os.close(handle)
 
     def publish(self, *, durable=True):
-        """Move the file over ``path``; ``durable`` flushes it to disk first (a cache that can
-        be rebuilt skips that)."""
+        """Move the file over ``path``, with the mode of the file it replaces (one made private
+        stays so), or a new file's; ``durable`` flushes it to disk first (a cache that can be
+        rebuilt skips that)."""
         if durable:
             with open(self.name, "rb") as done:
                 os.fsync(done.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.name, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
+        try:
+            mode = stat.S_IMODE(os.stat(self.path).st_mode)
+        except OSError:  # no file yet: a new file's mode (mkstemp made it private)
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(self.name, mode)
         os.replace(self.name, self.path)
 
     def discard(self):

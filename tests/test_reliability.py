@@ -3,6 +3,7 @@ broken catalog or model card stops a run with one line."""
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from features.files import write_atomically
 from features.vision.faces import detect_faces
 from features.vision.images import load_image
 from conftest import LFW, ROOT
@@ -229,3 +231,27 @@ def test_a_model_card_edited_by_hand_is_refused_in_one_line(trained, celeba_path
     edit(card)
     (tmp_path / "model_card.json").write_text(json.dumps(card))
     assert_refused(f"{tmp_path / 'model_card.json'}: {problem}", celeba_paths[0], "--model", str(model))
+
+
+def test_a_file_written_whole_keeps_its_mode_and_its_link(tmp_path):
+    """``--output`` (and every model, card and report) over a file made private left it
+    readable by all after each run; over a link, it made the link a file of its own and left
+    the file it named as it was."""
+    private = tmp_path / "rows.parquet"
+    private.write_text("old")
+    private.chmod(0o600)
+    write_atomically(private, lambda staged: Path(staged).write_text("new"))
+    assert private.read_text() == "new" and stat.S_IMODE(private.stat().st_mode) == 0o600
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "rows.parquet"
+    target.write_text("old")
+    link = tmp_path / "link.parquet"
+    link.symlink_to(target)
+    write_atomically(link, lambda staged: Path(staged).write_text("new"))
+    assert link.is_symlink() and target.read_text() == "new"
+    fresh = tmp_path / "fresh.json"
+    write_atomically(fresh, lambda staged: Path(staged).write_text("{}"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
+    assert not list(tmp_path.rglob("*.tmp"))
