@@ -461,6 +461,18 @@ def test_csv_types_are_the_most_probable_whatever_the_key_order(server, trained)
     assert (row["hat_type"], row["eyewear_type"], row["hat_colour"]) == ("cap", "clear", "navy")
 
 
+def test_csv_does_not_hand_a_spreadsheet_a_formula(server, photos):
+    """An uploaded photo's name is the row's ``image``: one named as a formula ran in the
+    spreadsheet that opened the download.  It is quoted; a number is not."""
+    content = photos[0].read_bytes()
+    analysed = httpx.post(server + "/api/analyze", files=[("photos", ("=HYPERLINK(1+2).jpg", content, "image/jpeg"))],
+                          timeout=TIMEOUT).json()
+    answer = httpx.post(server + "/api/csv", json=analysed, timeout=TIMEOUT)
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert rows and {row["image"] for row in rows} == {"'=HYPERLINK(1+2).jpg"}
+    assert all(not row["left"].startswith("'") for row in rows)
+
+
 def test_csv_of_a_drop_larger_than_one_request_of_photos(trained, tmp_path):
     """The page sends the records of a whole drop, many requests' worth of photos: /api/csv
     has its own body limit, not the photo requests' (here 1 photo of 50 KB, about 114 KB)."""

@@ -68,10 +68,22 @@ def type_columns(types):
 
 
 def csv_text(records):
-    """Records as CSV text with the columns of :data:`ROW_COLUMNS` (the web page's download)."""
+    """Records as CSV text with the columns of :data:`ROW_COLUMNS` (the web page's download),
+    each text that a spreadsheet would run as a formula quoted (:func:`spreadsheet_text`)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerows(flat_rows(record))
+        writer.writerows({key: spreadsheet_text(value) for key, value in row.items()} for row in flat_rows(record))
     return out.getvalue()
+
+
+#: How a cell a spreadsheet reads as a formula starts (OWASP's "CSV injection"): an uploaded
+#: photo named ``=HYPERLINK(...).png`` would run in whoever opens the download.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value):
+    """``value``, or a text that starts as a formula behind a ``'`` (shown, not run); numbers
+    are left as they are."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
