@@ -78,6 +78,13 @@ def test_options_reach_the_analysis(server, trained, photos):
     assert answer.json() == renamed(records)
     bad = httpx.post(server + "/api/analyze", params={"min_probability": "scarf=0.5"}, files=upload(photos[:1]))
     assert bad.status_code == 422 and bad.json()["detail"].startswith("min_probability: 'scarf=0.5'")
+    # a misspelt option was answered with the defaults, and nothing said it was not read
+    for route, known in (("analyze", "detection_threshold, format, min_probability, per_category, precision"),
+                         ("annotate", "detection_threshold, min_probability, per_category, precision")):
+        misspelt = httpx.post(f"{server}/api/{route}", params={"min_probabilty": "hat=0.99"},
+                              files=upload(photos[:1], "photos" if route == "analyze" else "photo"))
+        assert misspelt.status_code == 422 and misspelt.json() == {
+            "detail": f"min_probabilty: not an option of /api/{route} (its options: {known})"}
     assert all(len([p for p in f["recommendations"] if p["category"] == label]) <= 1
                for r in records for f in r["faces"] for label in f["labels"])
 

@@ -262,6 +262,20 @@ class Batch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def check_query_fields(request):
+    """A one-line 422 for a query field the request's route does not read: a misspelt option
+    (``min_probabilty``) was answered with the defaults, and nothing said so."""
+    known = query_fields(request.scope["route"].dependant)
+    if unknown := sorted(set(request.query_params) - known):
+        raise HTTPException(422, f"{unknown[0]}: not an option of {request.url.path} (its options: "
+                                 f"{', '.join(sorted(known))})")
+
+
+def query_fields(dependant):
+    """The query fields a FastAPI route (its ``dependant``) reads, its dependencies' too."""
+    return {field.alias for field in dependant.query_params}.union(*map(query_fields, dependant.dependencies))
+
+
 def request_options(analyser, card, per_category, min_probability, precision, detection_threshold):
     """A request's analysis options, or a one-line 422 for a malformed ``min_probability`` or
     a ``detection_threshold`` the model's detector cannot use (``card``: the model's card)."""
@@ -426,9 +440,11 @@ def create_app(settings):
     async def one_line_server_error(request, exc):
         return JSONResponse({"detail": f"{type(exc).__name__}: {exc}".splitlines()[0]}, status_code=500)
 
-    def options(per_category: PerCategory = PER_CATEGORY, min_probability: MinProbability = None,
+    def options(request: Request, per_category: PerCategory = PER_CATEGORY, min_probability: MinProbability = None,
                 precision: Precision = None, detection_threshold: DetectionThreshold = None):
-        """A request's analysis options, from its query fields (a one-line 422 when malformed)."""
+        """A request's analysis options, from its query fields (a one-line 422 when malformed,
+        or for a field it does not know)."""
+        check_query_fields(request)
         return request_options(analyser, card, per_category, min_probability, precision, detection_threshold)
 
     Options = Annotated[AnalysisSettings, Depends(options)]
