@@ -69,3 +69,10 @@ def test_a_face_not_judged_says_why_in_short():
                                        "reasons": ["blurred (sharpness 8, under 60)", "turned 74 degrees, over 45"]}})
     assert lines[-1] == "not judged: blurred, turned 74 degrees"
     assert face_lines(2, face((0, 0, 10, 10)))[-1] == "-> White trucker cap"
+
+
+def test_a_product_name_beyond_ascii_is_drawn_without_question_marks_for_its_letters():
+    """OpenCV's fonts draw ASCII only: "Casquette été" was drawn "Casquette ??t??"."""
+    named = face((0, 0, 10, 10), recommendations=[{"name": "Casquette été ★"}])
+    assert face_lines(1, named)[-1] == "-> Casquette ete ?"
+    assert face_lines(1, face((0, 0, 10, 10)))[-1] == "-> White trucker cap"

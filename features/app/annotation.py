@@ -1,4 +1,5 @@
 """Annotated copies of photos: every face boxed with its labels, probabilities, types and product."""
+import unicodedata
 from pathlib import Path
 
 import cv2
@@ -66,7 +67,14 @@ def face_lines(number, face):
     lines += [type_line(face["types"])] if face.get("types") else []
     if face.get("quality", {}).get("status") == "uncertain":
         return lines + ["not judged: " + ", ".join(map(short_reason, face["quality"]["reasons"]))]
-    return lines + ([f"-> {r['name']}" for r in face["recommendations"][:1]] or ["-> no product"])
+    return lines + ([f"-> {drawable(r['name'])}" for r in face["recommendations"][:1]] or ["-> no product"])
+
+
+def drawable(text):
+    """``text`` in the ASCII that OpenCV's Hershey fonts draw: accents dropped (``été`` reads
+    ``ete``, where each letter was drawn as ``??``), any other character a ``?``."""
+    plain = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in plain if not unicodedata.combining(c)).encode("ascii", "replace").decode()
 
 
 def block_top(x, width, height, preferred, taken, canvas_height):
