@@ -156,6 +156,25 @@ def older_code(folder):
     return {**checkout_env(), "PYTHONPATH": str(older)}
 
 
+def refused_by_both_tools(trained, folder, scheduler_env, worker_env):
+    """recommend.py on one photo and a small train.py, each against a cluster of a scheduler and
+    one worker started with these environments, checked to answer nothing and write no model:
+    the scheduler's address, the worker's, and ``{tool: its CompletedProcess}``."""
+    scheduler, address = start_scheduler(folder, [BIN / "dask", "scheduler"], scheduler_env)
+    processes = [scheduler]
+    try:
+        worker, worker_address = start_worker(folder, address, "worker", worker_env)
+        processes.append(worker)
+        answered = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
+        trained_here = subprocess.run([sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
+                                       "--no-plots", "--out", str(folder / "out"), "--scheduler", address],
+                                      capture_output=True, text=True, cwd=ROOT)
+    finally:
+        stop(*reversed(processes))
+    assert answered.stdout == "" and not (folder / "out" / "model.joblib").exists()
+    return address, worker_address, {"recommend.py": answered, "train.py": trained_here}
+
+
 def other_networks(folder):
     """The environment of a process that runs this code with one network file changed (an
     export run again on its host): the Python files are the same, so only the networks tell."""
@@ -170,19 +189,9 @@ def test_a_worker_with_other_networks_is_one_clear_line(trained, tmp_path):
     """The same Python code with another network file computes other features, and the code's
     fingerprint cannot tell: the client compares the workers' network files too (the scheduler
     runs none)."""
-    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], other_networks(tmp_path))
-    processes = [scheduler]
-    try:
-        worker, worker_address = start_worker(tmp_path, address, "other", other_networks(tmp_path / "worker"))
-        processes.append(worker)
-        answered = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
-        trained_here = subprocess.run([sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
-                                       "--no-plots", "--out", str(tmp_path / "out"), "--scheduler", address],
-                                      capture_output=True, text=True, cwd=ROOT)
-    finally:
-        stop(*reversed(processes))
-    assert answered.stdout == "" and not (tmp_path / "out" / "model.joblib").exists()
-    for tool, result in (("recommend.py", answered), ("train.py", trained_here)):
+    address, worker_address, results = refused_by_both_tools(trained, tmp_path, other_networks(tmp_path),
+                                                             other_networks(tmp_path / "worker"))
+    for tool, result in results.items():
         assert result.returncode == 1
         assert result.stderr == (f"{tool}: error: {address}: the worker at {worker_address} runs other networks "
                                  "(the files in features/vision/models) than this client: update to the client's "
@@ -197,19 +206,9 @@ def test_a_worker_whose_checkout_is_half_updated_is_one_clear_line(trained, tmp_
     shutil.copytree(ROOT / "features", half / "features", ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
     with open(half / "features" / "__init__.py", "a") as module:
         module.write("\ndef cut_short(\n")
-    scheduler, address = start_scheduler(tmp_path, [BIN / "dask", "scheduler"], checkout_env())
-    processes = [scheduler]
-    try:
-        worker, worker_address = start_worker(tmp_path, address, "half", {**checkout_env(), "PYTHONPATH": str(half)})
-        processes.append(worker)
-        answered = recommend(trained, LFW / "Yusuf_Misbac_0001.jpg", "--scheduler", address)
-        trained_here = subprocess.run([sys.executable, str(ROOT / "train.py"), "--limit", "240", "--n-splits", "3",
-                                       "--no-plots", "--out", str(tmp_path / "out"), "--scheduler", address],
-                                      capture_output=True, text=True, cwd=ROOT)
-    finally:
-        stop(*reversed(processes))
-    assert answered.stdout == "" and not (tmp_path / "out" / "model.joblib").exists()
-    for tool, result in (("recommend.py", answered), ("train.py", trained_here)):
+    _, worker_address, results = refused_by_both_tools(trained, tmp_path, checkout_env(),
+                                                       {**checkout_env(), "PYTHONPATH": str(half)})
+    for tool, result in results.items():
         assert result.returncode == 1
         line, = result.stderr.splitlines()
         assert line.startswith(f"{tool}: error: the worker at {worker_address} cannot import this project's "
