@@ -455,7 +455,7 @@ class ParquetSink:
         if path.is_dir():  # else only the last step, the move, would find it out
             raise self.error(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
         try:
-            self.staged = StagedFile(path)
+            self.staged = StagedFile(path, follow_link=True)  # a link named by --output is the user's
         except OSError as exc:
             raise self.error(exc) from None
         try:

@@ -9,12 +9,15 @@ from pathlib import Path
 class StagedFile:
     """A temporary file beside ``path`` (same folder), for writing ``path`` in steps:
     :meth:`publish` moves it over ``path`` in one step, :meth:`discard` removes it; until
-    then ``path`` is as it was, however the writer ends."""
+    then ``path`` is as it was, however the writer ends.
 
-    def __init__(self, path):
-        # a link's target is the file to replace: moving over the link would make it a file
-        # of its own, and leave the file it named as it was
-        self.path = Path(os.path.realpath(path))
+    ``follow_link``: a link at ``path`` has the file it names replaced, for an output the user
+    named (``--output``), where a link is theirs; elsewhere the link itself is replaced, so that
+    a stale link in an output folder (an annotated copy's name) cannot lead a write outside it.
+    """
+
+    def __init__(self, path, *, follow_link=False):
+        self.path = Path(os.path.realpath(path) if follow_link else path)
         handle, self.name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         os.close(handle)
 
@@ -25,9 +28,12 @@ class StagedFile:
         if durable:
             with open(self.name, "rb") as done:
                 os.fsync(done.fileno())
-        try:
-            mode = stat.S_IMODE(os.stat(self.path).st_mode)
-        except OSError:  # no file yet: a new file's mode (mkstemp made it private)
+        try:  # a file's permissions (not a set-user-ID bit: not for new content; not a link's)
+            replaced = os.lstat(self.path)
+            mode = stat.S_IMODE(replaced.st_mode) & 0o777 if stat.S_ISREG(replaced.st_mode) else None
+        except OSError:
+            mode = None
+        if mode is None:  # a new file's mode (mkstemp made it private)
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask

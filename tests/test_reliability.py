@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features.files import write_atomically
+from features.files import StagedFile, write_atomically
 from features.vision.faces import detect_faces
 from features.vision.images import load_image
 from conftest import LFW, ROOT
@@ -233,13 +233,15 @@ def test_a_model_card_edited_by_hand_is_refused_in_one_line(trained, celeba_path
     assert_refused(f"{tmp_path / 'model_card.json'}: {problem}", celeba_paths[0], "--model", str(model))
 
 
-def test_a_file_written_whole_keeps_its_mode_and_its_link(tmp_path):
-    """``--output`` (and every model, card and report) over a file made private left it
-    readable by all after each run; over a link, it made the link a file of its own and left
-    the file it named as it was."""
+def test_a_file_written_whole_keeps_its_mode_and_only_an_output_follows_its_link(tmp_path):
+    """``--output`` over a file made private left it readable by all after each run, and over a
+    link made the link a file of its own, the file it named left as it was.  Every file written
+    whole keeps the mode of the file it replaces (its permissions: no set-user-ID bit); a link
+    is followed only where the user named it (``--output``): a stale link in an output folder
+    (an annotated copy's name) must not lead a write outside it."""
     private = tmp_path / "rows.parquet"
     private.write_text("old")
-    private.chmod(0o600)
+    private.chmod(0o4600)
     write_atomically(private, lambda staged: Path(staged).write_text("new"))
     assert private.read_text() == "new" and stat.S_IMODE(private.stat().st_mode) == 0o600
     (tmp_path / "real").mkdir()
@@ -247,8 +249,12 @@ def test_a_file_written_whole_keeps_its_mode_and_its_link(tmp_path):
     target.write_text("old")
     link = tmp_path / "link.parquet"
     link.symlink_to(target)
-    write_atomically(link, lambda staged: Path(staged).write_text("new"))
+    staged = StagedFile(link, follow_link=True)
+    Path(staged.name).write_text("new")
+    staged.publish()
     assert link.is_symlink() and target.read_text() == "new"
+    write_atomically(link, lambda staged: Path(staged).write_text("annotated"))  # not a link to follow
+    assert not link.is_symlink() and link.read_text() == "annotated" and target.read_text() == "new"
     fresh = tmp_path / "fresh.json"
     write_atomically(fresh, lambda staged: Path(staged).write_text("{}"))
     umask = os.umask(0)
