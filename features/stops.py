@@ -2,6 +2,7 @@
 Python can stop it, and waits while something is written that must be whole."""
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -56,6 +57,15 @@ class StopSignals:
         for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
             if signal.getsignal(number) is default:
                 signal.signal(number, self.arrived)
+        self.unraisable_hook, sys.unraisablehook = sys.unraisablehook, self.unraisable
+
+    def unraisable(self, unraisable):
+        """Python's report of an exception it had to drop (one raised in a ``__del__``, such
+        as a Dask future's): a stop dropped so is not printed as a traceback beside the tool's
+        one line, since :meth:`check` stops the run where it can; anything else is reported as
+        before."""
+        if not isinstance(unraisable.exc_value, Stopped):
+            self.unraisable_hook(unraisable)
 
     def arrived(self, number, frame):
         if self.holding or self.stopped is not None:
@@ -77,8 +87,8 @@ class StopSignals:
 
     def check(self):
         """Stop here if the run was stopped already: its stop was lost on the way (Python
-        prints and drops an exception raised in a ``__del__``, such as a Dask future's), and
-        what follows must not run."""
+        drops an exception raised in a ``__del__``, such as a Dask future's), and what
+        follows must not run."""
         if self.stopped is not None:
             raise Stopped(self.stopped)
 
