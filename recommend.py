@@ -23,7 +23,7 @@ from features.stops import Stopped, StopSignals, as_stopped
 
 
 def parse_args(argv=None):
-    from features.app.cli import HelpFormatter
+    from features.app.cli import DefaultsHelpFormatter
     from features.app.cluster import scheduler_address
     from features.app.workers import CPUS, check_workers
     from features.model.model_io import MODEL
@@ -36,7 +36,7 @@ def parse_args(argv=None):
                "still answered) or the model or an output cannot be used; 2 for wrong usage; "
                "130 when stopped by Ctrl-C, 143 by SIGTERM (what was answered stays printed and "
                "written)",
-        formatter_class=HelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="photos, or folders of photos (taken in name order)")
     parser.add_argument("--list", type=Path, metavar="FILE",
@@ -282,19 +282,22 @@ def run_forked(chunks, settings, workers):
     """In worker processes forked once dlib's models are loaded (they inherit them).
 
     A worker that dies (killed for its memory, a library that crashed) breaks its pool and
-    every chunk not yet answered.  The chunks that may have been running then (the first
-    ``workers + 1`` of them: the pool's queue holds no more) are run again one photo at a
-    time, and a photo that kills its worker again is answered as lost; the rest go to a new
-    pool.  So one such photo costs its own answer, not the run's.
+    every chunk not yet answered.  The first ``workers + 1`` of those (the likeliest to have
+    been running: workers take chunks in order) are run again one photo at a time, where a
+    photo that kills its worker again is answered as lost; the rest go to a new pool, which
+    breaks again, and rerun it first, if the photo lay further on (a slow chunk ahead of it).
+    So one such photo costs its own answer, not the run's, and each break at least
+    ``workers + 1`` chunks of pooled work.
     """
     from features.app.analysis import preload
 
     preload()
     while chunks:
         with forked_pool(workers) as pool:
-            done = yield from until_broken(pool, chunks, settings)
-        if done is None:
+            broken = yield from until_broken(pool, chunks, settings)
+        if broken is None:
             return
+        done, _ = broken
         yield from run_alone([job for chunk in chunks[done:done + workers + 1] for job in chunk], settings)
         chunks = chunks[done + workers + 1:]
 
@@ -306,30 +309,40 @@ def run_alone(jobs, settings):
 
     while jobs:
         with forked_pool(1) as pool:
-            done = yield from until_broken(pool, [[job] for job in jobs], settings)
-        if done is None:
+            broken = yield from until_broken(pool, [[job] for job in jobs], settings)
+        if broken is None:
             return
-        yield lost_record(jobs[done][0])
-        jobs = jobs[done + 1:]
+        done, handed = broken
+        if handed:  # the worker's one job when it died
+            yield lost_record(jobs[done][0])
+            done += 1
+        jobs = jobs[done:]
 
 
 def until_broken(pool, chunks, settings):
-    """Yield the records of ``chunks`` analysed in ``pool``, in order; return how many chunks
-    were answered when a worker's death broke the pool, or None when none did."""
+    """Yield the records of ``chunks`` analysed in ``pool``, in order; return None when every
+    chunk was answered, else ``(answered, handed)``: how many chunks were answered before a
+    worker's death broke the pool, and whether the next one had been handed to the pool (it
+    may have been running) or not (the pool broke while they were handed out)."""
     from concurrent.futures.process import BrokenProcessPool
 
     from features.app.analysis import analyse_chunk
 
     # submitted, not pool.map: leaving map early cancels its futures, and on Python 3.11 the
     # pool's thread then fails, with a traceback, to mark them broken once the workers end
-    futures = [pool.submit(analyse_chunk, chunk, settings) for chunk in chunks]
+    futures = []
+    for chunk in chunks:
+        try:
+            futures.append(pool.submit(analyse_chunk, chunk, settings))
+        except BrokenProcessPool:  # a worker died while the chunks were being handed out
+            break
     for done, future in enumerate(futures):
         try:
             records = future.result()
         except BrokenProcessPool:
-            return done
+            return done, True
         yield from records
-    return None
+    return None if len(futures) == len(chunks) else (len(futures), False)
 
 
 @contextmanager
@@ -503,6 +516,7 @@ def main(argv=None):
     signals = StopSignals()  # first: Ctrl-C while the libraries load is a quiet exit too
     args = parse_args(argv)
     from features.app.analysis import app_card, check_detection
+    from features.app.records import path_text
     from features.model.model_io import ModelError
     from features.products.recommendations import CatalogError, load_catalog
 
@@ -529,14 +543,14 @@ def main(argv=None):
         print(f"recommend.py: error: {args.list}: cannot read the list ({reason})", file=sys.stderr)
         return 1
     for folder, reason in unreadable:
-        print(f"recommend.py: error: {folder}: cannot read the folder ({reason})", file=sys.stderr)
+        print(f"recommend.py: error: {path_text(folder)}: cannot read the folder ({reason})", file=sys.stderr)
     for folder in empty:
         below = not args.recursive and any(p.is_dir() for p in folder.iterdir())
-        print(f"recommend.py: warning: {folder}: no photos in this folder"
+        print(f"recommend.py: warning: {path_text(folder)}: no photos in this folder"
               + (" (--recursive reads its sub-folders)" if below else ""), file=sys.stderr)
     if not photos:
         if not unreadable:  # else said above
-            print("recommend.py: error: no photos found in " + ", ".join(map(str, args.paths or [args.list])),
+            print("recommend.py: error: no photos found in " + ", ".join(map(path_text, args.paths or [args.list])),
                   file=sys.stderr)
         return 1
     if args.detector or args.detection_threshold is not None:
@@ -590,6 +604,7 @@ class AnnotateError(ValueError):
 def check_annotate_folder(folder, photos):
     """Make the ``--annotate`` folder and check it can be written (OSError) and holds none of
     the photos (AnnotateError); nothing for no folder."""
+    from features.app.records import path_text
     from features.files import writable_folder
 
     if folder is None:
@@ -597,8 +612,8 @@ def check_annotate_folder(folder, photos):
     writable_folder(folder, "--annotate")
     inside = photos_inside(folder, photos)
     if inside:
-        raise AnnotateError(f"--annotate {folder}: the folder holds the photo {inside[0]}, and annotated "
-                            "copies could replace its photos; choose a folder without them")
+        raise AnnotateError(f"--annotate {path_text(folder)}: the folder holds the photo {path_text(inside[0])}, "
+                            "and annotated copies could replace its photos; choose a folder without them")
 
 
 def answer_photos(photos, args, settings, sink, signals, *, failed=0):
