@@ -96,6 +96,13 @@ def test_fields_past_the_header(photos):
     folder, names = photos
     (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0,\n{names[1]},0,1,0,\n")
     assert load_dataset(folder)[list(LABELS)].values.tolist() == [[1, 0, 0], [0, 1, 0]]
+    # on a later row only (pandas fixed the width from the first), after a blank line, with a BOM
+    (folder / "labels.csv").write_text(f"\ufefffilename,hat,beard,eyewear\n{names[0]},1,0,0\n\n{names[1]},0,1,0,,\n",
+                                       encoding="utf-8")
+    assert load_dataset(folder)[list(LABELS)].values.tolist() == [[1, 0, 0], [0, 1, 0]]
+    (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0\n\n{names[1]},0,2,0\n")
+    with pytest.raises(DatasetError, match=r"labels.csv, line 4: beard='2'"):  # the blank line counts
+        load_dataset(folder)
     (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0,x\n{names[1]},0,1,0\n")
     with pytest.raises(DatasetError, match=r"labels.csv, line 2: 5 fields, the header has 4$"):
         load_dataset(folder)

@@ -63,9 +63,10 @@ def test_a_short_row_names_its_line_and_what_is_missing(tmp_path):
 
 
 def test_a_price_of_minus_zero_is_zero_and_a_colour_is_read_in_lower_case(tmp_path):
+    """And an empty field past the header (a spreadsheet's trailing comma) is let go."""
     path = tmp_path / "products.csv"
     path.write_text("product_id,category,name,price,hat_type,colour,beard_style,eyewear_type\n"
-                    "H,hat,Cap,-0,cap, White ,,\nB,beard,Oil,5,,,any,\nE,eyewear,Frames,9,,,,clear\n")
+                    "H,hat,Cap,-0,cap, White ,,,\nB,beard,Oil,5,,,any,\nE,eyewear,Frames,9,,,,clear\n")
     hat = load_catalog(path)[0]
     assert (str(hat["price"]), hat["colour"]) == ("0.0", "white")
     assert recommend_products({"hat": 0.9}, ["hat"], {"hat": {"cap": 1.0}, "hat_colour": "white"}, [hat],

@@ -3,7 +3,6 @@
 import csv
 import filecmp
 import os
-import warnings
 from pathlib import Path
 
 from features.labels import LABELS
@@ -69,8 +68,7 @@ def read_labels_csv(path):
     # absolute: a Dask cluster's workers read the photos from their own working folders
     base = (images if images.is_dir() else path.parent).absolute()
     seen = {}
-    for index, row in table.iterrows():
-        line = index + 2  # header is line 1
+    for line, row in table.iterrows():
         name = row["filename"].strip()
         if not name:
             raise DatasetError(f"{path}, line {line}: empty filename")
@@ -96,31 +94,34 @@ def read_labels_csv(path):
 
 
 def read_csv(path):
-    """A labels CSV as text columns with their names stripped, or a one-line DatasetError.
+    """A labels CSV as text columns with their names stripped, indexed by each row's line, or a
+    one-line DatasetError.
 
-    Empty fields past the header's are let go (a spreadsheet's export can end every row with a
-    comma); a row with more in them is an error that names it.  Pandas would have taken the
-    first column as the index whenever the first row had one field more than the header."""
+    Read with Python's csv rather than pandas, which took the first column as the index when
+    the first row had one field more than the header, and refused a later row's: empty fields
+    past the header's are let go (a spreadsheet's export can end rows with a comma), a field
+    with something in it names its line, and a short row is filled with empty fields (each
+    column's own check then names it).  Blank lines are skipped."""
     import pandas as pd  # here, not at the top: importing the module stays cheap
 
+    lines, rows = [], []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)  # the fields it drops: checked below
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
-        check_extra_fields(path, len(table.columns))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's byte-order mark
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            for fields in reader:
+                if not fields:
+                    continue
+                if any(field.strip() for field in fields[len(header):]):
+                    raise DatasetError(f"{path}, line {reader.line_num}: {len(fields)} fields, the header has "
+                                       f"{len(header)}")
+                lines.append(reader.line_num)
+                rows.append(fields[:len(header)] + [""] * (len(header) - len(fields)))
+    except (UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from None
-    return table.rename(columns=str.strip)
-
-
-def check_extra_fields(path, width):
-    """DatasetError at the first row of ``path`` with a field past the header's ``width`` that
-    is not empty."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        for fields in reader:
-            if any(field.strip() for field in fields[width:]):
-                raise DatasetError(f"{path}, line {reader.line_num}: {len(fields)} fields, the header has {width}")
+    if not header:
+        raise DatasetError(f"{path}: not a readable CSV (no header)")
+    return pd.DataFrame(rows, columns=[name.strip() for name in header], index=lines, dtype=str)
 
 
 def same_file(first, second):

@@ -53,8 +53,9 @@ def check_product(row, where):
     short = [column for column in CATALOG_COLUMNS if row[column] is None]  # csv gives None past a row's end
     if short:
         raise CatalogError(f"{where}: no {', '.join(short)} (the row has fewer fields than the header)")
-    if None in row:  # csv keeps the fields past the header's under None
-        raise CatalogError(f"{where}: {len(row[None])} field(s) more than the header (a comma in a value "
+    extra = row.pop(None, [])  # csv keeps the fields past the header's under None
+    if any(field.strip() for field in extra):  # empty ones are a spreadsheet's trailing comma
+        raise CatalogError(f"{where}: {len(extra)} field(s) more than the header (a comma in a value "
                            "that is not in quotes?)")
     if empty := [column for column in ("product_id", "name") if not row[column].strip()]:
         raise CatalogError(f"{where}: no {' or '.join(empty)} (empty)")
