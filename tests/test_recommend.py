@@ -124,6 +124,9 @@ def test_a_file_name_with_a_line_break_stays_on_one_line(trained, tmp_path):
     assert result.stderr.splitlines() == [f"recommend.py: {tmp_path}/bro\\x1bken\\n.jpg: not a recognised image format"]
     records = run(trained, tmp_path / "two\npeople.jpg", "--json")
     assert json.loads(records.stdout)["image"] == f"{tmp_path}/two\\npeople.jpg"
+    (tmp_path / "no\u2028photos").mkdir()  # a line separator, as str.splitlines reads one; a folder's warning
+    result = run(trained, tmp_path / "two\npeople.jpg", tmp_path / "no\u2028photos")
+    assert f"recommend.py: warning: {tmp_path}/no\\u2028photos: no photos in this folder" in result.stderr.splitlines()
 
 
 def test_annotate_never_replaces_a_photo(trained, tmp_path):

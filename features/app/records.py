@@ -8,8 +8,9 @@ import re
 
 from features.labels import LABELS
 
-#: Characters a terminal acts on rather than shows: C0 controls and DEL.
-CONTROL = re.compile("[\x00-\x1f\x7f]")
+#: Characters a terminal acts on, or a reader splits lines at, rather than shows: C0 and C1
+#: controls, DEL, and Unicode's line and paragraph separators.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: The keys of a published record; an ``annotation_error`` stays inside (recommend.py and
 #: the web app say it on their own).
 PUBLIC_KEYS = ("image", "width", "height", "faces", "error")
