@@ -248,8 +248,8 @@ def test_a_stuck_worker_at_connect_is_one_clear_line_naming_it(trained, tmp_path
         scheduler.kill()
         scheduler.wait()
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == (f"recommend.py: error: {address}: the worker at {stuck_address} did not say which "
-                             f"code it runs in {CONNECT_SECONDS} s\n")
+    assert result.stderr == (f"recommend.py: error: {address}: the worker at {stuck_address} did not say in "
+                             f"{CONNECT_SECONDS} s which code runs there\n")
     assert took < 2 * CONNECT_SECONDS
 
 

@@ -34,8 +34,8 @@ LOOK_SECONDS = 2
 #: Addresses named in one line when many servers run other code (a whole cluster after an update).
 NAMED = 3
 #: Seconds without a heartbeat after which a worker that did not answer is named as stuck:
-#: workers send one every 0.5-6 s (more often on small clusters), and an event loop stuck
-#: since before the client asked has sent none for CONNECT_SECONDS.
+#: workers send one every 0.5-2 s up to 200 workers (Dask's ``heartbeat_interval``), and an
+#: event loop stuck since before the client asked has sent none for CONNECT_SECONDS.
 SILENT_SECONDS = CONNECT_SECONDS // 2
 #: Dask's loggers with a handler of their own (they do not pass records up to "distributed"),
 #: and the event loop's, through which Dask's loop reports a callback that failed (a wait that
@@ -160,19 +160,23 @@ def answer_in_time(ask, probe, address, who):
     try:
         return ask(probe, callback_timeout=CONNECT_SECONDS)
     except TimeoutError:
-        raise ClusterError(f"{address}: {who()} did not say which code it runs in {CONNECT_SECONDS} s") from None
+        raise ClusterError(f"{address}: {who()} did not say in {CONNECT_SECONDS} s which code runs there") from None
 
 
 def silent_workers(client):
     """``the worker at A`` (``the workers at A, B``): those whose last heartbeat the scheduler
-    got :data:`SILENT_SECONDS` ago or more, by its clock (a stuck event loop sends none); ``a
-    worker`` when none is, or the scheduler does not say."""
+    got :data:`SILENT_SECONDS` ago or more (twice the heartbeats' interval on a cluster large
+    enough to space them further), by its clock: a stuck event loop sends none.  ``a worker``
+    when none is, or the scheduler does not say (this only names them)."""
+    from distributed.scheduler import heartbeat_interval
+
     try:
         now = client.run_on_scheduler(time.time, callback_timeout=LOOK_SECONDS)
         workers = client.sync(client.scheduler.identity, callback_timeout=LOOK_SECONDS)["workers"]
-    except (OSError, TimeoutError):
+        silence = max(SILENT_SECONDS, 2 * heartbeat_interval(len(workers)))
+        silent = [where for where, worker in workers.items() if now - worker["last_seen"] >= silence]
+    except Exception:  # a scheduler gone, or an answer of another form: the line says "a worker"
         return "a worker"
-    silent = [where for where, worker in workers.items() if now - worker["last_seen"] >= SILENT_SECONDS]
     return servers(silent) if silent else "a worker"
 
 
