@@ -1,4 +1,9 @@
 """Frozen CNN embeddings: sizes, determinism, and identity closeness on real photos."""
+import os
+import shutil
+import subprocess
+import sys
+
 import dlib
 import numpy as np
 import pytest
@@ -8,6 +13,7 @@ from features.vision.embeddings import (CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embe
 from features.vision.faces import detect_faces, model_path
 from features.vision.images import load_image
 from features.vision.regions import extract_regions
+from conftest import ROOT
 
 
 def largest(path):
@@ -108,3 +114,22 @@ def test_without_a_writable_cache_the_graph_is_optimised_each_time(tmp_path, mon
     finally:
         onnx_session.cache_clear()
     assert np.allclose(embedding, cnn_embeddings([context])[0], atol=1e-5)
+
+
+def test_the_optimised_graph_is_keyed_by_the_network_s_content(tmp_path):
+    """Its name was keyed by the file's size and time: a network exported again with both kept
+    (``cp -p``) opened the old graph, while the model card's check saw the new content."""
+    def copy_name(checkout):
+        code = ("from features.vision.embeddings import CNN_MODEL, optimised_copy; "
+                "print(optimised_copy(CNN_MODEL, '1').name)")
+        return subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(checkout)},
+                              cwd=checkout, capture_output=True, text=True, check=True).stdout
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "features", checkout / "features", ignore=shutil.ignore_patterns("__pycache__"))
+    network = checkout / "features" / "vision" / "models" / "efficientnet_lite0.onnx"
+    assert copy_name(checkout) == copy_name(ROOT)
+    times, data = network.stat(), bytearray(network.read_bytes())
+    data[-1] ^= 1
+    network.write_bytes(bytes(data))
+    os.utime(network, ns=(times.st_atime_ns, times.st_mtime_ns))
+    assert copy_name(checkout) != copy_name(ROOT)

@@ -13,7 +13,7 @@ import dlib
 import numpy as np
 
 from features.files import write_atomically
-from features.vision.networks import MODELS
+from features.vision.networks import MODELS, network_checksums
 
 FACE_DESCRIPTOR_MODEL = MODELS / "dlib_face_descriptor.onnx"
 FACE_DESCRIPTOR_SIZE = 128
@@ -73,10 +73,12 @@ def open_session(path, *, optimise=True, save_to=None):
 
 
 def optimised_copy(path, version):
-    """Where the optimised graph of ``path`` for onnxruntime ``version`` on this CPU lives:
-    ``$XDG_CACHE_HOME/img2recommender`` (default ``~/.cache``)."""
-    stat = Path(path).stat()
-    key = hashlib.sha256(f"{stat.st_size} {stat.st_mtime_ns} {version} {cpu_flags()}".encode())
+    """Where the optimised graph of the network at ``path`` (one of ``features/vision/models``)
+    for onnxruntime ``version`` on this CPU lives: ``$XDG_CACHE_HOME/img2recommender`` (default
+    ``~/.cache``).  Keyed by the network's content, as the model card records it: a network
+    exported again with its size and time kept (``cp -p``) must not open the old graph."""
+    checksum = network_checksums()[Path(path).name]
+    key = hashlib.sha256(f"{checksum} {version} {cpu_flags()}".encode())
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "img2recommender"
     return cache / f"{Path(path).stem}-{key.hexdigest()[:16]}.onnx"
 
