@@ -18,14 +18,14 @@ PHOTO_MB = (0.001, 10_000)
 
 
 def parse_args(argv=None):
-    from features.app.cli import HelpFormatter
+    from features.app.cli import DefaultsHelpFormatter
     from features.app.workers import CPUS, check_workers
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG
 
     parser = argparse.ArgumentParser(description="Serve the img2recommender page (/) and HTTP API "
                                                  "(/api/..., documented at /docs).",
-                                     formatter_class=HelpFormatter)
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; 0.0.0.0 for every interface (put a reverse proxy "
                              "with TLS and sign-in in front)")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.model.classifier import CALIBRATIONS, F1_PLATEAU, TooFewExamples
-from features.app.cli import HelpFormatter
+from features.app.cli import DefaultsHelpFormatter
 from features.app.cluster import ClusterError, scheduler_address
 from features.app.workers import CPUS, check_workers
 from features.labels import LABELS
@@ -36,7 +36,7 @@ from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settin
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Train the hat/beard/eyewear model and report grouped cross-validation.",
-        formatter_class=HelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--data", type=Path, default=None,
                         help=f"dataset folder (labels.csv + images/, or hat/ beard/ eyewear/ none/); "
                              f"default ${DATA_ENV} or {default_data_dir()}")

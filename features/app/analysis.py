@@ -150,7 +150,7 @@ def worker_state(settings):
         model = model.with_detection(detection_settings(settings.detector, settings.detection_threshold,
                                                         base=model.detection))
     if settings.min_probability or settings.precision is not None:
-        with warnings.catch_warnings():  # a label that never reaches the precision: check_precision said it once
+        with warnings.catch_warnings():  # a label that never reaches the precision: recommend.py said it once
             warnings.simplefilter("ignore", category=UserWarning)
             model = model.with_decisions(min_probability=dict(settings.min_probability),
                                          precision=settings.precision)
