@@ -133,3 +133,13 @@ def test_the_optimised_graph_is_keyed_by_the_network_s_content(tmp_path):
     network.write_bytes(bytes(data))
     os.utime(network, ns=(times.st_atime_ns, times.st_mtime_ns))
     assert copy_name(checkout) != copy_name(ROOT)
+
+
+def test_the_models_readme_names_each_network_s_checksum():
+    """``features/vision/models/README.md`` says where each network comes from and its SHA-256;
+    the model card records the same (``network_checksums``): a network exported again must be
+    written down there too."""
+    from features.vision.networks import MODELS, network_checksums
+
+    readme = (MODELS / "README.md").read_text()
+    assert [name for name, checksum in network_checksums().items() if checksum not in readme] == []

@@ -77,7 +77,7 @@ def optimised_copy(path, version):
     for onnxruntime ``version`` on this CPU lives: ``$XDG_CACHE_HOME/img2recommender`` (default
     ``~/.cache``).  Keyed by the network's content, as the model card records it: a network
     exported again with its size and time kept (``cp -p``) must not open the old graph."""
-    checksum = network_checksums()[Path(path).name]
+    checksum = network_checksums().get(Path(path).name, "")  # none: the session fails to open it, and says so
     key = hashlib.sha256(f"{checksum} {version} {cpu_flags()}".encode())
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "img2recommender"
     return cache / f"{Path(path).stem}-{key.hexdigest()[:16]}.onnx"
