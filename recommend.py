@@ -284,10 +284,10 @@ def run_forked(chunks, settings, workers):
     A worker that dies (killed for its memory, a library that crashed) breaks its pool and
     every chunk not yet answered.  The first ``workers + 1`` of those (the likeliest to have
     been running: workers take chunks in order) are run again one photo at a time, where a
-    photo that kills its worker again is answered as lost; the rest go to a new pool, which
-    breaks again, and rerun it first, if the photo lay further on (a slow chunk ahead of it).
-    So one such photo costs its own answer, not the run's, and each break at least
-    ``workers + 1`` chunks of pooled work.
+    photo that kills its worker again is answered as lost; the rest go to a new pool.  If the
+    photo lay further on (a slow chunk ahead of it), that pool breaks on it in turn, and it is
+    then among the first.  So one such photo costs its own answer, not the run's, and each
+    break at least ``workers + 1`` chunks of pooled work.
     """
     from features.app.analysis import preload
 
