@@ -26,7 +26,7 @@ from features.app.cli import DefaultsHelpFormatter
 from features.app.cluster import ClusterError, scheduler_address
 from features.app.workers import CPUS, check_workers
 from features.labels import LABELS
-from features.files import writable_folder
+from features.files import replace_keeping_mode, writable_folder
 from features.stops import Stopped, StopSignals, as_stopped
 from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
 from features.model.model_io import ARTIFACTS
@@ -724,7 +724,7 @@ def train(args, started, data_dir, table, blocks, staging, signals):
     signals.hold()  # the model and its reports move in whole, and the run ends as it does
     save_model(model, card, model_path)
     for name in reports:  # the model is in place: its reports follow, an older run's others go
-        os.replace(staging / name, args.out / name)
+        replace_keeping_mode(staging / name, args.out / name)
     for name in set(REPORTS) - set(reports):
         (args.out / name).unlink(missing_ok=True)
     print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}; reports beside them: "

@@ -28,21 +28,28 @@ class StagedFile:
         if durable:
             with open(self.name, "rb") as done:
                 os.fsync(done.fileno())
-        try:  # a file's permissions (not a set-user-ID bit: not for new content; not a link's)
-            replaced = os.lstat(self.path)
-            mode = stat.S_IMODE(replaced.st_mode) & 0o777 if stat.S_ISREG(replaced.st_mode) else None
-        except OSError:
-            mode = None
-        if mode is None:  # a new file's mode (mkstemp made it private)
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(self.name, mode)
-        os.replace(self.name, self.path)
+        replace_keeping_mode(self.name, self.path)
 
     def discard(self):
         if os.path.exists(self.name):
             os.remove(self.name)
+
+
+def replace_keeping_mode(source, target):
+    """Move ``source`` over ``target`` in one step, with the permissions of the file it
+    replaces (one made private stays so; not a set-user-ID bit, not for new content; not a
+    link's), or a new file's (``mkstemp`` makes a staged file private)."""
+    try:
+        replaced = os.lstat(target)
+        mode = stat.S_IMODE(replaced.st_mode) & 0o777 if stat.S_ISREG(replaced.st_mode) else None
+    except OSError:
+        mode = None
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(source, mode)
+    os.replace(source, target)
 
 
 def write_atomically(path, write, *, durable=True):

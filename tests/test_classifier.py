@@ -1,6 +1,7 @@
 """The calibrated one-vs-rest classifier, grouped folds, thresholds and model files."""
 import json
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -219,6 +220,17 @@ def test_save_and_reload_give_identical_predictions(tmp_path, fitted, astronaut,
     photos = [astronaut, *celeba_paths[600:605]]
     assert np.array_equal(pipeline.predict_proba(photos), reloaded.pipeline.predict_proba(photos))
     assert not list(tmp_path.glob(".*"))  # no staged files left behind
+
+
+def test_a_model_saved_again_keeps_the_mode_of_the_one_it_replaces(tmp_path, fitted):
+    """A model and card made private (0600) were left readable by all after a retrain."""
+    path = tmp_path / "model.joblib"
+    save_model(PhotoModel(Pipeline([("classifier", fitted)])), {}, path)
+    for made in (path, card_path(path)):
+        made.chmod(0o600)
+    save_model(PhotoModel(Pipeline([("classifier", fitted)])), {}, path)
+    assert [oct(stat.S_IMODE(made.stat().st_mode)) for made in (path, card_path(path))] == [oct(0o600)] * 2
+    load_model(path)
 
 
 def test_tampered_truncated_or_cardless_models_are_refused(tmp_path, fitted):

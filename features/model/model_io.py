@@ -7,7 +7,6 @@ Loading a joblib file runs code, so a model is loaded only when its SHA-256 matc
 import hashlib
 import io
 import json
-import os
 import platform
 import warnings
 from importlib import metadata
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import joblib
 
-from features.files import write_atomically, write_json_atomically
+from features.files import replace_keeping_mode, write_atomically, write_json_atomically
 from features.vision.networks import changed_networks, network_checksums
 
 #: What the saved model is made of; a model of another format is refused with a hint to
@@ -67,7 +66,7 @@ def move_in(staged, model_path):
     """The staged model over ``model_path``; already done when a load finished the save
     first (:func:`finish_save`)."""
     try:
-        os.replace(staged, model_path)
+        replace_keeping_mode(staged, model_path)
     except FileNotFoundError:
         pass
 
@@ -107,7 +106,7 @@ def save_model(model, card, model_path):
         card = {**card, "model_format": MODEL_FORMAT, "model_sha256": hashlib.sha256(staged.read_bytes()).hexdigest(),
                 "library_versions": library_versions(), "networks": network_checksums()}
         write_json_atomically(card_staged, card)
-        os.replace(card_staged, card_path(model_path))
+        replace_keeping_mode(card_staged, card_path(model_path))
         switched = True
     finally:
         if switched:  # the card names the new model: it moves in, even when interrupted here
@@ -181,7 +180,7 @@ def finish_save(model_path, card):
     if hashlib.sha256(data).hexdigest() != card["model_sha256"]:
         return None
     try:
-        os.replace(staged, model_path)
+        replace_keeping_mode(staged, model_path)
     except OSError:  # a folder we may not write, or the saving run moved it in meanwhile
         pass
     return data
