@@ -115,17 +115,15 @@ def fingerprint_probe():
     def fingerprint():  # by value: it can use none of the project's helpers
         try:
             import features
+            try:
+                from features.app.cluster import running_code
+            except ImportError:  # older code, which its fingerprint tells
+                return getattr(features, "CODE_FINGERPRINT", ""), None, None
+            return (*running_code(), None)
         except ImportError:
             return None, None, None
         except Exception as exc:
             return None, None, f"{type(exc).__name__}: {exc}".replace("\n", " ")
-        try:
-            from features.app.cluster import running_code
-        except ImportError:  # older code, which its fingerprint tells
-            return getattr(features, "CODE_FINGERPRINT", ""), None, None
-        except Exception as exc:
-            return None, None, f"{type(exc).__name__}: {exc}".replace("\n", " ")
-        return (*running_code(), None)
     return fingerprint
 
 
