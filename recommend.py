@@ -134,19 +134,16 @@ def analysis_settings(args, card, catalog):
                             precision=args.precision, debug=args.debug, model_sha256=card["model_sha256"])
 
 
-def announce_thresholds(args):
+def announce_thresholds(settings):
     """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose (the
     workers chose the same), and which label cannot reach the precision asked."""
-    from features.model.model_io import load_model
+    from features.app.analysis import chosen_thresholds
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        chosen = load_model(args.model)[0].with_decisions(min_probability=args.min_probability,
-                                                          precision=args.precision)
-    for warning in caught:
-        print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
-    print("recommend.py: thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in
-                                                   chosen.thresholds.items()), file=sys.stderr)
+    thresholds, notes = chosen_thresholds(settings)
+    for note in notes:
+        print(f"recommend.py: warning: {note}", file=sys.stderr)
+    print("recommend.py: thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in thresholds.items()),
+          file=sys.stderr)
 
 
 def read_list(path):
@@ -568,8 +565,8 @@ def main(argv=None):
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 2
     try:
-        records, failed, code = answer_photos(photos, args, analysis_settings(args, card, catalog), sink, signals,
-                                              failed=len(unreadable))
+        settings = analysis_settings(args, card, catalog)
+        records, failed, code = answer_photos(photos, args, settings, sink, signals, failed=len(unreadable))
     except OutputError as exc:
         print(f"recommend.py: error: {exc}", file=sys.stderr)
         return 1
@@ -585,7 +582,7 @@ def main(argv=None):
     if args.min_probability or args.precision is not None:
         # after the photos: loading the model here would import scikit-learn, which starts
         # threads, before the workers fork from this process
-        announce_thresholds(args)
+        announce_thresholds(settings)
     if args.profile:
         from features.products.recommendations import profile
 

@@ -89,6 +89,38 @@ def test_options_reach_the_analysis(server, trained, photos):
                for r in records for f in r["faces"] for label in f["labels"])
 
 
+def told_thresholds(answer):
+    """The ``X-Thresholds`` header of an answer, as label -> threshold."""
+    return {label: float(value) for label, _, value in
+            (item.partition("=") for item in answer.headers["x-thresholds"].split(","))}
+
+
+def test_a_request_is_told_the_thresholds_that_decided_it(server, trained, photos):
+    """A ``precision`` a label never reaches left that label undecided on every photo, and the
+    answer did not say so (recommend.py says it on stderr): every answer's headers name the
+    thresholds that decided it, and a ``Warning`` says which label decides nothing and why, in
+    recommend.py's words."""
+    plain = httpx.post(server + "/api/analyze", files=upload(photos[:1]), timeout=TIMEOUT)
+    assert told_thresholds(plain) == httpx.get(server + "/api/health").json()["model"]["thresholds"]
+    assert "warning" not in plain.headers
+    said = subprocess.run([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), "--json",
+                           "--precision", "0.9999", str(photos[0])], capture_output=True, text=True, cwd=ROOT).stderr
+    notes = [line.removeprefix("recommend.py: warning: ") for line in said.splitlines() if "never reaches" in line]
+    thresholds = dict(item.split() for item in said.splitlines()[-1].removeprefix("recommend.py: thresholds: ")
+                      .split(", "))
+    assert notes, said  # the model trained on 500 photos reaches no such precision for some label
+    for route, field, params in (("analyze", "photos", {}), ("analyze", "photos", {"format": "jsonl"}),
+                                 ("profile", "photos", {}), ("annotate", "photo", {})):
+        answer = httpx.post(f"{server}/api/{route}", params={"precision": 0.9999, **params},
+                            files=upload(photos[:2] if field == "photos" else photos[:1], field), timeout=TIMEOUT)
+        assert answer.status_code == 200, answer.text
+        assert {label: f"{t:.3f}" for label, t in told_thresholds(answer).items()} == thresholds
+        assert re.findall(r'299 - "([^"]*)"', answer.headers["warning"]) == notes
+        if route == "analyze" and not params:
+            assert all(told_thresholds(answer)[label] <= face["scores"][label]
+                       for record in answer.json() for face in record["faces"] for label in face["labels"])
+
+
 def test_bad_uploads_get_their_error_and_leave_nothing_behind(server, photos):
     before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
     jpeg = photos[0].read_bytes()
@@ -349,6 +381,25 @@ def test_the_server_answers_with_the_model_and_catalog_it_started_with(trained, 
     assert any("hat" not in face["labels"] for face in faces)
     names = {p["name"] for face in faces for p in face["recommendations"]}
     assert names and names <= products and not any(name.startswith("Edited") for name in products)
+
+
+@pytest.mark.parametrize("entry, value", [(("thresholds", "hat"), 0.9), (("detector", "recheck_mmod"), False)])
+def test_a_card_edited_to_other_thresholds_or_detector_is_refused(trained, tmp_path, entry, value):
+    """The card is checked for form, the model's own values decide: a card edited to another
+    threshold or detector setting was served, /api/health and the page showing what the
+    decisions did not use."""
+    served = tmp_path / "model.joblib"
+    shutil.copy(trained["model"], served)
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    own = card[entry[0]][entry[1]]
+    card[entry[0]][entry[1]] = value
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    command = [sys.executable, str(ROOT / "serve.py"), "--model", str(served), "--port", "0", "--workers", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == (f"serve.py: error: {tmp_path / 'model_card.json'}: {'.'.join(entry)} {value!r} is not "
+                             f"the model's ({own!r}): the card was edited; retrain with: python train.py, or put "
+                             "the model's back\n")
 
 
 def test_serve_without_a_model_says_so_in_one_line(tmp_path):

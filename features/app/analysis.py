@@ -6,7 +6,7 @@ inherit dlib's models from :func:`preload`.
 """
 import traceback
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -150,11 +150,41 @@ def worker_state(settings):
         model = model.with_detection(detection_settings(settings.detector, settings.detection_threshold,
                                                         base=model.detection))
     if settings.min_probability or settings.precision is not None:
-        with warnings.catch_warnings():  # a label that never reaches the precision: recommend.py said it once
-            warnings.simplefilter("ignore", category=UserWarning)
-            model = model.with_decisions(min_probability=dict(settings.min_probability),
-                                         precision=settings.precision)
+        model = deciding(model, settings)[0]
     return model, [dict(product) for product in settings.catalog]
+
+
+def deciding(model, settings):
+    """``model`` deciding by ``settings``' thresholds, and why a label decides nothing, one line
+    each (it never reaches ``settings.precision`` out of fold): the run or request says it,
+    once, where the photos' workers would say it once per worker."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", category=UserWarning)
+        chosen = model.with_decisions(min_probability=dict(settings.min_probability), precision=settings.precision)
+    return chosen, [str(warning.message) for warning in caught]
+
+
+def check_card_is_model(settings, card):
+    """ModelError when ``card``'s thresholds or detector are not the model's own, a card edited
+    by hand (the checksum covers the model, not its card): the web app shows the card's, and
+    the model decides by its own.  Loads the model: in a worker."""
+    model = process_model(settings.model, settings.model_sha256)
+    own = {**{f"thresholds.{label}": t for label, t in model.thresholds.items()},
+           **{f"detector.{name}": value for name, value in asdict(model.detection).items()}}
+    told = {**{f"thresholds.{label}": t for label, t in card["thresholds"].items()},
+            **{f"detector.{name}": value for name, value in card["detector"].items()}}
+    for entry, value in own.items():
+        if told.get(entry) != value:
+            raise ModelError(f"{card_path(settings.model)}: {entry} {told.get(entry)!r} is not the model's "
+                             f"({value!r}): the card was edited; {RETRAIN}, or put the model's back")
+
+
+def chosen_thresholds(settings):
+    """The thresholds photos are decided by under ``settings`` (label -> threshold; infinity:
+    the label decides nothing) and why a label decides nothing (:func:`deciding`).  Loads the
+    model (scikit-learn's threads): in a worker, or once a run's workers are done."""
+    chosen, notes = deciding(process_model(settings.model, settings.model_sha256), settings)
+    return chosen.thresholds, notes
 
 
 @lru_cache(maxsize=2)

@@ -34,8 +34,9 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
-from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_detection, check_precision,
-                                   frozen_catalog, lost_record, parse_min_probability, preload)
+from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_card_is_model, check_detection,
+                                   check_precision, chosen_thresholds, frozen_catalog, lost_record,
+                                   parse_min_probability, preload)
 from features.app.workers import CPUS, end_with_parent
 from features.app.records import csv_text, public
 
@@ -78,7 +79,7 @@ class Analyser:
         preload()
         pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=end_with_parent, initargs=(os.getpid(),))
-        warm = [self._submit(pool, [], self.options()) for _ in range(self.settings.workers)]
+        warm = [pool.submit(analyse_chunk, [], self.options()) for _ in range(self.settings.workers)]
         for future in warm:
             future.result()
         return pool
@@ -90,22 +91,24 @@ class Analyser:
         return AnalysisSettings(model=self.settings.model.resolve(), catalog=self.catalog,
                                 model_sha256=self.model_sha256, **overrides)
 
-    @staticmethod
-    def _submit(pool, jobs, options):
-        return pool.submit(analyse_chunk, jobs, options)
-
-    def submit(self, path, options, *, annotate_to=None):
-        """Queue one photo; a future of its full record (with each face's headline).
-
-        A pool broken by a worker that died is replaced, so that one crash does not end
-        the server.
-        """
+    def _queue(self, function, *args):
+        """``function(*args)`` queued to the workers; a pool broken by a worker that died is
+        replaced, so that one crash does not end the server."""
         try:
-            return self._submit(self.pool, [(path, annotate_to)], options)
+            return self.pool.submit(function, *args)
         except BrokenProcessPool:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = self._start()
-            return self._submit(self.pool, [(path, annotate_to)], options)
+            return self.pool.submit(function, *args)
+
+    def submit(self, path, options, *, annotate_to=None):
+        """Queue one photo; a future of its full record (with each face's headline)."""
+        return self._queue(analyse_chunk, [(path, annotate_to)], options)
+
+    def thresholds(self, options):
+        """A future of :func:`~features.app.analysis.chosen_thresholds` for ``options``, asked of
+        a worker: this process does not load the model (it forks the workers)."""
+        return self._queue(chosen_thresholds, options)
 
     def close(self):
         """Stop the workers: queued photos are cancelled, the ones being analysed finish."""
@@ -234,10 +237,12 @@ class Batch:
         self.folder = Path(tempfile.mkdtemp(prefix="img2rec-web-"))  # mode 0700
         self.names = [display_name(p.filename, n) for n, p in enumerate(photos)]
         self.analyser, self.options, self.annotate = analyser, options, annotate
-        self.photos, self.futures = photos, []
+        self.photos, self.futures, self.asked = photos, [], None
 
     async def queue(self):
-        """Write each upload to the folder and queue it."""
+        """Ask a worker for the thresholds of the batch's options (:meth:`headers`), then write
+        each upload to the folder and queue it."""
+        self.asked = self.analyser.thresholds(self.options)  # first: a stream need not wait for the photos
         for number, upload in enumerate(self.photos):
             path = self.folder / str(number)
             with open(path, "wb") as out:
@@ -255,6 +260,19 @@ class Batch:
             except BrokenProcessPool:
                 record = lost_record(name)
             yield {**record, "image": name}
+
+    async def headers(self):
+        """The response headers that say which thresholds decide the photos (``X-Thresholds``,
+        as the model decides with the request's options) and why a label decides nothing
+        (``Warning``: it never reaches the request's ``precision`` out of fold)."""
+        try:
+            thresholds, notes = await asyncio.wrap_future(self.asked)
+        except BrokenProcessPool:  # a worker died meanwhile: asked again of the new pool
+            thresholds, notes = await asyncio.wrap_future(self.analyser.thresholds(self.options))
+        headers = {"X-Thresholds": ",".join(f"{label}={threshold!r}" for label, threshold in thresholds.items())}
+        if notes:
+            headers["Warning"] = ", ".join(f'299 - "{note}"' for note in notes)
+        return headers
 
     def close(self):
         for future in self.futures:
@@ -358,8 +376,14 @@ def wrong_media_type(request):
     return JSONResponse({"detail": f"{request.url.path} takes {expected}, not {sent}"}, status_code=415)
 
 
-def json_lines(batch, *, catalog=None, per_category=PER_CATEGORY):
-    """The response body of ``format=jsonl``: ``recommend.py --json`` (``--profile``) output."""
+async def json_lines(batch, *, catalog=None, per_category=PER_CATEGORY):
+    """The response of ``format=jsonl``: ``recommend.py --json`` (``--profile``) output, with
+    the batch's headers."""
+    try:
+        headers = await batch.headers()
+    except BaseException:
+        batch.close()
+        raise
 
     async def lines():
         records = []
@@ -373,7 +397,8 @@ def json_lines(batch, *, catalog=None, per_category=PER_CATEGORY):
             batch.close()
 
     # and when it went away before the stream started, which skips the generator's finally
-    return StreamingResponse(lines(), media_type="application/x-ndjson", background=BackgroundTask(batch.close))
+    return StreamingResponse(lines(), media_type="application/x-ndjson", headers=headers,
+                             background=BackgroundTask(batch.close))
 
 
 def model_summary(card):
@@ -410,6 +435,11 @@ def create_app(settings):
     card = app_card(settings.model)
     catalog = load_catalog(settings.catalog)
     analyser = Analyser(settings, model_sha256=card["model_sha256"], catalog=catalog)
+    try:
+        analyser.pool.submit(check_card_is_model, analyser.options(), card).result()
+    except BaseException:
+        analyser.close()
+        raise
     started = time.monotonic()
 
     @asynccontextmanager
@@ -453,9 +483,10 @@ def create_app(settings):
     async def analyze(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
-            return json_lines(batch)
+            return await json_lines(batch)
         try:
-            return [public(record) for record in await all_records(batch, request)]
+            headers = await batch.headers()
+            return JSONResponse([public(record) for record in await all_records(batch, request)], headers=headers)
         finally:
             batch.close()
 
@@ -463,13 +494,14 @@ def create_app(settings):
     async def account(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
-            return json_lines(batch, catalog=catalog, per_category=options.per_category)
+            return await json_lines(batch, catalog=catalog, per_category=options.per_category)
         try:
+            headers = await batch.headers()
             records = await all_records(batch, request)
         finally:
             batch.close()
-        return {"records": [public(r) for r in records],
-                **profile(records, catalog, per_category=options.per_category)}
+        return JSONResponse({"records": [public(r) for r in records],
+                             **profile(records, catalog, per_category=options.per_category)}, headers=headers)
 
     @app.post("/api/annotate", summary="One photo with its faces, scores and products drawn (JPEG)",
               response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
@@ -479,6 +511,7 @@ def create_app(settings):
             raise HTTPException(422, f"photo: one photo per request ({sent} sent); /api/analyze takes several")
         batch = await open_batch(analyser, [photo], options, annotate=True)
         try:
+            headers = await batch.headers()
             [record] = [r async for r in batch.records()]
             if record["error"]:
                 raise HTTPException(422, f"{record['image']}: {record['error']}")
@@ -489,7 +522,7 @@ def create_app(settings):
             jpeg = (batch.folder / "0-annotated.jpg").read_bytes()
         finally:
             batch.close()
-        return Response(jpeg, media_type="image/jpeg")
+        return Response(jpeg, media_type="image/jpeg", headers=headers)
 
     @app.api_route("/api/health", methods=["GET", "HEAD"], summary="Model loaded, version, uptime, limits")
     async def health():
