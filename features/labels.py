@@ -9,3 +9,21 @@ EYEWEAR_TYPES = ("clear", "dark")
 HAT_TYPES = ("cap", "brimmed", "beanie", "other")
 BEARD_STYLES = ("stubble", "moustache", "goatee", "full_beard")
 TYPE_VALUES = {"eyewear": EYEWEAR_TYPES, "beard": BEARD_STYLES, "hat": HAT_TYPES}
+#: A facial-hair style is seen on a face from this probability (given the beard): each style
+#: is its own yes/no, decided at even odds.
+STYLE_SEEN = 0.5
+
+
+def likeliest(probabilities):
+    """The most probable type of ``probabilities`` (type -> p), not the first: records that
+    went through JSON (the page's CSV download) may come back with their keys sorted."""
+    return max(probabilities, key=probabilities.get)
+
+
+def seen_types(family, probabilities):
+    """The types a face is taken to show in ``family``, given its label (the decision rule of
+    the types, written once): the likeliest eyewear or hat type, every beard style from
+    :data:`STYLE_SEEN`."""
+    if family == "beard":
+        return [style for style, p in probabilities.items() if p >= STYLE_SEEN]
+    return [likeliest(probabilities)]

@@ -76,3 +76,12 @@ def test_a_product_name_beyond_ascii_is_drawn_without_question_marks_for_its_let
     named = face((0, 0, 10, 10), recommendations=[{"name": "Casquette été ★"}])
     assert face_lines(1, named)[-1] == "-> Casquette ete ?"
     assert face_lines(1, face((0, 0, 10, 10)))[-1] == "-> White trucker cap"
+
+
+def test_the_type_line_names_the_most_probable_type_whatever_the_key_order():
+    """The picture named the first key of each family: a record whose keys came back sorted
+    (through JSON) read "brimmed 0.20" for a cap at 0.80."""
+    sorted_keys = face((0, 0, 10, 10), labels=("hat", "beard"),
+                       types={"hat": {"brimmed": 0.2, "cap": 0.8}, "hat_colour": "white",
+                              "beard": {"full_beard": 0.1, "goatee": 0.7, "moustache": 0.4}})
+    assert "white cap 0.80 goatee 0.70" in face_lines(1, sorted_keys)

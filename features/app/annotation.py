@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from features.files import write_atomically
+from features.labels import likeliest
 from features.vision.quality import short_reason
 
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
@@ -91,7 +92,7 @@ def block_top(x, width, height, preferred, taken, canvas_height):
 
 def type_line(types):
     """The most likely type of each family, short: ``dark 0.93 navy cap 0.81 goatee 0.70``."""
-    parts = [f"{next(iter(types[f]))} {next(iter(types[f].values())):.2f}" for f in ("eyewear", "hat", "beard")
+    parts = [f"{likeliest(types[f])} {types[f][likeliest(types[f])]:.2f}" for f in ("eyewear", "hat", "beard")
              if f in types]
     if "hat_colour" in types:
         parts.insert(1 if "eyewear" in types else 0, types["hat_colour"])

@@ -6,7 +6,7 @@ import json
 import os
 import re
 
-from features.labels import LABELS
+from features.labels import LABELS, seen_types
 
 #: Characters a terminal acts on, or a reader splits lines at, rather than shows: C0 and C1
 #: controls, DEL, and Unicode's line and paragraph separators.
@@ -56,16 +56,14 @@ def flat_rows(record):
 
 
 def type_columns(types):
-    """A face's types as flat columns: the most likely eyewear and hat type, the hat colour,
-    the beard styles at p >= 0.5, and every probability as a JSON string.  The most likely is
-    the most probable, not the first: /api/csv's records may come back with their keys sorted."""
-    def top(family):
-        return max(types[family], key=types[family].get) if types.get(family) else None
+    """A face's types as flat columns: the types it is seen to show
+    (:func:`~features.labels.seen_types`: the likeliest eyewear and hat type, the beard styles
+    from 0.5), the hat colour, and every probability as a JSON string."""
+    def seen(family):
+        return ",".join(seen_types(family, types[family])) if types.get(family) else None
 
-    beard = types.get("beard")
-    return {"eyewear_type": top("eyewear"), "hat_type": top("hat"), "hat_colour": types.get("hat_colour"),
-            "beard_styles": ",".join(k for k, v in beard.items() if v >= 0.5) if beard else None,
-            "types": json.dumps(types) if types else None}
+    return {"eyewear_type": seen("eyewear"), "hat_type": seen("hat"), "hat_colour": types.get("hat_colour"),
+            "beard_styles": seen("beard"), "types": json.dumps(types) if types else None}
 
 
 def csv_text(records):

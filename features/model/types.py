@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from features.labels import BEARD_STYLES
+from features.labels import BEARD_STYLES, likeliest
 from features.model.classifier import MarginCalibrator
 from features.model.dataset import DatasetError, read_csv
 from features.model.trees import TreeMargins
@@ -359,7 +359,7 @@ class TypeClassifier(BaseEstimator):
                 if family in on and family in named:
                     types[family] = rounded(named[family][i])
             if "hat" in on:
-                colour = (max(named["hat_colour"][i], key=named["hat_colour"][i].get)
+                colour = (likeliest(named["hat_colour"][i])
                           if "hat_colour" in named else measured_colours[i] if measured_colours else None)
                 if colour:
                     types["hat_colour"] = colour

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.labels import LABELS, TYPE_VALUES
+from features.labels import LABELS, TYPE_VALUES, likeliest, seen_types
 
 CATALOG = Path(__file__).resolve().parents[2] / "data" / "products.csv"
 CATALOG_COLUMNS = ("product_id", "category", "name", "price")
@@ -164,9 +164,9 @@ def reason(lead, label, product, types, *, averaged=False):
     value = product[TYPE_COLUMNS[label]]
     on_average = " on average" * averaged
     if value == ANY_TYPE and types.get(label):
-        likeliest = max(types[label], key=types[label].get)
-        return (f"{lead}; {ANY_TYPE_PHRASES[label]} (likeliest {TYPE_PHRASES[likeliest]}, "
-                f"{types[label][likeliest]:.2f}{on_average}) → {product['name']}")
+        top = likeliest(types[label])
+        return (f"{lead}; {ANY_TYPE_PHRASES[label]} (likeliest {TYPE_PHRASES[top]}, "
+                f"{types[label][top]:.2f}{on_average}) → {product['name']}")
     if value not in types.get(label, {}):
         return f"{lead} → {product['name']}"
     colour = types.get("hat_colour") if label == "hat" else None
@@ -231,8 +231,7 @@ def headline(labels, scores, quality=None):
 def account_types(faces):
     """The types of a feed: per family, the mean probability of each type over the faces
     whose parent label is on (the ranking's input), and the share of those faces where the
-    type is seen (single-choice families: the most likely type; beard styles: p >= 0.5;
-    hat colour: the named colour).
+    type is seen (:func:`~features.labels.seen_types`; hat colour: the named colour).
 
     Returns
     -------
@@ -248,8 +247,7 @@ def account_types(faces):
             continue
         names = sorted({k for row in rows for k in row})
         mean[family] = {k: round(float(np.mean([row.get(k, 0.0) for row in rows])), 4) for k in names}
-        seen = [{k for k, v in row.items() if v >= 0.5} if family == "beard" else {max(row, key=row.get)}
-                for row in rows]
+        seen = [set(seen_types(family, row)) for row in rows]
         shares[family] = {k: round(float(np.mean([k in s for s in seen])), 4) for k in names}
     colours = [f["types"]["hat_colour"] for f in faces if "hat_colour" in f.get("types", {})]
     if colours:
