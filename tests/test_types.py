@@ -267,3 +267,22 @@ def test_type_files_are_all_three_or_none_with_their_columns(tmp_path, celeba_pa
     (tmp_path / "eyewear_type.csv").write_text("")
     with pytest.raises(DatasetError, match="eyewear_type.csv: not a readable CSV"):
         type_labels(tmp_path, celeba_paths)
+    # pandas' "cannot reindex on an axis with duplicate labels", naming no file, was the error
+    (tmp_path / "eyewear_type.csv").write_text("filename,eyewear_type\n000093.jpg,dark\n000152.jpg,clear\n"
+                                               "000093.jpg,clear\n")
+    with pytest.raises(DatasetError, match=r"eyewear_type.csv, line 4: 000093.jpg is a duplicate of line 2$"):
+        type_labels(tmp_path, celeba_paths)
+
+
+def test_the_calibration_folds_follow_the_seed():
+    """The folds a type's calibration is fitted over were shuffled with seed 0 whatever the
+    classifier's ``random_state`` (train.py's ``--seed``), which reached its boosters only."""
+    rng = np.random.default_rng(0)
+    T = pd.DataFrame({"eyewear": np.where(rng.random(300) < 0.4, "dark", "clear")})
+    X, groups = rng.normal(size=(300, 8)).astype(np.float32), np.arange(300) // 3
+
+    def folds(seed):
+        splits = TypeClassifier(targets=("eyewear",), random_state=seed).target_rows("eyewear", X, T, groups)[2]
+        return [test.tolist() for _, test in splits]
+
+    assert folds(1) == folds(1) and folds(0) != folds(1)

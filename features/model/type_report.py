@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, roc_auc_score
 
-from features.model.types import BEARD_STYLES, MISSING, TARGETS, TypeClassifier, usable_classes
+from features.model.types import BEARD_STYLES, MISSING, TARGETS, TypeClassifier
 
 #: The positive class of each yes/no target (its AUC is of this class's probability).
 POSITIVE = {"eyewear": "dark", **{s: "1" for s in BEARD_STYLES}}
@@ -17,13 +17,11 @@ HEADLINE = {"eyewear": ("roc_auc", "balanced_accuracy"), "hat": ("macro_f1", "ro
             "hat_colour": ("accuracy", "macro_f1"), **{s: ("roc_auc", "roc_auc_given_beard", "balanced_accuracy") for s in BEARD_STYLES}}
 
 
-def target_classes(model, T, groups):
-    """The classes each target is fitted with on all rows (see :func:`usable_classes`)."""
+def target_classes(model, X, T, groups):
+    """The classes each target is fitted with on all rows (:meth:`TypeClassifier.target_rows`)."""
     classes = {}
     for target in model.targets:
-        labelled = T[target].to_numpy() != MISSING
-        kept = usable_classes(T[target].to_numpy()[labelled], groups[labelled],
-                              n_splits=model.calibration_folds, min_examples=model.min_examples)[0]
+        kept = model.target_rows(target, X, T, groups)[0]
         if len(kept) >= 2:
             classes[target] = kept
     return classes
@@ -38,7 +36,7 @@ def out_of_fold_types(model, X, T, fold, groups):
         Target -> its classes (fitted on all rows) and an (n_samples, n_classes) array, NaN
         on rows without a label; rows labelled with a class too rare to learn are scored too.
     """
-    oof = {t: (c, np.full((len(X), len(c)), np.nan)) for t, c in target_classes(model, T, groups).items()}
+    oof = {t: (c, np.full((len(X), len(c)), np.nan)) for t, c in target_classes(model, X, T, groups).items()}
     for k in np.unique(fold):
         train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
         fitted = clone(model).fit(X[train], T.iloc[train].reset_index(drop=True), groups=groups[train])

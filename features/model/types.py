@@ -120,10 +120,15 @@ def type_file(path):
     missing = {"filename", *TYPE_FILES[path.name]} - set(table.columns)
     if missing:
         raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    first = {}
+    for line, name in table["filename"].items():  # read_csv's index: the line numbers
+        if name in first:
+            raise DatasetError(f"{path}, line {line}: {name} is a duplicate of line {first[name]}")
+        first[name] = line
     return table.set_index("filename")
 
 
-def usable_classes(y, groups, *, n_splits, min_examples):
+def usable_classes(y, groups, *, n_splits, min_examples, random_state):
     """Classes with enough photos, and folds (by group) whose training side holds each.
 
     A class under ``min_examples`` photos cannot be learned or calibrated; it is left out of
@@ -134,7 +139,7 @@ def usable_classes(y, groups, *, n_splits, min_examples):
     rows = np.flatnonzero(np.isin(y, kept))
     if len(kept) < 2:
         return kept, rows, []
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=0)
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     splits = list(splitter.split(rows, y[rows], groups[rows]))
     if any(len(np.unique(y[rows][train])) < len(kept) for train, _ in splits):
         return kept[:0], rows[:0], []
@@ -231,6 +236,19 @@ class TypeClassifier(BaseEstimator):
                                  columns)
         return members
 
+    def target_rows(self, target, X, T, groups):
+        """The classes ``target`` is fitted with, its rows and its calibration folds
+        (:func:`usable_classes`, folds over positions in those rows): its labelled rows, less
+        those missing a linear member's blocks (some are computed for a parent's photos only)."""
+        labelled = np.flatnonzero(T[target].to_numpy() != MISSING)
+        if target in LINEAR:
+            blocks = X[np.ix_(labelled, self._columns(X.shape[1], LINEAR[target][0]))]
+            labelled = labelled[~np.isnan(blocks).any(axis=1)]
+        classes, rows, splits = usable_classes(T[target].to_numpy()[labelled], groups[labelled],
+                                               n_splits=self.calibration_folds, min_examples=self.min_examples,
+                                               random_state=self.random_state)
+        return classes, labelled[rows], splits
+
     def fit(self, X, T, groups=None):
         """Fit every target that has at least two classes with enough photos (and a member
         with its columns in ``X``).
@@ -254,16 +272,9 @@ class TypeClassifier(BaseEstimator):
         groups = np.arange(len(X)) if groups is None else np.asarray(groups)
         self.estimators_, self.columns_, self.calibrators_, self.classes_ = {}, {}, {}, {}
         for target in self.targets:
-            labelled = np.flatnonzero(T[target].to_numpy() != MISSING)
-            if target in LINEAR:  # a linear member needs its blocks (some are computed for a parent's photos only)
-                blocks = X[np.ix_(labelled, self._columns(X.shape[1], LINEAR[target][0]))]
-                labelled = labelled[~np.isnan(blocks).any(axis=1)]
-            y_all = T[target].to_numpy()[labelled]
-            classes, rows, splits = usable_classes(y_all, groups[labelled], n_splits=self.calibration_folds,
-                                                   min_examples=self.min_examples)
+            classes, rows, splits = self.target_rows(target, X, T, groups)
             if len(classes) < 2:
                 continue
-            rows = labelled[rows]
             y = np.searchsorted(classes, T[target].to_numpy()[rows])
             parent = CALIBRATED_GIVEN.get(target)
             given = (T[parent].to_numpy()[rows] == "1") if parent in T else np.ones(len(rows), bool)
