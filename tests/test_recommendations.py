@@ -35,6 +35,10 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
     ("product_id,category,name,price,hat_type\nA,hat,Cap,-5,cap\n", "line 2: price '-5' is not a price"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,inf,cap\n", "line 2: price 'inf' is not a price"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,1e400,cap\n", "line 2: price '1e400' is not a price"),
+    # Python's float syntax, which no spreadsheet writes for a price: 1e300 was a price
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,1e300,cap\n", "line 2: price '1e300' is not a price"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,1_000,cap\n", "line 2: price '1_000' is not a price"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap,nan,cap\n", "line 2: price 'nan' is not a price"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\nA,hat,Hat,9,brimmed\n",
      "line 3: product_id 'A' is already on line 2"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n\nA,hat,Hat,9,brimmed\n",
@@ -211,3 +215,10 @@ def test_profile_headline_says_why_there_is_no_product(catalog):
                          ([{"error": None, "faces": [plain]}], "No hat, beard or eyewear seen in this feed")):
         summary = profile(results, catalog)["profile"]
         assert summary["headline"] == f"{why}: no product" and summary["recommendations"] == []
+
+
+def test_a_catalog_that_cannot_be_read_names_the_file_once(tmp_path):
+    """The OSError's own text named the file a second time, with its errno."""
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(tmp_path / "none.csv")
+    assert str(raised.value) == f"{tmp_path / 'none.csv'}: cannot read the catalog (No such file or directory)"

@@ -1,6 +1,6 @@
 """Recommendations: per-face scores and types, to ranked products."""
 import csv
-import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,42 +43,44 @@ def read_rows(path):
             reader = csv.DictReader(handle)
             rows = [(reader.line_num, row) for row in reader]
             return reader.fieldnames or [], rows
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except OSError as exc:  # its strerror: str(exc) names the file again
+        raise CatalogError(f"{path}: cannot read the catalog ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
         raise CatalogError(f"{path}: cannot read the catalog ({exc})") from None
 
 
-def check_product(row, where):
-    """Check one catalog row (``where``: its file and line, for the error) and turn its price
-    into a float, its absent optional columns into ``""``."""
+def checked_product(row, where):
+    """One catalog row (``where``: its file and line, for the error) as a product: checked, its
+    price a float, its absent optional columns ``""``, its colour in lower case."""
     short = [column for column in CATALOG_COLUMNS if row[column] is None]  # csv gives None past a row's end
     if short:
         raise CatalogError(f"{where}: no {', '.join(short)} (the row has fewer fields than the header)")
-    extra = row.pop(None, [])  # csv keeps the fields past the header's under None
+    product = {column: value for column, value in row.items() if column is not None}
+    extra = row.get(None, [])  # csv keeps the fields past the header's under None
     if any(field.strip() for field in extra):  # empty ones are a spreadsheet's trailing comma
         raise CatalogError(f"{where}: {len(extra)} field(s) more than the header (a comma in a value "
                            "that is not in quotes?)")
-    if empty := [column for column in ("product_id", "name") if not row[column].strip()]:
+    if empty := [column for column in ("product_id", "name") if not product[column].strip()]:
         raise CatalogError(f"{where}: no {' or '.join(empty)} (empty)")
-    if "," in row["product_id"]:  # the Parquet and CSV rows list a face's products by id, comma-separated
-        raise CatalogError(f"{where}: product_id {row['product_id']!r} has a comma (the outputs list ids "
+    if "," in product["product_id"]:  # the Parquet and CSV rows list a face's products by id, comma-separated
+        raise CatalogError(f"{where}: product_id {product['product_id']!r} has a comma (the outputs list ids "
                            "with commas)")
-    category = row["category"]
+    category = product["category"]
     if category not in LABELS:
         raise CatalogError(f"{where}: category {category!r} is not one of {LABELS}")
-    try:
-        price = float(row["price"])
-    except ValueError:
-        raise CatalogError(f"{where}: price {row['price']!r} is not a number") from None
-    if not 0 <= price < math.inf:  # NaN too; inf (or 1e400) would also be invalid JSON in every answer
-        raise CatalogError(f"{where}: price {row['price']!r} is not a price (a finite number, 0 or more)")
-    row["price"] = price + 0.0  # -0 is 0, not "$-0.00"
+    # plain decimals: Python's float() also reads 1e300, 1_000, inf and nan, which no price is
+    if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)", product["price"].strip()) or float(product["price"]) < 0:
+        raise CatalogError(f"{where}: price {product['price']!r} is not a price (a decimal number, 0 or more, "
+                           "such as 19.90)")
+    product["price"] = float(product["price"]) + 0.0  # -0 is 0, not "$-0.00"
     for column in (*TYPE_COLUMNS.values(), "colour"):
-        row[column] = row.get(column) or ""
-    row["colour"] = row["colour"].strip().lower()  # the measured colour's words are lower case: "White" is white
-    value = row[TYPE_COLUMNS[category]]
+        product[column] = product.get(column) or ""
+    product["colour"] = product["colour"].strip().lower()  # the measured colour's words are lower case: "White" is white
+    value = product[TYPE_COLUMNS[category]]
     if value not in (*TYPE_VALUES[category], ANY_TYPE):
         raise CatalogError(f"{where}: {TYPE_COLUMNS[category]} {value!r} is not one of "
                            f"{(*TYPE_VALUES[category], ANY_TYPE)}")
+    return product
 
 
 def load_catalog(path=CATALOG):
@@ -98,19 +100,20 @@ def load_catalog(path=CATALOG):
         raise CatalogError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     if not rows:
         raise CatalogError(f"{path}: no products (a header and no rows)")
-    seen = {}
+    products, seen = [], {}
     for line, row in rows:
         where = f"{path}, line {line}"
-        check_product(row, where)
-        if row["product_id"] in seen:  # the web page and the Parquet rows name products by id
-            raise CatalogError(f"{where}: product_id {row['product_id']!r} is already on line "
-                               f"{seen[row['product_id']]}")
-        seen[row["product_id"]] = line
-    lacking = [label for label in LABELS if not any(row["category"] == label for _, row in rows)]
+        product = checked_product(row, where)
+        if product["product_id"] in seen:  # the web page and the Parquet rows name products by id
+            raise CatalogError(f"{where}: product_id {product['product_id']!r} is already on line "
+                               f"{seen[product['product_id']]}")
+        seen[product["product_id"]] = line
+        products.append(product)
+    lacking = [label for label in LABELS if not any(product["category"] == label for product in products)]
     if lacking:  # a face decided so would be told "We recommend hat products" and shown none
         raise CatalogError(f"{path}: no {' or '.join(lacking)} product (every category needs one: "
                            f"{', '.join(LABELS)})")
-    return [row for _, row in rows]
+    return products
 
 
 #: Products per category a face (or a profile) gets, unless the caller asks for another number.
