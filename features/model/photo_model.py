@@ -1,9 +1,11 @@
 """The saved model: one object that finds the faces of a photo and answers for each.
 
-``train.py`` saves a :class:`PhotoModel`; ``recommend.py``, its workers, the benchmarks and
-the web server call :meth:`PhotoModel.answer` and never reach into the pipeline: how faces
-are detected, which labels there are, where each decision threshold lies, which faces are
-not judged and which product types a face shows are the model's own business.
+``train.py`` saves a :class:`PhotoModel`; ``recommend.py``, its workers and the web server
+call :meth:`PhotoModel.answer` (and :meth:`~PhotoModel.with_detection` /
+:meth:`~PhotoModel.with_decisions` for their options) and never reach into the pipeline: how
+faces are detected, where each decision threshold lies, which faces are not judged and which
+product types a face shows are the model's own business.  Only ``benchmarks/bench.py``
+steps through the pipeline, to time each stage.
 """
 import copy
 from dataclasses import dataclass
@@ -22,10 +24,8 @@ class FaceAnswer:
 
     Attributes
     ----------
-    face : Face
-        The detected face (box as found, landmarks, detector score).
     box : tuple of int
-        ``(left, top, right, bottom)`` clipped to the photo.
+        ``(left, top, right, bottom)``, clipped to the photo (the detected face's).
     probabilities : dict of str to float
         Calibrated probability per label.
     labels : tuple of str
@@ -38,7 +38,6 @@ class FaceAnswer:
         :func:`features.vision.quality.face_quality`: size, sharpness, yaw, edge, ``status``.
     """
 
-    face: object
     box: tuple
     probabilities: dict
     labels: tuple
@@ -129,16 +128,10 @@ class PhotoModel:
         labels = [tuple(label for label, on in zip(self.labels, decided) if on and quality["status"] == "ok")
                   for decided, quality in zip(self.pipeline[-1].decide(probabilities), qualities)]
         types = self.face_types(image, faces, X, labels)
-        height, width = image.shape[:2]
-        answers = []
-        for face, row, on, face_types, quality in zip(faces, probabilities, labels, types, qualities):
-            left, top, right, bottom = face.box
-            box = (max(0, left), max(0, top), min(width, right), min(height, bottom))
-            answers.append(FaceAnswer(
-                face=face, box=tuple(int(v) for v in box),
-                probabilities={label: float(p) for label, p in zip(self.labels, row)},
-                labels=on, types=face_types, quality=quality))
-        return answers
+        return [FaceAnswer(box=tuple(int(v) for v in face.box),
+                           probabilities={label: float(p) for label, p in zip(self.labels, row)},
+                           labels=on, types=face_types, quality=quality)
+                for face, row, on, face_types, quality in zip(faces, probabilities, labels, types, qualities)]
 
     def face_types(self, image, faces, X, labels):
         """The ``types`` of ``faces`` of ``image`` (feature rows ``X``, decided ``labels``).  The
