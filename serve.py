@@ -4,7 +4,7 @@
     python serve.py --host 0.0.0.0 --port 8080        # for a team, behind a reverse proxy
 
 Exit code: 1 when the model or catalog cannot be used or the address is taken, 2 for wrong
-usage.
+usage, 130 when stopped by Ctrl-C.
 """
 import argparse
 import math

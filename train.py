@@ -5,7 +5,8 @@ grouped cross-validation report.
     python train.py --data DIR --ablation
 
 Writes artifacts/model.joblib (a PhotoModel around the fitted scikit-learn Pipeline), model_card.json,
-cv_report.json / .csv and ROC, precision-recall and reliability plots.
+cv_report.json / .csv, oof_scores.csv, types_report.json, ablation.json (--ablation) and ROC,
+precision-recall and reliability plots.
 """
 import argparse
 import copy

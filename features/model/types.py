@@ -152,7 +152,8 @@ class TypeClassifier(BaseEstimator):
     :data:`TREES`).
 
     The boosters read the main feature row: the ``screen_columns`` columns of highest ANOVA
-    F score, as the main classifier does.  A linear model reads the standardised columns of
+    F score (the main classifier's first screen; it then keeps the columns a short booster
+    uses).  A linear model reads the standardised columns of
     its blocks.  Each target's scores are calibrated as the main classifier's are: over
     ``calibration_folds`` folds grouped by person, every training photo gets an out-of-fold
     margin (log-odds; the mean of the members'), one sigmoid per class is fitted on those

@@ -43,7 +43,7 @@ class DetectionSettings:
 
     Attributes
     ----------
-    method : {"blazeface", "hog", "mmod"}
+    method : {"blazeface", "blazeface_short", "hog", "mmod"}
         Detector.
     threshold : float
         Score a face must reach: BlazeFace's probability (0-1), or dlib's HOG / MMOD score.
