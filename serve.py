@@ -36,9 +36,10 @@ def parse_args(argv=None):
                         help="model made by train.py (its model_card.json must sit beside it)")
     parser.add_argument("--catalog", type=Path, default=CATALOG,
                         help="product catalog CSV")
-    parser.add_argument("--max-photo-mb", type=float, default=20.0,
+    parser.add_argument("--max-photo-mb", type=float, default=20.0,  # a phone photo is 2-8 MB; a camera's JPEG more
                         help="largest photo accepted, in MB, from {} to {}".format(*PHOTO_MB))
-    parser.add_argument("--max-photos", type=int, default=200, help="most photos in one request")
+    parser.add_argument("--max-photos", type=int, default=200,  # a drop; the page sends larger ones in several requests
+                        help="most photos in one request")
     args = parser.parse_args(argv)
     # checked before anything starts: a wrong number would otherwise be a traceback (NaN: never in range)
     for flag, value, least, most in (("--port", args.port, 0, 65535), ("--max-photo-mb", args.max_photo_mb, *PHOTO_MB),

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.model.classifier import CALIBRATIONS, F1_PLATEAU, TooFewExamples
+from features.model.classifier import CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples
 from features.app.cli import DefaultsHelpFormatter
 from features.app.cluster import ClusterError, scheduler_address
 from features.app.workers import CPUS, check_workers
@@ -56,13 +56,16 @@ def parse_args(argv=None):
     parser.add_argument("--detection-threshold", type=float, default=None,
                         help="detector score threshold (default: the detector's usual one)")
     parser.add_argument("--n-splits", type=int, default=5, help="cross-validation folds")
-    parser.add_argument("--calibration", choices=CALIBRATIONS, default="sigmoid",
+    classifier = MultiLabelClassifier().get_params()  # its defaults, written once
+    parser.add_argument("--calibration", choices=CALIBRATIONS, default=classifier["calibration"],
                         help="map from the boosters' margins to probabilities (README: measured)")
-    parser.add_argument("--calibration-folds", type=int, default=3,
+    parser.add_argument("--calibration-folds", type=int, default=classifier["calibration_folds"],
                         help="grouped folds that cross-fit each label's boosters and calibration")
-    parser.add_argument("--n-estimators", type=int, default=300, help="boosting rounds of each XGBoost model")
-    parser.add_argument("--learning-rate", type=float, default=0.08, help="XGBoost's learning rate (eta)")
-    parser.add_argument("--max-depth", type=int, default=4, help="depth of XGBoost's trees")
+    parser.add_argument("--n-estimators", type=int, default=classifier["n_estimators"],
+                        help="boosting rounds of each XGBoost model")
+    parser.add_argument("--learning-rate", type=float, default=classifier["learning_rate"],
+                        help="XGBoost's learning rate (eta)")
+    parser.add_argument("--max-depth", type=int, default=classifier["max_depth"], help="depth of XGBoost's trees")
     parser.add_argument("--min-precision", type=float, default=None,
                         help="choose each threshold for the best recall at this out-of-fold "
                              "precision (default: the best F1, the middle of the thresholds near it)")
@@ -288,7 +291,6 @@ def make_classifier(*, calibration, calibration_folds, n_estimators, learning_ra
     hat crop's embedding for the faces past the gate."""
     from sklearn.base import clone
 
-    from features.model.classifier import MultiLabelClassifier
     from features.model.gated import GatedClassifier
     from features.vision.transformer import gated_names
 

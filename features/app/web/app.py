@@ -37,7 +37,7 @@ from features.products.recommendations import PER_CATEGORY, load_catalog, profil
 from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_card_is_model, check_detection,
                                    check_precision, chosen_thresholds, frozen_catalog, lost_record,
                                    parse_min_probability, preload)
-from features.app.workers import CPUS, end_with_parent
+from features.app.workers import end_with_parent
 from features.app.records import csv_text, public
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -58,9 +58,9 @@ class Settings:
 
     model: Path
     catalog: Path
-    workers: int = CPUS
-    max_photo_bytes: int = 20 * MB  # a phone photo is 2-8 MB; 20 leaves room for a camera's JPEG
-    max_photos: int = 200  # one request's drop; the page sends larger drops in several requests
+    workers: int
+    max_photo_bytes: int
+    max_photos: int
 
 
 class Analyser:
