@@ -103,10 +103,10 @@ def test_only_the_faces_categories_strongest_first(catalog):
     assert products[2]["reason"] == "very likely wears a hat (0.90); navy beanie, 0.70 → Navy wool beanie"
     assert products[3]["reason"] == "very likely wears a hat (0.90); beanie, 0.70 → Black knit beanie"
     assert recommend_products(scores, [], types, catalog) == []
-    assert headline(["hat", "beard"], scores) == ("We recommend beard and hat products to this person "
+    assert headline(scores, ["hat", "beard"]) == ("We recommend beard and hat products to this person "
                                                   "(very likely beard, 0.97; very likely hat, 0.90)")
-    assert headline(["hat"], scores) == "We recommend hat products to this person (very likely hat, 0.90)"
-    assert headline(["eyewear", "hat", "beard"], scores) == (
+    assert headline(scores, ["hat"]) == "We recommend hat products to this person (very likely hat, 0.90)"
+    assert headline(scores, ["eyewear", "hat", "beard"]) == (
         "We recommend beard, hat and eyewear products to this person "
         "(very likely beard, 0.97; very likely hat, 0.90; possible eyewear, 0.20)")
 
@@ -126,14 +126,14 @@ def test_words_follow_the_number(probability, words):
 
 
 def test_headline_words_follow_the_number_shown():
-    assert headline(["beard"], {"beard": 0.497}).endswith("(likely beard, 0.50)")
-    assert headline(["beard"], {"beard": 0.4949}).endswith("(possible beard, 0.49)")
-    assert headline(["hat"], {"hat": 0.7996}).endswith("(very likely hat, 0.80)")
+    assert headline({"beard": 0.497}, ["beard"]).endswith("(likely beard, 0.50)")
+    assert headline({"beard": 0.4949}, ["beard"]).endswith("(possible beard, 0.49)")
+    assert headline({"hat": 0.7996}, ["hat"]).endswith("(very likely hat, 0.80)")
 
 
 def test_uncertain_face_headline_names_the_reasons():
     quality = {"status": "uncertain", "reasons": ["face 30 px wide, under 40 px", "cut by the photo's edge"]}
-    assert headline(["hat"], {"hat": 0.9}, quality) == (
+    assert headline({"hat": 0.9}, ["hat"], quality) == (
         "Not judged (face 30 px wide, under 40 px; cut by the photo's edge): no product for this person")
 
 

@@ -234,7 +234,7 @@ def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_t
                         "types": answer.types, "quality": answer.quality,
                         "recommendations": recommend_products(scores, labels, answer.types, catalog,
                                                               per_category=per_category),
-                        "headline": headline(labels, scores, answer.quality)})
+                        "headline": headline(scores, labels, answer.quality)})
     record = {"image": path_text(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
               "faces": results, "error": None}
     if annotate_to is not None and (reason := write_annotated(annotate_to, image, results)):
@@ -262,7 +262,8 @@ def analyse_chunk(jobs, settings):
 
     model, catalog = worker_state(settings)
     with threadpool_limits(1):  # one photo per process at a time: no thread pools inside
-        return [analyse_job(path, annotate_to, model, catalog, settings.per_category, settings.debug)
+        return [analyse_job(path, model, catalog, per_category=settings.per_category, annotate_to=annotate_to,
+                            debug=settings.debug)
                 for path, annotate_to in jobs]
 
 
@@ -294,7 +295,7 @@ def unusable_on_worker(exc, settings):
     return ClusterError(f"{where}: {exc}: every host needs the same file (README, Scaling out on Dask)")
 
 
-def analyse_job(path, annotate_to, model, catalog, per_category, debug):
+def analyse_job(path, model, catalog, *, per_category, annotate_to, debug):
     """One photo's record; a photo that fails becomes its error record."""
     try:
         return analyse_photo(path, model, catalog, per_category=per_category, annotate_to=annotate_to)

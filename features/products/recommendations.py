@@ -217,7 +217,7 @@ def recommend_products(scores, labels, types, catalog, *, per_category=PER_CATEG
     return chosen
 
 
-def headline(labels, scores, quality=None):
+def headline(scores, labels, quality=None):
     """The one-line answer for a face: every label it has, strongest first (the order of its
     products), each with how sure we are, or why we do not judge it."""
     if quality is not None and quality["status"] != "ok":
