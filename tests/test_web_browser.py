@@ -240,3 +240,16 @@ def test_a_download_that_fails_says_so(trained, browser, tmp_path):
         browser.find_element(By.ID, "download-csv").click()
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "download-error").text)
         assert browser.find_element(By.ID, "download-error").text.startswith("The CSV could not be made: ")
+
+
+def test_the_api_docs_render_every_route_offline(server, browser):
+    """/docs showed "Unable to render this definition": swagger-ui-bundle's Swagger UI 4.15
+    cannot read the OpenAPI 3.1 FastAPI writes.  The page lists each route, from local files."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/docs")
+    WebDriverWait(browser, 60).until(lambda page: page.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    shown = set(text_of(browser, ".opblock-summary-path"))
+    assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/health", "/api/csv", "/api/catalog"} <= shown
+    assert "Unable to render" not in browser.page_source
