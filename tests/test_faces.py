@@ -173,6 +173,18 @@ def test_settings_override_only_what_is_given():
     assert detection_settings("blazeface", base=hog).threshold == 0.5
     with pytest.raises(ValueError, match="unknown detector"):
         DetectionSettings("viola-jones")
-    for threshold in (0, -1, 1, 1.5):  # at 0 every anchor of the network would be a face
-        with pytest.raises(ValueError, match="between 0 and 1"):
+    for threshold in (0, 1e-6, 0.09, -1, 1, 1.5):  # under 0.1 almost anything is a face, at 0 every anchor
+        with pytest.raises(ValueError, match="between 0.1 and 1"):
             DetectionSettings("blazeface", threshold)
+    assert DetectionSettings("blazeface", 0.1).threshold == 0.1
+
+
+def test_a_context_crop_of_a_box_off_the_photo_is_black(astronaut):
+    """A box wholly outside the photo (BlazeFace finds such at a threshold near 0) failed with
+    numpy's "could not broadcast input array from shape (0,178,3)"."""
+    from features.vision.faces import context_crop
+
+    crop, corner = context_crop(astronaut, (-300, -400, -200, -300), 3)
+    assert crop.shape == (300, 300, 3) and not crop.any() and corner == (-400, -500)
+    crop, _ = context_crop(astronaut, (100, 100, 200, 200), 3)
+    assert crop.any()

@@ -37,6 +37,13 @@ MAX_SIDE = 1000
 MMOD_MIN_SIDE = 8
 
 
+#: Under this, BlazeFace takes almost anything for a face, and each costs a re-check and a
+#: face's features: at 0.05 a plain grey 640x480 photo had 133 "faces" (3 s of detection), a
+#: wild-dev photo 56 (14 s), against 2 and 22 at 0.1; at 0.01, 526 faces and 66 s a photo.  A
+#: web request could hold every worker for minutes so (at 0 every anchor is a face).
+LOWEST_BLAZEFACE_THRESHOLD = 0.1
+
+
 @dataclass(frozen=True)
 class DetectionSettings:
     """How faces are found; stored in the trained model so every stage detects alike.
@@ -94,10 +101,10 @@ class DetectionSettings:
             raise ValueError(f"unknown detector {self.method!r}: use one of {sorted(DETECTORS)}")
         if not math.isfinite(self.threshold):
             raise ValueError(f"the threshold must be a number, not {self.threshold}")
-        if self.method.startswith("blazeface") and not 0 < self.threshold < 1:
-            # at 0 or under every anchor of the network is a face (249 in a 250x250 portrait)
-            raise ValueError(f"BlazeFace's threshold must be between 0 and 1 (its scores are "
-                             f"probabilities), not {self.threshold}")
+        if self.method.startswith("blazeface") and not LOWEST_BLAZEFACE_THRESHOLD <= self.threshold < 1:
+            raise ValueError(f"BlazeFace's threshold must be between {LOWEST_BLAZEFACE_THRESHOLD} and 1 (its "
+                             f"scores are probabilities; under {LOWEST_BLAZEFACE_THRESHOLD} almost anything is "
+                             f"a face), not {self.threshold}")
 
     @property
     def key(self):
@@ -388,7 +395,8 @@ def context_crop(image, box, context):
     height, width = image.shape[:2]
     crop = np.zeros((side, side, 3), np.uint8)
     top, left, bottom, right = max(y0, 0), max(x0, 0), min(y0 + side, height), min(x0 + side, width)
-    crop[top - y0:bottom - y0, left - x0:right - x0] = image[top:bottom, left:right]
+    if bottom > top and right > left:  # a box off the photo (found at a threshold near 0) stays black
+        crop[top - y0:bottom - y0, left - x0:right - x0] = image[top:bottom, left:right]
     return crop, (x0, y0)
 
 
