@@ -97,8 +97,26 @@ def main(argv=None):
     sock.listen(2048)  # from here a client waits for an answer rather than being refused
     print(f"serve.py: open http://{args.host}:{sock.getsockname()[1]}/ (API docs at /docs); "
           f"{args.workers} worker{'' if args.workers == 1 else 's'}", file=sys.stderr, flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.handle_exit = queue_cancelled_first(server.handle_exit, app.state.analyser)
+    server.run(sockets=[sock])
     return 0
+
+
+def queue_cancelled_first(handle_exit, analyser):
+    """uvicorn's handler of Ctrl-C and SIGTERM, cancelling the photos still queued first
+    (:meth:`~features.app.web.app.Analyser.stop`): uvicorn waits for every open request to
+    end before it stops, so a request of 200 queued photos held it as long as they took."""
+    import asyncio
+
+    def handler(sig, frame):
+        try:  # soon, on the event loop: the signal may have interrupted code holding the pool's locks
+            asyncio.get_running_loop().call_soon_threadsafe(analyser.stop)
+        except RuntimeError:  # not serving yet: nothing is queued
+            pass
+        handle_exit(sig, frame)
+
+    return handler
 
 
 if __name__ == "__main__":

@@ -352,6 +352,36 @@ def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tm
         assert again.status_code == 200 and all(r["error"] is None for r in again.json())
 
 
+@pytest.mark.parametrize("number, code", [(signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM)])
+def test_a_stop_sent_to_the_group_answers_the_queued_photos_at_once(trained, tmp_path, lfw_paths, number, code):
+    """Ctrl-C in a terminal and systemd's stop signal the whole process group: the workers
+    died mid-photo and every queued photo was answered "the worker died"; a SIGTERM to the
+    server alone let the queue run to its end before it stopped.  Now the photos being
+    analysed finish, the queued ones are answered at once as not analysed, and it exits."""
+    from features.app.web.app import STOPPING
+
+    photos = [Path(p) for p in lfw_paths[:80]]
+    def own_group():
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background job's ignored SIGINT, restored
+
+    with serving(trained["model"], tmp_path / "serve.log", preexec_fn=own_group) as (url, process):
+        with httpx.stream("POST", url + "/api/analyze", params={"format": "jsonl"}, files=upload(photos),
+                          timeout=TIMEOUT) as answer:
+            lines = answer.iter_lines()
+            records = [json.loads(next(lines)) for _ in range(3)]
+            os.killpg(process.pid, number)
+            sent = time.monotonic()
+            records += [json.loads(line) for line in lines]
+            answered = time.monotonic() - sent
+        assert process.wait(timeout=60) == code
+    assert [r["image"] for r in records] == [p.name for p in photos]  # every photo answered once
+    stopped = [r for r in records if r["error"] == STOPPING]
+    assert stopped and all(r["error"] is None for r in records if r not in stopped), {r["error"] for r in records}
+    assert len(stopped) > 60 and answered < 20, (len(stopped), answered)
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
 def test_the_server_answers_with_the_model_and_catalog_it_started_with(trained, tmp_path):
     """/api/health names the model the server started with and /api/catalog its products; a
     request with options the workers had not seen made them load the model and the catalog

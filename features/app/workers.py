@@ -35,3 +35,13 @@ def end_with_parent(parent):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def server_worker(parent):
+    """In a web server's worker: :func:`end_with_parent`, and deaf to Ctrl-C and SIGTERM, which
+    a terminal or systemd sends the whole process group: the server stops its workers once
+    the photos being analysed are done (killed by the signal mid-photo, they answered every
+    request's photos "the worker died")."""
+    end_with_parent(parent)
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, signal.SIG_IGN)

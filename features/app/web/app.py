@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import unicodedata
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,9 +35,9 @@ from starlette.datastructures import Headers
 
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_card_is_model, check_detection,
-                                   check_precision, chosen_thresholds, frozen_catalog, lost_record,
+                                   check_precision, chosen_thresholds, error_record, frozen_catalog, lost_record,
                                    parse_min_probability, preload)
-from features.app.workers import end_with_parent
+from features.app.workers import server_worker
 from features.app.records import csv_text, public
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -53,6 +53,8 @@ NOT_RECORDS = "records: expected the records of /api/analyze"
 #: the event loop, about 0.03 s and 8 MB of memory per MB sent.
 MAX_RECORDS_BYTES = 64 * MB
 BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
+#: A queued photo's answer when the server stops before it (Ctrl-C, SIGTERM).
+STOPPING = "not analysed: the server is stopping; send it again once it is back"
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,13 @@ class Analyser:
 
     def __init__(self, settings, *, model_sha256, catalog):
         self.settings, self.model_sha256, self.catalog = settings, model_sha256, frozen_catalog(catalog)
+        self.stopping = False
         self.pool = self._start()
 
     def _start(self):
         preload()
         pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=end_with_parent, initargs=(os.getpid(),))
+                                   initializer=server_worker, initargs=(os.getpid(),))
         warm = [pool.submit(analyse_chunk, [], self.options()) for _ in range(self.settings.workers)]
         for future in warm:
             future.result()
@@ -96,7 +99,12 @@ class Analyser:
 
     def _queue(self, function, *args):
         """``function(*args)`` queued to the workers; a pool broken by a worker that died is
-        replaced, so that one crash does not end the server."""
+        replaced, so that one crash does not end the server.  Once the server is stopping, a
+        future cancelled already (:meth:`stop`)."""
+        if self.stopping:
+            future = Future()
+            future.cancel()
+            return future
         try:
             return self.pool.submit(function, *args)
         except BrokenProcessPool:
@@ -113,8 +121,17 @@ class Analyser:
         a worker: this process does not load the model (it forks the workers)."""
         return self._queue(chosen_thresholds, options)
 
+    def stop(self):
+        """Cancel the photos still queued, at once (their requests are answered, each such
+        photo "not analysed: the server is stopping"); the ones being analysed finish.  At a
+        signal: uvicorn waits for every open request to end before it stops, so a request of
+        200 queued photos held a stopping server as long as they took."""
+        self.stopping = True
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self):
         """Stop the workers: queued photos are cancelled, the ones being analysed finish."""
+        self.stopping = True
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -262,6 +279,10 @@ class Batch:
                 [record] = await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 record = lost_record(name)
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():  # this request's own task: not the photo's
+                    raise
+                record = error_record(name, STOPPING)  # cancelled by Analyser.stop
             yield {**record, "image": name}
 
     async def headers(self):
@@ -272,6 +293,10 @@ class Batch:
             thresholds, notes = await asyncio.wrap_future(self.asked)
         except BrokenProcessPool:  # a worker died meanwhile: asked again of the new pool
             thresholds, notes = await asyncio.wrap_future(self.analyser.thresholds(self.options))
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise
+            return {}  # the server is stopping: no photo will be decided
         headers = {"X-Thresholds": ",".join(f"{label}={threshold!r}" for label, threshold in thresholds.items())}
         if notes:
             headers["Warning"] = ", ".join(f'299 - "{note}"' for note in notes)
@@ -457,7 +482,7 @@ def create_app(settings):
                   # (1000) would refuse a larger --max-photos with a 400
                   form_limits={"max_files": settings.max_photos})
     app.add_middleware(PhotoLimits, settings=settings)
-    app.state.card, app.state.summary = card, model_summary(card)
+    app.state.card, app.state.summary, app.state.analyser = card, model_summary(card), analyser
 
     @app.exception_handler(RequestValidationError)
     async def one_line_validation_error(request, exc):
