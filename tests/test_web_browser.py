@@ -58,6 +58,7 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
 
     files = [("photos", (p.name, p.read_bytes())) for p in PHOTOS]
     account = httpx.post(server + "/api/profile", files=files, timeout=300).json()
+    thresholds = httpx.get(server + "/api/health").json()["model"]["thresholds"]
 
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
@@ -72,7 +73,8 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
         faces = card.find_elements(By.CSS_SELECTOR, "li.face")
         assert len(faces) == len(record["faces"])
         for shown, face in zip(faces, record["faces"]):
-            assert text_of(shown, ".bar span:last-child") == [f"{p:.2f}" for p in face["scores"].values()]
+            assert text_of(shown, ".bar span:last-child") == [apart(p, thresholds[label])[0]
+                                                               for label, p in face["scores"].items()]
             if face["quality"]["status"] != "ok":
                 assert text_of(shown, ".label") == ["not judged: " + "; ".join(face["quality"]["reasons"])]
             else:
@@ -94,6 +96,31 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("IMG2REC_WEB_SCREENSHOT"):  # how the README's picture is made
         shutil.copy(screenshot, os.environ["IMG2REC_WEB_SCREENSHOT"])
+
+
+def apart(probability, threshold):
+    """The oracle of the page's ``apart``: a score and its threshold to two decimals, or more
+    (up to four) until they differ, as JavaScript's toFixed rounds them."""
+    decimals = 2
+    while decimals < 4 and js_fixed(probability, decimals) == js_fixed(threshold, decimals):
+        decimals += 1
+    return js_fixed(probability, decimals), js_fixed(threshold, decimals)
+
+
+def js_fixed(value, decimals):
+    """JavaScript's ``toFixed``: half away from zero on the double's exact value."""
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+
+
+def test_a_score_is_shown_apart_from_its_threshold(server, browser):
+    """Scores of 0.3556 and 0.3647 against a threshold of 0.35665 all read "0.36" beside a mark
+    titled "threshold 0.36", one face labelled and two not: the page shows the decimals that
+    tell them apart."""
+    browser.get(server + "/")
+    for probability, threshold, expected in ((0.3556, 0.35665, ["0.356", "0.357"]), (0.3647, 0.35665, ["0.365", "0.357"]),
+                                             (0.9, 0.36, ["0.90", "0.36"]), (0.3567, 0.35665, ["0.3567", "0.3567"])):
+        assert browser.execute_script("return apart(arguments[0], arguments[1])", probability, threshold) == expected
+        assert list(apart(probability, threshold)) == expected
 
 
 def readable_sizes(size, limit):

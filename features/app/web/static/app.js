@@ -65,16 +65,26 @@ function photoCard(file, index) {
   return card;
 }
 
+// A score and its label's threshold to two decimals, or as many more (up to the record's
+// four) as it takes to tell them apart: 0.3556 and 0.3647 against 0.35665 all read "0.36",
+// one face labelled and two not.
+function apart(probability, threshold) {
+  let decimals = 2;
+  while (decimals < 4 && probability.toFixed(decimals) === threshold.toFixed(decimals)) decimals++;
+  return [probability.toFixed(decimals), threshold.toFixed(decimals)];
+}
+
 function scoreBar(label, probability, threshold) {
   const bar = element("div", "bar");
   const track = element("div", "track");
   const fill = element("div", `fill ${label}`);
   fill.style.width = `${(probability * 100).toFixed(1)}%`;
+  const [shown, thresholdShown] = apart(probability, threshold);
   const mark = element("div", "mark");
   mark.style.left = `${(threshold * 100).toFixed(1)}%`;
-  mark.title = `threshold ${threshold.toFixed(2)}`;
+  mark.title = `threshold ${thresholdShown}`;
   track.append(fill, mark);
-  bar.append(element("span", "", label), track, element("span", "", probability.toFixed(2)));
+  bar.append(element("span", "", label), track, element("span", "", shown));
   return bar;
 }
 
