@@ -280,3 +280,33 @@ def test_the_api_docs_render_every_route_offline(server, browser):
     shown = set(text_of(browser, ".opblock-summary-path"))
     assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/health", "/api/csv", "/api/catalog"} <= shown
     assert "Unable to render" not in browser.page_source
+
+
+def test_a_wrong_products_per_category_or_no_photo_is_said_once_and_nothing_is_sent(server, browser, tmp_path):
+    """A box of 0, 25 or 1.5 sent the drop, and the server refused every photo for it (each card
+    red, "not analysed: per_category: ..."); a drop of files none of which is a photo did
+    nothing at all.  Each is said once beside the drop zone, and no photo is sent."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    box = browser.find_element(By.ID, "per-category")
+    for value in ("0", "25", "1.5"):
+        box.clear()
+        box.send_keys(value)
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+        assert browser.find_element(By.ID, "drop-error").text == "Products per category: a whole number from 1 to 20"
+        assert not browser.find_elements(By.CSS_SELECTOR, "#photos .photo")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    box.clear()
+    box.send_keys("1")
+    browser.find_element(By.ID, "pick").send_keys(str(notes))
+    assert browser.find_element(By.ID, "drop-error").text == "No photo among the 1 file(s) (JPEG, PNG, WebP, GIF, BMP or TIFF)"
+    browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+    assert browser.find_element(By.ID, "drop-error").text == ""
+    faces = httpx.post(server + "/api/analyze", params={"per_category": 1},
+                       files=[("photos", (PHOTOS[0].name, PHOTOS[0].read_bytes()))], timeout=300).json()[0]["faces"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#photos .product")) == sum(len(f["recommendations"]) for f in faces)

@@ -246,7 +246,12 @@ function batchesOf(photos, limits) {
 async function analyse(files) {
   const photos = files.filter((file) => PHOTO.test(file.name) || file.type.startsWith("image/"))
     .sort((a, b) => (a.webkitRelativePath || a.name).localeCompare(b.webkitRelativePath || b.name));
-  if (!photos.length) return;
+  // said once, here, not on every photo's card (the server refused each of them for it)
+  const perCategory = $("per-category");
+  $("drop-error").textContent = !photos.length
+    ? (files.length ? `No photo among the ${files.length} file(s) (JPEG, PNG, WebP, GIF, BMP or TIFF)` : "")
+    : perCategory.checkValidity() ? "" : `Products per category: a whole number from ${perCategory.min} to ${perCategory.max}`;
+  if (!photos.length || $("drop-error").textContent) return;
   const run = ++state.run;
   state.controller?.abort();
   const controller = state.controller = new AbortController();
