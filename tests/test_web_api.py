@@ -87,6 +87,13 @@ def test_options_reach_the_analysis(server, trained, photos):
             "detail": f"min_probabilty: not an option of /api/{route} (its options: {known})"}
     assert all(len([p for p in f["recommendations"] if p["category"] == label]) <= 1
                for r in records for f in r["faces"] for label in f["labels"])
+    # photos under another field were left out, and of an option given twice the last was read
+    misnamed = httpx.post(server + "/api/analyze", files=upload(photos[:1]) + upload(photos[1:2], "photo"))
+    assert misnamed.status_code == 422 and misnamed.json() == {
+        "detail": "photo: not a field of /api/analyze (its field: photos)"}
+    twice = httpx.post(server + "/api/profile", params=[("min_probability", "hat=0.1"), ("min_probability", "beard=0.1")],
+                       files=upload(photos[:1]))
+    assert twice.status_code == 422 and twice.json() == {"detail": "min_probability: given 2 times; give it once"}
 
 
 def told_thresholds(answer):

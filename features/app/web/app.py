@@ -308,13 +308,23 @@ class Batch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def check_query_fields(request):
-    """A one-line 422 for a query field the request's route does not read: a misspelt option
-    (``min_probabilty``) was answered with the defaults, and nothing said so."""
-    known = query_fields(request.scope["route"].dependant)
+async def check_fields(request):
+    """A one-line 422 for a query or form field the request's route does not read, and for an
+    option given twice: a misspelt option (``min_probabilty``) was answered with the
+    defaults, photos sent as ``photo`` to /api/analyze were left out, and of an option given
+    twice the last was read, and nothing said so."""
+    dependant = request.scope["route"].dependant
+    known = query_fields(dependant)
     if unknown := sorted(set(request.query_params) - known):
         raise HTTPException(422, f"{unknown[0]}: not an option of {request.url.path} (its options: "
                                  f"{', '.join(sorted(known))})")
+    given = [name for name, _ in request.query_params.multi_items()]
+    if twice := sorted({name for name in given if given.count(name) > 1}):
+        raise HTTPException(422, f"{twice[0]}: given {given.count(twice[0])} times; give it once")
+    fields = {field.alias for field in dependant.body_params}  # the photos' field (parsed already)
+    if unknown := sorted(set((await request.form()).keys()) - fields):
+        raise HTTPException(422, f"{unknown[0]}: not a field of {request.url.path} (its field: "
+                                 f"{', '.join(sorted(fields))})")
 
 
 def query_fields(dependant):
@@ -498,11 +508,12 @@ def create_app(settings):
     async def one_line_server_error(request, exc):
         return JSONResponse({"detail": f"{type(exc).__name__}: {exc}".splitlines()[0]}, status_code=500)
 
-    def options(request: Request, per_category: PerCategory = PER_CATEGORY, min_probability: MinProbability = None,
-                precision: Precision = None, detection_threshold: DetectionThreshold = None):
+    async def options(request: Request, per_category: PerCategory = PER_CATEGORY,
+                      min_probability: MinProbability = None, precision: Precision = None,
+                      detection_threshold: DetectionThreshold = None):
         """A request's analysis options, from its query fields (a one-line 422 when malformed,
-        or for a field it does not know)."""
-        check_query_fields(request)
+        given twice, or for a field it does not know)."""
+        await check_fields(request)
         return request_options(analyser, card, per_category, min_probability, precision, detection_threshold)
 
     Options = Annotated[AnalysisSettings, Depends(options)]
