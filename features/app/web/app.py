@@ -80,15 +80,35 @@ class Analyser:
         self.settings, self.model_sha256, self.catalog = settings, model_sha256, frozen_catalog(catalog)
         self.stopping = False
         self.pool = self._start()
+        self.alone, self.alone_turn = None, asyncio.Lock()  # the pool of :meth:`again_alone`
 
     def _start(self):
         preload()
-        pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=server_worker, initargs=(os.getpid(),))
+        pool = self._fork(self.settings.workers)
         warm = [pool.submit(analyse_chunk, [], self.options()) for _ in range(self.settings.workers)]
         for future in warm:
             future.result()
         return pool
+
+    @staticmethod
+    def _fork(workers):
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=server_worker, initargs=(os.getpid(),))
+
+    async def again_alone(self, path, options, *, annotate_to=None):
+        """A photo whose pool broke (a worker died, on it or on another photo), analysed again
+        alone, one photo at a time, in a pool of one worker: BrokenProcessPool only for a photo
+        that kills that worker too.  All the pool's photos used to be answered "the worker
+        died while analysing this photo", most of them only queued."""
+        async with self.alone_turn:
+            if self.alone is None:
+                self.alone = self._fork(1)
+            try:
+                return await asyncio.wrap_future(self.alone.submit(analyse_chunk, [(path, annotate_to)], options))
+            except BrokenProcessPool:
+                self.alone.shutdown(wait=False, cancel_futures=True)
+                self.alone = None
+                raise
 
     def options(self, **overrides):
         """A request's :class:`~features.app.analysis.AnalysisSettings`: this server's model
@@ -127,12 +147,14 @@ class Analyser:
         signal: uvicorn waits for every open request to end before it stops, so a request of
         200 queued photos held a stopping server as long as they took."""
         self.stopping = True
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        for pool in filter(None, (self.pool, self.alone)):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self):
         """Stop the workers: queued photos are cancelled, the ones being analysed finish."""
         self.stopping = True
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        for pool in filter(None, (self.pool, self.alone)):
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def display_name(filename, number):
@@ -257,7 +279,7 @@ class Batch:
         self.folder = Path(tempfile.mkdtemp(prefix="img2rec-web-"))  # mode 0700
         self.names = [display_name(p.filename, n) for n, p in enumerate(photos)]
         self.analyser, self.options, self.annotate = analyser, options, annotate
-        self.photos, self.futures, self.asked = photos, [], None
+        self.photos, self.futures, self.jobs, self.asked = photos, [], [], None
 
     async def queue(self):
         """Ask a worker for the thresholds of the batch's options (:meth:`headers`), then write
@@ -269,21 +291,33 @@ class Batch:
                 while block := await upload.read(MB):
                     out.write(block)
             annotate_to = self.folder / f"{number}-annotated.jpg" if self.annotate else None
+            self.jobs.append((path, annotate_to))
             self.futures.append(self.analyser.submit(path, self.options, annotate_to=annotate_to))
         return self
 
     async def records(self):
         """Yield each photo's full record in upload order, ``image`` being its uploaded name."""
-        for name, future in zip(self.names, self.futures):
-            try:
-                [record] = await asyncio.wrap_future(future)
-            except BrokenProcessPool:
-                record = lost_record(name)
-            except asyncio.CancelledError:
-                if asyncio.current_task().cancelling():  # this request's own task: not the photo's
-                    raise
-                record = error_record(name, STOPPING)  # cancelled by Analyser.stop
-            yield {**record, "image": name}
+        for name, future, (path, annotate_to) in zip(self.names, self.futures, self.jobs):
+            yield {**await self.record(name, future, path, annotate_to), "image": name}
+
+    async def record(self, name, future, path, annotate_to):
+        """One photo's record.  A photo whose pool broke is analysed again alone
+        (:meth:`Analyser.again_alone`) and answered as lost only when it kills that worker
+        too; one the server's stop cancelled (:meth:`Analyser.stop`) is not analysed."""
+        try:
+            return (await asyncio.wrap_future(future))[0]
+        except BrokenProcessPool:
+            pass
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():  # this request's own task: not the photo's
+                raise
+            return error_record(name, STOPPING)
+        if self.analyser.stopping:
+            return error_record(name, STOPPING)
+        try:
+            return (await self.analyser.again_alone(path, self.options, annotate_to=annotate_to))[0]
+        except BrokenProcessPool:
+            return lost_record(name)
 
     async def headers(self):
         """The response headers that say which thresholds decide the photos (``X-Thresholds``,
