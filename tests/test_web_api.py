@@ -391,6 +391,22 @@ def test_a_stop_sent_to_the_group_answers_the_queued_photos_at_once(trained, tmp
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 
+def test_a_killed_servers_uploads_are_removed_at_the_next_start(trained, tmp_path):
+    """A server killed mid-request (SIGKILL) left its request's photos in the temporary folder
+    for good; the next server removes the folders of servers that no longer run, not others'."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"img2rec-web-{ended.pid}-"))
+    (stale / "0").write_bytes(TWO_PEOPLE.read_bytes())
+    running = Path(tempfile.mkdtemp(prefix=f"img2rec-web-{os.getpid()}-"))
+    try:
+        with serving(trained["model"], tmp_path / "serve.log", "--workers", "1"):
+            assert not stale.exists() and running.exists()
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(running, ignore_errors=True)
+
+
 def test_the_server_answers_with_the_model_and_catalog_it_started_with(trained, tmp_path):
     """/api/health names the model the server started with and /api/catalog its products; a
     request with options the workers had not seen made them load the model and the catalog

@@ -53,6 +53,8 @@ NOT_RECORDS = "records: expected the records of /api/analyze"
 #: the event loop, about 0.03 s and 8 MB of memory per MB sent.
 MAX_RECORDS_BYTES = 64 * MB
 BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
+#: The start of a request's upload folder's name, then the server's pid (:func:`remove_stale_uploads`).
+UPLOADS = "img2rec-web-"
 #: A queued photo's answer when the server stops before it (Ctrl-C, SIGTERM).
 STOPPING = "not analysed: the server is stopping; send it again once it is back"
 
@@ -155,6 +157,22 @@ class Analyser:
         self.stopping = True
         for pool in filter(None, (self.pool, self.alone)):
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def remove_stale_uploads():
+    """Remove the upload folders of this user's servers that no longer run: a server killed
+    outright (SIGKILL, a crash) cannot remove its requests' photos, which stayed in the
+    temporary folder, someone's photos on disk, for good."""
+    for folder in Path(tempfile.gettempdir()).glob(UPLOADS + "*"):
+        pid = folder.name[len(UPLOADS):].split("-")[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # its server is gone
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # gone meanwhile, or a process of another user's (running): not ours to judge
+            continue
 
 
 def display_name(filename, number):
@@ -276,7 +294,7 @@ class Batch:
     """
 
     def __init__(self, analyser, photos, options, *, annotate=False):
-        self.folder = Path(tempfile.mkdtemp(prefix="img2rec-web-"))  # mode 0700
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{UPLOADS}{os.getpid()}-"))  # mode 0700
         self.names = [display_name(p.filename, n) for n, p in enumerate(photos)]
         self.analyser, self.options, self.annotate = analyser, options, annotate
         self.photos, self.futures, self.jobs, self.asked = photos, [], [], None
@@ -506,6 +524,7 @@ def create_app(settings):
     model or catalog, before any worker starts."""
     card = app_card(settings.model)
     catalog = load_catalog(settings.catalog)
+    remove_stale_uploads()
     analyser = Analyser(settings, model_sha256=card["model_sha256"], catalog=catalog)
     try:
         analyser.pool.submit(check_card_is_model, analyser.options(), card).result()
