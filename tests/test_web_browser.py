@@ -310,3 +310,24 @@ def test_a_wrong_products_per_category_or_no_photo_is_said_once_and_nothing_is_s
     faces = httpx.post(server + "/api/analyze", params={"per_category": 1},
                        files=[("photos", (PHOTOS[0].name, PHOTOS[0].read_bytes()))], timeout=300).json()[0]["faces"]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#photos .product")) == sum(len(f["recommendations"]) for f in faces)
+
+
+def test_photos_of_one_name_in_two_folders_are_told_apart(server, browser, tmp_path):
+    """A phone's folders hold IMG_0001.JPG in each of 100APPLE and 101APPLE: both cards, both
+    records and both CSV rows read "IMG_0001.JPG" (the server keeps no folder of a name).  The
+    page names each photo with its folders inside the drop."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    for folder, photo in (("100APPLE", PHOTOS[0]), ("101APPLE", PHOTOS[1])):
+        (tmp_path / "DCIM" / folder).mkdir(parents=True)
+        shutil.copy(photo, tmp_path / "DCIM" / folder / "IMG_0001.JPG")
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick-folder").send_keys(str(tmp_path / "DCIM"))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos")
+    names = ["DCIM/100APPLE/IMG_0001.JPG", "DCIM/101APPLE/IMG_0001.JPG"]
+    assert text_of(browser, "#photos h2.name") == names
+    assert browser.execute_script("return state.records.map((r) => r.image)") == names
+    csv = browser.execute_async_script("csvText(state.records).then(arguments[arguments.length - 1])")
+    assert {line.split(",")[0] for line in csv.splitlines()[1:]} == set(names)

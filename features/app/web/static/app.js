@@ -44,7 +44,11 @@ function overLimit(size, limit) {
 
 // Every file under a dropped folder (browsers hand folders over as entries).
 async function filesOf(entry) {
-  if (entry.isFile) return [await new Promise((ok, fail) => entry.file(ok, fail))];
+  if (entry.isFile) {
+    const file = await new Promise((ok, fail) => entry.file(ok, fail));
+    file.relativePath = entry.fullPath.replace(/^\//, "");  // as webkitRelativePath is for a picked folder
+    return [file];
+  }
   const reader = entry.createReader();
   const files = [];
   for (;;) {
@@ -54,12 +58,19 @@ async function filesOf(entry) {
   }
 }
 
+// A photo's name on its card and in its record: with its folders inside the drop, so that
+// 100APPLE/IMG_0001.JPG and 101APPLE/IMG_0001.JPG can be told apart (the server, which keeps
+// no folder of an upload's name, answers both IMG_0001.JPG).
+function nameOf(file) {
+  return file.relativePath || file.webkitRelativePath || file.name;
+}
+
 function photoCard(file, index) {
   const card = $("photo-template").content.firstElementChild.cloneNode(true);
   card.dataset.index = index;
   card.querySelector("img").src = URL.createObjectURL(file);
-  card.querySelector("img").alt = file.name;
-  card.querySelector(".name").textContent = file.name;
+  card.querySelector("img").alt = nameOf(file);
+  card.querySelector(".name").textContent = nameOf(file);
   card.querySelector(".status").textContent = "waiting…";
   $("photos").append(card);
   return card;
@@ -207,13 +218,13 @@ async function analyseBatch(batch, run, signal) {
       for (const line of lines.filter(Boolean)) {
         const data = JSON.parse(line);
         if (data.profile) showSummary(data.profile, batch);
-        else { const { index, card } = batch.queued[next++]; answer(index, card, data); }
+        else { const { index, card, file } = batch.queued[next++]; answer(index, card, { ...data, image: nameOf(file) }); }
       }
     }
   } catch (error) {
     if (run !== state.run) return;  // aborted by a new drop
     for (const { index, card, file } of batch.queued.slice(next)) {
-      answer(index, card, { image: file.name, width: null, height: null, faces: [], error: `not analysed: ${error.message}` });
+      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [], error: `not analysed: ${error.message}` });
     }
   }
 }
@@ -234,7 +245,7 @@ function batchesOf(photos, limits) {
     const card = photoCard(file, index);
     if (refused) {
       batch.refused += 1;
-      answer(index, card, { image: file.name, width: null, height: null, faces: [],
+      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [],
                             error: overLimit(file.size, limits.max_photo_bytes) });
     } else batch.queued.push({ index, card, file });
   });
@@ -245,7 +256,7 @@ function batchesOf(photos, limits) {
 // batches stops, and whatever of it still arrives is ignored.
 async function analyse(files) {
   const photos = files.filter((file) => PHOTO.test(file.name) || file.type.startsWith("image/"))
-    .sort((a, b) => (a.webkitRelativePath || a.name).localeCompare(b.webkitRelativePath || b.name));
+    .sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
   // said once, here, not on every photo's card (the server refused each of them for it)
   const perCategory = $("per-category");
   $("drop-error").textContent = !photos.length
