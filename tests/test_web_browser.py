@@ -331,3 +331,22 @@ def test_photos_of_one_name_in_two_folders_are_told_apart(server, browser, tmp_p
     assert browser.execute_script("return state.records.map((r) => r.image)") == names
     csv = browser.execute_async_script("csvText(state.records).then(arguments[arguments.length - 1])")
     assert {line.split(",")[0] for line in csv.splitlines()[1:]} == set(names)
+
+
+def test_a_photo_the_browser_cannot_show_gets_a_note_not_boxes_over_a_broken_image(server, browser, tmp_path):
+    """Chromium shows no TIFF: the card had a broken-image icon with the face boxes drawn over
+    it, a 5-px sliver.  The server analyses it all the same; the card says there is no preview."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    photo = tmp_path / "Elton_John_0004.tif"
+    Image.open(PHOTOS[1]).save(photo)
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys(str(photo))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+    card = browser.find_element(By.CSS_SELECTOR, "#photos .photo")
+    assert card.find_element(By.CSS_SELECTOR, ".status").text.startswith("250×250: 1 face")
+    assert text_of(card, ".preview-note") == ["(no preview: the browser cannot show this file)"]
+    assert not card.find_element(By.CSS_SELECTOR, ".frame").is_displayed()

@@ -68,7 +68,14 @@ function nameOf(file) {
 function photoCard(file, index) {
   const card = $("photo-template").content.firstElementChild.cloneNode(true);
   card.dataset.index = index;
-  card.querySelector("img").src = URL.createObjectURL(file);
+  const img = card.querySelector("img");
+  // a photo the browser cannot show (TIFF, in Chromium; a broken file): a line of text, not a
+  // broken image with its face boxes drawn over nothing
+  img.addEventListener("error", () => {
+    card.classList.add("no-preview");
+    img.closest(".frame").after(element("p", "muted preview-note", "(no preview: the browser cannot show this file)"));
+  });
+  img.src = URL.createObjectURL(file);
   card.querySelector("img").alt = nameOf(file);
   card.querySelector(".name").textContent = nameOf(file);
   card.querySelector(".status").textContent = "waiting…";
