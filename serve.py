@@ -95,7 +95,8 @@ def main(argv=None):
         return 1
     print(f"serve.py: model {args.model}: {app.state.summary}", file=sys.stderr)
     sock.listen(2048)  # from here a client waits for an answer rather than being refused
-    print(f"serve.py: open http://{args.host}:{sock.getsockname()[1]}/ (API docs at /docs); "
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it
+    print(f"serve.py: open http://{host}:{sock.getsockname()[1]}/ (API docs at /docs); "
           f"{args.workers} worker{'' if args.workers == 1 else 's'}", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.handle_exit = queue_cancelled_first(server.handle_exit, app.state.analyser)

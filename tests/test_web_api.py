@@ -495,13 +495,16 @@ def test_a_wrong_argument_is_a_usage_error_before_anything_starts(tmp_path, flag
     assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"serve.py: error: {error}", result.stderr
 
 
-def test_port_zero_serves_on_the_port_it_prints(trained):
+@pytest.mark.parametrize("host, shown", [("127.0.0.1", r"127\.0\.0\.1"), ("::1", r"\[::1\]")])
+def test_port_zero_serves_on_the_port_it_prints(trained, host, shown):
+    """The URL printed is one a browser opens: an IPv6 address in brackets (``http://::1:8000/``
+    was printed)."""
     command = [sys.executable, str(ROOT / "serve.py"), "--model", str(trained["model"]), "--port", "0",
-               "--workers", "1"]
+               "--workers", "1", "--host", host]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         line = next(line for line in process.stderr if "open http://" in line)
-        url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        url = re.search(rf"http://{shown}:(\d+)/", line)
         assert url and url.group(1) != "0", line
         assert line.endswith("; 1 worker\n"), line
         assert httpx.get(url.group(0) + "api/health", timeout=TIMEOUT).status_code == 200
