@@ -350,3 +350,18 @@ def test_a_photo_the_browser_cannot_show_gets_a_note_not_boxes_over_a_broken_ima
     assert card.find_element(By.CSS_SELECTOR, ".status").text.startswith("250×250: 1 face")
     assert text_of(card, ".preview-note") == ["(no preview: the browser cannot show this file)"]
     assert not card.find_element(By.CSS_SELECTOR, ".frame").is_displayed()
+
+
+def test_the_drop_zone_opens_the_photo_picker_from_the_keyboard(server, browser):
+    """The drop zone is a tab stop, and Enter or Space on it did nothing."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(server + "/")
+    browser.execute_script("window.picked = 0; document.getElementById('pick').addEventListener('click', "
+                           "(event) => { window.picked += 1; event.preventDefault(); });")
+    drop = browser.find_element(By.ID, "drop")
+    for key in (Keys.ENTER, Keys.SPACE):
+        drop.send_keys(key)
+    drop.send_keys("a")
+    assert browser.execute_script("return window.picked") == 2

@@ -308,6 +308,12 @@ function wire() {
   const drop = $("drop");
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("keydown", (event) => {  // a tab stop: Enter or Space opens the photo picker
+    if (event.target === drop && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      $("pick").click();
+    }
+  });
   drop.addEventListener("drop", async (event) => {
     event.preventDefault();
     drop.classList.remove("over");
