@@ -103,6 +103,8 @@ class Analyser:
         that kills that worker too.  All the pool's photos used to be answered "the worker
         died while analysing this photo", most of them only queued."""
         async with self.alone_turn:
+            if self.stopping:  # cancelled, as a queued photo is (Batch.record answers it)
+                return await asyncio.wrap_future(cancelled())
             if self.alone is None:
                 self.alone = self._fork(1)
             try:
@@ -124,9 +126,7 @@ class Analyser:
         replaced, so that one crash does not end the server.  Once the server is stopping, a
         future cancelled already (:meth:`stop`)."""
         if self.stopping:
-            future = Future()
-            future.cancel()
-            return future
+            return cancelled()
         try:
             return self.pool.submit(function, *args)
         except BrokenProcessPool:
@@ -157,6 +157,13 @@ class Analyser:
         self.stopping = True
         for pool in filter(None, (self.pool, self.alone)):
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def cancelled():
+    """A future cancelled already: a photo's once the server is stopping."""
+    future = Future()
+    future.cancel()
+    return future
 
 
 def remove_stale_uploads():
@@ -323,28 +330,26 @@ class Batch:
         (:meth:`Analyser.again_alone`) and answered as lost only when it kills that worker
         too; one the server's stop cancelled (:meth:`Analyser.stop`) is not analysed."""
         try:
-            return (await asyncio.wrap_future(future))[0]
+            try:
+                return (await asyncio.wrap_future(future))[0]
+            except BrokenProcessPool:
+                return (await self.analyser.again_alone(path, self.options, annotate_to=annotate_to))[0]
         except BrokenProcessPool:
-            pass
+            return lost_record(name)
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():  # this request's own task: not the photo's
                 raise
             return error_record(name, STOPPING)
-        if self.analyser.stopping:
-            return error_record(name, STOPPING)
-        try:
-            return (await self.analyser.again_alone(path, self.options, annotate_to=annotate_to))[0]
-        except BrokenProcessPool:
-            return lost_record(name)
 
     async def headers(self):
         """The response headers that say which thresholds decide the photos (``X-Thresholds``,
         as the model decides with the request's options) and why a label decides nothing
         (``Warning``: it never reaches the request's ``precision`` out of fold)."""
         try:
-            thresholds, notes = await asyncio.wrap_future(self.asked)
-        except BrokenProcessPool:  # a worker died meanwhile: asked again of the new pool
-            thresholds, notes = await asyncio.wrap_future(self.analyser.thresholds(self.options))
+            try:
+                thresholds, notes = await asyncio.wrap_future(self.asked)
+            except BrokenProcessPool:  # a worker died meanwhile: asked again of the new pool
+                thresholds, notes = await asyncio.wrap_future(self.analyser.thresholds(self.options))
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
                 raise
