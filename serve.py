@@ -99,20 +99,25 @@ def main(argv=None):
     print(f"serve.py: open http://{host}:{sock.getsockname()[1]}/ (API docs at /docs); "
           f"{args.workers} worker{'' if args.workers == 1 else 's'}", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.handle_exit = queue_cancelled_first(server.handle_exit, app.state.analyser)
+    server.handle_exit = stopping_first(server, app.state.analyser)
     server.run(sockets=[sock])
     return 0
 
 
-def queue_cancelled_first(handle_exit, analyser):
-    """uvicorn's handler of Ctrl-C and SIGTERM, cancelling the photos still queued first
-    (:meth:`~features.app.web.app.Analyser.stop`): uvicorn waits for every open request to
-    end before it stops, so a request of 200 queued photos held it as long as they took."""
+def stopping_first(server, analyser):
+    """uvicorn's handler of Ctrl-C and SIGTERM, which first answers the photos still queued
+    (:meth:`~features.app.web.app.Analyser.stop`; uvicorn waits for every open request to end
+    before it stops, so a request of 200 queued photos held it as long as they took) and, at a
+    second signal, ends the workers too (:meth:`~features.app.web.app.Analyser.kill`: they
+    ignore the signals, and a photo that hangs would hold the server)."""
     import asyncio
 
+    handle_exit = server.handle_exit
+
     def handler(sig, frame):
+        stop = analyser.kill if server.should_exit else analyser.stop
         try:  # soon, on the event loop: the signal may have interrupted code holding the pool's locks
-            asyncio.get_running_loop().call_soon_threadsafe(analyser.stop)
+            asyncio.get_running_loop().call_soon_threadsafe(stop)
         except RuntimeError:  # not serving yet: nothing is queued
             pass
         handle_exit(sig, frame)

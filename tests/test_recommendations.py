@@ -39,6 +39,7 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
     ("product_id,category,name,price,hat_type\nA,hat,Cap,1e300,cap\n", "line 2: price '1e300' is not a price"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,1_000,cap\n", "line 2: price '1_000' is not a price"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,nan,cap\n", "line 2: price 'nan' is not a price"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap," + "9" * 309 + ",cap\n", "line 2: price '9999.* is not a price"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\nA,hat,Hat,9,brimmed\n",
      "line 3: product_id 'A' is already on line 2"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n\nA,hat,Hat,9,brimmed\n",

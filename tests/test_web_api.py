@@ -388,6 +388,7 @@ def test_a_stop_sent_to_the_group_answers_the_queued_photos_at_once(trained, tmp
     stopped = [r for r in records if r["error"] == STOPPING]
     assert stopped and all(r["error"] is None for r in records if r not in stopped), {r["error"] for r in records}
     assert len(stopped) > 60 and answered < 20, (len(stopped), answered)
+    assert records[3]["error"] is None  # being analysed at the signal: finished (a worker killed by it was not)
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 

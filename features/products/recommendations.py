@@ -1,5 +1,6 @@
 """Recommendations: per-face scores and types, to ranked products."""
 import csv
+import math
 import re
 from pathlib import Path
 
@@ -68,8 +69,10 @@ def checked_product(row, where):
     category = product["category"]
     if category not in LABELS:
         raise CatalogError(f"{where}: category {category!r} is not one of {LABELS}")
-    # plain decimals: Python's float() also reads 1e300, 1_000, inf and nan, which no price is
-    if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)", product["price"].strip()) or float(product["price"]) < 0:
+    # plain decimals: Python's float() also reads 1e300, 1_000, inf and nan, which no price is;
+    # and finite: 309 digits are inf too, invalid JSON in every answer
+    if (not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)", product["price"].strip())
+            or not 0 <= float(product["price"]) < math.inf):
         raise CatalogError(f"{where}: price {product['price']!r} is not a price (a decimal number, 0 or more, "
                            "such as 19.90)")
     product["price"] = float(product["price"]) + 0.0  # -0 is 0, not "$-0.00"

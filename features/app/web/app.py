@@ -82,7 +82,7 @@ class Analyser:
         self.settings, self.model_sha256, self.catalog = settings, model_sha256, frozen_catalog(catalog)
         self.stopping = False
         self.pool = self._start()
-        self.alone, self.alone_turn = None, asyncio.Lock()  # the pool of :meth:`again_alone`
+        self.alone, self.alone_turn, self.alone_asked = None, asyncio.Lock(), 0  # :meth:`again_alone`'s
 
     def _start(self):
         preload()
@@ -98,21 +98,27 @@ class Analyser:
                                    initializer=server_worker, initargs=(os.getpid(),))
 
     async def again_alone(self, path, options, *, annotate_to=None):
-        """A photo whose pool broke (a worker died, on it or on another photo), analysed again
-        alone, one photo at a time, in a pool of one worker: BrokenProcessPool only for a photo
-        that kills that worker too.  All the pool's photos used to be answered "the worker
-        died while analysing this photo", most of them only queued."""
-        async with self.alone_turn:
-            if self.stopping:  # cancelled, as a queued photo is (Batch.record answers it)
-                return await asyncio.wrap_future(cancelled())
-            if self.alone is None:
-                self.alone = self._fork(1)
-            try:
-                return await asyncio.wrap_future(self.alone.submit(analyse_chunk, [(path, annotate_to)], options))
-            except BrokenProcessPool:
-                self.alone.shutdown(wait=False, cancel_futures=True)
+        """A photo a worker may have died on (:func:`started`), analysed again alone, one photo
+        at a time, in a pool of one worker (stopped once no photo waits for it):
+        BrokenProcessPool only for a photo that kills that worker too."""
+        self.alone_asked += 1
+        try:
+            async with self.alone_turn:
+                if self.stopping:  # cancelled, as a queued photo is (Batch.record answers it)
+                    return await asyncio.wrap_future(cancelled())
+                if self.alone is None:
+                    self.alone = self._fork(1)
+                try:
+                    return await asyncio.wrap_future(self.alone.submit(analyse_marked, path, annotate_to, options))
+                except BrokenProcessPool:
+                    self.alone.shutdown(wait=False, cancel_futures=True)
+                    self.alone = None
+                    raise
+        finally:
+            self.alone_asked -= 1
+            if not self.alone_asked and self.alone is not None:  # its worker holds a model: ~125 MB
+                self.alone.shutdown(wait=False)
                 self.alone = None
-                raise
 
     def options(self, **overrides):
         """A request's :class:`~features.app.analysis.AnalysisSettings`: this server's model
@@ -136,7 +142,7 @@ class Analyser:
 
     def submit(self, path, options, *, annotate_to=None):
         """Queue one photo; a future of its full record (with each face's headline)."""
-        return self._queue(analyse_chunk, [(path, annotate_to)], options)
+        return self._queue(analyse_marked, path, annotate_to, options)
 
     def thresholds(self, options):
         """A future of :func:`~features.app.analysis.chosen_thresholds` for ``options``, asked of
@@ -152,11 +158,31 @@ class Analyser:
         for pool in filter(None, (self.pool, self.alone)):
             pool.shutdown(wait=False, cancel_futures=True)
 
+    def kill(self):
+        """:meth:`stop`, and end the workers now, with the photos they are analysing (a second
+        Ctrl-C: a photo that hangs must not hold the server, which waits for its workers)."""
+        self.stop()
+        for worker in multiprocessing.active_children():  # the server's children are its workers
+            worker.kill()
+
     def close(self):
         """Stop the workers: queued photos are cancelled, the ones being analysed finish."""
         self.stopping = True
         for pool in filter(None, (self.pool, self.alone)):
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def analyse_marked(path, annotate_to, options):
+    """In a worker: one photo's :func:`~features.app.analysis.analyse_chunk`, with a mark left
+    beside it first (:func:`started`): when a worker dies, the photos marked are the ones it
+    may have died on; the others were only queued."""
+    started(path).touch()
+    return analyse_chunk([(path, annotate_to)], options)
+
+
+def started(path):
+    """The mark :func:`analyse_marked` leaves beside a photo whose analysis started."""
+    return path.with_name(f"{path.name}.started")
 
 
 def cancelled():
@@ -326,14 +352,20 @@ class Batch:
             yield {**await self.record(name, future, path, annotate_to), "image": name}
 
     async def record(self, name, future, path, annotate_to):
-        """One photo's record.  A photo whose pool broke is analysed again alone
-        (:meth:`Analyser.again_alone`) and answered as lost only when it kills that worker
-        too; one the server's stop cancelled (:meth:`Analyser.stop`) is not analysed."""
+        """One photo's record.  When a worker dies, its pool's photos fail: one whose analysis
+        had started (:func:`started`) may be the one it died on, and is analysed again alone
+        (:meth:`Analyser.again_alone`), answered as lost only when it kills that worker too;
+        one only queued is queued again.  (Every photo of the pool was answered "the worker
+        died while analysing this photo".)  One the server's stop cancelled
+        (:meth:`Analyser.stop`) is not analysed."""
         try:
-            try:
-                return (await asyncio.wrap_future(future))[0]
-            except BrokenProcessPool:
-                return (await self.analyser.again_alone(path, self.options, annotate_to=annotate_to))[0]
+            while True:  # each new break is another photo's, which goes alone
+                try:
+                    return (await asyncio.wrap_future(future))[0]
+                except BrokenProcessPool:
+                    if started(path).exists():
+                        return (await self.analyser.again_alone(path, self.options, annotate_to=annotate_to))[0]
+                    future = self.analyser.submit(path, self.options, annotate_to=annotate_to)
         except BrokenProcessPool:
             return lost_record(name)
         except asyncio.CancelledError:

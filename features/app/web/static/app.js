@@ -206,10 +206,9 @@ function answer(index, card, record) {
 
 // One batch: the server streams a line per photo, in order, then {"profile": ...}; an answer
 // that comes after a new drop (run) started is not this page's any more.
-async function analyseBatch(batch, run, signal) {
+async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: as checked at the drop; empty: the server's default
   const form = new FormData();
   for (const { file } of batch.queued) form.append("photos", file, file.name);
-  const perCategory = $("per-category").value;  // empty: the server's default
   let next = 0;
   try {
     const response = await fetch(`/api/profile?format=jsonl${perCategory ? `&per_category=${perCategory}` : ""}`, { method: "POST", body: form, signal });
@@ -270,6 +269,7 @@ async function analyse(files) {
     ? (files.length ? `No photo among the ${files.length} file(s) (JPEG, PNG, WebP, GIF, BMP or TIFF)` : "")
     : perCategory.checkValidity() ? "" : `Products per category: a whole number from ${perCategory.min} to ${perCategory.max}`;
   if (!photos.length || $("drop-error").textContent) return;
+  const perCategoryChecked = perCategory.value;  // for every batch: the box may change meanwhile
   const run = ++state.run;
   state.controller?.abort();
   const controller = state.controller = new AbortController();
@@ -283,7 +283,7 @@ async function analyse(files) {
   progress();
   for (const batch of batchesOf(photos, state.health.limits)) {
     if (run !== state.run) return;
-    if (batch.queued.length) await analyseBatch(batch, run, controller.signal);
+    if (batch.queued.length) await analyseBatch(batch, run, controller.signal, perCategoryChecked);
   }
 }
 
