@@ -376,7 +376,7 @@ class Batch:
     async def headers(self):
         """The response headers that say which thresholds decide the photos (``X-Thresholds``,
         as the model decides with the request's options) and why a label decides nothing
-        (``Warning``: it never reaches the request's ``precision`` out of fold)."""
+        (``X-Threshold-Warnings``: it never reaches the request's ``precision`` out of fold)."""
         try:
             try:
                 thresholds, notes = await asyncio.wrap_future(self.asked)
@@ -388,7 +388,8 @@ class Batch:
             return {}  # the server is stopping: no photo will be decided
         headers = {"X-Thresholds": ",".join(f"{label}={threshold!r}" for label, threshold in thresholds.items())}
         if notes:
-            headers["Warning"] = ", ".join(f'299 - "{note}"' for note in notes)
+            # not HTTP's Warning, which RFC 9111 retired and proxies may drop
+            headers["X-Threshold-Warnings"] = "; ".join(notes)
         return headers
 
     def close(self):
