@@ -193,6 +193,8 @@ def test_wrong_options_are_one_line_422(server, photos):
     answer = httpx.post(server + "/api/analyze", params={"per_category": 0}, files=upload(photos[:1]))
     assert answer.status_code == 422
     assert answer.json() == {"detail": "per_category: Input should be greater than or equal to 1"}
+    answer = httpx.post(server + "/api/analyze", params={"precision": "nan"}, files=upload(photos[:1]))
+    assert answer.status_code == 422 and answer.json() == {"detail": "precision: Input should be a finite number"}
     assert httpx.post(server + "/api/analyze").json() == {"detail": "photos: Field required"}
     answer = httpx.post(server + "/api/analyze", params={"detection_threshold": -1}, files=upload(photos[:1]))
     assert answer.status_code == 422 and answer.json()["detail"].startswith(

@@ -550,9 +550,9 @@ DetectionThreshold = Annotated[float | None, Query(description="face detector sc
                                                             "false ones")]
 MinProbability = Annotated[str | None, Query(description="decide a label when its probability reaches P, "
                                                           "e.g. hat=0.8,eyewear=0.6 (as recommend.py)")]
-Precision = Annotated[float | None, Query(gt=0, le=1, description="for the other labels, the threshold of "
-                                                                  "the best recall at this out-of-fold "
-                                                                  "precision (as recommend.py)")]
+Precision = Annotated[float | None, Query(gt=0, le=1, allow_inf_nan=False,  # NaN: not "less than or equal to 1"
+                                          description="for the other labels, the threshold of the best recall "
+                                                      "at this out-of-fold precision (as recommend.py)")]
 Format = Annotated[Literal["json", "jsonl"], Query(description="json: one document; jsonl: one line "
                                                                "per photo as each is done, in order")]
 
