@@ -55,6 +55,9 @@ MAX_RECORDS_BYTES = 64 * MB
 BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 #: The start of a request's upload folder's name, then the server's pid (:func:`remove_stale_uploads`).
 UPLOADS = "img2rec-web-"
+#: Option sets whose thresholds a server keeps (:meth:`Analyser.thresholds`): clients may send
+#: a new ``precision`` with every request.
+KEPT_DECISIONS = 32
 #: A queued photo's answer when the server stops before it (Ctrl-C, SIGTERM).
 STOPPING = "not analysed: the server is stopping; send it again once it is back"
 
@@ -83,6 +86,7 @@ class Analyser:
         self.stopping = False
         self.pool = self._start()
         self.alone, self.alone_turn, self.alone_asked = None, asyncio.Lock(), 0  # :meth:`again_alone`'s
+        self.decided = {}  # :meth:`thresholds`' answers
 
     def _start(self):
         preload()
@@ -146,8 +150,16 @@ class Analyser:
 
     def thresholds(self, options):
         """A future of :func:`~features.app.analysis.chosen_thresholds` for ``options``, asked of
-        a worker: this process does not load the model (it forks the workers)."""
-        return self._queue(chosen_thresholds, options)
+        a worker (this process does not load the model: it forks the workers) once per option
+        set, the latest :data:`KEPT_DECISIONS` kept: the model, checked at start, is fixed."""
+        key = (options.min_probability, options.precision)
+        asked = self.decided.pop(key, None)
+        if asked is None or (asked.done() and (asked.cancelled() or asked.exception())):
+            asked = self._queue(chosen_thresholds, options)
+        self.decided[key] = asked  # the latest last
+        while len(self.decided) > KEPT_DECISIONS:
+            self.decided.pop(next(iter(self.decided)))
+        return asked
 
     def stop(self):
         """Cancel the photos still queued, at once (their requests are answered, each such
@@ -378,10 +390,13 @@ class Batch:
         as the model decides with the request's options) and why a label decides nothing
         (``X-Threshold-Warnings``: it never reaches the request's ``precision`` out of fold)."""
         try:
-            try:
-                thresholds, notes = await asyncio.wrap_future(self.asked)
-            except BrokenProcessPool:  # a worker died meanwhile: asked again of the new pool
-                thresholds, notes = await asyncio.wrap_future(self.analyser.thresholds(self.options))
+            asked = self.asked
+            while True:  # each break is a photo's: asked again of the new pool
+                try:
+                    thresholds, notes = await asyncio.wrap_future(asked)
+                    break
+                except BrokenProcessPool:
+                    asked = self.analyser.thresholds(self.options)
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
                 raise
