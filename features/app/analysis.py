@@ -168,11 +168,13 @@ def check_card_is_model(settings, card):
     """ModelError when ``card``'s thresholds or detector are not the model's own, a card edited
     by hand (the checksum covers the model, not its card): the web app shows the card's, and
     the model decides by its own.  Loads the model: in a worker."""
+    def entries(thresholds, detector):  # as the card names them: thresholds.hat, detector.threshold, ...
+        return {f"{part}.{name}": value for part, values in (("thresholds", thresholds), ("detector", detector))
+                for name, value in values.items()}
+
     model = process_model(settings.model, settings.model_sha256)
-    own = {**{f"thresholds.{label}": t for label, t in model.thresholds.items()},
-           **{f"detector.{name}": value for name, value in asdict(model.detection).items()}}
-    told = {**{f"thresholds.{label}": t for label, t in card["thresholds"].items()},
-            **{f"detector.{name}": value for name, value in card["detector"].items()}}
+    own = entries(model.thresholds, asdict(model.detection))
+    told = entries(card["thresholds"], card["detector"])
     for entry, value in own.items():
         if told.get(entry) != value:
             raise ModelError(f"{card_path(settings.model)}: {entry} {told.get(entry)!r} is not the model's "

@@ -76,7 +76,7 @@ function photoCard(file, index) {
     img.closest(".frame").after(element("p", "muted preview-note", "(no preview: the browser cannot show this file)"));
   });
   img.src = URL.createObjectURL(file);
-  card.querySelector("img").alt = nameOf(file);
+  img.alt = nameOf(file);
   card.querySelector(".name").textContent = nameOf(file);
   card.querySelector(".status").textContent = "waiting…";
   $("photos").append(card);
