@@ -39,8 +39,9 @@ MMOD_MIN_SIDE = 8
 
 #: Under this, BlazeFace takes almost anything for a face, and each costs a re-check and a
 #: face's features: at 0.05 a plain grey 640x480 photo had 133 "faces" (3 s of detection), a
-#: wild-dev photo 56 (14 s), against 2 and 22 at 0.1; at 0.01, 526 faces and 66 s a photo.  A
-#: web request could hold every worker for minutes so (at 0 every anchor is a face).
+#: wild-dev photo 56 (14 s), against 2 and 22 at 0.1; at 0.01, 526 faces and 66 s a photo (the
+#: web audit of 2026-12-05).  A web request could hold every worker for minutes so (at 0
+#: every anchor is a face).
 LOWEST_BLAZEFACE_THRESHOLD = 0.1
 
 
