@@ -36,6 +36,7 @@ RESULTS = Path(__file__).with_name("detection_results.json")
 
 from features.vision.faces import DetectionSettings, landmark_predictor, raw_detections, to_gray  # noqa: E402
 from features.vision.images import load_image  # noqa: E402
+from features.vision.landmarks import LEFT_EYE, RIGHT_EYE  # noqa: E402
 
 #: name -> (settings, slow).  Slow candidates (dlib's MMOD: 0.5 s for a 250x250 photo, 11 s
 #: for 1000x1000 in dlib-bin, which has no BLAS) run on a CelebA sample (``--sample``, at most
@@ -274,7 +275,7 @@ def fit_boxes(method, photos=1500):
         errors = []
         for gray, hog_box, box in found:
             reference = landmarks_on(gray, hog_box)
-            eyes = np.linalg.norm(reference[36:42].mean(0) - reference[42:48].mean(0))
+            eyes = np.linalg.norm(reference[LEFT_EYE].mean(0) - reference[RIGHT_EYE].mean(0))
             moved = landmarks_on(gray, boxes_of(box))
             errors.append(np.linalg.norm(moved - reference, axis=1).mean() / eyes)
         return round(float(np.mean(errors)), 4)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from features.vision.descriptors import HOG_CELLS, colour_histogram, colour_size, hog_descriptor, hog_size
+from features.vision.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, hog_descriptor, hog_size
 from features.vision.faces import detect_faces
 from features.vision.regions import REGION_SIZES, REGIONS, extract_regions
 
@@ -16,7 +16,7 @@ def crops(astronaut):
 def test_sizes_match_the_stated_dimensions(crops, region):
     cell = HOG_CELLS[region]
     assert hog_descriptor(crops[region], cell).shape == (hog_size(REGION_SIZES[region], cell),)
-    assert colour_histogram(crops[region]).shape == (colour_size(),)
+    assert colour_histogram(crops[region]).shape == (np.prod(HSV_BINS),)
 
 
 @pytest.mark.parametrize("region", REGIONS)

@@ -8,8 +8,8 @@ import dlib
 import numpy as np
 import pytest
 
-from features.vision.embeddings import (CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_chip,
-                                 face_descriptor, onnx_session)
+from features.vision.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_chip, face_descriptor
+from features.vision.networks import onnx_session
 from features.vision.faces import detect_faces, model_path
 from features.vision.images import load_image
 from features.vision.regions import extract_regions
@@ -120,7 +120,7 @@ def test_the_optimised_graph_is_keyed_by_the_network_s_content(tmp_path):
     """Its name was keyed by the file's size and time: a network exported again with both kept
     (``cp -p``) opened the old graph, while the model card's check saw the new content."""
     def copy_name(checkout):
-        code = ("from features.vision.embeddings import CNN_MODEL, optimised_copy; "
+        code = ("from features.vision.embeddings import CNN_MODEL; from features.vision.networks import optimised_copy; "
                 "print(optimised_copy(CNN_MODEL, '1').name)")
         return subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(checkout)},
                               cwd=checkout, capture_output=True, text=True, check=True).stdout

@@ -10,6 +10,7 @@ from features.vision.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, RECHECK, SU
                                    Face, context_score, detect_faces, detection_scale, detection_settings,
                                    detector, mmod_finds, raw_detections, to_gray)
 from features.vision.images import load_image
+from features.vision.landmarks import CHIN, LEFT_EYE, NOSE_BOTTOM, RIGHT_EYE
 from features.vision.regions import REGION_SIZES, extract_regions
 from conftest import CELEBA, LFW
 
@@ -27,7 +28,7 @@ def test_astronaut_has_one_face_with_landmarks_inside_its_box(astronaut):
     assert (x > left - margin).all() and (x < right + margin).all()
     assert (y > top - margin).all() and (y < bottom + margin).all()
     # anatomy: eyes above the nose tip, nose tip above the chin
-    assert face.landmarks[36:48, 1].mean() < face.landmarks[33, 1] < face.landmarks[8, 1]
+    assert np.r_[face.landmarks[LEFT_EYE, 1], face.landmarks[RIGHT_EYE, 1]].mean() < face.landmarks[NOSE_BOTTOM, 1] < face.landmarks[CHIN, 1]
 
 
 def test_photo_of_two_people_gives_both_largest_first():
@@ -131,7 +132,7 @@ def test_profile_face_follows_the_detectors_eyes():
     image = load_image(CELEBA / "images" / "003946.jpg")
     boxes, _, keypoints = raw_detections(image, settings=DEFAULT_DETECTION)
     (face,) = detect_faces(image)
-    eyes = np.array([face.landmarks[36:42].mean(axis=0), face.landmarks[42:48].mean(axis=0)])
+    eyes = np.array([face.landmarks[LEFT_EYE].mean(axis=0), face.landmarks[RIGHT_EYE].mean(axis=0)])
     side = face.box[2] - face.box[0]
     assert np.linalg.norm(eyes - keypoints[0, :2], axis=1).mean() <= EYE_TOLERANCE * side + 1
     crops = extract_regions(image, face)

@@ -3,12 +3,20 @@ import numpy as np
 import pytest
 
 from features.vision.faces import detect_faces
-from features.vision.regions import REGION_SIZES, cut_above_brows, extract_regions, region_corners
+from features.vision.landmarks import BROWS, CHIN, LEFT_EYE, NOSE_BOTTOM, RIGHT_EYE
+from features.vision.regions import REGION_SIZES, cut_above_brows, extract_regions, face_frame, region_rects, rotation
 
 
 @pytest.fixture(scope="module")
 def astronaut_face(astronaut):
     return detect_faces(astronaut)[0]
+
+
+def region_corners(face, name):
+    """The four corners of a region in photo coordinates."""
+    origin, angle = face_frame(face.landmarks)
+    x0, y0, x1, y1 = region_rects(face.landmarks)[name]
+    return np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)]) @ rotation(angle).T + origin
 
 
 def test_fixed_sizes(astronaut, astronaut_face):
@@ -19,8 +27,8 @@ def test_fixed_sizes(astronaut, astronaut_face):
 
 
 def test_forehead_above_the_eyes_and_jaw_below_the_nose(astronaut_face):
-    eyes_y = astronaut_face.landmarks[36:48, 1].min()
-    nose_y = astronaut_face.landmarks[33, 1]
+    eyes_y = np.r_[astronaut_face.landmarks[LEFT_EYE, 1], astronaut_face.landmarks[RIGHT_EYE, 1]].min()
+    nose_y = astronaut_face.landmarks[NOSE_BOTTOM, 1]
     forehead, jaw = region_corners(astronaut_face, "forehead"), region_corners(astronaut_face, "jaw")
     # corners run top-left, top-right, bottom-right, bottom-left; the face is slightly tilted,
     # so compare the middle of the crop's bottom (forehead) and top (jaw) edges
@@ -59,13 +67,13 @@ def test_outside_the_photo_is_padded_not_shifted(astronaut, astronaut_face):
 def test_cut_above_the_brows(astronaut, astronaut_face):
     """A training copy framed tight: the hat region now runs past the top edge, the face is
     still found, and the photo it came from is left as it was."""
-    brow, chin = astronaut_face.landmarks[17:27, 1].min(), astronaut_face.landmarks[8, 1]
+    brow, chin = astronaut_face.landmarks[BROWS, 1].min(), astronaut_face.landmarks[CHIN, 1]
     cut = cut_above_brows(astronaut, astronaut_face, 0.3)
     assert cut.shape[1:] == astronaut.shape[1:] and cut.flags.writeable
     assert abs((astronaut.shape[0] - len(cut)) - (brow - 0.3 * (chin - brow))) <= 1
     assert np.array_equal(cut, astronaut[-len(cut):])
     face = detect_faces(cut)[0]
-    assert face.landmarks[17:27, 1].min() < 0.5 * (chin - brow)  # the brows near the top now
+    assert face.landmarks[BROWS, 1].min() < 0.5 * (chin - brow)  # the brows near the top now
     assert cut_above_brows(astronaut, astronaut_face, 5.0) is None  # above the photo already
 
 

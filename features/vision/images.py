@@ -21,7 +21,7 @@ class ImageError(ValueError):
         self.reason = reason
 
 
-def load_image(path, *, max_pixels=MAX_PIXELS):
+def load_image(path):
     """Read a photo file as an upright ``(H, W, 3)`` uint8 RGB array.
 
     EXIF orientation is applied, grayscale, CMYK, palette and 16-bit photos are converted,
@@ -45,16 +45,16 @@ def load_image(path, *, max_pixels=MAX_PIXELS):
             img = Image.open(path)
         with img:
             width, height = img.size
-            if width * height > max_pixels:
+            if width * height > MAX_PIXELS:
                 raise ImageError(path, f"{width}x{height} pixels is over the limit of "
-                                 f"{max_pixels:,} (possible decompression bomb)")
+                                 f"{MAX_PIXELS:,} (possible decompression bomb)")
             img.seek(0)
             img.load()
             return pil_to_rgb(ImageOps.exif_transpose(img))
     except ImageError:
         raise
     except Image.DecompressionBombError:
-        raise ImageError(path, f"over the limit of {max_pixels:,} pixels (possible decompression bomb)") from None
+        raise ImageError(path, f"over the limit of {MAX_PIXELS:,} pixels (possible decompression bomb)") from None
     except FileNotFoundError:
         raise ImageError(path, "no such file") from None
     except IsADirectoryError:

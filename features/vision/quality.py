@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from features.vision.faces import KEYPOINTS
-from features.vision.regions import JAWLINE, BROWS, CHIN, crop_rect, face_frame, to_frame
+from features.vision.landmarks import BROWS, CHIN, JAWLINE, NOSE_TIP
+from features.vision.regions import crop_rect, face_frame, to_frame
 
 #: Faces narrower than this (photo pixels, detector box) are below every training face:
 #: 99.5% of the CelebA faces the model learned from are 39 px or wider (README, "Faces we do
@@ -25,7 +26,6 @@ MIN_SHARPNESS = 60.0
 MAX_YAW = 50.0
 #: The aligned face is resampled to this square so that sharpness compares across face sizes.
 ALIGNED_SIZE = 64
-NOSE_TIP = 30
 
 
 def aligned_face(image, face, *, size=ALIGNED_SIZE):

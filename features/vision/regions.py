@@ -8,6 +8,8 @@ black, so a crop never shifts to stay inside the photo.
 import cv2
 import numpy as np
 
+from features.vision.landmarks import BROWS, CHEEK_JAW, CHIN, JAWLINE, LEFT_EYE, NOSE_BOTTOM, NOSE_BRIDGE, RIGHT_EYE
+
 #: Output size ``(width, height)`` of each region.
 REGION_SIZES = {
     "forehead": (64, 48),   # brows up to one face-height above: hats
@@ -19,9 +21,6 @@ REGION_SIZES = {
 }
 REGIONS = ("forehead", "eye_band", "jaw")
 
-LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
-BROWS, JAWLINE = slice(17, 27), slice(0, 17)
-NOSE_BRIDGE, NOSE_TIP_BOTTOM, CHIN = 29, 33, 8
 
 
 def face_frame(landmarks):
@@ -58,10 +57,10 @@ def region_rects(landmarks):
     return {
         "forehead": forehead,
         "eye_band": (left, brow - 0.05 * height, right, pts[NOSE_BRIDGE, 1]),
-        "jaw": (pts[2, 0] - 0.05 * width, pts[NOSE_TIP_BOTTOM, 1],
-                pts[14, 0] + 0.05 * width, chin + 0.15 * height),
+        "jaw": (pts[CHEEK_JAW[0], 0] - 0.05 * width, pts[NOSE_BOTTOM, 1],
+                pts[CHEEK_JAW[1], 0] + 0.05 * width, chin + 0.15 * height),
         "context": (centre - half, top, centre + half, context_bottom),
-        "eyes": (left, brow - 0.1 * width, right, pts[NOSE_TIP_BOTTOM, 1]),
+        "eyes": (left, brow - 0.1 * width, right, pts[NOSE_BOTTOM, 1]),
         "hat": forehead,
     }
 
@@ -116,11 +115,3 @@ def cut_above_brows(image, face, share):
     brow, chin = face.landmarks[BROWS, 1].min(), face.landmarks[CHIN, 1]
     top = int(round(brow - share * (chin - brow)))
     return image[top:].copy() if top > 0 else None
-
-
-def region_corners(face, name):
-    """The four corners of a region in photo coordinates (for drawing and checking)."""
-    origin, angle = face_frame(face.landmarks)
-    x0, y0, x1, y1 = region_rects(face.landmarks)[name]
-    corners = np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
-    return corners @ rotation(angle).T + origin
