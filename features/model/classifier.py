@@ -209,17 +209,9 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
 
     def _screen(self, X, y):
         """Indices of the columns the label's boosters will see (see the class docstring)."""
-        columns = np.arange(X.shape[1])
         if self.screen_columns is None:
-            return columns
-        if len(columns) > self.screen_columns:
-            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-                warnings.simplefilter("ignore", UserWarning)  # constant columns: F is NaN
-                # in slices of columns: f_classif works on float64 copies of what it gets
-                score = np.concatenate([f_classif(X[:, start:start + 256], y)[0]
-                                        for start in range(0, X.shape[1], 256)])
-            score = np.nan_to_num(score, nan=0.0)
-            columns = np.sort(np.argsort(-score, kind="stable")[:self.screen_columns])
+            return np.arange(X.shape[1])
+        columns = top_f_columns(X, y, self.screen_columns)
         screen = self._booster(y, n_estimators=self.screen_trees, learning_rate=0.3,
                                colsample_bytree=0.5).fit(X[:, columns], y)
         used = columns[screen.feature_importances_ > 0]
@@ -306,6 +298,18 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
     def predict_proba_uncalibrated(self, X):
         """The boosters' own probabilities (sigmoid of the mean margin), for reliability plots."""
         return np.column_stack([expit(np.mean(margins, axis=0)) for margins in self._margins(X)])
+
+
+def top_f_columns(X, y, k):
+    """Indices, in order, of the ``k`` columns of ``X`` of highest ANOVA F score against ``y``
+    (all of them when there are no more); a constant column scores 0."""
+    if X.shape[1] <= k:
+        return np.arange(X.shape[1])
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", UserWarning)  # constant columns: F is NaN
+        # in slices of columns: f_classif works on float64 copies of what it gets
+        score = np.concatenate([f_classif(X[:, start:start + 256], y)[0] for start in range(0, X.shape[1], 256)])
+    return np.sort(np.argsort(-np.nan_to_num(score, nan=0.0), kind="stable")[:k])
 
 
 def chosen_thresholds(points, labels, *, min_precision=None, fixed=None):

@@ -12,13 +12,11 @@ facial-hair styles on every photo (stubble alone does not make ``beard`` 1), so 
 trained on all photos (more photos rank them better), calibrated on the bearded ones, and
 reported only for faces whose ``beard`` label is on: P(goatee | beard).
 """
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
-from sklearn.feature_selection import f_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
@@ -26,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from features.labels import BEARD_STYLES, likeliest
-from features.model.classifier import MarginCalibrator
+from features.model.classifier import MarginCalibrator, top_f_columns
 from features.model.dataset import DatasetError, read_csv
 from features.model.trees import TreeMargins
 from features.vision.transformer import gated_names
@@ -204,15 +202,6 @@ class TypeClassifier(BaseEstimator):
                              subsample=0.8, tree_method="hist", max_bin=64, n_jobs=self.n_jobs,
                              random_state=self.random_state)
 
-    def _screen(self, X, y):
-        """The ``screen_columns`` columns of highest ANOVA F score (all if fewer)."""
-        if X.shape[1] <= self.screen_columns:
-            return np.arange(X.shape[1])
-        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-            warnings.simplefilter("ignore", UserWarning)  # constant columns: F is NaN
-            score = np.nan_to_num(f_classif(X, y)[0], nan=0.0)
-        return np.sort(np.argsort(-score, kind="stable")[:self.screen_columns])
-
     def _columns(self, n_features, prefixes=None):
         """Columns whose names start with one of ``prefixes`` (a linear model's blocks), or the
         main feature row's (``None``: a booster's); every column when the names are unknown,
@@ -230,7 +219,7 @@ class TypeClassifier(BaseEstimator):
         members = {}
         columns = self._columns(X.shape[1])
         if target in TREES and len(columns):
-            members["trees"] = (self._booster(), columns[self._screen(X[:, columns], y)])
+            members["trees"] = (self._booster(), columns[top_f_columns(X[:, columns], y, self.screen_columns)])
         columns = self._columns(X.shape[1], LINEAR[target][0]) if target in LINEAR else []
         if len(columns):
             members["linear"] = (make_pipeline(StandardScaler(), LogisticRegression(C=LINEAR[target][1], max_iter=2000)),
