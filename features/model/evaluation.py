@@ -9,6 +9,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 METRICS = ("roc_auc", "average_precision", "f1", "precision", "recall", "brier", "log_loss",
            "accuracy", "majority_baseline_accuracy")
+#: Scores are clipped this far from 0 and 1 before a log or logit (isotonic maps reach 0 and 1).
+SCORE_CLIP = 1e-6
 
 
 def grouped_folds(Y, groups, *, n_splits=5, random_state=0):
@@ -81,7 +83,7 @@ def label_scores(y, p, threshold):
         "precision": precision_score(y, decided, zero_division=0),
         "recall": recall_score(y, decided, zero_division=0),
         "brier": brier_score_loss(y, p),
-        "log_loss": log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]),
+        "log_loss": log_loss(y, np.clip(p, SCORE_CLIP, 1 - SCORE_CLIP), labels=[0, 1]),
         "accuracy": accuracy_score(y, decided),
         "majority_baseline_accuracy": majority,
     }
@@ -109,8 +111,6 @@ def cv_report(Y, proba, fold, labels, fold_thresholds):
 #: Equal-width reliability bins, as the issue asks; ECE "above" leaves out scores under
 #: 0.05, where most faces sit and the positives' errors would be averaged away.
 N_BINS, LOW_SCORE = 10, 0.05
-#: Scores are clipped this far from 0 and 1 before their logit (isotonic maps reach 0 and 1).
-LOGIT_CLIP = 1e-6
 
 
 def reliability_bins(y, p, *, n_bins=N_BINS):
@@ -138,7 +138,7 @@ def expected_calibration_error(y, p, *, n_bins=N_BINS, min_score=0.0):
 def calibration_slope_intercept(y, p):
     """Logistic fit of the label on logit(score): slope 1 and intercept 0 when calibrated;
     a slope under 1 means over-confident scores."""
-    z = logit(np.clip(p, LOGIT_CLIP, 1 - LOGIT_CLIP))[:, None]
+    z = logit(np.clip(p, SCORE_CLIP, 1 - SCORE_CLIP))[:, None]
     fit = LogisticRegression(C=np.inf, max_iter=1000).fit(z, y)
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
@@ -151,7 +151,7 @@ def calibration_report(Y, proba, labels):
         y, p = Y[:, j], proba[:, j]
         slope, intercept = calibration_slope_intercept(y, p)
         report[label] = {"brier": brier_score_loss(y, p),
-                         "log_loss": log_loss(y, np.clip(p, LOGIT_CLIP, 1 - LOGIT_CLIP), labels=[0, 1]),
+                         "log_loss": log_loss(y, np.clip(p, SCORE_CLIP, 1 - SCORE_CLIP), labels=[0, 1]),
                          "ece": expected_calibration_error(y, p),
                          "ece_above_0.05": expected_calibration_error(y, p, min_score=LOW_SCORE),
                          "slope": slope, "intercept": intercept,
