@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from features.labels import LABELS  # noqa: E402
+from features.vision.quality import CHECKS  # noqa: E402
 
 
 def qualities(model, paths):
@@ -61,15 +62,12 @@ def main(argv=None):
     table = table[[r is not None for r in records]].reset_index(drop=True)
     records = [r for r in records if r is not None]
     status = np.array([r["status"] for r in records])
-    reasons = [" ".join(r["reasons"]) for r in records]
     blurry = pd.read_csv(default_data_dir() / "facial_hair.csv").set_index("filename")["blurry"]
     table["blurry"] = table["filename"].map(lambda f: blurry.get(Path(f).name, 0)).to_numpy() == 1
     sharpness = np.array([r["sharpness"] for r in records])
     groups = {"all": np.ones(len(table), bool), "ok": status == "ok", "uncertain": status == "uncertain",
-              "narrow": np.array(["px wide" in r for r in reasons]),
-              "blurred": np.array(["blurred" in r for r in reasons]),
-              "turned": np.array(["turned" in r for r in reasons]),
-              "cut by the edge": np.array(["edge" in r for r in reasons]),
+              **{group: np.array([check in r["failed"] for r in records])
+                 for group, check in zip(("narrow", "blurred", "turned", "cut by the edge"), CHECKS)},
               "CelebA blurry": table["blurry"].to_numpy()}
     result = {"model_thresholds": card["thresholds"],
               "groups": {name: summary(table, rows, card["thresholds"]) for name, rows in groups.items() if rows.any()},

@@ -6,7 +6,7 @@ from features.app.annotation import annotate, block_top, face_lines
 from features.vision.images import load_image
 from conftest import LFW
 
-GOOD = {"quality": {"status": "ok", "reasons": []}}
+GOOD = {"quality": {"status": "ok", "failed": [], "reasons": []}}
 
 
 def face(box, *, labels=("hat",), **extra):
@@ -66,8 +66,9 @@ def test_faces_side_by_side_get_separate_text():
 def test_a_face_not_judged_says_why_in_short():
     lines = face_lines(1, {**face((0, 0, 10, 10), labels=()), "types": {}, "recommendations": [],
                            "quality": {"status": "uncertain",
-                                       "reasons": ["blurred (sharpness 8, under 60)", "turned 74 degrees, over 45"]}})
-    assert lines[-1] == "not judged: blurred, turned 74 degrees"
+                                       "failed": ["blurred", "cut_off"],
+                                       "reasons": ["blurred (sharpness 8, under 60)", "cut by the photo's edge"]}})
+    assert lines[-1] == "not judged: blurred, cut off"
     assert face_lines(2, face((0, 0, 10, 10)))[-1] == "-> White trucker cap"
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from features.vision.faces import detect_faces
 from features.vision.images import load_image
-from features.vision.quality import MAX_YAW, MIN_SHARPNESS, MIN_WIDTH, face_quality, short_reason
+from features.vision.quality import CHECKS, MAX_YAW, MIN_SHARPNESS, MIN_WIDTH, face_quality
 from conftest import LFW
 
 #: A news photo of a man turned far to one side (LFW).
@@ -25,7 +25,7 @@ def only_face(image):
 
 def test_sharp_frontal_face_is_ok(astronaut):
     quality = face_quality(astronaut, only_face(astronaut))
-    assert quality["status"] == "ok" and quality["reasons"] == []
+    assert quality["status"] == "ok" and quality["failed"] == quality["reasons"] == []
     assert quality["width_px"] >= MIN_WIDTH and quality["sharpness"] >= MIN_SHARPNESS
     assert abs(quality["yaw_degrees"]) < MAX_YAW and not quality["touches_edge"]
 
@@ -35,7 +35,8 @@ def test_blurred_copy_is_uncertain(astronaut):
     quality = face_quality(blurred, only_face(blurred))
     sharp = face_quality(astronaut, only_face(astronaut))
     assert quality["sharpness"] < sharp["sharpness"] / 10
-    assert quality["status"] == "uncertain" and "blurred" in map(short_reason, quality["reasons"])
+    assert quality["status"] == "uncertain" and "blurred" in quality["failed"]
+    assert quality["reasons"][quality["failed"].index("blurred")] == f"blurred (sharpness {quality['sharpness']:.0f}, under {MIN_SHARPNESS:.0f})"
     assert astronaut.flags.writeable is False  # the input photo is untouched
 
 
@@ -45,7 +46,7 @@ def test_tiny_face_is_uncertain(celeba_paths):
     quality = face_quality(tiny, only_face(tiny))
     assert quality["width_px"] < MIN_WIDTH
     assert quality["status"] == "uncertain"
-    assert f"face {quality['width_px']} px wide" in map(short_reason, quality["reasons"])
+    assert f"face {quality['width_px']} px wide, under {MIN_WIDTH} px" in quality["reasons"] and "too_small" in quality["failed"]
 
 
 def test_face_cut_by_the_edge_is_uncertain():
@@ -55,7 +56,8 @@ def test_face_cut_by_the_edge_is_uncertain():
     at_top = [face_quality(photo, face) for face in faces if face.box[1] <= 0]
     inside = [face_quality(photo, face) for face in faces if face.box[1] > 0]
     cut = [quality for quality in at_top if quality["touches_edge"]]
-    assert cut and all(q["status"] == "uncertain" and "cut by the photo's edge" in q["reasons"] for q in cut)
+    assert cut and all(q["status"] == "uncertain" and q["failed"][-1] == "cut_off"
+               and q["reasons"][-1] == "cut by the photo's edge" for q in cut)
     assert inside and not any(q["touches_edge"] for q in inside)
 
 
@@ -64,7 +66,7 @@ def test_profile_face_is_uncertain():
     quality = face_quality(photo, only_face(photo))
     assert abs(quality["yaw_degrees"]) > MAX_YAW
     assert quality["status"] == "uncertain"
-    assert f"turned {abs(quality['yaw_degrees']):.0f} degrees" in map(short_reason, quality["reasons"])
+    assert quality["failed"] == ["turned"] and quality["reasons"] == [f"turned {abs(quality['yaw_degrees']):.0f} degrees, over {MAX_YAW:.0f}"]
     assert not quality["touches_edge"] and quality["width_px"] >= MIN_WIDTH
 
 
@@ -85,4 +87,6 @@ def test_record_is_plain_json(celeba_paths, size):
     photo = cv2.resize(photo, None, fx=size[0], fy=size[0], interpolation=cv2.INTER_AREA)
     quality = face_quality(photo, only_face(photo))
     assert json.loads(json.dumps(quality)) == quality
-    assert set(quality) == {"width_px", "sharpness", "yaw_degrees", "touches_edge", "status", "reasons"}
+    assert set(quality) == {"width_px", "sharpness", "yaw_degrees", "touches_edge", "status", "failed", "reasons"}
+    assert set(quality["failed"]) <= set(CHECKS) and len(quality["failed"]) == len(quality["reasons"])
+    assert (quality["status"] == "ok") == (quality["failed"] == [])

@@ -31,8 +31,8 @@ def check_record(record):
     for face in record["faces"]:
         assert set(face) == {"box", "scores", "labels", "types", "quality", "recommendations"}
         assert {"hat" if f == "hat_colour" else f for f in face["types"]} <= set(face["labels"])
-        assert set(face["quality"]) == {"width_px", "sharpness", "yaw_degrees", "touches_edge", "status", "reasons"}
-        assert (face["quality"]["status"] == "ok") == (face["quality"]["reasons"] == [])
+        assert set(face["quality"]) == {"width_px", "sharpness", "yaw_degrees", "touches_edge", "status", "failed", "reasons"}
+        assert (face["quality"]["status"] == "ok") == (face["quality"]["reasons"] == face["quality"]["failed"] == [])
         if face["quality"]["status"] == "uncertain":  # scores shown, nothing decided or sold
             assert face["labels"] == [] and face["recommendations"] == [] and face["types"] == {}
         assert len(face["box"]) == 4 and set(face["scores"]) == {"hat", "beard", "eyewear"}

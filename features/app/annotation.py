@@ -7,7 +7,6 @@ import numpy as np
 
 from features.files import write_atomically
 from features.labels import likeliest
-from features.vision.quality import short_reason
 
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
 
@@ -67,7 +66,7 @@ def face_lines(number, face):
                                       for k, v in face["scores"].items())]
     lines += [type_line(face["types"])] if face.get("types") else []
     if face.get("quality", {}).get("status") == "uncertain":
-        return lines + ["not judged: " + ", ".join(map(short_reason, face["quality"]["reasons"]))]
+        return lines + ["not judged: " + ", ".join(check.replace("_", " ") for check in face["quality"]["failed"])]
     return lines + ([f"-> {drawable(r['name'])}" for r in face["recommendations"][:1]] or ["-> no product"])
 
 

@@ -24,6 +24,8 @@ MIN_SHARPNESS = 60.0
 #: label wrong 2x as often as the others (0.199 against 0.103); those between 41 and 50 (4.1%)
 #: 0.115, about as often as those between 30 and 41 (README, "Faces we do not judge").
 MAX_YAW = 50.0
+#: The checks a face can fail, in the order a quality record lists them.
+CHECKS = ("too_small", "blurred", "turned", "cut_off")
 #: The aligned face is resampled to this square so that sharpness compares across face sizes.
 ALIGNED_SIZE = 64
 
@@ -73,7 +75,7 @@ def touches_edge(image, face):
 
 
 def face_quality(image, face):
-    """The quality record of one face, with its status and the reasons for it.
+    """The quality record of one face, with its status and the checks it failed.
 
     Parameters
     ----------
@@ -86,25 +88,21 @@ def face_quality(image, face):
     -------
     dict
         ``width_px``, ``sharpness``, ``yaw_degrees``, ``touches_edge``, ``status`` ("ok" or
-        "uncertain") and ``reasons`` (empty when ok).
+        "uncertain"), ``failed`` (the names of the checks failed, from :data:`CHECKS`) and
+        ``reasons`` (each failed check in words, with its figures; both empty when ok).
     """
     left, _, right, _ = face.box
     record = {"width_px": int(right - left), "sharpness": round(sharpness(image, face), 1),
               "yaw_degrees": round(yaw_degrees(face), 1),
               "touches_edge": touches_edge(image, face)}
-    reasons = []
+    failed = {}
     if record["width_px"] < MIN_WIDTH:
-        reasons.append(f"face {record['width_px']} px wide, under {MIN_WIDTH} px")
+        failed["too_small"] = f"face {record['width_px']} px wide, under {MIN_WIDTH} px"
     if record["sharpness"] < MIN_SHARPNESS:
-        reasons.append(f"blurred (sharpness {record['sharpness']:.0f}, under {MIN_SHARPNESS:.0f})")
+        failed["blurred"] = f"blurred (sharpness {record['sharpness']:.0f}, under {MIN_SHARPNESS:.0f})"
     if abs(record["yaw_degrees"]) > MAX_YAW:
-        reasons.append(f"turned {abs(record['yaw_degrees']):.0f} degrees, over {MAX_YAW:.0f}")
+        failed["turned"] = f"turned {abs(record['yaw_degrees']):.0f} degrees, over {MAX_YAW:.0f}"
     if record["touches_edge"]:
-        reasons.append("cut by the photo's edge")
-    return {**record, "status": "uncertain" if reasons else "ok", "reasons": reasons}
-
-
-def short_reason(reason):
-    """A reason's first clause, for one short line ("blurred (sharpness 8, under 60)" ->
-    "blurred"): :func:`face_quality` writes each reason as what is wrong, then its figures."""
-    return reason.split(" (")[0].split(",")[0]
+        failed["cut_off"] = "cut by the photo's edge"
+    return {**record, "status": "uncertain" if failed else "ok", "failed": list(failed),
+            "reasons": list(failed.values())}
