@@ -194,7 +194,7 @@ def test_the_hat_crop_only_past_the_gate(trained, typed, lfw_paths):
         image = load_image(path)
         faces = model.faces(image)
         X = model.feature_rows(image, faces)
-        assert X.shape[1] == model.types.n_features_in_ == model.n_features
+        assert X.shape[1] == model.types.n_features_in_ == model.pipeline[0].n_features_out_
         embedded = ~np.isnan(X[:, -1280:]).all(axis=1)
         np.testing.assert_array_equal(embedded, classifier.needs_block(X))
         np.testing.assert_allclose(classifier.predict_proba(X),
