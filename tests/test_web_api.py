@@ -96,6 +96,17 @@ def test_options_reach_the_analysis(server, trained, photos):
     assert twice.status_code == 422 and twice.json() == {"detail": "min_probability: given 2 times; give it once"}
 
 
+def test_routes_without_options_refuse_one_too(server):
+    """/api/csv and /api/catalog read no query field: ``format=xlsx`` or ``category=hat`` was
+    answered with all the CSV or all the catalog, as if read.  /api/health takes any field
+    (a monitor's cache-buster)."""
+    for method, route, body in (("POST", "csv", []), ("GET", "catalog", None)):
+        answer = httpx.request(method, f"{server}/api/{route}", params={"format": "xlsx"}, json=body)
+        assert answer.status_code == 422
+        assert answer.json() == {"detail": f"format: not an option of /api/{route} (it has none)"}
+    assert httpx.get(server + "/api/health", params={"_": "1733443200"}).status_code == 200
+
+
 def told_thresholds(answer):
     """The ``X-Thresholds`` header of an answer, as label -> threshold."""
     return {label: float(value) for label, _, value in
@@ -265,20 +276,39 @@ def post_the_start_of(url, name, declared, sent):
     """POST one photo of ``declared`` bytes (so says Content-Length) but send only the first
     ``sent``; the answer's status and JSON, which a server that waits for the whole body never
     gives (the socket times out)."""
-    host, port = url.removeprefix("http://").split(":")
     head = (f'--b\r\nContent-Disposition: form-data; name="photos"; filename="{name}"\r\n'
             'Content-Type: image/jpeg\r\n\r\n').encode()
+    return post_declared(url, "/api/analyze", "multipart/form-data; boundary=b", len(head) + declared,
+                         head + bytes(sent))
+
+
+def post_declared(url, path, content_type, declared, sent):
+    """POST ``sent`` under a Content-Length of ``declared`` bytes; the answer's status and JSON."""
+    host, port = url.removeprefix("http://").split(":")
     connection = HTTPConnection(host, int(port), timeout=60)
     try:
-        connection.putrequest("POST", "/api/analyze")
-        connection.putheader("Content-Type", "multipart/form-data; boundary=b")
-        connection.putheader("Content-Length", str(len(head) + declared))
-        connection.endheaders(head)
-        connection.send(bytes(sent))
+        connection.putrequest("POST", path)
+        connection.putheader("Content-Type", content_type)
+        connection.putheader("Content-Length", str(declared))
+        connection.endheaders(sent)
         answer = connection.getresponse()
         return answer.status, json.loads(answer.read())
     finally:
         connection.close()
+
+
+def test_a_body_over_its_route_s_limit_is_a_one_line_json_413(trained, tmp_path):
+    """Starlette's own body limit answered "Content Too Large" in plain text, which the page
+    and API clients read as JSON: a body declared over the limit (JSON sent to /api/analyze,
+    records to /api/csv) and one that passes it as it streams, with no length declared."""
+    with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "1", "--max-photo-mb", "0.05") as (url, _):
+        assert post_declared(url, "/api/analyze", "application/json", 200 * 1024, b"[]") == (
+            413, {"detail": "over the limit of 115.2 KB per request"})
+        over = {"detail": "over the limit of 64.0 MB per request"}
+        assert post_declared(url, "/api/csv", "application/json", 65 * 2 ** 20, b"[]") == (413, over)
+        streamed = httpx.post(url + "/api/csv", content=iter([b"[" + b" " * 2 ** 20] * 65),
+                              headers={"content-type": "application/json"}, timeout=TIMEOUT)
+        assert streamed.status_code == 413 and streamed.json() == over
 
 
 def test_a_photo_over_the_limit_is_refused_before_the_rest_is_sent(server):
@@ -552,7 +582,8 @@ def test_csv_rows_are_the_parquet_rows(server, trained, photos, tmp_path):
         assert table[column].fillna("").astype(str).tolist() == parquet[column].fillna("").astype(str).tolist()
     assert (table[["hat", "beard", "eyewear"]].fillna(-1) - parquet[["hat", "beard", "eyewear"]].fillna(-1)).abs().max().max() < 1e-9
     bad = httpx.post(server + "/api/csv", json=[{"image": "x"}], timeout=TIMEOUT)
-    assert bad.status_code == 422 and bad.json() == {"detail": "records: expected the records of /api/analyze"}
+    assert bad.status_code == 422
+    assert bad.json() == {"detail": "records: expected the records of /api/analyze (0.width: Field required)"}
 
 
 @pytest.mark.parametrize("scores, unknown", [({"foo": 1}, "'foo'"),  # was a 500
@@ -565,8 +596,26 @@ def test_csv_of_scores_of_other_labels_is_a_one_line_422(server, trained, scores
     assert httpx.post(server + "/api/csv", json=[record]).status_code == 200
     answer = httpx.post(server + "/api/csv", json=[record, {**record, "faces": [{**face, "scores": scores}]}])
     assert answer.status_code == 422
-    assert answer.json() == {"detail": "records: expected the records of /api/analyze; their scores are of "
+    assert answer.json() == {"detail": "records: expected the records of /api/analyze; their labels are "
                                        f"{', '.join(labels)}, not {unknown}"}
+
+
+@pytest.mark.parametrize("change, detail", [
+    ({"box": [1, 2]}, "0.faces.0.box.2: Field required"),
+    ({"scores": {"hat": "high"}}, "0.faces.0.scores.hat: Input should be a valid number, unable to parse string as a number"),
+    ({"scores": {"hat": 1.5}}, "0.faces.0.scores.hat: Input should be less than or equal to 1"),
+    ({"quality": {"status": "fine"}}, "0.faces.0.quality.status: Input should be 'ok' or 'uncertain'"),
+    ({"types": {"hat": {"cap": "yes"}}}, "0.faces.0.types.hat.cap: Input should be a valid number, unable to parse string as a number"),
+])
+def test_csv_of_records_of_another_shape_says_what_is_wrong(server, change, detail):
+    """Each of these was written as a row of junk (a box of two numbers, a score of text or
+    over 1, a status no record has), with a 200."""
+    face = {"box": [1, 2, 3, 4], "scores": {"hat": 0.5}, "labels": [], "quality": {"status": "ok"},
+            "types": {}, "recommendations": [], **change}
+    answer = httpx.post(server + "/api/csv", json=[{"image": "a.jpg", "width": 1, "height": 1, "error": None,
+                                                   "faces": [face]}])
+    assert answer.status_code == 422
+    assert answer.json() == {"detail": f"records: expected the records of /api/analyze ({detail})"}
 
 
 def test_csv_types_are_the_most_probable_whatever_the_key_order(server, trained):

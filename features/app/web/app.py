@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Body, Depends, FastAPI, File, HTTPException, Query, Request, UploadFile, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -39,6 +39,7 @@ from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, ch
                                    parse_min_probability, preload)
 from features.app.workers import server_worker
 from features.app.records import csv_text, public
+from features.app.web.schema import checked_records
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: Swagger UI 5 (which reads FastAPI's OpenAPI 3.1; swagger-ui-bundle's 4.15 showed "Unable to
@@ -243,42 +244,70 @@ def byte_text(n):
     return f"{exact.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} {unit}"
 
 
-class PhotoLimits:
-    """Refuse a photo over ``max_photo_bytes``, or one photo more than ``max_photos``, as soon
-    as its bytes arrive (413, one line): pure ASGI middleware that runs python-multipart's
-    parser (the one Starlette uses) over a multipart body as it streams to the app.
+class BodyLimits:
+    """Refuse a request whose body passes its route's limit (:meth:`limit`), a photo over
+    ``max_photo_bytes`` or one photo more than ``max_photos``, as soon as the bytes arrive
+    (413, one line of JSON): pure ASGI middleware that counts every body, and runs
+    python-multipart's parser (the one Starlette uses) over a multipart body as it streams to
+    the app.
 
     Starlette reads and spools the whole body before a part's size is known, so a 600 MB
-    photo would be taken in whole to be refused.  The 413 is raised from ``receive``, inside
-    the route's ``request.form()``, and answered as any HTTPException; since a part is cut
-    short, it names the limit, not the photo's size.  A malformed body is not ours to report:
-    the scan stops and Starlette says what is wrong with it.
+    photo would be taken in whole to be refused; and its own body limit (FastAPI's
+    ``max_body_size``) answers in plain text, past every exception handler.  A body declared
+    over the limit is refused before it is read; otherwise the 413 is raised from ``receive``,
+    inside the route's reading of its body, and answered as any HTTPException; since the body
+    is cut short, it names the limit, not its size.  A malformed multipart body is not ours
+    to report: the scan stops and Starlette says what is wrong with it.
     """
 
     def __init__(self, app, settings):
         self.app, self.settings = app, settings
 
-    async def __call__(self, scope, receive, send):
-        kind, options = parse_options_header(Headers(scope=scope).get("content-type")
-                                             if scope["type"] == "http" else None)
-        if kind != b"multipart/form-data" or b"boundary" not in options:
-            return await self.app(scope, receive, send)
-        try:
-            scan = PartScan(options[b"boundary"], self.settings)
-        except FormParserError:  # a boundary the parser refuses: Starlette's to report
-            return await self.app(scope, receive, send)
+    def limit(self, path):
+        """The largest body of a request to ``path``: 64 MB of records for /api/csv (a whole
+        drop's, whatever the photo limits), else ``max_photos`` photos of ``max_photo_bytes``."""
+        if path == "/api/csv":
+            return MAX_RECORDS_BYTES
+        return self.settings.max_photos * (self.settings.max_photo_bytes + PART_OVERHEAD)
 
-        async def scanned():
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers, limit = Headers(scope=scope), self.limit(scope["path"])
+        over = f"over the limit of {byte_text(limit)} per request"
+        if headers.get("content-length", "").isdigit() and int(headers["content-length"]) > limit:
+            return await JSONResponse({"detail": over}, status_code=413)(scope, receive, send)
+        scan = part_scan(headers.get("content-type"), self.settings)
+        read = 0
+
+        async def limited():
+            nonlocal read
             message = await receive()
             if message["type"] == "http.request":
-                scan.write(message.get("body", b""))
+                read += len(message.get("body", b""))
+                if read > limit:
+                    raise HTTPException(413, over)
+                if scan is not None:
+                    scan.write(message.get("body", b""))
             return message
 
-        await self.app(scope, scanned, send)
+        await self.app(scope, limited, send)
+
+
+def part_scan(content_type, settings):
+    """A :class:`PartScan` for a multipart body, else None (for a boundary the parser refuses
+    too: Starlette's to report)."""
+    kind, options = parse_options_header(content_type)
+    if kind != b"multipart/form-data" or b"boundary" not in options:
+        return None
+    try:
+        return PartScan(options[b"boundary"], settings)
+    except FormParserError:
+        return None
 
 
 class PartScan:
-    """One multipart body's file parts, counted as it streams in (see :class:`PhotoLimits`)."""
+    """One multipart body's file parts, counted as it streams in (see :class:`BodyLimits`)."""
 
     def __init__(self, boundary, settings):
         self.settings, self.files = settings, 0
@@ -413,19 +442,22 @@ class Batch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-async def check_fields(request):
+async def check_fields(request: Request):
     """A one-line 422 for a query or form field the request's route does not read, and for an
     option given twice: a misspelt option (``min_probabilty``) was answered with the
     defaults, photos sent as ``photo`` to /api/analyze were left out, and of an option given
-    twice the last was read, and nothing said so."""
+    twice the last was read, and nothing said so.  /api/health takes any: a monitor may add
+    a field to get past a cache."""
     dependant = request.scope["route"].dependant
     known = query_fields(dependant)
     if unknown := sorted(set(request.query_params) - known):
-        raise HTTPException(422, f"{unknown[0]}: not an option of {request.url.path} (its options: "
-                                 f"{', '.join(sorted(known))})")
+        listed = f"its options: {', '.join(sorted(known))}" if known else "it has none"
+        raise HTTPException(422, f"{unknown[0]}: not an option of {request.url.path} ({listed})")
     given = [name for name, _ in request.query_params.multi_items()]
     if twice := sorted({name for name in given if given.count(name) > 1}):
         raise HTTPException(422, f"{twice[0]}: given {given.count(twice[0])} times; give it once")
+    if not any(isinstance(field.field_info, params.Form) for field in dependant.body_params):
+        return  # a JSON body: its shape is checked where it is read
     fields = {field.alias for field in dependant.body_params}  # the photos' field (parsed already)
     if unknown := sorted(set((await request.form()).keys()) - fields):
         raise HTTPException(422, f"{unknown[0]}: not a field of {request.url.path} (its field: "
@@ -494,17 +526,18 @@ async def all_records(batch, request):
 
 
 def records_csv_text(records, labels):
-    """The CSV of records as /api/analyze gives them, or a one-line 422: :func:`csv_text` trusts
-    its records, so another shape would be a 500, and a score of a label the model has not (of
-    another column, even) a wrong row."""
+    """The CSV of records as /api/analyze gives them, or a one-line 422 saying what is not:
+    :func:`csv_text` trusts its records, so another shape would be a 500 or a row of junk,
+    and a score or label the model has not (of another column, even) a wrong row."""
     try:
-        scored = {label for record in records for face in record["faces"] for label in face["scores"]}
-        if unknown := sorted(scored - set(labels)):
-            raise HTTPException(422, f"{NOT_RECORDS}; their scores are of {', '.join(labels)}, "
-                                     f"not {', '.join(map(repr, unknown))}")
-        return csv_text(records)
-    except (LookupError, TypeError, AttributeError):
-        raise HTTPException(422, NOT_RECORDS) from None
+        records = checked_records(records)
+    except ValueError as exc:
+        raise HTTPException(422, f"{NOT_RECORDS} ({exc})") from None
+    named = {label for record in records for face in record["faces"] for label in [*face["scores"], *face["labels"]]}
+    if unknown := sorted(named - set(labels)):
+        raise HTTPException(422, f"{NOT_RECORDS}; their labels are {', '.join(labels)}, "
+                                 f"not {', '.join(map(repr, unknown))}")
+    return csv_text(records)
 
 
 def wrong_media_type(request):
@@ -593,11 +626,10 @@ def create_app(settings):
 
     app = FastAPI(title="img2recommender", version=version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Hat, beard and eyewear per face, with calibrated probabilities and products.",
-                  max_body_size=settings.max_photos * (settings.max_photo_bytes + PART_OVERHEAD),
-                  # PhotoLimits refuses one photo more first, with its 413; Starlette's default
+                  # BodyLimits refuses one photo more first, with its 413; Starlette's default
                   # (1000) would refuse a larger --max-photos with a 400
                   form_limits={"max_files": settings.max_photos})
-    app.add_middleware(PhotoLimits, settings=settings)
+    app.add_middleware(BodyLimits, settings=settings)
     app.state.card, app.state.summary, app.state.analyser = card, model_summary(card), analyser
 
     @app.exception_handler(RequestValidationError)
@@ -682,11 +714,11 @@ def create_app(settings):
 
     @app.post("/api/csv", summary="Records (as /api/analyze gives them) as CSV, one row per face",
               response_class=Response, responses={200: {"content": {"text/csv": {}}}},
-              max_body_size=MAX_RECORDS_BYTES)
+              dependencies=[Depends(check_fields)])
     def records_csv(records: Annotated[list[dict], Body(description="records of /api/analyze")]):
         return Response(records_csv_text(records, card["labels"]), media_type="text/csv")
 
-    @app.get("/api/catalog", summary="The products that can be recommended")
+    @app.get("/api/catalog", summary="The products that can be recommended", dependencies=[Depends(check_fields)])
     async def products():
         return catalog
 
