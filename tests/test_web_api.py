@@ -352,6 +352,30 @@ def test_a_client_that_leaves_mid_stream_leaves_nothing_behind(server, lfw_paths
     assert set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) == before
 
 
+def test_requests_take_turns_at_the_workers(server, lfw_paths):
+    """A request of many photos queued them all at once: another request's one photo, sent
+    while they were being analysed, was answered only after the last of them.  Now each
+    request has a few photos queued at a time, and the one photo waits behind a few."""
+    many = upload([Path(p) for p in lfw_paths[:40]])
+    arrived = []
+
+    def stream():
+        with httpx.stream("POST", server + "/api/analyze", params={"format": "jsonl"}, files=many,
+                          timeout=TIMEOUT) as answer:
+            for _ in answer.iter_lines():
+                arrived.append(time.monotonic())
+
+    with ThreadPoolExecutor(1) as pool:
+        streaming = pool.submit(stream)
+        while not arrived and not streaming.done():
+            time.sleep(0.05)
+        one = httpx.post(server + "/api/analyze", files=upload([Path(lfw_paths[40])]), timeout=TIMEOUT)
+        answered = time.monotonic()
+        streaming.result()
+    assert one.status_code == 200 and one.json()[0]["image"] == Path(lfw_paths[40]).name
+    assert len(arrived) == 40 and sum(t > answered for t in arrived) >= 20, (arrived, answered)
+
+
 @pytest.mark.parametrize("path", ["/api/analyze", "/api/profile"])
 def test_a_client_that_gives_up_on_a_json_answer_leaves_no_work_behind(server, lfw_paths, path):
     """A client that stops waiting for a format=json answer: its photos still queued are

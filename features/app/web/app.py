@@ -59,6 +59,10 @@ UPLOADS = "img2rec-web-"
 #: Option sets whose thresholds a server keeps (:meth:`Analyser.thresholds`): clients may send
 #: a new ``precision`` with every request.
 KEPT_DECISIONS = 32
+#: Photos of one request in the workers' queue at once, per worker: a request of 200 photos
+#: held another's one photo until all 200 were done; now it waits behind a few.  Two per
+#: worker keep the workers busy while the next is queued.
+AHEAD_PER_WORKER = 2
 #: A queued photo's answer when the server stops before it (Ctrl-C, SIGTERM).
 STOPPING = "not analysed: the server is stopping; send it again once it is back"
 
@@ -361,7 +365,8 @@ class PartScan:
 
 
 class Batch:
-    """One request's photos in a private temporary folder, each queued to the workers.
+    """One request's photos in a private temporary folder, queued to the workers a few at a
+    time (:data:`AHEAD_PER_WORKER`), so that requests take turns.
 
     The files are named by their number only, so nothing in a request picks a path;
     :meth:`close` cancels what has not started and removes the folder.
@@ -372,25 +377,32 @@ class Batch:
         self.names = [display_name(p.filename, n) for n, p in enumerate(photos)]
         self.analyser, self.options, self.annotate = analyser, options, annotate
         self.photos, self.futures, self.jobs, self.asked = photos, [], [], None
+        self.ahead = AHEAD_PER_WORKER * analyser.settings.workers
 
     async def queue(self):
-        """Ask a worker for the thresholds of the batch's options (:meth:`headers`), then write
-        each upload to the folder and queue it."""
+        """Ask a worker for the thresholds of the batch's options (:meth:`headers`), write
+        each upload to the folder, and queue the first photos."""
         self.asked = self.analyser.thresholds(self.options)  # first: a stream need not wait for the photos
         for number, upload in enumerate(self.photos):
             path = self.folder / str(number)
             with open(path, "wb") as out:
                 while block := await upload.read(MB):
                     out.write(block)
-            annotate_to = self.folder / f"{number}-annotated.jpg" if self.annotate else None
-            self.jobs.append((path, annotate_to))
-            self.futures.append(self.analyser.submit(path, self.options, annotate_to=annotate_to))
+            self.jobs.append((path, self.folder / f"{number}-annotated.jpg" if self.annotate else None))
+        self.submit_until(self.ahead)
         return self
 
+    def submit_until(self, count):
+        """Queue the photos up to the ``count``-th (all queued already: nothing)."""
+        for path, annotate_to in self.jobs[len(self.futures):count]:
+            self.futures.append(self.analyser.submit(path, self.options, annotate_to=annotate_to))
+
     async def records(self):
-        """Yield each photo's full record in upload order, ``image`` being its uploaded name."""
-        for name, future, (path, annotate_to) in zip(self.names, self.futures, self.jobs):
-            yield {**await self.record(name, future, path, annotate_to), "image": name}
+        """Yield each photo's full record in upload order, ``image`` being its uploaded name;
+        as each is awaited, the photo :attr:`ahead` of it is queued."""
+        for number, (name, (path, annotate_to)) in enumerate(zip(self.names, self.jobs)):
+            self.submit_until(number + 1 + self.ahead)
+            yield {**await self.record(name, self.futures[number], path, annotate_to), "image": name}
 
     async def record(self, name, future, path, annotate_to):
         """One photo's record.  When a worker dies, its pool's photos fail: one whose analysis
