@@ -142,7 +142,7 @@ def test_a_request_is_told_the_thresholds_that_decided_it(server, trained, photo
 def test_bad_uploads_get_their_error_and_leave_nothing_behind(server, photos):
     before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
     jpeg = photos[0].read_bytes()
-    photos = [("photos", ("../../etc/evil\u202e.jpg", b"not a photo")),  # folders and a control character
+    photos = [("photos", ("../../etc/evil\u202e\u2028.jpg", b"not a photo")),  # folders, a control character, a line separator
               ("photos", ("empty.jpg", b"")),
               ("photos", ("cut.jpg", jpeg[:len(jpeg) // 3])),
               ("photos", ("C:\\Users\\me\\good.jpg", jpeg)),

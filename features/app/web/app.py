@@ -226,7 +226,8 @@ def remove_stale_uploads():
 
 
 def display_name(filename, number):
-    """The uploaded file's own name without folders or control characters: shown, never opened.
+    """The uploaded file's own name without folders, control characters or line separators:
+    shown, never opened.
 
     Browsers send ``"``, CR and LF in a file name as ``%22``, ``%0D`` and ``%0A`` (WHATWG's
     multipart/form-data); those three are undone, so ``say "hi".jpg`` is not shown as
@@ -236,7 +237,9 @@ def display_name(filename, number):
     for escaped, character in BROWSER_ESCAPES.items():
         name = name.replace(escaped, character)
     name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
-    name = "".join(c for c in name if not unicodedata.category(c).startswith("C")).strip()
+    # control and format characters (C*), and Unicode's line and paragraph separators (a line break to a reader)
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C" and unicodedata.category(c) not in ("Zl", "Zp"))
+    name = name.strip()
     return name or f"photo-{number}"
 
 
