@@ -365,3 +365,44 @@ def test_the_drop_zone_opens_the_photo_picker_from_the_keyboard(server, browser)
         drop.send_keys(key)
     drop.send_keys("a")
     assert browser.execute_script("return window.picked") == 2
+
+
+def drop_onto_the_page(browser, paths):
+    """Drag ``paths`` (files or folders) from the disk onto the drop zone and let go, as a file
+    manager does: Chromium's own drag events (DevTools' Input.dispatchDragEvent), which hand
+    the page real entries, folders too."""
+    from selenium.webdriver.common.by import By
+
+    drop = browser.find_element(By.ID, "drop")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", drop)
+    x, y = browser.execute_script("const r = arguments[0].getBoundingClientRect(); "
+                                  "return [r.x + r.width / 2, r.y + r.height / 2];", drop)
+    data = {"items": [], "files": [str(path) for path in paths], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        browser.execute_cdp_cmd("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": data})
+
+
+def test_a_dropped_folder_is_analysed_with_its_folders_in_the_names_and_an_empty_one_is_said(server, browser,
+                                                                                            tmp_path):
+    """The drop itself was never tested (only the pickers were): a folder dragged onto the page
+    is read through its entries, every photo under it analysed and named with its folders; an
+    empty folder dropped said nothing at all."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "trip" / "day2").mkdir(parents=True)
+    shutil.copy(PHOTOS[0], tmp_path / "trip" / "a.jpg")
+    shutil.copy(PHOTOS[1], tmp_path / "trip" / "day2" / "b.jpg")
+    (tmp_path / "trip" / "notes.txt").write_text("not a photo")
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    drop_onto_the_page(browser, [tmp_path / "empty"])
+    WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
+    assert browser.find_element(By.ID, "drop-error").text == "No file in what was dropped or picked"
+    drop_onto_the_page(browser, [tmp_path / "trip"])
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos")
+    assert browser.find_element(By.ID, "drop-error").text == ""
+    assert text_of(browser, "#photos h2.name") == ["trip/a.jpg", "trip/day2/b.jpg"]
+    assert browser.execute_script("return state.records.map((r) => r.image)") == ["trip/a.jpg", "trip/day2/b.jpg"]
+    assert all(record["faces"] for record in browser.execute_script("return state.records"))

@@ -266,7 +266,7 @@ async function analyse(files) {
   // said once, here, not on every photo's card (the server refused each of them for it)
   const perCategory = $("per-category");
   $("drop-error").textContent = !photos.length
-    ? (files.length ? `No photo among the ${files.length} file(s) (JPEG, PNG, WebP, GIF, BMP or TIFF)` : "")
+    ? (files.length ? `No photo among the ${files.length} file(s) (JPEG, PNG, WebP, GIF, BMP or TIFF)` : "No file in what was dropped or picked")
     : perCategory.checkValidity() ? "" : `Products per category: a whole number from ${perCategory.min} to ${perCategory.max}`;
   if (!photos.length || $("drop-error").textContent) return;
   const perCategoryChecked = perCategory.value;  // for every batch: the box may change meanwhile
@@ -318,8 +318,11 @@ function wire() {
     event.preventDefault();
     drop.classList.remove("over");
     const entries = [...event.dataTransfer.items].map((item) => item.webkitGetAsEntry()).filter(Boolean);
-    const files = (await Promise.all(entries.map(filesOf))).flat();
-    analyse(files);
+    try {
+      analyse((await Promise.all(entries.map(filesOf))).flat());
+    } catch (error) {  // a folder the browser may not read
+      $("drop-error").textContent = `What was dropped could not be read: ${error.message}`;
+    }
   });
   for (const id of ["pick", "pick-folder"]) {
     $(id).addEventListener("change", (event) => { analyse([...event.target.files]); event.target.value = ""; });
