@@ -380,11 +380,11 @@ class Batch:
         self.names = [display_name(p.filename, n) for n, p in enumerate(photos)]
         self.analyser, self.options, self.annotate = analyser, options, annotate
         self.photos, self.futures, self.jobs, self.asked = photos, [], [], None
-        self.ahead = AHEAD_PER_WORKER * analyser.settings.workers
+        self.ahead, self.running, self.closed = AHEAD_PER_WORKER * analyser.settings.workers, 0, False
 
     async def queue(self):
-        """Ask a worker for the thresholds of the batch's options (:meth:`headers`), write
-        each upload to the folder, and queue the first photos."""
+        """Ask a worker for the thresholds of the batch's options (:meth:`headers`), then write
+        each upload to the folder, queueing the first photos as they are written."""
         self.asked = self.analyser.thresholds(self.options)  # first: a stream need not wait for the photos
         for number, upload in enumerate(self.photos):
             path = self.folder / str(number)
@@ -392,36 +392,49 @@ class Batch:
                 while block := await upload.read(MB):
                     out.write(block)
             self.jobs.append((path, self.folder / f"{number}-annotated.jpg" if self.annotate else None))
-        self.submit_until(self.ahead)
+            self.refill()
         return self
 
-    def submit_until(self, count):
-        """Queue the photos up to the ``count``-th (all queued already: nothing)."""
-        for path, annotate_to in self.jobs[len(self.futures):count]:
-            self.futures.append(self.analyser.submit(path, self.options, annotate_to=annotate_to))
+    def refill(self, *, at_least=0):
+        """Queue the next photos while fewer than :attr:`ahead` of this batch's are queued or
+        being analysed (and at least ``at_least`` photos in all): each one's end queues the
+        next, whichever finishes first, so a slow photo does not leave the other workers idle."""
+        loop = asyncio.get_running_loop()
+        while not self.closed and len(self.futures) < len(self.jobs) and (
+                self.running < self.ahead or len(self.futures) < at_least):
+            path, annotate_to = self.jobs[len(self.futures)]
+            future = self.analyser.submit(path, self.options, annotate_to=annotate_to)
+            self.futures.append(future)
+            self.running += 1
+            future.add_done_callback(lambda _: loop.call_soon_threadsafe(self.finished))
+
+    def finished(self):
+        self.running -= 1
+        self.refill()
 
     async def records(self):
-        """Yield each photo's full record in upload order, ``image`` being its uploaded name;
-        as each is awaited, the photo :attr:`ahead` of it is queued."""
-        for number, (name, (path, annotate_to)) in enumerate(zip(self.names, self.jobs)):
-            self.submit_until(number + 1 + self.ahead)
-            yield {**await self.record(name, self.futures[number], path, annotate_to), "image": name}
+        """Yield each photo's full record in upload order, ``image`` being its uploaded name."""
+        for number, name in enumerate(self.names):
+            self.refill(at_least=number + 1)  # its turn may come before the last one's end is counted
+            yield {**await self.record(number), "image": name}
 
-    async def record(self, name, future, path, annotate_to):
-        """One photo's record.  When a worker dies, its pool's photos fail: one whose analysis
-        had started (:func:`started`) may be the one it died on, and is analysed again alone
-        (:meth:`Analyser.again_alone`), answered as lost only when it kills that worker too;
-        one only queued is queued again.  (Every photo of the pool was answered "the worker
-        died while analysing this photo".)  One the server's stop cancelled
+    async def record(self, number):
+        """Photo ``number``'s record.  When a worker dies, its pool's photos fail: one whose
+        analysis had started (:func:`started`) may be the one it died on, and is analysed again
+        alone (:meth:`Analyser.again_alone`), answered as lost only when it kills that worker
+        too; one only queued is queued again.  (Every photo of the pool was answered "the
+        worker died while analysing this photo".)  One the server's stop cancelled
         (:meth:`Analyser.stop`) is not analysed."""
+        (path, annotate_to), name = self.jobs[number], self.names[number]
         try:
             while True:  # each new break is another photo's, which goes alone
                 try:
-                    return (await asyncio.wrap_future(future))[0]
+                    return (await asyncio.wrap_future(self.futures[number]))[0]
                 except BrokenProcessPool:
                     if started(path).exists():
                         return (await self.analyser.again_alone(path, self.options, annotate_to=annotate_to))[0]
-                    future = self.analyser.submit(path, self.options, annotate_to=annotate_to)
+                    # kept where close() cancels it
+                    self.futures[number] = self.analyser.submit(path, self.options, annotate_to=annotate_to)
         except BrokenProcessPool:
             return lost_record(name)
         except asyncio.CancelledError:
@@ -452,6 +465,7 @@ class Batch:
         return headers
 
     def close(self):
+        self.closed = True
         for future in self.futures:
             future.cancel()
         shutil.rmtree(self.folder, ignore_errors=True)
