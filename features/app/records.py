@@ -31,7 +31,13 @@ def path_text(path):
     text, JSON and Parquet (Python's own str of it cannot be printed or written to either);
     a control character shows as Python writes it (``\\n``), so that a name holding a line
     break cannot break a line of the text output or of an error."""
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return printable(os.fsencode(path).decode("utf-8", "backslashreplace"))
+
+
+def printable(text):
+    """``text`` with each control character, line separator or lone surrogate as Python writes
+    it (``\\n``, ``\\udfff``): one line of UTF-8, whatever a client or a file name put in it."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
 
 

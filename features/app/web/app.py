@@ -32,13 +32,14 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_card_is_model, check_detection,
                                    check_precision, chosen_thresholds, error_record, frozen_catalog, lost_record,
                                    parse_min_probability, preload)
 from features.app.workers import server_worker
-from features.app.records import csv_text, public
+from features.app.records import csv_text, printable, public
 from features.app.web.schema import checked_records
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -271,20 +272,22 @@ class BodyLimits:
         self.app, self.settings = app, settings
 
     def limit(self, path):
-        """The largest body of a request to ``path``: 64 MB of records for /api/csv (a whole
-        drop's, whatever the photo limits), else ``max_photos`` photos of ``max_photo_bytes``."""
+        """The largest body of a request to ``path``, in bytes and in words, and whether it is
+        photos: 64 MB of records for /api/csv (a whole drop's, whatever the photo limits), else
+        ``max_photos`` photos of ``max_photo_bytes`` (with their parts' headers)."""
         if path == "/api/csv":
-            return MAX_RECORDS_BYTES
-        return self.settings.max_photos * (self.settings.max_photo_bytes + PART_OVERHEAD)
+            return MAX_RECORDS_BYTES, f"{byte_text(MAX_RECORDS_BYTES)} of records", False
+        photos, size = self.settings.max_photos, self.settings.max_photo_bytes
+        return photos * (size + PART_OVERHEAD), f"{photos} photo{'s' * (photos != 1)} of {byte_text(size)}", True
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers, limit = Headers(scope=scope), self.limit(scope["path"])
-        over = f"over the limit of {byte_text(limit)} per request"
+        headers, (limit, words, photos) = Headers(scope=scope), self.limit(scope["path"])
+        over = f"over the limit of {words} per request"
         if headers.get("content-length", "").isdigit() and int(headers["content-length"]) > limit:
             return await JSONResponse({"detail": over}, status_code=413)(scope, receive, send)
-        scan = part_scan(headers.get("content-type"), self.settings)
+        scan = part_scan(headers.get("content-type"), self.settings) if photos else None
         read = 0
 
         async def limited():
@@ -475,8 +478,8 @@ async def check_fields(request: Request):
     """A one-line 422 for a query or form field the request's route does not read, and for an
     option given twice: a misspelt option (``min_probabilty``) was answered with the
     defaults, photos sent as ``photo`` to /api/analyze were left out, and of an option given
-    twice the last was read, and nothing said so.  /api/health takes any: a monitor may add
-    a field to get past a cache."""
+    twice the last was read, and nothing said so.  (The GET routes, which read no field, take
+    any: a monitor or a browser may add one to get past a cache.)"""
     dependant = request.scope["route"].dependant
     known = query_fields(dependant)
     if unknown := sorted(set(request.query_params) - known):
@@ -666,14 +669,21 @@ def create_app(settings):
         if refused := wrong_media_type(request):
             return refused
         error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"][1:]) or "request"
-        # a part without a filename reaches FastAPI as text, not as a file
-        message = "not a file (no filename)" if "Expected UploadFile" in error["msg"] else error["msg"]
-        return JSONResponse({"detail": f"{where}: {message}"}, status_code=422)
+        if error["type"] == "json_invalid":  # its place is the character where the JSON went wrong
+            where, message = "request", f"not JSON ({error['ctx']['error']} at character {error['loc'][-1]})"
+        else:
+            where = ".".join(str(part) for part in error["loc"][1:]) or "request"
+            # a part without a filename reaches FastAPI as text, not as a file
+            message = "not a file (no filename)" if "Expected UploadFile" in error["msg"] else error["msg"]
+        return JSONResponse({"detail": printable(f"{where}: {message}")}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def one_line_refusal(request, exc):  # a name the client chose may be in it
+        return JSONResponse({"detail": printable(str(exc.detail))}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def one_line_server_error(request, exc):
-        return JSONResponse({"detail": f"{type(exc).__name__}: {exc}".splitlines()[0]}, status_code=500)
+        return JSONResponse({"detail": printable(f"{type(exc).__name__}: {exc}".splitlines()[0])}, status_code=500)
 
     async def options(request: Request, per_category: PerCategory = PER_CATEGORY,
                       min_probability: MinProbability = None, precision: Precision = None,
@@ -719,6 +729,8 @@ def create_app(settings):
         try:
             headers = await batch.headers()
             [record] = [r async for r in batch.records()]
+            if record["error"] == STOPPING:  # nothing wrong with the photo
+                raise HTTPException(503, f"{record['image']}: {STOPPING}", headers={"Retry-After": "10"})
             if record["error"]:
                 raise HTTPException(422, f"{record['image']}: {record['error']}")
             if "annotation_error" in record:  # the server's fault, not the photo's: its log says it too
@@ -744,10 +756,12 @@ def create_app(settings):
     @app.post("/api/csv", summary="Records (as /api/analyze gives them) as CSV, one row per face",
               response_class=Response, responses={200: {"content": {"text/csv": {}}}},
               dependencies=[Depends(check_fields)])
-    def records_csv(records: Annotated[list[dict], Body(description="records of /api/analyze")]):
+    # a list of anything here: checked_records stops at the first wrong item, where FastAPI
+    # would build an error for each of a million
+    def records_csv(records: Annotated[list, Body(description="records of /api/analyze")]):
         return Response(records_csv_text(records, card["labels"]), media_type="text/csv")
 
-    @app.get("/api/catalog", summary="The products that can be recommended", dependencies=[Depends(check_fields)])
+    @app.get("/api/catalog", summary="The products that can be recommended")
     async def products():
         return catalog
 

@@ -3,16 +3,38 @@
 refused with what is wrong instead of written as a row of junk.
 
 Only what a CSV row reads is checked; other keys (a quality record's figures, a product's
-name) may be there and pass as they are.
+name) may be there and pass as they are, but for ``types``, which the row holds whole.
 """
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only from Python 3.12
 
-Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0)]
+from features.app.records import printable
+
+
+def encodable(text):
+    """``text``, or ValueError for a lone surrogate (JSON's ``"\\ud800"``), which no CSV can
+    be written in."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not Unicode text (a lone surrogate)") from None
+    return text
+
+
+# Strict: a number sent as text, or true for 1, is refused rather than converted
+Text = Annotated[str, Strict(), AfterValidator(encodable)]
+Probability = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
+Pixels = Annotated[int, Strict(), Field(ge=-2 ** 31, lt=2 ** 31)]  # the Parquet rows' int32
+Count = Annotated[int, Strict(), Field(ge=0, lt=2 ** 31)]
+#: Every list and dict stops at its first error: a body of a million wrong items built a
+#: million errors (gigabytes, the event loop held for seconds) to say the first.
+FIRST_ERROR = Field(fail_fast=True)
+Scores = Annotated[dict[Text, Probability], FIRST_ERROR]
 OPEN = ConfigDict(extra="allow")
+#: Longest error message: a key the client chose is part of it.
+LONGEST_ERROR = 200
 
 
 class Quality(TypedDict):
@@ -21,46 +43,48 @@ class Quality(TypedDict):
 
 
 class Types(TypedDict, total=False):
-    __pydantic_config__ = OPEN
-    eyewear: dict[str, Probability]
-    hat: dict[str, Probability]
-    beard: dict[str, Probability]
-    hat_colour: str
+    __pydantic_config__ = ConfigDict(extra="forbid")  # written whole, as JSON, into a CSV cell
+    eyewear: Scores
+    hat: Scores
+    beard: Scores
+    hat_colour: Text
 
 
 class Product(TypedDict):
     __pydantic_config__ = OPEN
-    product_id: str
+    product_id: Text
 
 
 class Face(TypedDict):
     __pydantic_config__ = OPEN
-    box: tuple[int, int, int, int]
-    scores: dict[str, Probability]
-    labels: list[str]
+    box: Annotated[list[Pixels], Field(min_length=4, max_length=4, fail_fast=True)]
+    scores: Scores
+    labels: Annotated[list[Text], FIRST_ERROR]
     types: Types
     quality: Quality
-    recommendations: list[Product]
+    recommendations: Annotated[list[Product], FIRST_ERROR]
 
 
 class Record(TypedDict):
     __pydantic_config__ = OPEN
-    image: str
+    image: Text
     width: Count | None
     height: Count | None
-    faces: list[Face]
-    error: str | None
+    faces: Annotated[list[Face], FIRST_ERROR]
+    error: Text | None
 
 
-RECORDS = TypeAdapter(list[Record])
+RECORDS = TypeAdapter(Annotated[list[Record], FIRST_ERROR])
 
 
 def checked_records(records):
-    """``records`` as plain dicts, or ValueError naming the first thing that is not as a
-    published record has it (``"0.faces.0.box: Input should be a valid integer"``)."""
+    """``records`` as plain dicts, or ValueError naming, on one line, the first thing that is
+    not as a published record has it (``"0.faces.0.box: List should have at least 4 items
+    after validation, not 2"``)."""
     try:
         return RECORDS.validate_python(records)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "records"
-        raise ValueError(f"{where}: {error['msg']}") from None
+        message = printable(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+        raise ValueError(message if len(message) <= LONGEST_ERROR else message[:LONGEST_ERROR - 1] + "…") from None

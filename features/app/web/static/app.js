@@ -318,11 +318,10 @@ function wire() {
     event.preventDefault();
     drop.classList.remove("over");
     const entries = [...event.dataTransfer.items].map((item) => item.webkitGetAsEntry()).filter(Boolean);
-    try {
-      analyse((await Promise.all(entries.map(filesOf))).flat());
-    } catch (error) {  // a folder the browser may not read
-      $("drop-error").textContent = `What was dropped could not be read: ${error.message}`;
-    }
+    const read = await Promise.allSettled(entries.map(filesOf));  // a folder the browser may not read
+    analyse(read.flatMap((result) => result.value || []));
+    const failed = read.filter((result) => result.status === "rejected");
+    if (failed.length) $("drop-error").textContent = `${count(failed.length, "dropped item")} could not be read, the rest are analysed: ${failed[0].reason.message}`;
   });
   for (const id of ["pick", "pick-folder"]) {
     $(id).addEventListener("change", (event) => { analyse([...event.target.files]); event.target.value = ""; });
