@@ -9,7 +9,7 @@ from features.labels import TYPE_VALUES
 from features.products.recommendations import (ANY_TYPE, CATALOG, TYPE_COLUMNS, CatalogError, describe,
                                                 headline, load_catalog, profile, recommend_products)
 from features.vision.colours import colour_name, hat_colour
-from features.vision.landmarks import BROWS
+from features.vision.landmarks import BROWS, CHIN, JAWLINE
 from features.vision.faces import detect_faces
 
 
@@ -183,8 +183,8 @@ def test_measured_hat_colour_of_a_real_face(astronaut):
     assert hat_colour(astronaut, face) in {"black", "brown"}  # her dark hair above the brows
     painted = astronaut.copy()
     top = int(face.landmarks[BROWS, 1].min())
-    height = int(face.landmarks[8, 1]) - top
-    left, right = int(face.landmarks[0, 0]), int(face.landmarks[16, 0])
+    height = int(face.landmarks[CHIN, 1]) - top
+    left, right = int(face.landmarks[JAWLINE][0, 0]), int(face.landmarks[JAWLINE][-1, 0])
     painted[max(0, top - height):top - height // 8, left:right] = (200, 20, 20)  # a red crown
     assert hat_colour(painted, face) == "red"
     assert hat_colour(astronaut, face) != "red"  # the photo read first was not modified

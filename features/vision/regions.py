@@ -22,7 +22,6 @@ REGION_SIZES = {
 REGIONS = ("forehead", "eye_band", "jaw")
 
 
-
 def face_frame(landmarks):
     """Origin (between the eyes) and angle (of the eye line, radians) of a face's frame."""
     left = landmarks[LEFT_EYE].mean(axis=0)
