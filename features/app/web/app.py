@@ -55,6 +55,10 @@ NOT_RECORDS = "records: expected the records of /api/analyze"
 #: the event loop, about 0.03 s and 8 MB of memory per MB sent.
 MAX_RECORDS_BYTES = 64 * MB
 BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
+#: What an upload's name loses (Unicode categories): control and format characters, lone
+#: surrogates, and line and paragraph separators (a line break to whoever reads the name).
+#: Characters unassigned in this Python's Unicode stay: they are newer emoji, mostly.
+UNSHOWN = ("Cc", "Cf", "Cs", "Zl", "Zp")
 #: The start of a request's upload folder's name, then the server's pid (:func:`remove_stale_uploads`).
 UPLOADS = "img2rec-web-"
 #: Option sets whose thresholds a server keeps (:meth:`Analyser.thresholds`): clients may send
@@ -238,9 +242,7 @@ def display_name(filename, number):
     for escaped, character in BROWSER_ESCAPES.items():
         name = name.replace(escaped, character)
     name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
-    # control and format characters (C*), and Unicode's line and paragraph separators (a line break to a reader)
-    name = "".join(c for c in name if unicodedata.category(c)[0] != "C" and unicodedata.category(c) not in ("Zl", "Zp"))
-    name = name.strip()
+    name = "".join(c for c in name if unicodedata.category(c) not in UNSHOWN).strip()
     return name or f"photo-{number}"
 
 
@@ -286,7 +288,9 @@ class BodyLimits:
         headers, (limit, words, photos) = Headers(scope=scope), self.limit(scope["path"])
         over = f"over the limit of {words} per request"
         if headers.get("content-length", "").isdigit() and int(headers["content-length"]) > limit:
-            return await JSONResponse({"detail": over}, status_code=413)(scope, receive, send)
+            # the body is not read: the connection cannot be used again
+            return await JSONResponse({"detail": over}, status_code=413, headers={"Connection": "close"})(
+                scope, receive, send)
         scan = part_scan(headers.get("content-type"), self.settings) if photos else None
         read = 0
 
@@ -761,6 +765,7 @@ def create_app(settings):
     def records_csv(records: Annotated[list, Body(description="records of /api/analyze")]):
         return Response(records_csv_text(records, card["labels"]), media_type="text/csv")
 
+    @app.head("/api/catalog", include_in_schema=False)
     @app.get("/api/catalog", summary="The products that can be recommended")
     async def products():
         return catalog
