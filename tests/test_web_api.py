@@ -600,13 +600,17 @@ def test_port_zero_serves_on_the_port_it_prints(trained, host, shown):
         process.wait(timeout=30)
 
 
-def test_ctrl_c_stops_the_server_without_a_traceback(trained, tmp_path):
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_stops_the_server_without_a_traceback(trained, tmp_path, presses):
     """Uvicorn raises a captured SIGINT again once it has shut down, which Python's default
-    handler turned into a KeyboardInterrupt traceback (SIGINT is restored here: a shell's
-    background job ignores it, and so would the server)."""
+    handler turned into a KeyboardInterrupt traceback; a second Ctrl-C, which exits at once,
+    logged the lifespan's CancelledError with its traceback (SIGINT is restored here: a
+    shell's background job ignores it, and so would the server)."""
     log = tmp_path / "serve.log"
     with serving(trained["model"], log, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as (_, process):
-        process.send_signal(signal.SIGINT)
+        for _ in range(presses):
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.05)
         assert process.wait(timeout=60) == 130
     assert "Traceback" not in log.read_text() and "KeyboardInterrupt" not in log.read_text(), log.read_text()
 

@@ -657,7 +657,12 @@ def create_app(settings):
 
     @asynccontextmanager
     async def lifespan(app):
-        yield
+        try:
+            yield
+        except asyncio.CancelledError:
+            # a second Ctrl-C: uvicorn exits at once, without the shutdown that ends this
+            # (Analyser.kill has ended the workers); cancelled here, it logged a traceback
+            return
         analyser.close()
 
     app = FastAPI(title="img2recommender", version=version(), lifespan=lifespan, docs_url=None, redoc_url=None,
