@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import LFW, ROOT, alive, children, free_port
@@ -24,6 +26,18 @@ TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
 def run(trained, *args):
     command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+
+
+@given(st.floats(0, 1), st.floats(0.0001, 1))
+def test_a_score_shows_on_the_side_of_its_threshold_its_decision_is(probability, threshold):
+    """Scores are shown to 4 decimals: to the nearest, 0.37064999 decided at 0.3706498 (a
+    label) showed 0.3706, under the threshold the answer names (X-Thresholds)."""
+    from features.app.analysis import shown_score
+
+    decided = probability >= threshold
+    shown = shown_score(probability, decided=decided)
+    assert (shown >= threshold) == decided and abs(shown - probability) <= 0.0001 + 1e-12
+    assert shown == round(shown, 4) and shown_score(probability) == round(probability, 4)
 
 
 def check_record(record):

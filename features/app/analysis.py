@@ -223,6 +223,19 @@ def preload():
     landmark_predictor()
 
 
+def shown_score(probability, *, decided=None):
+    """``probability`` to 4 decimals, a step of 0.0001 towards its decision where the nearest
+    would cross it: a label's score never shows under the threshold it passed (0.37064999
+    decided at 0.3706498 showed 0.3706), nor an undecided one's at or over it.  ``decided``
+    None (a face not judged): the nearest."""
+    shown = round(probability, 4)
+    if decided is True and shown < probability:
+        return round(shown + 0.0001, 4)
+    if decided is False and shown > probability:
+        return round(shown - 0.0001, 4)
+    return shown
+
+
 def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
     face's ``headline``, and ``annotation_error``, the reason the annotated copy could not be
@@ -230,8 +243,10 @@ def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_t
     image = load_image(path)
     results = []
     for answer in model.answer(image):
-        scores = {label: round(p, 4) for label, p in answer.probabilities.items()}
         labels = list(answer.labels)
+        judged = answer.quality["status"] == "ok"
+        scores = {label: shown_score(p, decided=label in labels if judged else None)
+                  for label, p in answer.probabilities.items()}
         results.append({"box": list(answer.box), "scores": scores, "labels": labels,
                         "types": answer.types, "quality": answer.quality,
                         "recommendations": recommend_products(scores, labels, answer.types, catalog,
