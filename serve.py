@@ -15,6 +15,9 @@ from pathlib import Path
 #: --max-photo-mb's range: no photo fits under a kB, none is 10 GB (a typo; and the limit in bytes
 #: must stay a finite number)
 PHOTO_MB = (0.001, 10_000)
+#: --body-timeout's range: under a second refuses a client's ordinary pauses; over an hour, a
+#: stopping server waits as long for a client gone silent
+BODY_TIMEOUT = (1, 3600)
 
 
 def parse_args(argv=None):
@@ -40,10 +43,14 @@ def parse_args(argv=None):
                         help="largest photo accepted, in MB, from {} to {}".format(*PHOTO_MB))
     parser.add_argument("--max-photos", type=int, default=200,  # a drop; the page sends larger ones in several requests
                         help="most photos in one request")
+    parser.add_argument("--body-timeout", type=float, default=60.0,  # nginx's client_body_timeout
+                        help="seconds a request's body may stop arriving before it is refused (408), "
+                             "from {} to {}".format(*BODY_TIMEOUT))
     args = parser.parse_args(argv)
     # checked before anything starts: a wrong number would otherwise be a traceback (NaN: never in range)
     for flag, value, least, most in (("--port", args.port, 0, 65535), ("--max-photo-mb", args.max_photo_mb, *PHOTO_MB),
-                                     ("--max-photos", args.max_photos, 1, math.inf)):
+                                     ("--max-photos", args.max_photos, 1, math.inf),
+                                     ("--body-timeout", args.body_timeout, *BODY_TIMEOUT)):
         if not least <= value <= most:
             parser.error(f"{flag} {value}: must be " + (f"at least {least}" if most == math.inf
                                                        else f"from {least} to {most}"))
@@ -87,7 +94,8 @@ def main(argv=None):
         print(f"serve.py: error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc})", file=sys.stderr)
         return 1
     settings = Settings(model=args.model, catalog=args.catalog, workers=args.workers,
-                        max_photo_bytes=int(args.max_photo_mb * MB), max_photos=args.max_photos)
+                        max_photo_bytes=int(args.max_photo_mb * MB), max_photos=args.max_photos,
+                        body_timeout=args.body_timeout)
     try:
         app = create_app(settings)
     except (ModelError, CatalogError) as exc:

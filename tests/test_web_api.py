@@ -315,6 +315,40 @@ def test_a_body_over_its_route_s_limit_is_a_one_line_json_413(trained, tmp_path)
         assert form.status_code == 415 and form.json() == {"detail": "/api/csv takes application/json, not multipart/form-data"}
 
 
+def test_a_body_that_stops_arriving_is_refused_with_408(trained, tmp_path, photos):
+    """uvicorn waits for a body as long as it takes, and for every open request before it
+    stops: one client that declared more than it sent held a stopping server forever.  A body
+    is refused once none of it came for --body-timeout seconds; one that keeps coming, slowly,
+    is read in whole."""
+    head = (f'--b\r\nContent-Disposition: form-data; name="photos"; filename="{photos[0].name}"\r\n'
+            'Content-Type: image/jpeg\r\n\r\n').encode()
+    body = head + photos[0].read_bytes() + b"\r\n--b--\r\n"
+    multipart = {"content-type": "multipart/form-data; boundary=b"}
+
+    def slowly(parts):
+        for part in parts:
+            time.sleep(0.4)
+            yield part
+
+    with serving(trained["model"], tmp_path / "serve.log", "--body-timeout", "1") as (url, process):
+        stalled = post_declared(url, "/api/analyze", multipart["content-type"], len(body), body[:1000])
+        assert stalled == (408, {"detail": "the body stopped arriving (nothing for 1 s)"}, "close")
+        steady = httpx.post(url + "/api/analyze", content=slowly(body[n:n + len(body) // 6 + 1] for n in
+                                                                 range(0, len(body), len(body) // 6 + 1)),
+                            headers=multipart, timeout=TIMEOUT)  # 2.8 s in all
+        assert steady.status_code == 200 and [r["image"] for r in steady.json()] == [photos[0].name]
+        assert steady.json()[0]["faces"]
+        with socket.create_connection(url.removeprefix("http://").split(":")) as silent:
+            silent.sendall(f"POST /api/csv HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: 1000\r\n\r\n[".encode())
+            time.sleep(0.2)
+            stopped = time.time()
+            process.terminate()
+            process.wait(timeout=30)  # it waited forever
+            assert time.time() - stopped < 10
+            assert silent.recv(1000).startswith(b"HTTP/1.1 408 ")
+
+
 def test_a_photo_over_the_limit_is_refused_before_the_rest_is_sent(server):
     """A 600 MB photo is refused once 20 MB of it have come, not read (and spooled) in whole;
     one photo past the limit of 200 is a 413 too (Starlette's own limit was a 400 at 1001)."""
@@ -571,6 +605,8 @@ def test_a_taken_port_is_said_at_once_in_one_line(trained):
     (["--max-photo-mb", "inf"], "--max-photo-mb inf: must be from 0.001 to 10000"),
     (["--max-photo-mb", "1e-9"], "--max-photo-mb 1e-09: must be from 0.001 to 10000"),
     (["--max-photo-mb", "1e308"], "--max-photo-mb 1e+308: must be from 0.001 to 10000"),
+    (["--body-timeout", "0.5"], "--body-timeout 0.5: must be from 1 to 3600"),
+    (["--body-timeout", "nan"], "--body-timeout nan: must be from 1 to 3600"),
     (["--host", "é" * 64], f"--host {'é' * 64!r}: not a host name or address"),
     (["--host", ""], "--host is empty: give an address (0.0.0.0 for every interface)"),  # it bound every one
     (["--workers", str(MOST_WORKERS + 1)], f"--workers {MOST_WORKERS + 1}: must be from 1 to {MOST_WORKERS} "

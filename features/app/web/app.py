@@ -81,6 +81,7 @@ class Settings:
     workers: int
     max_photo_bytes: int
     max_photos: int
+    body_timeout: float  # seconds without a byte of a request's body before it is refused (408)
 
 
 class Analyser:
@@ -268,6 +269,11 @@ class BodyLimits:
     inside the route's reading of its body, and answered as any HTTPException; since the body
     is cut short, it names the limit, not its size.  A malformed multipart body is not ours
     to report: the scan stops and Starlette says what is wrong with it.
+
+    A body that stops arriving (a client that declared more than it sends, or went silent)
+    is refused with 408 after ``body_timeout`` seconds without a byte: uvicorn has no such
+    timeout, and waits for every open request before it stops, so one such client held a
+    stopping server forever.
     """
 
     def __init__(self, app, settings):
@@ -292,12 +298,19 @@ class BodyLimits:
             return await JSONResponse({"detail": over}, status_code=413, headers={"Connection": "close"})(
                 scope, receive, send)
         scan = part_scan(headers.get("content-type"), self.settings) if photos else None
-        read = 0
+        read, whole = 0, False
 
         async def limited():
-            nonlocal read
-            message = await receive()
+            nonlocal read, whole
+            if whole:  # all that is left to hear is the client going away, whenever it does
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.settings.body_timeout)
+            except TimeoutError:
+                raise HTTPException(408, f"the body stopped arriving (nothing for {self.settings.body_timeout:g} s)",
+                                    headers={"Connection": "close"}) from None
             if message["type"] == "http.request":
+                whole = not message.get("more_body", False)
                 read += len(message.get("body", b""))
                 if read > limit:
                     raise HTTPException(413, over)
