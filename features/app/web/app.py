@@ -152,7 +152,9 @@ class Analyser:
             return self.pool.submit(function, *args)
         except BrokenProcessPool:
             self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = self._start()
+            # not warmed up as at start: waiting for the workers' models held the event loop,
+            # every request's, for a second; the photos queued wait for them in the workers
+            self.pool = self._fork(self.settings.workers)
             return self.pool.submit(function, *args)
 
     def submit(self, path, options, *, annotate_to=None):
