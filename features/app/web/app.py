@@ -378,7 +378,7 @@ class PartScan:
         if self.files > self.settings.max_photos:
             raise HTTPException(413, f"over the limit of {self.settings.max_photos} photos per request; "
                                      "send them in several requests")
-        self.name = display_name(options[b"filename"].decode("utf-8", "replace"), self.files - 1)
+        self.name = display_name(filename_text(options[b"filename"]), self.files - 1)
 
     def data(self, data, start, end):
         if self.name is None:
@@ -387,6 +387,16 @@ class PartScan:
         if self.size > self.settings.max_photo_bytes:
             raise HTTPException(413, f"{self.name}: over the limit of {byte_text(self.settings.max_photo_bytes)} "
                                      "per photo")
+
+
+def filename_text(raw):
+    """An upload's file name as Starlette decodes it for the route (UTF-8, else Latin-1), so
+    that a 413 names the photo as its record would (``caf\\xe9.jpg``: ``café.jpg``, not
+    ``caf\ufffd.jpg``)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 class Batch:
