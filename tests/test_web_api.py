@@ -91,6 +91,12 @@ def test_options_reach_the_analysis(server, trained, photos):
     misnamed = httpx.post(server + "/api/analyze", files=upload(photos[:1]) + upload(photos[1:2], "photo"))
     assert misnamed.status_code == 422 and misnamed.json() == {
         "detail": "photo: not a field of /api/analyze (its field: photos)"}
+    nameless = httpx.post(server + "/api/analyze", params={"": "1"}, files=upload(photos[:1]))
+    assert nameless.status_code == 422 and nameless.json()["detail"].startswith(
+        "a field with no name: not an option of /api/analyze")  # it began ": not an option"
+    nameless = httpx.post(server + "/api/analyze", data={"": "1"}, files=upload(photos[:1]))
+    assert nameless.status_code == 422 and nameless.json() == {
+        "detail": "a field with no name: not a field of /api/analyze (its field: photos)"}
     twice = httpx.post(server + "/api/profile", params=[("min_probability", "hat=0.1"), ("min_probability", "beard=0.1")],
                        files=upload(photos[:1]))
     assert twice.status_code == 422 and twice.json() == {"detail": "min_probability: given 2 times; give it once"}

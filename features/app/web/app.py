@@ -513,7 +513,7 @@ async def check_fields(request: Request):
     known = query_fields(dependant)
     if unknown := sorted(set(request.query_params) - known):
         listed = f"its options: {', '.join(sorted(known))}" if known else "it has none"
-        raise HTTPException(422, f"{unknown[0]}: not an option of {request.url.path} ({listed})")
+        raise HTTPException(422, f"{field_name(unknown[0])}: not an option of {request.url.path} ({listed})")
     given = [name for name, _ in request.query_params.multi_items()]
     if twice := sorted({name for name in given if given.count(name) > 1}):
         raise HTTPException(422, f"{twice[0]}: given {given.count(twice[0])} times; give it once")
@@ -521,8 +521,13 @@ async def check_fields(request: Request):
         return  # a JSON body: its shape is checked where it is read
     fields = {field.alias for field in dependant.body_params}  # the photos' field (parsed already)
     if unknown := sorted(set((await request.form()).keys()) - fields):
-        raise HTTPException(422, f"{unknown[0]}: not a field of {request.url.path} (its field: "
+        raise HTTPException(422, f"{field_name(unknown[0])}: not a field of {request.url.path} (its field: "
                                  f"{', '.join(sorted(fields))})")
+
+
+def field_name(name):
+    """A field's name as a message starts with it: ``?=1`` named none (": not an option")."""
+    return name or "a field with no name"
 
 
 def query_fields(dependant):
