@@ -274,6 +274,10 @@ def test_limits_refuse_with_413(trained, tmp_path, astronaut, photos):
         at_limit = [("photos", ("cut.jpg", small.read_bytes()[:limit]))]  # not a byte over: analysed
         assert httpx.post(url + "/api/analyze", files=at_limit, timeout=TIMEOUT).status_code == 200
         assert httpx.post(url + "/api/analyze", files=upload([big])).status_code == 413
+        malformed = httpx.post(url + "/api/analyze", content=b"--bX\r\n",
+                               headers={"content-type": "multipart/form-data; boundary=b"})
+        assert malformed.status_code == 400 and malformed.json() == {"detail": "Invalid multipart data."}
+        assert "boundary" not in (tmp_path / "serve.log").read_text()  # python-multipart's warning, twice
         # a name in Latin-1, not UTF-8: the 413 names it as the record does (it said caf\ufffd.jpg)
         for photo, status, named in ((small.read_bytes(), 413, "detail"), (at_limit[0][1][1], 200, "image")):
             latin = (b'--b\r\nContent-Disposition: form-data; name="photos"; filename="caf\xe9.jpg"\r\n\r\n'

@@ -7,6 +7,7 @@ workers, one task per photo, so concurrent requests share them and none is dropp
 import asyncio
 import importlib.util
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -677,6 +678,9 @@ def create_app(settings):
     card = app_card(settings.model)
     catalog = load_catalog(settings.catalog)
     remove_stale_uploads()
+    # a client's malformed form is its 400, not a line of the server's log: python-multipart
+    # logged each such body as a bare warning ("Did not find CR at end of boundary (3)"), twice
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
     analyser = Analyser(settings, model_sha256=card["model_sha256"], catalog=catalog)
     try:
         analyser.pool.submit(check_card_is_model, analyser.options(), card).result()
