@@ -531,6 +531,18 @@ def field_name(name):
     return name or "a field with no name"
 
 
+def unread_json(cause):
+    """Why FastAPI could not read a JSON body (the cause of its 400, which says only "There was
+    an error parsing the body"), in the words of a ``json_invalid`` 422; None for another."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"request: not JSON (not UTF-8 at byte {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "request: not JSON this server reads (nested too deep)"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):  # Python's own limit
+        return f"request: not JSON this server reads (a number of over {sys.get_int_max_str_digits()} digits)"
+    return None
+
+
 def query_fields(dependant):
     """The query fields a FastAPI route (its ``dependant``) reads, its dependencies' too."""
     return {field.alias for field in dependant.query_params}.union(*map(query_fields, dependant.dependencies))
@@ -722,7 +734,8 @@ def create_app(settings):
 
     @app.exception_handler(StarletteHTTPException)
     async def one_line_refusal(request, exc):  # a name the client chose may be in it
-        return JSONResponse({"detail": printable(str(exc.detail))}, status_code=exc.status_code, headers=exc.headers)
+        detail = unread_json(exc.__cause__) or str(exc.detail)
+        return JSONResponse({"detail": printable(detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def one_line_server_error(request, exc):
