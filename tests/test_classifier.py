@@ -127,7 +127,7 @@ def test_margin_calibrators_are_monotone_and_fit_known_odds(method):
     rng = np.random.default_rng(0)
     margin = rng.normal(0, 3, 20000)
     y = (rng.random(20000) < 1 / (1 + np.exp(-(0.5 * margin - 1)))).astype(int)
-    calibrator = MarginCalibrator(method).fit(margin, y)
+    calibrator = MarginCalibrator(method=method).fit(margin, y)
     grid = np.linspace(-6, 6, 50)
     p = calibrator.predict(grid)
     assert (np.diff(p) >= -1e-12).all() and ((p >= 0) & (p <= 1)).all()

@@ -37,7 +37,7 @@ class MarginCalibrator(BaseEstimator):
     method : {"sigmoid", "isotonic", "beta", "temperature"}
     """
 
-    def __init__(self, method="sigmoid"):
+    def __init__(self, *, method="sigmoid"):
         self.method = method
 
     def _design(self, margin):
@@ -269,7 +269,7 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
                 margins[test, column] = booster.predict(X[np.ix_(test, used)], output_margin=True)
                 trees.append(TreeMargins(booster.get_booster()))
                 columns.append(used)
-            self.calibrators_.append(MarginCalibrator(self.calibration).fit(margins[:, column], y))
+            self.calibrators_.append(MarginCalibrator(method=self.calibration).fit(margins[:, column], y))
             self.estimators_.append(trees)
             self.columns_.append(columns)
         self.oof_proba_ = np.column_stack([c.predict(margins[:, j]) for j, c in enumerate(self.calibrators_)])

@@ -279,9 +279,9 @@ class TypeClassifier(BaseEstimator):
                 fitted = {name: margin_model(fit_member(model, X[rows[train]][:, columns], y[train]))
                           for name, (model, columns) in fold.items()}
                 margins[test] = mean_margin(fitted, {n: c for n, (_, c) in fold.items()}, X[rows[test]])
-            self.calibrators_[target] = [MarginCalibrator("sigmoid").fit(margins[given, k], (y[given] == k)
-                                                                          if margins.shape[1] > 1 else y[given])
-                                         for k in range(margins.shape[1])]
+            self.calibrators_[target] = [MarginCalibrator(method="sigmoid").fit(
+                margins[given, k], (y[given] == k) if margins.shape[1] > 1 else y[given])
+                for k in range(margins.shape[1])]
             self.estimators_[target] = {name: margin_model(fit_member(model, X[rows][:, columns], y))
                                         for name, (model, columns) in members.items()}
             self.columns_[target] = {name: columns for name, (_, columns) in members.items()}
