@@ -396,7 +396,7 @@ def format_text(record):
     lines = [f"{record['image']} ({record['width']}x{record['height']}): "
              f"{len(record['faces']) or 'no'} face{'s' * (len(record['faces']) != 1)}"]
     for number, face in enumerate(record["faces"], start=1):
-        scores = ", ".join(f"{k} {v:.2f}" for k, v in face["scores"].items())
+        scores = ", ".join(f"{k} {v}" for k, v in face["score_texts"].items())
         lines.append(f"  face {number} at {face['box']}: {scores} -> "
                      f"{', '.join(face['labels']) or 'no label'}")
         if face["types"]:

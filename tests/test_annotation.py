@@ -10,7 +10,8 @@ GOOD = {"quality": {"status": "ok", "failed": [], "reasons": []}}
 
 
 def face(box, *, labels=("hat",), **extra):
-    return {"box": box, "scores": {"hat": 0.91, "beard": 0.12, "eyewear": 0.03}, "labels": list(labels),
+    return {"box": box, "scores": {"hat": 0.91, "beard": 0.12, "eyewear": 0.03},
+            "score_texts": {"hat": "0.91", "beard": "0.12", "eyewear": "0.03"}, "labels": list(labels),
             "types": {"hat": {"cap": 0.8, "brimmed": 0.2}, "hat_colour": "white"},
             "recommendations": [{"name": "White trucker cap"}], **GOOD, **extra}
 

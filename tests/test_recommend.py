@@ -589,6 +589,41 @@ def test_bad_decision_options_are_usage_errors(trained, option):
     assert result.stdout == ""  # refused before any photo
 
 
+def test_text_scores_read_on_the_side_of_their_threshold(trained, feed):
+    """At two decimals 0.3555 and 0.3572 (LFW photos) both read "0.36" beside a threshold of
+    0.3566, one face labelled and one not, and "beard 0.36 -> no label" under
+    --min-probability beard=0.36.  Each threshold here is a score rounded up to two decimals,
+    so that some face's score reads as it and is under it."""
+    import re
+
+    records = [json.loads(line) for line in run(trained, feed, "--json").stdout.splitlines()]
+    scores = [f["scores"] for r in records for f in r["faces"] if f["quality"]["status"] == "ok"]
+    thresholds = {label: min((round(s[label], 2) for s in scores if round(s[label], 2) > s[label] > 0.005),
+                             default=0.5) for label in scores[0]}
+    option = ("--min-probability", ",".join(f"{label}={t}" for label, t in thresholds.items()))
+    json_faces = [f for line in run(trained, feed, "--json", *option).stdout.splitlines()
+                  for f in json.loads(line)["faces"]]
+    text = run(trained, feed, *option).stdout
+    lines = re.findall(r"^  face \d+ at \[.*?\]: (.*) -> (.*)$", text, flags=re.M)
+    assert len(lines) == len(json_faces)
+    shown = []
+    for face, (scores_text, labels_text) in zip(json_faces, lines):
+        read = {label: value for label, value in (item.split() for item in scores_text.split(", "))}
+        shown += read.values()
+        if face["quality"]["status"] == "ok":
+            for label, t in thresholds.items():
+                assert (float(read[label]) >= t) == (label in labels_text.split(", ")), (label, t, read, labels_text)
+    assert any(len(value) > 4 for value in shown)  # some score needed a third decimal
+
+
+def test_a_score_is_shown_with_the_decimals_that_tell_it_from_its_threshold():
+    from features.app.records import score_text
+
+    assert score_text(0.72, 0.37) == "0.72" and score_text(0.5, float("inf")) == "0.50"
+    assert score_text(0.3554, 0.3566) == "0.355" and score_text(0.3571, 0.3566) == "0.3571"
+    assert score_text(0.3571, 0.36) == "0.357"
+
+
 def test_text_never_says_wears_under_one_half(trained, feed):
     """Over a feed of news photos, at the lowest thresholds, every "wears" sits on a score >= 0.5."""
     import re

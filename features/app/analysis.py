@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from features.app.annotation import annotate, save_rgb
-from features.app.records import path_text
+from features.app.records import path_text, score_text
 from features.labels import LABELS
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image
@@ -238,16 +238,17 @@ def shown_score(probability, *, decided=None):
 
 def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
-    face's ``headline``, and ``annotation_error``, the reason the annotated copy could not be
+    face's ``headline`` and ``score_texts``, and ``annotation_error``, the reason the annotated copy could not be
     written to ``annotate_to``, when it could not: the analysis is kept all the same)."""
     image = load_image(path)
-    results = []
+    results, thresholds = [], model.thresholds
     for answer in model.answer(image):
         labels = list(answer.labels)
         judged = answer.quality["status"] == "ok"
         scores = {label: shown_score(p, decided=label in labels if judged else None)
                   for label, p in answer.probabilities.items()}
         results.append({"box": list(answer.box), "scores": scores, "labels": labels,
+                        "score_texts": {label: score_text(score, thresholds[label]) for label, score in scores.items()},
                         "types": answer.types, "quality": answer.quality,
                         "recommendations": recommend_products(scores, labels, answer.types, catalog,
                                                               per_category=per_category),

@@ -26,7 +26,7 @@ def annotate(image, faces):
     image : ndarray of shape (H, W, 3)
         uint8 RGB photo; left unchanged.
     faces : list of dict
-        Per-face results (``box``, ``scores``, ``labels``, ``types``, ``quality``,
+        Per-face results (``box``, ``score_texts``, ``labels``, ``types``, ``quality``,
         ``recommendations``).
 
     Returns
@@ -62,8 +62,8 @@ def annotate(image, faces):
 def face_lines(number, face):
     """The text beside one face: its scores (decided labels starred), types and product, or
     why it is not judged."""
-    lines = [f"#{number} " + " ".join(f"{k} {v:.2f}{'*' if k in face['labels'] else ''}"
-                                      for k, v in face["scores"].items())]
+    lines = [f"#{number} " + " ".join(f"{k} {v}{'*' if k in face['labels'] else ''}"
+                                      for k, v in face["score_texts"].items())]
     lines += [type_line(face["types"])] if face.get("types") else []
     if face.get("quality", {}).get("status") == "uncertain":
         return lines + ["not judged: " + ", ".join(check.replace("_", " ") for check in face["quality"]["failed"])]

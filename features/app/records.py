@@ -14,8 +14,9 @@ CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: The keys of a published record; an ``annotation_error`` stays inside (recommend.py and
 #: the web app say it on their own).
 PUBLIC_KEYS = ("image", "width", "height", "faces", "error")
-#: The keys of each face in a published record; the ``headline`` stays inside (the text
-#: output and the profile use it, the published record does not).
+#: The keys of each face in a published record; the ``headline`` and ``score_texts`` stay
+#: inside (the text output, the annotated copy and the profile use them, the published
+#: record does not).
 PUBLIC_FACE_KEYS = ("box", "scores", "labels", "types", "quality", "recommendations")
 #: One flat row per face (or per photo without a face): each column and its Arrow type.
 ROW_COLUMNS = {"image": "string", "width": "int32", "height": "int32", "error": "string", "face": "int32",
@@ -39,6 +40,16 @@ def printable(text):
     it (``\\n``, ``\\udfff``): one line of UTF-8, whatever a client or a file name put in it."""
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
+
+def score_text(score, threshold):
+    """A score as text beside its label's decision: two decimals, or as many more (up to the
+    record's four) as tell it from ``threshold`` (0.3555 and 0.3572 against 0.3566 both read
+    "0.36", one face labelled and one not), as the page's ``apart`` does."""
+    decimals = 2
+    while decimals < 4 and f"{score:.{decimals}f}" == f"{threshold:.{decimals}f}":
+        decimals += 1
+    return f"{score:.{decimals}f}"
 
 
 def public(record):
