@@ -512,6 +512,10 @@ class ParquetSink:
 def main(argv=None):
     signals = StopSignals()  # first: Ctrl-C while the libraries load is a quiet exit too
     args = parse_args(argv)
+    if sys.stdout is None:  # started with it closed (>&-): every answer was dropped, and the exit 0
+        print("recommend.py: error: standard output is closed: the answers have nowhere to go "
+              "(> /dev/null drops them)", file=sys.stderr)
+        return 2
     from features.app.analysis import app_card, check_detection
     from features.app.records import path_text
     from features.model.model_io import ModelError
@@ -588,9 +592,13 @@ def main(argv=None):
 
         summary = profile(records, catalog, per_category=args.per_category)
         try:
-            print(json.dumps(summary) if args.json else format_profile(summary), flush=True)
+            answer(json.dumps(summary) if args.json else format_profile(summary))
         except BrokenPipeError:
             stdout_gone()
+        except StdoutError as exc:
+            stdout_gone()
+            print(f"recommend.py: error: {exc}", file=sys.stderr)
+            return 1
     return 1 if failed else 0
 
 
@@ -652,14 +660,18 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0):
                     answered += 1
                     failed += record["error"] is not None or "annotation_error" in record
                     if record["error"]:
-                        print(f"recommend.py: {record['image']}: {record['error']}", file=sys.stderr)
+                        tell(f"recommend.py: {record['image']}: {record['error']}")
                     if "annotation_error" in record:
-                        print(f"recommend.py: error: {path_text(target)}: cannot write the annotated copy "
-                              f"({record['annotation_error']})", file=sys.stderr)
-                    print(json.dumps(public(record)) if args.json else format_text(record), flush=True)
+                        tell(f"recommend.py: error: {path_text(target)}: cannot write the annotated copy "
+                             f"({record['annotation_error']})")
+                    answer(json.dumps(public(record)) if args.json else format_text(record))
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         stdout_gone()
         return records, failed, 1 if failed else 0
+    except StdoutError as exc:
+        stdout_gone()
+        print(f"recommend.py: error: {exc}; stopped after {answered} of {len(photos)} photos", file=sys.stderr)
+        return records, failed, 1
     except Stopped as stop:  # Ctrl-C or SIGTERM: what was answered stays printed and written
         print(f"recommend.py: {stop.word} after {answered} of {len(photos)} photos", file=sys.stderr)
         return records, failed, stop.code
@@ -674,6 +686,31 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0):
         print(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return records, failed, 1
     return records, failed, None
+
+
+class StdoutError(OSError):
+    """Standard output cannot be written (a full disk, a closed descriptor); not its reader
+    going away, which is BrokenPipeError."""
+
+
+def answer(text):
+    """Print ``text`` on stdout, now; StdoutError when it cannot be written (it was a
+    traceback for the profile, and a bare OSError for a record)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise StdoutError(f"cannot write the answers to standard output ({exc.strerror or exc})") from None
+
+
+def tell(text):
+    """Print ``text`` on stderr; if no one reads it any more, the run goes on (a closed
+    stderr was taken for the reader of stdout going away, and ended the run)."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def stdout_gone():

@@ -256,6 +256,36 @@ def test_a_reader_that_goes_away_before_the_profile(trained):
     assert process.wait(timeout=60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
 
 
+def test_a_reader_of_stderr_that_goes_away_costs_no_photo(trained, feed):
+    """``2>&1 >out | head -1``: the reader of the error lines goes away after the first; the
+    next error line was taken for stdout's reader going, and the run ended there."""
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(feed),
+               str(feed / "broken.jpg"), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert "broken.jpg" in process.stderr.readline()
+    process.stderr.close()
+    records = [json.loads(line) for line in process.stdout]
+    assert process.wait(timeout=120) == 1  # the broken photo
+    assert len(records) == len(list(feed.iterdir())) + 1 and records[-1]["error"]
+
+
+def test_stdout_that_cannot_be_written_is_one_line_and_keeps_the_output_file(trained, tmp_path):
+    """A full disk under stdout was a traceback for the profile, and "OSError: [Errno 28]"
+    for a record; a closed stdout (``>&-``) dropped every answer and exited 0."""
+    import pandas as pd
+
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(TWO_PEOPLE),
+               str(TWO_PEOPLE), "--output", str(tmp_path / "rows.parquet")]
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr == ("recommend.py: error: cannot write the answers to standard output (No space left on "
+                             "device); stopped after 1 of 2 photos\n")
+    assert len(pd.read_parquet(tmp_path / "rows.parquet")) == 2  # the photo answered: its two faces
+    closed = subprocess.run(command, stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 2 and closed.stderr.startswith("recommend.py: error: standard output is closed")
+
+
 def test_text_profile_counts_every_photo_given(trained, feed):
     """The JSON's photos are those analysed; the text says how many were given, and how many
     of them failed, in the singular for one."""
