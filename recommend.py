@@ -420,25 +420,31 @@ def format_types(types):
 def format_profile(summary):
     """The profile as text; its first line counts every photo given (the JSON's ``photos``:
     those analysed)."""
+    from features.products.recommendations import counted
+
     profile = summary["profile"]
     given = profile["photos"] + profile["failed"]
     lines = [f"profile: {counted(given, 'photo')} ({profile['failed']} failed), {counted(profile['faces'], 'face')}",
              f"  {profile['headline']}"]
     for label, stats in profile["labels"].items():
-        lines.append(f"  {label:<8} in {stats['photo_share']:.0%} of photos, "
-                     f"{stats['face_share']:.0%} of faces, mean probability {stats['mean_probability']:.2f}")
+        lines.append(f"  {label:<8} in {share_text(stats['photo_share'])} of photos, "
+                     f"{share_text(stats['face_share'])} of faces, mean probability {stats['mean_probability']:.2f}")
     for family, shares in profile["types"].items():
         lines.append(f"  {family.replace('_', ' ')} among the faces with it: "
-                     + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+                     + ", ".join(f"{k} {share_text(v)}" for k, v in shares.items()))
     for rank, product in enumerate(profile["recommendations"], start=1):
         lines.append(f"  {rank}. {product['product_id']} {product['name']} "
                      f"(${product['price']:.2f}): {product['reason']}")
     return "\n".join(lines)
 
 
-def counted(number, noun):
-    """``1 photo``, ``2 photos``."""
-    return f"{number} {noun}{'s' * (number != 1)}"
+def share_text(share):
+    """A share as a whole percentage, or with the decimals (up to two) that keep one over 0 or
+    under 1 from reading "0%" or "100%" (1 photo of 251 read "in 0% of photos")."""
+    decimals = 0
+    while decimals < 2 and 0 < share < 1 and float(f"{share * 100:.{decimals}f}") in (0, 100):
+        decimals += 1
+    return f"{share * 100:.{decimals}f}%"
 
 
 class OutputError(Exception):

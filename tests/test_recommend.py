@@ -256,6 +256,25 @@ def test_a_reader_that_goes_away_before_the_profile(trained):
     assert process.wait(timeout=60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
 
 
+def test_a_profile_never_reads_0_or_100_percent_for_a_share_that_is_not(trained, tmp_path):
+    """1 face photo among 250 blank ones read "hat in 0% of photos" and "seen in 0% of 251
+    photos" beside a hat product for the account."""
+    from PIL import Image
+
+    from recommend import share_text
+
+    assert [share_text(s) for s in (1 / 251, 249 / 250, 0.5, 0, 1)] == ["0.4%", "99.6%", "50%", "0%", "100%"]
+    shutil.copy(TWO_PEOPLE, tmp_path / "a.jpg")
+    Image.new("RGB", (50, 50), "white").save(tmp_path / "blank.png")
+    for n in range(249):
+        os.symlink(tmp_path / "blank.png", tmp_path / f"b{n:03}.png")
+    result = run(trained, tmp_path, "--profile", "--min-probability", "hat=0,beard=0,eyewear=0")
+    profile = result.stdout[result.stdout.index("profile: "):]
+    assert "profile: 251 photos (0 failed), 2 faces" in profile
+    assert "hat      in 0.4% of photos, 100% of faces" in profile
+    assert "seen in 1 of 251 photos" in profile and " 0% " not in profile
+
+
 def test_a_reader_of_stderr_that_goes_away_costs_no_photo(trained, feed):
     """``2>&1 >out | head -1``: the reader of the error lines goes away after the first; the
     next error line was taken for stdout's reader going, and the run ended there."""

@@ -206,7 +206,7 @@ def test_profile_shares(catalog):
     assert {p["category"] for p in summary["recommendations"]} == {"hat"}
     first = summary["recommendations"][0]
     assert first["product_id"] == "HAT-013"  # beanie (mean 0.6) in red
-    assert first["reason"] == "seen in 67% of 3 photos; red beanie, 0.60 on average → Red knit beanie"
+    assert first["reason"] == "seen in 2 of 3 photos; red beanie, 0.60 on average → Red knit beanie"
 
 
 def test_profile_headline_says_why_there_is_no_product(catalog):

@@ -275,12 +275,12 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
     """
     photos = [r for r in results if r["error"] is None]
     faces = [f for r in photos for f in r["faces"]]
-    summary = {}
+    summary, photos_with = {}, {}
     for label in LABELS:
         seen = [f for f in faces if label in f["labels"]]
+        photos_with[label] = sum(any(label in f["labels"] for f in r["faces"]) for r in photos)
         summary[label] = {
-            "photo_share": float(np.mean([any(label in f["labels"] for f in r["faces"]) for r in photos]))
-            if photos else 0.0,
+            "photo_share": photos_with[label] / len(photos) if photos else 0.0,
             "face_share": len(seen) / len(faces) if faces else 0.0,
             "mean_probability": float(np.mean([f["scores"][label] for f in faces])) if faces else 0.0,
         }
@@ -289,11 +289,17 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
     types, shares = account_types(faces)
     products = recommend_products({label: summary[label]["photo_share"] for label in ordered}, ordered,
                                   types, catalog, per_category=per_category,
-                                  leads={label: f"seen in {summary[label]['photo_share']:.0%} of {len(photos)} photos"
+                                  # counted: as a share, 1 photo of 251 read "seen in 0%"
+                                  leads={label: f"seen in {photos_with[label]} of {counted(len(photos), 'photo')}"
                                          for label in ordered}, averaged=True)
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
                         "labels": summary, "types": shares,
                         "headline": account_headline(ordered, photos, faces), "recommendations": products}}
+
+
+def counted(number, noun):
+    """``1 photo``, ``2 photos``."""
+    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 def account_headline(ordered, photos, faces):

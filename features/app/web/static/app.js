@@ -12,6 +12,14 @@ function count(n, noun) {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
+// A share as a whole percentage, or with the decimals (up to two) that keep one over 0 or
+// under 1 from reading "0%" or "100%", as recommend.py's share_text: 1 photo of 251 read "0%".
+function percent(share) {
+  let decimals = 0;
+  while (decimals < 2 && share > 0 && share < 1 && [0, 100].includes(Number((share * 100).toFixed(decimals)))) decimals++;
+  return `${(share * 100).toFixed(decimals)}%`;
+}
+
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -181,8 +189,8 @@ function showSummary(summary, batch) {
   table.append(head);
   for (const [label, stats] of Object.entries(summary.labels)) {
     const row = element("tr");
-    row.append(element("td", "", label), element("td", "", `${Math.round(stats.photo_share * 100)}%`),
-               element("td", "", `${Math.round(stats.face_share * 100)}%`), element("td", "", stats.mean_probability.toFixed(2)));
+    row.append(element("td", "", label), element("td", "", percent(stats.photo_share)),
+               element("td", "", percent(stats.face_share)), element("td", "", stats.mean_probability.toFixed(2)));
     table.append(row);
   }
   box.append(table, productList(summary.recommendations));
