@@ -90,6 +90,26 @@ def test_missing_path_is_reported_not_fatal(trained, tmp_path):
     assert result.returncode == 1
 
 
+def test_a_folder_s_avif_and_jpe_photos_are_read(trained, tmp_path):
+    """Pillow decodes both, and each was analysed when named, but a folder scan passed them
+    over: a folder of AVIF photos had "no photos"."""
+    import re
+
+    from PIL import Image
+
+    from features.vision.images import PHOTO_SUFFIXES
+
+    with Image.open(TWO_PEOPLE) as photo:
+        photo.save(tmp_path / "people.avif")
+        photo.save(tmp_path / "people.jpe", format="JPEG")
+    result = run(trained, tmp_path, "--json")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0 and [Path(r["image"]).name for r in records] == ["people.avif", "people.jpe"]
+    assert all(len(r["faces"]) == 2 for r in records)
+    page = re.search(r"const PHOTO = /\\.\((.*?)\)\$/i", (ROOT / "features/app/web/static/app.js").read_text())
+    assert all(re.fullmatch(page.group(1), suffix[1:]) for suffix in PHOTO_SUFFIXES)  # the page's drop reads them too
+
+
 def test_an_empty_folder_is_said_not_skipped_silently(trained, tmp_path):
     (tmp_path / "empty" / "2026").mkdir(parents=True)
     result = run(trained, tmp_path / "empty", TWO_PEOPLE)

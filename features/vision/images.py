@@ -9,7 +9,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 #: Photos with more pixels than this are refused before decoding (decompression bombs).
 MAX_PIXELS = 50_000_000
 #: Every suffix read as a photo when a folder is scanned (Pillow decodes each of them).
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif",
+                            ".tiff"})
 
 
 class ImageError(ValueError):

@@ -2,7 +2,7 @@
 // done, then the account summary); each photo is drawn as its line arrives.
 "use strict";
 
-const PHOTO = /\.(jpe?g|jfif|png|webp|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
+const PHOTO = /\.(jpe?g|jpe|jfif|png|webp|avif|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
 // run: the drop being analysed (a new drop cancels the last: its late answers are ignored)
 const state = { health: null, records: [], done: 0, total: 0, run: 0, controller: null };
 const $ = (id) => document.getElementById(id);
