@@ -175,7 +175,7 @@ def test_settings_override_only_what_is_given():
     with pytest.raises(ValueError, match="unknown detector"):
         DetectionSettings("viola-jones")
     for threshold in (0, 1e-6, 0.09, -1, 1, 1.5):  # under 0.1 almost anything is a face, at 0 every anchor
-        with pytest.raises(ValueError, match="between 0.1 and 1"):
+        with pytest.raises(ValueError, match="at least 0.1 and under 1"):
             DetectionSettings("blazeface", threshold)
     assert DetectionSettings("blazeface", 0.1).threshold == 0.1
 

@@ -237,7 +237,7 @@ def test_help_describes_every_option_and_shows_no_empty_default(tool):
     (["--n-splits", "1"], "--n-splits 1: must be at least 2"),
     (["--max-skipped", "1.5"], "--max-skipped 1.5: must be in [0, 1]"),
     (["--min-precision", "0"], "--min-precision 0.0: must be in (0, 1]"),
-    (["--detection-threshold", "1.5"], "BlazeFace's threshold must be between 0.1 and 1"),
+    (["--detection-threshold", "1.5"], "BlazeFace's threshold must be at least 0.1 and under 1"),
     (["--learning-rate", "inf"], "--learning-rate inf: must be over 0 and at most 1"),
     (["--seed", "-1"], "--seed -1: must be from 0 to 2**32 - 1"),
     (["--n-jobs", "0"], f"--n-jobs 0: must be from 1 to {MOST_WORKERS}"),

@@ -214,11 +214,11 @@ def test_wrong_options_are_one_line_422(server, photos):
     assert httpx.post(server + "/api/analyze").json() == {"detail": "photos: Field required"}
     answer = httpx.post(server + "/api/analyze", params={"detection_threshold": -1}, files=upload(photos[:1]))
     assert answer.status_code == 422 and answer.json()["detail"].startswith(
-        "detection_threshold: BlazeFace's threshold must be between 0.1 and 1")
+        "detection_threshold: BlazeFace's threshold must be at least 0.1 and under 1")
     # a threshold near 0 took hundreds of false faces a photo, a minute each, for every user's wait
     answer = httpx.post(server + "/api/analyze", params={"detection_threshold": 0.01}, files=upload(photos[:1]))
     assert answer.status_code == 422 and answer.json()["detail"].startswith(
-        "detection_threshold: BlazeFace's threshold must be between 0.1 and 1")
+        "detection_threshold: BlazeFace's threshold must be at least 0.1 and under 1")
     answer = httpx.post(server + "/api/analyze", params={"min_probability": "hat=0.5,hat=0.6"}, files=upload(photos[:1]))
     assert answer.status_code == 422 and "hat is given twice" in answer.json()["detail"]
     every = {"min_probability": "hat=0.5,beard=0.5,eyewear=0.5", "precision": 0.9}  # as recommend.py refuses it

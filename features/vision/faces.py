@@ -104,7 +104,7 @@ class DetectionSettings:
         if not math.isfinite(self.threshold):
             raise ValueError(f"the threshold must be a number, not {self.threshold}")
         if self.method.startswith("blazeface") and not LOWEST_BLAZEFACE_THRESHOLD <= self.threshold < 1:
-            raise ValueError(f"BlazeFace's threshold must be between {LOWEST_BLAZEFACE_THRESHOLD} and 1 (its "
+            raise ValueError(f"BlazeFace's threshold must be at least {LOWEST_BLAZEFACE_THRESHOLD} and under 1 (its "
                              f"scores are probabilities; under {LOWEST_BLAZEFACE_THRESHOLD} almost anything is "
                              f"a face), not {self.threshold}")
 
