@@ -37,9 +37,9 @@ def parse_args(argv=None):
                "130 when stopped by Ctrl-C, 143 by SIGTERM (what was answered stays printed and "
                "written)",
         formatter_class=DefaultsHelpFormatter)
-    parser.add_argument("paths", nargs="*", metavar="PATH",
+    parser.add_argument("paths", nargs="*", metavar="PATH", type=given_path,
                         help="photos, or folders of photos (taken in name order)")
-    parser.add_argument("--list", type=Path, metavar="FILE",
+    parser.add_argument("--list", type=given_path, metavar="FILE",
                         help="also read photo paths from FILE: one per line, or a CSV with a "
                              "path, image or filename column (relative paths: from the working folder)")
     parser.add_argument("--recursive", action="store_true",
@@ -56,22 +56,24 @@ def parse_args(argv=None):
     parser.add_argument("--detection-threshold", type=float, default=None,
                         help="detector score threshold instead of the model's: lower finds more "
                              "faces, and more false ones (default: the model's)")
-    parser.add_argument("--min-probability", type=min_probabilities, default={}, metavar="LABEL=P,...",
+    parser.add_argument("--min-probability", type=min_probabilities, action=MergedLabels, default={},
+                        metavar="LABEL=P,...",
                         help="decide a label when its calibrated probability reaches P, e.g. "
-                             "hat=0.8,eyewear=0.6 (other labels: --precision or the model's own)")
+                             "hat=0.8,eyewear=0.6 (other labels: --precision or the model's own); "
+                             "may be given again for other labels")
     parser.add_argument("--precision", type=float, default=None, metavar="P",
                         help="for the other labels, the threshold of the best recall at this "
                              "out-of-fold precision of the training people (e.g. 0.9)")
     parser.add_argument("--json", action="store_true", help="JSON Lines: one line per photo")
     parser.add_argument("--profile", action="store_true",
                         help="also treat all photos as one account's feed and recommend for it")
-    parser.add_argument("--annotate", type=Path, metavar="DIR",
+    parser.add_argument("--annotate", type=given_path, metavar="DIR",
                         help="write a copy of each photo with faces, scores and products drawn, "
                              "as NAME.jpg, into a folder that holds none of the photos")
     parser.add_argument("--n-jobs", type=int, default=CPUS,
                         help="worker processes, at most 4 per CPU (photos travel to them in chunks); with "
                              "--scheduler, the cluster's workers that the chunks are sized for")
-    parser.add_argument("--output", type=Path, metavar="FILE.parquet",
+    parser.add_argument("--output", type=given_path, metavar="FILE.parquet",
                         help="also write the results to Parquet, one row per face (or per photo "
                              "without a face); the file is replaced when the run ends, and a run that "
                              "cannot finish it leaves it as it was")
@@ -111,6 +113,15 @@ def parse_args(argv=None):
     return args
 
 
+def given_path(text):
+    """A path from the command line (argparse type); an empty one is refused, not read as
+    the working folder: ``recommend.py "$PHOTO"`` with the variable unset analysed every
+    photo there, and ``--annotate "$OUT"`` wrote into it."""
+    if not text:
+        raise argparse.ArgumentTypeError("empty (an unset variable?); give . for the working folder")
+    return Path(text)
+
+
 def min_probabilities(text):
     """``hat=0.8,eyewear=0.6`` -> {"hat": 0.8, "eyewear": 0.6} (argparse type)."""
     from features.app.analysis import parse_min_probability
@@ -119,6 +130,18 @@ def min_probabilities(text):
         return parse_min_probability(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class MergedLabels(argparse.Action):
+    """``--min-probability`` given again adds its labels (the last one given replaced the
+    others: ``hat=0.99`` then ``eyewear=0.6`` decided hats at the model's 0.37); a label given
+    twice is a usage error, as within one."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest)
+        if twice := sorted(set(given) & set(values)):
+            parser.error(f"{option_string}: {twice[0]} is given twice")
+        setattr(namespace, self.dest, {**given, **values})
 
 
 def analysis_settings(args, card, catalog):

@@ -648,6 +648,7 @@ def test_a_precision_a_label_never_reaches_is_said_once(trained, feed):
 
 @pytest.mark.parametrize("option", [("--min-probability", "scarf=0.5"), ("--min-probability", "hat=1.5"),
                                     ("--min-probability", "hat"), ("--min-probability", "hat=0.5,hat=0.6"),
+                                    ("--min-probability", "hat=0.5", "--min-probability", "beard=0.5,hat=0.6"),
                                     ("--precision", "0"), ("--detection-threshold", "-1"),
                                     ("--detection-threshold", "nan", "--detector", "hog"),
                                     ("--scheduler", "garbage"), ("--scheduler", "http://127.0.0.1:8786"),
@@ -691,6 +692,27 @@ def test_a_score_is_shown_with_the_decimals_that_tell_it_from_its_threshold():
     assert score_text(0.72, 0.37) == "0.72" and score_text(0.5, float("inf")) == "0.50"
     assert score_text(0.3554, 0.3566) == "0.355" and score_text(0.3571, 0.3566) == "0.3571"
     assert score_text(0.3571, 0.36) == "0.357"
+
+
+def test_min_probability_given_again_adds_its_labels(trained):
+    """The last --min-probability replaced the others: a campaign's hat=0.99 was dropped, and
+    a face at 0.96 got hat products."""
+    result = run(trained, TWO_PEOPLE, "--min-probability", "hat=0.99", "--min-probability", "eyewear=0.6")
+    assert result.returncode == 0 and thresholds_said(result.stderr) | {"beard": 0} == {"hat": 0.99, "beard": 0,
+                                                                                         "eyewear": 0.6}
+
+
+@pytest.mark.parametrize("option", [("",), ("--annotate", ""), ("--output", ""), ("--list", "")])
+def test_an_empty_path_is_a_usage_error_not_the_working_folder(trained, tmp_path, option):
+    """``recommend.py "$PHOTO"`` with the variable unset analysed every photo of the working
+    folder, and ``--annotate "$OUT"`` wrote the copies there."""
+    shutil.copy(TWO_PEOPLE, tmp_path)
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(TWO_PEOPLE),
+               *option]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].endswith(": empty (an unset variable?); give . for the working folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [TWO_PEOPLE.name]
 
 
 def test_text_never_says_wears_under_one_half(trained, feed):
