@@ -34,8 +34,8 @@ def parse_args(argv=None):
                     "probabilities and recommend products.",
         epilog="exit code: 0 when every photo was read; 1 when any photo failed (the others "
                "still answered) or the model or an output cannot be used; 2 for wrong usage; "
-               "130 when stopped by Ctrl-C, 143 by SIGTERM (what was answered stays printed and "
-               "written)",
+               "130 when stopped by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (what was answered stays "
+               "printed and written)",
         formatter_class=DefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH", type=given_path,
                         help="photos, or folders of photos (taken in name order)")
@@ -701,8 +701,8 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0):
         stdout_gone()
         print(f"recommend.py: error: {exc}; stopped after {answered} of {len(photos)} photos", file=sys.stderr)
         return records, failed, 1
-    except Stopped as stop:  # Ctrl-C or SIGTERM: what was answered stays printed and written
-        print(f"recommend.py: {stop.word} after {answered} of {len(photos)} photos", file=sys.stderr)
+    except Stopped as stop:  # Ctrl-C, SIGTERM, SIGHUP: what was answered stays printed and written
+        tell(f"recommend.py: {stop.word} after {answered} of {len(photos)} photos")  # a terminal gone: EIO
         return records, failed, stop.code
     except OutputError as exc:
         raise OutputError(f"{exc}; stopped after {answered} of {len(photos)} photos") from None

@@ -1,5 +1,5 @@
-"""Ctrl-C (SIGINT) and SIGTERM in recommend.py and train.py: either stops a run, once, where
-Python can stop it, and waits while something is written that must be whole."""
+"""Ctrl-C (SIGINT), SIGTERM and SIGHUP in recommend.py and train.py: each stops a run, once,
+where Python can stop it, and waits while something is written that must be whole."""
 import os
 import signal
 import sys
@@ -7,14 +7,19 @@ import threading
 from contextlib import contextmanager
 
 
+#: The signals that stop a run, and how the tools say so.  SIGHUP: the terminal or the SSH
+#: session closed (its run died at once, its Parquet file lost, a temporary file left behind).
+STOPS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+
+
 class Stopped(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped the run (a KeyboardInterrupt, so that code that tidies up
-    after Ctrl-C does so for SIGTERM too).
+    """A signal of :data:`STOPS` stopped the run (a KeyboardInterrupt, so that code that tidies
+    up after Ctrl-C does so for the others too).
 
     Attributes
     ----------
     number : int
-        The signal's; the exit code is 128 plus it (130, 143).
+        The signal's; the exit code is 128 plus it (130, 143, 129).
     """
 
     def __init__(self, number):
@@ -27,8 +32,8 @@ class Stopped(KeyboardInterrupt):
 
     @property
     def word(self):
-        """``interrupted`` (SIGINT) or ``terminated`` (SIGTERM), as the tools say it."""
-        return "interrupted" if self.number == signal.SIGINT else "terminated"
+        """``interrupted``, ``terminated`` or ``hung up``, as the tools say it."""
+        return STOPS[self.number]
 
 
 def as_stopped(interrupt):
@@ -38,7 +43,7 @@ def as_stopped(interrupt):
 
 
 class StopSignals:
-    """SIGINT and SIGTERM raise :class:`Stopped` in the main thread, once: inside :meth:`held`
+    """The signals of :data:`STOPS` raise :class:`Stopped` in the main thread, once: inside :meth:`held`
     they wait for its end, and after the first stop they are only noted, so that what was
     answered is still written.  A signal ignored when the process started (a background
     job's SIGINT) stays ignored.
@@ -54,8 +59,8 @@ class StopSignals:
     def __init__(self, *, unsafe=None):
         self.unsafe = unsafe
         self.holding, self.pending, self.stopped = False, None, None
-        for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
-            if signal.getsignal(number) is default:
+        for number in STOPS:
+            if signal.getsignal(number) is (signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL):
                 signal.signal(number, self.arrived)
         self.unraisable_hook, sys.unraisablehook = sys.unraisablehook, self.unraisable
 

@@ -399,12 +399,17 @@ def test_a_full_disk_keeps_the_previous_file_and_the_printed_answers(trained, lf
 
 def start_on_lfw(trained, output, *flags):
     """recommend.py on every LFW photo in two workers, in its own process group, with a
-    terminal's handling of SIGINT (a runner started in the background ignores it, and
-    Python then never raises KeyboardInterrupt)."""
+    terminal's handling of SIGINT and SIGHUP (a runner started in the background, or under
+    nohup, ignores them, and so would recommend.py)."""
     command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(LFW),
                "--n-jobs", "2", "--output", str(output), *flags]
+
+    def as_in_a_terminal():
+        for number in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(number, signal.SIG_DFL)
+
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            start_new_session=True, preexec_fn=as_in_a_terminal)
 
 
 def ended(pids, seconds=10):
@@ -493,18 +498,22 @@ def test_a_folder_read_recursively_says_what_it_cannot_read(trained, tmp_path):
     assert f"recommend.py: error: {feed / 'locked'}: cannot read the folder (Permission denied)\n" in result.stderr
 
 
+@pytest.mark.parametrize("number, word", [(signal.SIGTERM, "terminated"), (signal.SIGHUP, "hung up")])
 @pytest.mark.parametrize("kill", [os.killpg, os.kill], ids=["process-group", "parent-only"])
-def test_sigterm_stops_like_ctrl_c(trained, tmp_path, kill):
-    """SIGTERM (a service manager, a timeout) to the group or to the parent alone: exit 143,
-    no traceback, every photo printed is in a Parquet file that reads, the workers end."""
+def test_sigterm_and_sighup_stop_like_ctrl_c(trained, tmp_path, kill, number, word):
+    """SIGTERM (a service manager, a timeout) or SIGHUP (the terminal or SSH session closed)
+    to the group or to the parent alone: exit 143 or 129, no traceback, every photo printed is
+    in a Parquet file that reads, the workers end.  (SIGHUP killed the run: no Parquet file,
+    a temporary one left.)"""
     output = tmp_path / "part.parquet"
     process = start_on_lfw(trained, output, "--json")
     first = process.stdout.readline()
     workers = children(process.pid)
-    kill(process.pid, signal.SIGTERM)
+    kill(process.pid, number)
     out, err = rest_of(process, timeout=120)
-    assert first and process.returncode == 143, err
-    assert re.search(r"^recommend.py: terminated after \d+ of \d+ photos$", err, re.M) and "Traceback" not in err
+    assert first and process.returncode == 128 + number, err
+    assert re.search(rf"^recommend.py: {word} after \d+ of \d+ photos$", err, re.M) and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == [output.name]  # no temporary file left
     printed = {json.loads(line)["image"] for line in [first, *out.splitlines()]}
     assert printed <= set(pq.read_table(output).column("image").to_pylist())
     assert len(workers) == 2 and ended(workers)

@@ -24,11 +24,11 @@ def check_workers(number):
 
 
 def end_with_parent(parent):
-    """In a worker process forked from ``parent`` (its pid): stop at SIGTERM and SIGINT as a
-    process does, not by the handlers it inherited, and end when the parent ends, however
-    it ends: a parent that is killed cannot tell its workers, so the kernel does
+    """In a worker process forked from ``parent`` (its pid): stop at SIGTERM, SIGINT and
+    SIGHUP as a process does, not by the handlers it inherited, and end when the parent ends,
+    however it ends: a parent that is killed cannot tell its workers, so the kernel does
     (PR_SET_PDEATHSIG, Linux), or this, when it ended before the worker asked the kernel."""
-    for number in (signal.SIGTERM, signal.SIGINT):
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, signal.SIG_DFL)
     if sys.platform == "linux":
         PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
