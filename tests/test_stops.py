@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM as recommend.py and train.py take them (features/stops.py), with real
+"""Ctrl-C, SIGTERM and SIGHUP as recommend.py and train.py take them (features/stops.py), with real
 signals sent to this process."""
 import os
 import signal
@@ -13,10 +13,11 @@ from features.stops import Stopped, StopSignals, as_stopped
 @pytest.fixture
 def signals():
     """A StopSignals on this process, with pytest's own handlers put back after the test."""
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     hook = sys.unraisablehook
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal (nohup ignores it)
     try:
         yield StopSignals
     finally:
@@ -46,6 +47,14 @@ def test_a_signal_stops_a_run_once(signals):
     with stops.held():
         steps.append("file finished")
     assert steps == ["record written", "file finished"]
+
+
+def test_sighup_stops_a_run_as_sigterm_does(signals):
+    """The terminal or SSH session closing sends SIGHUP, which killed recommend.py at once."""
+    stops = signals()
+    with pytest.raises(Stopped) as stop:
+        signalled(signal.SIGHUP)
+    assert (stop.value.code, stop.value.word) == (129, "hung up") and stops.stopped == signal.SIGHUP
 
 
 def test_a_signal_after_hold_is_only_noted(signals):
