@@ -86,6 +86,33 @@ def test_bad_files_raise_one_line_errors(tmp_path, content, reason):
     assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
+def test_postscript_is_not_read_whatever_its_name(tmp_path):
+    """Pillow renders EPS by running Ghostscript where it is installed: a PostScript file named
+    .jpg would have it run (here, where it is not, the error said "Unable to locate
+    Ghostscript")."""
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    with pytest.raises(ImageError, match="not a recognised image format$"):
+        load_image(path)
+
+
+def test_a_photo_read_or_refused_says_nothing_else(tmp_path, portrait):
+    """An EXIF block cut short (some cameras and editors write one) is read, and Pillow's
+    "Truncated File Read" warning, two lines of Python on stderr naming no photo, is not
+    shown; a float TIFF of 0 to 1 is read as as_rgb reads such an array (it was black)."""
+    import warnings
+
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    portrait.save(tmp_path / "exif.jpg", exif=exif.tobytes()[:-3])
+    green = np.asarray(portrait)[:, :, 1]
+    Image.fromarray(green.astype(np.float32) / 255).save(tmp_path / "float.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_image(tmp_path / "exif.jpg").shape == green.shape + (3,)
+        assert np.abs(load_image(tmp_path / "float.tif")[:, :, 0].astype(int) - green).max() <= 1
+
+
 def test_truncated_jpeg(tmp_path, celeba_paths):
     data = open(celeba_paths[0], "rb").read()
     path = tmp_path / "cut.jpg"

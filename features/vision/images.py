@@ -8,6 +8,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Photos with more pixels than this are refused before decoding (decompression bombs).
 MAX_PIXELS = 50_000_000
+#: Formats Pillow opens that are not read: it renders EPS by running Ghostscript, a program
+#: with a record of code-execution flaws, on any file that says it is PostScript, whatever
+#: its name (a ``photo.jpg``); no photo comes as PostScript.
+UNREAD_FORMATS = frozenset({"EPS"})
 #: Every suffix read as a photo when a folder is scanned (Pillow decodes each of them).
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif",
                             ".tiff"})
@@ -40,18 +44,20 @@ def load_image(path):
             raise ImageError(path, "not a regular file (a device, pipe or socket)")
         if os.path.getsize(path) == 0:
             raise ImageError(path, "empty file (0 bytes)")
+        # a photo is read or refused in one line: Pillow's warnings (its own bomb check, at its
+        # larger limit, which ours says; "Truncated File Read" of an EXIF block cut short) were
+        # two lines of Python on stderr, naming no photo
         with warnings.catch_warnings():
-            # Pillow's own bomb check warns (or raises, below) at its larger limit; ours says it
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
-        with img:
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise ImageError(path, f"{width}x{height} pixels is over the limit of "
-                                 f"{MAX_PIXELS:,} (possible decompression bomb)")
-            img.seek(0)
-            img.load()
-            return pil_to_rgb(ImageOps.exif_transpose(img))
+            warnings.simplefilter("ignore")
+            img = Image.open(path, formats=read_formats())
+            with img:
+                width, height = img.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(path, f"{width}x{height} pixels is over the limit of "
+                                     f"{MAX_PIXELS:,} (possible decompression bomb)")
+                img.seek(0)
+                img.load()
+                return pil_to_rgb(ImageOps.exif_transpose(img))
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -70,6 +76,12 @@ def load_image(path):
         raise ImageError(path, f"corrupt or truncated image ({exc})") from None
 
 
+def read_formats():
+    """The formats :func:`load_image` reads: Pillow's, less :data:`UNREAD_FORMATS`."""
+    Image.init()
+    return [name for name in Image.OPEN if name not in UNREAD_FORMATS]
+
+
 def pil_to_rgb(img):
     """Convert a decoded Pillow image of any mode to an ``(H, W, 3)`` uint8 RGB array."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -77,8 +89,9 @@ def pil_to_rgb(img):
         peak = 65535.0 if img.mode.startswith("I;16") or wide.max() > 255 else 255.0
         gray = np.clip(wide * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
-    if img.mode == "F":
-        gray = np.clip(np.asarray(img), 0, 255).astype(np.uint8)
+    if img.mode == "F":  # 0 to 1, or 0 to 255, as as_rgb reads a float array
+        wide = np.asarray(img)
+        gray = np.clip(wide * 255.0 if wide.max(initial=0) <= 1.0 else wide, 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if img.mode == "P":
         img = img.convert("RGBA")
