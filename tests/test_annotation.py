@@ -87,3 +87,15 @@ def test_the_type_line_names_the_most_probable_type_whatever_the_key_order():
                        types={"hat": {"brimmed": 0.2, "cap": 0.8}, "hat_colour": "white",
                               "beard": {"full_beard": 0.1, "goatee": 0.7, "moustache": 0.4}})
     assert "white cap 0.80 goatee 0.70" in face_lines(1, sorted_keys)
+
+
+def test_a_panorama_wider_than_a_jpeg_gets_its_copy(tmp_path):
+    """A 70,000-px-wide photo (a stitched panorama) is accepted, but its copy could not be a
+    JPEG: OpenCV logged its own error and the copy was lost."""
+    from features.app.annotation import MAX_SIDE, save_rgb
+
+    panorama = np.full((300, 70_000, 3), 128, np.uint8)
+    copy = annotate(panorama, [face((35_000, 100, 35_100, 200))])
+    assert copy.shape == (round(300 * MAX_SIDE / 70_000), MAX_SIDE, 3) and panorama.max() == 128
+    save_rgb(tmp_path / "panorama.jpg", copy)
+    assert cv2.imread(str(tmp_path / "panorama.jpg")).shape == copy.shape

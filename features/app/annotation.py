@@ -16,6 +16,9 @@ COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 23
 LAYOUT_SIDE = 1000
 #: Photos under this side are enlarged first, so the text keeps room beside small faces.
 MIN_SIDE = 500
+#: JPEG's longest side: a wider panorama's copy is made smaller (OpenCV refused to encode it,
+#: logging its own error lines, and the copy was lost).
+MAX_SIDE = 65_500
 
 
 def annotate(image, faces):
@@ -32,10 +35,13 @@ def annotate(image, faces):
     Returns
     -------
     ndarray
-        The annotated RGB copy (upscaled so that text stays readable on small photos).
+        The annotated RGB copy (upscaled so that text stays readable on small photos, and
+        at most :data:`MAX_SIDE` a side).
     """
-    scale = max(1.0, MIN_SIDE / max(image.shape[:2]))
-    canvas = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else image.copy()
+    longest = max(image.shape[:2])
+    scale = min(max(1.0, MIN_SIDE / longest), MAX_SIDE / longest)
+    canvas = (image.copy() if scale == 1 else
+              cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA))
     grow = max(1.0, max(canvas.shape[:2]) / LAYOUT_SIDE)
     font, size, stroke = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * grow, max(1, round(grow))
     taken = []  # text blocks drawn so far: (x0, y0, x1, y1)
