@@ -5,6 +5,9 @@ import stat
 import tempfile
 from pathlib import Path
 
+#: The longest file name, in bytes, of Linux's file systems (ext4, xfs, btrfs, tmpfs).
+NAME_MAX = 255
+
 
 class StagedFile:
     """A temporary file beside ``path`` (same folder), for writing ``path`` in steps:
@@ -18,7 +21,8 @@ class StagedFile:
 
     def __init__(self, path, *, follow_link=False):
         self.path = Path(os.path.realpath(path) if follow_link else path)
-        handle, self.name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        handle, self.name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{staged_stem(self.path.name)}.",
+                                             suffix=".tmp")
         os.close(handle)
 
     def publish(self, *, durable=True):
@@ -50,6 +54,14 @@ def replace_keeping_mode(source, target):
         mode = 0o666 & ~umask
     os.chmod(source, mode)
     os.replace(source, target)
+
+
+def staged_stem(name):
+    """``name`` as the start of its staged file's name, cut to leave room for the 14 bytes
+    around it (``.NAME.XXXXXXXX.tmp``) in a file name's :data:`NAME_MAX` bytes: a name that
+    fits could not be written when it was over 241 bytes ("File name too long").  A character
+    cut in two stays as its bytes (the name is never shown)."""
+    return os.fsdecode(os.fsencode(name)[:NAME_MAX - len(".." + "x" * 8 + ".tmp")])
 
 
 def write_atomically(path, write, *, durable=True):

@@ -261,3 +261,14 @@ def test_a_file_written_whole_keeps_its_mode_and_only_an_output_follows_its_link
     os.umask(umask)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("name", ["x" * 251 + ".jpg", "写" * 83 + ".jpg"])  # 255 and 253 bytes: they fit
+def test_a_long_name_that_fits_is_written_whole(tmp_path, name):
+    """The staged file's name adds 14 bytes to the target's: an annotated copy or an --output
+    named over 241 bytes could not be written ("File name too long")."""
+    target = tmp_path / name
+    write_atomically(target, lambda temporary: Path(temporary).write_bytes(b"whole"))
+    staged = StagedFile(target)
+    staged.discard()
+    assert target.read_bytes() == b"whole" and [p.name for p in tmp_path.iterdir()] == [name]
