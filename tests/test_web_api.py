@@ -357,8 +357,8 @@ def test_a_body_that_stops_arriving_is_refused_with_408(trained, tmp_path, photo
         assert steady.status_code == 200 and [r["image"] for r in steady.json()] == [photos[0].name]
         assert steady.json()[0]["faces"]
         with socket.create_connection(url.removeprefix("http://").split(":")) as silent:
-            silent.sendall(f"POST /api/csv HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           f"Content-Length: 1000\r\n\r\n[".encode())
+            silent.sendall(b"POST /api/csv HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 1000\r\n\r\n[")
             time.sleep(0.2)
             stopped = time.time()
             process.terminate()

@@ -238,8 +238,9 @@ def shown_score(probability, *, decided=None):
 
 def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_to=None):
     """Everything recommend.py says about one photo, as the JSON Lines record (plus each
-    face's ``headline`` and ``score_texts``, and ``annotation_error``, the reason the annotated copy could not be
-    written to ``annotate_to``, when it could not: the analysis is kept all the same)."""
+    face's ``headline`` and ``score_texts``, and ``annotation_error``, the reason the annotated
+    copy could not be written to ``annotate_to``, when it could not: the analysis is kept all
+    the same)."""
     image = load_image(path)
     results, thresholds = [], model.thresholds
     for answer in model.answer(image):

@@ -51,6 +51,8 @@ KB, MB = 1 << 10, 1 << 20
 # multipart headers around one file part are a few hundred bytes; this is generous
 PART_OVERHEAD = 64 * KB
 NOT_RECORDS = "records: expected the records of /api/analyze"
+#: FastAPI's 400 for a JSON body it could not read, whatever the reason (:func:`unread_json`).
+FASTAPI_UNREAD_BODY = "There was an error parsing the body"
 #: The largest body of /api/csv: the page sends the records of a whole drop, which may be many
 #: requests' photos, not one's (a record is 1-3 KB: some 25,000 photos).  Its JSON is read on
 #: the event loop, about 0.03 s and 8 MB of memory per MB sent.
@@ -532,8 +534,8 @@ def field_name(name):
 
 
 def unread_json(cause):
-    """Why FastAPI could not read a JSON body (the cause of its 400, which says only "There was
-    an error parsing the body"), in the words of a ``json_invalid`` 422; None for another."""
+    """Why FastAPI could not read a JSON body (the cause of its 400, which says only
+    :data:`FASTAPI_UNREAD_BODY`), in the words of a ``json_invalid`` 422; None for another."""
     if isinstance(cause, UnicodeDecodeError):
         return f"request: not JSON (not UTF-8 at byte {cause.start})"
     if isinstance(cause, RecursionError):
@@ -734,7 +736,7 @@ def create_app(settings):
 
     @app.exception_handler(StarletteHTTPException)
     async def one_line_refusal(request, exc):  # a name the client chose may be in it
-        detail = unread_json(exc.__cause__) or str(exc.detail)
+        detail = (exc.detail == FASTAPI_UNREAD_BODY and unread_json(exc.__cause__)) or str(exc.detail)
         return JSONResponse({"detail": printable(detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
