@@ -43,10 +43,10 @@ def as_stopped(interrupt):
 
 
 class StopSignals:
-    """The signals of :data:`STOPS` raise :class:`Stopped` in the main thread, once: inside :meth:`held`
-    they wait for its end, and after the first stop they are only noted, so that what was
-    answered is still written.  A signal ignored when the process started (a background
-    job's SIGINT) stays ignored.
+    """The signals of :data:`STOPS` raise :class:`Stopped` in the main thread, once: inside
+    :meth:`held` they wait for its end, and after the first stop they are only noted, so that
+    what was answered is still written.  A signal ignored when the process started (a
+    background job's SIGINT, SIGHUP under nohup) stays ignored.
 
     Parameters
     ----------
@@ -60,7 +60,8 @@ class StopSignals:
         self.unsafe = unsafe
         self.holding, self.pending, self.stopped = False, None, None
         for number in STOPS:
-            if signal.getsignal(number) is (signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL):
+            untouched = signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
+            if signal.getsignal(number) is untouched:
                 signal.signal(number, self.arrived)
         self.unraisable_hook, sys.unraisablehook = sys.unraisablehook, self.unraisable
 
