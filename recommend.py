@@ -19,6 +19,7 @@ import warnings
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from features.app.cli import given_path, tell
 from features.stops import Stopped, StopSignals, as_stopped
 
 
@@ -44,9 +45,9 @@ def parse_args(argv=None):
                              "path, image or filename column (relative paths: from the working folder)")
     parser.add_argument("--recursive", action="store_true",
                         help="descend into sub-folders (not into links to folders, which could loop)")
-    parser.add_argument("--model", type=Path, default=MODEL,
+    parser.add_argument("--model", type=given_path, default=MODEL,
                         help="model made by train.py (its model_card.json must sit beside it)")
-    parser.add_argument("--catalog", type=Path, default=CATALOG,
+    parser.add_argument("--catalog", type=given_path, default=CATALOG,
                         help="product catalog CSV")
     parser.add_argument("--per-category", type=int, default=PER_CATEGORY,
                         help="products recommended per category a face has")
@@ -113,15 +114,6 @@ def parse_args(argv=None):
     return args
 
 
-def given_path(text):
-    """A path from the command line (argparse type); an empty one is refused, not read as
-    the working folder: ``recommend.py "$PHOTO"`` with the variable unset analysed every
-    photo there, and ``--annotate "$OUT"`` wrote into it."""
-    if not text:
-        raise argparse.ArgumentTypeError("empty (an unset variable?); give . for the working folder")
-    return Path(text)
-
-
 def min_probabilities(text):
     """``hat=0.8,eyewear=0.6`` -> {"hat": 0.8, "eyewear": 0.6} (argparse type)."""
     from features.app.analysis import parse_min_probability
@@ -164,9 +156,8 @@ def announce_thresholds(settings):
 
     thresholds, notes = chosen_thresholds(settings)
     for note in notes:
-        print(f"recommend.py: warning: {note}", file=sys.stderr)
-    print("recommend.py: thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in thresholds.items()),
-          file=sys.stderr)
+        tell(f"recommend.py: warning: {note}")
+    tell("recommend.py: thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in thresholds.items()))
 
 
 def read_list(path):
@@ -542,8 +533,8 @@ def main(argv=None):
     signals = StopSignals()  # first: Ctrl-C while the libraries load is a quiet exit too
     args = parse_args(argv)
     if sys.stdout is None:  # started with it closed (>&-): every answer was dropped, and the exit 0
-        print("recommend.py: error: standard output is closed: the answers have nowhere to go "
-              "(> /dev/null drops them)", file=sys.stderr)
+        tell("recommend.py: error: standard output is closed: the answers have nowhere to go "
+              "(> /dev/null drops them)")
         return 2
     from features.app.analysis import app_card, check_detection
     from features.app.records import path_text
@@ -555,60 +546,59 @@ def main(argv=None):
             warnings.simplefilter("always")
             card = app_card(args.model)
         for warning in caught:
-            print(f"recommend.py: warning: {warning.message}", file=sys.stderr)
+            tell(f"recommend.py: warning: {warning.message}")
         catalog = load_catalog(args.catalog)
     except (ModelError, CatalogError) as exc:
-        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        tell(f"recommend.py: error: {exc}")
         return 1
     try:
         check_detection(card, args.detector, args.detection_threshold)
     except ValueError as exc:
-        print(f"recommend.py: error: --detection-threshold: {exc}", file=sys.stderr)
+        tell(f"recommend.py: error: --detection-threshold: {exc}")
         return 2
     photos, empty, unreadable = collect_photos(args.paths, recursive=args.recursive)
     try:
         photos += read_list(args.list) if args.list else []
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # not "[Errno 2] ...: 'NAME'"
-        print(f"recommend.py: error: {args.list}: cannot read the list ({reason})", file=sys.stderr)
+        tell(f"recommend.py: error: {args.list}: cannot read the list ({reason})")
         return 1
     for folder, reason in unreadable:
-        print(f"recommend.py: error: {path_text(folder)}: cannot read the folder ({reason})", file=sys.stderr)
+        tell(f"recommend.py: error: {path_text(folder)}: cannot read the folder ({reason})")
     for folder in empty:
         below = not args.recursive and any(p.is_dir() for p in folder.iterdir())
-        print(f"recommend.py: warning: {path_text(folder)}: no photos in this folder"
-              + (" (--recursive reads its sub-folders)" if below else ""), file=sys.stderr)
+        tell(f"recommend.py: warning: {path_text(folder)}: no photos in this folder"
+              + (" (--recursive reads its sub-folders)" if below else ""))
     if not photos:
         if not unreadable:  # else said above
-            print("recommend.py: error: no photos found in " + ", ".join(map(path_text, args.paths or [args.list])),
-                  file=sys.stderr)
+            tell("recommend.py: error: no photos found in " + ", ".join(map(path_text, args.paths or [args.list])))
         return 1
     if args.detector or args.detection_threshold is not None:
         given = ", ".join(f"{flag} {value}" for flag, value in (("--detector", args.detector),
                           ("--detection-threshold", args.detection_threshold)) if value is not None)
-        print(f"recommend.py: {given} overrides the model's face detection setting", file=sys.stderr)
+        tell(f"recommend.py: {given} overrides the model's face detection setting")
     # the outputs are opened before any photo is analysed: their errors cost no work
     try:
         check_annotate_folder(args.annotate, photos)
         sink = ParquetSink(args.output) if args.output else None
     except (OSError, OutputError) as exc:
-        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        tell(f"recommend.py: error: {exc}")
         return 1
     except AnnotateError as exc:
-        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        tell(f"recommend.py: error: {exc}")
         return 2
     try:
         settings = analysis_settings(args, card, catalog)
         records, failed, code = answer_photos(photos, args, settings, sink, signals, failed=len(unreadable))
     except OutputError as exc:
-        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        tell(f"recommend.py: error: {exc}")
         return 1
     if sink:  # what was answered is written, however the photos ended
         try:
             with signals.held():
                 sink.close()
         except OutputError as exc:
-            print(f"recommend.py: error: {exc}", file=sys.stderr)
+            tell(f"recommend.py: error: {exc}")
             return 1
     if code is not None:
         return code
@@ -626,7 +616,7 @@ def main(argv=None):
             stdout_gone()
         except StdoutError as exc:
             stdout_gone()
-            print(f"recommend.py: error: {exc}", file=sys.stderr)
+            tell(f"recommend.py: error: {exc}")
             return 1
     return 1 if failed else 0
 
@@ -699,7 +689,7 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0):
         return records, failed, 1 if failed else 0
     except StdoutError as exc:
         stdout_gone()
-        print(f"recommend.py: error: {exc}; stopped after {answered} of {len(photos)} photos", file=sys.stderr)
+        tell(f"recommend.py: error: {exc}; stopped after {answered} of {len(photos)} photos")
         return records, failed, 1
     except Stopped as stop:  # Ctrl-C, SIGTERM, SIGHUP: what was answered stays printed and written
         tell(f"recommend.py: {stop.word} after {answered} of {len(photos)} photos")  # a terminal gone: EIO
@@ -707,12 +697,12 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0):
     except OutputError as exc:
         raise OutputError(f"{exc}; stopped after {answered} of {len(photos)} photos") from None
     except (ClusterError, ModelError) as exc:  # ModelError: a model replaced since the run checked it
-        print(f"recommend.py: error: {exc}", file=sys.stderr)
+        tell(f"recommend.py: error: {exc}")
         return records, failed, 1
     except Exception as exc:  # a lost worker or cluster; each photo's own errors are records
         if args.debug:
             traceback.print_exc()
-        print(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        tell(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0])
         return records, failed, 1
     return records, failed, None
 
@@ -731,15 +721,6 @@ def answer(text):
         raise
     except OSError as exc:
         raise StdoutError(f"cannot write the answers to standard output ({exc.strerror or exc})") from None
-
-
-def tell(text):
-    """Print ``text`` on stderr; if no one reads it any more, the run goes on (a closed
-    stderr was taken for the reader of stdout going away, and ended the run)."""
-    try:
-        print(text, file=sys.stderr, flush=True)
-    except OSError:
-        pass
 
 
 def stdout_gone():

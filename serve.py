@@ -10,7 +10,6 @@ import argparse
 import math
 import socket
 import sys
-from pathlib import Path
 
 #: --max-photo-mb's range: no photo fits under a kB, none is 10 GB (a typo; and the limit in bytes
 #: must stay a finite number)
@@ -21,7 +20,7 @@ BODY_TIMEOUT = (1, 3600)
 
 
 def parse_args(argv=None):
-    from features.app.cli import DefaultsHelpFormatter
+    from features.app.cli import DefaultsHelpFormatter, given_path
     from features.app.workers import CPUS, check_workers
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG
@@ -35,9 +34,9 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 for any free one")
     parser.add_argument("--workers", type=int, default=CPUS,
                         help="worker processes that analyse photos (every request shares them; at most 4 per CPU)")
-    parser.add_argument("--model", type=Path, default=MODEL,
+    parser.add_argument("--model", type=given_path, default=MODEL,
                         help="model made by train.py (its model_card.json must sit beside it)")
-    parser.add_argument("--catalog", type=Path, default=CATALOG,
+    parser.add_argument("--catalog", type=given_path, default=CATALOG,
                         help="product catalog CSV")
     parser.add_argument("--max-photo-mb", type=float, default=20.0,  # a phone photo is 2-8 MB; a camera's JPEG more
                         help="largest photo accepted, in MB, from {} to {}".format(*PHOTO_MB))

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.model.classifier import CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples
-from features.app.cli import DefaultsHelpFormatter
+from features.app.cli import DefaultsHelpFormatter, given_path, tell
 from features.app.cluster import ClusterError, scheduler_address
 from features.app.workers import CPUS, check_workers
 from features.labels import LABELS
@@ -38,11 +38,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Train the hat/beard/eyewear model and report grouped cross-validation.",
         formatter_class=DefaultsHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None,
+    parser.add_argument("--data", type=given_path, default=None,
                         help=f"dataset folder (labels.csv + images/, or hat/ beard/ eyewear/ none/); "
                              f"default ${DATA_ENV} or {default_data_dir()}")
-    parser.add_argument("--out", type=Path, default=ARTIFACTS, help="output folder")
-    parser.add_argument("--cache", type=Path, default=None,
+    parser.add_argument("--out", type=given_path, default=ARTIFACTS, help="output folder")
+    parser.add_argument("--cache", type=given_path, default=None,
                         help="feature cache folder (default OUT/feature-cache)")
     parser.add_argument("--limit", type=int, default=None,
                         help="use only the first N photos of the dataset (quick runs)")
@@ -348,19 +348,18 @@ def main(argv=None):
     try:
         code = run(args, started, signals)
     except (DatasetError, OSError, ClusterError) as exc:  # OSError: unreachable scheduler, full disk, ...
-        print(f"train.py: error: {exc}", file=sys.stderr)
+        tell(f"train.py: error: {exc}")
         return 1
     except TooFewExamples as exc:  # inside a training fold: the photos are too few to split further
-        print(f"train.py: error: {exc}; use more photos, or fewer --n-splits or --calibration-folds",
-              file=sys.stderr)
+        tell(f"train.py: error: {exc}; use more photos, or fewer --n-splits or --calibration-folds")
         return 1
     except KeyboardInterrupt as interrupt:
         stop = as_stopped(interrupt)
-        print(f"train.py: {stop.word}; the previous model, card and reports are untouched", file=sys.stderr)
+        tell(f"train.py: {stop.word}; the previous model, card and reports are untouched")
         return stop.code
     if signals.pending:  # came once the model started to move in: the run is done
         stop = Stopped(signals.pending)
-        print(f"train.py: {stop.word} once the model and its reports were in place", file=sys.stderr)
+        tell(f"train.py: {stop.word} once the model and its reports were in place")
         return stop.code
     return code
 

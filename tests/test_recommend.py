@@ -323,6 +323,16 @@ def test_stdout_that_cannot_be_written_is_one_line_and_keeps_the_output_file(tra
     assert len(pd.read_parquet(tmp_path / "rows.parquet")) == 2  # the photo answered: its two faces
     closed = subprocess.run(command, stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=lambda: os.close(1))
     assert closed.returncode == 2 and closed.stderr.startswith("recommend.py: error: standard output is closed")
+    # stderr dead too (a terminal closed, ``> log 2>&1`` on a full disk): its line is lost, not the file
+    (tmp_path / "rows.parquet").unlink()
+    with open("/dev/full", "w") as full:
+        assert subprocess.run(command, stdout=full, stderr=full, cwd=ROOT).returncode == 1
+    assert len(pd.read_parquet(tmp_path / "rows.parquet")) == 2 and len(list(tmp_path.iterdir())) == 1
+    # stderr closed (2>&-): print wrote its lines into stdout, among the answers
+    quiet = subprocess.run(command[:-2] + [str(tmp_path / "missing.jpg"), "--json"], capture_output=True, text=True,
+                           cwd=ROOT, preexec_fn=lambda: os.close(2))
+    assert quiet.returncode == 1 and [json.loads(line)["image"] for line in quiet.stdout.splitlines()] == [
+        str(TWO_PEOPLE), str(TWO_PEOPLE), str(tmp_path / "missing.jpg")]
 
 
 def test_text_profile_counts_every_photo_given(trained, feed):
@@ -519,6 +529,23 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(trained, tmp_path, kill, number, wo
     assert len(workers) == 2 and ended(workers)
 
 
+def test_under_nohup_a_hang_up_stops_nothing(trained, tmp_path):
+    """nohup ignores SIGHUP, and so do the run and its workers (the workers took it again,
+    and died at a hang-up)."""
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(LFW),
+               "--n-jobs", "2", "--output", str(tmp_path / "rows.parquet"), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert process.stdout.readline()
+    workers = children(process.pid)
+    os.killpg(process.pid, signal.SIGHUP)
+    time.sleep(1)
+    assert len(workers) == 2 and all(map(alive, workers)) and process.poll() is None
+    os.killpg(process.pid, signal.SIGTERM)
+    _, err = rest_of(process, timeout=120)
+    assert process.returncode == 143 and "hung up" not in err, err
+
+
 def test_a_killed_run_keeps_the_previous_file_and_ends_its_workers(trained, tmp_path):
     """SIGKILL cannot be handled: the Parquet file from before the run stays whole (the rows
     go to a temporary file), and the workers end with their parent (PR_SET_PDEATHSIG)."""
@@ -711,7 +738,8 @@ def test_min_probability_given_again_adds_its_labels(trained):
                                                                                          "eyewear": 0.6}
 
 
-@pytest.mark.parametrize("option", [("",), ("--annotate", ""), ("--output", ""), ("--list", "")])
+@pytest.mark.parametrize("option", [("",), ("--annotate", ""), ("--output", ""), ("--list", ""), ("--model", ""),
+                                    ("--catalog", "")])
 def test_an_empty_path_is_a_usage_error_not_the_working_folder(trained, tmp_path, option):
     """``recommend.py "$PHOTO"`` with the variable unset analysed every photo of the working
     folder, and ``--annotate "$OUT"`` wrote the copies there."""

@@ -1,5 +1,7 @@
 """What the command-line tools (``recommend.py``, ``train.py``, ``serve.py``) share."""
 import argparse
+import sys
+from pathlib import Path
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -12,3 +14,25 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if empty or "(default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+def given_path(text):
+    """A path from the command line (argparse type); an empty one is refused, not read as
+    the working folder: ``recommend.py "$PHOTO"`` with the variable unset analysed every
+    photo there, and ``--annotate "$OUT"`` wrote into it."""
+    if not text:
+        raise argparse.ArgumentTypeError("empty (an unset variable?); give . for the working folder")
+    return Path(text)
+
+
+def tell(text):
+    """Print ``text`` on stderr, now.  When no one can read it (the terminal closed, its reader
+    gone, a full disk), the line is lost and the run goes on, its exit code still telling: a
+    failed print ended runs before their output file was finished.  Nothing is printed when
+    the tool started with stderr closed (``2>&-``), where print wrote into stdout."""
+    if sys.stderr is None:
+        return
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass

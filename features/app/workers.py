@@ -25,11 +25,13 @@ def check_workers(number):
 
 def end_with_parent(parent):
     """In a worker process forked from ``parent`` (its pid): stop at SIGTERM, SIGINT and
-    SIGHUP as a process does, not by the handlers it inherited, and end when the parent ends,
-    however it ends: a parent that is killed cannot tell its workers, so the kernel does
+    SIGHUP as a process does, not by the handlers it inherited (one the parent ignores stays
+    ignored: under nohup a hang-up killed the workers), and end when the parent ends, however
+    it ends: a parent that is killed cannot tell its workers, so the kernel does
     (PR_SET_PDEATHSIG, Linux), or this, when it ended before the worker asked the kernel."""
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(number, signal.SIG_DFL)
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, signal.SIG_DFL)
     if sys.platform == "linux":
         PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
