@@ -97,5 +97,8 @@ def test_a_panorama_wider_than_a_jpeg_gets_its_copy(tmp_path):
     panorama = np.full((300, 70_000, 3), 128, np.uint8)
     copy = annotate(panorama, [face((35_000, 100, 35_100, 200))])
     assert copy.shape == (round(300 * MAX_SIDE / 70_000), MAX_SIDE, 3) and panorama.max() == 128
+    # its text as a 300-px photo's, not grown with the width: it was 652 px tall on 281
+    drawn = np.flatnonzero(np.any(copy != 128, axis=(0, 2)))
+    assert drawn.max() - drawn.min() < 1000
     save_rgb(tmp_path / "panorama.jpg", copy)
     assert cv2.imread(str(tmp_path / "panorama.jpg")).shape == copy.shape

@@ -42,7 +42,8 @@ def annotate(image, faces):
     scale = min(max(1.0, MIN_SIDE / longest), MAX_SIDE / longest)
     resampling = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
     canvas = image.copy() if scale == 1 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=resampling)
-    grow = max(1.0, max(canvas.shape[:2]) / LAYOUT_SIDE)
+    # by the short side too: a panorama's text grew with its width, taller than the photo
+    grow = max(1.0, min(max(canvas.shape[:2]) / LAYOUT_SIDE, 2 * min(canvas.shape[:2]) / LAYOUT_SIDE))
     font, size, stroke = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * grow, max(1, round(grow))
     taken = []  # text blocks drawn so far: (x0, y0, x1, y1)
     for number, face in enumerate(faces, start=1):

@@ -89,10 +89,8 @@ def pil_to_rgb(img):
         peak = 65535.0 if img.mode.startswith("I;16") or wide.max() > 255 else 255.0
         gray = np.clip(wide * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
-    if img.mode == "F":  # 0 to 1, or 0 to 255, as as_rgb reads a float array
-        wide = np.asarray(img)
-        gray = np.clip(wide * 255.0 if wide.max(initial=0) <= 1.0 else wide, 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode == "F":  # 0 to 1, or 0 to 255: read as any float array is
+        return as_rgb(np.asarray(img))
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
