@@ -453,12 +453,14 @@ def format_profile(summary):
 
 
 def share_text(share):
-    """A share as a whole percentage, or with the decimals (up to two) that keep one over 0 or
+    """A share as a whole percentage, or with the decimals (up to four) that keep one over 0 or
     under 1 from reading "0%" or "100%" (1 photo of 251 read "in 0% of photos")."""
+    from features.app.records import fixed
+
     decimals = 0
-    while decimals < 2 and 0 < share < 1 and float(f"{share * 100:.{decimals}f}") in (0, 100):
+    while decimals < 4 and 0 < share < 1 and float(fixed(share * 100, decimals)) in (0, 100):
         decimals += 1
-    return f"{share * 100:.{decimals}f}%"
+    return f"{fixed(share * 100, decimals)}%"
 
 
 class OutputError(Exception):

@@ -283,7 +283,8 @@ def test_a_profile_never_reads_0_or_100_percent_for_a_share_that_is_not(trained,
 
     from recommend import share_text
 
-    assert [share_text(s) for s in (1 / 251, 249 / 250, 0.5, 0, 1)] == ["0.4%", "99.6%", "50%", "0%", "100%"]
+    assert [share_text(s) for s in (1 / 251, 249 / 250, 0.5, 0, 1, 1 / 300_000)] == ["0.4%", "99.6%", "50%", "0%",
+                                                                                    "100%", "0.0003%"]
     shutil.copy(TWO_PEOPLE, tmp_path / "a.jpg")
     Image.new("RGB", (50, 50), "white").save(tmp_path / "blank.png")
     for n in range(249):

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from conftest import LFW, serving
+from features.app.records import score_text
 from recommend import share_text
 
 MB = 2 ** 20
@@ -89,9 +90,11 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
     assert text_of(summary, ".product .name") == [p["name"] for p in account["profile"]["recommendations"]]
     assert text_of(summary, "td")[1::4] == [share_text(s["photo_share"]) for s in account["profile"]["labels"].values()]
     # 1 photo of 251 read "0%" (recommend.py's text too)
-    shares = browser.execute_script("return [1 / 251, 249 / 250, 0.5, 0, 1, 1 / 30001].map(percent)")
-    assert shares == [share_text(share) for share in (1 / 251, 249 / 250, 0.5, 0, 1, 1 / 30001)]
-    assert shares == ["0.4%", "99.6%", "50%", "0%", "100%", "0.00%"]
+    shares = browser.execute_script("return [1 / 251, 249 / 250, 0.5, 0, 1, 1 / 300000, 1 / 8].map(percent)")
+    assert shares == [share_text(share) for share in (1 / 251, 249 / 250, 0.5, 0, 1, 1 / 300000, 1 / 8)]
+    assert shares == ["0.4%", "99.6%", "50%", "0%", "100%", "0.0003%", "13%"]  # 1/8: "12%" in Python's format
+    # a score that is a half exactly reads alike in the text output and on the page
+    assert browser.execute_script("return apart(0.125, 0.5)")[0] == score_text(0.125, 0.5) == "0.13"
     assert browser.find_element(By.ID, "download-csv").is_enabled()
     csv = browser.execute_async_script("csvText(state.records).then(arguments[arguments.length - 1])")
     assert csv.splitlines()[0].startswith("image,width,height,error,face,")

@@ -3,8 +3,10 @@ rows, and the web API's records and CSV."""
 import csv
 import io
 import json
+import math
 import os
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 from features.labels import LABELS, seen_types
 
@@ -42,14 +44,23 @@ def printable(text):
     return CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
 
 
+def fixed(value, decimals):
+    """``value`` to ``decimals`` decimals as JavaScript's ``toFixed`` writes it, a half rounded
+    up on the double's exact value, so that the tools and the page show a number alike (0.125
+    was "0.12" in Python's format and "0.13" on the page)."""
+    if not math.isfinite(value):
+        return str(value)
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+
+
 def score_text(score, threshold):
     """A score as text beside its label's decision: two decimals, or as many more (up to the
     record's four) as tell it from ``threshold`` (0.3555 and 0.3572 against 0.3566 both read
     "0.36", one face labelled and one not), as the page's ``apart`` does."""
     decimals = 2
-    while decimals < 4 and f"{score:.{decimals}f}" == f"{threshold:.{decimals}f}":
+    while decimals < 4 and fixed(score, decimals) == fixed(threshold, decimals):
         decimals += 1
-    return f"{score:.{decimals}f}"
+    return fixed(score, decimals)
 
 
 def public(record):

@@ -19,7 +19,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Literal
@@ -40,7 +39,7 @@ from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, ch
                                    check_precision, chosen_thresholds, error_record, frozen_catalog, lost_record,
                                    parse_min_probability, preload)
 from features.app.workers import server_worker
-from features.app.records import csv_text, printable, public
+from features.app.records import csv_text, fixed, printable, public
 from features.app.web.schema import checked_records
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -256,8 +255,7 @@ def byte_text(n):
     """A byte count in MB from 1 MB up and in KB below, with one decimal, a half rounded up:
     as the page's ``byteText`` says a limit (``static/app.js``)."""
     scale, unit = (MB, "MB") if n >= MB else (KB, "KB")
-    exact = Decimal(n) / scale  # a byte count over a power of two: a short decimal, exact
-    return f"{exact.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)} {unit}"
+    return f"{fixed(n / scale, 1)} {unit}"  # over a power of two: exact in a double
 
 
 class BodyLimits:

@@ -12,12 +12,12 @@ function count(n, noun) {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-// A share as a whole percentage, or with the decimals (up to two) that keep one over 0 or
+// A share as a whole percentage, or with the decimals (up to four) that keep one over 0 or
 // under 1 from reading "0%" or "100%", as recommend.py's share_text: 1 photo of 251 read "0%".
 function percent(share) {
   const inPercent = share * 100;
   let decimals = 0;
-  while (decimals < 2 && share > 0 && share < 1 && [0, 100].includes(Number(inPercent.toFixed(decimals)))) decimals++;
+  while (decimals < 4 && share > 0 && share < 1 && [0, 100].includes(Number(inPercent.toFixed(decimals)))) decimals++;
   return `${inPercent.toFixed(decimals)}%`;
 }
 
