@@ -536,7 +536,7 @@ def main(argv=None):
     args = parse_args(argv)
     if sys.stdout is None:  # started with it closed (>&-): every answer was dropped, and the exit 0
         tell("recommend.py: error: standard output is closed: the answers have nowhere to go "
-              "(> /dev/null drops them)")
+             "(> /dev/null drops them)")
         return 2
     from features.app.analysis import app_card, check_detection
     from features.app.records import path_text
@@ -570,7 +570,7 @@ def main(argv=None):
     for folder in empty:
         below = not args.recursive and any(p.is_dir() for p in folder.iterdir())
         tell(f"recommend.py: warning: {path_text(folder)}: no photos in this folder"
-              + (" (--recursive reads its sub-folders)" if below else ""))
+             + (" (--recursive reads its sub-folders)" if below else ""))
     if not photos:
         if not unreadable:  # else said above
             tell("recommend.py: error: no photos found in " + ", ".join(map(path_text, args.paths or [args.list])))
