@@ -50,6 +50,8 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
     ("product_id,category,name,price,hat_type\n ,hat,Cap,9,cap\n", "line 2: no product_id \\(empty\\)"),
     ("product_id,category,name,price,hat_type\nA,hat,,9,cap\n", "line 2: no name \\(empty\\)"),
     ('product_id,category,name,price,hat_type\n"A,1",hat,Cap,9,cap\n', "line 2: product_id 'A,1' has a comma"),
+    ("product_id,category,name,price,hat_type\nA,hat,Cap\x1b[31m,9,cap\n",
+     "line 2: name 'Cap\\\\x1b\\[31m' has a control character"),  # a terminal acts on it
     ("product_id,category,name,price,hat_type\n", "no products"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,cap\n", "no beard or eyewear product"),
 ])
@@ -66,6 +68,15 @@ def test_a_short_row_names_its_line_and_what_is_missing(tmp_path):
     line = len(path.read_text(encoding="utf-8").splitlines())
     with pytest.raises(CatalogError, match=rf"^{re.escape(str(path))}, line {line}: no name, price \(the row has"):
         load_catalog(path)
+
+
+def test_a_name_over_two_lines_of_a_cell_is_one_line(tmp_path):
+    """A spreadsheet cell with a line break: printed as it was, the name split the text
+    output's record in two."""
+    path = tmp_path / "products.csv"
+    path.write_text('product_id,category,name,price,hat_type,beard_style,eyewear_type\n'
+                    'H,hat,"White trucker\r\ncap ",9,cap,,\nB,beard,Oil,5,,any,\nE,eyewear,Frames,9,,,clear\n')
+    assert load_catalog(path)[0]["name"] == "White trucker cap"
 
 
 def test_a_price_of_minus_zero_is_zero_and_a_colour_is_read_in_lower_case(tmp_path):

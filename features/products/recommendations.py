@@ -2,6 +2,7 @@
 import csv
 import math
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,12 @@ def checked_product(row, where):
                            "that is not in quotes?)")
     if empty := [column for column in ("product_id", "name") if not product[column].strip()]:
         raise CatalogError(f"{where}: no {' or '.join(empty)} (empty)")
+    # a spreadsheet cell over two lines is one name: printed as it was, it split the text
+    # output's record in two
+    product["name"] = " ".join(product["name"].split())
+    for column in CATALOG_COLUMNS:
+        if any(unicodedata.category(c) == "Cc" for c in product[column]):
+            raise CatalogError(f"{where}: {column} {product[column]!r} has a control character")
     if "," in product["product_id"]:  # the Parquet and CSV rows list a face's products by id, comma-separated
         raise CatalogError(f"{where}: product_id {product['product_id']!r} has a comma (the outputs list ids "
                            "with commas)")
