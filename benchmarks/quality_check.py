@@ -48,7 +48,8 @@ def summary(table, rows, thresholds):
     wrong = (p >= np.array([thresholds[label] for label in LABELS])) != (y == 1)
     return {"faces": int(rows.sum()), "wrong_any": round(float(wrong.any(axis=1).mean()), 3),
             **{f"wrong_{label}": round(float(wrong[:, j].mean()), 3) for j, label in enumerate(LABELS)},
-            **{f"log_loss_{label}": round(float(log_loss(y[:, j], np.clip(p[:, j], SCORE_CLIP, 1 - SCORE_CLIP), labels=[0, 1])), 3)
+            **{f"log_loss_{label}": round(float(log_loss(y[:, j], np.clip(p[:, j], SCORE_CLIP, 1 - SCORE_CLIP),
+                                                         labels=[0, 1])), 3)
                for j, label in enumerate(LABELS)}}
 
 

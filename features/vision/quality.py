@@ -95,10 +95,12 @@ def face_quality(image, face):
     record = {"width_px": int(right - left), "sharpness": round(sharpness(image, face), 1),
               "yaw_degrees": round(yaw_degrees(face), 1),
               "touches_edge": touches_edge(image, face)}
-    failed = {check: reason for check, reason in zip(CHECKS, (  # each check's reason, or False
-        record["width_px"] < MIN_WIDTH and f"face {record['width_px']} px wide, under {MIN_WIDTH} px",
-        record["sharpness"] < MIN_SHARPNESS and f"blurred (sharpness {record['sharpness']:.0f}, under {MIN_SHARPNESS:.0f})",
-        abs(record["yaw_degrees"]) > MAX_YAW and f"turned {abs(record['yaw_degrees']):.0f} degrees, over {MAX_YAW:.0f}",
-        record["touches_edge"] and "cut by the photo's edge")) if reason}
+    fails = (record["width_px"] < MIN_WIDTH, record["sharpness"] < MIN_SHARPNESS,
+             abs(record["yaw_degrees"]) > MAX_YAW, record["touches_edge"])  # in the order of CHECKS
+    words = (f"face {record['width_px']} px wide, under {MIN_WIDTH} px",
+             f"blurred (sharpness {record['sharpness']:.0f}, under {MIN_SHARPNESS:.0f})",
+             f"turned {abs(record['yaw_degrees']):.0f} degrees, over {MAX_YAW:.0f}",
+             "cut by the photo's edge")
+    failed = {check: reason for check, fail, reason in zip(CHECKS, fails, words) if fail}
     return {**record, "status": "uncertain" if failed else "ok", "failed": list(failed),
             "reasons": list(failed.values())}
