@@ -278,6 +278,15 @@ def test_limits_refuse_with_413(trained, tmp_path, astronaut, photos):
                                headers={"content-type": "multipart/form-data; boundary=b"})
         assert malformed.status_code == 400 and malformed.json() == {"detail": "Invalid multipart data."}
         assert "boundary" not in (tmp_path / "serve.log").read_text()  # python-multipart's warning, twice
+        # a form cut short before its closing boundary: it was "photos: Field required"
+        form = (b'--b\r\nContent-Disposition: form-data; name="photos"; filename="a.jpg"\r\n\r\n'
+                + photos[0].read_bytes() + b"\r\n--b--\r\n")
+        cut, whole = (httpx.post(url + "/api/analyze", content=sent, timeout=TIMEOUT,
+                                 headers={"content-type": "multipart/form-data; boundary=b"})
+                      for sent in (form[:-9], form[:-2]))  # the boundary decides, not the CRLF after it
+        assert cut.status_code == 400
+        assert cut.json() == {"detail": f"request: the form was cut short ({len(form) - 9} bytes, no closing boundary)"}
+        assert whole.status_code == 200 and whole.json()[0]["error"] is None
         # a name in Latin-1, not UTF-8: the 413 names it as the record does (it said caf\ufffd.jpg)
         for photo, status, named in ((small.read_bytes(), 413, "detail"), (at_limit[0][1][1], 200, "image")):
             latin = (b'--b\r\nContent-Disposition: form-data; name="photos"; filename="caf\xe9.jpg"\r\n\r\n'

@@ -29,7 +29,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -271,7 +271,8 @@ class BodyLimits:
     over the limit is refused before it is read; otherwise the 413 is raised from ``receive``,
     inside the route's reading of its body, and answered as any HTTPException; since the body
     is cut short, it names the limit, not its size.  A malformed multipart body is not ours
-    to report: the scan stops and Starlette says what is wrong with it.
+    to report: the scan stops and Starlette says what is wrong with it; one that ends before
+    its closing boundary is refused with 400 (:meth:`PartScan.ended`).
 
     A body that stops arriving (a client that declared more than it sends, or went silent)
     is refused with 408 after ``body_timeout`` seconds without a byte: uvicorn has no such
@@ -319,6 +320,9 @@ class BodyLimits:
                     raise HTTPException(413, over)
                 if scan is not None:
                     scan.write(message.get("body", b""))
+                    if whole and read and not scan.ended():
+                        raise HTTPException(400, f"request: the form was cut short ({read} bytes, "
+                                                 "no closing boundary)")
             return message
 
         await self.app(scope, limited, send)
@@ -356,6 +360,13 @@ class PartScan:
             self.parser.write(chunk)
         except FormParserError:
             self.parser = None  # malformed: Starlette's to report, once it reads this far
+
+    def ended(self):
+        """Whether the body so far is a whole form, or malformed (Starlette's to report): a
+        form cut off (a client or proxy that sent less than the form) read as one whose
+        photos were never sent, "photos: Field required", as python-multipart does not check
+        that a form ends."""
+        return self.parser is None or self.parser.state == MultipartState.END
 
     def begin(self):
         self.disposition, self.name, self.size = b"", None, 0
