@@ -1,5 +1,8 @@
 """Photo loading: any common format to an upright 8-bit RGB array, or a one-line error."""
+import ctypes
+import functools
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -39,6 +42,7 @@ def load_image(path):
         regular file.
     """
     path = Path(path)
+    quiet_libtiff()
     try:
         if path.exists() and not path.is_file() and not path.is_dir():  # reading a pipe would block
             raise ImageError(path, "not a regular file (a device, pipe or socket)")
@@ -70,10 +74,34 @@ def load_image(path):
         raise ImageError(path, "permission denied") from None
     except UnidentifiedImageError:
         raise ImageError(path, "not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    # RuntimeError: the AVIF decoder's ("Failed to decode image: Missing or empty image item")
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
         if isinstance(exc, OSError) and exc.strerror:  # the system's reason (a symlink loop), not the decoder's
             raise ImageError(path, f"cannot read the file ({exc.strerror})") from None
         raise ImageError(path, f"corrupt or truncated image ({exc})") from None
+
+
+@functools.cache
+def quiet_libtiff():
+    """Silence the libtiff that Pillow loaded: for a corrupt TIFF it printed its own lines on
+    stderr ("LZWDecode: Not enough data at scanline 0"), naming no photo, before the one line
+    of :class:`ImageError` that does.  Where the process's libraries cannot be listed (not
+    Linux) they are still printed."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return
+    # a line: address, permissions, offset, device, inode, then the path (spaces and all)
+    paths = {fields[5] for fields in (line.split(maxsplit=5) for line in maps.splitlines()) if len(fields) == 6}
+    for path in paths:
+        if not re.match(r"libtiff[-.]", os.path.basename(path)):
+            continue
+        try:
+            tiff = ctypes.CDLL(path)  # the library already loaded, not a second copy
+        except OSError:  # deleted since it was loaded ("... (deleted)"): its lines stay
+            continue
+        tiff.TIFFSetErrorHandler(None)
+        tiff.TIFFSetWarningHandler(None)
 
 
 def read_formats():
