@@ -70,7 +70,8 @@ def parse_args(argv=None):
                         help="also treat all photos as one account's feed and recommend for it")
     parser.add_argument("--annotate", type=given_path, metavar="DIR",
                         help="write a copy of each photo with faces, scores and products drawn, "
-                             "as NAME.jpg, into a folder that holds none of the photos")
+                             "as NAME.jpg (NAME-2.jpg, ... for more photos of one name), into a folder that holds "
+                             "none of the photos")
     parser.add_argument("--n-jobs", type=int, default=CPUS,
                         help="worker processes, at most 4 per CPU (photos travel to them in chunks); with "
                              "--scheduler, the cluster's workers that the chunks are sized for")
