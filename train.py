@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.model.classifier import CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples
+from features.model.classifier import CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples, people_text
 from features.app.cli import DefaultsHelpFormatter, given_path, tell
 from features.app.cluster import ClusterError, scheduler_address
 from features.app.workers import CPUS, check_workers
 from features.labels import LABELS
-from features.files import replace_keeping_mode, writable_folder
+from features.files import content_digest, replace_keeping_mode, writable_folder
 from features.stops import Stopped, StopSignals, as_stopped
 from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
 from features.model.model_io import ARTIFACTS
@@ -114,12 +114,14 @@ def parse_args(argv=None):
 
 
 def dataset_fingerprint(table):
-    """SHA-256 over each photo's name, labels and content: same data, same fingerprint."""
+    """SHA-256 over each photo's name, labels and content (none for a photo that cannot be
+    read, skipped by then: it ended the run after the final fit): same data, same
+    fingerprint."""
     digest = hashlib.sha256()
     for row in table.itertuples(index=False):
-        digest.update(Path(row.filename).name.encode())
+        digest.update(os.fsencode(Path(row.filename).name))
         digest.update(bytes([getattr(row, label) for label in LABELS]))
-        digest.update(hashlib.sha1(Path(row.filename).read_bytes()).digest())
+        digest.update(bytes.fromhex(content_digest(row.filename) or ""))
     return digest.hexdigest()
 
 
@@ -191,8 +193,13 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
         client.close()
 
 
-def check_positives(Y, n_splits, *, among="photos with a face"):
-    """A DatasetError when a label has too few positive photos (``among``: which) to cross-validate."""
+def check_positives(Y, groups, n_splits, *, among="photos with a face"):
+    """A DatasetError when a label has too few positive photos (``among``: which), or the
+    photos too few people (``groups``), to cross-validate: scikit-learn's splitter said so
+    in a traceback, once every photo's features were read."""
+    if (people := len(set(groups))) < n_splits:
+        raise DatasetError(f"the {among} are of {people_text(people)} (identity); {n_splits}-fold "
+                           f"cross-validation needs at least {n_splits}")
     for j, label in enumerate(LABELS):
         positives = int(Y[:, j].sum())
         if positives < 2 * n_splits:
@@ -233,7 +240,9 @@ def tight_copy(path, share, folder, extractor):
     from features.vision.images import load_image
     from features.vision.regions import cut_above_brows
 
-    copy = Path(folder) / f"{hashlib.sha1(Path(path).read_bytes()).hexdigest()}-{share:.3f}.jpg"
+    if (digest := content_digest(path)) is None:  # gone since its features were read
+        return None
+    copy = Path(folder) / f"{digest}-{share:.3f}.jpg"
     if copy.exists() and copy.read_bytes().endswith(JPEG_END):  # one cut short by a crash is made again
         return copy
     image = load_image(path)
@@ -371,7 +380,8 @@ def load_table(args):
     if args.limit:
         table = table.iloc[:args.limit].reset_index(drop=True)
     # before any photo is read; the faces found are checked again
-    check_positives(table[list(LABELS)].to_numpy(), args.n_splits, among="photos")
+    check_positives(table[list(LABELS)].to_numpy(), table.get("identity", table["filename"]), args.n_splits,
+                    among="photos")
     return data_dir, table, main_blocks(args.blocks)
 
 
@@ -518,7 +528,7 @@ def split_photos(table, readable, face_rows, *, n_splits, seed):
     grouping = "identity" if "identity" in kept else "filename"
     Y = kept[list(LABELS)].to_numpy()
     groups = kept[grouping].to_numpy()
-    check_positives(Y[face_rows[readable]], n_splits)  # first: too few photos cannot even be split
+    check_positives(Y[face_rows[readable]], groups[face_rows[readable]], n_splits)  # first: too few cannot be split
     return Split(kept, Y, groups, grouped_folds(Y, groups, n_splits=n_splits, random_state=seed),
                  face_rows[readable], grouping)
 

@@ -1,4 +1,6 @@
-"""Files written whole or not at all: a reader (or a crash) never sees half of one."""
+"""Files written whole or not at all: a reader (or a crash) never sees half of one; and a
+photo's content as a key."""
+import hashlib
 import json
 import os
 import stat
@@ -98,3 +100,16 @@ def writable_folder(path, flag):
     except OSError as exc:
         raise OSError(f"{flag} {path}: cannot write into the folder ({exc.strerror or exc})") from None
     return path
+
+
+def content_digest(path):
+    """SHA-1 of a photo file's bytes (hex), the key of what is kept of it; None for what is not
+    a regular file or cannot be read, which the loader names.  Read before the loader's own
+    checks, a pipe named ``x.jpg`` in a training folder held the run for good, and a link to
+    ``/dev/zero`` took the machine's memory."""
+    try:
+        if not Path(path).is_file():
+            return None
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None

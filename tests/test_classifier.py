@@ -8,8 +8,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from features.model.classifier import (F1_PLATEAU, MarginCalibrator, MultiLabelClassifier, best_threshold,
-                                      operating_points)
+from features.model.classifier import (F1_PLATEAU, MarginCalibrator, MultiLabelClassifier, TooFewExamples,
+                                      best_threshold, operating_points)
 from features.model.evaluation import (calibration_slope_intercept, expected_calibration_error, grouped_folds,
                                  reliability_bins)
 from features.model.model_io import ModelError, card_path, load_model, save_model, staged_model
@@ -95,6 +95,18 @@ def test_calibration_folds_hold_out_whole_people(fitted, small_features):
         assert len(folds) == fitted.calibration_folds
         for train, test in folds:
             assert not set(groups[train]) & set(groups[test])
+
+
+def test_too_few_people_for_the_calibration_folds_is_said(fitted, small_features):
+    """scikit-learn's splitter refused them in a traceback; a label's positives all of one
+    person were "0 positives" in a fold, whatever the number of photos."""
+    X, Y, groups = small_features
+    two = np.where(np.arange(len(groups)) % 2, "ann", "bob")
+    with pytest.raises(TooFewExamples, match=rf"label 'hat': {len(Y)} samples of 2 people: too few for 3 "):
+        fitted._folds(Y[:, 0], two, "hat")
+    one_wearer = np.where(Y[:, 0] == 1, "ann", groups)
+    with pytest.raises(TooFewExamples, match=rf"{int(Y[:, 0].sum())} positives of {len(Y)} samples, from 1 person: too few"):
+        fitted._folds(Y[:, 0], one_wearer, "hat")
 
 
 def test_with_thresholds_overrides_and_precision(fitted, small_features):

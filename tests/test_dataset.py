@@ -1,4 +1,5 @@
 """Reading labelled datasets in both layouts, and clear errors naming the row."""
+import os
 import shutil
 from pathlib import Path
 
@@ -68,6 +69,11 @@ def test_a_relative_data_folder_gives_absolute_paths(photos, tmp_path, celeba_pa
     ([("{0}", 1, 0, 0), ("missing.jpg", 0, 0, 0)], ("filename", *LABELS), "line 3: .*missing.jpg does not exist"),
     ([("{0}", 1, 0, 0), ("./{0}", 0, 0, 0)], ("filename", *LABELS), "line 3: ./.* duplicate of line 2"),
     ([("{0}", 1, 0, 0, "7"), ("{1}", 0, 0, 0, " ")], ("filename", *LABELS, "identity"), "line 3: empty identity"),
+    # each of these was a traceback, or said less than this
+    ([("{0}", 1, 0, 0, 1)], ("filename", *LABELS, "hat"), "column 'hat' given 2 times in the header"),
+    ([("{0}", 1, 0, 0, "x")], ("filename", *LABELS, ""), "unknown column.*''"),
+    ([], ("filename", *LABELS), "no photos \\(a header and no rows\\)"),
+    ([("{0}", 1, 0, 0), (".", 0, 0, 0)], ("filename", *LABELS), "line 3: .*images is a folder, not a photo"),
 ])
 def test_malformed_labels_name_the_row(photos, rows, columns, message):
     folder, names = photos
@@ -106,6 +112,20 @@ def test_fields_past_the_header(photos):
     (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0,x\n{names[1]},0,1,0\n")
     with pytest.raises(DatasetError, match=r"labels.csv, line 2: 5 fields, the header has 4$"):
         load_dataset(folder)
+
+
+def test_a_line_of_spaces_is_a_blank_line(photos):
+    folder, names = photos
+    (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0\n   \n{names[1]},0,1,0\n")
+    assert load_dataset(folder)[list(LABELS)].values.tolist() == [[1, 0, 0], [0, 1, 0]]
+
+
+def test_a_photo_name_not_utf8_in_a_label_folder_is_named(tmp_path, celeba_paths):
+    """pandas (pyarrow's text) refused it with a traceback."""
+    (tmp_path / "hat").mkdir()
+    shutil.copy(celeba_paths[0], os.fsencode(tmp_path / "hat") + b"/caf\xe9.jpg")
+    with pytest.raises(DatasetError, match=r"hat/b'caf\\xe9.jpg' is a file name that is not UTF-8; rename it$"):
+        load_dataset(tmp_path)
 
 
 def test_label_folders_with_multiple_labels(tmp_path, celeba_paths):

@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from features.vision.images import load_image
 from features.model.model_io import load_model
 from features.model.photo_model import PhotoModel
 from features.app.workers import MOST_WORKERS
+from features.labels import LABELS
 from features.vision.networks import network_checksums
 from conftest import CELEBA, ROOT
 
@@ -281,6 +283,47 @@ def test_unreadable_training_photos_are_skipped_and_listed(trained, tmp_path, ce
 
     result = subprocess.run(command + ["--max-skipped", "0.001"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1 and "--max-skipped" in result.stderr
+
+
+def test_what_is_not_a_photo_in_a_label_folder_is_skipped_and_listed(trained, tmp_path, celeba_labels):
+    """A pipe named like a photo held the run for good (its bytes were read for the cache key
+    before the loader's checks); a dangling link and a folder ended it after the final fit
+    (the dataset's fingerprint read every photo again)."""
+    data = tmp_path / "data"
+    for label in (*LABELS, "none"):
+        (data / label).mkdir(parents=True)
+    for row in celeba_labels.iloc[:500].itertuples():
+        for label in [label for label in LABELS if getattr(row, label)] or ["none"]:
+            (data / label / row.filename).symlink_to(CELEBA / "images" / row.filename)
+    os.mkfifo(data / "none" / "pipe.jpg")
+    (data / "none" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (data / "none" / "folder.jpg").mkdir()
+    out = tmp_path / "out"
+    command = [*trained["command"][:2], "--data", str(data), "--out", str(out), "--cache",
+               str(trained["out"] / "feature-cache"), "--n-splits", "3", "--n-estimators", "60",
+               "--no-plots", "--n-jobs", "2", "--no-tight-copies"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    skipped = {Path(s["filename"]).name: s["reason"]
+               for s in json.loads((out / "cv_report.json").read_text())["skipped"]}
+    assert skipped["pipe.jpg"].endswith("not a regular file (a device, pipe or socket)")
+    assert skipped["gone.jpg"].endswith("no such file")
+    assert skipped["folder.jpg"].endswith("is a directory, not a photo")
+
+
+def test_too_few_people_is_said_before_any_photo_is_read(tmp_path, celeba_labels):
+    """scikit-learn's splitter said it in a traceback, once every photo's features were read."""
+    data = small_dataset(tmp_path / "data", celeba_labels)
+    rows = pd.read_csv(data / "labels.csv")
+    rows["identity"] = np.arange(len(rows)) % 2
+    rows.to_csv(data / "labels.csv", index=False)
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", str(data), "--n-splits", "3",
+                             "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr == ("train.py: error: the photos are of 2 people (identity); 3-fold cross-validation "
+                             "needs at least 3\n")
+    assert not (tmp_path / "cache").exists()
 
 
 #: What train.py writes into --out besides the plots.

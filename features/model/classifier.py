@@ -71,6 +71,11 @@ class TooFewExamples(ValueError):
     """A label with too few photos of a class for its calibration folds; the message names it."""
 
 
+def people_text(n):
+    """``1 person``, ``2 people``: as the messages about groups say them."""
+    return f"{n} {'person' if n == 1 else 'people'}"
+
+
 class ThresholdDecisions:
     """The decision rule of a fitted multilabel classifier with ``labels``, ``thresholds_`` and
     ``operating_points_`` (out-of-fold precision and recall per label), and its scikit-learn
@@ -223,6 +228,12 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
         if min(positives, len(y) - positives) < self.calibration_folds:
             raise TooFewExamples(f"label {label!r}: {positives} positives of {len(y)} samples: too few of "
                                  f"each class for {self.calibration_folds} calibration folds")
+        if groups is not None and (people := len(np.unique(groups))) < self.calibration_folds:
+            raise TooFewExamples(f"label {label!r}: {len(y)} samples of {people_text(people)}: too few for "
+                                 f"{self.calibration_folds} calibration folds")
+        if groups is not None and (people := len(np.unique(groups[y == 1]))) < self.calibration_folds:
+            raise TooFewExamples(f"label {label!r}: {positives} positives of {len(y)} samples, from "
+                                 f"{people_text(people)}: too few for {self.calibration_folds} calibration folds")
         splitter = StratifiedGroupKFold(n_splits=self.calibration_folds, shuffle=True,
                                         random_state=self.random_state)
         folds = list(splitter.split(y, y, groups))

@@ -62,8 +62,10 @@ def read_labels_csv(path):
         raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     unknown = columns - {"filename", "identity", *LABELS}
     if unknown:
-        raise DatasetError(f"{path}: unknown column(s) {', '.join(sorted(unknown))}; expected "
+        raise DatasetError(f"{path}: unknown column(s) {', '.join(map(repr, sorted(unknown)))}; expected "
                            "filename, hat, beard, eyewear and optionally identity")
+    if table.empty:
+        raise DatasetError(f"{path}: no photos (a header and no rows)")
     images = path.parent / "images"
     # absolute: a Dask cluster's workers read the photos from their own working folders
     base = (images if images.is_dir() else path.parent).absolute()
@@ -84,7 +86,8 @@ def read_labels_csv(path):
             raise DatasetError(f"{path}, line {line}: empty identity; give every photo its person, "
                                "or leave the column out (each photo is then its own person)")
         if not os.path.isfile(photo):
-            raise DatasetError(f"{path}, line {line}: {photo} does not exist")
+            reason = "is a folder, not a photo" if os.path.isdir(photo) else "does not exist"
+            raise DatasetError(f"{path}, line {line}: {photo} {reason}")
     table["filename"] = list(seen)
     for label in LABELS:
         table[label] = table[label].str.strip().astype(int)
@@ -110,7 +113,7 @@ def read_csv(path):
             reader = csv.reader(handle)
             header = next(reader, [])
             for fields in reader:
-                if not fields:
+                if not any(field.strip() for field in fields):  # a blank line, or one of spaces
                     continue
                 if any(field.strip() for field in fields[len(header):]):
                     raise DatasetError(f"{path}, line {reader.line_num}: {len(fields)} fields, the header has "
@@ -121,7 +124,10 @@ def read_csv(path):
         raise DatasetError(f"{path}: not a readable CSV ({' '.join(str(exc).split())})") from None
     if not header:
         raise DatasetError(f"{path}: not a readable CSV (no header)")
-    return pd.DataFrame(rows, columns=[name.strip() for name in header], index=lines, dtype=str)
+    names = [name.strip() for name in header]
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        raise DatasetError(f"{path}: column {twice[0]!r} given {names.count(twice[0])} times in the header")
+    return pd.DataFrame(rows, columns=names, index=lines, dtype=str)
 
 
 def same_file(first, second):
@@ -142,6 +148,9 @@ def read_label_folders(folder):
         for photo in sorted((folder / label).glob("*")) if (folder / label).is_dir() else []:
             if photo.suffix.lower() not in PHOTO_SUFFIXES:
                 continue
+            if not is_utf8(photo.name):
+                raise DatasetError(f"{folder}: {label}/{photo.name.encode(errors='surrogateescape')!r} is a "
+                                   "file name that is not UTF-8; rename it")
             entry = labels.setdefault(photo.name, {"filename": str(photo.absolute()), **dict.fromkeys(LABELS, 0),
                                                    "folders": []})
             if entry["folders"] and not same_file(entry["filename"], photo):
@@ -158,3 +167,13 @@ def read_label_folders(folder):
         raise DatasetError(f"{folder}: the label folders hold no photos")
     table = pd.DataFrame(list(labels.values())).drop(columns="folders")
     return table.sort_values("filename", ignore_index=True)
+
+
+def is_utf8(name):
+    """Whether a file name (as Python reads Linux's bytes) is UTF-8: pandas keeps text in
+    pyarrow, which refused the others with a traceback."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,6 +1,5 @@
 """The feature side as one scikit-learn transformer: photos (or faces) in, one row per face out."""
 import copy
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from features.vision.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, hog_descriptor, hog_size
 from features.vision.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
 from features.vision.faces import DEFAULT_DETECTION, detect_faces
-from features.files import write_atomically
+from features.files import content_digest, write_atomically
 from features.vision.images import ImageError, as_rgb
 from features.vision.networks import networks_key
 from features.vision.regions import REGION_SIZES, REGIONS, extract_regions
@@ -201,9 +200,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
         that change its row; {} if uncached."""
         if self.cache_dir is None or not isinstance(item, (str, Path)):
             return {}
-        try:
-            digest = hashlib.sha1(Path(item).read_bytes()).hexdigest()
-        except OSError:
+        if (digest := content_digest(item)) is None:
             return {}
         folder = Path(self.cache_dir)
         return {block: folder / f"{block}-v{BLOCK_VERSIONS[block]}-{cache_tag(self.detection)}"
