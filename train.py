@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 from features.model.classifier import CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples, people_text
 from features.app.cli import DefaultsHelpFormatter, given_path, tell
@@ -355,9 +356,14 @@ def main(argv=None):
     started = time.time()
     signals = StopSignals(unsafe=in_xgboost_callback)
     try:
-        code = run(args, started, signals)
+        with own_workers():
+            code = run(args, started, signals)
     except (DatasetError, OSError, ClusterError) as exc:  # OSError: unreachable scheduler, full disk, ...
         tell(f"train.py: error: {exc}")
+        return 1
+    except TerminatedWorkerError as exc:  # it was a traceback of 36 lines
+        tell(f"train.py: error: a worker process died ({str(exc).splitlines()[-1].strip()}: killed for its "
+             "memory, or crashed on a photo); the previous model, card and reports are untouched")
         return 1
     except TooFewExamples as exc:  # inside a training fold: the photos are too few to split further
         tell(f"train.py: error: {exc}; use more photos, or fewer --n-splits or --calibration-folds")
@@ -371,6 +377,16 @@ def main(argv=None):
         tell(f"train.py: {stop.word} once the model and its reports were in place")
         return stop.code
     return code
+
+
+def own_workers():
+    """joblib's settings for this run: each worker process ends with it (killed outright, it
+    left its two workers holding about 400 MB each, for good)."""
+    from joblib import parallel_config
+
+    from features.app.workers import die_with
+
+    return parallel_config(backend="loky", initializer=die_with, initargs=(os.getpid(),))
 
 
 def load_table(args):

@@ -186,6 +186,14 @@ def alive(pid):
         return False
 
 
+def ended(pids, seconds=10):
+    """Whether all these processes end within ``seconds``."""
+    deadline = time.time() + seconds
+    while any(map(alive, pids)) and time.time() < deadline:
+        time.sleep(0.1)
+    return not any(map(alive, pids))
+
+
 @pytest.fixture(scope="session")
 def server(trained, tmp_path_factory):
     """serve.py on the session's trained model, with its default limits."""

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import LFW, ROOT, alive, children, free_port
+from conftest import LFW, ROOT, alive, children, ended, free_port
 from features.app.workers import MOST_WORKERS
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
@@ -421,14 +421,6 @@ def start_on_lfw(trained, output, *flags):
 
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             start_new_session=True, preexec_fn=as_in_a_terminal)
-
-
-def ended(pids, seconds=10):
-    """Whether all these processes end within ``seconds``."""
-    deadline = time.time() + seconds
-    while any(map(alive, pids)) and time.time() < deadline:
-        time.sleep(0.1)
-    return not any(map(alive, pids))
 
 
 def rest_of(process, *, timeout):

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from features.model.photo_model import PhotoModel
 from features.app.workers import MOST_WORKERS
 from features.labels import LABELS
 from features.vision.networks import network_checksums
-from conftest import CELEBA, ROOT
+from conftest import CELEBA, ROOT, children, ended
 
 
 def test_writes_model_card_report_and_plots(trained):
@@ -324,6 +325,31 @@ def test_too_few_people_is_said_before_any_photo_is_read(tmp_path, celeba_labels
     assert result.stderr == ("train.py: error: the photos are of 2 people (identity); 3-fold cross-validation "
                              "needs at least 3\n")
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_killed_worker_is_one_line_and_a_killed_run_ends_its_workers(tmp_path):
+    """joblib's workers: one killed (as the out-of-memory killer does) ended the run in a
+    traceback of 36 lines; killed outright, train.py left them running, about 400 MB each."""
+    command = [sys.executable, str(ROOT / "train.py"), "--limit", "300", "--n-splits", "3", "--no-plots",
+               "--n-jobs", "2", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]  # cold: slow
+    for victim in ("a worker", "the run"):
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        deadline = time.time() + 120
+        while len(workers := [pid for pid in children(process.pid)
+                              if b"LokyProcess" in Path(f"/proc/{pid}/cmdline").read_bytes()]) < 2:
+            assert time.time() < deadline and process.poll() is None, "no joblib workers"
+            time.sleep(0.1)
+        if victim == "a worker":
+            os.kill(workers[0], signal.SIGKILL)
+            _, err = process.communicate(timeout=300)
+            assert process.returncode == 1 and "Traceback" not in err, err
+            assert err.splitlines()[-1].startswith("train.py: error: a worker process died (")
+            assert err.endswith("the previous model, card and reports are untouched\n")
+        else:
+            process.kill()
+            process.communicate(timeout=60)
+            assert ended(workers)
+        assert not (tmp_path / "out" / "model.joblib").exists()
 
 
 #: What train.py writes into --out besides the plots.
