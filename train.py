@@ -46,7 +46,8 @@ def parse_args(argv=None):
     parser.add_argument("--cache", type=given_path, default=None,
                         help="feature cache folder (default OUT/feature-cache)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="use only the first N photos of the dataset (quick runs)")
+                        help="use only the first N photos of the dataset, in labels.csv's order or the "
+                             "label folders' photos by name (quick runs)")
     parser.add_argument("--blocks", default="hog,colour,face_descriptor,cnn",
                         help="feature blocks of the main row, comma-separated, each once, of hog, colour, "
                              "face_descriptor, cnn (the hat crop's embedding, for the second look at hats, "

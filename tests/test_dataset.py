@@ -140,6 +140,8 @@ def test_label_folders_with_multiple_labels(tmp_path, celeba_paths):
     assert by_name[names[0]][["hat", "beard", "eyewear"]].tolist() == [1, 0, 0]
     assert by_name[names[3]][["hat", "beard", "eyewear"]].tolist() == [0, 0, 0]
     assert "identity" not in table.columns
+    # in the photos' order, not the folders' (beard/ first, none/ last: --limit took labelled ones)
+    assert list(by_name) == sorted(names)
 
 
 def test_photo_in_none_and_a_label_is_an_error(tmp_path, celeba_paths):

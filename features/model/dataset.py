@@ -166,7 +166,10 @@ def read_label_folders(folder):
     if not labels:
         raise DatasetError(f"{folder}: the label folders hold no photos")
     table = pd.DataFrame(list(labels.values())).drop(columns="folders")
-    return table.sort_values("filename", ignore_index=True)
+    # by the photo's name, not its path, which put every hat/ photo before none/: the first N
+    # of --limit were nearly all labelled
+    table["name"] = [Path(path).name for path in table["filename"]]
+    return table.sort_values("name", ignore_index=True).drop(columns="name")
 
 
 def is_utf8(name):
