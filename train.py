@@ -681,6 +681,10 @@ def run(args, started, signals):
     # that an --out or --cache that cannot be written is said before any photo is read
     staging = Path(tempfile.mkdtemp(dir=writable_folder(args.out, "--out"), prefix=".train-"))
     try:
+        # a folder where a file goes could not be replaced once the model was in
+        if in_the_way := sorted(name for name in ("model.joblib", "model_card.json", *REPORTS)
+                                if (args.out / name).is_dir()):
+            raise OSError(f"--out {args.out}: {in_the_way[0]} is a folder; the run writes a file there")
         writable_folder(cache_folder(args), "--cache")
         return train(args, started, data_dir, table, blocks, staging, signals)
     finally:
@@ -752,10 +756,13 @@ def train(args, started, data_dir, table, blocks, staging, signals):
     reports = sorted(p.name for p in staging.iterdir())
     signals.hold()  # the model and its reports move in whole, and the run ends as it does
     save_model(model, card, model_path)
-    for name in reports:  # the model is in place: its reports follow, an older run's others go
-        replace_keeping_mode(staging / name, args.out / name)
-    for name in set(REPORTS) - set(reports):
-        (args.out / name).unlink(missing_ok=True)
+    try:
+        for name in reports:  # the model is in place: its reports follow, an older run's others go
+            replace_keeping_mode(staging / name, args.out / name)
+        for name in set(REPORTS) - set(reports):
+            (args.out / name).unlink(missing_ok=True)
+    except OSError as exc:  # a file made unchangeable (chattr +i): said as what it is
+        raise OSError(f"the model and its card are in place, but not every report: {exc}") from None
     print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}; reports beside them: "
           f"{', '.join(reports)}); {time.time() - started:.0f} s in all")
     return 0

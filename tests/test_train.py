@@ -386,9 +386,12 @@ def test_unusable_output_folders_are_said_before_any_work(trained, tmp_path):
     """An --out that is a file or a --cache that cannot be written: one line, before the
     features (not after the whole run)."""
     (tmp_path / "file").write_text("")
+    (tmp_path / "in-the-way" / "roc.png").mkdir(parents=True)  # it failed once the model was in
     for flags, message in ((["--out", str(tmp_path / "file")], "--out {}/file: not a folder"),
                            (["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "file" / "cache")],
-                            "--cache {}/file/cache: cannot write into the folder (Not a directory)")):
+                            "--cache {}/file/cache: cannot write into the folder (Not a directory)"),
+                           (["--out", str(tmp_path / "in-the-way")],
+                            "--out {}/in-the-way: roc.png is a folder; the run writes a file there")):
         result = subprocess.run([*trained["command"][:2], *flags], capture_output=True, text=True, cwd=ROOT,
                                 timeout=120)
         assert result.returncode == 1 and "Traceback" not in result.stderr
