@@ -26,6 +26,7 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from features.model.classifier import CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples, people_text
 from features.app.cli import DefaultsHelpFormatter, given_path, tell
 from features.app.cluster import ClusterError, scheduler_address
+from features.app.records import printable
 from features.app.workers import CPUS, check_workers
 from features.labels import LABELS
 from features.files import content_digest, replace_keeping_mode, writable_folder
@@ -360,7 +361,7 @@ def main(argv=None):
         with own_workers():
             code = run(args, started, signals)
     except (DatasetError, OSError, ClusterError) as exc:  # OSError: unreachable scheduler, full disk, ...
-        tell(f"train.py: error: {exc}")
+        tell(f"train.py: error: {printable(str(exc))}")  # a file name's line break split the line
         return 1
     except TerminatedWorkerError as exc:  # it was a traceback of 36 lines
         tell(f"train.py: error: a worker process died ({str(exc).splitlines()[-1].strip()}: killed for its "

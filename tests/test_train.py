@@ -312,6 +312,16 @@ def test_what_is_not_a_photo_in_a_label_folder_is_skipped_and_listed(trained, tm
     assert skipped["folder.jpg"].endswith("is a directory, not a photo")
 
 
+def test_an_error_naming_a_file_is_one_line(tmp_path, celeba_labels):
+    data = small_dataset(tmp_path / "data", celeba_labels)
+    with open(data / "labels.csv", "a") as labels:
+        labels.write('"gone\nagain.jpg",0,0,0,1\n')
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", str(data),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr.endswith("gone\\nagain.jpg does not exist\n") and result.stderr.count("\n") == 1
+
+
 def test_too_few_people_is_said_before_any_photo_is_read(tmp_path, celeba_labels):
     """scikit-learn's splitter said it in a traceback, once every photo's features were read."""
     data = small_dataset(tmp_path / "data", celeba_labels)
