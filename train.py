@@ -14,9 +14,11 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -381,14 +383,28 @@ def main(argv=None):
     return code
 
 
+@contextmanager
 def own_workers():
     """joblib's settings for this run: each worker process ends with it (killed outright, it
-    left its two workers holding about 400 MB each, for good)."""
+    left its two workers holding about 400 MB each, for good); and the resource trackers of
+    joblib and multiprocessing started deaf to SIGHUP, as they make themselves to Ctrl-C and
+    SIGTERM (a terminal's hang-up killed them, and the trackers started again printed 48
+    lines of warnings and tracebacks beside the run's one)."""
+    from multiprocessing import resource_tracker
+
     from joblib import parallel_config
+    from joblib.externals.loky.backend import resource_tracker as loky_tracker
 
     from features.app.workers import die_with
 
-    return parallel_config(backend="loky", initializer=die_with, initargs=(os.getpid(),))
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # kept by the processes started now
+    try:
+        loky_tracker.ensure_running()
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    with parallel_config(backend="loky", initializer=die_with, initargs=(os.getpid(),)):
+        yield
 
 
 def load_table(args):

@@ -337,13 +337,16 @@ def test_too_few_people_is_said_before_any_photo_is_read(tmp_path, celeba_labels
     assert not (tmp_path / "cache").exists()
 
 
-def test_a_killed_worker_is_one_line_and_a_killed_run_ends_its_workers(tmp_path):
-    """joblib's workers: one killed (as the out-of-memory killer does) ended the run in a
-    traceback of 36 lines; killed outright, train.py left them running, about 400 MB each."""
+def test_a_killed_worker_or_a_hang_up_is_one_line_and_a_killed_run_ends_its_workers(tmp_path):
+    """joblib's processes: a worker killed (as the out-of-memory killer does) ended the run in
+    a traceback of 36 lines; killed outright, train.py left its workers running, about 400 MB
+    each; a terminal's hang-up killed joblib's resource tracker too, whose successor printed
+    48 lines beside the run's one."""
     command = [sys.executable, str(ROOT / "train.py"), "--limit", "300", "--n-splits", "3", "--no-plots",
                "--n-jobs", "2", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]  # cold: slow
-    for victim in ("a worker", "the run"):
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    for victim in ("a worker", "the run", "the group"):
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                   start_new_session=True)
         deadline = time.time() + 120
         while len(workers := [pid for pid in children(process.pid)
                               if b"LokyProcess" in Path(f"/proc/{pid}/cmdline").read_bytes()]) < 2:
@@ -355,10 +358,15 @@ def test_a_killed_worker_is_one_line_and_a_killed_run_ends_its_workers(tmp_path)
             assert process.returncode == 1 and "Traceback" not in err, err
             assert err.splitlines()[-1].startswith("train.py: error: a worker process died (")
             assert err.endswith("the previous model, card and reports are untouched\n")
-        else:
+        elif victim == "the run":
             process.kill()
             process.communicate(timeout=60)
             assert ended(workers)
+        else:
+            os.killpg(process.pid, signal.SIGHUP)
+            _, err = process.communicate(timeout=120)
+            assert process.returncode == 129
+            assert err == "train.py: hung up; the previous model, card and reports are untouched\n"
         assert not (tmp_path / "out" / "model.joblib").exists()
 
 
