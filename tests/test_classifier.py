@@ -105,7 +105,8 @@ def test_too_few_people_for_the_calibration_folds_is_said(fitted, small_features
     with pytest.raises(TooFewExamples, match=rf"label 'hat': {len(Y)} samples of 2 people: too few for 3 "):
         fitted._folds(Y[:, 0], two, "hat")
     one_wearer = np.where(Y[:, 0] == 1, "ann", groups)
-    with pytest.raises(TooFewExamples, match=rf"{int(Y[:, 0].sum())} positives of {len(Y)} samples, from 1 person: too few"):
+    positives = int(Y[:, 0].sum())
+    with pytest.raises(TooFewExamples, match=rf"{positives} positives of {len(Y)} samples, from 1 person: too few"):
         fitted._folds(Y[:, 0], one_wearer, "hat")
 
 
