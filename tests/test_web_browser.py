@@ -233,6 +233,7 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
     assert summaries(browser) == [
         ("Account summary (photos 1–4)", f"4 photos (2 failed), {sum(faces[:4])} faces"),
         ("Account summary (photos 5–7)", f"3 photos (0 failed), {sum(faces[4:])} faces")]
+    assert browser.find_element(By.ID, "progress-text").text == "7 of 7 photos (2 failed)"
 
 
 def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):
@@ -319,6 +320,44 @@ def test_a_wrong_products_per_category_or_no_photo_is_said_once_and_nothing_is_s
     faces = httpx.post(server + "/api/analyze", params={"per_category": 1},
                        files=[("photos", (PHOTOS[0].name, PHOTOS[0].read_bytes()))], timeout=300).json()[0]["faces"]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#photos .product")) == sum(len(f["recommendations"]) for f in faces)
+    # "2e0" passes the box's check as 2, and is sent as 2: sent as typed, every photo was refused
+    box.clear()
+    box.send_keys("2e0")
+    browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#photos .photo.error")
+    faces = httpx.post(server + "/api/analyze", params={"per_category": 2},
+                       files=[("photos", (PHOTOS[0].name, PHOTOS[0].read_bytes()))], timeout=300).json()[0]["faces"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#photos .product")) == sum(len(f["recommendations"]) for f in faces)
+
+
+def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(trained, browser, tmp_path):
+    """A drop while the page had no answer from /api/health (the browser blocks it here) did
+    nothing, and the console said "Uncaught TypeError: Failed to fetch"; photos sent to a
+    server that stopped read "not analysed: Failed to fetch", under "1 of 1 photo"."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with serving(trained["model"], tmp_path / "serve.log") as (url, process):
+        browser.execute_cdp_cmd("Network.enable", {})
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/health"]})
+        browser.get(url + "/")
+        WebDriverWait(browser, 30).until(lambda page: "does not answer" in page.find_element(By.ID, "model").text)
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
+        unreachable = "the server cannot be reached (stopped or restarting); send the photos again once it is back"
+        assert browser.find_element(By.ID, "drop-error").text == f"Nothing was sent: {unreachable}"
+        assert not browser.find_elements(By.CSS_SELECTOR, "#photos .photo")
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))  # the same drop again, once it answers
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+        assert browser.find_element(By.ID, "drop-error").text == ""
+        process.terminate()
+        process.wait(timeout=30)
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[1]))
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                         == "1 of 1 photo (1 failed)")
+        assert text_of(browser, "#photos .status") == [f"error: not analysed: {unreachable}"]
 
 
 def test_photos_of_one_name_in_two_folders_are_told_apart(server, browser, tmp_path):

@@ -4,7 +4,7 @@
 
 const PHOTO = /\.(jpe?g|jpe|jfif|png|webp|avif|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
 // run: the drop being analysed (a new drop cancels the last: its late answers are ignored)
-const state = { health: null, records: [], done: 0, total: 0, run: 0, controller: null };
+const state = { health: null, records: [], done: 0, failed: 0, total: 0, run: 0, controller: null };
 const $ = (id) => document.getElementById(id);
 
 // "1 photo", "12 photos".
@@ -201,7 +201,9 @@ function showSummary(summary, batch) {
 function progress() {
   $("progress").max = state.total;
   $("progress").value = state.done;
-  $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}`;
+  // the failed said beside the count: a server stopped mid-drop read "152 of 152 photos", its
+  // 115 unanswered cards to be found by scrolling
+  $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}${state.failed ? ` (${state.failed} failed)` : ""}`;
   const finished = state.done === state.total;
   $("download-jsonl").disabled = $("download-csv").disabled = !finished;
 }
@@ -210,6 +212,7 @@ function answer(index, card, record) {
   state.records[index] = record;
   showRecord(card, record);
   state.done += 1;
+  if (record.error) state.failed += 1;
   progress();
 }
 
@@ -239,9 +242,15 @@ async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: 
   } catch (error) {
     if (run !== state.run) return;  // aborted by a new drop
     for (const { index, card, file } of batch.queued.slice(next)) {
-      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [], error: `not analysed: ${error.message}` });
+      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [], error: `not analysed: ${reason(error)}` });
     }
   }
+}
+
+// Why a request failed, in words a user can act on: the browser says only "Failed to fetch"
+// or "network error" (a TypeError) when the server cannot be reached or stops mid-answer.
+function reason(error) {
+  return error instanceof TypeError ? "the server cannot be reached (stopped or restarting); send the photos again once it is back" : error.message;
 }
 
 // A drop's batches: at most max_photos photos sent in each, in card order; a photo over the
@@ -278,17 +287,26 @@ async function analyse(files) {
     ? (files.length ? `No photo among the ${files.length} file(s) (JPEG, PNG, WebP, GIF, BMP or TIFF)` : "No file in what was dropped or picked")
     : perCategory.checkValidity() ? "" : `Products per category: a whole number from ${perCategory.min} to ${perCategory.max}`;
   if (!photos.length || $("drop-error").textContent) return;
-  const perCategoryChecked = perCategory.value;  // for every batch: the box may change meanwhile
+  // for every batch (the box may change meanwhile), as a number: "1e1" passed the box's check
+  // and the server refused it for every photo
+  const perCategoryChecked = perCategory.value === "" ? "" : String(perCategory.valueAsNumber);
   const run = ++state.run;
   state.controller?.abort();
   const controller = state.controller = new AbortController();
-  if (!state.health) await loadHealth();
+  if (!state.health) {
+    try {
+      await loadHealth();
+    } catch (error) {  // the drop did nothing, and the console said "Uncaught TypeError: Failed to fetch"
+      if (run === state.run) $("drop-error").textContent = `Nothing was sent: ${reason(error)}`;
+      return;
+    }
+  }
   if (run !== state.run) return;
   $("photos").replaceChildren();
   $("summaries").replaceChildren();
   $("download-error").textContent = "";
   $("progress-box").hidden = false;
-  Object.assign(state, { records: new Array(photos.length), done: 0, total: photos.length });
+  Object.assign(state, { records: new Array(photos.length), done: 0, failed: 0, total: photos.length });
   progress();
   for (const batch of batchesOf(photos, state.health.limits)) {
     if (run !== state.run) return;
@@ -341,10 +359,10 @@ function wire() {
     try {
       download("results.csv", await csvText(state.records), "text/csv");
     } catch (error) {
-      $("download-error").textContent = `The CSV could not be made: ${error.message}`;
+      $("download-error").textContent = `The CSV could not be made: ${reason(error)}`;
     }
   });
-  loadHealth().catch((error) => { $("model").textContent = `The server does not answer: ${error.message}`; });
+  loadHealth().catch((error) => { $("model").textContent = `The server does not answer: ${reason(error)}`; });
 }
 
 wire();
