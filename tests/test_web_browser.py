@@ -234,6 +234,9 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
         ("Account summary (photos 1–4)", f"4 photos (2 failed), {sum(faces[:4])} faces"),
         ("Account summary (photos 5–7)", f"3 photos (0 failed), {sum(faces[4:])} faces")]
     assert browser.find_element(By.ID, "progress-text").text == "7 of 7 photos (2 failed)"
+    # the shares' bases: the analysed photos (their head said "photos", under "4 photos")
+    assert text_of(browser, ".summary th")[:4] == ["label", "photos (of 2)", f"faces (of {sum(faces[:4])})",
+                                                   "mean probability"]
 
 
 def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):
@@ -313,19 +316,23 @@ def test_a_wrong_products_per_category_or_no_photo_is_said_once_and_nothing_is_s
     box.clear()
     box.send_keys("1")
     browser.find_element(By.ID, "pick").send_keys(str(notes))
-    assert browser.find_element(By.ID, "drop-error").text == "No photo among the 1 file(s) (JPEG, PNG, WebP, GIF, BMP or TIFF)"
+    assert browser.find_element(By.ID, "drop-error").text == ("No photo among the 1 file(s) (JPEG, PNG, WebP, AVIF, GIF, "
+                                                              "BMP or TIFF)")
     browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
     WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
     assert browser.find_element(By.ID, "drop-error").text == ""
     faces = httpx.post(server + "/api/analyze", params={"per_category": 1},
                        files=[("photos", (PHOTOS[0].name, PHOTOS[0].read_bytes()))], timeout=300).json()[0]["faces"]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#photos .product")) == sum(len(f["recommendations"]) for f in faces)
-    # "2e0" passes the box's check as 2, and is sent as 2: sent as typed, every photo was refused
+    # "2e0" passes the box's check as 2, and is sent as 2: sent as typed, every photo was refused;
+    # a file that is not a photo, beside one, is said (it was left out without a word)
     box.clear()
     box.send_keys("2e0")
-    browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+    browser.find_element(By.ID, "pick").send_keys(f"{notes}\n{PHOTOS[0]}")
     WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
     assert not browser.find_elements(By.CSS_SELECTOR, "#photos .photo.error")
+    assert browser.find_element(By.ID, "drop-error").text == ("1 file not sent, not a photo (JPEG, PNG, WebP, AVIF, GIF, "
+                                                              "BMP or TIFF): notes.txt")
     faces = httpx.post(server + "/api/analyze", params={"per_category": 2},
                        files=[("photos", (PHOTOS[0].name, PHOTOS[0].read_bytes()))], timeout=300).json()[0]["faces"]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#photos .product")) == sum(len(f["recommendations"]) for f in faces)

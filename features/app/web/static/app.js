@@ -3,6 +3,7 @@
 "use strict";
 
 const PHOTO = /\.(jpe?g|jpe|jfif|png|webp|avif|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
+const PHOTO_KINDS = "JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF";
 // run: the drop being analysed (a new drop cancels the last: its late answers are ignored)
 const state = { health: null, records: [], done: 0, failed: 0, total: 0, run: 0, controller: null };
 const $ = (id) => document.getElementById(id);
@@ -186,7 +187,10 @@ function showSummary(summary, batch) {
   box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused} failed), ${count(summary.faces, "face")}`));
   const table = element("table");
   const head = element("tr");
-  for (const title of ["label", "photos", "faces", "mean probability"]) head.append(element("th", "", title));
+  // the shares' bases: the photos analysed, not all of the range (a failed photo has no face)
+  for (const title of ["label", `photos (of ${summary.photos})`, `faces (of ${summary.faces})`, "mean probability"]) {
+    head.append(element("th", "", title));
+  }
   table.append(head);
   for (const [label, stats] of Object.entries(summary.labels)) {
     const row = element("tr");
@@ -284,9 +288,15 @@ async function analyse(files) {
   // said once, here, not on every photo's card (the server refused each of them for it)
   const perCategory = $("per-category");
   $("drop-error").textContent = !photos.length
-    ? (files.length ? `No photo among the ${files.length} file(s) (JPEG, PNG, WebP, GIF, BMP or TIFF)` : "No file in what was dropped or picked")
+    ? (files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})` : "No file in what was dropped or picked")
     : perCategory.checkValidity() ? "" : `Products per category: a whole number from ${perCategory.min} to ${perCategory.max}`;
   if (!photos.length || $("drop-error").textContent) return;
+  // said, not dropped without a word (an iPhone's HEIC, a photo without its suffix)
+  const skipped = files.filter((file) => !photos.includes(file)).map(nameOf);
+  if (skipped.length) {
+    $("drop-error").textContent = `${count(skipped.length, "file")} not sent, not ${skipped.length === 1 ? "a photo" : "photos"} `
+      + `(${PHOTO_KINDS}): ${skipped.slice(0, 3).join(", ")}${skipped.length > 3 ? ", …" : ""}`;
+  }
   // for every batch (the box may change meanwhile), as a number: "1e1" passed the box's check
   // and the server refused it for every photo
   const perCategoryChecked = perCategory.value === "" ? "" : String(perCategory.valueAsNumber);
