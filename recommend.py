@@ -441,8 +441,10 @@ def format_profile(summary):
     given = profile["photos"] + profile["failed"]
     lines = [f"profile: {counted(given, 'photo')} ({profile['failed']} failed), {counted(profile['faces'], 'face')}",
              f"  {profile['headline']}"]
+    # of the photos analysed: under "77 photos (1 failed)", "of photos" read as of the 77
+    analysed = f"the {counted(profile['photos'], 'photo')} analysed" if profile["failed"] else "photos"
     for label, stats in profile["labels"].items():
-        lines.append(f"  {label:<8} in {share_text(stats['photo_share'])} of photos, "
+        lines.append(f"  {label:<8} in {share_text(stats['photo_share'])} of {analysed}, "
                      f"{share_text(stats['face_share'])} of faces, mean probability {stats['mean_probability']:.2f}")
     for family, shares in profile["types"].items():
         lines.append(f"  {family.replace('_', ' ')} among the faces with it: "

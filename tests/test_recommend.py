@@ -296,6 +296,16 @@ def test_a_profile_never_reads_0_or_100_percent_for_a_share_that_is_not(trained,
     assert "seen in 1 of 251 photos" in profile and " 0% " not in profile
 
 
+def test_a_profile_says_its_shares_are_of_the_photos_analysed(trained, tmp_path):
+    """Under "2 photos (1 failed)", "in 100% of photos" read as of both."""
+    shutil.copy(TWO_PEOPLE, tmp_path / "a.jpg")
+    (tmp_path / "b.jpg").write_bytes(b"not a photo")
+    result = run(trained, tmp_path, "--profile", "--min-probability", "hat=0,beard=0,eyewear=0")
+    profile = result.stdout[result.stdout.index("profile: "):]
+    assert "profile: 2 photos (1 failed), 2 faces" in profile
+    assert "hat      in 100% of the 1 photo analysed, 100% of faces" in profile
+
+
 def test_a_reader_of_stderr_that_goes_away_costs_no_photo(trained, feed):
     """``2>&1 >out | head -1``: the reader of the error lines goes away after the first; the
     next error line was taken for stdout's reader going, and the run ended there."""

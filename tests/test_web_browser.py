@@ -457,7 +457,8 @@ def test_a_dropped_folder_is_analysed_with_its_folders_in_the_names_and_an_empty
     assert browser.find_element(By.ID, "drop-error").text == "No file in what was dropped or picked"
     drop_onto_the_page(browser, [tmp_path / "trip"])
     WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos")
-    assert browser.find_element(By.ID, "drop-error").text == ""
+    assert browser.find_element(By.ID, "drop-error").text == ("1 file not sent, not a photo (JPEG, PNG, WebP, AVIF, "
+                                                              "GIF, BMP or TIFF): trip/notes.txt")
     assert text_of(browser, "#photos h2.name") == ["trip/a.jpg", "trip/day2/b.jpg"]
     assert browser.execute_script("return state.records.map((r) => r.image)") == ["trip/a.jpg", "trip/day2/b.jpg"]
     assert all(record["faces"] for record in browser.execute_script("return state.records"))
