@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
 import signal
 import sys
@@ -34,7 +35,7 @@ from features.labels import LABELS
 from features.files import content_digest, replace_keeping_mode, writable_folder
 from features.stops import Stopped, StopSignals, as_stopped
 from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
-from features.model.model_io import ARTIFACTS
+from features.model.model_io import ARTIFACTS, MODEL, card_path
 from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
 
 
@@ -198,18 +199,18 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
         client.close()
 
 
-def check_positives(Y, groups, n_splits, *, among="photos with a face"):
+def check_positives(Y, n_splits, *, identity=None, among="photos with a face"):
     """A DatasetError when a label has too few positive photos (``among``: which), or the
-    photos too few people (``groups``), to cross-validate: scikit-learn's splitter said so
-    in a traceback, once every photo's features were read."""
-    if (people := len(set(groups))) < n_splits:
-        raise DatasetError(f"the {among} are of {people_text(people)} (identity); {n_splits}-fold "
-                           f"cross-validation needs at least {n_splits}")
+    photos too few people (``identity``, when the labels give it), to cross-validate:
+    scikit-learn's splitter said so in a traceback, once every photo's features were read."""
     for j, label in enumerate(LABELS):
         positives = int(Y[:, j].sum())
         if positives < 2 * n_splits:
             raise DatasetError(f"label {label!r} has {positives} positive {among}; "
                                f"{n_splits}-fold cross-validation needs at least {2 * n_splits}")
+    if identity is not None and (people := len(set(identity))) < n_splits:
+        raise DatasetError(f"the {among} are of {people_text(people)} (identity); {n_splits}-fold "
+                           f"cross-validation needs at least {n_splits}")
 
 
 #: Training copies cut tight above the brows. CelebA's portraits leave room above the head (the
@@ -238,7 +239,8 @@ class Copies:
 
 def tight_copy(path, share, folder, extractor):
     """One photo cut ``share`` face heights above its brows, written once as JPEG into
-    ``folder`` and read from there after; None without a face or when already cut tighter."""
+    ``folder`` and read from there after; None without a face, when already cut tighter, or
+    when the photo cannot be read any more."""
     import cv2
 
     from features.files import write_atomically
@@ -366,7 +368,8 @@ def main(argv=None):
         tell(f"train.py: error: {printable(str(exc))}")  # a file name's line break split the line
         return 1
     except TerminatedWorkerError as exc:  # it was a traceback of 36 lines
-        tell(f"train.py: error: a worker process died ({str(exc).splitlines()[-1].strip()}: killed for its "
+        codes = re.search(r"exit codes of the workers are (\{.*?\})", str(exc))
+        tell(f"train.py: error: a worker process died (exit {codes[1] if codes else 'unknown'}: killed for its "
              "memory, or crashed on a photo); the previous model, card and reports are untouched")
         return 1
     except TooFewExamples as exc:  # inside a training fold: the photos are too few to split further
@@ -414,8 +417,7 @@ def load_table(args):
     if args.limit:
         table = table.iloc[:args.limit].reset_index(drop=True)
     # before any photo is read; the faces found are checked again
-    check_positives(table[list(LABELS)].to_numpy(), table.get("identity", table["filename"]), args.n_splits,
-                    among="photos")
+    check_positives(table[list(LABELS)].to_numpy(), args.n_splits, identity=table.get("identity"), among="photos")
     return data_dir, table, main_blocks(args.blocks)
 
 
@@ -562,7 +564,8 @@ def split_photos(table, readable, face_rows, *, n_splits, seed):
     grouping = "identity" if "identity" in kept else "filename"
     Y = kept[list(LABELS)].to_numpy()
     groups = kept[grouping].to_numpy()
-    check_positives(Y[face_rows[readable]], groups[face_rows[readable]], n_splits)  # first: too few cannot be split
+    check_positives(Y[face_rows[readable]], n_splits,  # first: too few cannot be split
+                    identity=groups[face_rows[readable]] if grouping == "identity" else None)
     return Split(kept, Y, groups, grouped_folds(Y, groups, n_splits=n_splits, random_state=seed),
                  face_rows[readable], grouping)
 
@@ -699,7 +702,7 @@ def run(args, started, signals):
     staging = Path(tempfile.mkdtemp(dir=writable_folder(args.out, "--out"), prefix=".train-"))
     try:
         # a folder where a file goes could not be replaced once the model was in
-        if in_the_way := sorted(name for name in ("model.joblib", "model_card.json", *REPORTS)
+        if in_the_way := sorted(name for name in (MODEL.name, card_path(MODEL).name, *REPORTS)
                                 if (args.out / name).is_dir()):
             raise OSError(f"--out {args.out}: {in_the_way[0]} is a folder; the run writes a file there")
         writable_folder(cache_folder(args), "--cache")
@@ -769,7 +772,7 @@ def train(args, started, data_dir, table, blocks, staging, signals):
     card = model_card(args, data_dir=data_dir, table=table, X=X, split=split, copies=copies, cv=cv,
                       header=header, skipped=skipped, final=final, extractor=extractor, types=types,
                       types_report=types_report, flipped=flipped, seconds=seconds)
-    model_path = args.out / "model.joblib"
+    model_path = args.out / MODEL.name
     reports = sorted(p.name for p in staging.iterdir())
     signals.hold()  # the model and its reports move in whole, and the run ends as it does
     save_model(model, card, model_path)

@@ -110,6 +110,7 @@ def content_digest(path):
     try:
         if not Path(path).is_file():
             return None
-        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+        with open(path, "rb") as photo:  # in blocks: a 1 GB file took 1 GB of memory
+            return hashlib.file_digest(photo, "sha1").hexdigest()
     except OSError:
         return None

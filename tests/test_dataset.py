@@ -114,10 +114,27 @@ def test_fields_past_the_header(photos):
         load_dataset(folder)
 
 
-def test_a_line_of_spaces_is_a_blank_line(photos):
+def test_a_line_of_spaces_or_empty_fields_is_a_blank_line(photos):
     folder, names = photos
-    (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0\n   \n{names[1]},0,1,0\n")
+    (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0\n   \n,,,\n{names[1]},0,1,0\n")
     assert load_dataset(folder)[list(LABELS)].values.tolist() == [[1, 0, 0], [0, 1, 0]]
+
+
+def test_a_row_naming_a_pipe_says_so(photos):
+    folder, names = photos
+    os.mkfifo(folder / "images" / "pipe.jpg")
+    (folder / "labels.csv").write_text(f"filename,hat,beard,eyewear\n{names[0]},1,0,0\npipe.jpg,0,0,0\n")
+    with pytest.raises(DatasetError, match=r"line 3: .*pipe.jpg is not a regular file \(a device, pipe or socket\)$"):
+        load_dataset(folder)
+
+
+def test_a_dataset_folder_whose_path_is_not_utf8_is_named(tmp_path, celeba_paths):
+    """pandas (pyarrow's text) refused the photos' paths with a traceback."""
+    folder = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.makedirs(folder + b"/hat")
+    shutil.copy(celeba_paths[0], folder + b"/hat/a.jpg")
+    with pytest.raises(DatasetError, match=r"caf\\xe9': a folder path that is not UTF-8; rename it$"):
+        load_dataset(os.fsdecode(folder))
 
 
 def test_a_photo_name_not_utf8_in_a_label_folder_is_named(tmp_path, celeba_paths):

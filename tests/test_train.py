@@ -356,7 +356,7 @@ def test_a_killed_worker_or_a_hang_up_is_one_line_and_a_killed_run_ends_its_work
             os.kill(workers[0], signal.SIGKILL)
             _, err = process.communicate(timeout=300)
             assert process.returncode == 1 and "Traceback" not in err, err
-            assert err.splitlines()[-1].startswith("train.py: error: a worker process died (")
+            assert err.splitlines()[-1].startswith("train.py: error: a worker process died (exit {SIGKILL(-9)}: ")
             assert err.endswith("the previous model, card and reports are untouched\n")
         elif victim == "the run":
             process.kill()

@@ -346,13 +346,14 @@ def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(tr
     from selenium.webdriver.support.ui import WebDriverWait
 
     with serving(trained["model"], tmp_path / "serve.log") as (url, process):
+        unreachable = "the server cannot be reached (stopped or restarting); try again once it is back"
         browser.execute_cdp_cmd("Network.enable", {})
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/health"]})
         browser.get(url + "/")
-        WebDriverWait(browser, 30).until(lambda page: "does not answer" in page.find_element(By.ID, "model").text)
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "model").text
+                                         == f"No answer from the server: {unreachable}")
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
-        unreachable = "the server cannot be reached (stopped or restarting); send the photos again once it is back"
         assert browser.find_element(By.ID, "drop-error").text == f"Nothing was sent: {unreachable}"
         assert not browser.find_elements(By.CSS_SELECTOR, "#photos .photo")
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
@@ -450,6 +451,7 @@ def test_a_dropped_folder_is_analysed_with_its_folders_in_the_names_and_an_empty
     shutil.copy(PHOTOS[0], tmp_path / "trip" / "a.jpg")
     shutil.copy(PHOTOS[1], tmp_path / "trip" / "day2" / "b.jpg")
     (tmp_path / "trip" / "notes.txt").write_text("not a photo")
+    (tmp_path / "trip" / ".DS_Store").write_bytes(b"\0")  # a Mac's, in every folder: not named
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
     drop_onto_the_page(browser, [tmp_path / "empty"])

@@ -228,10 +228,10 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
         if min(positives, len(y) - positives) < self.calibration_folds:
             raise TooFewExamples(f"label {label!r}: {positives} positives of {len(y)} samples: too few of "
                                  f"each class for {self.calibration_folds} calibration folds")
-        if groups is not None and (people := len(np.unique(groups))) < self.calibration_folds:
+        if (people := len(np.unique(groups))) < self.calibration_folds:
             raise TooFewExamples(f"label {label!r}: {len(y)} samples of {people_text(people)}: too few for "
                                  f"{self.calibration_folds} calibration folds")
-        if groups is not None and (people := len(np.unique(groups[y == 1]))) < self.calibration_folds:
+        if (people := len(np.unique(groups[y == 1]))) < self.calibration_folds:
             raise TooFewExamples(f"label {label!r}: {positives} positives of {len(y)} samples, from "
                                  f"{people_text(people)}: too few for {self.calibration_folds} calibration folds")
         splitter = StratifiedGroupKFold(n_splits=self.calibration_folds, shuffle=True,

@@ -43,6 +43,8 @@ def load_dataset(folder):
         duplicate, or an unknown or missing column.
     """
     folder = Path(folder)
+    if not is_utf8(str(folder.absolute())):
+        raise DatasetError(f"{os.fsencode(folder.absolute())!r}: a folder path that is not UTF-8; rename it")
     if folder.is_file():
         raise DatasetError(f"{folder}: a file; give the dataset folder (the one holding labels.csv)")
     if not folder.is_dir():
@@ -86,7 +88,8 @@ def read_labels_csv(path):
             raise DatasetError(f"{path}, line {line}: empty identity; give every photo its person, "
                                "or leave the column out (each photo is then its own person)")
         if not os.path.isfile(photo):
-            reason = "is a folder, not a photo" if os.path.isdir(photo) else "does not exist"
+            reason = ("is a folder, not a photo" if os.path.isdir(photo) else
+                      "is not a regular file (a device, pipe or socket)" if os.path.exists(photo) else "does not exist")
             raise DatasetError(f"{path}, line {line}: {photo} {reason}")
     table["filename"] = list(seen)
     for label in LABELS:
@@ -113,7 +116,7 @@ def read_csv(path):
             reader = csv.reader(handle)
             header = next(reader, [])
             for fields in reader:
-                if not any(field.strip() for field in fields):  # a blank line, or one of spaces
+                if not any(field.strip() for field in fields):  # blank, or spaces, or a spreadsheet's ",,,"
                     continue
                 if any(field.strip() for field in fields[len(header):]):
                     raise DatasetError(f"{path}, line {reader.line_num}: {len(fields)} fields, the header has "

@@ -88,16 +88,16 @@ def quiet_libtiff():
     of :class:`ImageError` that does.  Where the process's libraries cannot be listed (not
     Linux) they are still printed."""
     try:
-        maps = Path("/proc/self/maps").read_text()
+        maps = Path("/proc/self/maps").read_bytes()  # bytes: a mapped file's path need not be UTF-8
     except OSError:
         return
     # a line: address, permissions, offset, device, inode, then the path (spaces and all)
     paths = {fields[5] for fields in (line.split(maxsplit=5) for line in maps.splitlines()) if len(fields) == 6}
     for path in paths:
-        if not re.match(r"libtiff[-.]", os.path.basename(path)):
+        if not re.match(rb"libtiff[-.]", os.path.basename(path)):
             continue
         try:
-            tiff = ctypes.CDLL(path)  # the library already loaded, not a second copy
+            tiff = ctypes.CDLL(os.fsdecode(path))  # the library already loaded, not a second copy
         except OSError:  # deleted since it was loaded ("... (deleted)"): its lines stay
             continue
         tiff.TIFFSetErrorHandler(None)

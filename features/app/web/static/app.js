@@ -4,6 +4,8 @@
 
 const PHOTO = /\.(jpe?g|jpe|jfif|png|webp|avif|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
 const PHOTO_KINDS = "JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF";
+// the browser's "Failed to fetch" or "network error" when the server is down or stops mid-answer
+const UNREACHABLE = "the server cannot be reached (stopped or restarting); try again once it is back";
 // run: the drop being analysed (a new drop cancels the last: its late answers are ignored)
 const state = { health: null, records: [], done: 0, failed: 0, total: 0, run: 0, controller: null };
 const $ = (id) => document.getElementById(id);
@@ -30,7 +32,8 @@ function element(tag, className, text) {
 }
 
 async function loadHealth() {
-  const response = await fetch("/api/health");
+  const response = await reach("/api/health");
+  if (!response.ok) throw new Error(`/api/health answered ${response.status} ${response.statusText}`);
   state.health = await response.json();
   const model = state.health.model;
   $("model").textContent = `Model ${state.health.version}: ${model.labels.join(", ")}; trained ${model.trained_at || "(date unknown)"}`;
@@ -227,12 +230,12 @@ async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: 
   for (const { file } of batch.queued) form.append("photos", file, file.name);
   let next = 0;
   try {
-    const response = await fetch(`/api/profile?format=jsonl${perCategory ? `&per_category=${perCategory}` : ""}`, { method: "POST", body: form, signal });
+    const response = await reach(`/api/profile?format=jsonl${perCategory ? `&per_category=${perCategory}` : ""}`, { method: "POST", body: form, signal });
     if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || `${response.status} ${response.statusText}`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
-      const { value, done } = await reader.read();
+      const { value, done } = await reader.read().catch((error) => { throw unreachable(error); });
       if (done || run !== state.run) break;
       buffer += value;
       const lines = buffer.split("\n");
@@ -246,15 +249,23 @@ async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: 
   } catch (error) {
     if (run !== state.run) return;  // aborted by a new drop
     for (const { index, card, file } of batch.queued.slice(next)) {
-      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [], error: `not analysed: ${reason(error)}` });
+      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [], error: `not analysed: ${error.message}` });
     }
   }
 }
 
-// Why a request failed, in words a user can act on: the browser says only "Failed to fetch"
-// or "network error" (a TypeError) when the server cannot be reached or stops mid-answer.
-function reason(error) {
-  return error instanceof TypeError ? "the server cannot be reached (stopped or restarting); send the photos again once it is back" : error.message;
+// fetch, whose failure to reach the server (the browser's TypeError, "Failed to fetch") is said
+// in words a user can act on; a new drop's abort stays what it is.
+async function reach(url, options) {
+  try {
+    return await fetch(url, options);
+  } catch (error) {
+    throw unreachable(error);
+  }
+}
+
+function unreachable(error) {
+  return error.name === "AbortError" ? error : new Error(UNREACHABLE);
 }
 
 // A drop's batches: at most max_photos photos sent in each, in card order; a photo over the
@@ -291,8 +302,10 @@ async function analyse(files) {
     ? (files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})` : "No file in what was dropped or picked")
     : perCategory.checkValidity() ? "" : `Products per category: a whole number from ${perCategory.min} to ${perCategory.max}`;
   if (!photos.length || $("drop-error").textContent) return;
-  // said, not dropped without a word (an iPhone's HEIC, a photo without its suffix)
-  const skipped = files.filter((file) => !photos.includes(file)).map(nameOf);
+  // said, not left out without a word (a photo without its suffix); a hidden file (a Mac's
+  // .DS_Store in every folder dropped) is no one's photo
+  const sent = new Set(photos);
+  const skipped = files.filter((file) => !sent.has(file) && !file.name.startsWith(".")).map(nameOf);
   if (skipped.length) {
     $("drop-error").textContent = `${count(skipped.length, "file")} not sent, not ${skipped.length === 1 ? "a photo" : "photos"} `
       + `(${PHOTO_KINDS}): ${skipped.slice(0, 3).join(", ")}${skipped.length > 3 ? ", …" : ""}`;
@@ -307,7 +320,7 @@ async function analyse(files) {
     try {
       await loadHealth();
     } catch (error) {  // the drop did nothing, and the console said "Uncaught TypeError: Failed to fetch"
-      if (run === state.run) $("drop-error").textContent = `Nothing was sent: ${reason(error)}`;
+      if (run === state.run) $("drop-error").textContent = `Nothing was sent: ${error.message}`;
       return;
     }
   }
@@ -327,7 +340,7 @@ async function analyse(files) {
 // CSV: one row per face (one per photo without a face), made by the server from the records
 // with the columns of recommend.py --output's Parquet.
 async function csvText(records) {
-  const answer = await fetch("/api/csv", { method: "POST", headers: { "Content-Type": "application/json" },
+  const answer = await reach("/api/csv", { method: "POST", headers: { "Content-Type": "application/json" },
                                            body: JSON.stringify(records) });
   if (!answer.ok) throw new Error((await answer.json().catch(() => ({}))).detail || `${answer.status} ${answer.statusText}`);
   return answer.text();
@@ -369,10 +382,10 @@ function wire() {
     try {
       download("results.csv", await csvText(state.records), "text/csv");
     } catch (error) {
-      $("download-error").textContent = `The CSV could not be made: ${reason(error)}`;
+      $("download-error").textContent = `The CSV could not be made: ${error.message}`;
     }
   });
-  loadHealth().catch((error) => { $("model").textContent = `The server does not answer: ${reason(error)}`; });
+  loadHealth().catch((error) => { $("model").textContent = `No answer from the server: ${error.message}`; });
 }
 
 wire();
