@@ -1,10 +1,14 @@
 """The photo loader: every common format to upright RGB, every bad file to a one-line error."""
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from features.vision.images import ImageError, as_rgb, load_image
+from conftest import ROOT
 
 
 def save(tmp_path, name, image, **options):
@@ -153,3 +157,19 @@ def test_as_rgb_never_modifies_its_input(astronaut):
     assert as_rgb(astronaut) is astronaut
     floats = astronaut / 255.0
     assert np.abs(as_rgb(floats).astype(int) - astronaut).max() <= 1
+
+
+def test_a_mapped_file_whose_path_is_not_utf8_does_not_stop_photos_loading(tmp_path):
+    """The loader lists the process's libraries (to silence libtiff) from /proc/self/maps,
+    which it read as UTF-8: one such mapping made every photo's load an UnicodeDecodeError."""
+    mapped, text = os.fsencode(tmp_path) + b"/caf\xe9.bin", tmp_path / "notes.jpg"
+    with open(mapped, "wb") as out:
+        out.write(b"\0" * 4096)
+    text.write_text("not a photo")
+    script = ("import mmap, sys; from features.vision.images import ImageError, load_image\n"
+              f"kept = open({mapped!r}, 'rb')\n"
+              "held = mmap.mmap(kept.fileno(), 0, prot=mmap.PROT_READ)\n"
+              f"try: load_image({str(text)!r})\n"
+              "except ImageError as error: print(error.reason)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout == "not a recognised image format\n", result.stderr

@@ -98,10 +98,10 @@ def quiet_libtiff():
             continue
         try:
             tiff = ctypes.CDLL(os.fsdecode(path))  # the library already loaded, not a second copy
-        except OSError:  # deleted since it was loaded ("... (deleted)"): its lines stay
+            tiff.TIFFSetErrorHandler(None)
+            tiff.TIFFSetWarningHandler(None)
+        except (OSError, AttributeError):  # deleted since it was loaded, or not libtiff: its lines stay
             continue
-        tiff.TIFFSetErrorHandler(None)
-        tiff.TIFFSetWarningHandler(None)
 
 
 def read_formats():
