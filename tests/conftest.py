@@ -1,6 +1,7 @@
 """Real photos for the tests: the shared datasets and scikit-image's astronaut; a real serve.py."""
 import os
 import shutil
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -184,6 +185,13 @@ def alive(pid):
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def as_in_a_terminal():
+    """A child's ``preexec_fn``: SIGINT and SIGHUP handled as in a terminal, where a runner
+    started in the background or under nohup ignores them (and so would the child)."""
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def ended(pids, seconds=10):

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import LFW, ROOT, alive, children, ended, free_port
+from conftest import LFW, ROOT, alive, as_in_a_terminal, children, ended, free_port
 from features.app.workers import MOST_WORKERS
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
@@ -424,11 +424,6 @@ def start_on_lfw(trained, output, *flags):
     nohup, ignores them, and so would recommend.py)."""
     command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), str(LFW),
                "--n-jobs", "2", "--output", str(output), *flags]
-
-    def as_in_a_terminal():
-        for number in (signal.SIGINT, signal.SIGHUP):
-            signal.signal(number, signal.SIG_DFL)
-
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             start_new_session=True, preexec_fn=as_in_a_terminal)
 

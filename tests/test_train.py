@@ -20,7 +20,7 @@ from features.model.photo_model import PhotoModel
 from features.app.workers import MOST_WORKERS
 from features.labels import LABELS
 from features.vision.networks import network_checksums
-from conftest import CELEBA, ROOT, children, ended
+from conftest import CELEBA, ROOT, as_in_a_terminal, children, ended
 
 
 def test_writes_model_card_report_and_plots(trained):
@@ -346,7 +346,7 @@ def test_a_killed_worker_or_a_hang_up_is_one_line_and_a_killed_run_ends_its_work
                "--n-jobs", "2", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]  # cold: slow
     for victim in ("a worker", "the run", "the group"):
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=as_in_a_terminal)
         deadline = time.time() + 120
         while len(workers := [pid for pid in children(process.pid)
                               if b"LokyProcess" in Path(f"/proc/{pid}/cmdline").read_bytes()]) < 2:
