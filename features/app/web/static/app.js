@@ -341,7 +341,7 @@ async function analyse(files) {
 // with the columns of recommend.py --output's Parquet.
 async function csvText(records) {
   const answer = await reach("/api/csv", { method: "POST", headers: { "Content-Type": "application/json" },
-                                           body: JSON.stringify(records) });
+                                          body: JSON.stringify(records) });
   if (!answer.ok) throw new Error((await answer.json().catch(() => ({}))).detail || `${answer.status} ${answer.statusText}`);
   return answer.text();
 }
