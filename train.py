@@ -19,24 +19,26 @@ import signal
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from joblib.externals.loky.process_executor import TerminatedWorkerError
+from features.stops import Stopped, StopSignals, as_stopped, quick_stops
 
-from features.model.classifier import CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples, people_text
-from features.app.cli import DefaultsHelpFormatter, given_path, tell
-from features.app.cluster import ClusterError, scheduler_address
-from features.app.records import printable
-from features.app.workers import CPUS, check_workers
-from features.labels import LABELS
-from features.files import content_digest, replace_keeping_mode, writable_folder
-from features.stops import Stopped, StopSignals, as_stopped
-from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
-from features.model.model_io import ARTIFACTS, MODEL, card_path
-from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
+with quick_stops("train.py") if __name__ == "__main__" else nullcontext():  # Ctrl-C: no import's traceback
+    import numpy as np
+    import pandas as pd
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    from features.model.classifier import CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples, people_text
+    from features.app.cli import DefaultsHelpFormatter, given_path, tell
+    from features.app.cluster import ClusterError, scheduler_address
+    from features.app.records import printable
+    from features.app.workers import CPUS, check_workers
+    from features.labels import LABELS
+    from features.files import content_digest, replace_keeping_mode, writable_folder
+    from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
+    from features.model.model_io import ARTIFACTS, MODEL, card_path
+    from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
 
 
 def parse_args(argv=None):
@@ -358,12 +360,11 @@ def in_xgboost_callback(frame):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    started = time.time()
     signals = StopSignals(unsafe=in_xgboost_callback)
     try:
+        args = parse_args(argv)
         with own_workers():
-            code = run(args, started, signals)
+            code = run(args, time.time(), signals)
     except (DatasetError, OSError, ClusterError) as exc:  # OSError: unreachable scheduler, full disk, ...
         tell(f"train.py: error: {printable(str(exc))}")  # a file name's line break split the line
         return 1

@@ -42,6 +42,30 @@ def as_stopped(interrupt):
     return interrupt if isinstance(interrupt, Stopped) else Stopped(signal.SIGINT)
 
 
+@contextmanager
+def quick_stops(tool):
+    """While ``tool`` imports its libraries (a second or two, before anything is written), a
+    signal of :data:`STOPS` ends the process at once, on one line and with its exit code:
+    Ctrl-C printed the traceback of the import it broke.  A signal ignored when the process
+    started stays ignored; the handlers are Python's again afterwards."""
+    def leave(number, frame):
+        os.write(2, f"{tool}: {STOPS[number]}\n".encode())
+        os._exit(128 + number)
+
+    previous = {number: signal.signal(number, leave) for number in STOPS
+                if signal.getsignal(number) is untouched(number)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def untouched(number):
+    """Python's own handler of signal ``number``: the one a tool may replace."""
+    return signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
+
+
 class StopSignals:
     """The signals of :data:`STOPS` raise :class:`Stopped` in the main thread, once: inside
     :meth:`held` they wait for its end, and after the first stop they are only noted, so that
@@ -60,8 +84,7 @@ class StopSignals:
         self.unsafe = unsafe
         self.holding, self.pending, self.stopped = False, None, None
         for number in STOPS:
-            untouched = signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL
-            if signal.getsignal(number) is untouched:
+            if signal.getsignal(number) is untouched(number):
                 signal.signal(number, self.arrived)
         self.unraisable_hook, sys.unraisablehook = sys.unraisablehook, self.unraisable
 

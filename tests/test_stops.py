@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from features.stops import Stopped, StopSignals, as_stopped
+from features.stops import Stopped, StopSignals, as_stopped, quick_stops
 
 
 @pytest.fixture
@@ -140,3 +140,16 @@ def test_an_ignored_signal_stays_ignored(signals):
 def test_a_plain_keyboard_interrupt_is_ctrl_c():
     stop = as_stopped(KeyboardInterrupt())
     assert (stop.number, stop.code, stop.word) == (signal.SIGINT, 130, "interrupted")
+
+
+def test_quick_stops_leave_ignored_signals_and_hand_back_pythons(signals):
+    """While a tool loads its libraries (train.py's test sends the signal): a signal ignored
+    at the start (SIGHUP under nohup) stays ignored, and Python's handlers come back, for
+    :class:`StopSignals` to replace."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    with quick_stops("tool"):
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

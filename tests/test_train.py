@@ -370,6 +370,22 @@ def test_a_killed_worker_or_a_hang_up_is_one_line_and_a_killed_run_ends_its_work
         assert not (tmp_path / "out" / "model.joblib").exists()
 
 
+def test_ctrl_c_while_the_libraries_load_is_quiet(tmp_path):
+    """Ctrl-C once NumPy is loaded, while train.py imports the rest of its libraries (about a
+    second): one line and exit 130; it was the traceback of the import it broke."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--out", str(tmp_path / "out")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               preexec_fn=as_in_a_terminal)
+    deadline = time.time() + 30
+    while b"numpy" not in Path(f"/proc/{process.pid}/maps").read_bytes():
+        assert time.time() < deadline and process.poll() is None, "train.py loaded no NumPy"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and out == "" and err == "train.py: interrupted\n", err
+    assert not (tmp_path / "out").exists()
+
+
 #: What train.py writes into --out besides the plots.
 OUTPUTS = ("model.joblib", "model_card.json", "cv_report.json", "cv_report.csv", "oof_scores.csv", "types_report.json")
 
