@@ -2,6 +2,8 @@
 import os
 import shutil
 import tempfile
+import threading
+from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import count
 from pathlib import Path
@@ -464,3 +466,59 @@ def test_a_dropped_folder_is_analysed_with_its_folders_in_the_names_and_an_empty
     assert text_of(browser, "#photos h2.name") == ["trip/a.jpg", "trip/day2/b.jpg"]
     assert browser.execute_script("return state.records.map((r) => r.image)") == ["trip/a.jpg", "trip/day2/b.jpg"]
     assert all(record["faces"] for record in browser.execute_script("return state.records"))
+
+
+@contextmanager
+def cutting_proxy(upstream):
+    """A proxy in front of ``upstream`` that passes everything through but ends each
+    /api/profile answer cleanly after its first line (as a proxy with a short timeout may);
+    yields its URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.forward(None)
+
+        def do_POST(self):
+            self.forward(self.rfile.read(int(self.headers["Content-Length"])))
+
+        def forward(self, body):
+            with httpx.stream(self.command, upstream + self.path, content=body,
+                              headers={"Content-Type": self.headers.get("Content-Type", "")},
+                              timeout=300) as answer:
+                payload = (next(answer.iter_lines()) + "\n").encode() if self.path.startswith("/api/profile") \
+                    else answer.read()
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers["content-type"])
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{proxy.server_address[1]}"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out(server, browser):
+    """An answer that ends cleanly before every photo has its line (a proxy's doing): the
+    photos left out say so, and the count says they failed; they said "waiting…" for good."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with cutting_proxy(server) as url:
+        browser.get(url + "/")
+        WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+        browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:3])))
+        WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                          == "3 of 3 photos (2 failed)")
+        statuses = text_of(browser, "#photos .status")
+    cut_short = "the server's answer ended before this photo's line (cut short on the way); try again"
+    assert "error" not in statuses[0] and statuses[1:] == [f"error: not analysed: {cut_short}"] * 2, statuses

@@ -6,6 +6,9 @@ const PHOTO = /\.(jpe?g|jpe|jfif|png|webp|avif|gif|bmp|tiff?)$/i;  // what recom
 const PHOTO_KINDS = "JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF";
 // the browser's "Failed to fetch" or "network error" when the server is down or stops mid-answer
 const UNREACHABLE = "the server cannot be reached (stopped or restarting); try again once it is back";
+// an answer that ends, without an error, before every photo of its batch has its line (a proxy
+// that cut it short): its cards said "waiting…" for good
+const CUT_SHORT = "the server's answer ended before this photo's line (cut short on the way); try again";
 // run: the drop being analysed (a new drop cancels the last: its late answers are ignored)
 const state = { health: null, records: [], done: 0, failed: 0, total: 0, run: 0, controller: null };
 const $ = (id) => document.getElementById(id);
@@ -246,6 +249,7 @@ async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: 
         else { const { index, card, file } = batch.queued[next++]; answer(index, card, { ...data, image: nameOf(file) }); }
       }
     }
+    if (next < batch.queued.length) throw new Error(CUT_SHORT);
   } catch (error) {
     if (run !== state.run) return;  // aborted by a new drop
     for (const { index, card, file } of batch.queued.slice(next)) {
