@@ -201,18 +201,30 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
         client.close()
 
 
-def check_positives(Y, n_splits, *, identity=None, among="photos with a face"):
+def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among="photos with a face"):
     """A DatasetError when a label has too few positive photos (``among``: which), or the
     photos too few people (``identity``, when the labels give it), to cross-validate:
-    scikit-learn's splitter said so in a traceback, once every photo's features were read."""
+    scikit-learn's splitter said so in a traceback, once every photo's features were read.
+    With ``calibration_folds``, also too few of either class, or people, for the final fit's
+    calibration folds (a cross-validation fold's training side holds fewer: the classifier
+    checks those)."""
     for j, label in enumerate(LABELS):
         positives = int(Y[:, j].sum())
         if positives < 2 * n_splits:
             raise DatasetError(f"label {label!r} has {positives} positive {among}; "
                                f"{n_splits}-fold cross-validation needs at least {2 * n_splits}")
-    if identity is not None and (people := len(set(identity))) < n_splits:
+        if calibration_folds is not None and min(positives, len(Y) - positives) < calibration_folds:
+            raise DatasetError(f"label {label!r} has {positives} positive {among} of {len(Y)}; "
+                               f"{calibration_folds} calibration folds need at least {calibration_folds} "
+                               "of each class")
+    if identity is None:
+        return
+    if (people := len(set(identity))) < n_splits:
         raise DatasetError(f"the {among} are of {people_text(people)} (identity); {n_splits}-fold "
                            f"cross-validation needs at least {n_splits}")
+    if calibration_folds is not None and people < calibration_folds:
+        raise DatasetError(f"the {among} are of {people_text(people)} (identity); {calibration_folds} "
+                           f"calibration folds need at least {calibration_folds}")
 
 
 #: Training copies cut tight above the brows. CelebA's portraits leave room above the head (the
@@ -418,7 +430,8 @@ def load_table(args):
     if args.limit:
         table = table.iloc[:args.limit].reset_index(drop=True)
     # before any photo is read; the faces found are checked again
-    check_positives(table[list(LABELS)].to_numpy(), args.n_splits, identity=table.get("identity"), among="photos")
+    check_positives(table[list(LABELS)].to_numpy(), args.n_splits, calibration_folds=args.calibration_folds,
+                    identity=table.get("identity"), among="photos")
     return data_dir, table, main_blocks(args.blocks)
 
 

@@ -322,18 +322,24 @@ def test_an_error_naming_a_file_is_one_line(tmp_path, celeba_labels):
     assert result.stderr.endswith("gone\\nagain.jpg does not exist\n") and result.stderr.count("\n") == 1
 
 
-def test_too_few_people_is_said_before_any_photo_is_read(tmp_path, celeba_labels):
-    """scikit-learn's splitter said it in a traceback, once every photo's features were read."""
+@pytest.mark.parametrize("flags, people, message", [
+    (["--n-splits", "3"], 2, "the photos are of 2 people (identity); 3-fold cross-validation needs at least 3"),
+    (["--calibration-folds", "20"], 10, "the photos are of 10 people (identity); 20 calibration folds need at least 20"),
+    (["--calibration-folds", "1000"], 500, "label 'hat' has 25 positive photos of 500; 1000 calibration folds need "
+                                           "at least 1000 of each class")])
+def test_too_few_people_or_examples_for_the_folds_are_said_before_any_photo_is_read(tmp_path, celeba_labels,
+                                                                                    flags, people, message):
+    """scikit-learn's splitter said it in a traceback, once every photo's features were read;
+    too many calibration folds failed inside the first fold, after the features."""
     data = small_dataset(tmp_path / "data", celeba_labels)
     rows = pd.read_csv(data / "labels.csv")
-    rows["identity"] = np.arange(len(rows)) % 2
+    rows["identity"] = np.arange(len(rows)) % people
     rows.to_csv(data / "labels.csv", index=False)
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", str(data), "--n-splits", "3",
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", str(data), *flags,
                              "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 1
-    assert result.stderr == ("train.py: error: the photos are of 2 people (identity); 3-fold cross-validation "
-                             "needs at least 3\n")
+    assert result.stderr == f"train.py: error: {message}\n"
     assert not (tmp_path / "cache").exists()
 
 
