@@ -424,8 +424,11 @@ def format_text(record):
 
 
 def format_types(types):
-    """A face's types on one line: ``eyewear dark 0.93, clear 0.07; hat cap 0.81, ...; hat colour navy``."""
-    parts = [f"{family} " + ", ".join(f"{k} {v:.2f}" for k, v in values.items())
+    """A face's types on one line, as the page shows them: ``eyewear dark 0.93, clear 0.07; hat
+    cap 0.81, ...; hat colour navy`` (``full beard``: the JSON's key is for programs)."""
+    from features.app.records import fixed
+
+    parts = [f"{family} " + ", ".join(f"{k.replace('_', ' ')} {fixed(v, 2)}" for k, v in values.items())
              for family, values in types.items() if family != "hat_colour"]
     if "hat_colour" in types:
         parts.append(f"hat colour {types['hat_colour']}")

@@ -87,6 +87,8 @@ def test_the_type_line_names_the_most_probable_type_whatever_the_key_order():
                        types={"hat": {"brimmed": 0.2, "cap": 0.8}, "hat_colour": "white",
                               "beard": {"full_beard": 0.1, "goatee": 0.7, "moustache": 0.4}})
     assert "white cap 0.80 goatee 0.70" in face_lines(1, sorted_keys)
+    full = face((0, 0, 10, 10), labels=("beard",), types={"beard": {"full_beard": 0.9, "goatee": 0.2}})
+    assert "full beard 0.90" in face_lines(1, full)  # in words, as the text output and the page
 
 
 def test_a_panorama_wider_than_a_jpeg_gets_its_copy(tmp_path):

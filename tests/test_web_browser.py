@@ -13,7 +13,7 @@ import pytest
 
 from conftest import LFW, serving
 from features.app.records import score_text
-from recommend import share_text
+from recommend import format_types, share_text
 
 MB = 2 ** 20
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -83,7 +83,7 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
                 assert text_of(shown, ".label") == ["not judged: " + "; ".join(face["quality"]["reasons"])]
             else:
                 assert text_of(shown, ".label") == (face["labels"] or ["no label: no product"])
-            assert bool(shown.find_elements(By.CSS_SELECTOR, ".types")) == bool(face["types"])
+            assert text_of(shown, ".types") == ([format_types(face["types"])] if face["types"] else [])
             assert text_of(shown, ".product .name") == [p["name"] for p in face["recommendations"]]
     assert len(account["records"][3]["faces"]) == 2  # the two people are both boxed
 
@@ -97,6 +97,10 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
     assert shares == ["0.4%", "99.6%", "50%", "0%", "100%", "0.0003%", "13%"]  # 1/8: "12%" in Python's format
     # a score that is a half exactly reads alike in the text output and on the page
     assert browser.execute_script("return apart(0.125, 0.5)")[0] == score_text(0.125, 0.5) == "0.13"
+    # types in the text's words and figures ("hat_colour", "full_beard" and 0.125's "0.12" were not)
+    types = {"beard": {"full_beard": 0.125, "goatee": 0.1}, "hat": {"cap": 0.875}, "hat_colour": "navy"}
+    assert browser.execute_script("return typeLine(arguments[0]).textContent", types) == format_types(types) \
+        == "beard full beard 0.13, goatee 0.10; hat cap 0.88; hat colour navy"
     assert browser.find_element(By.ID, "download-csv").is_enabled()
     csv = browser.execute_async_script("csvText(state.records).then(arguments[arguments.length - 1])")
     assert csv.splitlines()[0].startswith("image,width,height,error,face,")

@@ -98,8 +98,8 @@ def block_top(x, width, height, preferred, taken, canvas_height):
 
 def type_line(types):
     """The most likely type of each family, short: ``dark 0.93 navy cap 0.81 goatee 0.70``."""
-    parts = [f"{likeliest(types[f])} {types[f][likeliest(types[f])]:.2f}" for f in ("eyewear", "hat", "beard")
-             if f in types]
+    parts = [f"{likeliest(types[f]).replace('_', ' ')} {types[f][likeliest(types[f])]:.2f}"
+             for f in ("eyewear", "hat", "beard") if f in types]
     if "hat_colour" in types:
         parts.insert(1 if "eyewear" in types else 0, types["hat_colour"])
     return " ".join(parts)

@@ -142,11 +142,15 @@ function labelChips(face) {
   return chips;
 }
 
-// The face's types, most likely first: "eyewear dark 0.93, clear 0.07 · hat_colour navy".
+// The face's types, most likely first, as recommend.py's text says them (format_types):
+// "eyewear dark 0.93, clear 0.07; hat cap 0.81, ...; hat colour navy", "full beard" (the page
+// read "hat_colour", "full_beard").
 function typeLine(types) {
-  const parts = Object.entries(types).map(([family, value]) => (typeof value === "string" ? `${family} ${value}`
-    : `${family} ${Object.entries(value).map(([name, p]) => `${name} ${p.toFixed(2)}`).join(", ")}`));
-  return element("p", "types muted", parts.join(" · "));
+  const { hat_colour: colour, ...families } = types;
+  const parts = Object.entries(families).map(([family, values]) => `${family} ${Object.entries(values)
+    .map(([name, p]) => `${name.replaceAll("_", " ")} ${p.toFixed(2)}`).join(", ")}`);
+  if (colour) parts.push(`hat colour ${colour}`);
+  return element("p", "types muted", parts.join("; "));
 }
 
 function strongest(face) {
