@@ -438,6 +438,7 @@ def format_types(types):
 def format_profile(summary):
     """The profile as text; its first line counts every photo given (the JSON's ``photos``:
     those analysed)."""
+    from features.app.records import fixed
     from features.products.recommendations import counted
 
     profile = summary["profile"]
@@ -448,10 +449,10 @@ def format_profile(summary):
     analysed = f"the {counted(profile['photos'], 'photo')} analysed" if profile["failed"] else "photos"
     for label, stats in profile["labels"].items():
         lines.append(f"  {label:<8} in {share_text(stats['photo_share'])} of {analysed}, "
-                     f"{share_text(stats['face_share'])} of faces, mean probability {stats['mean_probability']:.2f}")
-    for family, shares in profile["types"].items():
+                     f"{share_text(stats['face_share'])} of faces, mean probability {fixed(stats['mean_probability'], 2)}")
+    for family, shares in profile["types"].items():  # in words, as the faces' types: "full beard"
         lines.append(f"  {family.replace('_', ' ')} among the faces with it: "
-                     + ", ".join(f"{k} {share_text(v)}" for k, v in shares.items()))
+                     + ", ".join(f"{k.replace('_', ' ')} {share_text(v)}" for k, v in shares.items()))
     for rank, product in enumerate(profile["recommendations"], start=1):
         lines.append(f"  {rank}. {product['product_id']} {product['name']} "
                      f"(${product['price']:.2f}): {product['reason']}")

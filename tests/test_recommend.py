@@ -296,6 +296,19 @@ def test_a_profile_never_reads_0_or_100_percent_for_a_share_that_is_not(trained,
     assert "seen in 1 of 251 photos" in profile and " 0% " not in profile
 
 
+def test_a_text_profile_says_types_in_words_and_figures_as_the_page():
+    """"full_beard 0%" and a mean of 0.125 read "0.12" where the page shows "0.13"."""
+    from recommend import format_profile
+
+    stats = {"photo_share": 0.5, "face_share": 0.5, "mean_probability": 0.125}
+    summary = {"profile": {"photos": 2, "failed": 0, "faces": 2, "headline": "We recommend beard products",
+                           "labels": {"beard": stats}, "types": {"beard": {"full_beard": 1.0, "goatee": 0.0}},
+                           "recommendations": []}}
+    assert format_profile(summary).splitlines()[2:] == [
+        "  beard    in 50% of photos, 50% of faces, mean probability 0.13",
+        "  beard among the faces with it: full beard 100%, goatee 0%"]
+
+
 def test_a_profile_says_its_shares_are_of_the_photos_analysed(trained, tmp_path):
     """Under "2 photos (1 failed)", "in 100% of photos" read as of both."""
     shutil.copy(TWO_PEOPLE, tmp_path / "a.jpg")
