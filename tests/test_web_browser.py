@@ -62,10 +62,14 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
 
     files = [("photos", (p.name, p.read_bytes())) for p in PHOTOS]
     account = httpx.post(server + "/api/profile", files=files, timeout=300).json()
-    thresholds = httpx.get(server + "/api/health").json()["model"]["thresholds"]
+    health = httpx.get(server + "/api/health").json()
+    thresholds = health["model"]["thresholds"]
 
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    # the model by its checksum: "Model 0.4.0" was the package's version
+    assert browser.find_element(By.ID, "model").text.startswith(
+        f"img2recommender {health['version']}, model {health['model']['sha256'][:12]}: hat, beard, eyewear; trained ")
     browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS)))
     WebDriverWait(browser, 180).until(
         lambda page: page.find_element(By.ID, "progress-text").text == f"{len(PHOTOS)} of {len(PHOTOS)} photos")

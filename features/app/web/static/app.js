@@ -39,7 +39,10 @@ async function loadHealth() {
   if (!response.ok) throw new Error(`/api/health answered ${response.status} ${response.statusText}`);
   state.health = await response.json();
   const model = state.health.model;
-  $("model").textContent = `Model ${state.health.version}: ${model.labels.join(", ")}; trained ${model.trained_at || "(date unknown)"}`;
+  // the model told apart by its checksum, as its card and recommend.py's errors name it ("Model
+  // 0.4.0" was the package's version, the same for every model trained with it)
+  $("model").textContent = `img2recommender ${state.health.version}, model ${model.sha256.slice(0, 12)}: `
+    + `${model.labels.join(", ")}; trained ${model.trained_at || "(date unknown)"}`;
   $("per-category").value = state.health.defaults.per_category;
   const limits = state.health.limits;
   $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; larger drops than ${limits.max_photos} photos go in several batches, each with its own summary.`;
