@@ -707,6 +707,25 @@ def test_csv_rows_are_the_parquet_rows(server, trained, photos, tmp_path):
     assert bad.json() == {"detail": "records: expected the records of /api/analyze (0.width: Field required)"}
 
 
+def test_a_summary_of_records_is_the_profile_of_their_photos(server, photos):
+    """/api/summary, which the page calls for a drop sent in several requests: the records'
+    summary is /api/profile's for the same photos, with its products per category; records
+    of another shape and a field it does not read are one-line 422s."""
+    account = httpx.post(server + "/api/profile", files=upload(photos), params={"per_category": 3},
+                         timeout=TIMEOUT).json()
+    answer = httpx.post(server + "/api/summary", json=account["records"], params={"per_category": 3}, timeout=TIMEOUT)
+    assert answer.status_code == 200 and answer.json() == {"profile": account["profile"]}
+    assert account["profile"]["recommendations"] and account["profile"]["failed"] >= 1  # the feed's broken photo
+    default = httpx.post(server + "/api/summary", json=account["records"], timeout=TIMEOUT).json()["profile"]
+    assert len(default["recommendations"]) < len(account["profile"]["recommendations"])
+    bad = httpx.post(server + "/api/summary", json=[{"image": "x"}], timeout=TIMEOUT)
+    assert bad.status_code == 422
+    assert bad.json() == {"detail": "records: expected the records of /api/analyze (0.width: Field required)"}
+    typo = httpx.post(server + "/api/summary", json=[], params={"per_categry": 3}, timeout=TIMEOUT)
+    assert typo.status_code == 422
+    assert typo.json() == {"detail": "per_categry: not an option of /api/summary (its options: per_category)"}
+
+
 @pytest.mark.parametrize("scores, unknown", [({"foo": 1}, "'foo'"),  # was a 500
                                              ({"image": 0.5, "face": 1, "hat": 0.5}, "'face', 'image'")])  # columns
 def test_csv_of_scores_of_other_labels_is_a_one_line_422(server, trained, scores, unknown):

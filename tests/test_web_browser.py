@@ -221,7 +221,10 @@ def summaries(browser):
 
 def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, browser, tmp_path, astronaut, lfw_paths):
     """Each batch's summary names the cards it covers, and counts every photo of them: those
-    the server could not read and the one over the size limit that was never sent are failed."""
+    the server could not read and the one over the size limit that was never sent are failed.
+    Above them, the summary of all the photos (there was none), as the profile of all their
+    records."""
+    from features.products.recommendations import load_catalog, profile
     import numpy as np
     from PIL import Image
     from selenium.webdriver.common.by import By
@@ -236,17 +239,24 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
     browser.get(limited + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
     browser.find_element(By.ID, "pick").send_keys("\n".join(str(p) for p in sorted(tmp_path.iterdir())))
-    WebDriverWait(browser, 180).until(lambda page: len(page.find_elements(By.CSS_SELECTOR, ".summary")) == 2)
+    WebDriverWait(browser, 180).until(lambda page: len(page.find_elements(By.CSS_SELECTOR, ".summary")) == 3)
     records = browser.execute_script("return state.records")
     assert [r["image"] for r in records] == sorted(p.name for p in tmp_path.iterdir())
     faces = [len(r["faces"]) for r in records]
     assert summaries(browser) == [
+        ("Account summary (all 7 photos)", f"7 photos (2 failed), {sum(faces)} faces"),
         ("Account summary (photos 1–4)", f"4 photos (2 failed), {sum(faces[:4])} faces"),
         ("Account summary (photos 5–7)", f"3 photos (0 failed), {sum(faces[4:])} faces")]
     assert browser.find_element(By.ID, "progress-text").text == "7 of 7 photos (2 failed)"
     # the shares' bases: the analysed photos (their head said "photos", under "4 photos")
-    assert text_of(browser, ".summary th")[:4] == ["label", "photos (of 2)", f"faces (of {sum(faces[:4])})",
-                                                   "mean probability"]
+    assert text_of(browser, ".summary th")[4:8] == ["label", "photos (of 2)", f"faces (of {sum(faces[:4])})",
+                                                    "mean probability"]
+    whole = profile(records, load_catalog())["profile"]
+    first = browser.find_element(By.CSS_SELECTOR, ".summary")
+    assert first.find_element(By.TAG_NAME, "h2").text == f"Account summary (all 7 photos): {whole['headline']}"
+    assert text_of(first, "th")[1:3] == ["photos (of 5)", f"faces (of {sum(faces)})"]
+    assert text_of(first, "td")[1::4] == [share_text(s["photo_share"]) for s in whole["labels"].values()]
+    assert text_of(first, ".product .name") == [p["name"] for p in whole["recommendations"]]
 
 
 def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):
@@ -264,12 +274,13 @@ def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):
         lambda page: (text := page.find_element(By.ID, "progress-text").text) != "0 of 30 photos" and text)
     assert progress != "30 of 30 photos"  # the first drop is still being analysed
     browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS)))
-    WebDriverWait(browser, 120).until(lambda page: len(page.find_elements(By.CSS_SELECTOR, ".summary")) == 2)
+    WebDriverWait(browser, 120).until(lambda page: len(page.find_elements(By.CSS_SELECTOR, ".summary")) == 3)
     time.sleep(3)  # time for the old drop's next answers, were it still running
     assert browser.find_element(By.ID, "progress-text").text == "4 of 4 photos"
     assert text_of(browser, "#photos .photo h2.name") == [p.name for p in PHOTOS]
     assert browser.execute_script("return state.records.map((record) => record.image)") == [p.name for p in PHOTOS]
-    assert [title for title, _ in summaries(browser)] == ["Account summary (photos 1–3)", "Account summary (photo 4)"]
+    assert [title for title, _ in summaries(browser)] == ["Account summary (all 4 photos)", "Account summary (photos 1–3)",
+                                                          "Account summary (photo 4)"]
     assert browser.find_element(By.ID, "download-jsonl").is_enabled()
 
 

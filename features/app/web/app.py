@@ -52,10 +52,12 @@ PART_OVERHEAD = 64 * KB
 NOT_RECORDS = "records: expected the records of /api/analyze"
 #: FastAPI's 400 for a JSON body it could not read, whatever the reason (:func:`unread_json`).
 FASTAPI_UNREAD_BODY = "There was an error parsing the body"
-#: The largest body of /api/csv: the page sends the records of a whole drop, which may be many
-#: requests' photos, not one's (a record is 1-3 KB: some 25,000 photos).  Its JSON is read on
-#: the event loop, about 0.03 s and 8 MB of memory per MB sent.
+#: The largest body of /api/csv and /api/summary: the page sends the records of a whole drop,
+#: which may be many requests' photos, not one's (a record is 1-3 KB: some 25,000 photos).  Its
+#: JSON is read on the event loop, about 0.03 s and 8 MB of memory per MB sent.
 MAX_RECORDS_BYTES = 64 * MB
+#: The routes that take records (JSON), not photos.
+RECORDS_ROUTES = ("/api/csv", "/api/summary")
 BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 #: What an upload's name loses (Unicode categories): control and format characters, lone
 #: surrogates, and line and paragraph separators (a line break to whoever reads the name).
@@ -285,9 +287,9 @@ class BodyLimits:
 
     def limit(self, path):
         """The largest body of a request to ``path``, in bytes and in words, and whether it is
-        photos: 64 MB of records for /api/csv (a whole drop's, whatever the photo limits), else
-        ``max_photos`` photos of ``max_photo_bytes`` (with their parts' headers)."""
-        if path == "/api/csv":
+        photos: 64 MB of records for :data:`RECORDS_ROUTES` (a whole drop's, whatever the photo
+        limits), else ``max_photos`` photos of ``max_photo_bytes`` (with their parts' headers)."""
+        if path in RECORDS_ROUTES:
             return MAX_RECORDS_BYTES, f"{byte_text(MAX_RECORDS_BYTES)} of records", False
         photos, size = self.settings.max_photos, self.settings.max_photo_bytes
         return photos * (size + PART_OVERHEAD), f"{photos} photo{'s' * (photos != 1)} of {byte_text(size)}", True
@@ -615,10 +617,11 @@ async def all_records(batch, request):
     return records.result()
 
 
-def records_csv_text(records, labels):
-    """The CSV of records as /api/analyze gives them, or a one-line 422 saying what is not:
-    :func:`csv_text` trusts its records, so another shape would be a 500 or a row of junk,
-    and a score or label the model has not (of another column, even) a wrong row."""
+def model_records(records, labels):
+    """Records as /api/analyze gives them with the model's ``labels``, or a one-line 422 saying
+    what is not: :func:`csv_text` and :func:`profile` trust their records, so another shape
+    would be a 500 or a row of junk, and a score or label the model has not (of another
+    column, even) a wrong row."""
     try:
         records = checked_records(records)
     except ValueError as exc:
@@ -627,7 +630,7 @@ def records_csv_text(records, labels):
     if unknown := sorted(named - set(labels)):
         raise HTTPException(422, f"{NOT_RECORDS}; their labels are {', '.join(labels)}, "
                                  f"not {', '.join(map(repr, unknown))}")
-    return csv_text(records)
+    return records
 
 
 def wrong_media_type(request):
@@ -826,7 +829,14 @@ def create_app(settings):
     # a list of anything here: checked_records stops at the first wrong item, where FastAPI
     # would build an error for each of a million
     def records_csv(records: Annotated[list, Body(description="records of /api/analyze")]):
-        return Response(records_csv_text(records, card["labels"]), media_type="text/csv")
+        return Response(csv_text(model_records(records, card["labels"])), media_type="text/csv")
+
+    @app.post("/api/summary", summary="The account summary of records (as /api/analyze gives them), as "
+                                      "/api/profile's: the page's summary of a drop sent in several requests",
+              dependencies=[Depends(check_fields)])
+    def records_summary(records: Annotated[list, Body(description="records of /api/analyze")],
+                        per_category: PerCategory = PER_CATEGORY):
+        return profile(model_records(records, card["labels"]), catalog, per_category=per_category)
 
     @app.head("/api/catalog", include_in_schema=False)
     @app.get("/api/catalog", summary="The products that can be recommended")

@@ -192,10 +192,13 @@ function showRecord(card, record) {
 
 // A batch's summary: its photos are the cards in its range, the ones refused for their size
 // (never sent) among the failed.
-function showSummary(summary, batch) {
+// The summary of a batch's range of cards (batch: first, last, refused), or with whole, of a
+// drop sent in several batches, above theirs.
+function showSummary(summary, batch, whole = false) {
   const box = element("div", "summary");
   const photos = batch.last - batch.first;
-  const span = state.total === photos ? "" : photos === 1 ? ` (photo ${batch.last})` : ` (photos ${batch.first + 1}–${batch.last})`;
+  const span = whole ? ` (all ${count(photos, "photo")})` : state.total === photos ? ""
+    : photos === 1 ? ` (photo ${batch.last})` : ` (photos ${batch.first + 1}–${batch.last})`;
   box.append(element("h2", "", `Account summary${span}: ${summary.headline}`));
   box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused} failed), ${count(summary.faces, "face")}`));
   const table = element("table");
@@ -212,7 +215,23 @@ function showSummary(summary, batch) {
     table.append(row);
   }
   box.append(table, productList(summary.recommendations));
-  $("summaries").append(box);
+  if (whole) $("summaries").prepend(box);
+  else $("summaries").append(box);
+}
+
+// A drop sent in several batches gets a summary of all its photos too (it had one per batch
+// alone), made by the server from the records as /api/profile makes one (the refused photos'
+// records are among them, counted as failed).
+async function summariseDrop(run, signal, perCategory) {
+  try {
+    const answer = await reach(`/api/summary${perCategory ? `?per_category=${perCategory}` : ""}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(state.records), signal });
+    if (!answer.ok) throw new Error((await answer.json().catch(() => ({}))).detail || `${answer.status} ${answer.statusText}`);
+    const summary = await answer.json();
+    if (run === state.run) showSummary(summary.profile, { first: 0, last: state.total, refused: 0 }, true);
+  } catch (error) {
+    if (run === state.run) $("summaries").prepend(element("p", "error-text", `No summary of all the photos: ${error.message}`));
+  }
 }
 
 function progress() {
@@ -342,10 +361,12 @@ async function analyse(files) {
   $("progress-box").hidden = false;
   Object.assign(state, { records: new Array(photos.length), done: 0, failed: 0, total: photos.length });
   progress();
-  for (const batch of batchesOf(photos, state.health.limits)) {
+  const batches = batchesOf(photos, state.health.limits);
+  for (const batch of batches) {
     if (run !== state.run) return;
     if (batch.queued.length) await analyseBatch(batch, run, controller.signal, perCategoryChecked);
   }
+  if (batches.length > 1 && run === state.run) await summariseDrop(run, controller.signal, perCategoryChecked);
 }
 
 // CSV: one row per face (one per photo without a face), made by the server from the records
