@@ -223,15 +223,17 @@ def preload():
     landmark_predictor()
 
 
-def shown_score(probability, *, decided=None):
-    """``probability`` to 4 decimals, a step of 0.0001 towards its decision where the nearest
-    would cross it: a label's score never shows under the threshold it passed (0.37064999
-    decided at 0.3706498 showed 0.3706), nor an undecided one's at or over it.  ``decided``
-    None (a face not judged): the nearest."""
+def shown_score(probability, threshold, *, decided=None):
+    """``probability`` to 4 decimals, the nearest, or a step of 0.0001 towards its decision
+    where the nearest would cross ``threshold``: a label's score never shows under the
+    threshold it passed (0.37064999 decided at 0.3706498 showed 0.3706), nor an undecided
+    one's at or over it.  ``decided`` None (a face not judged): the nearest.  (Every score was
+    moved towards its decision, its threshold near or not: 0.00066 showed 0.0006, and a score
+    changed with a request's thresholds.)"""
     shown = round(probability, 4)
-    if decided is True and shown < probability:
+    if decided is True and shown < threshold:
         return round(shown + 0.0001, 4)
-    if decided is False and shown > probability:
+    if decided is False and shown >= threshold:
         return round(shown - 0.0001, 4)
     return shown
 
@@ -246,7 +248,7 @@ def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_t
     for answer in model.answer(image):
         labels = list(answer.labels)
         judged = answer.quality["status"] == "ok"
-        scores = {label: shown_score(p, decided=label in labels if judged else None)
+        scores = {label: shown_score(p, thresholds[label], decided=label in labels if judged else None)
                   for label, p in answer.probabilities.items()}
         results.append({"box": list(answer.box), "scores": scores, "labels": labels,
                         "score_texts": {label: score_text(score, thresholds[label]) for label, score in scores.items()},
