@@ -461,6 +461,43 @@ def test_a_client_that_gives_up_on_a_json_answer_leaves_no_work_behind(server, l
     assert after < 10 * alone, f"{after:.1f} s after the client left, {alone:.1f} s alone"
 
 
+def test_an_annotate_client_that_gives_up_leaves_no_work_behind(server, lfw_paths, tmp_path):
+    """/api/annotate's photo, queued behind another request's large photos, was analysed and
+    drawn for a client that had gone (its folder kept until then), where /api/analyze's
+    queued photos are cancelled."""
+    big = tmp_path / "big.jpg"
+    Image.open(lfw_paths[0]).resize((6000, 6000)).save(big, quality=70)
+    arrived = []
+
+    def stream():
+        with httpx.stream("POST", server + "/api/analyze", params={"format": "jsonl"},
+                          files=upload([big] * 6), timeout=TIMEOUT) as answer:
+            for _ in answer.iter_lines():
+                arrived.append(time.monotonic())
+
+    with ThreadPoolExecutor(1) as pool:
+        streaming = pool.submit(stream)
+        deadline = time.time() + 60
+        while len(set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))) == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # the six photos' form read, their first queued
+        before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(server + "/api/annotate", files=upload([Path(lfw_paths[1])], "photo"),
+                       timeout=httpx.Timeout(TIMEOUT, read=0.5))
+        left = time.monotonic()
+        mine = set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) - before
+        assert len(mine) <= 1
+        started = []
+        while any(folder.exists() for folder in mine) and time.monotonic() < left + 60:
+            started += [mark for folder in mine for mark in folder.glob("*.started")]
+            time.sleep(0.02)
+        gone = time.monotonic()
+        streaming.result()
+    assert not started, started  # never analysed
+    assert len(arrived) == 6 and gone < arrived[-1], "the folder stayed until the other request was done"
+
+
 def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tmp_path, lfw_paths):
     """Every photo of the broken pool used to be answered "the worker died while analysing this
     photo", most of them only queued: each is analysed again, alone, and only a photo that

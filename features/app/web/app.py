@@ -798,7 +798,7 @@ def create_app(settings):
         batch = await open_batch(analyser, [photo], options, annotate=True)
         try:
             headers = await batch.headers()
-            [record] = [r async for r in batch.records()]
+            [record] = await all_records(batch, request)  # a client gone: its photo not analysed for nobody
             if record["error"] == STOPPING:  # nothing wrong with the photo
                 raise HTTPException(503, f"{record['image']}: {STOPPING}", headers={"Retry-After": "10"})
             if record["error"]:
