@@ -50,6 +50,15 @@ KB, MB = 1 << 10, 1 << 20
 # multipart headers around one file part are a few hundred bytes; this is generous
 PART_OVERHEAD = 64 * KB
 NOT_RECORDS = "records: expected the records of /api/analyze"
+#: A form's text fields, which no route reads (each is named in a 422), are kept in memory
+#: as they arrive: at Starlette's defaults, 1,000 of 1 MB, a request took the server from
+#: 164 MB to 1.1 GB before its 422 (helper-52's API audit).
+TEXT_FIELDS, TEXT_FIELD_BYTES = 64, 64 * KB
+#: The header of an answer given before any of the body was read: the connection cannot be used
+#: again.  A 413 found as the body streams keeps it, and the rest of the body is read and
+#: dropped (not spooled): closed with that rest unread, the connection was reset, and curl lost
+#: the answer (exit 55, where it printed the 413; httpx read it either way).
+CLOSE = {"Connection": "close"}
 #: FastAPI's 400 for a JSON body it could not read, whatever the reason (:func:`unread_json`).
 FASTAPI_UNREAD_BODY = "There was an error parsing the body"
 #: The largest body of /api/csv and /api/summary: the page sends the records of a whole drop,
@@ -300,8 +309,7 @@ class BodyLimits:
         headers, (limit, words, photos) = Headers(scope=scope), self.limit(scope["path"])
         over = f"over the limit of {words} per request"
         if headers.get("content-length", "").isdigit() and int(headers["content-length"]) > limit:
-            # the body is not read: the connection cannot be used again
-            return await JSONResponse({"detail": over}, status_code=413, headers={"Connection": "close"})(
+            return await JSONResponse({"detail": over}, status_code=413, headers=CLOSE)(
                 scope, receive, send)
         scan = part_scan(headers.get("content-type"), self.settings) if photos else None
         read, whole = 0, False
@@ -314,12 +322,12 @@ class BodyLimits:
                 message = await asyncio.wait_for(receive(), self.settings.body_timeout)
             except TimeoutError:
                 raise HTTPException(408, f"the body stopped arriving (nothing for {self.settings.body_timeout:g} s)",
-                                    headers={"Connection": "close"}) from None
+                                    headers=CLOSE) from None
             if message["type"] == "http.request":
                 whole = not message.get("more_body", False)
                 read += len(message.get("body", b""))
                 if read > limit:
-                    raise HTTPException(413, over)
+                    raise HTTPException(413, over)  # the connection kept (see CLOSE)
                 if scan is not None:
                     scan.write(message.get("body", b""))
                     if whole and read and not scan.ended():
@@ -533,6 +541,8 @@ async def check_fields(request: Request):
         raise HTTPException(422, f"{twice[0]}: given {given.count(twice[0])} times; give it once")
     if not any(isinstance(field.field_info, params.Form) for field in dependant.body_params):
         return  # a JSON body: its shape is checked where it is read
+    if refused := wrong_media_type(request):  # before the fields' names: they are not the mistake
+        raise HTTPException(415, refused)
     fields = {field.alias for field in dependant.body_params}  # the photos' field (parsed already)
     if unknown := sorted(set((await request.form()).keys()) - fields):
         raise HTTPException(422, f"{field_name(unknown[0])}: not a field of {request.url.path} (its field: "
@@ -634,15 +644,30 @@ def model_records(records, labels):
 
 
 def wrong_media_type(request):
-    """A one-line 415 for a body of another media type than the route reads (JSON sent where
-    photos are expected, or a form where records are), else None; a request without a body
-    is left to say which field is missing."""
+    """Why a request's body is of another media type than its route reads (JSON sent where
+    photos are expected, a form where records are, a body that names none: its list of
+    records read "Input should be a valid list"), for a one-line 415, else None; a request
+    without a body is left to say which field is missing."""
     route = request.scope.get("route")
     expected = getattr(getattr(getattr(route, "body_field", None), "field_info", None), "media_type", None)
     sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if expected is None or not sent or sent == expected:
+    if expected is None or sent == expected:
         return None
-    return JSONResponse({"detail": f"{request.url.path} takes {expected}, not {sent}"}, status_code=415)
+    if not sent:
+        has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+        return f"{request.url.path} takes {expected}; the request names no Content-Type" if has_body else None
+    return f"{request.url.path} takes {expected}, not {sent}"
+
+
+def form_refusal(detail):
+    """Starlette's 400 for a form's text field over :data:`TEXT_FIELD_BYTES`, or for more than
+    :data:`TEXT_FIELDS` of them, in words that say what the routes take; else ``detail``."""
+    if detail.startswith(("Part exceeded maximum size", "Field exceeded maximum size")):
+        return (f"request: a form field that is not a file is over {byte_text(TEXT_FIELD_BYTES)}; "
+                "photos are sent as files (with a filename)")
+    if detail.startswith("Too many fields"):
+        return f"request: over {TEXT_FIELDS} form fields that are not files; photos are sent as files"
+    return detail
 
 
 async def json_lines(batch, *, catalog=None, per_category=PER_CATEGORY):
@@ -729,14 +754,15 @@ def create_app(settings):
                   description="Hat, beard and eyewear per face, with calibrated probabilities and products.",
                   # BodyLimits refuses one photo more first, with its 413; Starlette's default
                   # (1000) would refuse a larger --max-photos with a 400
-                  form_limits={"max_files": settings.max_photos})
+                  form_limits={"max_files": settings.max_photos, "max_fields": TEXT_FIELDS,
+                               "max_part_size": TEXT_FIELD_BYTES})
     app.add_middleware(BodyLimits, settings=settings)
     app.state.card, app.state.summary, app.state.analyser = card, model_summary(card), analyser
 
     @app.exception_handler(RequestValidationError)
     async def one_line_validation_error(request, exc):
         if refused := wrong_media_type(request):
-            return refused
+            return JSONResponse({"detail": refused}, status_code=415)
         error = exc.errors()[0]
         if error["type"] == "json_invalid":  # its place is the character where the JSON went wrong
             where, message = "request", f"not JSON ({error['ctx']['error']} at character {error['loc'][-1]})"
@@ -748,7 +774,7 @@ def create_app(settings):
 
     @app.exception_handler(StarletteHTTPException)
     async def one_line_refusal(request, exc):  # a name the client chose may be in it
-        detail = (exc.detail == FASTAPI_UNREAD_BODY and unread_json(exc.__cause__)) or str(exc.detail)
+        detail = (exc.detail == FASTAPI_UNREAD_BODY and unread_json(exc.__cause__)) or form_refusal(str(exc.detail))
         return JSONResponse({"detail": printable(detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
