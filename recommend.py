@@ -41,8 +41,10 @@ def parse_args(argv=None):
     parser.add_argument("paths", nargs="*", metavar="PATH", type=given_path,
                         help="photos, or folders of photos (taken in name order)")
     parser.add_argument("--list", type=given_path, metavar="FILE",
-                        help="also read photo paths from FILE: one per line, or a CSV with a "
-                             "path, image or filename column (relative paths: from the working folder)")
+                        help="also read paths of photos or folders from FILE: one per line (spaces around "
+                             "a name dropped; a line starting with # is a comment: write ./#name.jpg), or a "
+                             "CSV with a path, image or filename column (relative paths: from the working "
+                             "folder)")
     parser.add_argument("--recursive", action="store_true",
                         help="descend into sub-folders (not into links to folders, which could loop)")
     parser.add_argument("--model", type=given_path, default=MODEL,
@@ -565,13 +567,14 @@ def main(argv=None):
     except ValueError as exc:
         tell(f"recommend.py: error: --detection-threshold: {exc}")
         return 2
-    photos, empty, unreadable = collect_photos(args.paths, recursive=args.recursive)
     try:
-        photos += read_list(args.list) if args.list else []
+        listed = read_list(args.list) if args.list else []
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # not "[Errno 2] ...: 'NAME'"
         tell(f"recommend.py: error: {args.list}: cannot read the list ({reason})")
         return 1
+    # a folder in the list as on the command line (it was "is a directory, not a photo")
+    photos, empty, unreadable = collect_photos([*args.paths, *listed], recursive=args.recursive)
     for folder, reason in unreadable:
         tell(f"recommend.py: error: {path_text(folder)}: cannot read the folder ({reason})")
     for folder in empty:

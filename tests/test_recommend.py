@@ -247,6 +247,17 @@ def test_a_list_in_utf16_or_missing_is_one_line_naming_it(trained, tmp_path):
     assert result.stderr == f"recommend.py: error: {tmp_path / 'none.txt'}: cannot read the list (No such file or directory)\n"
 
 
+def test_a_list_names_folders_and_comments_as_documented(trained, feed, tmp_path):
+    """A folder in the list is read as on the command line (it was "is a directory, not a
+    photo"); a line starting with # is a comment, and ./#name reaches such a photo."""
+    shutil.copy(TWO_PEOPLE, tmp_path / "#1.jpg")
+    (tmp_path / "photos.txt").write_text(f"{feed}\n# {TWO_PEOPLE}\n#1.jpg\n./#1.jpg\n")
+    result = subprocess.run([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
+                             "--list", "photos.txt", "--json"], capture_output=True, text=True, cwd=tmp_path)
+    images = [json.loads(line)["image"] for line in result.stdout.splitlines()]
+    assert images == [str(p) for p in sorted(feed.iterdir())] + ["#1.jpg"], result.stderr
+
+
 def test_a_text_list_with_a_byte_order_mark(trained, tmp_path):
     """A list saved as "UTF-8 with BOM": the mark is not part of the first path."""
     (tmp_path / "photos.txt").write_text(f"\ufeff{TWO_PEOPLE}\n", encoding="utf-8")
