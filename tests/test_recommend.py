@@ -164,6 +164,8 @@ def test_a_file_name_with_a_line_break_stays_on_one_line(trained, tmp_path):
     (tmp_path / "no\u2028photos").mkdir()  # a line separator, as str.splitlines reads one; a folder's warning
     result = run(trained, tmp_path / "two\npeople.jpg", tmp_path / "no\u2028photos")
     assert f"recommend.py: warning: {tmp_path}/no\\u2028photos: no photos in this folder" in result.stderr.splitlines()
+    shutil.copy(TWO_PEOPLE, tmp_path / "rtl\u202egpj.jpg")  # a right-to-left override drew "jpg.jpg" and the rest reversed
+    assert run(trained, tmp_path / "rtl\u202egpj.jpg").stdout.startswith(f"{tmp_path}/rtl\\u202egpj.jpg (250x250)")
 
 
 def test_annotate_never_replaces_a_photo(trained, tmp_path):

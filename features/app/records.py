@@ -11,8 +11,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from features.labels import LABELS, seen_types
 
 #: Characters a terminal acts on, or a reader splits lines at, rather than shows: C0 and C1
-#: controls, DEL, and Unicode's line and paragraph separators.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: controls, DEL, Unicode's line and paragraph separators, and its bidirectional marks and
+#: overrides (U+202E in a file name drew the rest of its line reversed).
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 #: The keys of a published record; an ``annotation_error`` stays inside (recommend.py and
 #: the web app say it on their own).
 PUBLIC_KEYS = ("image", "width", "height", "faces", "error")
