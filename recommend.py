@@ -547,6 +547,9 @@ def main(argv=None):
         tell("recommend.py: error: standard output is closed: the answers have nowhere to go "
              "(> /dev/null drops them)")
         return 2
+    # a stdout that is not UTF-8 (PYTHONIOENCODING=latin-1, a cp1252 console) takes what it
+    # cannot write as \u2192: the reasons' arrow ended the run before its first answer
+    sys.stdout.reconfigure(errors="backslashreplace")
     from features.app.analysis import app_card, check_detection
     from features.app.records import path_text
     from features.model.model_io import ModelError

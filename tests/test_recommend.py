@@ -168,6 +168,16 @@ def test_a_file_name_with_a_line_break_stays_on_one_line(trained, tmp_path):
     assert run(trained, tmp_path / "rtl\u202egpj.jpg").stdout.startswith(f"{tmp_path}/rtl\\u202egpj.jpg (250x250)")
 
 
+def test_a_stdout_that_is_not_utf8_gets_every_answer(trained):
+    """The reasons' arrow on a Latin-1 stdout was a UnicodeEncodeError that ended the run
+    before its first answer."""
+    result = subprocess.run([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
+                             str(LFW / "Fred_Funk_0002.jpg"), "--min-probability", "hat=0"],
+                            capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONIOENCODING": "latin-1"})
+    assert result.returncode == 0 and result.stderr.startswith(b"recommend.py: thresholds: hat 0.000")
+    assert result.stderr.count(b"\n") == 1 and b" \\u2192 " in result.stdout and result.stdout.decode("latin-1").startswith(f"{LFW}/Fred_Funk_0002.jpg")
+
+
 def test_annotate_never_replaces_a_photo(trained, tmp_path):
     """Annotated copies written into the photos' own folder would replace them (a PNG's copy
     too, named .jpg), or a photo there that was not given (b.png's copy is b.jpg): refused
