@@ -724,6 +724,7 @@ def test_a_precision_a_label_never_reaches_is_said_once(trained, feed):
                                     ("--min-probability", "hat=0.5", "--min-probability", "beard=0.5,hat=0.6"),
                                     ("--precision", "0"), ("--detection-threshold", "-1"),
                                     ("--detection-threshold", "nan", "--detector", "hog"),
+                                    ("--detection-threshold", "-2", "--detector", "hog"),  # 100 faces in one
                                     ("--scheduler", "garbage"), ("--scheduler", "http://127.0.0.1:8786"),
                                     ("--precision", "0.9", "--min-probability", "hat=0.5,beard=0.5,eyewear=0.5")])
 def test_bad_decision_options_are_usage_errors(trained, option):
