@@ -445,13 +445,17 @@ def format_profile(summary):
 
     profile = summary["profile"]
     given = profile["photos"] + profile["failed"]
-    lines = [f"profile: {counted(given, 'photo')} ({profile['failed']} failed), {counted(profile['faces'], 'face')}",
-             f"  {profile['headline']}"]
-    # of the photos analysed: under "77 photos (1 failed)", "of photos" read as of the 77
+    unjudged = profile["faces"] - profile["faces_judged"]
+    lines = [f"profile: {counted(given, 'photo')} ({profile['failed']} failed), {counted(profile['faces'], 'face')}"
+             + (f" ({unjudged} not judged)" if unjudged else ""), f"  {profile['headline']}"]
+    # of the photos analysed: under "77 photos (1 failed)", "of photos" read as of the 77; and
+    # of the faces judged, likewise
     analysed = f"the {counted(profile['photos'], 'photo')} analysed" if profile["failed"] else "photos"
+    judged = f"the {counted(profile['faces_judged'], 'face')} judged" if unjudged else "faces"
     for label, stats in profile["labels"].items():
         lines.append(f"  {label:<8} in {share_text(stats['photo_share'])} of {analysed}, "
-                     f"{share_text(stats['face_share'])} of faces, mean probability {fixed(stats['mean_probability'], 2)}")
+                     f"{share_text(stats['face_share'])} of {judged}, mean probability "
+                     f"{fixed(stats['mean_probability'], 2)}")
     for family, shares in profile["types"].items():  # in words, as the faces' types: "full beard"
         lines.append(f"  {family.replace('_', ' ')} among the faces with it: "
                      + ", ".join(f"{k.replace('_', ' ')} {share_text(v)}" for k, v in shares.items()))

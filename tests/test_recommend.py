@@ -327,11 +327,12 @@ def test_a_text_profile_says_types_in_words_and_figures_as_the_page():
     from recommend import format_profile
 
     stats = {"photo_share": 0.5, "face_share": 0.5, "mean_probability": 0.125}
-    summary = {"profile": {"photos": 2, "failed": 0, "faces": 2, "headline": "We recommend beard products",
-                           "labels": {"beard": stats}, "types": {"beard": {"full_beard": 1.0, "goatee": 0.0}},
-                           "recommendations": []}}
-    assert format_profile(summary).splitlines()[2:] == [
-        "  beard    in 50% of photos, 50% of faces, mean probability 0.13",
+    summary = {"profile": {"photos": 2, "failed": 0, "faces": 3, "faces_judged": 2, "labels": {"beard": stats},
+                           "headline": "We recommend beard products", "recommendations": [],
+                           "types": {"beard": {"full_beard": 1.0, "goatee": 0.0}}}}
+    assert format_profile(summary).splitlines() == [  # the faces' shares: of those judged
+        "profile: 2 photos (0 failed), 3 faces (1 not judged)", "  We recommend beard products",
+        "  beard    in 50% of photos, 50% of the 2 faces judged, mean probability 0.13",
         "  beard among the faces with it: full beard 100%, goatee 0%"]
 
 

@@ -202,16 +202,21 @@ def test_measured_hat_colour_of_a_real_face(astronaut):
 
 
 def test_profile_shares(catalog):
-    face = {"scores": {"hat": 0.9, "beard": 0.1, "eyewear": 0.1}, "labels": ["hat"],
+    ok = {"status": "ok"}
+    face = {"scores": {"hat": 0.9, "beard": 0.1, "eyewear": 0.1}, "labels": ["hat"], "quality": ok,
             "types": {"hat": {"beanie": 0.8, "cap": 0.2}, "hat_colour": "red"}}
-    other = {"scores": {"hat": 0.7, "beard": 0.1, "eyewear": 0.1}, "labels": ["hat"],
+    other = {"scores": {"hat": 0.7, "beard": 0.1, "eyewear": 0.1}, "labels": ["hat"], "quality": ok,
              "types": {"hat": {"cap": 0.6, "beanie": 0.4}, "hat_colour": "red"}}
-    results = [{"error": None, "faces": [face]}, {"error": None, "faces": [other]},
+    # a face not judged (blurred): no label, a score not trusted; it took the shares and means down
+    blurred = {"scores": {"hat": 0.1, "beard": 0.9, "eyewear": 0.1}, "labels": [], "quality": {"status": "uncertain"},
+               "types": {}}
+    results = [{"error": None, "faces": [face, blurred]}, {"error": None, "faces": [other]},
                {"error": None, "faces": []}, {"error": "bad", "faces": []}]
     summary = profile(results, catalog)["profile"]
-    assert summary["photos"] == 3 and summary["failed"] == 1 and summary["faces"] == 2
+    assert summary["photos"] == 3 and summary["failed"] == 1 and summary["faces"] == 3 and summary["faces_judged"] == 2
     assert summary["labels"]["hat"]["photo_share"] == pytest.approx(2 / 3)
-    assert summary["labels"]["hat"]["face_share"] == 1.0
+    assert summary["labels"]["hat"]["face_share"] == 1.0 and summary["labels"]["hat"]["mean_probability"] == 0.8
+    assert summary["labels"]["beard"]["mean_probability"] == pytest.approx(0.1)
     assert summary["types"] == {"hat": {"beanie": 0.5, "cap": 0.5}, "hat_colour": {"red": 1.0}}
     assert summary["headline"] == "We recommend hat products to this account"
     assert {p["category"] for p in summary["recommendations"]} == {"hat"}
@@ -222,7 +227,7 @@ def test_profile_shares(catalog):
 
 def test_profile_headline_says_why_there_is_no_product(catalog):
     """A feed of unreadable photos did read "No hat, beard or eyewear seen in this feed"."""
-    plain = {"scores": {"hat": 0.1, "beard": 0.1, "eyewear": 0.1}, "labels": [], "types": {}}
+    plain = {"scores": {"hat": 0.1, "beard": 0.1, "eyewear": 0.1}, "labels": [], "types": {}, "quality": {"status": "ok"}}
     for results, why in (([{"error": "bad", "faces": []}] * 2, "No photo of this feed could be analysed"),
                          ([{"error": None, "faces": []}], "No face found in this feed"),
                          ([{"error": None, "faces": [plain]}], "No hat, beard or eyewear seen in this feed")):

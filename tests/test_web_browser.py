@@ -243,18 +243,24 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
     records = browser.execute_script("return state.records")
     assert [r["image"] for r in records] == sorted(p.name for p in tmp_path.iterdir())
     faces = [len(r["faces"]) for r in records]
+    judged = [sum(f["quality"]["status"] == "ok" for f in r["faces"]) for r in records]
+
+    def counted(rows):  # "12 faces (3 not judged)": the faces' shares are of those judged
+        found, unjudged = sum(faces[rows]), sum(faces[rows]) - sum(judged[rows])
+        return f"{found} faces" + (f" ({unjudged} not judged)" if unjudged else "")
+
     assert summaries(browser) == [
-        ("Account summary (all 7 photos)", f"7 photos (2 failed), {sum(faces)} faces"),
-        ("Account summary (photos 1–4)", f"4 photos (2 failed), {sum(faces[:4])} faces"),
-        ("Account summary (photos 5–7)", f"3 photos (0 failed), {sum(faces[4:])} faces")]
+        ("Account summary (all 7 photos)", f"7 photos (2 failed), {counted(slice(0, 7))}"),
+        ("Account summary (photos 1–4)", f"4 photos (2 failed), {counted(slice(0, 4))}"),
+        ("Account summary (photos 5–7)", f"3 photos (0 failed), {counted(slice(4, 7))}")]
     assert browser.find_element(By.ID, "progress-text").text == "7 of 7 photos (2 failed)"
     # the shares' bases: the analysed photos (their head said "photos", under "4 photos")
-    assert text_of(browser, ".summary th")[4:8] == ["label", "photos (of 2)", f"faces (of {sum(faces[:4])})",
+    assert text_of(browser, ".summary th")[4:8] == ["label", "photos (of 2)", f"faces judged (of {sum(judged[:4])})",
                                                     "mean probability"]
     whole = profile(records, load_catalog())["profile"]
     first = browser.find_element(By.CSS_SELECTOR, ".summary")
     assert first.find_element(By.TAG_NAME, "h2").text == f"Account summary (all 7 photos): {whole['headline']}"
-    assert text_of(first, "th")[1:3] == ["photos (of 5)", f"faces (of {sum(faces)})"]
+    assert text_of(first, "th")[1:3] == ["photos (of 5)", f"faces judged (of {sum(judged)})"]
     assert text_of(first, "td")[1::4] == [share_text(s["photo_share"]) for s in whole["labels"].values()]
     assert text_of(first, ".product .name") == [p["name"] for p in whole["recommendations"]]
 

@@ -271,25 +271,30 @@ def account_types(faces):
 
 
 def profile(results, catalog, *, per_category=PER_CATEGORY):
-    """Recommendations for a whole feed (one account): label shares over photos and faces,
-    type shares among the faces with each label.
+    """Recommendations for a whole feed (one account): label shares over the photos analysed
+    and over the faces judged, type shares among the faces with each label.
+
+    A face not judged (too small, blurred, turned, cut: ``quality.status`` not ``"ok"``) has
+    no label and a score not to be trusted: counted in the faces' shares and means, a third
+    of wild-dev's faces took beard from 26% of faces to 17%.
 
     Parameters
     ----------
     results : list of dict
         Per-photo results as :mod:`recommend` builds them (``faces`` with ``scores``,
-        ``labels`` and ``types``).
+        ``labels``, ``types`` and ``quality``).
     """
     photos = [r for r in results if r["error"] is None]
     faces = [f for r in photos for f in r["faces"]]
+    judged = [f for f in faces if f["quality"]["status"] == "ok"]
     summary, photos_with = {}, {}
     for label in LABELS:
-        seen = [f for f in faces if label in f["labels"]]
+        seen = [f for f in judged if label in f["labels"]]
         photos_with[label] = sum(any(label in f["labels"] for f in r["faces"]) for r in photos)
         summary[label] = {
             "photo_share": photos_with[label] / len(photos) if photos else 0.0,
-            "face_share": len(seen) / len(faces) if faces else 0.0,
-            "mean_probability": float(np.mean([f["scores"][label] for f in faces])) if faces else 0.0,
+            "face_share": len(seen) / len(judged) if judged else 0.0,
+            "mean_probability": float(np.mean([f["scores"][label] for f in judged])) if judged else 0.0,
         }
     present = [label for label in LABELS if summary[label]["photo_share"] > 0]
     ordered = sorted(present, key=lambda name: (-summary[name]["photo_share"], -summary[name]["mean_probability"]))
@@ -300,7 +305,7 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
                                   leads={label: f"seen in {photos_with[label]} of {counted(len(photos), 'photo')}"
                                          for label in ordered}, averaged=True)
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
-                        "labels": summary, "types": shares,
+                        "faces_judged": len(judged), "labels": summary, "types": shares,
                         "headline": account_headline(ordered, photos, faces), "recommendations": products}}
 
 

@@ -200,11 +200,15 @@ function showSummary(summary, batch, whole = false) {
   const span = whole ? ` (all ${count(photos, "photo")})` : state.total === photos ? ""
     : photos === 1 ? ` (photo ${batch.last})` : ` (photos ${batch.first + 1}–${batch.last})`;
   box.append(element("h2", "", `Account summary${span}: ${summary.headline}`));
-  box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused} failed), ${count(summary.faces, "face")}`));
+  const unjudged = summary.faces - summary.faces_judged;
+  box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused} failed), `
+    + `${count(summary.faces, "face")}${unjudged ? ` (${unjudged} not judged)` : ""}`));
   const table = element("table");
   const head = element("tr");
-  // the shares' bases: the photos analysed, not all of the range (a failed photo has no face)
-  for (const title of ["label", `photos (of ${summary.photos})`, `faces (of ${summary.faces})`, "mean probability"]) {
+  // the shares' bases: the photos analysed, not all of the range (a failed photo has no face),
+  // and the faces judged (one not judged has no label, and a score not to be trusted)
+  for (const title of ["label", `photos (of ${summary.photos})`, `faces judged (of ${summary.faces_judged})`,
+                       "mean probability"]) {
     head.append(element("th", "", title));
   }
   table.append(head);
