@@ -280,8 +280,21 @@ def test_health_catalog_and_offline_docs(server, trained):
     docs = httpx.get(server + "/docs").text
     assert "/docs-assets/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
     assert httpx.get(server + "/docs-assets/swagger-ui-bundle.js").status_code == 200
-    paths = httpx.get(server + "/openapi.json").json()["paths"]
-    assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/health", "/api/catalog"} <= set(paths)
+    schema = httpx.get(server + "/openapi.json").json()
+    paths = schema["paths"]
+    assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/health", "/api/catalog", "/api/csv",
+            "/api/summary"} <= set(paths)
+    # the answers as they come: every refusal one line (FastAPI documented each 422 as a list
+    # of errors, and no other refusal), records of Record's shape, JSON Lines on request
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    for path in ("/api/analyze", "/api/profile", "/api/annotate", "/api/csv", "/api/summary"):
+        answers = paths[path]["post"]["responses"]
+        assert {"400", "408", "413", "415", "422"} <= set(answers), path
+        for code in set(answers) - {"200"}:
+            assert answers[code]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Refusal"}
+    analyze = paths["/api/analyze"]["post"]["responses"]["200"]["content"]
+    assert analyze["application/json"]["schema"]["items"] == {"$ref": "#/components/schemas/Record"}
+    assert "application/x-ndjson" in analyze
 
 
 def test_limits_refuse_with_413(trained, tmp_path, astronaut, photos):

@@ -40,7 +40,7 @@ from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, ch
                                    parse_min_probability, preload)
 from features.app.workers import server_worker
 from features.app.records import csv_text, fixed, printable, public
-from features.app.web.schema import checked_records
+from features.app.web.schema import Account, Record, Refusal, Summary, checked_records
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: Swagger UI 5 (which reads FastAPI's OpenAPI 3.1; swagger-ui-bundle's 4.15 showed "Unable to
@@ -50,6 +50,18 @@ KB, MB = 1 << 10, 1 << 20
 # multipart headers around one file part are a few hundred bytes; this is generous
 PART_OVERHEAD = 64 * KB
 NOT_RECORDS = "records: expected the records of /api/analyze"
+#: What each error answer of the routes that take a body means, for the API docs (FastAPI
+#: documented every 422 as its list of errors, and no other error at all).
+REFUSALS = {400: "a malformed body: a form cut short or not one, JSON this server does not read, "
+                 "a text field over its limit",
+            408: "the body stopped arriving",
+            413: "over a limit: photos per request, bytes per photo, bytes of records",
+            415: "a body of another media type than the route takes",
+            422: "a wrong option or field, or records of another shape"}
+#: /api/annotate's own.
+ANNOTATE_REFUSALS = {422: "a wrong option or field, more than one photo, or a photo that cannot be read",
+                     500: "the server cannot write the annotated copy (a full disk)",
+                     503: "the server is stopping: try again after Retry-After seconds"}
 #: A form's text fields, which no route reads (each is named in a 422), are kept in memory
 #: as they arrive: at Starlette's defaults, 1,000 of 1 MB, a request took the server from
 #: 164 MB to 1.1 GB before its 422 (helper-52's API audit).
@@ -791,7 +803,14 @@ def create_app(settings):
 
     Options = Annotated[AnalysisSettings, Depends(options)]
 
-    @app.post("/api/analyze", summary="One record per photo, as recommend.py --json prints it")
+    def answers(refusals=REFUSALS, **ok):
+        """A route's documented answers: its 200 (``ok``) and each refusal, one line of JSON."""
+        return {200: ok, **{code: {"model": Refusal, "description": words} for code, words in refusals.items()}}
+
+    jsonl = {"content": {"application/x-ndjson": {}}}  # format=jsonl's answer
+
+    @app.post("/api/analyze", summary="One record per photo, as recommend.py --json prints it",
+              responses=answers(model=list[Record], **jsonl))
     async def analyze(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
@@ -802,7 +821,8 @@ def create_app(settings):
         finally:
             batch.close()
 
-    @app.post("/api/profile", summary="The records and the account summary of recommend.py --profile")
+    @app.post("/api/profile", summary="The records and the account summary of recommend.py --profile",
+              responses=answers(model=Account, **jsonl))
     async def account(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
@@ -816,7 +836,8 @@ def create_app(settings):
                              **profile(records, catalog, per_category=options.per_category)}, headers=headers)
 
     @app.post("/api/annotate", summary="One photo with its faces, scores and products drawn (JPEG)",
-              response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+              response_class=Response,
+              responses=answers({**REFUSALS, **ANNOTATE_REFUSALS}, content={"image/jpeg": {}}))
     async def annotate(photo: Annotated[UploadFile, File(description="one photo")], options: Options,
                        request: Request):
         if (sent := len((await request.form()).getlist("photo"))) > 1:
@@ -850,7 +871,7 @@ def create_app(settings):
                 "defaults": {"per_category": PER_CATEGORY}}
 
     @app.post("/api/csv", summary="Records (as /api/analyze gives them) as CSV, one row per face",
-              response_class=Response, responses={200: {"content": {"text/csv": {}}}},
+              response_class=Response, responses=answers(content={"text/csv": {}}),
               dependencies=[Depends(check_fields)])
     # a list of anything here: checked_records stops at the first wrong item, where FastAPI
     # would build an error for each of a million
@@ -859,7 +880,7 @@ def create_app(settings):
 
     @app.post("/api/summary", summary="The account summary of records (as /api/analyze gives them), as "
                                       "/api/profile's: the page's summary of a drop sent in several requests",
-              dependencies=[Depends(check_fields)])
+              dependencies=[Depends(check_fields)], responses=answers(model=Summary))
     def records_summary(records: Annotated[list, Body(description="records of /api/analyze")],
                         per_category: PerCategory = PER_CATEGORY):
         return profile(model_records(records, card["labels"]), catalog, per_category=per_category)

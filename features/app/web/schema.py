@@ -77,6 +77,23 @@ class Record(TypedDict):
 RECORDS = TypeAdapter(Annotated[list[Record], FIRST_ERROR])
 
 
+class Account(TypedDict):
+    """/api/profile's answer: the records and the summary of ``recommend.py --profile``."""
+    records: list[Record]
+    profile: dict
+
+
+class Summary(TypedDict):
+    """/api/summary's answer."""
+    profile: dict
+
+
+class Refusal(TypedDict):
+    """Every error answer: one line saying what is wrong (FastAPI's 422 is a list of errors;
+    the server's is this, as its 400, 408, 413, 415 and 5xx are)."""
+    detail: str
+
+
 def checked_records(records):
     """``records`` as plain dicts, or ValueError naming, on one line, the first thing that is
     not as a published record has it (``"0.faces.0.box: List should have at least 4 items
