@@ -273,7 +273,7 @@ def test_health_catalog_and_offline_docs(server, trained):
     from features.products.recommendations import PER_CATEGORY, load_catalog
 
     assert health["defaults"] == {"per_category": PER_CATEGORY}
-    for path in ("/", "/api/health", "/api/catalog"):  # as a monitor or a load balancer asks
+    for path in ("/", "/api/health", "/api/catalog", "/docs", "/openapi.json"):  # as a monitor or a load balancer asks
         assert httpx.head(server + path).status_code == 200
 
     assert httpx.get(server + "/api/catalog").json() == load_catalog()

@@ -894,7 +894,7 @@ def create_app(settings):
     async def page():
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)  # HEAD as the page's
     async def docs():
         return get_swagger_ui_html(openapi_url="/openapi.json", title="img2recommender API",
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
