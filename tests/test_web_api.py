@@ -558,6 +558,8 @@ def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tm
         assert all(r["error"] is None for r in records), [r["error"] for r in records]
         again = httpx.post(url + "/api/analyze", files=upload(photos[:4]), timeout=TIMEOUT)
         assert again.status_code == 200 and all(r["error"] is None for r in again.json())
+    assert "serve.py: warning: a worker process died (killed for its memory, or crashed on a photo)" \
+        in (tmp_path / "serve.log").read_text()  # the operator never knew
 
 
 @pytest.mark.parametrize("number, code", [(signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM)])

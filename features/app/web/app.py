@@ -176,6 +176,9 @@ class Analyser:
         try:
             return self.pool.submit(function, *args)
         except BrokenProcessPool:
+            # said in the log: every photo was still answered, and the operator never knew
+            print("serve.py: warning: a worker process died (killed for its memory, or crashed on a photo); "
+                  "the workers start again and its photos are analysed again", file=sys.stderr, flush=True)
             self.pool.shutdown(wait=False, cancel_futures=True)
             # not warmed up as at start: waiting for the workers' models held the event loop,
             # every request's, for a second; the photos queued wait for them in the workers
