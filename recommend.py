@@ -248,17 +248,28 @@ def folder_photos(folder, *, recursive=False):
 
 
 def annotation_targets(photos, folder):
-    """A distinct output file for each photo in ``folder`` (``name.jpg``, ``name-2.jpg``, ...)."""
+    """A distinct output file for each photo in ``folder`` (``name.jpg``, ``name-2.jpg``, ...),
+    its stem cut to keep the name within a file name's bytes (a second photo of a 251-byte
+    name could not get its copy: ``-2`` took it past 255)."""
+    from features.files import NAME_MAX
+
     if folder is None:
         return [None] * len(photos)
     targets, used = [], set()
     for photo in photos:
         stem, n = photo.stem, 1
-        while (name := f"{stem}{'' if n == 1 else f'-{n}'}.jpg") in used:
+        while (name := within(stem, f"{'' if n == 1 else f'-{n}'}.jpg", NAME_MAX)) in used:
             n += 1
         used.add(name)
         targets.append(folder / name)
     return targets
+
+
+def within(stem, suffix, size):
+    """``stem + suffix``, the stem cut by whole characters to keep it within ``size`` bytes."""
+    while len(os.fsencode(stem + suffix)) > size:
+        stem = stem[:-1]
+    return stem + suffix
 
 
 def photos_inside(folder, photos):

@@ -178,6 +178,19 @@ def test_a_stdout_that_is_not_utf8_gets_every_answer(trained):
     assert result.stderr.count(b"\n") == 1 and b" \\u2192 " in result.stdout and result.stdout.decode("latin-1").startswith(f"{LFW}/Fred_Funk_0002.jpg")
 
 
+@pytest.mark.parametrize("stem", ["x" * 251, "写" * 83])  # 255 and 253 bytes with .jpg: they fit
+def test_annotated_copies_of_one_long_name_fit_a_file_name(stem):
+    """A second photo of a 251-byte name could not get its copy: "-2" took it past 255 bytes."""
+    from recommend import annotation_targets
+
+    targets = annotation_targets([Path("a") / f"{stem}.jpg", Path("b") / f"{stem}.png", Path("c") / f"{stem}.jpg"],
+                                 Path("out"))
+    names = [target.name for target in targets]
+    assert names[0] == f"{stem}.jpg" and len(set(names)) == 3
+    assert all(len(os.fsencode(name)) <= 255 for name in names) and names[1].endswith("-2.jpg")
+    assert names[2].endswith("-3.jpg") and names[1].removesuffix("-2.jpg") == names[2].removesuffix("-3.jpg")
+
+
 def test_annotate_never_replaces_a_photo(trained, tmp_path):
     """Annotated copies written into the photos' own folder would replace them (a PNG's copy
     too, named .jpg), or a photo there that was not given (b.png's copy is b.jpg): refused
