@@ -251,25 +251,18 @@ def annotation_targets(photos, folder):
     """A distinct output file for each photo in ``folder`` (``name.jpg``, ``name-2.jpg``, ...),
     its stem cut to keep the name within a file name's bytes (a second photo of a 251-byte
     name could not get its copy: ``-2`` took it past 255)."""
-    from features.files import NAME_MAX
+    from features.files import fitting_name
 
     if folder is None:
         return [None] * len(photos)
     targets, used = [], set()
     for photo in photos:
         stem, n = photo.stem, 1
-        while (name := within(stem, f"{'' if n == 1 else f'-{n}'}.jpg", NAME_MAX)) in used:
+        while (name := fitting_name(stem, f"{'' if n == 1 else f'-{n}'}.jpg")) in used:
             n += 1
         used.add(name)
         targets.append(folder / name)
     return targets
-
-
-def within(stem, suffix, size):
-    """``stem + suffix``, the stem cut by whole characters to keep it within ``size`` bytes."""
-    while len(os.fsencode(stem + suffix)) > size:
-        stem = stem[:-1]
-    return stem + suffix
 
 
 def photos_inside(folder, photos):
@@ -439,9 +432,10 @@ def format_text(record):
 def format_types(types):
     """A face's types on one line, as the page shows them: ``eyewear dark 0.93, clear 0.07; hat
     cap 0.81, ...; hat colour navy`` (``full beard``: the JSON's key is for programs)."""
-    from features.app.records import fixed
+    from features.labels import type_word
+    from features.numbers import fixed
 
-    parts = [f"{family} " + ", ".join(f"{k.replace('_', ' ')} {fixed(v, 2)}" for k, v in values.items())
+    parts = [f"{family} " + ", ".join(f"{type_word(k)} {fixed(v, 2)}" for k, v in values.items())
              for family, values in types.items() if family != "hat_colour"]
     if "hat_colour" in types:
         parts.append(f"hat colour {types['hat_colour']}")
@@ -451,7 +445,8 @@ def format_types(types):
 def format_profile(summary):
     """The profile as text; its first line counts every photo given (the JSON's ``photos``:
     those analysed)."""
-    from features.app.records import fixed
+    from features.labels import type_word
+    from features.numbers import fixed
     from features.products.recommendations import counted
 
     profile = summary["profile"]
@@ -470,8 +465,8 @@ def format_profile(summary):
                      + (f", {share_text(stats['face_share'])} of {judged}, mean probability "
                         f"{fixed(stats['mean_probability'], 2)}" if profile["faces_judged"] else ""))
     for family, shares in profile["types"].items():  # in words, as the faces' types: "full beard"
-        lines.append(f"  {family.replace('_', ' ')} among the faces with it: "
-                     + ", ".join(f"{k.replace('_', ' ')} {share_text(v)}" for k, v in shares.items()))
+        lines.append(f"  {type_word(family)} among the faces with it: "
+                     + ", ".join(f"{type_word(k)} {share_text(v)}" for k, v in shares.items()))
     for rank, product in enumerate(profile["recommendations"], start=1):
         lines.append(f"  {rank}. {product['product_id']} {product['name']} "
                      f"(${product['price']:.2f}): {product['reason']}")
@@ -481,7 +476,7 @@ def format_profile(summary):
 def share_text(share):
     """A share as a whole percentage, or with the decimals (up to four) that keep one over 0 or
     under 1 from reading "0%" or "100%" (1 photo of 251 read "in 0% of photos")."""
-    from features.app.records import fixed
+    from features.numbers import fixed
 
     decimals = 0
     while decimals < 4 and 0 < share < 1 and float(fixed(share * 100, decimals)) in (0, 100):
@@ -603,7 +598,8 @@ def main(argv=None):
              + (" (--recursive reads its sub-folders)" if below else ""))
     if not photos:
         if not unreadable:  # else said above
-            tell("recommend.py: error: no photos found in " + ", ".join(map(path_text, args.paths or [args.list])))
+            given = [*args.paths, *([args.list] if args.list else [])]  # the list's folders may be empty too
+            tell("recommend.py: error: no photos found in " + ", ".join(map(path_text, given)))
         return 1
     if args.detector or args.detection_threshold is not None:
         given = ", ".join(f"{flag} {value}" for flag, value in (("--detector", args.detector),

@@ -29,7 +29,8 @@ with quick_stops("train.py") if __name__ == "__main__" else nullcontext():  # Ct
     import pandas as pd
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-    from features.model.classifier import CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples, people_text
+    from features.model.classifier import (CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples,
+                                           calibration_shortfall, people_text)
     from features.app.cli import DefaultsHelpFormatter, given_path, tell
     from features.app.cluster import ClusterError, scheduler_address
     from features.app.records import printable
@@ -205,26 +206,21 @@ def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among
     """A DatasetError when a label has too few positive photos (``among``: which), or the
     photos too few people (``identity``, when the labels give it), to cross-validate:
     scikit-learn's splitter said so in a traceback, once every photo's features were read.
-    With ``calibration_folds``, also too few of either class, or people, for the final fit's
-    calibration folds (a cross-validation fold's training side holds fewer: the classifier
-    checks those)."""
+    With ``calibration_folds``, also when the final fit's calibration folds cannot be made
+    (the classifier's own rule; a cross-validation fold's training side holds fewer, which the
+    classifier checks in its turn)."""
     for j, label in enumerate(LABELS):
         positives = int(Y[:, j].sum())
         if positives < 2 * n_splits:
             raise DatasetError(f"label {label!r} has {positives} positive {among}; "
                                f"{n_splits}-fold cross-validation needs at least {2 * n_splits}")
-        if calibration_folds is not None and min(positives, len(Y) - positives) < calibration_folds:
-            raise DatasetError(f"label {label!r} has {positives} positive {among} of {len(Y)}; "
-                               f"{calibration_folds} calibration folds need at least {calibration_folds} "
-                               "of each class")
-    if identity is None:
-        return
-    if (people := len(set(identity))) < n_splits:
+    if identity is not None and (people := len(set(identity))) < n_splits:
         raise DatasetError(f"the {among} are of {people_text(people)} (identity); {n_splits}-fold "
                            f"cross-validation needs at least {n_splits}")
-    if calibration_folds is not None and people < calibration_folds:
-        raise DatasetError(f"the {among} are of {people_text(people)} (identity); {calibration_folds} "
-                           f"calibration folds need at least {calibration_folds}")
+    groups = np.arange(len(Y)) if identity is None else np.asarray(identity)
+    for j, label in enumerate(LABELS if calibration_folds is not None else ()):
+        if short := calibration_shortfall(Y[:, j], groups, calibration_folds, noun="photos"):
+            raise DatasetError(f"label {label!r}: {short}; use more photos or fewer --calibration-folds")
 
 
 #: Training copies cut tight above the brows. CelebA's portraits leave room above the head (the
@@ -803,4 +799,7 @@ def train(args, started, data_dir, table, blocks, staging, signals):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as stop:  # between the imports and main's handlers: nothing written yet
+        sys.exit(as_stopped(stop).code)

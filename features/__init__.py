@@ -8,8 +8,9 @@
 - ``app``: one photo end to end for the command line, its worker processes, the Dask
   cluster and annotated pictures.
 
-``labels`` (what is predicted), ``files`` (writes that never leave half a file) and
-``stops`` (Ctrl-C and SIGTERM in the command-line tools) sit below all four.
+``labels`` (what is predicted), ``numbers`` (a number written alike by the tools and the
+page), ``files`` (writes that never leave half a file) and ``stops`` (Ctrl-C and SIGTERM in
+the command-line tools) sit below all four.
 """
 import hashlib
 from pathlib import Path

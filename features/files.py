@@ -58,6 +58,14 @@ def replace_keeping_mode(source, target):
     os.replace(source, target)
 
 
+def fitting_name(stem, suffix):
+    """``stem + suffix``, the stem cut by whole characters to keep the name within
+    :data:`NAME_MAX` bytes (an output named after a photo, with a suffix of its own)."""
+    while len(os.fsencode(stem + suffix)) > NAME_MAX:
+        stem = stem[:-1]
+    return stem + suffix
+
+
 def staged_stem(name):
     """``name`` as the start of its staged file's name, cut to leave room for the 14 bytes
     around it (``.NAME.XXXXXXXX.tmp``) in a file name's :data:`NAME_MAX` bytes: a name that

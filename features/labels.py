@@ -14,6 +14,13 @@ TYPE_VALUES = {"eyewear": EYEWEAR_TYPES, "beard": BEARD_STYLES, "hat": HAT_TYPES
 STYLE_SEEN = 0.5
 
 
+def type_word(name):
+    """How a type's (or a family's) name reads to people, in the text, on the page (its
+    ``typeLine`` does the same) and on the annotated picture: ``full beard``, ``hat colour``;
+    the records keep the keys, ``full_beard``."""
+    return name.replace("_", " ")
+
+
 def likeliest(probabilities):
     """The most probable type of ``probabilities`` (type -> p), not the first: records that
     went through JSON (the page's CSV download) may come back with their keys sorted."""

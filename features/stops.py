@@ -49,7 +49,10 @@ def quick_stops(tool):
     Ctrl-C printed the traceback of the import it broke.  A signal ignored when the process
     started stays ignored; the handlers are Python's again afterwards."""
     def leave(number, frame):
-        os.write(2, f"{tool}: {STOPS[number]}\n".encode())
+        try:
+            os.write(2, f"{tool}: {STOPS[number]}\n".encode())
+        except OSError:  # stderr closed, or its reader gone: the exit still tells
+            pass
         os._exit(128 + number)
 
     previous = {number: signal.signal(number, leave) for number in STOPS

@@ -8,7 +8,7 @@ from conftest import ROOT
 
 #: Each wing may import from the wings before it, and from the base modules.
 ORDER = ("vision", "model", "products", "app")
-BASE = ("labels", "files", "stops")
+BASE = ("labels", "numbers", "files", "stops")
 
 
 def imported_modules(path):

@@ -230,6 +230,8 @@ def test_profile_headline_says_why_there_is_no_product(catalog):
     plain = {"scores": {"hat": 0.1, "beard": 0.1, "eyewear": 0.1}, "labels": [], "types": {}, "quality": {"status": "ok"}}
     for results, why in (([{"error": "bad", "faces": []}] * 2, "No photo of this feed could be analysed"),
                          ([{"error": None, "faces": []}], "No face found in this feed"),
+                         ([{"error": None, "faces": [{**plain, "quality": {"status": "uncertain"}}]}],
+                          "No face of this feed could be judged (too small, blurred, turned or cut)"),
                          ([{"error": None, "faces": [plain]}], "No hat, beard or eyewear seen in this feed")):
         summary = profile(results, catalog)["profile"]
         assert summary["headline"] == f"{why}: no product" and summary["recommendations"] == []
@@ -240,3 +242,15 @@ def test_a_catalog_that_cannot_be_read_names_the_file_once(tmp_path):
     with pytest.raises(CatalogError) as raised:
         load_catalog(tmp_path / "none.csv")
     assert str(raised.value) == f"{tmp_path / 'none.csv'}: cannot read the catalog (No such file or directory)"
+
+
+def test_a_face_s_figures_read_alike_in_its_reasons_headline_and_types(catalog):
+    """A half at two decimals read "0.12" in a reason (Python's format rounds to even) and
+    "0.13" in the types line and on the page (a half up): one figure, two numbers."""
+    from recommend import format_types
+
+    types = {"beard": {"goatee": 0.125, "moustache": 0.1}}
+    [first, *_] = recommend_products({"beard": 0.625}, ["beard"], types, catalog)
+    assert "(likeliest goatee, 0.13) → " in first["reason"] and "goatee 0.13" in format_types(types)
+    assert describe("beard", 0.625) == "likely has facial hair (0.63)"
+    assert headline({"beard": 0.875}, ["beard"]).endswith("(very likely beard, 0.88)")

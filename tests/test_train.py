@@ -324,9 +324,10 @@ def test_an_error_naming_a_file_is_one_line(tmp_path, celeba_labels):
 
 @pytest.mark.parametrize("flags, people, message", [
     (["--n-splits", "3"], 2, "the photos are of 2 people (identity); 3-fold cross-validation needs at least 3"),
-    (["--calibration-folds", "20"], 10, "the photos are of 10 people (identity); 20 calibration folds need at least 20"),
-    (["--calibration-folds", "1000"], 500, "label 'hat' has 25 positive photos of 500; 1000 calibration folds need "
-                                           "at least 1000 of each class")])
+    (["--calibration-folds", "20"], 10, "label 'hat': 500 photos of 10 people: too few for 20 calibration folds; "
+                                        "use more photos or fewer --calibration-folds"),
+    (["--calibration-folds", "1000"], 500, "label 'hat': 25 positives of 500 photos: too few of each class for 1000 "
+                                           "calibration folds; use more photos or fewer --calibration-folds")])
 def test_too_few_people_or_examples_for_the_folds_are_said_before_any_photo_is_read(tmp_path, celeba_labels,
                                                                                     flags, people, message):
     """scikit-learn's splitter said it in a traceback, once every photo's features were read;

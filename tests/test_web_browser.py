@@ -435,6 +435,28 @@ def test_a_photo_the_browser_cannot_show_gets_a_note_not_boxes_over_a_broken_ima
     assert not card.find_element(By.CSS_SELECTOR, ".frame").is_displayed()
 
 
+def test_a_summary_gives_no_share_of_nothing(server, browser, tmp_path, no_face_image):
+    """A drop of a photo without a face read "0%" of no face and a mean probability of 0.00
+    over none; a drop of photos that all failed, "0%" of no photo."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    Image.fromarray(no_face_image).save(tmp_path / "scenery.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a photo")
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    for photo, done, heads, cells in (
+            ("scenery.png", "1 of 1 photo", ["photos (of 1)", "faces judged (of 0)"], ["0%", "–", "–"]),
+            ("broken.jpg", "1 of 1 photo (1 failed)", ["photos (of 0)", "faces judged (of 0)"], ["–", "–", "–"])):
+        browser.find_element(By.ID, "pick").send_keys(str(tmp_path / photo))
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == done
+                                          and page.find_elements(By.CSS_SELECTOR, ".summary td"))
+        assert text_of(browser, ".summary th")[1:3] == heads
+        assert text_of(browser, ".summary td") == [cell for label in ("hat", "beard", "eyewear") for cell in
+                                                   [label, *cells]]
+
+
 def test_the_drop_zone_opens_the_photo_picker_from_the_keyboard(server, browser):
     """The drop zone is a tab stop, and Enter or Space on it did nothing."""
     from selenium.webdriver.common.by import By

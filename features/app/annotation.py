@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from features.files import write_atomically
-from features.labels import likeliest
+from features.labels import likeliest, type_word
+from features.numbers import fixed
 
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
 
@@ -98,7 +99,7 @@ def block_top(x, width, height, preferred, taken, canvas_height):
 
 def type_line(types):
     """The most likely type of each family, short: ``dark 0.93 navy cap 0.81 goatee 0.70``."""
-    parts = [f"{likeliest(types[f]).replace('_', ' ')} {types[f][likeliest(types[f])]:.2f}"
+    parts = [f"{type_word(likeliest(types[f]))} {fixed(types[f][likeliest(types[f])], 2)}"
              for f in ("eyewear", "hat", "beard") if f in types]
     if "hat_colour" in types:
         parts.insert(1 if "eyewear" in types else 0, types["hat_colour"])

@@ -3,12 +3,11 @@ rows, and the web API's records and CSV."""
 import csv
 import io
 import json
-import math
 import os
 import re
-from decimal import ROUND_HALF_UP, Decimal
 
 from features.labels import LABELS, seen_types
+from features.numbers import fixed
 
 #: Characters a terminal acts on, or a reader splits lines at, rather than shows: C0 and C1
 #: controls, DEL, Unicode's line and paragraph separators, and its bidirectional marks and
@@ -43,15 +42,6 @@ def printable(text):
     it (``\\n``, ``\\udfff``): one line of UTF-8, whatever a client or a file name put in it."""
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
-
-
-def fixed(value, decimals):
-    """``value`` to ``decimals`` decimals as JavaScript's ``toFixed`` writes it, a half rounded
-    up on the double's exact value, so that the tools and the page show a number alike (0.125
-    was "0.12" in Python's format and "0.13" on the page)."""
-    if not math.isfinite(value):
-        return str(value)
-    return str(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
 
 
 def score_text(score, threshold):

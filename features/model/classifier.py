@@ -76,6 +76,22 @@ def people_text(n):
     return f"{n} {'person' if n == 1 else 'people'}"
 
 
+def calibration_shortfall(y, groups, folds, *, noun="samples"):
+    """Why one label's 0/1 ``y`` cannot be split into ``folds`` grouped, stratified folds, each
+    side with both classes (too few of a class, of people, or of people among the positives),
+    or None: written once for the classifier and for train.py's check before any photo is
+    read."""
+    positives, groups = int(np.sum(y)), np.asarray(groups)
+    if min(positives, len(y) - positives) < folds:
+        return f"{positives} positives of {len(y)} {noun}: too few of each class for {folds} calibration folds"
+    if (people := len(np.unique(groups))) < folds:
+        return f"{len(y)} {noun} of {people_text(people)}: too few for {folds} calibration folds"
+    if (people := len(np.unique(groups[np.asarray(y) == 1]))) < folds:
+        return (f"{positives} positives of {len(y)} {noun}, from {people_text(people)}: too few for {folds} "
+                "calibration folds")
+    return None
+
+
 class ThresholdDecisions:
     """The decision rule of a fitted multilabel classifier with ``labels``, ``thresholds_`` and
     ``operating_points_`` (out-of-fold precision and recall per label), and its scikit-learn
@@ -224,16 +240,9 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
 
     def _folds(self, y, groups, label):
         """Grouped, stratified folds of one label; each side of each needs both classes."""
+        if short := calibration_shortfall(y, groups, self.calibration_folds):
+            raise TooFewExamples(f"label {label!r}: {short}")
         positives = int(y.sum())
-        if min(positives, len(y) - positives) < self.calibration_folds:
-            raise TooFewExamples(f"label {label!r}: {positives} positives of {len(y)} samples: too few of "
-                                 f"each class for {self.calibration_folds} calibration folds")
-        if (people := len(np.unique(groups))) < self.calibration_folds:
-            raise TooFewExamples(f"label {label!r}: {len(y)} samples of {people_text(people)}: too few for "
-                                 f"{self.calibration_folds} calibration folds")
-        if (people := len(np.unique(groups[y == 1]))) < self.calibration_folds:
-            raise TooFewExamples(f"label {label!r}: {positives} positives of {len(y)} samples, from "
-                                 f"{people_text(people)}: too few for {self.calibration_folds} calibration folds")
         splitter = StratifiedGroupKFold(n_splits=self.calibration_folds, shuffle=True,
                                         random_state=self.random_state)
         folds = list(splitter.split(y, y, groups))

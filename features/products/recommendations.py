@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from features.labels import LABELS, TYPE_VALUES, likeliest, seen_types
+from features.numbers import fixed
 
 CATALOG = Path(__file__).resolve().parents[2] / "data" / "products.csv"
 CATALOG_COLUMNS = ("product_id", "category", "name", "price")
@@ -145,7 +146,7 @@ LABEL_PHRASES = {"hat": ("wears a hat", "wear a hat"), "eyewear": ("wears glasse
 def hedge(probability, *, otherwise):
     """The word of the :data:`HEDGES` band ``probability`` falls in as it is printed, to two
     decimals (0.497 shows as 0.50 and reads "likely"), or ``otherwise`` under them all."""
-    shown = float(f"{probability:.2f}")
+    shown = float(fixed(probability, 2))
     return next((word for floor, word in HEDGES if shown >= floor), otherwise)
 
 
@@ -153,7 +154,7 @@ def describe(label, probability):
     """A label as sure as its probability: "likely wears a hat (0.72)"."""
     third, bare = LABEL_PHRASES[label]
     word = hedge(probability, otherwise=None)
-    return f"{f'{word} {third}' if word else f'{UNSURE} {bare}'} ({probability:.2f})"
+    return f"{f'{word} {third}' if word else f'{UNSURE} {bare}'} ({fixed(probability, 2)})"
 
 
 def product_fit(product, types):
@@ -179,12 +180,12 @@ def reason(lead, label, product, types, *, averaged=False):
     if value == ANY_TYPE and types.get(label):
         top = likeliest(types[label])
         return (f"{lead}; {ANY_TYPE_PHRASES[label]} (likeliest {TYPE_PHRASES[top]}, "
-                f"{types[label][top]:.2f}{on_average}) → {product['name']}")
+                f"{fixed(types[label][top], 2)}{on_average}) → {product['name']}")
     if value not in types.get(label, {}):
         return f"{lead} → {product['name']}"
     colour = types.get("hat_colour") if label == "hat" else None
     what = f"{colour} {TYPE_PHRASES[value]}" if colour and colour == product["colour"] else TYPE_PHRASES[value]
-    return f"{lead}; {what}, {types[label][value]:.2f}{on_average} → {product['name']}"
+    return f"{lead}; {what}, {fixed(types[label][value], 2)}{on_average} → {product['name']}"
 
 
 def recommend_products(scores, labels, types, catalog, *, per_category=PER_CATEGORY, leads=None, averaged=False):
@@ -236,7 +237,7 @@ def headline(scores, labels, quality=None):
         return "No hat, beard or eyewear sure enough: no product for this person"
     ordered = sorted(labels, key=lambda name: -scores[name])
     named = " and ".join([", ".join(ordered[:-1]), ordered[-1]] if len(ordered) > 1 else ordered)
-    sure = "; ".join(f"{hedge(scores[label], otherwise='possible')} {label}, {scores[label]:.2f}"
+    sure = "; ".join(f"{hedge(scores[label], otherwise='possible')} {label}, {fixed(scores[label], 2)}"
                      for label in ordered)
     return f"We recommend {named} products to this person ({sure})"
 
@@ -306,7 +307,7 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
                                          for label in ordered}, averaged=True)
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
                         "faces_judged": len(judged), "labels": summary, "types": shares,
-                        "headline": account_headline(ordered, photos, faces), "recommendations": products}}
+                        "headline": account_headline(ordered, photos, faces, judged), "recommendations": products}}
 
 
 def counted(number, noun):
@@ -314,13 +315,15 @@ def counted(number, noun):
     return f"{number} {noun}{'s' * (number != 1)}"
 
 
-def account_headline(ordered, photos, faces):
+def account_headline(ordered, photos, faces, judged):
     """The profile's one line: the first label of ``ordered``, else why there is no product
-    (no photo could be read, no face found, or no label seen)."""
+    (no photo could be read, no face found, none judged, or no label seen)."""
     if ordered:
         return f"We recommend {ordered[0]} products to this account"
     if not photos:
         return "No photo of this feed could be analysed: no product"
     if not faces:
         return "No face found in this feed: no product"
+    if not judged:  # it read "No hat, beard or eyewear seen", of faces no one looked at
+        return "No face of this feed could be judged (too small, blurred, turned or cut): no product"
     return "No hat, beard or eyewear seen in this feed: no product"

@@ -5,6 +5,7 @@ recommend.py does) and returns the FastAPI app; every request's photos are queue
 workers, one task per photo, so concurrent requests share them and none is dropped.
 """
 import asyncio
+import functools
 import importlib.util
 import json
 import logging
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
@@ -34,12 +36,14 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from features.labels import TYPE_VALUES
+from features.numbers import fixed
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_card_is_model, check_detection,
                                    check_precision, chosen_thresholds, error_record, frozen_catalog, lost_record,
                                    parse_min_probability, preload)
 from features.app.workers import server_worker
-from features.app.records import csv_text, fixed, printable, public
+from features.app.records import csv_text, printable, public
 from features.app.web.schema import Account, Record, Refusal, Summary, checked_records
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -62,9 +66,11 @@ REFUSALS = {400: "a malformed body: a form cut short or not one, JSON this serve
 ANNOTATE_REFUSALS = {422: "a wrong option or field, more than one photo, or a photo that cannot be read",
                      500: "the server cannot write the annotated copy (a full disk)",
                      503: "the server is stopping: try again after Retry-After seconds"}
+#: format=jsonl's answer, beside the JSON.
+JSON_LINES = {"content": {"application/x-ndjson": {}}}
 #: A form's text fields, which no route reads (each is named in a 422), are kept in memory
 #: as they arrive: at Starlette's defaults, 1,000 of 1 MB, a request took the server from
-#: 164 MB to 1.1 GB before its 422 (helper-52's API audit).
+#: 164 MB to 1.1 GB before its 422 (the API audit of 2026-12-06).
 TEXT_FIELDS, TEXT_FIELD_BYTES = 64, 64 * KB
 #: The header of an answer given before any of the body was read: the connection cannot be used
 #: again.  A 413 found as the body streams keeps it, and the rest of the body is read and
@@ -123,6 +129,7 @@ class Analyser:
         self.pool = self._start()
         self.alone, self.alone_turn, self.alone_asked = None, asyncio.Lock(), 0  # :meth:`again_alone`'s
         self.decided = {}  # :meth:`thresholds`' answers
+        self.broken = weakref.WeakSet()  # the pools whose worker's death the log said
 
     def _start(self):
         preload()
@@ -149,7 +156,8 @@ class Analyser:
                 if self.alone is None:
                     self.alone = self._fork(1)
                 try:
-                    return await asyncio.wrap_future(self.alone.submit(analyse_marked, path, annotate_to, options))
+                    return await asyncio.wrap_future(self._submit(self.alone, analyse_marked, path, annotate_to,
+                                                                  options))
                 except BrokenProcessPool:
                     self.alone.shutdown(wait=False, cancel_futures=True)
                     self.alone = None
@@ -174,16 +182,30 @@ class Analyser:
         if self.stopping:
             return cancelled()
         try:
-            return self.pool.submit(function, *args)
+            return self._submit(self.pool, function, *args)
         except BrokenProcessPool:
-            # said in the log: every photo was still answered, and the operator never knew
-            print("serve.py: warning: a worker process died (killed for its memory, or crashed on a photo); "
-                  "the workers start again and its photos are analysed again", file=sys.stderr, flush=True)
             self.pool.shutdown(wait=False, cancel_futures=True)
             # not warmed up as at start: waiting for the workers' models held the event loop,
             # every request's, for a second; the photos queued wait for them in the workers
             self.pool = self._fork(self.settings.workers)
-            return self.pool.submit(function, *args)
+            return self._submit(self.pool, function, *args)
+
+    def _submit(self, pool, function, *args):
+        """``pool.submit(function, *args)``, a worker's death said once per pool in the log,
+        as soon as a future finds it: every photo was still answered, and nothing told the
+        operator."""
+        future = pool.submit(function, *args)
+        future.add_done_callback(functools.partial(self._said_death, pool))
+        return future
+
+    def _said_death(self, pool, future):
+        if self.stopping or future.cancelled() or not isinstance(future.exception(), BrokenProcessPool):
+            return
+        if pool not in self.broken:
+            self.broken.add(pool)
+            print("serve.py: warning: a worker process died (killed for its memory, or crashed on a photo); its "
+                  "photos are analysed again, the one it was on alone (answered as lost if it kills that worker "
+                  "too)", file=sys.stderr, flush=True)
 
     def submit(self, path, options, *, annotate_to=None):
         """Queue one photo; a future of its full record (with each face's headline)."""
@@ -642,6 +664,12 @@ async def all_records(batch, request):
     return records.result()
 
 
+def answers(refusals=REFUSALS, **ok):
+    """A route's documented answers (the API docs): its 200 (``ok``) and each refusal, one line
+    of JSON."""
+    return {200: ok, **{code: {"model": Refusal, "description": words} for code, words in refusals.items()}}
+
+
 def model_records(records, labels):
     """Records as /api/analyze gives them with the model's ``labels``, or a one-line 422 saying
     what is not: :func:`csv_text` and :func:`profile` trust their records, so another shape
@@ -655,6 +683,17 @@ def model_records(records, labels):
     if unknown := sorted(named - set(labels)):
         raise HTTPException(422, f"{NOT_RECORDS}; their labels are {', '.join(labels)}, "
                                  f"not {', '.join(map(repr, unknown))}")
+    # what the summary reads beside a CSV row: a face's every score, and types the model has
+    # (a score left out, or a type named otherwise, was a 500 and a traceback in the log)
+    for n, record in enumerate(records):
+        for m, face in enumerate(record["faces"]):
+            where = f"{n}.faces.{m}"
+            if missing := [label for label in labels if label not in face["scores"]]:
+                raise HTTPException(422, f"{NOT_RECORDS} ({where}.scores: no {missing[0]!r})")
+            for family, names in face["types"].items():
+                if family != "hat_colour" and (unknown := sorted(set(names) - set(TYPE_VALUES[family]))):
+                    raise HTTPException(422, printable(f"{NOT_RECORDS} ({where}.types.{family}: {unknown[0]!r} "
+                                                       f"is not one of {', '.join(TYPE_VALUES[family])})"))
     return records
 
 
@@ -789,6 +828,8 @@ def create_app(settings):
 
     @app.exception_handler(StarletteHTTPException)
     async def one_line_refusal(request, exc):  # a name the client chose may be in it
+        if exc.status_code == 400 and (refused := wrong_media_type(request)):  # a URL-encoded form's field
+            return JSONResponse({"detail": refused}, status_code=415)  # over its limit: the form is the mistake
         detail = (exc.detail == FASTAPI_UNREAD_BODY and unread_json(exc.__cause__)) or form_refusal(str(exc.detail))
         return JSONResponse({"detail": printable(detail)}, status_code=exc.status_code, headers=exc.headers)
 
@@ -806,14 +847,8 @@ def create_app(settings):
 
     Options = Annotated[AnalysisSettings, Depends(options)]
 
-    def answers(refusals=REFUSALS, **ok):
-        """A route's documented answers: its 200 (``ok``) and each refusal, one line of JSON."""
-        return {200: ok, **{code: {"model": Refusal, "description": words} for code, words in refusals.items()}}
-
-    jsonl = {"content": {"application/x-ndjson": {}}}  # format=jsonl's answer
-
     @app.post("/api/analyze", summary="One record per photo, as recommend.py --json prints it",
-              responses=answers(model=list[Record], **jsonl))
+              responses=answers(model=list[Record], **JSON_LINES))
     async def analyze(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
@@ -825,7 +860,7 @@ def create_app(settings):
             batch.close()
 
     @app.post("/api/profile", summary="The records and the account summary of recommend.py --profile",
-              responses=answers(model=Account, **jsonl))
+              responses=answers(model=Account, **JSON_LINES))
     async def account(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":

@@ -45,7 +45,7 @@ async function loadHealth() {
     + `${model.labels.join(", ")}; trained ${model.trained_at || "(date unknown)"}`;
   $("per-category").value = state.health.defaults.per_category;
   const limits = state.health.limits;
-  $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; larger drops than ${limits.max_photos} photos go in several batches, each with its own summary.`;
+  $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; larger drops than ${limits.max_photos} photos go in several batches, each with its own summary, and one of them all.`;
 }
 
 // A byte count in MB from 1 MB up and in KB below.
@@ -190,10 +190,9 @@ function showRecord(card, record) {
   });
 }
 
-// A batch's summary: its photos are the cards in its range, the ones refused for their size
-// (never sent) among the failed.
-// The summary of a batch's range of cards (batch: first, last, refused), or with whole, of a
-// drop sent in several batches, above theirs.
+// A batch's summary: its photos are the cards in its range (batch: first, last), the ones
+// refused for their size (never sent, batch.refused) among the failed; with whole, the summary
+// of a drop sent in several batches, above theirs.
 function showSummary(summary, batch, whole = false) {
   const box = element("div", "summary");
   const photos = batch.last - batch.first;
@@ -212,10 +211,13 @@ function showSummary(summary, batch, whole = false) {
     head.append(element("th", "", title));
   }
   table.append(head);
+  // no share of nothing ("0%" of no face, a mean of 0.00 over none), as recommend.py's text
+  const of = (base, text) => (base ? text : "–");
   for (const [label, stats] of Object.entries(summary.labels)) {
     const row = element("tr");
-    row.append(element("td", "", label), element("td", "", percent(stats.photo_share)),
-               element("td", "", percent(stats.face_share)), element("td", "", stats.mean_probability.toFixed(2)));
+    row.append(element("td", "", label), element("td", "", of(summary.photos, percent(stats.photo_share))),
+               element("td", "", of(summary.faces_judged, percent(stats.face_share))),
+               element("td", "", of(summary.faces_judged, stats.mean_probability.toFixed(2))));
     table.append(row);
   }
   box.append(table, productList(summary.recommendations));

@@ -1,0 +1,13 @@
+"""How the tools write a number for people, alike in Python and on the page
+(``static/app.js``, which writes with JavaScript's ``toFixed``)."""
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+
+def fixed(value, decimals):
+    """``value`` to ``decimals`` decimals as JavaScript's ``toFixed`` writes it, a half rounded
+    up on the double's exact value, so that the tools and the page show a number alike (0.125
+    was "0.12" in Python's format and "0.13" on the page)."""
+    if not math.isfinite(value):
+        return str(value)
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
