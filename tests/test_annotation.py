@@ -104,3 +104,15 @@ def test_a_panorama_wider_than_a_jpeg_gets_its_copy(tmp_path):
     assert drawn.max() - drawn.min() < 1000
     save_rgb(tmp_path / "panorama.jpg", copy)
     assert cv2.imread(str(tmp_path / "panorama.jpg")).shape == copy.shape
+
+
+def test_a_caption_is_not_drawn_over_another_face():
+    """The caption under a face was drawn across the face below it (a crowd's photo: one face's
+    text over another's forehead and glasses); it goes above its face when that is clear."""
+    grey = np.full((500, 500, 3), 128, np.uint8)
+    upper, lower = (200, 150, 300, 250), (200, 262, 300, 362)  # the lower one just under the upper
+    drawn = annotate(grey, [face(upper), face(lower)])
+    left, top, right, bottom = lower
+    inside = drawn[top + 4:bottom - 4, left + 4:right - 4]
+    assert not (inside == 0).all(axis=2).any()  # no caption's black ground on the lower face
+    assert (drawn[:upper[1]] == 0).all(axis=2).any()  # the upper face's caption: above it

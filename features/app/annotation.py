@@ -46,9 +46,12 @@ def annotate(image, faces):
     # by the short side too: a panorama's text grew with its width, taller than the photo
     grow = max(1.0, min(max(canvas.shape[:2]) / LAYOUT_SIDE, 2 * min(canvas.shape[:2]) / LAYOUT_SIDE))
     font, size, stroke = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * grow, max(1, round(grow))
-    taken = []  # text blocks drawn so far: (x0, y0, x1, y1)
-    for number, face in enumerate(faces, start=1):
-        left, top, right, bottom = (int(round(v * scale)) for v in face["box"])
+    boxes = [tuple(int(round(v * scale)) for v in face["box"]) for face in faces]
+    # where no text goes: every face (a caption drawn across another face hid it) and the
+    # text blocks drawn so far, each (x0, y0, x1, y1); a block that cannot avoid them all goes
+    # under its box anyway
+    taken = list(boxes)
+    for number, (face, (left, top, right, bottom)) in enumerate(zip(faces, boxes), start=1):
         strongest = max(face["labels"], key=lambda name: face["scores"][name]) if face["labels"] else None
         colour = COLOURS.get(strongest, (200, 200, 200))
         cv2.rectangle(canvas, (left, top), (right, bottom), colour, max(2, round(2 * grow)))
