@@ -296,6 +296,8 @@ def test_health_catalog_and_offline_docs(server, trained):
     analyze = paths["/api/analyze"]["post"]["responses"]["200"]["content"]
     assert analyze["application/json"]["schema"]["items"] == {"$ref": "#/components/schemas/Record"}
     assert "application/x-ndjson" in analyze
+    profile = schema["components"]["schemas"]["Profile"]["properties"]  # the summary's keys, as given
+    assert set(profile) == set(httpx.post(server + "/api/summary", json=[]).json()["profile"])
 
 
 def test_limits_refuse_with_413(trained, tmp_path, astronaut, photos):

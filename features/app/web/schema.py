@@ -77,15 +77,35 @@ class Record(TypedDict):
 RECORDS = TypeAdapter(Annotated[list[Record], FIRST_ERROR])
 
 
+class LabelShares(TypedDict):
+    """A label in a profile: the share of the photos analysed and of the faces judged that show
+    it, and its mean probability over those faces."""
+    photo_share: float
+    face_share: float
+    mean_probability: float
+
+
+class Profile(TypedDict):
+    """``recommend.py --profile``'s summary of a feed (documented, not checked: it is made here)."""
+    photos: int
+    failed: int
+    faces: int
+    faces_judged: int
+    labels: dict[str, LabelShares]
+    types: dict[str, dict[str, float]]
+    headline: str
+    recommendations: list[Product]
+
+
 class Account(TypedDict):
     """/api/profile's answer: the records and the summary of ``recommend.py --profile``."""
     records: list[Record]
-    profile: dict
+    profile: Profile
 
 
 class Summary(TypedDict):
     """/api/summary's answer."""
-    profile: dict
+    profile: Profile
 
 
 class Refusal(TypedDict):
