@@ -398,7 +398,8 @@ def main(argv=None):
 @contextmanager
 def own_workers():
     """joblib's settings for this run: each worker process ends with it (killed outright, it
-    left its two workers holding about 400 MB each, for good); and the resource trackers of
+    left its two workers holding about 400 MB each, for good) and is deaf to a hang-up
+    (:func:`~features.app.workers.train_worker`); and the resource trackers of
     joblib and multiprocessing started deaf to SIGHUP, as they make themselves to Ctrl-C and
     SIGTERM (a terminal's hang-up killed them, and the trackers started again printed 48
     lines of warnings and tracebacks beside the run's one)."""
@@ -407,7 +408,7 @@ def own_workers():
     from joblib import parallel_config
     from joblib.externals.loky.backend import resource_tracker as loky_tracker
 
-    from features.app.workers import die_with
+    from features.app.workers import train_worker
 
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # kept by the processes started now
     try:
@@ -415,7 +416,7 @@ def own_workers():
         resource_tracker.ensure_running()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    with parallel_config(backend="loky", initializer=die_with, initargs=(os.getpid(),)):
+    with parallel_config(backend="loky", initializer=train_worker, initargs=(os.getpid(),)):
         yield
 
 

@@ -37,14 +37,22 @@ def end_with_parent(parent):
 
 def die_with(parent):
     """End this worker when ``parent`` (its pid) ends, however it ends (see
-    :func:`end_with_parent`); train.py's joblib workers, which stop at signals as joblib has
-    them, take only this: killed outright, train.py left them holding about 400 MB each, for
-    good."""
+    :func:`end_with_parent`; :func:`train_worker`: killed outright, train.py left its joblib
+    workers holding about 400 MB each, for good)."""
     if sys.platform == "linux":
         PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def train_worker(parent):
+    """In train.py's joblib worker: :func:`die_with`, and deaf to SIGHUP, which a closing
+    terminal sends the whole process group: killed by it, the workers' deaths raced train.py's
+    own handler, and the run could end "a worker process died" (exit 1; once in four CI runs)
+    where it had hung up (129).  They end with train.py."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    die_with(parent)
 
 
 def server_worker(parent):
