@@ -49,8 +49,8 @@ def die_with(parent):
 def train_worker(parent):
     """In train.py's joblib worker: :func:`die_with`, and deaf to SIGHUP, which a closing
     terminal sends the whole process group: killed by it, the workers' deaths raced train.py's
-    own handler, and the run could end "a worker process died" (exit 1; once in four CI runs)
-    where it had hung up (129).  They end with train.py."""
+    own handler (a CI run's hang-up ended with exit 1 where 129 was due).  They end with
+    train.py."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     die_with(parent)
 
