@@ -217,8 +217,10 @@ def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among
     if identity is not None and (people := len(set(identity))) < n_splits:
         raise DatasetError(f"the {among} are of {people_text(people)} (identity); {n_splits}-fold "
                            f"cross-validation needs at least {n_splits}")
+    if calibration_folds is None:
+        return
     groups = np.arange(len(Y)) if identity is None else np.asarray(identity)
-    for j, label in enumerate(LABELS if calibration_folds is not None else ()):
+    for j, label in enumerate(LABELS):
         if short := calibration_shortfall(Y[:, j], groups, calibration_folds, noun="photos"):
             raise DatasetError(f"label {label!r}: {short}; use more photos or fewer --calibration-folds")
 
