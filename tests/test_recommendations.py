@@ -218,11 +218,27 @@ def test_profile_shares(catalog):
     assert summary["labels"]["hat"]["face_share"] == 1.0 and summary["labels"]["hat"]["mean_probability"] == 0.8
     assert summary["labels"]["beard"]["mean_probability"] == pytest.approx(0.1)
     assert summary["types"] == {"hat": {"beanie": 0.5, "cap": 0.5}, "hat_colour": {"red": 1.0}}
-    assert summary["headline"] == "We recommend hat products to this account"
+    assert summary["headline"] == "We recommend hat products to this account (hat in 2 of 3 photos)"
     assert {p["category"] for p in summary["recommendations"]} == {"hat"}
     first = summary["recommendations"][0]
     assert first["product_id"] == "HAT-013"  # beanie (mean 0.6) in red
     assert first["reason"] == "seen in 2 of 3 photos; red beanie, 0.60 on average → Red knit beanie"
+
+
+def test_profile_headline_names_every_category_it_recommends(catalog):
+    """It named the first label alone ("We recommend beard products to this account") over
+    products of all three."""
+    ok = {"status": "ok"}
+    scores = {"hat": 0.1, "beard": 0.1, "eyewear": 0.1}
+    bearded = {"scores": {**scores, "beard": 0.9}, "labels": ["beard"], "quality": ok, "types": {}}
+    both = {"scores": {**scores, "beard": 0.8, "eyewear": 0.95}, "labels": ["beard", "eyewear"], "quality": ok,
+            "types": {}}
+    results = [{"error": None, "faces": [bearded]}, {"error": None, "faces": [both]}, {"error": None, "faces": []}]
+    summary = profile(results, catalog)["profile"]
+    assert summary["headline"] == ("We recommend beard and eyewear products to this account "
+                                   "(beard in 2 of 3 photos; eyewear in 1)")
+    categories = [p["category"] for p in summary["recommendations"]]
+    assert categories == sorted(categories, key=["beard", "eyewear"].index) and set(categories) == {"beard", "eyewear"}
 
 
 def test_profile_headline_says_why_there_is_no_product(catalog):

@@ -236,10 +236,14 @@ def headline(scores, labels, quality=None):
     if not labels:
         return "No hat, beard or eyewear sure enough: no product for this person"
     ordered = sorted(labels, key=lambda name: -scores[name])
-    named = " and ".join([", ".join(ordered[:-1]), ordered[-1]] if len(ordered) > 1 else ordered)
     sure = "; ".join(f"{hedge(scores[label], otherwise='possible')} {label}, {fixed(scores[label], 2)}"
                      for label in ordered)
-    return f"We recommend {named} products to this person ({sure})"
+    return f"We recommend {listed(ordered)} products to this person ({sure})"
+
+
+def listed(names):
+    """``hat``, ``beard and hat``, ``beard, eyewear and hat``."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def account_types(faces):
@@ -307,7 +311,8 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
                                          for label in ordered}, averaged=True)
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
                         "faces_judged": len(judged), "labels": summary, "types": shares,
-                        "headline": account_headline(ordered, photos, faces, judged), "recommendations": products}}
+                        "headline": account_headline(ordered, photos_with, photos, faces, judged),
+                        "recommendations": products}}
 
 
 def counted(number, noun):
@@ -315,11 +320,14 @@ def counted(number, noun):
     return f"{number} {noun}{'s' * (number != 1)}"
 
 
-def account_headline(ordered, photos, faces, judged):
-    """The profile's one line: the first label of ``ordered``, else why there is no product
-    (no photo could be read, no face found, none judged, or no label seen)."""
-    if ordered:
-        return f"We recommend {ordered[0]} products to this account"
+def account_headline(ordered, photos_with, photos, faces, judged):
+    """The profile's one line: every label of ``ordered`` (the categories of its products, in
+    their order) with the photos it was seen in, else why there is no product (no photo could
+    be read, no face found, none judged, or no label seen)."""
+    if ordered:  # it named the first label alone, over products of all three
+        seen = "; ".join(f"{label} in {photos_with[label]}" + f" of {counted(len(photos), 'photo')}" * (not rank)
+                         for rank, label in enumerate(ordered))
+        return f"We recommend {listed(ordered)} products to this account ({seen})"
     if not photos:
         return "No photo of this feed could be analysed: no product"
     if not faces:
