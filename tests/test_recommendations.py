@@ -241,6 +241,21 @@ def test_profile_headline_names_every_category_it_recommends(catalog):
     assert categories == sorted(categories, key=["beard", "eyewear"].index) and set(categories) == {"beard", "eyewear"}
 
 
+def test_profile_names_no_hat_colour_when_colours_tie(catalog):
+    """Four hats of four colours: the tie went to "black", and the account was told of a
+    "black brimmed hat" that no face wore."""
+    faces = [{"scores": {"hat": 0.9, "beard": 0.1, "eyewear": 0.1}, "labels": ["hat"], "quality": {"status": "ok"},
+              "types": {"hat": {"brimmed": 0.6, "cap": 0.4}, "hat_colour": colour}}
+             for colour in ("white", "green", "black", "grey")]
+    summary = profile([{"error": None, "faces": [face]} for face in faces], catalog)["profile"]
+    assert summary["types"]["hat_colour"] == dict.fromkeys(("black", "green", "grey", "white"), 0.25)
+    reasons = [p["reason"] for p in summary["recommendations"]]
+    assert reasons and all("; brimmed hat, 0.60 on average → " in r for r in reasons), reasons
+    faces[1]["types"]["hat_colour"] = "white"  # two white of four: the commonest
+    summary = profile([{"error": None, "faces": [face]} for face in faces], catalog)["profile"]
+    assert "; white brimmed hat, 0.60 on average → " in summary["recommendations"][0]["reason"]
+
+
 def test_profile_headline_says_why_there_is_no_product(catalog):
     """A feed of unreadable photos did read "No hat, beard or eyewear seen in this feed"."""
     plain = {"scores": {"hat": 0.1, "beard": 0.1, "eyewear": 0.1}, "labels": [], "types": {}, "quality": {"status": "ok"}}

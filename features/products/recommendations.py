@@ -254,7 +254,7 @@ def account_types(faces):
     Returns
     -------
     mean : dict
-        Like one face's ``types`` (``hat_colour``: the commonest colour).
+        Like one face's ``types`` (``hat_colour``: the commonest colour, none on a tie).
     shares : dict
         Family -> type -> share of the faces with the family.
     """
@@ -270,7 +270,8 @@ def account_types(faces):
     colours = [f["types"]["hat_colour"] for f in faces if "hat_colour" in f.get("types", {})]
     if colours:
         names, counts = np.unique(colours, return_counts=True)
-        mean["hat_colour"] = str(names[np.argmax(counts)])
+        if np.sum(counts == counts.max()) == 1:  # a tie went to the first name: "black brimmed hat" of none
+            mean["hat_colour"] = str(names[np.argmax(counts)])
         shares["hat_colour"] = {str(k): round(c / len(colours), 4) for k, c in zip(names, counts)}
     return mean, shares
 
