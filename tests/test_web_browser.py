@@ -214,9 +214,16 @@ def limited(trained, tmp_path_factory):
         yield url
 
 
+def content_of(element, selector):
+    """The text of each element found, shown or folded away (a closed ``details``'s)."""
+    from selenium.webdriver.common.by import By
+
+    return [found.get_attribute("textContent") for found in element.find_elements(By.CSS_SELECTOR, selector)]
+
+
 def summaries(browser):
-    return [(title.split(":")[0], said) for title, said in zip(text_of(browser, ".summary h2"),
-                                                              text_of(browser, ".summary p.muted"))]
+    return [(title.split(":")[0], said) for title, said in zip(content_of(browser, ".summary h2"),
+                                                              content_of(browser, ".summary p.muted"))]
 
 
 def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, browser, tmp_path, astronaut, lfw_paths):
@@ -254,8 +261,12 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
         ("Account summary (photos 1–4)", f"4 photos (2 failed), {counted(slice(0, 4))}"),
         ("Account summary (photos 5–7)", f"3 photos (0 failed), {counted(slice(4, 7))}")]
     assert browser.find_element(By.ID, "progress-text").text == "7 of 7 photos (2 failed)"
+    # the batches' summaries, which read as the account's, folded away under the drop's
+    folded = browser.find_element(By.CSS_SELECTOR, "#summaries > details.batches")
+    assert not folded.get_attribute("open") and len(folded.find_elements(By.CSS_SELECTOR, ".summary")) == 2
+    assert folded.find_element(By.TAG_NAME, "summary").text == "Summaries of the 2 batches the photos were sent in"
     # the shares' bases: the analysed photos (their head said "photos", under "4 photos")
-    assert text_of(browser, ".summary th")[4:8] == ["label", "photos (of 2)", f"faces judged (of {sum(judged[:4])})",
+    assert content_of(browser, ".summary th")[4:8] == ["label", "photos (of 2)", f"faces judged (of {sum(judged[:4])})",
                                                     "mean probability"]
     whole = profile(records, load_catalog())["profile"]
     first = browser.find_element(By.CSS_SELECTOR, ".summary")
@@ -263,6 +274,9 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
     assert text_of(first, "th")[1:3] == ["photos (of 5)", f"faces judged (of {sum(judged)})"]
     assert text_of(first, "td")[1::4] == [share_text(s["photo_share"]) for s in whole["labels"].values()]
     assert text_of(first, ".product .name") == [p["name"] for p in whole["recommendations"]]
+    # the drop's summary is the one downloaded (there was no way to keep it)
+    assert browser.find_element(By.ID, "download-summary").is_enabled()
+    assert browser.execute_script("return state.summary") == whole
 
 
 def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):
@@ -387,12 +401,26 @@ def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(tr
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))  # the same drop again, once it answers
         WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
         assert browser.find_element(By.ID, "drop-error").text == ""
-        process.terminate()
-        process.wait(timeout=30)
+        # a server that answers its health but not the photos: each card says so
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/profile*"]})
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[1]))
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
                                          == "1 of 1 photo (1 failed)")
         assert text_of(browser, "#photos .status") == [f"error: not analysed: {unreachable}"]
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+        shown = text_of(browser, "#photos .photo")
+        # a drop once the server has stopped: said, and the results shown stay (they were wiped
+        # for a card saying the server could not be reached)
+        process.terminate()
+        process.wait(timeout=30)
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[1]))
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
+        assert browser.find_element(By.ID, "drop-error").text == f"Nothing was sent: {unreachable}"
+        assert text_of(browser, "#photos .photo") == shown
+        assert browser.find_element(By.ID, "progress-text").text == "1 of 1 photo"
+        assert browser.find_element(By.ID, "download-csv").is_enabled()
 
 
 def test_photos_of_one_name_in_two_folders_are_told_apart(server, browser, tmp_path):
@@ -457,8 +485,11 @@ def test_a_summary_gives_no_share_of_nothing(server, browser, tmp_path, no_face_
                                                    [label, *cells]]
 
 
-def test_the_drop_zone_opens_the_photo_picker_from_the_keyboard(server, browser):
-    """The drop zone is a tab stop, and Enter or Space on it did nothing."""
+def test_the_pickers_are_reached_from_the_keyboard_and_the_drop_zone_is_no_button(server, browser):
+    """The drop zone was a button holding the pickers and the number box, which a button's
+    children are not to a screen reader; the first tab stops are the pickers, and Enter opens
+    the photo picker."""
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -466,10 +497,67 @@ def test_the_drop_zone_opens_the_photo_picker_from_the_keyboard(server, browser)
     browser.execute_script("window.picked = 0; document.getElementById('pick').addEventListener('click', "
                            "(event) => { window.picked += 1; event.preventDefault(); });")
     drop = browser.find_element(By.ID, "drop")
-    for key in (Keys.ENTER, Keys.SPACE):
-        drop.send_keys(key)
-    drop.send_keys("a")
-    assert browser.execute_script("return window.picked") == 2
+    assert drop.get_attribute("role") is None and drop.get_attribute("tabindex") is None
+    assert drop.accessible_name == "Drop photos or a folder here"
+    keys = ActionChains(browser)  # keys pressed, not typed into the file input (selenium takes those for a path)
+    keys.send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element.get_attribute("id") == "pick"
+    keys.send_keys(Keys.ENTER).perform()
+    assert browser.execute_script("return window.picked") == 1
+    keys.send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element.get_attribute("id") == "pick-folder"
+
+
+def test_a_crowd_s_faces_keep_their_tags_off_each_other_and_one_not_judged_is_grey(server, browser, tmp_path,
+                                                                                  lfw_paths):
+    """Six LFW photos in a row of a 1200x900 photo, the last blurred (not judged), and a
+    larger face: a box under 36 px on screen shows its tag only while it or its line in the
+    list is pointed at (a crowd's tags covered its faces); the face not judged has no label's
+    colour in its bars (beard 0.87 past its threshold, beside "not judged")."""
+    from PIL import Image, ImageFilter
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    canvas = Image.new("RGB", (1200, 900), (200, 200, 200))
+    for number, path in enumerate(lfw_paths[:6]):
+        photo = Image.open(path).resize((150, 150))
+        canvas.paste(photo.filter(ImageFilter.GaussianBlur(2)) if number == 5 else photo, (40 + 190 * number, 100))
+    canvas.paste(Image.open(lfw_paths[6]).resize((300, 300)), (1010, 500))
+    canvas.save(tmp_path / "row.jpg")
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "per-category").get_attribute("value"))
+    browser.find_element(By.ID, "per-category").clear()  # empty: the server's default, said in the box
+    browser.find_element(By.ID, "pick").send_keys(str(tmp_path / "row.jpg"))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+    assert browser.find_element(By.ID, "per-category").get_attribute("value") == "2"
+    assert browser.find_element(By.ID, "announce").get_attribute("textContent") == "Done: 1 of 1 photo"
+    browser.find_element(By.ID, "per-category").send_keys("0")  # "20": the cards keep their 2 products
+    assert browser.find_element(By.ID, "per-category-note").text == "(for the next drop)"
+    # downloads named by the drop, not all "results.csv"
+    browser.execute_script("window.download = (name) => { window.named = (window.named || []).concat(name); };")
+    for button in ("download-jsonl", "download-summary"):
+        browser.find_element(By.ID, button).click()
+    stamp = browser.execute_script("return state.stamp")
+    assert browser.execute_script("return window.named") == [f"img2recommender-{stamp}-1-photo.jsonl",
+                                                             f"img2recommender-{stamp}-1-photo-summary.json"]
+    boxes = browser.find_elements(By.CSS_SELECTOR, ".box")
+    items = browser.find_elements(By.CSS_SELECTOR, "li.face")
+    assert len(boxes) == len(items) == 7
+    widths = [box.rect["width"] for box in boxes]
+    small = ["small" in box.get_attribute("class").split() for box in boxes]
+    assert small == [width < 36 for width in widths] and any(small)
+    assert [box.find_element(By.TAG_NAME, "span").is_displayed() for box in boxes] == [not s for s in small]
+    number = small.index(True)
+    ActionChains(browser).move_to_element(items[number]).perform()
+    assert "lit" in boxes[number].get_attribute("class") and boxes[number].find_element(By.TAG_NAME, "span").is_displayed()
+    records = browser.execute_script("return state.records")
+    unjudged = [i for i, face in enumerate(records[0]["faces"]) if face["quality"]["status"] != "ok"]
+    assert len(unjudged) == 1
+    fills = [fill.value_of_css_property("background-color")
+             for item in items for fill in item.find_elements(By.CSS_SELECTOR, ".fill")]
+    grey = "rgba(138, 147, 158, 1)"  # --none-box
+    assert [fills[3 * i:3 * i + 3] == [grey] * 3 for i in range(7)] == [i in unjudged for i in range(7)]
 
 
 def drop_onto_the_page(browser, paths):

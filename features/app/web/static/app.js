@@ -4,13 +4,19 @@
 
 const PHOTO = /\.(jpe?g|jpe|jfif|png|webp|avif|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
 const PHOTO_KINDS = "JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF";
+// a face box narrower than this on screen shows its tag only while pointed at: a crowd's tags
+// covered its faces and each other
+const SMALL_BOX = 36;
 // the browser's "Failed to fetch" or "network error" when the server is down or stops mid-answer
 const UNREACHABLE = "the server cannot be reached (stopped or restarting); try again once it is back";
 // an answer that ends, without an error, before every photo of its batch has its line (a proxy
 // that cut it short): its cards said "waiting…" for good
 const CUT_SHORT = "the server's answer ended before this photo's line (cut short on the way); try again";
-// run: the drop being analysed (a new drop cancels the last: its late answers are ignored)
-const state = { health: null, records: [], done: 0, failed: 0, total: 0, run: 0, controller: null };
+// drop: the last drop made (it waits for the server's health); run: the drop being analysed
+// (a new drop cancels the last: its late answers are ignored); summary: the summary of all
+// of it, once there; stamp: when it was made, in the downloads' names
+const state = { health: null, records: [], done: 0, failed: 0, total: 0, drop: 0, run: 0, controller: null,
+                summary: null, stamp: "" };
 const $ = (id) => document.getElementById(id);
 
 // "1 photo", "12 photos".
@@ -43,7 +49,6 @@ async function loadHealth() {
   // 0.4.0" was the package's version, the same for every model trained with it)
   $("model").textContent = `img2recommender ${state.health.version}, model ${model.sha256.slice(0, 12)}: `
     + `${model.labels.join(", ")}; trained ${model.trained_at || "(date unknown)"}`;
-  $("per-category").value = state.health.defaults.per_category;
   const limits = state.health.limits;
   $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; larger drops than ${limits.max_photos} photos go in several batches, each with its own summary, and one of them all.`;
 }
@@ -156,6 +161,17 @@ function typeLine(types) {
   return element("p", "types muted", parts.join("; "));
 }
 
+// A face's box and its line in the list lit together while either is pointed at or focused
+// (which of a crowd's 84 faces is "14."?).
+function linked(box, item) {
+  item.tabIndex = 0;
+  for (const node of [box, item]) {
+    for (const [on, lit] of [["mouseenter", true], ["mouseleave", false], ["focusin", true], ["focusout", false]]) {
+      node.addEventListener(on, () => { box.classList.toggle("lit", lit); item.classList.toggle("lit", lit); });
+    }
+  }
+}
+
 function strongest(face) {
   return face.labels.reduce((best, label) => (best && face.scores[best] >= face.scores[label] ? best : label), null);
 }
@@ -172,16 +188,19 @@ function showRecord(card, record) {
   const boxes = card.querySelector(".boxes");
   const list = card.querySelector(".faces");
   const thresholds = state.health.model.thresholds;
+  const shown = card.querySelector(".frame").clientWidth / record.width;  // on-screen pixels per photo pixel
   record.faces.forEach((face, number) => {
     const [left, top, right, bottom] = face.box;
-    const box = element("div", `box ${strongest(face) || ""}`);
+    const small = (right - left) * shown < SMALL_BOX ? " small" : "";
+    const box = element("div", `box ${strongest(face) || ""}${small}`);
     Object.assign(box.style, {
       left: `${(100 * left) / record.width}%`, top: `${(100 * top) / record.height}%`,
       width: `${(100 * (right - left)) / record.width}%`, height: `${(100 * (bottom - top)) / record.height}%`,
     });
     box.append(element("span", "", `#${number + 1}`));
     boxes.append(box);
-    const item = element("li", "face");
+    const item = element("li", `face${face.quality.status === "ok" ? "" : " unjudged"}`);
+    linked(box, item);
     for (const [label, probability] of Object.entries(face.scores)) item.append(scoreBar(label, probability, thresholds[label]));
     item.append(labelChips(face));
     if (Object.keys(face.types).length) item.append(typeLine(face.types));
@@ -221,8 +240,14 @@ function showSummary(summary, batch, whole = false) {
     table.append(row);
   }
   box.append(table, productList(summary.recommendations));
-  if (whole) $("summaries").prepend(box);
-  else $("summaries").append(box);
+  if (whole || state.total === photos) state.summary = summary;
+  if (whole) {  // the batches' own summaries, which read as the account's, folded away below it
+    const folded = element("details", "batches");
+    folded.append(element("summary", "", `Summaries of the ${$("summaries").children.length} batches the photos were sent in`),
+                  ...$("summaries").children);
+    $("summaries").replaceChildren(box, folded);
+  } else $("summaries").append(box);
+  downloads();
 }
 
 // A drop sent in several batches gets a summary of all its photos too (it had one per batch
@@ -246,8 +271,14 @@ function progress() {
   // the failed said beside the count: a server stopped mid-drop read "152 of 152 photos", its
   // 115 unanswered cards to be found by scrolling
   $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}${state.failed ? ` (${state.failed} failed)` : ""}`;
+  if (state.done === state.total) $("announce").textContent = `Done: ${$("progress-text").textContent}`;
+  downloads();
+}
+
+function downloads() {
   const finished = state.done === state.total;
   $("download-jsonl").disabled = $("download-csv").disabled = !finished;
+  $("download-summary").disabled = !(finished && state.summary);
 }
 
 function answer(index, card, record) {
@@ -346,26 +377,32 @@ async function analyse(files) {
     $("drop-error").textContent = `${count(skipped.length, "file")} not sent, not ${skipped.length === 1 ? "a photo" : "photos"} `
       + `(${PHOTO_KINDS}): ${skipped.slice(0, 3).join(", ")}${skipped.length > 3 ? ", …" : ""}`;
   }
+  // asked at every drop, before anything on the page goes: a drop while the server was down
+  // wiped the results shown for a card saying so, and a server restarted with other limits
+  // failed every photo of a tab opened before ("over the limit of 8 photos per request")
+  const drop = ++state.drop;
+  try {
+    await loadHealth();
+  } catch (error) {  // the drop did nothing, and the console said "Uncaught TypeError: Failed to fetch"
+    if (drop === state.drop) $("drop-error").textContent = `Nothing was sent: ${error.message}`;
+    return;
+  }
+  if (drop !== state.drop) return;
+  // an empty box is the server's default, said in the box
+  if (perCategory.value === "") perCategory.value = state.health.defaults.per_category;
   // for every batch (the box may change meanwhile), as a number: "1e1" passed the box's check
   // and the server refused it for every photo
-  const perCategoryChecked = perCategory.value === "" ? "" : String(perCategory.valueAsNumber);
+  const perCategoryChecked = String(perCategory.valueAsNumber);
   const run = ++state.run;
   state.controller?.abort();
   const controller = state.controller = new AbortController();
-  if (!state.health) {
-    try {
-      await loadHealth();
-    } catch (error) {  // the drop did nothing, and the console said "Uncaught TypeError: Failed to fetch"
-      if (run === state.run) $("drop-error").textContent = `Nothing was sent: ${error.message}`;
-      return;
-    }
-  }
-  if (run !== state.run) return;
   $("photos").replaceChildren();
   $("summaries").replaceChildren();
   $("download-error").textContent = "";
   $("progress-box").hidden = false;
-  Object.assign(state, { records: new Array(photos.length), done: 0, failed: 0, total: photos.length });
+  $("announce").textContent = $("per-category-note").textContent = "";
+  Object.assign(state, { records: new Array(photos.length), done: 0, failed: 0, total: photos.length, summary: null,
+                         stamp: new Date().toISOString().slice(0, 16).replace("T", "-").replace(":", "") });
   progress();
   const batches = batchesOf(photos, state.health.limits);
   for (const batch of batches) {
@@ -396,12 +433,6 @@ function wire() {
   const drop = $("drop");
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("keydown", (event) => {  // a tab stop: Enter or Space opens the photo picker
-    if (event.target === drop && (event.key === "Enter" || event.key === " ")) {
-      event.preventDefault();
-      $("pick").click();
-    }
-  });
   drop.addEventListener("drop", async (event) => {
     event.preventDefault();
     drop.classList.remove("over");
@@ -414,16 +445,23 @@ function wire() {
   for (const id of ["pick", "pick-folder"]) {
     $(id).addEventListener("change", (event) => { analyse([...event.target.files]); event.target.value = ""; });
   }
-  $("download-jsonl").addEventListener("click", () => download("results.jsonl", state.records.map((r) => JSON.stringify(r)).join("\n") + "\n", "application/x-ndjson"));
+  // named by the drop's time (UTC), not all "results.csv", "results (1).csv", ...
+  const named = (suffix) => `img2recommender-${state.stamp}-${count(state.total, "photo").replace(" ", "-")}${suffix}`;
+  $("download-jsonl").addEventListener("click", () => download(named(".jsonl"), state.records.map((r) => JSON.stringify(r)).join("\n") + "\n", "application/x-ndjson"));
+  $("download-summary").addEventListener("click", () => download(named("-summary.json"), JSON.stringify({ profile: state.summary }, null, 2) + "\n", "application/json"));
+  $("per-category").addEventListener("input", () => {  // the cards keep the products they were given
+    $("per-category-note").textContent = state.total ? "(for the next drop)" : "";
+  });
   $("download-csv").addEventListener("click", async () => {
     $("download-error").textContent = "";
     try {
-      download("results.csv", await csvText(state.records), "text/csv");
+      download(named(".csv"), await csvText(state.records), "text/csv");
     } catch (error) {
       $("download-error").textContent = `The CSV could not be made: ${error.message}`;
     }
   });
-  loadHealth().catch((error) => { $("model").textContent = `No answer from the server: ${error.message}`; });
+  loadHealth().then(() => { $("per-category").value ||= state.health.defaults.per_category; })
+    .catch((error) => { $("model").textContent = `No answer from the server: ${error.message}`; });
 }
 
 wire();
