@@ -19,6 +19,7 @@ from features.model.dataset import default_data_dir  # noqa: E402
 
 CELEBA = default_data_dir()
 LFW = Path(os.environ.get("IMG2REC_LFW", ROOT.parent / "shared" / "datasets" / "lfw-photos")) / "images"
+WILD_DEV = ROOT.parent / "shared" / "datasets" / "wild-dev" / "images"  # measured on, and a test's photo, never trained on
 
 
 @pytest.fixture(scope="session")

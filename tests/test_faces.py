@@ -8,11 +8,11 @@ from PIL import Image
 
 from features.vision.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, RECHECK, SURE_FACE, DetectionSettings,
                                    Face, context_score, detect_faces, detection_scale, detection_settings,
-                                   detector, mmod_finds, raw_detections, to_gray)
+                                   detector, mmod_finds, raw_detections, to_gray, unnested)
 from features.vision.images import load_image
 from features.vision.landmarks import CHIN, LEFT_EYE, NOSE_BOTTOM, RIGHT_EYE
 from features.vision.regions import REGION_SIZES, extract_regions
-from conftest import CELEBA, LFW
+from conftest import CELEBA, LFW, WILD_DEV
 
 HOG_SETTINGS = (DetectionSettings("hog", 0.0), DetectionSettings("hog", -0.5))
 
@@ -165,6 +165,27 @@ def test_small_faces_in_a_phone_sized_mosaic(lfw_paths):
     assert len(centres) == 130
     assert all(any(contains(np.array([f.box]), c) for f in faces) for c in centres)
     assert len(faces) == len(centres)
+
+
+def test_a_face_found_tight_and_loose_is_one_face():
+    """wild-dev's instantid_pose3.jpg: BlazeFace found the capped man's face as a 65-px box
+    and, less sure, as a 113-px box around it (IoU 0.34, under NMS_IOU): he was two faces,
+    with two hat colours and two sets of products."""
+    image = load_image(WILD_DEV / "instantid_pose3.jpg")
+    (face,) = detect_faces(image)
+    left, top, right, bottom = face.box
+    assert 55 < right - left < 75 and face.score > 0.8
+
+
+def test_unnested_keeps_the_surer_of_nested_boxes_and_faces_behind_others():
+    """A box 80% or more inside another goes, whichever of the two is larger; a face behind
+    another (LFW's Gary_Bergeron_0001: 52% of the smaller box covered) stays."""
+    rows = np.array([[153, 59, 266, 172, 1], [168, 75, 233, 141, 0],  # loose and tight: one face
+                     [64, 72, 184, 192, 1], [141, 97, 225, 181, 1],  # two faces, one behind the other
+                     [300, 0, 400, 100, 0], [310, 10, 390, 90, 0]], float)  # a smaller, less sure box inside
+    scores = np.array([0.58, 0.84, 0.86, 0.53, 0.9, 0.5])
+    kept_rows, kept_scores = unnested(rows, scores)
+    assert kept_rows.tolist() == rows[[1, 2, 3, 4]].tolist() and kept_scores.tolist() == [0.84, 0.86, 0.53, 0.9]
 
 
 def test_settings_override_only_what_is_given():

@@ -196,6 +196,11 @@ BLAZEFACE_MIN_FACE = 20
 #: Overlapping detections of one face (tiles, neighbouring anchors) are merged above this IoU
 #: (MediaPipe's ``min_suppression_threshold``).
 NMS_IOU = 0.3
+#: A box lying this much inside another (its intersection over the smaller box's area) is the
+#: same face found twice, tight and loose, which IoU misses (a 62-px box inside a 106-px one:
+#: IoU 0.34): the surer stays.  On 2,652 photos (wild-dev, LFW, 1,500 CelebA) the two such
+#: pairs were one face each; a real face behind another covered at most 52% of the smaller box.
+NESTED = 0.8
 #: BlazeFace's keypoints, in output order (the subject's right eye is on the photo's left).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 #: Side of the crop a face is verified on, in face sides (:attr:`DetectionSettings.verify`):
@@ -366,7 +371,7 @@ def detect_blazeface(image, settings):
     rows, scores = weighted_nms(np.vstack([r for r, _ in parts]), np.concatenate([s for _, s in parts]))
     kept = [i for i, (row, score) in enumerate(zip(rows, scores))
             if confirmed(image, row[:4], score, row[-1] == 1, settings)]
-    rows, scores = rows[kept], scores[kept]
+    rows, scores = unnested(rows[kept], scores[kept])
     rows = rows[:, :-1]
     rows /= scale
     return rows[:, :4], scores, rows[:, 4:].reshape(-1, len(KEYPOINTS), 2)
@@ -420,13 +425,33 @@ def mmod_finds(image, box):
     return bool(np.any(iou((np.asarray(box) - [x0, y0, x0, y0]) * scale, boxes.reshape(-1, 4)) > NMS_IOU))
 
 
+def box_area(boxes):
+    """Area of each ``(left, top, right, bottom)`` box (of one box: a scalar)."""
+    return np.prod(boxes[..., 2:] - boxes[..., :2], axis=-1)
+
+
+def intersection(box, boxes):
+    """Area of one box's intersection with each of ``boxes``."""
+    return np.prod(np.clip(np.minimum(box[2:], boxes[:, 2:]) - np.maximum(box[:2], boxes[:, :2]), 0, None), axis=1)
+
+
 def iou(box, boxes):
     """Intersection over union of one box with each of ``boxes``."""
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = lambda b: np.prod(b[..., 2:] - b[..., :2], axis=-1)  # noqa: E731
-    return inter / (area(box) + area(boxes) - inter)
+    inter = intersection(box, boxes)
+    return inter / (box_area(box) + box_area(boxes) - inter)
+
+
+def unnested(rows, scores):
+    """``rows`` and ``scores`` without each box (``rows[:, :4]``) that lies :data:`NESTED`
+    inside a surer one's box or holds a surer one so."""
+    order = np.argsort(-scores)
+    kept = []
+    for i in order:
+        box, others = rows[i, :4], rows[kept, :4].reshape(-1, 4)
+        if not np.any(intersection(box, others) >= NESTED * np.minimum(box_area(box), box_area(others))):
+            kept.append(i)
+    kept.sort()
+    return rows[kept], scores[kept]
 
 
 def weighted_nms(rows, scores):
