@@ -13,7 +13,7 @@ def face(box, *, labels=("hat",), **extra):
     return {"box": box, "scores": {"hat": 0.91, "beard": 0.12, "eyewear": 0.03},
             "score_texts": {"hat": "0.91", "beard": "0.12", "eyewear": "0.03"}, "labels": list(labels),
             "types": {"hat": {"cap": 0.8, "brimmed": 0.2}, "hat_colour": "white"},
-            "recommendations": [{"name": "White trucker cap"}], **GOOD, **extra}
+            "recommendations": [{"name": "White trucker cap", "category": "hat"}], **GOOD, **extra}
 
 
 def drawn_share(image, faces):
@@ -75,7 +75,7 @@ def test_a_face_not_judged_says_why_in_short():
 
 def test_a_product_name_beyond_ascii_is_drawn_without_question_marks_for_its_letters():
     """OpenCV's fonts draw ASCII only: "Casquette été" was drawn "Casquette ??t??"."""
-    named = face((0, 0, 10, 10), recommendations=[{"name": "Casquette été ★"}])
+    named = face((0, 0, 10, 10), recommendations=[{"name": "Casquette été ★", "category": "hat"}])
     assert face_lines(1, named)[-1] == "-> Casquette ete ?"
     assert face_lines(1, face((0, 0, 10, 10)))[-1] == "-> White trucker cap"
 
@@ -116,3 +116,40 @@ def test_a_caption_is_not_drawn_over_another_face():
     inside = drawn[top + 4:bottom - 4, left + 4:right - 4]
     assert not (inside == 0).all(axis=2).any()  # no caption's black ground on the lower face
     assert (drawn[:upper[1]] == 0).all(axis=2).any()  # the upper face's caption: above it
+
+
+def test_a_crowd_s_captions_go_to_a_legend_under_the_photo_its_faces_numbered():
+    """Sixteen faces close together: captions pushed down past each other were read as other
+    people's (a bare-headed boy given the red cap of the man above him), so every face is
+    numbered on the photo and its caption is in a legend under it."""
+    photo = load_image(LFW / "Thaksin_Shinawatra_0005.jpg")
+    boxes = [(10 + 60 * column, 10 + 60 * row, 60 + 60 * column, 60 + 60 * row) for row in range(4) for column in range(4)]
+    drawn = annotate(photo, [face(box) for box in boxes])
+    scaled = cv2.resize(photo, (500, 500), interpolation=cv2.INTER_CUBIC)
+    assert drawn.shape[1] == 500 and drawn.shape[0] > 500  # the photo (drawn at 2x), then its legend
+    legend = drawn[500:]
+    assert (legend == 48).all(axis=2).mean() > 0.3 and (legend == 255).all(axis=2).any()  # its ground, white text
+    for left, top, right, bottom in ((2 * v for v in box) for box in boxes):  # no caption's black ground on a face
+        inside = drawn[top + 20:bottom - 4, left + 4:right - 4]
+        assert np.array_equal(inside, scaled[top + 20:bottom - 4, left + 4:right - 4])
+    # two faces far apart keep their captions beside them, and the photo its size
+    assert annotate(photo, [face((10, 10, 60, 60)), face((180, 150, 240, 210))]).shape == (500, 500, 3)
+
+
+def test_a_face_shows_the_first_product_of_each_category():
+    """Only the first product was drawn: a face with hat, eyewear and beard products showed its
+    reading glasses alone."""
+    products = [{"name": "Blue-light reading glasses", "category": "eyewear"}, {"name": "Clear frames", "category": "eyewear"},
+                {"name": "Classic black baseball cap", "category": "hat"}, {"name": "Navy cap", "category": "hat"},
+                {"name": "Beard and moustache balm", "category": "beard"}]
+    lines = face_lines(1, face((0, 0, 10, 10), labels=("eyewear", "hat", "beard"), recommendations=products))
+    assert lines[-3:] == ["-> Blue-light reading glasses", "-> Classic black baseball cap", "-> Beard and moustache balm"]
+
+
+def test_a_photo_without_a_face_says_so():
+    """Its copy was the photo as it was, which reads as a photo not looked at."""
+    grey = np.full((400, 600, 3), 128, np.uint8)
+    drawn = annotate(grey, [])
+    assert drawn.shape == grey.shape
+    changed = np.argwhere(np.any(drawn != 128, axis=2))
+    assert len(changed) and changed[:, 0].max() < 40 and changed[:, 1].max() < 200  # a line at the top left

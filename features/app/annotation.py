@@ -1,4 +1,4 @@
-"""Annotated copies of photos: every face boxed with its labels, probabilities, types and product."""
+"""Annotated copies of photos: every face boxed with its labels, probabilities, types and products."""
 import unicodedata
 from pathlib import Path
 
@@ -17,13 +17,20 @@ COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 23
 LAYOUT_SIDE = 1000
 #: Photos under this side are enlarged first, so the text keeps room beside small faces.
 MIN_SIDE = 500
+#: A caption further below its face than this many of its own heights is not beside it: a
+#: crowd's captions, pushed down past each other, were read as other people's (a boy in a
+#: bare head given the red cap of the man above him), so the photo gets a legend instead.
+NEAR = 2
 #: JPEG's longest side: a wider panorama's copy is made smaller (OpenCV refused to encode it,
 #: logging its own error lines, and the copy was lost).
 MAX_SIDE = 65_500
 
 
 def annotate(image, faces):
-    """Draw each face's box, scores and first recommended product on a copy of ``image``.
+    """Draw each face's box, scores, types and first product of each category on a copy of
+    ``image``, each face's text beside it, or, when some face's text finds no room near it,
+    every face numbered on the photo and its text in a legend below (a photo without a face
+    says so).
 
     Parameters
     ----------
@@ -37,7 +44,7 @@ def annotate(image, faces):
     -------
     ndarray
         The annotated RGB copy (upscaled so that text stays readable on small photos, and
-        at most :data:`MAX_SIDE` a side).
+        at most :data:`MAX_SIDE` a side; taller by its legend, if it has one).
     """
     longest = max(image.shape[:2])
     scale = min(max(1.0, MIN_SIDE / longest), MAX_SIDE / longest)
@@ -46,39 +53,96 @@ def annotate(image, faces):
     # by the short side too: a panorama's text grew with its width, taller than the photo
     grow = max(1.0, min(max(canvas.shape[:2]) / LAYOUT_SIDE, 2 * min(canvas.shape[:2]) / LAYOUT_SIDE))
     font, size, stroke = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * grow, max(1, round(grow))
+    text = Text(font, size, stroke, grow)
     boxes = [tuple(int(round(v * scale)) for v in face["box"]) for face in faces]
-    # where no text goes: every face (a caption drawn across another face hid it) and the
-    # text blocks drawn so far, each (x0, y0, x1, y1); a block that cannot avoid them all goes
-    # under its box anyway
-    taken = list(boxes)
-    for number, (face, (left, top, right, bottom)) in enumerate(zip(faces, boxes), start=1):
+    captions = [face_lines(number, face) for number, face in enumerate(faces, start=1)] or [["no face found"]]
+    places = caption_places(canvas.shape, boxes, [text.block(lines) for lines in captions], text.gap)
+    for face, (left, top, right, bottom) in zip(faces, boxes):
         strongest = max(face["labels"], key=lambda name: face["scores"][name]) if face["labels"] else None
-        colour = COLOURS.get(strongest, (200, 200, 200))
-        cv2.rectangle(canvas, (left, top), (right, bottom), colour, max(2, round(2 * grow)))
-        lines = face_lines(number, face)
-        sizes = [cv2.getTextSize(line, font, size, stroke)[0] for line in lines]
-        step = max(h for _, h in sizes) + round(8 * grow)
-        width, height = max(w for w, _ in sizes), step * len(lines)
-        x = int(np.clip(left, 0, max(0, canvas.shape[1] - width)))
-        y = block_top(x, width, height, (bottom + round(4 * grow), top - height), taken, canvas.shape[0])
-        taken.append((x, y, x + width, y + height))
-        for line, (line_width, line_height) in zip(lines, sizes):
-            cv2.rectangle(canvas, (x, y), (x + line_width, y + step), (0, 0, 0), -1)
-            cv2.putText(canvas, line, (x, y + line_height + round(3 * grow)), font, size, (255, 255, 255), stroke,
-                        cv2.LINE_AA)
+        cv2.rectangle(canvas, (left, top), (right, bottom), COLOURS.get(strongest, (200, 200, 200)),
+                      max(2, round(2 * grow)))
+    if None not in places:
+        for lines, (x, y) in zip(captions, places):
+            text.draw(canvas, lines, x, y)
+        return canvas
+    for number, (left, top, _, _) in enumerate(boxes, start=1):  # a legend: each face numbered on it
+        tag = [f"#{number}"]
+        width, height = text.block(tag)
+        text.draw(canvas, tag, min(max(0, left), max(0, canvas.shape[1] - width)), top - height if top >= height else top)
+    return np.vstack([canvas, legend(canvas.shape[1], captions, text)])
+
+
+class Text:
+    """Lines of white text on black, in one font and size."""
+
+    def __init__(self, font, size, stroke, grow):
+        self.font, self.size, self.stroke = font, size, stroke
+        self.gap = round(4 * grow)  # between a box and its text, and around a legend's blocks
+        self.pad = round(8 * grow)  # of each line's height, around its letters
+        self.rise = round(3 * grow)  # of the baseline over the line's bottom
+
+    def step(self, lines):
+        return max(cv2.getTextSize(line, self.font, self.size, self.stroke)[0][1] for line in lines) + self.pad
+
+    def block(self, lines):
+        """Width and height of ``lines`` drawn."""
+        return (max(cv2.getTextSize(line, self.font, self.size, self.stroke)[0][0] for line in lines),
+                self.step(lines) * len(lines))
+
+    def draw(self, canvas, lines, x, y):
+        step = self.step(lines)
+        for line in lines:
+            (width, height), _ = cv2.getTextSize(line, self.font, self.size, self.stroke)
+            cv2.rectangle(canvas, (x, y), (x + width, y + step), (0, 0, 0), -1)
+            cv2.putText(canvas, line, (x, y + height + self.rise), self.font, self.size, (255, 255, 255),
+                        self.stroke, cv2.LINE_AA)
             y += step
-    return canvas
+
+
+def caption_places(shape, boxes, blocks, gap):
+    """Top-left corner of each face's text block beside its box (``None`` where none is near:
+    :func:`block_top`), clear of every face and of the blocks placed before it; a photo
+    without a face (no box, one block) gets its block at the top left."""
+    if not boxes:
+        return [(0, 0)]
+    height_limit, taken, places = shape[0], list(boxes), []
+    for (left, top, _, bottom), (width, height) in zip(boxes, blocks):
+        x = int(np.clip(left, 0, max(0, shape[1] - width)))
+        y = block_top(x, width, height, (bottom + gap, top - height), taken, height_limit)
+        places.append(None if y is None else (x, y))
+        if y is not None:
+            taken.append((x, y, x + width, y + height))
+    return places
+
+
+def legend(width, captions, text):
+    """A dark strip ``width`` wide holding every caption's block, in columns as wide as the
+    widest block (as many as fit), row after row."""
+    column = max(text.block(lines)[0] for lines in captions) + text.gap
+    columns = max(1, (width - text.gap) // column)
+    rows = [captions[i:i + columns] for i in range(0, len(captions), columns)]
+    heights = [max(text.block(lines)[1] for lines in row) + text.gap for row in rows]
+    strip = np.full((sum(heights) + text.gap, width, 3), 48, np.uint8)
+    y = text.gap
+    for row, height in zip(rows, heights):
+        for place, lines in enumerate(row):
+            text.draw(strip, lines, text.gap + place * column, y)
+        y += height
+    return strip
 
 
 def face_lines(number, face):
-    """The text beside one face: its scores (decided labels starred), types and product, or
-    why it is not judged."""
+    """The text beside one face: its scores (decided labels starred), types and the first
+    product of each category (the first alone hid a face's eyewear and beard products behind
+    its hat), or why it is not judged."""
     lines = [f"#{number} " + " ".join(f"{k} {v}{'*' if k in face['labels'] else ''}"
                                       for k, v in face["score_texts"].items())]
     lines += [type_line(face["types"])] if face.get("types") else []
     if face.get("quality", {}).get("status") == "uncertain":
         return lines + ["not judged: " + ", ".join(check.replace("_", " ") for check in face["quality"]["failed"])]
-    return lines + ([f"-> {drawable(r['name'])}" for r in face["recommendations"][:1]] or ["-> no product"])
+    products = face["recommendations"]
+    firsts = [r for i, r in enumerate(products) if all(o["category"] != r["category"] for o in products[:i])]
+    return lines + ([f"-> {drawable(r['name'])}" for r in firsts] or ["-> no product"])
 
 
 def drawable(text):
@@ -90,14 +154,15 @@ def drawable(text):
 
 def block_top(x, width, height, preferred, taken, canvas_height):
     """Top of a text block ``width`` x ``height`` at ``x``: the first of ``preferred`` (under
-    the box, over it) that stays in the picture and clear of the blocks ``taken``, else the
-    first place under the box that is clear, else under the box anyway."""
+    the box, over it) that stays in the picture and clear of the blocks and boxes ``taken``,
+    else the first clear place under the box within :data:`NEAR` block heights, else None."""
     def fits(y):
         return 0 <= y and y + height <= canvas_height and not any(
             x < x1 and x0 < x + width and y < y1 and y0 < y + height for x0, y0, x1, y1 in taken)
 
     below = min(max(0, preferred[0]), max(0, canvas_height - height))
-    return next((y for y in (*preferred, *range(below, canvas_height - height + 1, 4)) if fits(y)), below)
+    further = range(below, min(canvas_height - height, preferred[0] + NEAR * height) + 1, 4)
+    return next((y for y in (*preferred, *further) if fits(y)), None)
 
 
 def type_line(types):
