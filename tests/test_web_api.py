@@ -808,7 +808,7 @@ def test_csv_rows_are_the_parquet_rows(server, trained, photos, tmp_path):
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     table, parquet = pd.read_csv(io.StringIO(answer.text)), pd.read_parquet(out)
     assert list(table.columns) == list(parquet.columns) and len(table) == len(parquet)
-    for column in ("image", "labels", "status", "products"):
+    for column in ("image", "labels", "status", "quality_reasons", "products", "product_names"):
         assert table[column].fillna("").astype(str).tolist() == parquet[column].fillna("").astype(str).tolist()
     assert (table[["hat", "beard", "eyewear"]].fillna(-1) - parquet[["hat", "beard", "eyewear"]].fillna(-1)).abs().max().max() < 1e-9
     bad = httpx.post(server + "/api/csv", json=[{"image": "x"}], timeout=TIMEOUT)
@@ -849,8 +849,8 @@ def test_a_summary_of_records_is_the_profile_of_their_photos(server, photos):
                                              ({"image": 0.5, "face": 1, "hat": 0.5}, "'face', 'image'")])  # columns
 def test_csv_of_scores_of_other_labels_is_a_one_line_422(server, trained, scores, unknown):
     labels = json.loads((trained["out"] / "model_card.json").read_text())["labels"]
-    face = {"box": [1, 2, 3, 4], "scores": dict.fromkeys(labels, 0.5), "labels": [], "quality": {"status": "ok"},
-            "types": {}, "recommendations": []}
+    face = {"box": [1, 2, 3, 4], "scores": dict.fromkeys(labels, 0.5), "labels": [],
+            "quality": {"status": "ok", "reasons": []}, "types": {}, "recommendations": []}
     record = {"image": "a.jpg", "width": 1, "height": 1, "error": None, "faces": [face]}
     assert httpx.post(server + "/api/csv", json=[record]).status_code == 200
     answer = httpx.post(server + "/api/csv", json=[record, {**record, "faces": [{**face, "scores": scores}]}])
@@ -882,7 +882,7 @@ def test_csv_of_records_of_another_shape_says_what_is_wrong(server, change, deta
     """Each of these was written as a row of junk (a box of two numbers, a score of text or
     over 1, a status no record has), with a 200; a key holding a line break stays on the
     error's one line."""
-    face = {"box": [1, 2, 3, 4], "scores": {"hat": 0.5}, "labels": [], "quality": {"status": "ok"},
+    face = {"box": [1, 2, 3, 4], "scores": {"hat": 0.5}, "labels": [], "quality": {"status": "ok", "reasons": []},
             "types": {}, "recommendations": [], **change}
     answer = httpx.post(server + "/api/csv", json=[{"image": "a.jpg", "width": 1, "height": 1, "error": None,
                                                    "faces": [face]}])
@@ -923,7 +923,7 @@ def test_csv_types_are_the_most_probable_whatever_the_key_order(server, trained)
     labels = json.loads((trained["out"] / "model_card.json").read_text())["labels"]
     types = {"hat": {"cap": 0.918, "beanie": 0.082}, "eyewear": {"clear": 0.7, "dark": 0.3}, "hat_colour": "navy"}
     face = {"box": [1, 2, 3, 4], "scores": dict.fromkeys(labels, 0.9), "labels": ["hat", "eyewear"],
-            "quality": {"status": "ok"}, "types": types, "recommendations": []}
+            "quality": {"status": "ok", "reasons": []}, "types": types, "recommendations": []}
     record = {"image": "a.jpg", "width": 1, "height": 1, "error": None, "faces": [face]}
     answer = httpx.post(server + "/api/csv", content=json.dumps([record], sort_keys=True),
                         headers={"content-type": "application/json"})
@@ -948,10 +948,28 @@ def test_csv_of_a_drop_larger_than_one_request_of_photos(trained, tmp_path):
     """The page sends the records of a whole drop, many requests' worth of photos: /api/csv
     has its own body limit, not the photo requests' (here 1 photo of 50 KB, about 114 KB)."""
     labels = json.loads((trained["out"] / "model_card.json").read_text())["labels"]
-    face = {"box": [1, 2, 3, 4], "scores": dict.fromkeys(labels, 0.5), "labels": [], "quality": {"status": "ok"},
-            "types": {}, "recommendations": []}
+    face = {"box": [1, 2, 3, 4], "scores": dict.fromkeys(labels, 0.5), "labels": [],
+            "quality": {"status": "ok", "reasons": []}, "types": {}, "recommendations": []}
     records = [{"image": f"{n}.jpg", "width": 1, "height": 1, "error": None, "faces": [face]} for n in range(2000)]
     assert len(json.dumps(records)) > 300 * 1024
     with serving(trained["model"], tmp_path / "serve.log", "--max-photos", "1", "--max-photo-mb", "0.05") as (url, _):
         answer = httpx.post(url + "/api/csv", json=records, timeout=TIMEOUT)
     assert answer.status_code == 200 and len(list(csv.DictReader(io.StringIO(answer.text)))) == 2000
+
+
+def test_a_row_says_why_its_face_is_not_judged_and_names_its_products():
+    """The CSV (and Parquet) said "uncertain" where the page said "not judged: face 33 px
+    wide, under 36 px", and gave the products by id alone."""
+    from features.app.records import ROW_COLUMNS, flat_rows
+
+    blurred = {"box": [1, 2, 30, 31], "scores": {"hat": 0.1, "beard": 0.9, "eyewear": 0.1}, "labels": [], "types": {},
+               "recommendations": [], "quality": {"status": "uncertain", "reasons": [
+                   "face 29 px wide, under 36 px", "blurred (sharpness 8, under 60)"]}}
+    capped = {**blurred, "labels": ["hat"], "quality": {"status": "ok", "reasons": []},
+              "recommendations": [{"product_id": "HAT-003", "name": "White trucker cap"},
+                                  {"product_id": "HAT-004", "name": "Red baseball cap"}]}
+    rows = flat_rows({"image": "a.jpg", "width": 40, "height": 40, "error": None, "faces": [blurred, capped]})
+    assert [set(row) for row in rows] == [set(ROW_COLUMNS)] * 2
+    assert rows[0]["quality_reasons"] == "face 29 px wide, under 36 px; blurred (sharpness 8, under 60)"
+    assert rows[1]["quality_reasons"] == "" and rows[1]["products"] == "HAT-003,HAT-004"
+    assert rows[1]["product_names"] == "White trucker cap; Red baseball cap"

@@ -20,12 +20,15 @@ PUBLIC_KEYS = ("image", "width", "height", "faces", "error")
 #: inside (the text output, the annotated copy and the profile use them, the published
 #: record does not).
 PUBLIC_FACE_KEYS = ("box", "scores", "labels", "types", "quality", "recommendations")
-#: One flat row per face (or per photo without a face): each column and its Arrow type.
+#: One flat row per face (or per photo without a face): each column and its Arrow type.  A
+#: face not judged says why (a spreadsheet said "uncertain" where the page said "not judged:
+#: face 33 px wide, under 36 px"); products by id and by name (ids alone sent the reader to
+#: the catalog).
 ROW_COLUMNS = {"image": "string", "width": "int32", "height": "int32", "error": "string", "face": "int32",
                "left": "int32", "top": "int32", "right": "int32", "bottom": "int32",
                **dict.fromkeys(LABELS, "float64"), "labels": "string", "status": "string",
-               "eyewear_type": "string", "hat_type": "string", "hat_colour": "string",
-               "beard_styles": "string", "types": "string", "products": "string"}
+               "quality_reasons": "string", "eyewear_type": "string", "hat_type": "string", "hat_colour": "string",
+               "beard_styles": "string", "types": "string", "products": "string", "product_names": "string"}
 
 
 def path_text(path):
@@ -69,8 +72,9 @@ def flat_rows(record):
         return [{**dict.fromkeys(ROW_COLUMNS), **base}]
     return [{**base, "face": number, **dict(zip(("left", "top", "right", "bottom"), face["box"])),
              **face["scores"], "labels": ",".join(face["labels"]), "status": face["quality"]["status"],
-             **type_columns(face["types"]),
-             "products": ",".join(r["product_id"] for r in face["recommendations"])}
+             "quality_reasons": "; ".join(face["quality"]["reasons"]), **type_columns(face["types"]),
+             "products": ",".join(r["product_id"] for r in face["recommendations"]),
+             "product_names": "; ".join(r["name"] for r in face["recommendations"])}
             for number, face in enumerate(record["faces"], start=1)]
 
 

@@ -40,6 +40,7 @@ LONGEST_ERROR = 200
 class Quality(TypedDict):
     __pydantic_config__ = OPEN
     status: Literal["ok", "uncertain"]
+    reasons: list[Text]
 
 
 class Types(TypedDict, total=False):
@@ -53,6 +54,7 @@ class Types(TypedDict, total=False):
 class Product(TypedDict):
     __pydantic_config__ = OPEN
     product_id: Text
+    name: Text
 
 
 class Face(TypedDict):
