@@ -431,14 +431,19 @@ def format_text(record):
 
 def format_types(types):
     """A face's types on one line, as the page shows them: ``eyewear dark 0.93, clear 0.07; hat
-    cap 0.81, ...; hat colour navy`` (``full beard``: the JSON's key is for programs)."""
+    cap 0.81, ...; hat colour navy; beard ...`` (``full beard``: the JSON's key is for
+    programs; the hat colour beside the hat's types, not after the beard's styles)."""
     from features.labels import type_word
     from features.numbers import fixed
 
-    parts = [f"{family} " + ", ".join(f"{type_word(k)} {fixed(v, 2)}" for k, v in values.items())
-             for family, values in types.items() if family != "hat_colour"]
-    if "hat_colour" in types:
-        parts.append(f"hat colour {types['hat_colour']}")
+    parts = []
+    for family, values in types.items():  # the colour where the hat is, or where it is if no hat type
+        if family == "hat_colour" and "hat" in types:
+            continue
+        parts.append(f"hat colour {values}" if family == "hat_colour" else
+                     f"{family} " + ", ".join(f"{type_word(k)} {fixed(v, 2)}" for k, v in values.items()))
+        if family == "hat" and "hat_colour" in types:
+            parts.append(f"hat colour {types['hat_colour']}")
     return "; ".join(parts)
 
 

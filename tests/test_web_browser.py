@@ -1,4 +1,5 @@
 """The page in a real headless Chromium (Debian's), served by a real serve.py process."""
+import json
 import os
 import shutil
 import tempfile
@@ -105,6 +106,14 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
     types = {"beard": {"full_beard": 0.125, "goatee": 0.1}, "hat": {"cap": 0.875}, "hat_colour": "navy"}
     assert browser.execute_script("return typeLine(arguments[0]).textContent", types) == format_types(types) \
         == "beard full beard 0.13, goatee 0.10; hat cap 0.88; hat colour navy"
+    # the colour beside the hat's types, not after the beard's styles; without a hat type, where it is
+    for types, said in (({"hat": {"cap": 0.875}, "hat_colour": "navy", "beard": {"goatee": 0.5}},
+                         "hat cap 0.88; hat colour navy; beard goatee 0.50"),
+                        ({"eyewear": {"dark": 0.5}, "hat_colour": "navy", "beard": {"goatee": 0.5}},
+                         "eyewear dark 0.50; hat colour navy; beard goatee 0.50")):
+        # as JSON text: an object handed to the browser arrives with its keys sorted
+        assert browser.execute_script("return typeLine(JSON.parse(arguments[0])).textContent",
+                                      json.dumps(types)) == format_types(types) == said
     assert browser.find_element(By.ID, "download-csv").is_enabled()
     csv = browser.execute_async_script("csvText(state.records).then(arguments[arguments.length - 1])")
     assert csv.splitlines()[0].startswith("image,width,height,error,face,")

@@ -151,13 +151,15 @@ function labelChips(face) {
 }
 
 // The face's types, most likely first, as recommend.py's text says them (format_types):
-// "eyewear dark 0.93, clear 0.07; hat cap 0.81, ...; hat colour navy", "full beard" (the page
-// read "hat_colour", "full_beard").
+// "eyewear dark 0.93, clear 0.07; hat cap 0.81, ...; hat colour navy; beard ...", "full beard"
+// (the page read "hat_colour", "full_beard").
 function typeLine(types) {
-  const { hat_colour: colour, ...families } = types;
-  const parts = Object.entries(families).map(([family, values]) => `${family} ${Object.entries(values)
-    .map(([name, p]) => `${name.replaceAll("_", " ")} ${p.toFixed(2)}`).join(", ")}`);
-  if (colour) parts.push(`hat colour ${colour}`);
+  const colour = types.hat_colour;
+  const parts = Object.entries(types).flatMap(([family, values]) => {  // the colour where the hat is
+    if (family === "hat_colour") return "hat" in types ? [] : [`hat colour ${colour}`];
+    const line = `${family} ${Object.entries(values).map(([name, p]) => `${name.replaceAll("_", " ")} ${p.toFixed(2)}`).join(", ")}`;
+    return family === "hat" && colour ? [line, `hat colour ${colour}`] : [line];
+  });
   return element("p", "types muted", parts.join("; "));
 }
 
