@@ -69,8 +69,10 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
     # the model by its checksum: "Model 0.4.0" was the package's version
-    assert browser.find_element(By.ID, "model").text.startswith(
-        f"img2recommender {health['version']}, model {health['model']['sha256'][:12]}: hat, beard, eyewear; trained ")
+    trained = health["model"]["trained_at"].replace("T", " ").replace("Z", " UTC")  # not the ISO stamp
+    assert browser.find_element(By.ID, "model").text == (
+        f"img2recommender {health['version']}, model {health['model']['sha256'][:12]}: hat, beard, eyewear; "
+        f"trained {trained}")
     browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS)))
     WebDriverWait(browser, 180).until(
         lambda page: page.find_element(By.ID, "progress-text").text == f"{len(PHOTOS)} of {len(PHOTOS)} photos")
@@ -90,6 +92,9 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
                 assert text_of(shown, ".label") == (face["labels"] or ["no label: no product"])
             assert text_of(shown, ".types") == ([format_types(face["types"])] if face["types"] else [])
             assert text_of(shown, ".product .name") == [p["name"] for p in face["recommendations"]]
+            # the reason without the name it ends with, given just above it
+            assert text_of(shown, ".product .reason") == [p["reason"].removesuffix(f" → {p['name']}")
+                                                          for p in face["recommendations"]]
     assert len(account["records"][3]["faces"]) == 2  # the two people are both boxed
 
     summary = browser.find_element(By.CSS_SELECTOR, ".summary")

@@ -48,9 +48,9 @@ async function loadHealth() {
   // the model told apart by its checksum, as its card and recommend.py's errors name it ("Model
   // 0.4.0" was the package's version, the same for every model trained with it)
   $("model").textContent = `img2recommender ${state.health.version}, model ${model.sha256.slice(0, 12)}: `
-    + `${model.labels.join(", ")}; trained ${model.trained_at || "(date unknown)"}`;
+    + `${model.labels.join(", ")}; trained ${model.trained_at ? model.trained_at.replace("T", " ").replace("Z", " UTC") : "(date unknown)"}`;
   const limits = state.health.limits;
-  $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; larger drops than ${limits.max_photos} photos go in several batches, each with its own summary, and one of them all.`;
+  $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; a drop of more than ${limits.max_photos} photos is sent in batches of ${limits.max_photos} and summarised whole.`;
 }
 
 // A byte count in MB from 1 MB up and in KB below.
@@ -134,9 +134,11 @@ function productList(products) {
   const list = element("ul", "products");
   for (const product of products) {
     const item = element("li", "product");
+    // the reason without the name it ends with, which the card gives just above it
+    const tail = ` → ${product.name}`;
     item.append(element("span", "price", `$${product.price.toFixed(2)}`),
                 element("div", "name", product.name),
-                element("div", "reason", product.reason));
+                element("div", "reason", product.reason.endsWith(tail) ? product.reason.slice(0, -tail.length) : product.reason));
     list.append(item);
   }
   return list;
