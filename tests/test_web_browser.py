@@ -548,6 +548,14 @@ def test_a_crowd_s_faces_keep_their_tags_off_each_other_and_one_not_judged_is_gr
     assert browser.find_element(By.ID, "announce").get_attribute("textContent") == "Done: 1 of 1 photo"
     browser.find_element(By.ID, "per-category").send_keys("0")  # "20": the cards keep their 2 products
     assert browser.find_element(By.ID, "per-category-note").text == "(for the next drop)"
+    # a summary of photos some of which the server never looked at says so (it read as whole)
+    stopping = "not analysed: the server is stopping; send it again once it is back"
+    partial = browser.execute_script(
+        "state.records.push({...state.records[0], faces: [], error: arguments[0]}); "
+        "showSummary(state.summary, {first: 0, last: 2, refused: 0}); "
+        "return document.querySelector('#summaries .summary:last-child .error-text').textContent", stopping)
+    assert partial == ("Partial: 1 of 2 photos not analysed (the server is stopping; send it again once it is "
+                       "back): this summary leaves them out")
     # downloads named by the drop, not all "results.csv"
     browser.execute_script("window.download = (name) => { window.named = (window.named || []).concat(name); };")
     for button in ("download-jsonl", "download-summary"):

@@ -12,6 +12,9 @@ const UNREACHABLE = "the server cannot be reached (stopped or restarting); try a
 // an answer that ends, without an error, before every photo of its batch has its line (a proxy
 // that cut it short): its cards said "waiting…" for good
 const CUT_SHORT = "the server's answer ended before this photo's line (cut short on the way); try again";
+// how a photo's error begins when the server never looked at it (the page's own, or the
+// server's when it stops: features/app/web/app.py, STOPPING)
+const NOT_ANALYSED = "not analysed";
 // drop: the last drop made (it waits for the server's health); run: the drop being analysed
 // (a new drop cancels the last: its late answers are ignored); summary: the summary of all
 // of it, once there; stamp: when it was made, in the downloads' names
@@ -225,6 +228,13 @@ function showSummary(summary, batch, whole = false) {
   const unjudged = summary.faces - summary.faces_judged;
   box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused} failed), `
     + `${count(summary.faces, "face")}${unjudged ? ` (${unjudged} not judged)` : ""}`));
+  // photos the server never looked at (it stopped, or could not be reached): the summary is of
+  // the others, and read as the account's whole answer
+  const left = state.records.slice(batch.first, batch.last).filter((record) => record?.error?.startsWith(NOT_ANALYSED));
+  if (left.length) {
+    box.append(element("p", "error-text", `Partial: ${left.length} of ${count(photos, "photo")} not analysed `
+      + `(${left[0].error.slice(NOT_ANALYSED.length + 2)}): this summary leaves them out`));
+  }
   const table = element("table");
   const head = element("tr");
   // the shares' bases: the photos analysed, not all of the range (a failed photo has no face),
@@ -320,7 +330,7 @@ async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: 
   } catch (error) {
     if (run !== state.run) return;  // aborted by a new drop
     for (const { index, card, file } of batch.queued.slice(next)) {
-      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [], error: `not analysed: ${error.message}` });
+      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [], error: `${NOT_ANALYSED}: ${error.message}` });
     }
   }
 }
