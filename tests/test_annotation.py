@@ -153,3 +153,32 @@ def test_a_photo_without_a_face_says_so():
     assert drawn.shape == grey.shape
     changed = np.argwhere(np.any(drawn != 128, axis=2))
     assert len(changed) and changed[:, 0].max() < 40 and changed[:, 1].max() < 200  # a line at the top left
+
+
+def test_a_legend_s_numbers_keep_off_each_other_and_the_other_faces():
+    """The numbers were drawn over each box's top whatever was there: a grid of small faces
+    came out as a block of "####"."""
+    from features.app.annotation import clear, tag_places
+
+    boxes = [(20 + 60 * column, 30 + 60 * row, 60 + 60 * column, 70 + 60 * row) for row in range(5) for column in range(5)]
+    places = tag_places((400, 400, 3), boxes, [(24, 16)] * len(boxes))
+    tags = [(x, y, x + 24, y + 16) for x, y in places]
+    for number, tag in enumerate(tags):
+        assert clear(tag, tags[:number] + tags[number + 1:])
+        assert clear(tag, boxes[:number] + boxes[number + 1:])
+
+
+def test_a_legend_wider_than_a_narrow_photo_pads_the_photo_and_a_tall_one_stays_a_jpeg(tmp_path):
+    """On a 60-px-wide photo the legend was cut at the photo's width ("-> Whit"); under a
+    65,500-px photo it took the copy past JPEG's limit, which OpenCV refused to write."""
+    from features.app.annotation import MAX_SIDE, save_rgb
+
+    narrow = np.full((400, 60, 3), 128, np.uint8)
+    drawn = annotate(narrow, [face((5, 100, 55, 150))])
+    assert drawn.shape[1] > 500 * 60 / 400 + 100  # the photo, enlarged to 500 px tall, then padded
+    assert (drawn[:500, 80:] == 48).all()  # the padding: the legend's ground
+    tall = np.full((MAX_SIDE, 40, 3), 128, np.uint8)
+    drawn = annotate(tall, [face((5, 100, 35, 130))])
+    assert max(drawn.shape[:2]) <= MAX_SIDE
+    save_rgb(tmp_path / "tall.jpg", drawn)
+    assert cv2.imread(str(tmp_path / "tall.jpg")).shape == drawn.shape

@@ -10,6 +10,10 @@ from features.labels import likeliest, type_word
 from features.numbers import fixed
 
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
+#: A face with no label: the page's grey for it.
+NO_LABEL = (138, 147, 158)
+#: The legend's ground, a dark grey the captions' black stands out on.
+LEGEND_GROUND = 48
 
 
 #: Longest side the drawing is laid out for: on a larger photo boxes and text grow with it,
@@ -59,17 +63,24 @@ def annotate(image, faces):
     places = caption_places(canvas.shape, boxes, [text.block(lines) for lines in captions], text.gap)
     for face, (left, top, right, bottom) in zip(faces, boxes):
         strongest = max(face["labels"], key=lambda name: face["scores"][name]) if face["labels"] else None
-        cv2.rectangle(canvas, (left, top), (right, bottom), COLOURS.get(strongest, (200, 200, 200)),
-                      max(2, round(2 * grow)))
+        cv2.rectangle(canvas, (left, top), (right, bottom), COLOURS.get(strongest, NO_LABEL), max(2, round(2 * grow)))
     if None not in places:
         for lines, (x, y) in zip(captions, places):
             text.draw(canvas, lines, x, y)
         return canvas
-    for number, (left, top, _, _) in enumerate(boxes, start=1):  # a legend: each face numbered on it
-        tag = [f"#{number}"]
-        width, height = text.block(tag)
-        text.draw(canvas, tag, min(max(0, left), max(0, canvas.shape[1] - width)), top - height if top >= height else top)
-    return np.vstack([canvas, legend(canvas.shape[1], captions, text)])
+    tags = [[f"#{number}"] for number in range(1, len(boxes) + 1)]  # a legend: each face numbered on it
+    for tag, (x, y) in zip(tags, tag_places(canvas.shape, boxes, [text.block(tag) for tag in tags])):
+        text.draw(canvas, tag, x, y)
+    strip = legend(canvas.shape[1], captions, text)
+    if strip.shape[1] > canvas.shape[1]:  # captions wider than a narrow photo: the photo padded, not they cut
+        canvas = np.hstack([canvas, np.full((canvas.shape[0], strip.shape[1] - canvas.shape[1], 3), LEGEND_GROUND,
+                                            np.uint8)])
+    drawn = np.vstack([canvas, strip])
+    fit = MAX_SIDE / max(drawn.shape[:2])
+    if fit < 1:  # JPEG's limit, legend included
+        size = (min(MAX_SIDE, round(drawn.shape[1] * fit)), min(MAX_SIDE, round(drawn.shape[0] * fit)))
+        drawn = cv2.resize(drawn, size, interpolation=cv2.INTER_AREA)
+    return drawn
 
 
 class Text:
@@ -101,28 +112,55 @@ class Text:
 
 def caption_places(shape, boxes, blocks, gap):
     """Top-left corner of each face's text block beside its box (``None`` where none is near:
-    :func:`block_top`), clear of every face and of the blocks placed before it; a photo
-    without a face (no box, one block) gets its block at the top left."""
+    :func:`block_top`, or where the block is wider than the photo), clear of every face and of
+    the blocks placed before it; a photo without a face (no box, one block) gets its block at
+    the top left."""
     if not boxes:
         return [(0, 0)]
     height_limit, taken, places = shape[0], list(boxes), []
     for (left, top, _, bottom), (width, height) in zip(boxes, blocks):
         x = int(np.clip(left, 0, max(0, shape[1] - width)))
-        y = block_top(x, width, height, (bottom + gap, top - height), taken, height_limit)
+        fits = width <= shape[1]
+        y = block_top(x, width, height, (bottom + gap, top - height), taken, height_limit) if fits else None
         places.append(None if y is None else (x, y))
         if y is not None:
             taken.append((x, y, x + width, y + height))
     return places
 
 
+def tag_places(shape, boxes, sizes):
+    """Top-left corner of each face's number (``sizes``: each one's width and height): over
+    its box, under it or inside its top, the first of those clear of the other faces and the
+    numbers placed before, else clear of those numbers, else over the box."""
+    placed, places = [], []
+    for number, ((left, top, right, bottom), (width, height)) in enumerate(zip(boxes, sizes)):
+        x = int(np.clip(left, 0, max(0, shape[1] - width)))
+        spots = [(x, y, x + width, y + height) for y in (top - height, bottom, top)
+                 if 0 <= y and y + height <= shape[0]] or [(x, max(0, top - height), x + width, max(height, top))]
+        faces = [box for other, box in enumerate(boxes) if other != number]
+        spot = next((s for s in spots if clear(s, faces + placed)), None) or next(
+            (s for s in spots if clear(s, placed)), spots[0])
+        placed.append(spot)
+        places.append(spot[:2])
+    return places
+
+
+def clear(rect, rects):
+    """Whether ``rect`` overlaps none of ``rects`` (each ``(x0, y0, x1, y1)``)."""
+    x0, y0, x1, y1 = rect
+    return not any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in rects)
+
+
 def legend(width, captions, text):
-    """A dark strip ``width`` wide holding every caption's block, in columns as wide as the
-    widest block (as many as fit), row after row."""
+    """A dark strip at least ``width`` wide (wider for a caption wider than that) holding
+    every caption's block, in columns as wide as the widest block (as many as fit), row
+    after row."""
     column = max(text.block(lines)[0] for lines in captions) + text.gap
+    width = max(width, column + text.gap)
     columns = max(1, (width - text.gap) // column)
     rows = [captions[i:i + columns] for i in range(0, len(captions), columns)]
     heights = [max(text.block(lines)[1] for lines in row) + text.gap for row in rows]
-    strip = np.full((sum(heights) + text.gap, width, 3), 48, np.uint8)
+    strip = np.full((sum(heights) + text.gap, width, 3), LEGEND_GROUND, np.uint8)
     y = text.gap
     for row, height in zip(rows, heights):
         for place, lines in enumerate(row):
@@ -157,8 +195,7 @@ def block_top(x, width, height, preferred, taken, canvas_height):
     the box, over it) that stays in the picture and clear of the blocks and boxes ``taken``,
     else the first clear place under the box within :data:`NEAR` block heights, else None."""
     def fits(y):
-        return 0 <= y and y + height <= canvas_height and not any(
-            x < x1 and x0 < x + width and y < y1 and y0 < y + height for x0, y0, x1, y1 in taken)
+        return 0 <= y and y + height <= canvas_height and clear((x, y, x + width, y + height), taken)
 
     below = min(max(0, preferred[0]), max(0, canvas_height - height))
     further = range(below, min(canvas_height - height, preferred[0] + NEAR * height) + 1, 4)
