@@ -443,12 +443,13 @@ def iou(box, boxes):
 
 def unnested(rows, scores):
     """``rows`` and ``scores`` without each box (``rows[:, :4]``) that lies :data:`NESTED`
-    inside a surer one's box or holds a surer one so."""
+    inside a surer one's box or holds a surer one so (a box of no area is inside none)."""
     order = np.argsort(-scores)
     kept = []
     for i in order:
         box, others = rows[i, :4], rows[kept, :4].reshape(-1, 4)
-        if not np.any(intersection(box, others) >= NESTED * np.minimum(box_area(box), box_area(others))):
+        smaller = np.minimum(box_area(box), box_area(others))
+        if not np.any((intersection(box, others) >= NESTED * smaller) & (smaller > 0)):
             kept.append(i)
     kept.sort()
     return rows[kept], scores[kept]
