@@ -278,7 +278,7 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
     # the batches' summaries, which read as the account's, folded away under the drop's
     folded = browser.find_element(By.CSS_SELECTOR, "#summaries > details.batches")
     assert not folded.get_attribute("open") and len(folded.find_elements(By.CSS_SELECTOR, ".summary")) == 2
-    assert folded.find_element(By.TAG_NAME, "summary").text == "Summaries of the 2 batches the photos were sent in"
+    assert folded.find_element(By.TAG_NAME, "summary").text == "Summaries per batch (2 batches)"
     # the shares' bases: the analysed photos (their head said "photos", under "4 photos")
     assert content_of(browser, ".summary th")[4:8] == ["label", "photos (of 2)", f"faces judged (of {sum(judged[:4])})",
                                                     "mean probability"]
@@ -556,13 +556,15 @@ def test_a_crowd_s_faces_keep_their_tags_off_each_other_and_one_not_judged_is_gr
         "return document.querySelector('#summaries .summary:last-child .error-text').textContent", stopping)
     assert partial == ("Partial: 1 of 2 photos not analysed (the server is stopping; send it again once it is "
                        "back): this summary leaves them out")
-    # downloads named by the drop, not all "results.csv"
-    browser.execute_script("window.download = (name) => { window.named = (window.named || []).concat(name); };")
+    # downloads named by the drop, not all "results.csv"; a partial summary's names what it leaves out
+    browser.execute_script("window.download = (name, text) => { window.named = (window.named || []).concat(name); "
+                           "window.text = text; };")
     for button in ("download-jsonl", "download-summary"):
         browser.find_element(By.ID, button).click()
     stamp = browser.execute_script("return state.stamp")
     assert browser.execute_script("return window.named") == [f"img2recommender-{stamp}-1-photo.jsonl",
                                                              f"img2recommender-{stamp}-1-photo-summary.json"]
+    assert json.loads(browser.execute_script("return window.text"))["not_analysed"] == ["row.jpg"]
     boxes = browser.find_elements(By.CSS_SELECTOR, ".box")
     items = browser.find_elements(By.CSS_SELECTOR, "li.face")
     assert len(boxes) == len(items) == 7

@@ -217,9 +217,14 @@ function showRecord(card, record) {
 }
 
 // A batch's summary: its photos are the cards in its range (batch: first, last), the ones
-// refused for their size (never sent, batch.refused) among the failed; with whole, the summary
-// of a drop sent in several batches, above theirs.
-function showSummary(summary, batch, whole = false) {
+// refused for their size (never sent, batch.refused) among the failed; with whole (the number
+// of batches), the summary of a drop sent in several batches, above theirs.
+// The records of photos the server never looked at.
+function notAnalysed(records) {
+  return records.filter((record) => record?.error?.startsWith(NOT_ANALYSED));
+}
+
+function showSummary(summary, batch, whole = 0) {
   const box = element("div", "summary");
   const photos = batch.last - batch.first;
   const span = whole ? ` (all ${count(photos, "photo")})` : state.total === photos ? ""
@@ -230,7 +235,7 @@ function showSummary(summary, batch, whole = false) {
     + `${count(summary.faces, "face")}${unjudged ? ` (${unjudged} not judged)` : ""}`));
   // photos the server never looked at (it stopped, or could not be reached): the summary is of
   // the others, and read as the account's whole answer
-  const left = state.records.slice(batch.first, batch.last).filter((record) => record?.error?.startsWith(NOT_ANALYSED));
+  const left = notAnalysed(state.records.slice(batch.first, batch.last));
   if (left.length) {
     box.append(element("p", "error-text", `Partial: ${left.length} of ${count(photos, "photo")} not analysed `
       + `(${left[0].error.slice(NOT_ANALYSED.length + 2)}): this summary leaves them out`));
@@ -257,7 +262,8 @@ function showSummary(summary, batch, whole = false) {
   if (whole || state.total === photos) state.summary = summary;
   if (whole) {  // the batches' own summaries, which read as the account's, folded away below it
     const folded = element("details", "batches");
-    folded.append(element("summary", "", `Summaries of the ${$("summaries").children.length} batches the photos were sent in`),
+    const shown = $("summaries").querySelectorAll(".summary").length;  // a batch the server never answered has none
+    folded.append(element("summary", "", `Summaries per batch (${shown === whole ? whole : `${shown} of ${whole}`} batches)`),
                   ...$("summaries").children);
     $("summaries").replaceChildren(box, folded);
   } else $("summaries").append(box);
@@ -267,13 +273,13 @@ function showSummary(summary, batch, whole = false) {
 // A drop sent in several batches gets a summary of all its photos too (it had one per batch
 // alone), made by the server from the records as /api/profile makes one (the refused photos'
 // records are among them, counted as failed).
-async function summariseDrop(run, signal, perCategory) {
+async function summariseDrop(run, signal, perCategory, batches) {
   try {
-    const answer = await reach(`/api/summary${perCategory ? `?per_category=${perCategory}` : ""}`, {
+    const answer = await reach(`/api/summary?per_category=${perCategory}`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(state.records), signal });
     if (!answer.ok) throw new Error((await answer.json().catch(() => ({}))).detail || `${answer.status} ${answer.statusText}`);
     const summary = await answer.json();
-    if (run === state.run) showSummary(summary.profile, { first: 0, last: state.total, refused: 0 }, true);
+    if (run === state.run) showSummary(summary.profile, { first: 0, last: state.total, refused: 0 }, batches);
   } catch (error) {
     if (run === state.run) $("summaries").prepend(element("p", "error-text", `No summary of all the photos: ${error.message}`));
   }
@@ -305,12 +311,12 @@ function answer(index, card, record) {
 
 // One batch: the server streams a line per photo, in order, then {"profile": ...}; an answer
 // that comes after a new drop (run) started is not this page's any more.
-async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: as checked at the drop; empty: the server's default
+async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: as checked at the drop
   const form = new FormData();
   for (const { file } of batch.queued) form.append("photos", file, file.name);
   let next = 0;
   try {
-    const response = await reach(`/api/profile?format=jsonl${perCategory ? `&per_category=${perCategory}` : ""}`, { method: "POST", body: form, signal });
+    const response = await reach(`/api/profile?format=jsonl&per_category=${perCategory}`, { method: "POST", body: form, signal });
     if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || `${response.status} ${response.statusText}`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
@@ -377,12 +383,9 @@ function batchesOf(photos, limits) {
 async function analyse(files) {
   const photos = files.filter((file) => PHOTO.test(file.name) || file.type.startsWith("image/"))
     .sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
-  // said once, here, not on every photo's card (the server refused each of them for it)
-  const perCategory = $("per-category");
-  $("drop-error").textContent = !photos.length
-    ? (files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})` : "No file in what was dropped or picked")
-    : perCategory.checkValidity() ? "" : `Products per category: a whole number from ${perCategory.min} to ${perCategory.max}`;
-  if (!photos.length || $("drop-error").textContent) return;
+  $("drop-error").textContent = photos.length ? ""
+    : files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})` : "No file in what was dropped or picked";
+  if (!photos.length) return;
   // said, not left out without a word (a photo without its suffix); a hidden file (a Mac's
   // .DS_Store in every folder dropped) is no one's photo
   const sent = new Set(photos);
@@ -402,8 +405,15 @@ async function analyse(files) {
     return;
   }
   if (drop !== state.drop) return;
-  // an empty box is the server's default, said in the box
+  // checked once the server has answered, as the box may have changed meanwhile; said once,
+  // here, not on every photo's card (the server refused each of them for it); an empty box
+  // is the server's default, said in the box
+  const perCategory = $("per-category");
   if (perCategory.value === "") perCategory.value = state.health.defaults.per_category;
+  if (!perCategory.checkValidity()) {
+    $("drop-error").textContent = `Products per category: a whole number from ${perCategory.min} to ${perCategory.max}`;
+    return;
+  }
   // for every batch (the box may change meanwhile), as a number: "1e1" passed the box's check
   // and the server refused it for every photo
   const perCategoryChecked = String(perCategory.valueAsNumber);
@@ -416,14 +426,14 @@ async function analyse(files) {
   $("progress-box").hidden = false;
   $("announce").textContent = $("per-category-note").textContent = "";
   Object.assign(state, { records: new Array(photos.length), done: 0, failed: 0, total: photos.length, summary: null,
-                         stamp: new Date().toISOString().slice(0, 16).replace("T", "-").replace(":", "") });
+                         stamp: new Date().toISOString().slice(0, 19).replace("T", "-").replaceAll(":", "") });
   progress();
   const batches = batchesOf(photos, state.health.limits);
   for (const batch of batches) {
     if (run !== state.run) return;
     if (batch.queued.length) await analyseBatch(batch, run, controller.signal, perCategoryChecked);
   }
-  if (batches.length > 1 && run === state.run) await summariseDrop(run, controller.signal, perCategoryChecked);
+  if (batches.length > 1 && run === state.run) await summariseDrop(run, controller.signal, perCategoryChecked, batches.length);
 }
 
 // CSV: one row per face (one per photo without a face), made by the server from the records
@@ -462,7 +472,12 @@ function wire() {
   // named by the drop's time (UTC), not all "results.csv", "results (1).csv", ...
   const named = (suffix) => `img2recommender-${state.stamp}-${count(state.total, "photo").replace(" ", "-")}${suffix}`;
   $("download-jsonl").addEventListener("click", () => download(named(".jsonl"), state.records.map((r) => JSON.stringify(r)).join("\n") + "\n", "application/x-ndjson"));
-  $("download-summary").addEventListener("click", () => download(named("-summary.json"), JSON.stringify({ profile: state.summary }, null, 2) + "\n", "application/json"));
+  // a partial summary names the photos it leaves out, as the page says it is partial
+  const summaryText = () => {
+    const left = notAnalysed(state.records).map((record) => record.image);
+    return JSON.stringify({ profile: state.summary, ...(left.length ? { not_analysed: left } : {}) }, null, 2) + "\n";
+  };
+  $("download-summary").addEventListener("click", () => download(named("-summary.json"), summaryText(), "application/json"));
   $("per-category").addEventListener("input", () => {  // the cards keep the products they were given
     $("per-category-note").textContent = state.total ? "(for the next drop)" : "";
   });
