@@ -877,6 +877,9 @@ def test_the_schema_holds_every_key_of_a_published_record():
     ({"scores": {"x\nHTTP/1.1 200 OK": "no"}}, "0.faces.0.scores.x\\nHTTP/1.1 200 OK: Input should be a valid number"),
     ({"quality": {"status": "fine"}}, "0.faces.0.quality.status: Input should be 'ok' or 'uncertain'"),
     ({"types": {"hat": {"cap": "yes"}}}, "0.faces.0.types.hat.cap: Input should be a valid number"),
+    # the rows read them (quality_reasons, product_names): unchecked, a record without them was a 500
+    ({"quality": {"status": "ok"}}, "0.faces.0.quality.reasons: Field required"),
+    ({"recommendations": [{"product_id": "HAT-003"}]}, "0.faces.0.recommendations.0.name: Field required"),
 ])
 def test_csv_of_records_of_another_shape_says_what_is_wrong(server, change, detail):
     """Each of these was written as a row of junk (a box of two numbers, a score of text or

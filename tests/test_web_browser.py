@@ -522,8 +522,8 @@ def test_the_pickers_are_reached_from_the_keyboard_and_the_drop_zone_is_no_butto
     assert browser.switch_to.active_element.get_attribute("id") == "pick-folder"
 
 
-def test_a_crowd_s_faces_keep_their_tags_off_each_other_and_one_not_judged_is_grey(server, browser, tmp_path,
-                                                                                  lfw_paths):
+def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_judged_is_grey(
+        server, browser, tmp_path, lfw_paths):
     """Six LFW photos in a row of a 1200x900 photo, the last blurred (not judged), and a
     larger face: a box under 36 px on screen shows its tag only while it or its line in the
     list is pointed at (a crowd's tags covered its faces); the face not judged has no label's

@@ -326,9 +326,10 @@ def account_headline(ordered, photos_with, photos, faces, judged):
     their order) with the photos it was seen in, else why there is no product (no photo could
     be read, no face found, none judged, or no label seen)."""
     if ordered:  # it named the first label alone, over products of all three
-        seen = "; ".join(f"{label} in {photos_with[label]}" + f" of {counted(len(photos), 'photo')}" * (not rank)
-                         for rank, label in enumerate(ordered))
-        return f"We recommend {listed(ordered)} products to this account ({seen})"
+        first, *others = ordered
+        seen = [f"{first} in {photos_with[first]} of {counted(len(photos), 'photo')}",
+                *(f"{label} in {photos_with[label]}" for label in others)]
+        return f"We recommend {listed(ordered)} products to this account ({'; '.join(seen)})"
     if not photos:
         return "No photo of this feed could be analysed: no product"
     if not faces:

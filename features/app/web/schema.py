@@ -2,8 +2,9 @@
 /api/csv checks the records it is sent against it, so that a record of another shape is
 refused with what is wrong instead of written as a row of junk.
 
-Only what a CSV row reads is checked; other keys (a quality record's figures, a product's
-name) may be there and pass as they are, but for ``types``, which the row holds whole.
+Only what a CSV row reads is checked (a quality record's status and reasons, a product's id
+and name); other keys (a quality record's figures, a product's price) may be there and pass
+as they are, but for ``types``, which the row holds whole.
 """
 from typing import Annotated, Literal
 
