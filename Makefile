@@ -56,6 +56,7 @@ bench: install-test
 	$(BIN)/python benchmarks/detection.py  # every detector candidate: benchmarks/detection_results.json
 	$(BIN)/python benchmarks/wild_dev.py --json benchmarks/wild_dev_results.json  # end to end in the wild
 	$(BIN)/python benchmarks/worker_death.py  # how long a worker's death holds the web server
+	$(BIN)/python benchmarks/skin_tone.py  # out-of-fold errors by skin tone: benchmarks/skin_tone.json
 
 clean:
 	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json artifacts/*.csv artifacts/*.png artifacts/feature-cache
