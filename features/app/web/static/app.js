@@ -216,14 +216,14 @@ function showRecord(card, record) {
   });
 }
 
-// A batch's summary: its photos are the cards in its range (batch: first, last), the ones
-// refused for their size (never sent, batch.refused) among the failed; with whole (the number
-// of batches), the summary of a drop sent in several batches, above theirs.
 // The records of photos the server never looked at.
 function notAnalysed(records) {
   return records.filter((record) => record?.error?.startsWith(NOT_ANALYSED));
 }
 
+// A batch's summary: its photos are the cards in its range (batch: first, last), the ones
+// refused for their size (never sent, batch.refused) among the failed; with whole (the number
+// of batches), the summary of a drop sent in several batches, above theirs.
 function showSummary(summary, batch, whole = 0) {
   const box = element("div", "summary");
   const photos = batch.last - batch.first;
