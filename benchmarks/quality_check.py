@@ -53,15 +53,21 @@ def summary(table, rows, thresholds):
                for j, label in enumerate(LABELS)}}
 
 
-def main(argv=None):
-    from features.model.dataset import default_data_dir
+def out_of_fold(argv, description):
+    """The model in ``--out`` (train.py's output folder), its card and its out-of-fold scores."""
     from features.model.model_io import ARTIFACTS, load_model
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, default=ARTIFACTS, help="train.py's output folder")
     args = parser.parse_args(argv)
     model, card = load_model(args.out / "model.joblib")
-    table = pd.read_csv(args.out / "oof_scores.csv")
+    return model, card, pd.read_csv(args.out / "oof_scores.csv")
+
+
+def main(argv=None):
+    from features.model.dataset import default_data_dir
+
+    model, card, table = out_of_fold(argv, __doc__.splitlines()[0])
     records = qualities(model, table["filename"])
     table = table[[r is not None for r in records]].reset_index(drop=True)
     records = [r for r in records if r is not None]

@@ -11,13 +11,11 @@ the model's stored threshold gives it (false positives), the recall, the precisi
 ROC AUC.  The angle is of the photo's pixels, so lighting moves it as much as skin does: a
 group is of photos, not of people.  Prints a table and writes ``benchmarks/skin_tone.json``.
 """
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,13 +63,9 @@ def cells(figures):
 
 
 def main(argv=None):
-    from features.model.model_io import ARTIFACTS, load_model
+    from benchmarks.quality_check import out_of_fold
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ARTIFACTS, help="train.py's output folder")
-    args = parser.parse_args(argv)
-    model, card = load_model(args.out / "model.joblib")
-    table = pd.read_csv(args.out / "oof_scores.csv")
+    model, card, table = out_of_fold(argv, __doc__.splitlines()[0])
     table["ita"] = skin_angles(model, table["filename"])
     result = {"model_thresholds": card["thresholds"], "faces_without_an_angle": int(table["ita"].isna().sum()),
               "groups": {}}
