@@ -318,6 +318,48 @@ def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):
     assert browser.find_element(By.ID, "download-jsonl").is_enabled()
 
 
+def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_the_drop(limited, browser, lfw_paths):
+    """Stop, while a drop of 10 requests is analysed: the photos without an answer say they
+    were not analysed, nothing more arrives, and the photos answered are summarised, the
+    summary saying it is partial (only a new drop stopped one); Retry sends those photos and
+    the drop ends as if never stopped."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(limited + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    assert not browser.find_element(By.ID, "progress-box").is_displayed()  # before a drop (it showed, empty)
+    browser.find_element(By.ID, "pick").send_keys("\n".join(lfw_paths[:30]))
+    WebDriverWait(browser, 120, poll_frequency=0.05).until(
+        lambda page: page.find_element(By.ID, "progress-text").text != "0 of 30 photos")
+    browser.find_element(By.ID, "stop").click()
+    WebDriverWait(browser, 60).until(lambda page: page.find_elements(By.CSS_SELECTOR, ".summary"))
+    stopped = "not analysed: stopped on this page before its answer came"
+    statuses = text_of(browser, "#photos .status")
+    left = statuses.count(f"error: {stopped}")
+    assert 0 < left < 30 and all("error" not in status for status in statuses[:30 - left]), statuses
+    said = browser.find_element(By.ID, "progress-text").text
+    assert said == f"30 of 30 photos ({left} not analysed)"
+    assert not browser.find_element(By.ID, "stop").is_displayed()
+    time.sleep(3)  # time for the stopped requests' next answers, were they still read
+    assert text_of(browser, "#photos .status") == statuses
+    assert content_of(browser, ".summary h2")[0].startswith("Account summary (all 30 photos): ")
+    assert content_of(browser, ".summary p.muted")[0].startswith(f"30 photos (0 failed, {left} not analysed), ")
+    assert content_of(browser, ".summary .error-text")[0] == (
+        f"Partial: {left} of 30 photos not analysed (stopped on this page before its answer came): "
+        "this summary leaves them out")
+    browser.find_element(By.ID, "retry").click()
+    WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "30 of 30 photos"
+                                      and page.find_elements(By.CSS_SELECTOR, ".summary"))
+    assert all("error" not in status for status in text_of(browser, "#photos .status"))
+    assert browser.execute_script("return state.records.map((record) => record.image)") == [
+        Path(path).name for path in lfw_paths[:30]]
+    assert len(content_of(browser, ".summary")) == 1 and not content_of(browser, ".summary .error-text")
+    assert browser.find_element(By.ID, "download-summary").is_enabled()
+
+
 def test_a_download_that_fails_says_so(trained, browser, tmp_path):
     """The CSV is made by the server: when it cannot answer (here it has stopped), the page
     says so beside the button, not only in the browser's console."""
@@ -419,7 +461,7 @@ def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(tr
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/profile*"]})
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[1]))
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                         == "1 of 1 photo (1 failed)")
+                                         == "1 of 1 photo (1 not analysed)")
         assert text_of(browser, "#photos .status") == [f"error: not analysed: {unreachable}"]
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
@@ -666,9 +708,13 @@ def cutting_proxy(upstream):
         proxy.server_close()
 
 
-def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out(server, browser):
+def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry_sends_them(server, browser):
     """An answer that ends cleanly before every photo has its line (a proxy's doing): the
-    photos left out say so, and the count says they failed; they said "waiting…" for good."""
+    photos left out say so, and the count says they were not analysed; they said "waiting…"
+    for good.  Retry sends them again, each card answered in place (here cut short again
+    after one photo, so twice), and the summary is of the whole drop, partial until every
+    photo has its answer; the drop was to be made again whole."""
+    from features.products.recommendations import load_catalog, profile
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -677,7 +723,31 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out(server, bro
         WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
         browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:3])))
         WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                          == "3 of 3 photos (2 failed)")
+                                          == "3 of 3 photos (2 not analysed)")
         statuses = text_of(browser, "#photos .status")
-    cut_short = "the server's answer ended before this photo's line (cut short on the way); try again"
-    assert "error" not in statuses[0] and statuses[1:] == [f"error: not analysed: {cut_short}"] * 2, statuses
+        cut_short = "the server's answer ended before this photo's line (cut short on the way); try again"
+        assert "error" not in statuses[0] and statuses[1:] == [f"error: not analysed: {cut_short}"] * 2, statuses
+        assert not browser.find_elements(By.CSS_SELECTOR, ".summary")  # the answer's last line, cut off
+        first = browser.find_element(By.CSS_SELECTOR, "#photos .photo").text
+        retry = browser.find_element(By.ID, "retry")
+        assert retry.text == "Retry the 2 photos not analysed"
+        retry.click()
+        WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                          == "3 of 3 photos (1 not analysed)" and page.find_elements(By.CSS_SELECTOR, ".summary"))
+        statuses = text_of(browser, "#photos .status")
+        assert "error" not in statuses[1] and statuses[2] == f"error: not analysed: {cut_short}", statuses
+        assert text_of(browser, ".summary .error-text") == [
+            f"Partial: 1 of 3 photos not analysed ({cut_short}): this summary leaves them out"]
+        assert browser.find_element(By.ID, "retry").text == "Retry the 1 photo not analysed"
+        browser.find_element(By.ID, "retry").click()
+        WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "3 of 3 photos"
+                                          and page.find_elements(By.CSS_SELECTOR, ".summary"))
+        assert not browser.find_element(By.ID, "retry").is_displayed()
+        assert browser.find_element(By.CSS_SELECTOR, "#photos .photo").text == first  # kept as it was
+        records = browser.execute_script("return state.records")
+    files = [("photos", (p.name, p.read_bytes())) for p in PHOTOS[:3]]
+    direct = httpx.post(server + "/api/analyze", files=files, timeout=300).json()
+    assert records == direct  # each photo's answer, whichever request brought it
+    whole = profile(records, load_catalog())["profile"]
+    assert content_of(browser, ".summary h2") == [f"Account summary: {whole['headline']}"]
+    assert not content_of(browser, ".summary .error-text")

@@ -13,13 +13,17 @@ const UNREACHABLE = "the server cannot be reached (stopped or restarting); try a
 // that cut it short): its cards said "waiting…" for good
 const CUT_SHORT = "the server's answer ended before this photo's line (cut short on the way); try again";
 // how a photo's error begins when the server never looked at it (the page's own, or the
-// server's when it stops: features/app/web/app.py, STOPPING)
+// server's when it stops: features/app/web/app.py, STOPPING); such a photo can be sent again
 const NOT_ANALYSED = "not analysed";
-// drop: the last drop made (it waits for the server's health); run: the drop being analysed
-// (a new drop cancels the last: its late answers are ignored); summary: the summary of all
-// of it, once there; stamp: when it was made, in the downloads' names
+// the photos of a drop its Stop button left unanswered
+const STOPPED = "stopped on this page before its answer came";
+// drop: the last drop made or retried (it waits for the server's health); run: the drop being
+// analysed (a new drop, a retry or Stop cancels the last: its late answers are ignored); files:
+// its photos, in card order, sent again by a retry; batches: how many requests it took;
+// perCategory: its products per category, as checked; summary: the summary of all of it, once
+// there; stamp: when it was made, in the downloads' names
 const state = { health: null, records: [], done: 0, failed: 0, total: 0, drop: 0, run: 0, controller: null,
-                summary: null, stamp: "" };
+                files: [], batches: 0, perCategory: "", summary: null, stamp: "" };
 const $ = (id) => document.getElementById(id);
 
 // "1 photo", "12 photos".
@@ -216,9 +220,13 @@ function showRecord(card, record) {
   });
 }
 
-// The records of photos the server never looked at.
+// Whether the server never looked at a record's photo (a retry sends it again).
+function unanalysed(record) {
+  return Boolean(record?.error?.startsWith(NOT_ANALYSED));
+}
+
 function notAnalysed(records) {
-  return records.filter((record) => record?.error?.startsWith(NOT_ANALYSED));
+  return records.filter(unanalysed);
 }
 
 // A batch's summary: its photos are the cards in its range (batch: first, last), the ones
@@ -230,12 +238,14 @@ function showSummary(summary, batch, whole = 0) {
   const span = whole ? ` (all ${count(photos, "photo")})` : state.total === photos ? ""
     : photos === 1 ? ` (photo ${batch.last})` : ` (photos ${batch.first + 1}–${batch.last})`;
   box.append(element("h2", "", `Account summary${span}: ${summary.headline}`));
-  const unjudged = summary.faces - summary.faces_judged;
-  box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused} failed), `
-    + `${count(summary.faces, "face")}${unjudged ? ` (${unjudged} not judged)` : ""}`));
-  // photos the server never looked at (it stopped, or could not be reached): the summary is of
-  // the others, and read as the account's whole answer
+  // photos the server never looked at (it stopped, or could not be reached, or Stop was
+  // pressed): the summary is of the others, and read as the account's whole answer; they are
+  // not counted as failed (nothing was wrong with them)
   const left = notAnalysed(state.records.slice(batch.first, batch.last));
+  const unjudged = summary.faces - summary.faces_judged;
+  box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused - left.length} failed`
+    + `${left.length ? `, ${left.length} not analysed` : ""}), `
+    + `${count(summary.faces, "face")}${unjudged ? ` (${unjudged} not judged)` : ""}`));
   if (left.length) {
     box.append(element("p", "error-text", `Partial: ${left.length} of ${count(photos, "photo")} not analysed `
       + `(${left[0].error.slice(NOT_ANALYSED.length + 2)}): this summary leaves them out`));
@@ -288,17 +298,26 @@ async function summariseDrop(run, signal, perCategory, batches) {
 function progress() {
   $("progress").max = state.total;
   $("progress").value = state.done;
-  // the failed said beside the count: a server stopped mid-drop read "152 of 152 photos", its
-  // 115 unanswered cards to be found by scrolling
-  $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}${state.failed ? ` (${state.failed} failed)` : ""}`;
+  // the failed and those not analysed said beside the count: a server stopped mid-drop read
+  // "152 of 152 photos", its 115 unanswered cards to be found by scrolling; then "(115
+  // failed)", though nothing was wrong with them
+  const left = notAnalysed(state.records).length;
+  const said = [[state.failed - left, "failed"], [left, "not analysed"]].filter(([n]) => n).map((part) => part.join(" "));
+  $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}${said.length ? ` (${said.join(", ")})` : ""}`;
   if (state.done === state.total) $("announce").textContent = `Done: ${$("progress-text").textContent}`;
   downloads();
 }
 
+// What the buttons beside the progress bar offer: the downloads once every photo has its
+// answer, Stop until then, and then a retry of the photos the server never looked at.
 function downloads() {
   const finished = state.done === state.total;
   $("download-jsonl").disabled = $("download-csv").disabled = !finished;
   $("download-summary").disabled = !(finished && state.summary);
+  $("stop").hidden = finished;
+  const left = notAnalysed(state.records).length;
+  $("retry").hidden = !(finished && left);
+  $("retry").textContent = `Retry the ${count(left, "photo")} not analysed`;
 }
 
 function answer(index, card, record) {
@@ -328,7 +347,7 @@ async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: 
       buffer = lines.pop();
       for (const line of lines.filter(Boolean)) {
         const data = JSON.parse(line);
-        if (data.profile) showSummary(data.profile, batch);
+        if (data.profile) { if (!batch.retried) showSummary(data.profile, batch); }
         else { const { index, card, file } = batch.queued[next++]; answer(index, card, { ...data, image: nameOf(file) }); }
       }
     }
@@ -417,23 +436,83 @@ async function analyse(files) {
   // for every batch (the box may change meanwhile), as a number: "1e1" passed the box's check
   // and the server refused it for every photo
   const perCategoryChecked = String(perCategory.valueAsNumber);
-  const run = ++state.run;
-  state.controller?.abort();
-  const controller = state.controller = new AbortController();
+  const [run, signal] = newRun();
   $("photos").replaceChildren();
   $("summaries").replaceChildren();
   $("download-error").textContent = "";
   $("progress-box").hidden = false;
   $("announce").textContent = $("per-category-note").textContent = "";
   Object.assign(state, { records: new Array(photos.length), done: 0, failed: 0, total: photos.length, summary: null,
+                         files: photos, batches: 0, perCategory: perCategoryChecked,
                          stamp: new Date().toISOString().slice(0, 19).replace("T", "-").replaceAll(":", "") });
   progress();
   const batches = batchesOf(photos, state.health.limits);
+  state.batches = batches.length;
   for (const batch of batches) {
     if (run !== state.run) return;
-    if (batch.queued.length) await analyseBatch(batch, run, controller.signal, perCategoryChecked);
+    if (batch.queued.length) await analyseBatch(batch, run, signal, perCategoryChecked);
   }
-  if (batches.length > 1 && run === state.run) await summariseDrop(run, controller.signal, perCategoryChecked, batches.length);
+  if (batches.length > 1 && run === state.run) await summariseDrop(run, signal, perCategoryChecked, batches.length);
+}
+
+// A new run (a drop, a retry, a stop): the one before is cancelled, its request aborted and
+// whatever of it still arrives ignored.
+function newRun() {
+  state.controller?.abort();
+  state.controller = new AbortController();
+  return [++state.run, state.controller.signal];
+}
+
+// Stop: the photos still waiting are not analysed (a retry sends them), and the photos
+// answered so far are summarised, the summary saying it is partial (a drop of one request
+// had none: its summary comes after its last photo).
+async function stop() {
+  const [run, signal] = newRun();
+  const cards = $("photos").children;
+  for (let index = 0; index < state.total; index++) {
+    if (!state.records[index]) {
+      answer(index, cards[index], { image: nameOf(state.files[index]), width: null, height: null, faces: [],
+                                    error: `${NOT_ANALYSED}: ${STOPPED}` });
+    }
+  }
+  if (notAnalysed(state.records).length < state.total) {
+    await summariseDrop(run, signal, state.perCategory, state.batches > 1 ? state.batches : 0);
+  }
+}
+
+// Retry: the photos the server never looked at are sent again, in batches as a drop's, each
+// card answered in place; the others keep their answers, and one summary of the whole drop
+// replaces the summaries shown (one of a batch was of the photos answered then).
+async function retry() {
+  const drop = ++state.drop;
+  try {
+    await loadHealth();
+  } catch (error) {
+    if (drop === state.drop) $("drop-error").textContent = `Nothing was sent: ${error.message}`;
+    return;
+  }
+  if (drop !== state.drop) return;
+  $("drop-error").textContent = "";
+  const [run, signal] = newRun();
+  const cards = $("photos").children;
+  const queued = state.records.flatMap((record, index) => (unanalysed(record)
+    ? [{ index, card: cards[index], file: state.files[index] }] : []));
+  for (const { index, card } of queued) {
+    state.records[index] = undefined;
+    card.classList.remove("error");
+    card.querySelector(".status").textContent = "waiting…";
+    card.querySelector(".boxes").replaceChildren();
+    card.querySelector(".faces").replaceChildren();
+  }
+  Object.assign(state, { done: state.done - queued.length, failed: state.failed - queued.length, summary: null });
+  $("summaries").replaceChildren();
+  progress();
+  const size = state.health.limits.max_photos;
+  for (let first = 0; first < queued.length; first += size) {
+    if (run !== state.run) return;
+    await analyseBatch({ queued: queued.slice(first, first + size), retried: true }, run, signal, state.perCategory);
+  }
+  if (run === state.run) await summariseDrop(run, signal, state.perCategory, 0);
 }
 
 // CSV: one row per face (one per photo without a face), made by the server from the records
@@ -481,6 +560,8 @@ function wire() {
   $("per-category").addEventListener("input", () => {  // the cards keep the products they were given
     $("per-category-note").textContent = state.total ? "(for the next drop)" : "";
   });
+  $("stop").addEventListener("click", stop);
+  $("retry").addEventListener("click", retry);
   $("download-csv").addEventListener("click", async () => {
     $("download-error").textContent = "";
     try {
