@@ -360,6 +360,32 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     assert browser.find_element(By.ID, "download-summary").is_enabled()
 
 
+def test_the_csv_downloaded_is_the_api_s_behind_a_byte_order_mark_for_spreadsheets(server, browser, tmp_path):
+    """The CSV button's file, as the browser saves it: the API's CSV for the same records
+    behind UTF-8's byte-order mark, without which Excel read "Café Zoë.jpg" in the system's
+    code page ("CafÃ© ZoÃ«.jpg"), under the drop's name."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    photo = tmp_path / "Café Zoë.jpg"
+    shutil.copy(PHOTOS[0], photo)
+    saved = tmp_path / "downloads"
+    saved.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(saved)})
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys(str(photo))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+    browser.find_element(By.ID, "download-csv").click()
+    WebDriverWait(browser, 30).until(lambda _: [p for p in saved.iterdir() if p.suffix == ".csv"])
+    [file] = saved.iterdir()
+    assert file.name == f"img2recommender-{browser.execute_script('return state.stamp')}-1-photo.csv"
+    records = browser.execute_script("return JSON.stringify(state.records)")  # in its keys' order, as sent
+    api = httpx.post(server + "/api/csv", content=records, headers={"Content-Type": "application/json"}).content
+    assert not api.startswith(b"\xef\xbb\xbf") and file.read_bytes() == b"\xef\xbb\xbf" + api
+    assert file.read_text(encoding="utf-8-sig").splitlines()[1].startswith("Café Zoë.jpg,")
+
+
 def test_a_download_that_fails_says_so(trained, browser, tmp_path):
     """The CSV is made by the server: when it cannot answer (here it has stopped), the page
     says so beside the button, not only in the browser's console."""

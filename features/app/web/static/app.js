@@ -565,7 +565,9 @@ function wire() {
   $("download-csv").addEventListener("click", async () => {
     $("download-error").textContent = "";
     try {
-      download(named(".csv"), await csvText(state.records), "text/csv");
+      // behind a byte-order mark: Excel reads a CSV without one in the system's code page
+      // ("Café.jpg" read "CafÃ©.jpg"); the API's CSV, for programs, has none
+      download(named(".csv"), `\ufeff${await csvText(state.records)}`, "text/csv");
     } catch (error) {
       $("download-error").textContent = `The CSV could not be made: ${error.message}`;
     }
