@@ -38,6 +38,23 @@ def test_modes_convert_to_rgb(tmp_path, portrait, mode):
     assert np.abs(image.astype(float) - reference).mean() < tolerance
 
 
+def test_heic_is_read_upright_as_a_jpeg_is(tmp_path, portrait):
+    """An iPhone's photos are HEIC: read as the others, turned by their EXIF orientation as a
+    JPEG is (libheif turns them itself; turned twice, they would lie on their side)."""
+    import pillow_heif  # its encoder: the project reads HEIC with pi-heif, a decoder alone
+
+    path = tmp_path / "IMG_0001.HEIC"
+    pillow_heif.from_pillow(portrait).save(path, quality=90)
+    image = load_image(path)
+    assert image.shape == (109, 89, 3) and np.abs(image.astype(float) - np.asarray(portrait, dtype=float)).mean() < 12
+    turned = Image.Exif()
+    turned[0x0112] = 6  # "rotate 90° clockwise to view"
+    pillow_heif.from_pillow(portrait).save(path, quality=90, exif=turned.tobytes())
+    upright = load_image(save(tmp_path, "turned.jpg", portrait, exif=turned.tobytes(), quality=95))
+    assert upright.shape == (89, 109, 3)
+    assert np.abs(load_image(path).astype(float) - upright.astype(float)).mean() < 12
+
+
 def test_sixteen_bit_png_keeps_its_range(tmp_path, portrait):
     gray = np.asarray(portrait.convert("L"), dtype=np.uint16) * 257
     path = save(tmp_path, "deep.png", Image.fromarray(gray))

@@ -93,11 +93,13 @@ def test_missing_path_is_reported_not_fatal(trained, tmp_path):
     assert result.returncode == 1
 
 
-def test_a_folder_s_avif_and_jpe_photos_are_read(trained, tmp_path):
-    """Pillow decodes both, and each was analysed when named, but a folder scan passed them
-    over: a folder of AVIF photos had "no photos"."""
+def test_a_folder_s_avif_heic_and_jpe_photos_are_read(trained, tmp_path):
+    """Pillow decodes AVIF and JPE, and each was analysed when named, but a folder scan passed
+    them over: a folder of AVIF photos had "no photos".  An iPhone's HEIC was not read at all,
+    and a folder of them had "no photos" too."""
     import re
 
+    import pillow_heif  # its encoder: the project reads HEIC with pi-heif, a decoder alone
     from PIL import Image
 
     from features.vision.images import PHOTO_SUFFIXES
@@ -105,9 +107,11 @@ def test_a_folder_s_avif_and_jpe_photos_are_read(trained, tmp_path):
     with Image.open(TWO_PEOPLE) as photo:
         photo.save(tmp_path / "people.avif")
         photo.save(tmp_path / "people.jpe", format="JPEG")
+        pillow_heif.from_pillow(photo).save(tmp_path / "IMG_0001.HEIC", quality=90)  # as an iPhone names it
     result = run(trained, tmp_path, "--json")
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert result.returncode == 0 and [Path(r["image"]).name for r in records] == ["people.avif", "people.jpe"]
+    assert result.returncode == 0, result.stderr
+    assert [Path(r["image"]).name for r in records] == ["IMG_0001.HEIC", "people.avif", "people.jpe"]
     assert all(len(r["faces"]) == 2 for r in records)
     page = re.search(r"const PHOTO = /\\.\((.*?)\)\$/i", (ROOT / "features/app/web/static/app.js").read_text())
     assert all(re.fullmatch(page.group(1), suffix[1:]) for suffix in PHOTO_SUFFIXES)  # the page's drop reads them too

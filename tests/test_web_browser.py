@@ -439,8 +439,8 @@ def test_a_wrong_products_per_category_or_no_photo_is_said_once_and_nothing_is_s
     box.clear()
     box.send_keys("1")
     browser.find_element(By.ID, "pick").send_keys(str(notes))
-    assert browser.find_element(By.ID, "drop-error").text == ("No photo among the 1 file(s) (JPEG, PNG, WebP, AVIF, GIF, "
-                                                              "BMP or TIFF)")
+    assert browser.find_element(By.ID, "drop-error").text == ("No photo among the 1 file(s) (JPEG, PNG, WebP, AVIF, HEIC, "
+                                                              "GIF, BMP or TIFF)")
     browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
     WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
     assert browser.find_element(By.ID, "drop-error").text == ""
@@ -454,8 +454,8 @@ def test_a_wrong_products_per_category_or_no_photo_is_said_once_and_nothing_is_s
     browser.find_element(By.ID, "pick").send_keys(f"{notes}\n{PHOTOS[0]}")
     WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
     assert not browser.find_elements(By.CSS_SELECTOR, "#photos .photo.error")
-    assert browser.find_element(By.ID, "drop-error").text == ("1 file not sent, not a photo (JPEG, PNG, WebP, AVIF, GIF, "
-                                                              "BMP or TIFF): notes.txt")
+    assert browser.find_element(By.ID, "drop-error").text == ("1 file not sent, not a photo (JPEG, PNG, WebP, AVIF, HEIC, "
+                                                              "GIF, BMP or TIFF): notes.txt")
     faces = httpx.post(server + "/api/analyze", params={"per_category": 2},
                        files=[("photos", (PHOTOS[0].name, PHOTOS[0].read_bytes()))], timeout=300).json()[0]["faces"]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#photos .product")) == sum(len(f["recommendations"]) for f in faces)
@@ -527,22 +527,26 @@ def test_photos_of_one_name_in_two_folders_are_told_apart(server, browser, tmp_p
 
 
 def test_a_photo_the_browser_cannot_show_gets_a_note_not_boxes_over_a_broken_image(server, browser, tmp_path):
-    """Chromium shows no TIFF: the card had a broken-image icon with the face boxes drawn over
-    it, a 5-px sliver.  The server analyses it all the same; the card says there is no preview."""
+    """Chromium shows no TIFF and no HEIC: the card had a broken-image icon with the face
+    boxes drawn over it, a 5-px sliver.  The server analyses them all the same (an iPhone's
+    HEIC was "not a photo", not sent); the card says there is no preview."""
+    import pillow_heif  # its encoder: the project reads HEIC with pi-heif, a decoder alone
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    photo = tmp_path / "Elton_John_0004.tif"
-    Image.open(PHOTOS[1]).save(photo)
+    photos = [tmp_path / "Elton_John_0004.tif", tmp_path / "IMG_0001.HEIC"]
+    Image.open(PHOTOS[1]).save(photos[0])
+    pillow_heif.from_pillow(Image.open(PHOTOS[1])).save(photos[1], quality=90)
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
-    browser.find_element(By.ID, "pick").send_keys(str(photo))
-    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
-    card = browser.find_element(By.CSS_SELECTOR, "#photos .photo")
-    assert card.find_element(By.CSS_SELECTOR, ".status").text.startswith("250×250: 1 face")
-    assert text_of(card, ".preview-note") == ["(no preview: the browser cannot show this file)"]
-    assert not card.find_element(By.CSS_SELECTOR, ".frame").is_displayed()
+    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, photos)))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos")
+    assert browser.find_element(By.ID, "drop-error").text == ""
+    for card in browser.find_elements(By.CSS_SELECTOR, "#photos .photo"):
+        assert card.find_element(By.CSS_SELECTOR, ".status").text.startswith("250×250: 1 face")
+        assert text_of(card, ".preview-note") == ["(no preview: the browser cannot show this file)"]
+        assert not card.find_element(By.CSS_SELECTOR, ".frame").is_displayed()
 
 
 def test_a_summary_gives_no_share_of_nothing(server, browser, tmp_path, no_face_image):
@@ -689,7 +693,7 @@ def test_a_dropped_folder_is_analysed_with_its_folders_in_the_names_and_an_empty
     drop_onto_the_page(browser, [tmp_path / "trip"])
     WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos")
     assert browser.find_element(By.ID, "drop-error").text == ("1 file not sent, not a photo (JPEG, PNG, WebP, AVIF, "
-                                                              "GIF, BMP or TIFF): trip/notes.txt")
+                                                              "HEIC, GIF, BMP or TIFF): trip/notes.txt")
     assert text_of(browser, "#photos h2.name") == ["trip/a.jpg", "trip/day2/b.jpg"]
     assert browser.execute_script("return state.records.map((r) => r.image)") == ["trip/a.jpg", "trip/day2/b.jpg"]
     assert all(record["faces"] for record in browser.execute_script("return state.records"))

@@ -7,7 +7,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pi_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+# HEIC, an iPhone's photos as it takes them (the default since iOS 11), read as Pillow's own
+# formats are: a folder of them was "no photos found", each given alone "not a recognised
+# image format".  pi-heif: libheif's decoder alone (pillow-heif's wheel adds an encoder).
+pi_heif.register_heif_opener()
 
 #: Photos with more pixels than this are refused before decoding (decompression bombs).
 MAX_PIXELS = 50_000_000
@@ -16,8 +22,8 @@ MAX_PIXELS = 50_000_000
 #: its name (a ``photo.jpg``); no photo comes as PostScript.
 UNREAD_FORMATS = frozenset({"EPS"})
 #: Every suffix read as a photo when a folder is scanned (Pillow decodes each of them).
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif",
-                            ".tiff"})
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".avif", ".heic", ".heif", ".gif",
+                            ".bmp", ".tif", ".tiff"})
 
 
 class ImageError(ValueError):
@@ -78,7 +84,8 @@ def load_image(path):
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
         if isinstance(exc, OSError) and exc.strerror:  # the system's reason (a symlink loop), not the decoder's
             raise ImageError(path, f"cannot read the file ({exc.strerror})") from None
-        raise ImageError(path, f"corrupt or truncated image ({exc})") from None
+        # on one line: libheif's reasons end with a line break
+        raise ImageError(path, f"corrupt or truncated image ({' '.join(str(exc).split())})") from None
 
 
 @functools.cache

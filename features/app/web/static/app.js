@@ -2,8 +2,8 @@
 // done, then the account summary); each photo is drawn as its line arrives.
 "use strict";
 
-const PHOTO = /\.(jpe?g|jpe|jfif|png|webp|avif|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
-const PHOTO_KINDS = "JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF";
+const PHOTO = /\.(jpe?g|jpe|jfif|png|webp|avif|hei[cf]|gif|bmp|tiff?)$/i;  // what recommend.py reads from a folder
+const PHOTO_KINDS = "JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF";
 // a face box narrower than this on screen shows its tag only while pointed at: a crowd's tags
 // covered its faces and each other
 const SMALL_BOX = 36;
