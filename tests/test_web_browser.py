@@ -599,7 +599,8 @@ def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_ju
     """Six LFW photos in a row of a 1200x900 photo, the last blurred (not judged), and a
     larger face: a box under 36 px on screen shows its tag only while it or its line in the
     list is pointed at (a crowd's tags covered its faces); the face not judged has no label's
-    colour in its bars (beard 0.87 past its threshold, beside "not judged")."""
+    colour in its bars (beard 0.87 past its threshold, beside "not judged"); the faces
+    without a product can be left out of the list (a crowd's made a page 15,000 px long)."""
     from PIL import Image, ImageFilter
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -654,6 +655,12 @@ def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_ju
              for item in items for fill in item.find_elements(By.CSS_SELECTOR, ".fill")]
     grey = "rgba(138, 147, 158, 1)"  # --none-box
     assert [fills[3 * i:3 * i + 3] == [grey] * 3 for i in range(7)] == [i in unjudged for i in range(7)]
+    # the faces without a product left out of the list on request, each face keeping its box's number
+    browser.find_element(By.ID, "only-products").click()
+    given = [bool(face["recommendations"]) for face in records[0]["faces"]]
+    assert not all(given) and [item.is_displayed() for item in items] == given
+    assert [item.get_attribute("value") for item in items] == [str(n) for n in range(1, 8)]
+    assert all(box.is_displayed() for box in boxes if "small" not in box.get_attribute("class"))
 
 
 def drop_onto_the_page(browser, paths):

@@ -210,7 +210,9 @@ function showRecord(card, record) {
     });
     box.append(element("span", "", `#${number + 1}`));
     boxes.append(box);
-    const item = element("li", `face${face.quality.status === "ok" ? "" : " unjudged"}`);
+    const item = element("li", `face${face.quality.status === "ok" ? "" : " unjudged"}`
+      + `${face.recommendations.length ? "" : " no-products"}`);
+    item.value = number + 1;  // its box's number, with the faces above it hidden or not
     linked(box, item);
     for (const [label, probability] of Object.entries(face.scores)) item.append(scoreBar(label, probability, thresholds[label]));
     item.append(labelChips(face));
@@ -560,6 +562,9 @@ function wire() {
   $("per-category").addEventListener("input", () => {  // the cards keep the products they were given
     $("per-category-note").textContent = state.total ? "(for the next drop)" : "";
   });
+  // a crowd's faces without a product hidden from the list (7 crowd photos: 190 faces, a
+  // page 15,000 px long); their boxes stay
+  $("only-products").addEventListener("change", (event) => $("photos").classList.toggle("only-products", event.target.checked));
   $("stop").addEventListener("click", stop);
   $("retry").addEventListener("click", retry);
   $("download-csv").addEventListener("click", async () => {
