@@ -55,6 +55,28 @@ def test_heic_is_read_upright_as_a_jpeg_is(tmp_path, portrait):
     assert np.abs(load_image(path).astype(float) - upright.astype(float)).mean() < 12
 
 
+def test_heic_of_several_images_is_read_at_its_primary_one(tmp_path):
+    """A HEIF may hold several images (a burst, a depth map) and names one primary: the photo."""
+    import pillow_heif
+
+    heif = pillow_heif.from_pillow(Image.new("RGB", (64, 48), (255, 0, 0)))
+    heif.add_from_pillow(Image.new("RGB", (32, 40), (0, 0, 255)))
+    heif.save(tmp_path / "burst.heic", quality=90, primary_index=1)
+    image = load_image(tmp_path / "burst.heic")
+    assert image.shape == (40, 32, 3) and image[..., 2].mean() > 240  # it read the first, red one
+
+
+def test_an_avif_that_names_itself_heif_is_read_as_avif(tmp_path, portrait):
+    """An AVIF may give HEIF's brand ``mif1`` first: the HEIC reader, tried first, claimed it
+    and could not decode it ("corrupt or truncated image")."""
+    path = save(tmp_path, "photo.avif", portrait)
+    data = bytearray(path.read_bytes())
+    assert data[4:8] == b"ftyp"
+    data[8:12] = b"mif1"  # the major brand
+    path.write_bytes(bytes(data))
+    assert np.abs(load_image(path).astype(float) - np.asarray(portrait, dtype=float)).mean() < 12
+
+
 def test_sixteen_bit_png_keeps_its_range(tmp_path, portrait):
     gray = np.asarray(portrait.convert("L"), dtype=np.uint16) * 257
     path = save(tmp_path, "deep.png", Image.fromarray(gray))

@@ -343,6 +343,7 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     said = browser.find_element(By.ID, "progress-text").text
     assert said == f"30 of 30 photos ({left} not analysed)"
     assert not browser.find_element(By.ID, "stop").is_displayed()
+    assert browser.switch_to.active_element.get_attribute("id") == "retry"  # not lost with the Stop pressed
     time.sleep(3)  # time for the stopped requests' next answers, were they still read
     assert text_of(browser, "#photos .status") == statuses
     assert content_of(browser, ".summary h2")[0].startswith("Account summary (all 30 photos): ")
@@ -384,6 +385,35 @@ def test_the_csv_downloaded_is_the_api_s_behind_a_byte_order_mark_for_spreadshee
     api = httpx.post(server + "/api/csv", content=records, headers={"Content-Type": "application/json"}).content
     assert not api.startswith(b"\xef\xbb\xbf") and file.read_bytes() == b"\xef\xbb\xbf" + api
     assert file.read_text(encoding="utf-8-sig").splitlines()[1].startswith("Café Zoë.jpg,")
+
+
+def test_a_retry_says_a_photo_over_a_limit_lowered_since_the_drop_on_its_card(server, browser):
+    """A server restarted with a lower size limit between a drop and its retry (its health
+    answer made so here): the photo now over it is said on its card, as at a drop, not sent
+    (its 413 failed every photo of its request, at every retry)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/profile*"]})
+    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:2])))
+    WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                     == "2 of 2 photos (2 not analysed)")
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    limit = PHOTOS[0].stat().st_size - 1  # the first photo one byte over it, the second under it
+    assert PHOTOS[1].stat().st_size <= limit
+    browser.execute_script("const asked = loadHealth; "
+                           "loadHealth = async () => { await asked(); state.health.limits.max_photo_bytes = arguments[0]; }",
+                           limit)
+    browser.find_element(By.ID, "retry").click()
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                      == "2 of 2 photos (1 failed)")
+    statuses = text_of(browser, "#photos .status")
+    assert statuses[0].startswith("error: ") and "is over the limit of" in statuses[0] and "not analysed" not in statuses[0]
+    assert statuses[1].startswith("250×250: ")
+    assert not browser.find_element(By.ID, "retry").is_displayed()
 
 
 def test_a_download_that_fails_says_so(trained, browser, tmp_path):
@@ -489,6 +519,8 @@ def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(tr
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
                                          == "1 of 1 photo (1 not analysed)")
         assert text_of(browser, "#photos .status") == [f"error: not analysed: {unreachable}"]
+        red = browser.find_element(By.CSS_SELECTOR, ".error-text").value_of_css_property("color")
+        assert browser.find_element(By.CSS_SELECTOR, "#photos .status").value_of_css_property("color") == red  # was grey
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
         WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
@@ -768,6 +800,15 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry
         first = browser.find_element(By.CSS_SELECTOR, "#photos .photo").text
         retry = browser.find_element(By.ID, "retry")
         assert retry.text == "Retry the 2 photos not analysed"
+        # a server restarted with another model since the drop: nothing sent (one drop, two models)
+        model = browser.execute_script("const model = state.model; state.model = '0'.repeat(64); return model")
+        retry.click()
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
+        assert browser.find_element(By.ID, "drop-error").text == (
+            f"Not sent: the server now answers with another model ({model[:12]}, not 000000000000); "
+            "drop the photos again")
+        assert text_of(browser, "#photos .status")[1:] == [f"error: not analysed: {cut_short}"] * 2
+        browser.execute_script("state.model = arguments[0]", model)
         retry.click()
         WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
                                           == "3 of 3 photos (1 not analysed)" and page.find_elements(By.CSS_SELECTOR, ".summary"))

@@ -17,13 +17,15 @@ const CUT_SHORT = "the server's answer ended before this photo's line (cut short
 const NOT_ANALYSED = "not analysed";
 // the photos of a drop its Stop button left unanswered
 const STOPPED = "stopped on this page before its answer came";
-// drop: the last drop made or retried (it waits for the server's health); run: the drop being
-// analysed (a new drop, a retry or Stop cancels the last: its late answers are ignored); files:
-// its photos, in card order, sent again by a retry; batches: how many requests it took;
-// perCategory: its products per category, as checked; summary: the summary of all of it, once
-// there; stamp: when it was made, in the downloads' names
-const state = { health: null, records: [], done: 0, failed: 0, total: 0, drop: 0, run: 0, controller: null,
-                files: [], batches: 0, perCategory: "", summary: null, stamp: "" };
+// drop: the last drop made, retry: the last retry asked (each waits for the server's health; a
+// drop or a run started meanwhile cancels a retry waiting, not the other way round); run: the drop being analysed (a new
+// drop, a retry or Stop cancels the last: its late answers are ignored); left: its photos not
+// analysed; files: its photos, in card order, sent again by a retry; model: the checksum of
+// the model that answered it; batches: how many requests it took; perCategory: its products
+// per category, as checked; summary: the summary of all of it, once there; stamp: when it was
+// made, in the downloads' names
+const state = { health: null, records: [], done: 0, failed: 0, left: 0, total: 0, drop: 0, retry: 0, run: 0,
+                controller: null, files: [], model: "", batches: 0, perCategory: "", summary: null, stamp: "" };
 const $ = (id) => document.getElementById(id);
 
 // "1 photo", "12 photos".
@@ -272,9 +274,11 @@ function showSummary(summary, batch, whole = 0) {
   }
   box.append(table, productList(summary.recommendations));
   if (whole || state.total === photos) state.summary = summary;
-  if (whole) {  // the batches' own summaries, which read as the account's, folded away below it
+  // the batches' own summaries, which read as the account's, folded away below it (a batch
+  // the server never answered has none; Stop in the first, none at all)
+  const shown = $("summaries").querySelectorAll(".summary").length;
+  if (whole && shown) {
     const folded = element("details", "batches");
-    const shown = $("summaries").querySelectorAll(".summary").length;  // a batch the server never answered has none
     folded.append(element("summary", "", `Summaries per batch (${shown === whole ? whole : `${shown} of ${whole}`} batches)`),
                   ...$("summaries").children);
     $("summaries").replaceChildren(box, folded);
@@ -303,8 +307,7 @@ function progress() {
   // the failed and those not analysed said beside the count: a server stopped mid-drop read
   // "152 of 152 photos", its 115 unanswered cards to be found by scrolling; then "(115
   // failed)", though nothing was wrong with them
-  const left = notAnalysed(state.records).length;
-  const said = [[state.failed - left, "failed"], [left, "not analysed"]].filter(([n]) => n).map((part) => part.join(" "));
+  const said = [[state.failed - state.left, "failed"], [state.left, "not analysed"]].filter(([n]) => n).map((part) => part.join(" "));
   $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}${said.length ? ` (${said.join(", ")})` : ""}`;
   if (state.done === state.total) $("announce").textContent = `Done: ${$("progress-text").textContent}`;
   downloads();
@@ -317,9 +320,8 @@ function downloads() {
   $("download-jsonl").disabled = $("download-csv").disabled = !finished;
   $("download-summary").disabled = !(finished && state.summary);
   $("stop").hidden = finished;
-  const left = notAnalysed(state.records).length;
-  $("retry").hidden = !(finished && left);
-  $("retry").textContent = `Retry the ${count(left, "photo")} not analysed`;
+  $("retry").hidden = !(finished && state.left);
+  $("retry").textContent = `Retry the ${count(state.left, "photo")} not analysed`;
 }
 
 function answer(index, card, record) {
@@ -327,6 +329,7 @@ function answer(index, card, record) {
   showRecord(card, record);
   state.done += 1;
   if (record.error) state.failed += 1;
+  if (unanalysed(record)) state.left += 1;
   progress();
 }
 
@@ -444,8 +447,9 @@ async function analyse(files) {
   $("download-error").textContent = "";
   $("progress-box").hidden = false;
   $("announce").textContent = $("per-category-note").textContent = "";
-  Object.assign(state, { records: new Array(photos.length), done: 0, failed: 0, total: photos.length, summary: null,
-                         files: photos, batches: 0, perCategory: perCategoryChecked,
+  Object.assign(state, { records: new Array(photos.length), done: 0, failed: 0, left: 0, total: photos.length,
+                         summary: null, files: photos, model: state.health.model.sha256, batches: 0,
+                         perCategory: perCategoryChecked,
                          stamp: new Date().toISOString().slice(0, 19).replace("T", "-").replaceAll(":", "") });
   progress();
   const batches = batchesOf(photos, state.health.limits);
@@ -477,7 +481,8 @@ async function stop() {
                                     error: `${NOT_ANALYSED}: ${STOPPED}` });
     }
   }
-  if (notAnalysed(state.records).length < state.total) {
+  $("retry").focus();  // the Stop pressed is hidden
+  if (state.left < state.total) {
     await summariseDrop(run, signal, state.perCategory, state.batches > 1 ? state.batches : 0);
   }
 }
@@ -486,33 +491,51 @@ async function stop() {
 // card answered in place; the others keep their answers, and one summary of the whole drop
 // replaces the summaries shown (one of a batch was of the photos answered then).
 async function retry() {
-  const drop = ++state.drop;
+  const [drop, run0, asked] = [state.drop, state.run, ++state.retry];
+  const current = () => drop === state.drop && run0 === state.run && asked === state.retry;
   try {
     await loadHealth();
   } catch (error) {
-    if (drop === state.drop) $("drop-error").textContent = `Nothing was sent: ${error.message}`;
+    if (current()) $("drop-error").textContent = `Nothing was sent: ${error.message}`;
     return;
   }
-  if (drop !== state.drop) return;
+  if (!current()) return;
+  // a server restarted with another model would answer these photos with it: one drop, two models
+  if (state.health.model.sha256 !== state.model) {
+    $("drop-error").textContent = `Not sent: the server now answers with another model (${state.health.model.sha256.slice(0, 12)}, `
+      + `not ${state.model.slice(0, 12)}); drop the photos again`;
+    return;
+  }
   $("drop-error").textContent = "";
   const [run, signal] = newRun();
   const cards = $("photos").children;
-  const queued = state.records.flatMap((record, index) => (unanalysed(record)
+  const again = state.records.flatMap((record, index) => (unanalysed(record)
     ? [{ index, card: cards[index], file: state.files[index] }] : []));
-  for (const { index, card } of queued) {
+  for (const { index, card } of again) {
     state.records[index] = undefined;
     card.classList.remove("error");
     card.querySelector(".status").textContent = "waiting…";
     card.querySelector(".boxes").replaceChildren();
     card.querySelector(".faces").replaceChildren();
   }
-  Object.assign(state, { done: state.done - queued.length, failed: state.failed - queued.length, summary: null });
+  Object.assign(state, { done: state.done - again.length, failed: state.failed - again.length,
+                         left: state.left - again.length, batches: 0, summary: null });
   $("summaries").replaceChildren();
   progress();
-  const size = state.health.limits.max_photos;
-  for (let first = 0; first < queued.length; first += size) {
+  $("stop").focus();  // the Retry pressed is hidden
+  // a photo over a limit lowered since the drop is said on its card, as at a drop (sent, its
+  // 413 failed every photo of its request, at every retry)
+  const limits = state.health.limits;
+  const queued = again.filter(({ index, card, file }) => {
+    if (file.size <= limits.max_photo_bytes) return true;
+    answer(index, card, { image: nameOf(file), width: null, height: null, faces: [],
+                          error: overLimit(file.size, limits.max_photo_bytes) });
+    return false;
+  });
+  for (let first = 0; first < queued.length; first += limits.max_photos) {
     if (run !== state.run) return;
-    await analyseBatch({ queued: queued.slice(first, first + size), retried: true }, run, signal, state.perCategory);
+    await analyseBatch({ queued: queued.slice(first, first + limits.max_photos), retried: true }, run, signal,
+                       state.perCategory);
   }
   if (run === state.run) await summariseDrop(run, signal, state.perCategory, 0);
 }
