@@ -17,13 +17,13 @@ const CUT_SHORT = "the server's answer ended before this photo's line (cut short
 const NOT_ANALYSED = "not analysed";
 // the photos of a drop its Stop button left unanswered
 const STOPPED = "stopped on this page before its answer came";
-// drop: the last drop made, retry: the last retry asked (each waits for the server's health; a
-// drop or a run started meanwhile cancels a retry waiting, not the other way round); run: the drop being analysed (a new
-// drop, a retry or Stop cancels the last: its late answers are ignored); left: its photos not
-// analysed; files: its photos, in card order, sent again by a retry; model: the checksum of
-// the model that answered it; batches: how many requests it took; perCategory: its products
-// per category, as checked; summary: the summary of all of it, once there; stamp: when it was
-// made, in the downloads' names
+// drop: the last drop made, retry: the last retry asked (each waits for the server's health;
+// a drop or a run started meanwhile cancels a retry waiting, not the other way round); run:
+// the drop being analysed (a new drop, a retry or Stop cancels the last: its late answers are
+// ignored); left: its photos not analysed; files: its photos, in card order, sent again by a
+// retry; model: the checksum of the model that answered it; batches: how many requests it
+// took; perCategory: its products per category, as checked; summary: the summary of all of
+// it, once there; stamp: when it was made, in the downloads' names
 const state = { health: null, records: [], done: 0, failed: 0, left: 0, total: 0, drop: 0, retry: 0, run: 0,
                 controller: null, files: [], model: "", batches: 0, perCategory: "", summary: null, stamp: "" };
 const $ = (id) => document.getElementById(id);
