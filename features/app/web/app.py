@@ -763,7 +763,7 @@ def version():
         return "unknown"
 
 
-Photos = Annotated[list[UploadFile], File(description="photos (JPEG, PNG, WebP, GIF, BMP, TIFF, ...)")]
+Photos = Annotated[list[UploadFile], File(description="photos (JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP, TIFF, ...)")]
 PerCategory = Annotated[int, Query(ge=1, le=20, description="products per category a face has")]
 DetectionThreshold = Annotated[float | None, Query(description="face detector score threshold instead of "
                                                             "the model's: lower finds more faces, and more "
