@@ -288,6 +288,8 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
     assert text_of(first, "th")[1:3] == ["photos (of 5)", f"faces judged (of {sum(judged)})"]
     assert text_of(first, "td")[1::4] == [share_text(s["photo_share"]) for s in whole["labels"].values()]
     assert text_of(first, ".product .name") == [p["name"] for p in whole["recommendations"]]
+    lines = {"hat": "Hats", "beard": "Beard care", "eyewear": "Eyewear"}  # a heading per line, in its order
+    assert text_of(first, "h3") == [lines[c] for c in dict.fromkeys(p["category"] for p in whole["recommendations"])]
     # the drop's summary is the one downloaded (there was no way to keep it)
     assert browser.find_element(By.ID, "download-summary").is_enabled()
     assert browser.execute_script("return state.summary") == whole

@@ -153,6 +153,19 @@ function productList(products) {
   return list;
 }
 
+// The account's products under a heading per line of products, in the order they come
+// (strongest label first): a drop of sunglasses and caps gave one grid of six cards.
+const LINES = { hat: "Hats", beard: "Beard care", eyewear: "Eyewear" };
+
+function productsByLine(products) {
+  const lines = element("div", "lines");
+  for (const category of new Set(products.map((product) => product.category))) {
+    lines.append(element("h3", "", LINES[category] ?? category),
+                 productList(products.filter((product) => product.category === category)));
+  }
+  return lines;
+}
+
 function labelChips(face) {
   const chips = element("div", "labels");
   if (face.quality.status !== "ok") chips.append(element("span", "label none", `not judged: ${face.quality.reasons.join("; ")}`));
@@ -272,7 +285,7 @@ function showSummary(summary, batch, whole = 0) {
                element("td", "", of(summary.faces_judged, stats.mean_probability.toFixed(2))));
     table.append(row);
   }
-  box.append(table, productList(summary.recommendations));
+  box.append(table, productsByLine(summary.recommendations));
   if (whole || state.total === photos) state.summary = summary;
   // the batches' own summaries, which read as the account's, folded away below it (a batch
   // the server never answered has none; Stop in the first, none at all)
