@@ -470,7 +470,9 @@ def format_profile(summary):
                      + (f", {share_text(stats['face_share'])} of {judged}, mean probability "
                         f"{fixed(stats['mean_probability'], 2)}" if profile["faces_judged"] else ""))
     for family, shares in profile["types"].items():  # in words, as the faces' types: "full beard"
-        lines.append(f"  {type_word(family)} among the faces with it: "
+        # a face may show several beard styles: their shares added up to over 100% unsaid
+        overlap = " (styles overlap)" if family == "beard" else ""
+        lines.append(f"  {type_word(family)} among the faces with it{overlap}: "
                      + ", ".join(f"{type_word(k)} {share_text(v)}" for k, v in shares.items()))
     for rank, product in enumerate(profile["recommendations"], start=1):
         lines.append(f"  {rank}. {product['product_id']} {product['name']} "

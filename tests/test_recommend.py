@@ -351,7 +351,7 @@ def test_a_text_profile_says_types_in_words_and_figures_as_the_page():
     assert format_profile(summary).splitlines() == [  # the faces' shares: of those judged
         "profile: 2 photos (0 failed), 3 faces (1 not judged)", "  We recommend beard products",
         "  beard    in 50% of photos, 50% of the 2 faces judged, mean probability 0.13",
-        "  beard among the faces with it: full beard 100%, goatee 0%"]
+        "  beard among the faces with it (styles overlap): full beard 100%, goatee 0%"]
     # no share of nothing: it read "0% of the 0 photos analysed", and a mean of no face "0.00"
     none = {**summary["profile"], "faces": 1, "faces_judged": 0, "types": {}}
     assert format_profile({"profile": none}).splitlines()[2:] == ["  beard    in 50% of photos"]
