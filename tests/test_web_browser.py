@@ -678,6 +678,16 @@ def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_ju
     widths = [box.rect["width"] for box in boxes]
     small = ["small" in box.get_attribute("class").split() for box in boxes]
     assert small == [width < 36 for width in widths] and any(small)
+    # at every change of the photo's width (a window made narrower: one column, larger photos)
+    browser.set_window_size(500, 1500)
+
+    def marked():
+        return [("small" in box.get_attribute("class").split(), box.rect["width"] < 36) for box in boxes]
+
+    WebDriverWait(browser, 10).until(lambda _: all(mark == narrow for mark, narrow in marked()))
+    assert [mark for mark, _ in marked()] != small  # some box changed sides
+    browser.set_window_size(*(int(size) for size in FLAGS[-1].split("=")[1].split(",")))
+    WebDriverWait(browser, 10).until(lambda _: [mark for mark, _ in marked()] == small)
     assert [box.find_element(By.TAG_NAME, "span").is_displayed() for box in boxes] == [not s for s in small]
     number = small.index(True)
     ActionChains(browser).move_to_element(items[number]).perform()

@@ -214,11 +214,9 @@ function showRecord(card, record) {
   const boxes = card.querySelector(".boxes");
   const list = card.querySelector(".faces");
   const thresholds = state.health.model.thresholds;
-  const shown = card.querySelector(".frame").clientWidth / record.width;  // on-screen pixels per photo pixel
   record.faces.forEach((face, number) => {
     const [left, top, right, bottom] = face.box;
-    const small = (right - left) * shown < SMALL_BOX ? " small" : "";
-    const box = element("div", `box ${strongest(face) || ""}${small}`);
+    const box = element("div", `box ${strongest(face) || ""}`);
     Object.assign(box.style, {
       left: `${(100 * left) / record.width}%`, top: `${(100 * top) / record.height}%`,
       width: `${(100 * (right - left)) / record.width}%`, height: `${(100 * (bottom - top)) / record.height}%`,
@@ -235,7 +233,19 @@ function showRecord(card, record) {
     item.append(productList(face.recommendations));
     list.append(item);
   });
+  const frame = card.querySelector(".frame");
+  markSmall(frame);
+  resized.observe(frame);
 }
+
+// A photo's boxes marked small while narrower than SMALL_BOX on screen: as first drawn, and
+// at every change of the photo's width (a window made narrower, a phone turned), where they
+// kept the marks of their first width.
+function markSmall(frame) {
+  for (const box of frame.querySelectorAll(".box")) box.classList.toggle("small", box.getBoundingClientRect().width < SMALL_BOX);
+}
+
+const resized = new ResizeObserver((entries) => entries.forEach(({ target }) => markSmall(target)));
 
 // Whether the server never looked at a record's photo (a retry sends it again).
 function unanalysed(record) {
