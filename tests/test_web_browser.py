@@ -348,7 +348,8 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     assert browser.switch_to.active_element.get_attribute("id") == "retry"  # not lost with the Stop pressed
     time.sleep(3)  # time for the stopped requests' next answers, were they still read
     assert text_of(browser, "#photos .status") == statuses
-    assert content_of(browser, ".summary h2")[0].startswith("Account summary (all 30 photos): ")
+    assert content_of(browser, ".summary h2")[0].startswith(f"Account summary ({30 - left} of 30 photos): ")  # not "all"
+    assert browser.find_element(By.ID, "announce").get_attribute("textContent") == f"Stopped: {said}"
     assert content_of(browser, ".summary p.muted")[0].startswith(f"30 photos (0 failed, {left} not analysed), ")
     assert content_of(browser, ".summary .error-text")[0] == (
         f"Partial: {left} of 30 photos not analysed (stopped on this page before its answer came): "
@@ -361,6 +362,8 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
         Path(path).name for path in lfw_paths[:30]]
     assert len(content_of(browser, ".summary")) == 1 and not content_of(browser, ".summary .error-text")
     assert browser.find_element(By.ID, "download-summary").is_enabled()
+    # the focus handed on by each button that hid itself: Retry to Stop, Stop to the downloads
+    assert browser.switch_to.active_element.get_attribute("id") == "download-jsonl"
 
 
 def test_the_csv_downloaded_is_the_api_s_behind_a_byte_order_mark_for_spreadsheets(server, browser, tmp_path):

@@ -262,13 +262,13 @@ function notAnalysed(records) {
 function showSummary(summary, batch, whole = 0) {
   const box = element("div", "summary");
   const photos = batch.last - batch.first;
-  const span = whole ? ` (all ${count(photos, "photo")})` : state.total === photos ? ""
-    : photos === 1 ? ` (photo ${batch.last})` : ` (photos ${batch.first + 1}–${batch.last})`;
-  box.append(element("h2", "", `Account summary${span}: ${summary.headline}`));
   // photos the server never looked at (it stopped, or could not be reached, or Stop was
   // pressed): the summary is of the others, and read as the account's whole answer; they are
   // not counted as failed (nothing was wrong with them)
   const left = notAnalysed(state.records.slice(batch.first, batch.last));
+  const span = whole ? ` (${left.length ? `${photos - left.length} of ` : "all "}${count(photos, "photo")})`
+    : state.total === photos ? "" : photos === 1 ? ` (photo ${batch.last})` : ` (photos ${batch.first + 1}–${batch.last})`;
+  box.append(element("h2", "", `Account summary${span}: ${summary.headline}`));
   const unjudged = summary.faces - summary.faces_judged;
   box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused - left.length} failed`
     + `${left.length ? `, ${left.length} not analysed` : ""}), `
@@ -340,11 +340,15 @@ function progress() {
 // answer, Stop until then, and then a retry of the photos the server never looked at.
 function downloads() {
   const finished = state.done === state.total;
+  const focused = document.activeElement;
   $("download-jsonl").disabled = $("download-csv").disabled = !finished;
   $("download-summary").disabled = !(finished && state.summary);
   $("stop").hidden = finished;
   $("retry").hidden = !(finished && state.left);
   $("retry").textContent = `Retry the ${count(state.left, "photo")} not analysed`;
+  // a button pressed or focused that hides itself hands the focus on (it fell to the page's
+  // start): Stop to Retry, or to the first download once the drop is done; Retry to Stop
+  if (focused?.hidden) [$("stop"), $("retry"), $("download-jsonl")].find((button) => !button.hidden)?.focus();
 }
 
 function answer(index, card, record) {
@@ -504,7 +508,7 @@ async function stop() {
                                     error: `${NOT_ANALYSED}: ${STOPPED}` });
     }
   }
-  $("retry").focus();  // the Stop pressed is hidden
+  $("announce").textContent = `Stopped: ${$("progress-text").textContent}`;
   if (state.left < state.total) {
     await summariseDrop(run, signal, state.perCategory, state.batches > 1 ? state.batches : 0);
   }
@@ -545,7 +549,6 @@ async function retry() {
                          left: state.left - again.length, batches: 0, summary: null });
   $("summaries").replaceChildren();
   progress();
-  $("stop").focus();  // the Retry pressed is hidden
   // a photo over a limit lowered since the drop is said on its card, as at a drop (sent, its
   // 413 failed every photo of its request, at every retry)
   const limits = state.health.limits;
