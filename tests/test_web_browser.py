@@ -818,8 +818,8 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry
         # a server restarted with another model since the drop: nothing sent (one drop, two models)
         model = browser.execute_script("const model = state.model; state.model = '0'.repeat(64); return model")
         retry.click()
-        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
-        assert browser.find_element(By.ID, "drop-error").text == (
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "download-error").text)
+        assert browser.find_element(By.ID, "download-error").text == (  # beside the button, not above the drop zone
             f"Not sent: the server now answers with another model ({model[:12]}, not 000000000000); "
             "drop the photos again")
         assert text_of(browser, "#photos .status")[1:] == [f"error: not analysed: {cut_short}"] * 2

@@ -520,20 +520,21 @@ async function stop() {
 async function retry() {
   const [drop, run0, asked] = [state.drop, state.run, ++state.retry];
   const current = () => drop === state.drop && run0 === state.run && asked === state.retry;
+  // said beside the button pressed, not above the drop zone, a screen or more away
+  $("download-error").textContent = "";
   try {
     await loadHealth();
   } catch (error) {
-    if (current()) $("drop-error").textContent = `Nothing was sent: ${error.message}`;
+    if (current()) $("download-error").textContent = `Nothing was sent: ${error.message}`;
     return;
   }
   if (!current()) return;
   // a server restarted with another model would answer these photos with it: one drop, two models
   if (state.health.model.sha256 !== state.model) {
-    $("drop-error").textContent = `Not sent: the server now answers with another model (${state.health.model.sha256.slice(0, 12)}, `
-      + `not ${state.model.slice(0, 12)}); drop the photos again`;
+    $("download-error").textContent = `Not sent: the server now answers with another model `
+      + `(${state.health.model.sha256.slice(0, 12)}, not ${state.model.slice(0, 12)}); drop the photos again`;
     return;
   }
-  $("drop-error").textContent = "";
   const [run, signal] = newRun();
   const cards = $("photos").children;
   const again = state.records.flatMap((record, index) => (unanalysed(record)
