@@ -419,6 +419,8 @@ def test_a_retry_says_a_photo_over_a_limit_lowered_since_the_drop_on_its_card(se
     assert statuses[0].startswith("error: ") and "is over the limit of" in statuses[0] and "not analysed" not in statuses[0]
     assert statuses[1].startswith("250×250: ")
     assert not browser.find_element(By.ID, "retry").is_displayed()
+    failed = browser.find_element(By.CSS_SELECTOR, "#photos .photo.error .status")  # a photo's error: red (was grey)
+    assert failed.text == statuses[0] and failed.value_of_css_property("color") == "rgba(187, 0, 0, 1)"
 
 
 def test_a_download_that_fails_says_so(trained, browser, tmp_path):
@@ -524,8 +526,10 @@ def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(tr
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
                                          == "1 of 1 photo (1 not analysed)")
         assert text_of(browser, "#photos .status") == [f"error: not analysed: {unreachable}"]
-        red = browser.find_element(By.CSS_SELECTOR, ".error-text").value_of_css_property("color")
-        assert browser.find_element(By.CSS_SELECTOR, "#photos .status").value_of_css_property("color") == red  # was grey
+        # in ink, outlined dashed: not a photo's error in red (nothing is wrong with it), nor grey
+        assert browser.find_elements(By.CSS_SELECTOR, "#photos .photo.unanalysed") and not browser.find_elements(
+            By.CSS_SELECTOR, "#photos .photo.error")
+        assert browser.find_element(By.CSS_SELECTOR, "#photos .status").value_of_css_property("color") == "rgba(29, 35, 42, 1)"
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
         WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")

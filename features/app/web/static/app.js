@@ -205,7 +205,7 @@ function strongest(face) {
 function showRecord(card, record) {
   card.querySelector(".name").textContent = record.image;
   if (record.error) {
-    card.classList.add("error");
+    card.classList.add(unanalysed(record) ? "unanalysed" : "error");  // nothing wrong with the photo, or something
     card.querySelector(".status").textContent = `error: ${record.error}`;
     return;
   }
@@ -541,7 +541,7 @@ async function retry() {
     ? [{ index, card: cards[index], file: state.files[index] }] : []));
   for (const { index, card } of again) {
     state.records[index] = undefined;
-    card.classList.remove("error");
+    card.classList.remove("unanalysed");
     card.querySelector(".status").textContent = "waiting…";
     card.querySelector(".boxes").replaceChildren();
     card.querySelector(".faces").replaceChildren();
