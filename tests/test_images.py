@@ -39,8 +39,9 @@ def test_modes_convert_to_rgb(tmp_path, portrait, mode):
 
 
 def test_heic_is_read_upright_as_a_jpeg_is(tmp_path, portrait):
-    """An iPhone's photos are HEIC: read as the others, turned by their EXIF orientation as a
-    JPEG is (libheif turns them itself; turned twice, they would lie on their side)."""
+    """An iPhone's photos are HEIC: read as the others, and upright as a JPEG of the same EXIF
+    orientation is (libheif turns them by the file's own rotation, which pillow-heif writes
+    from the EXIF; turned by the EXIF again, they would lie on their side)."""
     import pillow_heif  # its encoder: the project reads HEIC with pi-heif, a decoder alone
 
     path = tmp_path / "IMG_0001.HEIC"
@@ -63,7 +64,7 @@ def test_heic_of_several_images_is_read_at_its_primary_one(tmp_path):
     heif.add_from_pillow(Image.new("RGB", (32, 40), (0, 0, 255)))
     heif.save(tmp_path / "burst.heic", quality=90, primary_index=1)
     image = load_image(tmp_path / "burst.heic")
-    assert image.shape == (40, 32, 3) and image[..., 2].mean() > 240  # it read the first, red one
+    assert image.shape == (40, 32, 3) and image[..., 2].mean() > 240  # blue: it read the first image, red
 
 
 def test_an_avif_that_names_itself_heif_is_read_as_avif(tmp_path, portrait):
