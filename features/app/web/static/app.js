@@ -75,6 +75,16 @@ function overLimit(size, limit) {
   return `${byteText(size, decimals)} is over the limit of ${byteText(limit, decimals)} per photo`;
 }
 
+// Why a photo is not sent, at the limits the server last gave, or null.
+function refusal(file, limits) {
+  return file.size > limits.max_photo_bytes ? overLimit(file.size, limits.max_photo_bytes) : null;
+}
+
+// The record of a photo answered on the page, without the server's analysis: its error.
+function errorRecord(file, error) {
+  return { image: nameOf(file), width: null, height: null, faces: [], error };
+}
+
 // Every file under a dropped folder (browsers hand folders over as entries).
 async function filesOf(entry) {
   if (entry.isFile) {
@@ -306,7 +316,7 @@ function showSummary(summary, batch, whole = 0) {
                   ...$("summaries").children);
     $("summaries").replaceChildren(box, folded);
   } else $("summaries").append(box);
-  downloads();
+  buttons();
 }
 
 // A drop sent in several batches gets a summary of all its photos too (it had one per batch
@@ -333,12 +343,12 @@ function progress() {
   const said = [[state.failed - state.left, "failed"], [state.left, "not analysed"]].filter(([n]) => n).map((part) => part.join(" "));
   $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}${said.length ? ` (${said.join(", ")})` : ""}`;
   if (state.done === state.total) $("announce").textContent = `Done: ${$("progress-text").textContent}`;
-  downloads();
+  buttons();
 }
 
 // What the buttons beside the progress bar offer: the downloads once every photo has its
 // answer, Stop until then, and then a retry of the photos the server never looked at.
-function downloads() {
+function buttons() {
   const finished = state.done === state.total;
   const focused = document.activeElement;
   $("download-jsonl").disabled = $("download-csv").disabled = !finished;
@@ -387,7 +397,7 @@ async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: 
   } catch (error) {
     if (run !== state.run) return;  // aborted by a new drop
     for (const { index, card, file } of batch.queued.slice(next)) {
-      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [], error: `${NOT_ANALYSED}: ${error.message}` });
+      answer(index, card, errorRecord(file, `${NOT_ANALYSED}: ${error.message}`));
     }
   }
 }
@@ -412,7 +422,7 @@ function unreachable(error) {
 function batchesOf(photos, limits) {
   const batches = [];
   photos.forEach((file, index) => {
-    const refused = file.size > limits.max_photo_bytes;
+    const refused = refusal(file, limits);
     let batch = batches.at(-1);
     if (!batch || (!refused && batch.queued.length === limits.max_photos)) {
       batch = { first: index, queued: [], refused: 0 };
@@ -422,8 +432,7 @@ function batchesOf(photos, limits) {
     const card = photoCard(file, index);
     if (refused) {
       batch.refused += 1;
-      answer(index, card, { image: nameOf(file), width: null, height: null, faces: [],
-                            error: overLimit(file.size, limits.max_photo_bytes) });
+      answer(index, card, errorRecord(file, refused));
     } else batch.queued.push({ index, card, file });
   });
   return batches;
@@ -504,8 +513,7 @@ async function stop() {
   const cards = $("photos").children;
   for (let index = 0; index < state.total; index++) {
     if (!state.records[index]) {
-      answer(index, cards[index], { image: nameOf(state.files[index]), width: null, height: null, faces: [],
-                                    error: `${NOT_ANALYSED}: ${STOPPED}` });
+      answer(index, cards[index], errorRecord(state.files[index], `${NOT_ANALYSED}: ${STOPPED}`));
     }
   }
   $("announce").textContent = `Stopped: ${$("progress-text").textContent}`;
@@ -554,10 +562,9 @@ async function retry() {
   // 413 failed every photo of its request, at every retry)
   const limits = state.health.limits;
   const queued = again.filter(({ index, card, file }) => {
-    if (file.size <= limits.max_photo_bytes) return true;
-    answer(index, card, { image: nameOf(file), width: null, height: null, faces: [],
-                          error: overLimit(file.size, limits.max_photo_bytes) });
-    return false;
+    const refused = refusal(file, limits);
+    if (refused) answer(index, card, errorRecord(file, refused));
+    return !refused;
   });
   for (let first = 0; first < queued.length; first += limits.max_photos) {
     if (run !== state.run) return;
