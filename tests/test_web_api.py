@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -180,6 +181,38 @@ def test_annotate_returns_a_jpeg_or_a_one_line_error(server, photos):
     assert two.json() == {"detail": "photo: one photo per request (2 sent); /api/analyze takes several"}
 
 
+def test_a_preview_is_the_photo_upright_and_small_or_a_one_line_error(server, tmp_path):
+    """Chromium shows no HEIC and no TIFF: the page asks the server, which reads a photo as
+    the analysis does (a phone's HEIC turned upright by its EXIF), for a JPEG it can show, no
+    larger than a card needs; a small photo keeps its size."""
+    import pillow_heif  # its encoder: the project reads HEIC with pi-heif, a decoder alone
+
+    from features.app.previews import PREVIEW_SIDE
+    from features.vision.images import load_image
+
+    turned = Image.Exif()
+    turned[0x0112] = 6  # "rotate 90° clockwise to view": a phone held upright
+    pillow_heif.from_pillow(Image.open(TWO_PEOPLE).resize((2000, 1500))).save(
+        tmp_path / "IMG_0001.HEIC", quality=90, exif=turned.tobytes())
+    Image.open(TWO_PEOPLE).save(tmp_path / "scan.tif")
+    before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
+    for name, size in (("IMG_0001.HEIC", (PREVIEW_SIDE * 3 // 4, PREVIEW_SIDE)), ("scan.tif", (250, 250))):
+        answer = httpx.post(server + "/api/preview", files=upload([tmp_path / name], "photo"), timeout=TIMEOUT)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+        with Image.open(io.BytesIO(answer.content)) as preview:
+            assert preview.format == "JPEG" and preview.size == size
+            read = Image.fromarray(load_image(tmp_path / name)).resize(size)
+            assert np.abs(np.asarray(preview, dtype=float) - np.asarray(read, dtype=float)).mean() < 6
+    refused = httpx.post(server + "/api/preview", files=[("photo", ("broken.heic", b"<html>"))], timeout=TIMEOUT)
+    assert refused.status_code == 422 and refused.json() == {"detail": "broken.heic: not a recognised image format"}
+    two = httpx.post(server + "/api/preview", files=upload([TWO_PEOPLE] * 2, "photo"), timeout=TIMEOUT)
+    assert two.status_code == 422 and two.json() == {"detail": "photo: one photo per request (2 sent)"}
+    wrong = httpx.post(server + "/api/preview", params={"per_category": 1}, files=upload([TWO_PEOPLE], "photo"))
+    assert wrong.status_code == 422
+    assert wrong.json() == {"detail": "per_category: not an option of /api/preview (it has none)"}
+    assert set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) == before  # every request's folder removed
+
+
 def test_an_annotated_copy_the_server_cannot_write_is_a_one_line_500(trained, tmp_path, small_disk):
     """The server's temporary folder on a disk with a page of room: a small photo is written
     there and analysed, its annotated copy cannot be; a one-line 500 that says why (the
@@ -283,12 +316,12 @@ def test_health_catalog_and_offline_docs(server, trained):
     assert httpx.get(server + "/docs-assets/swagger-ui-bundle.js").status_code == 200
     schema = httpx.get(server + "/openapi.json").json()
     paths = schema["paths"]
-    assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/health", "/api/catalog", "/api/csv",
-            "/api/summary"} <= set(paths)
+    assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/preview", "/api/health", "/api/catalog",
+            "/api/csv", "/api/summary"} <= set(paths)
     # the answers as they come: every refusal one line (FastAPI documented each 422 as a list
     # of errors, and no other refusal), records of Record's shape, JSON Lines on request
     assert "HTTPValidationError" not in schema["components"]["schemas"]
-    for path in ("/api/analyze", "/api/profile", "/api/annotate", "/api/csv", "/api/summary"):
+    for path in ("/api/analyze", "/api/profile", "/api/annotate", "/api/preview", "/api/csv", "/api/summary"):
         answers = paths[path]["post"]["responses"]
         assert {"400", "408", "413", "415", "422"} <= set(answers), path
         for code in set(answers) - {"200"}:
@@ -589,6 +622,22 @@ def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tm
                 time.sleep(0.1)
             assert (tmp_path / "serve.log").read_text().count(died) == said + 1
             assert annotated.result().status_code == 200  # analysed again, alone
+        # a preview's worker killed as it reads the photo: read again, alone
+        Image.open(photos[0]).resize((7000, 7000)).save(big, quality=95)
+        before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
+        with ThreadPoolExecutor(1) as pool:
+            shown = pool.submit(httpx.post, url + "/api/preview", files=upload([big], "photo"), timeout=TIMEOUT)
+            deadline = time.time() + 60
+            while not any((folder / "0.started").exists()
+                          for folder in set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) - before):
+                assert time.time() < deadline, "the photo's preview did not start"
+                time.sleep(0.01)
+            for worker in children(process.pid):
+                os.kill(worker, signal.SIGKILL)
+            assert shown.result().status_code == 200
+            with Image.open(io.BytesIO(shown.result().content)) as preview:
+                assert preview.size == (1024, 1024)
+        assert (tmp_path / "serve.log").read_text().count(died) == said + 2
 
 
 @pytest.mark.parametrize("number, code", [(signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM)])
@@ -622,17 +671,21 @@ def test_a_stop_sent_to_the_group_answers_the_queued_photos_at_once(trained, tmp
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 
-def test_an_annotation_the_stop_cuts_short_is_a_503_not_the_photo_s_fault(trained, tmp_path):
+@pytest.mark.parametrize("route, cut_short", [
+    ("/api/annotate", "not analysed: the server is stopping; send it again once it is back"),
+    ("/api/preview", "the server is stopping; send it again once it is back")])
+def test_a_picture_the_stop_cuts_short_is_a_503_not_the_photo_s_fault(trained, tmp_path, route, cut_short):
     """/api/annotate's answer is the picture: a photo the server's stop left unanalysed was a
-    422, as if the photo were bad.  It is a 503 with Retry-After.  (Half the upload is sent
-    before the stop, the rest after: the request is open when the signal comes.)"""
-    request = httpx.Request("POST", "http://x/api/annotate", files=upload([TWO_PEOPLE], "photo"))
+    422, as if the photo were bad.  It is a 503 with Retry-After, as is /api/preview's.  (Half
+    the upload is sent before the stop, the rest after: the request is open when the signal
+    comes.)"""
+    request = httpx.Request("POST", "http://x" + route, files=upload([TWO_PEOPLE], "photo"))
     body = request.read()
     with serving(trained["model"], tmp_path / "serve.log") as (url, process):
         host, port = url.removeprefix("http://").split(":")
         connection = HTTPConnection(host, int(port), timeout=60)
         try:
-            connection.putrequest("POST", "/api/annotate")
+            connection.putrequest("POST", route)
             connection.putheader("Content-Type", request.headers["content-type"])
             connection.putheader("Content-Length", str(len(body)))
             connection.endheaders(body[:len(body) // 2])
@@ -645,7 +698,7 @@ def test_an_annotation_the_stop_cuts_short_is_a_503_not_the_photo_s_fault(traine
         finally:
             connection.close()
     assert (status, retry) == (503, "10")
-    assert detail == {"detail": f"{TWO_PEOPLE.name}: not analysed: the server is stopping; send it again once it is back"}
+    assert detail == {"detail": f"{TWO_PEOPLE.name}: {cut_short}"}
 
 
 def test_a_killed_servers_uploads_are_removed_at_the_next_start(trained, tmp_path):

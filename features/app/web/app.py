@@ -42,6 +42,7 @@ from features.products.recommendations import PER_CATEGORY, load_catalog, profil
 from features.app.analysis import (AnalysisSettings, analyse_chunk, app_card, check_card_is_model, check_detection,
                                    check_precision, chosen_thresholds, error_record, frozen_catalog, lost_record,
                                    parse_min_probability, preload)
+from features.app.previews import PREVIEW_SIDE, preview_jpeg
 from features.app.workers import server_worker
 from features.app.records import csv_text, printable, public
 from features.app.web.schema import Account, Record, Refusal, Summary, checked_records
@@ -66,6 +67,9 @@ REFUSALS = {400: "a malformed body: a form cut short or not one, JSON this serve
 ANNOTATE_REFUSALS = {422: "a wrong option or field, more than one photo, or a photo that cannot be read",
                      500: "the server cannot write the annotated copy (a full disk)",
                      503: "the server is stopping: try again after Retry-After seconds"}
+#: /api/preview's own.
+PREVIEW_REFUSALS = {422: "a field that is not the photo's, more than one photo, or a photo that cannot be read",
+                    503: ANNOTATE_REFUSALS[503]}
 #: format=jsonl's answer, beside the JSON.
 JSON_LINES = {"content": {"application/x-ndjson": {}}}
 #: A form's text fields, which no route reads (each is named in a 422), are kept in memory
@@ -99,8 +103,12 @@ KEPT_DECISIONS = 32
 #: held another's one photo until all 200 were done; now it waits behind a few.  Two per
 #: worker keep the workers busy while the next is queued.
 AHEAD_PER_WORKER = 2
-#: A queued photo's answer when the server stops before it (Ctrl-C, SIGTERM).
-STOPPING = "not analysed: the server is stopping; send it again once it is back"
+#: Why a photo's work was cut short by the server's stop (Ctrl-C, SIGTERM).
+SERVER_STOPPING = "the server is stopping; send it again once it is back"
+#: A queued photo's answer when the server stops before it.
+STOPPING = f"not analysed: {SERVER_STOPPING}"
+#: The header of a picture's 503 at the server's stop: a restart takes some seconds.
+RETRY_LATER = {"Retry-After": "10"}
 
 
 @dataclass(frozen=True)
@@ -144,10 +152,10 @@ class Analyser:
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=server_worker, initargs=(os.getpid(),))
 
-    async def again_alone(self, path, options, *, annotate_to=None):
-        """A photo a worker may have died on (:func:`started`), analysed again alone, one photo
-        at a time, in a pool of one worker (stopped once no photo waits for it):
-        BrokenProcessPool only for a photo that kills that worker too."""
+    async def again_alone(self, function, *args):
+        """``function(*args)`` for a photo a worker may have died on (:func:`started`), run
+        again alone, one photo at a time, in a pool of one worker (stopped once no photo waits
+        for it): BrokenProcessPool only for a photo that kills that worker too."""
         self.alone_asked += 1
         try:
             async with self.alone_turn:
@@ -156,8 +164,7 @@ class Analyser:
                 if self.alone is None:
                     self.alone = self._fork(1)
                 try:
-                    return await asyncio.wrap_future(self._submit(self.alone, analyse_marked, path, annotate_to,
-                                                                  options))
+                    return await asyncio.wrap_future(self._submit(self.alone, function, *args))
                 except BrokenProcessPool:
                     self.alone.shutdown(wait=False, cancel_futures=True)
                     self.alone = None
@@ -211,6 +218,28 @@ class Analyser:
         """Queue one photo; a future of its full record (with each face's headline)."""
         return self._queue(analyse_marked, path, annotate_to, options)
 
+    async def outcome(self, future, function, path, *args, requeued=None):
+        """The result of ``future``, that of ``function(path, *args)`` queued.  When a worker
+        dies, its pool's photos fail: one whose work had started (:func:`started`) may be the
+        one it died on, and is run again alone (:meth:`again_alone`), BrokenProcessPool only
+        when it kills that worker too; one only queued is queued again, and ``requeued`` told
+        of its new future (to cancel it).  (Every photo of the pool was answered "the worker
+        died while analysing this photo".)"""
+        while True:  # each new break is another photo's, which goes alone
+            try:
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                if started(path).exists():
+                    return await self.again_alone(function, path, *args)
+                future = self._queue(function, path, *args)
+                if requeued is not None:
+                    requeued(future)
+
+    async def preview(self, path):
+        """The photo's :func:`~features.app.previews.preview_jpeg`, from a worker: a decoder
+        that crashes on a photo takes a worker, not the server."""
+        return await self.outcome(self._queue(preview_marked, path), preview_marked, path)
+
     def thresholds(self, options):
         """A future of :func:`~features.app.analysis.chosen_thresholds` for ``options``, asked of
         a worker (this process does not load the model: it forks the workers) once per option
@@ -255,8 +284,16 @@ def analyse_marked(path, annotate_to, options):
     return analyse_chunk([(path, annotate_to)], options)
 
 
+def preview_marked(path):
+    """In a worker: :func:`~features.app.previews.preview_jpeg`, marked as
+    :func:`analyse_marked` marks a photo."""
+    started(path).touch()
+    return preview_jpeg(path)
+
+
 def started(path):
-    """The mark :func:`analyse_marked` leaves beside a photo whose analysis started."""
+    """The mark :func:`analyse_marked` and :func:`preview_marked` leave beside a photo whose
+    work started."""
     return path.with_name(f"{path.name}.started")
 
 
@@ -265,6 +302,20 @@ def cancelled():
     future = Future()
     future.cancel()
     return future
+
+
+def upload_folder():
+    """A request's private folder for its photos (mode 0700), named for
+    :func:`remove_stale_uploads`."""
+    return Path(tempfile.mkdtemp(prefix=f"{UPLOADS}{os.getpid()}-"))
+
+
+async def saved(upload, path):
+    """``upload`` written to ``path``, a block at a time; ``path``."""
+    with open(path, "wb") as out:
+        while block := await upload.read(MB):
+            out.write(block)
+    return path
 
 
 def remove_stale_uploads():
@@ -467,7 +518,7 @@ class Batch:
     """
 
     def __init__(self, analyser, photos, options, *, annotate=False):
-        self.folder = Path(tempfile.mkdtemp(prefix=f"{UPLOADS}{os.getpid()}-"))  # mode 0700
+        self.folder = upload_folder()
         self.names = [display_name(p.filename, n) for n, p in enumerate(photos)]
         self.analyser, self.options, self.annotate = analyser, options, annotate
         self.photos, self.futures, self.jobs, self.asked = photos, [], [], None
@@ -478,10 +529,7 @@ class Batch:
         each upload to the folder, queueing the first photos as they are written."""
         self.asked = self.analyser.thresholds(self.options)  # first: a stream need not wait for the photos
         for number, upload in enumerate(self.photos):
-            path = self.folder / str(number)
-            with open(path, "wb") as out:
-                while block := await upload.read(MB):
-                    out.write(block)
+            path = await saved(upload, self.folder / str(number))
             self.jobs.append((path, self.folder / f"{number}-annotated.jpg" if self.annotate else None))
             self.refill()
         return self
@@ -510,22 +558,17 @@ class Batch:
             yield {**await self.record(number), "image": name}
 
     async def record(self, number):
-        """Photo ``number``'s record.  When a worker dies, its pool's photos fail: one whose
-        analysis had started (:func:`started`) may be the one it died on, and is analysed again
-        alone (:meth:`Analyser.again_alone`), answered as lost only when it kills that worker
-        too; one only queued is queued again.  (Every photo of the pool was answered "the
-        worker died while analysing this photo".)  One the server's stop cancelled
-        (:meth:`Analyser.stop`) is not analysed."""
+        """Photo ``number``'s record, through a worker's death (:meth:`Analyser.outcome`),
+        answered as lost when it kills the worker it is given alone too.  One the server's stop
+        cancelled (:meth:`Analyser.stop`) is not analysed."""
         (path, annotate_to), name = self.jobs[number], self.names[number]
+
+        def requeued(future):  # kept where close() cancels it
+            self.futures[number] = future
+
         try:
-            while True:  # each new break is another photo's, which goes alone
-                try:
-                    return (await asyncio.wrap_future(self.futures[number]))[0]
-                except BrokenProcessPool:
-                    if started(path).exists():
-                        return (await self.analyser.again_alone(path, self.options, annotate_to=annotate_to))[0]
-                    # kept where close() cancels it
-                    self.futures[number] = self.analyser.submit(path, self.options, annotate_to=annotate_to)
+            return (await self.analyser.outcome(self.futures[number], analyse_marked, path, annotate_to,
+                                                self.options, requeued=requeued))[0]
         except BrokenProcessPool:
             return lost_record(name)
         except asyncio.CancelledError:
@@ -664,6 +707,12 @@ async def all_records(batch, request):
     return records.result()
 
 
+async def check_one_photo(request, hint=""):
+    """A one-line 422 for a form of more than one ``photo`` (``hint``: where several go)."""
+    if (sent := len((await request.form()).getlist("photo"))) > 1:
+        raise HTTPException(422, f"photo: one photo per request ({sent} sent){hint}")
+
+
 def answers(refusals=REFUSALS, **ok):
     """A route's documented answers (the API docs): its 200 (``ok``) and each refusal, one line
     of JSON."""
@@ -764,6 +813,7 @@ def version():
 
 
 Photos = Annotated[list[UploadFile], File(description="photos (JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP, TIFF, ...)")]
+OnePhoto = Annotated[UploadFile, File(description="one photo")]
 PerCategory = Annotated[int, Query(ge=1, le=20, description="products per category a face has")]
 DetectionThreshold = Annotated[float | None, Query(description="face detector score threshold instead of "
                                                             "the model's: lower finds more faces, and more "
@@ -876,16 +926,14 @@ def create_app(settings):
     @app.post("/api/annotate", summary="One photo with its faces, scores and products drawn (JPEG)",
               response_class=Response,
               responses=answers({**REFUSALS, **ANNOTATE_REFUSALS}, content={"image/jpeg": {}}))
-    async def annotate(photo: Annotated[UploadFile, File(description="one photo")], options: Options,
-                       request: Request):
-        if (sent := len((await request.form()).getlist("photo"))) > 1:
-            raise HTTPException(422, f"photo: one photo per request ({sent} sent); /api/analyze takes several")
+    async def annotate(photo: OnePhoto, options: Options, request: Request):
+        await check_one_photo(request, "; /api/analyze takes several")
         batch = await open_batch(analyser, [photo], options, annotate=True)
         try:
             headers = await batch.headers()
             [record] = await all_records(batch, request)  # a client gone: its photo not analysed for nobody
             if record["error"] == STOPPING:  # nothing wrong with the photo
-                raise HTTPException(503, f"{record['image']}: {STOPPING}", headers={"Retry-After": "10"})
+                raise HTTPException(503, f"{record['image']}: {STOPPING}", headers=RETRY_LATER)
             if record["error"]:
                 raise HTTPException(422, f"{record['image']}: {record['error']}")
             if "annotation_error" in record:  # the server's fault, not the photo's: its log says it too
@@ -896,6 +944,27 @@ def create_app(settings):
         finally:
             batch.close()
         return Response(jpeg, media_type="image/jpeg", headers=headers)
+
+    @app.post("/api/preview", summary=f"One photo upright, at most {PREVIEW_SIDE} px on its longer side, as a "
+                                      "JPEG, not analysed: for a browser that cannot show it (HEIC, TIFF)",
+              response_class=Response, dependencies=[Depends(check_fields)],
+              responses=answers({**REFUSALS, **PREVIEW_REFUSALS}, content={"image/jpeg": {}}))
+    async def preview(photo: OnePhoto, request: Request):
+        await check_one_photo(request)
+        folder, name = upload_folder(), display_name(photo.filename, 0)
+        try:
+            jpeg, reason = await analyser.preview(await saved(photo, folder / "0"))
+        except BrokenProcessPool:
+            raise HTTPException(422, f"{name}: the worker died while reading this photo") from None
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise
+            raise HTTPException(503, f"{name}: {SERVER_STOPPING}", headers=RETRY_LATER) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if reason:
+            raise HTTPException(422, f"{name}: {reason}")
+        return Response(jpeg, media_type="image/jpeg")
 
     # HEAD apart (as a monitor asks): one route of both gave two operations the same id
     @app.head("/api/health", include_in_schema=False)
