@@ -567,27 +567,39 @@ def test_photos_of_one_name_in_two_folders_are_told_apart(server, browser, tmp_p
     assert {line.split(",")[0] for line in csv.splitlines()[1:]} == set(names)
 
 
-def test_a_photo_the_browser_cannot_show_gets_a_note_not_boxes_over_a_broken_image(server, browser, tmp_path):
+def test_a_photo_the_browser_cannot_show_is_shown_as_the_server_reads_it(server, browser, tmp_path):
     """Chromium shows no TIFF and no HEIC: the card had a broken-image icon with the face
-    boxes drawn over it, a 5-px sliver.  The server analyses them all the same (an iPhone's
-    HEIC was "not a photo", not sent); the card says there is no preview."""
+    boxes drawn over it, a 5-px sliver, then a note in its place (an iPhone's drop had cards
+    without pictures).  The server makes a JPEG of each (/api/preview), under which the boxes
+    sit; a file the server cannot read either keeps a note that says why."""
     import pillow_heif  # its encoder: the project reads HEIC with pi-heif, a decoder alone
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    photos = [tmp_path / "Elton_John_0004.tif", tmp_path / "IMG_0001.HEIC"]
+    photos = [tmp_path / "Elton_John_0004.tif", tmp_path / "IMG_0001.HEIC", tmp_path / "broken.tif"]
     Image.open(PHOTOS[1]).save(photos[0])
     pillow_heif.from_pillow(Image.open(PHOTOS[1])).save(photos[1], quality=90)
+    photos[2].write_bytes(b"II*\x00 cut short")
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
     browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, photos)))
-    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos")
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                      == "3 of 3 photos (1 failed)" and len(text_of(page, ".preview-note")) == 1)
     assert browser.find_element(By.ID, "drop-error").text == ""
-    for card in browser.find_elements(By.CSS_SELECTOR, "#photos .photo"):
+    broken, *shown = browser.find_elements(By.CSS_SELECTOR, "#photos .photo")  # in name order
+    assert text_of(broken, ".preview-note") == [
+        "(no preview: the browser cannot show this file, and the server made none: broken.tif: not a recognised "
+        "image format)"]
+    assert not broken.find_element(By.CSS_SELECTOR, ".frame").is_displayed()
+    for card in shown:
         assert card.find_element(By.CSS_SELECTOR, ".status").text.startswith("250×250: 1 face")
-        assert text_of(card, ".preview-note") == ["(no preview: the browser cannot show this file)"]
-        assert not card.find_element(By.CSS_SELECTOR, ".frame").is_displayed()
+        assert card.find_element(By.CSS_SELECTOR, ".frame").is_displayed() and not text_of(card, ".preview-note")
+        img = card.find_element(By.CSS_SELECTOR, "img")
+        assert browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", img) == [250, 250]
+        # the boxes over the picture, marked at its width (hidden, every box measured 0 px: small)
+        box = card.find_element(By.CSS_SELECTOR, ".box")
+        assert box.size["width"] > 36 and "small" not in box.get_attribute("class")
 
 
 def test_a_summary_gives_no_share_of_nothing(server, browser, tmp_path, no_face_image):

@@ -112,18 +112,43 @@ function photoCard(file, index) {
   const card = $("photo-template").content.firstElementChild.cloneNode(true);
   card.dataset.index = index;
   const img = card.querySelector("img");
-  // a photo the browser cannot show (TIFF, in Chromium; a broken file): a line of text, not a
-  // broken image with its face boxes drawn over nothing
-  img.addEventListener("error", () => {
-    card.classList.add("no-preview");
-    img.closest(".frame").after(element("p", "muted preview-note", "(no preview: the browser cannot show this file)"));
-  });
+  img.addEventListener("error", () => previewFromServer(card, img, file), { once: true });
   img.src = URL.createObjectURL(file);
   img.alt = nameOf(file);
   card.querySelector(".name").textContent = nameOf(file);
   card.querySelector(".status").textContent = "waiting…";
   $("photos").append(card);
   return card;
+}
+
+// The server's previews, asked one at a time beside the analysis.
+let previews = Promise.resolve();
+
+// A photo the browser cannot show (TIFF and HEIC, in Chromium), shown as the server reads it
+// (/api/preview: upright, small, a JPEG): an iPhone's drop had cards without pictures, its
+// faces told apart by their lists alone.  Until then, or if the server cannot either (a
+// broken file), a line of text, not a broken image with its face boxes drawn over nothing.
+function previewFromServer(card, img, file) {
+  card.classList.add("no-preview");
+  const note = element("p", "muted preview-note", "(the browser cannot show this file: a preview is asked of the server)");
+  img.closest(".frame").after(note);
+  const failed = (reason) => { note.textContent = `(no preview: the browser cannot show this file, and the server made none: ${reason})`; };
+  const tooLarge = refusal(file, state.health.limits);
+  if (tooLarge) return failed(tooLarge);
+  previews = previews.then(async () => {
+    if (!card.isConnected) return;  // a new drop replaced it
+    const form = new FormData();
+    form.append("photo", file, file.name);
+    try {
+      const answer = await reach("/api/preview", { method: "POST", body: form });
+      if (!answer.ok) throw await refused(answer);
+      img.addEventListener("load", () => { card.classList.remove("no-preview"); note.remove(); }, { once: true });
+      img.addEventListener("error", () => { note.textContent = "(no preview: the browser shows neither this file nor the server's JPEG of it)"; }, { once: true });
+      img.src = URL.createObjectURL(await answer.blob());
+    } catch (error) {
+      failed(error.message);
+    }
+  });
 }
 
 // A score and its label's threshold to two decimals, or as many more (up to the record's
@@ -326,7 +351,7 @@ async function summariseDrop(run, signal, perCategory, batches) {
   try {
     const answer = await reach(`/api/summary?per_category=${perCategory}`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(state.records), signal });
-    if (!answer.ok) throw new Error((await answer.json().catch(() => ({}))).detail || `${answer.status} ${answer.statusText}`);
+    if (!answer.ok) throw await refused(answer);
     const summary = await answer.json();
     if (run === state.run) showSummary(summary.profile, { first: 0, last: state.total, refused: 0 }, batches);
   } catch (error) {
@@ -378,7 +403,7 @@ async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: 
   let next = 0;
   try {
     const response = await reach(`/api/profile?format=jsonl&per_category=${perCategory}`, { method: "POST", body: form, signal });
-    if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || `${response.status} ${response.statusText}`);
+    if (!response.ok) throw await refused(response);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
@@ -410,6 +435,11 @@ async function reach(url, options) {
   } catch (error) {
     throw unreachable(error);
   }
+}
+
+// A refusal's Error: the server's one line, or the status where there is none (a proxy's page).
+async function refused(response) {
+  return new Error((await response.json().catch(() => ({}))).detail || `${response.status} ${response.statusText}`);
 }
 
 function unreachable(error) {
@@ -579,7 +609,7 @@ async function retry() {
 async function csvText(records) {
   const answer = await reach("/api/csv", { method: "POST", headers: { "Content-Type": "application/json" },
                                           body: JSON.stringify(records) });
-  if (!answer.ok) throw new Error((await answer.json().catch(() => ({}))).detail || `${answer.status} ${answer.statusText}`);
+  if (!answer.ok) throw await refused(answer);
   return answer.text();
 }
 
