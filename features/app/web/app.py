@@ -89,6 +89,10 @@ FASTAPI_UNREAD_BODY = "There was an error parsing the body"
 MAX_RECORDS_BYTES = 64 * MB
 #: The routes that take records (JSON), not photos.
 RECORDS_ROUTES = ("/api/csv", "/api/summary")
+#: The routes that take one photo, and where several go instead.  A second photo is refused as
+#: its part begins: counted once the form was read, a request of 200 photos of 20 MB (4 GB)
+#: was taken in whole, to disk, to be refused.
+ONE_PHOTO_ROUTES = {"/api/annotate": "; /api/analyze takes several", "/api/preview": ""}
 BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 #: What an upload's name loses (Unicode categories): control and format characters, lone
 #: surrogates, and line and paragraph separators (a line break to whoever reads the name).
@@ -360,7 +364,7 @@ def byte_text(n):
 class BodyLimits:
     """Refuse a request whose body passes its route's limit (:meth:`limit`), a photo over
     ``max_photo_bytes`` or one photo more than ``max_photos``, as soon as the bytes arrive
-    (413, one line of JSON): pure ASGI middleware that counts every body, and runs
+    (413, one line of JSON; a second photo to a route of one, 422): pure ASGI middleware that counts every body, and runs
     python-multipart's parser (the one Starlette uses) over a multipart body as it streams to
     the app.
 
@@ -385,10 +389,11 @@ class BodyLimits:
     def limit(self, path):
         """The largest body of a request to ``path``, in bytes and in words, and whether it is
         photos: 64 MB of records for :data:`RECORDS_ROUTES` (a whole drop's, whatever the photo
-        limits), else ``max_photos`` photos of ``max_photo_bytes`` (with their parts' headers)."""
+        limits), one photo of ``max_photo_bytes`` for :data:`ONE_PHOTO_ROUTES`, else
+        ``max_photos`` such photos (with their parts' headers)."""
         if path in RECORDS_ROUTES:
             return MAX_RECORDS_BYTES, f"{byte_text(MAX_RECORDS_BYTES)} of records", False
-        photos, size = self.settings.max_photos, self.settings.max_photo_bytes
+        photos, size = 1 if path in ONE_PHOTO_ROUTES else self.settings.max_photos, self.settings.max_photo_bytes
         return photos * (size + PART_OVERHEAD), f"{photos} photo{'s' * (photos != 1)} of {byte_text(size)}", True
 
     async def __call__(self, scope, receive, send):
@@ -399,7 +404,7 @@ class BodyLimits:
         if headers.get("content-length", "").isdigit() and int(headers["content-length"]) > limit:
             return await JSONResponse({"detail": over}, status_code=413, headers=CLOSE)(
                 scope, receive, send)
-        scan = part_scan(headers.get("content-type"), self.settings) if photos else None
+        scan = part_scan(headers.get("content-type"), self.settings, scope["path"]) if photos else None
         read, whole = 0, False
 
         async def limited():
@@ -426,14 +431,14 @@ class BodyLimits:
         await self.app(scope, limited, send)
 
 
-def part_scan(content_type, settings):
+def part_scan(content_type, settings, path):
     """A :class:`PartScan` for a multipart body, else None (for a boundary the parser refuses
     too: Starlette's to report)."""
     kind, options = parse_options_header(content_type)
     if kind != b"multipart/form-data" or b"boundary" not in options:
         return None
     try:
-        return PartScan(options[b"boundary"], settings)
+        return PartScan(options[b"boundary"], settings, path)
     except FormParserError:
         return None
 
@@ -441,8 +446,8 @@ def part_scan(content_type, settings):
 class PartScan:
     """One multipart body's file parts, counted as it streams in (see :class:`BodyLimits`)."""
 
-    def __init__(self, boundary, settings):
-        self.settings, self.files = settings, 0
+    def __init__(self, boundary, settings, path):
+        self.settings, self.path, self.files = settings, path, 0
         self.field = self.value = self.disposition = b""
         self.name, self.size = None, 0  # the file part being read: its display name, its bytes so far
         self.parser = MultipartParser(boundary, {
@@ -485,6 +490,8 @@ class PartScan:
         if b"filename" not in options:  # a text field: Starlette limits those itself
             return
         self.files += 1
+        if self.path in ONE_PHOTO_ROUTES and self.files > 1:
+            raise HTTPException(422, f"photo: one photo per request (more than one sent){ONE_PHOTO_ROUTES[self.path]}")
         if self.files > self.settings.max_photos:
             raise HTTPException(413, f"over the limit of {self.settings.max_photos} photos per request; "
                                      "send them in several requests")
@@ -707,12 +714,6 @@ async def all_records(batch, request):
     return records.result()
 
 
-async def check_one_photo(request, hint=""):
-    """A one-line 422 for a form of more than one ``photo`` (``hint``: where several go)."""
-    if (sent := len((await request.form()).getlist("photo"))) > 1:
-        raise HTTPException(422, f"photo: one photo per request ({sent} sent){hint}")
-
-
 def answers(refusals=REFUSALS, **ok):
     """A route's documented answers (the API docs): its 200 (``ok``) and each refusal, one line
     of JSON."""
@@ -927,7 +928,6 @@ def create_app(settings):
               response_class=Response,
               responses=answers({**REFUSALS, **ANNOTATE_REFUSALS}, content={"image/jpeg": {}}))
     async def annotate(photo: OnePhoto, options: Options, request: Request):
-        await check_one_photo(request, "; /api/analyze takes several")
         batch = await open_batch(analyser, [photo], options, annotate=True)
         try:
             headers = await batch.headers()
@@ -949,8 +949,7 @@ def create_app(settings):
                                       "JPEG, not analysed: for a browser that cannot show it (HEIC, TIFF)",
               response_class=Response, dependencies=[Depends(check_fields)],
               responses=answers({**REFUSALS, **PREVIEW_REFUSALS}, content={"image/jpeg": {}}))
-    async def preview(photo: OnePhoto, request: Request):
-        await check_one_photo(request)
+    async def preview(photo: OnePhoto):
         folder, name = upload_folder(), display_name(photo.filename, 0)
         try:
             jpeg, reason = await analyser.preview(await saved(photo, folder / "0"))
