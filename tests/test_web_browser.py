@@ -600,6 +600,22 @@ def test_a_photo_the_browser_cannot_show_is_shown_as_the_server_reads_it(server,
         # the boxes over the picture, marked at its width (hidden, every box measured 0 px: small)
         box = card.find_element(By.CSS_SELECTOR, ".box")
         assert box.size["width"] > 36 and "small" not in box.get_attribute("class")
+    # a preview the server could not make for its own sake (down, stopping) is asked again: by
+    # its own button, or by Retry with the photos not analysed (it stayed a note for good)
+    unreachable = "the server cannot be reached (stopped or restarting); try again once it is back"
+    browser.execute_cdp_cmd("Network.enable", {})
+    for blocked, again in ((["*/api/preview"], "Ask again"), (["*/api/preview", "*/api/profile*"], "retry")):
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": blocked})
+        browser.find_element(By.ID, "pick").send_keys(str(photos[1]))
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text.startswith(
+            "1 of 1 photo") and page.find_elements(By.CSS_SELECTOR, ".preview-note button"))
+        assert text_of(browser, ".preview-note") == [f"(no preview yet: the browser cannot show this file, and the "
+                                                     f"server made none: {unreachable}) Ask again"]
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        browser.find_element(By.CSS_SELECTOR, ".preview-note button" if again == "Ask again" else "#retry").click()
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo"
+                                          and page.find_element(By.CSS_SELECTOR, ".frame").is_displayed())
+        assert not text_of(browser, ".preview-note")
 
 
 def test_a_summary_gives_no_share_of_nothing(server, browser, tmp_path, no_face_image):
@@ -724,6 +740,37 @@ def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_ju
     assert not all(given) and [item.is_displayed() for item in items] == given
     assert [item.get_attribute("value") for item in items] == [str(n) for n in range(1, 8)]
     assert all(box.is_displayed() for box in boxes if "small" not in box.get_attribute("class"))
+
+
+def test_a_card_whose_faces_all_lack_products_says_so_under_the_filter_and_a_bar_names_its_threshold(
+        server, browser):
+    """With "list only the faces with products", a card whose faces have none read "1 face"
+    above nothing; and the threshold's mark was only a tooltip, which a screen reader does
+    not read."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    photos = [LFW / "Amanda_Bynes_0001.jpg", PHOTOS[2]]  # a bare face, a hat
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, photos)))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos")
+    records = browser.execute_script("return state.records")
+    given = [[bool(face["recommendations"]) for face in record["faces"]] for record in records]
+    assert given == [[False], [True]]
+    bare, hat = browser.find_elements(By.CSS_SELECTOR, "#photos .photo")
+    assert not bare.find_element(By.CSS_SELECTOR, ".none-with-products").is_displayed()
+    browser.find_element(By.ID, "only-products").click()
+    assert text_of(bare, ".none-with-products") == ["(no product for its face)"]
+    assert not hat.find_elements(By.CSS_SELECTOR, ".none-with-products")
+    thresholds = browser.execute_script("return state.health.model.thresholds")
+    tracks = hat.find_elements(By.CSS_SELECTOR, ".bar .track")
+    scores = records[1]["faces"][0]["scores"]
+    labels = browser.execute_script("return state.health.model.labels")  # the bars' order (selenium sorts keys)
+    assert [track.accessible_name for track in tracks] == [
+        f"threshold {apart(scores[label], thresholds[label])[1]}" for label in labels]
+    browser.find_element(By.ID, "only-products").click()
+    assert not bare.find_element(By.CSS_SELECTOR, ".none-with-products").is_displayed()
 
 
 def drop_onto_the_page(browser, paths):

@@ -121,34 +121,82 @@ function photoCard(file, index) {
   return card;
 }
 
-// The server's previews, asked one at a time beside the analysis.
-let previews = Promise.resolve();
+// The server's previews: at most one per worker asked at a time, beside the analysis; those
+// that failed for the server's sake (down, stopping), asked again by Retry or their own button;
+// controller: a new drop aborts the last one's (its cards are gone).
+const previews = { waiting: [], running: 0, failed: [], controller: new AbortController() };
 
 // A photo the browser cannot show (TIFF and HEIC, in Chromium), shown as the server reads it
 // (/api/preview: upright, small, a JPEG): an iPhone's drop had cards without pictures, its
 // faces told apart by their lists alone.  Until then, or if the server cannot either (a
 // broken file), a line of text, not a broken image with its face boxes drawn over nothing.
 function previewFromServer(card, img, file) {
+  URL.revokeObjectURL(img.src);
   card.classList.add("no-preview");
-  const note = element("p", "muted preview-note", "(the browser cannot show this file: a preview is asked of the server)");
+  const note = element("p", "muted preview-note");
   img.closest(".frame").after(note);
-  const failed = (reason) => { note.textContent = `(no preview: the browser cannot show this file, and the server made none: ${reason})`; };
   const tooLarge = refusal(file, state.health.limits);
-  if (tooLarge) return failed(tooLarge);
-  previews = previews.then(async () => {
-    if (!card.isConnected) return;  // a new drop replaced it
-    const form = new FormData();
-    form.append("photo", file, file.name);
-    try {
-      const answer = await reach("/api/preview", { method: "POST", body: form });
-      if (!answer.ok) throw await refused(answer);
-      img.addEventListener("load", () => { card.classList.remove("no-preview"); note.remove(); }, { once: true });
-      img.addEventListener("error", () => { note.textContent = "(no preview: the browser shows neither this file nor the server's JPEG of it)"; }, { once: true });
-      img.src = URL.createObjectURL(await answer.blob());
-    } catch (error) {
-      failed(error.message);
+  if (tooLarge) note.textContent = `(no preview: the browser cannot show this file, and it is not sent: ${tooLarge})`;
+  else askPreview({ card, img, file, note });
+}
+
+function askPreview(job) {
+  job.note.textContent = "(the browser cannot show this file: a preview is asked of the server)";
+  previews.waiting.push(job);
+  nextPreviews();
+}
+
+function nextPreviews() {
+  while (previews.running < state.health.workers && previews.waiting.length) {
+    previews.running += 1;
+    preview(previews.waiting.shift(), previews.controller.signal).finally(() => { previews.running -= 1; nextPreviews(); });
+  }
+}
+
+async function preview(job, signal) {
+  const { card, img, file, note } = job;
+  if (!card.isConnected) return;  // a new drop replaced it
+  const form = new FormData();
+  form.append("photo", file, file.name);
+  let again = true;  // the server's failure, not the photo's
+  try {
+    const answer = await reach("/api/preview", { method: "POST", body: form, signal });
+    if (!answer.ok) {
+      again = answer.status >= 500;
+      throw await refused(answer);
     }
-  });
+    const url = URL.createObjectURL(await answer.blob());
+    img.addEventListener("load", () => { card.classList.remove("no-preview"); note.remove(); }, { once: true });
+    img.addEventListener("error", () => { note.textContent = "(no preview: the browser shows neither this file nor the server's JPEG of it)"; }, { once: true });
+    img.src = url;
+  } catch (error) {
+    if (!card.isConnected) return;
+    if (!again) {
+      note.textContent = `(no preview: the browser cannot show this file, and the server made none: ${error.message})`;
+      return;
+    }
+    note.textContent = `(no preview yet: the browser cannot show this file, and the server made none: ${error.message}) `;
+    const button = element("button", "", "Ask again");
+    button.type = "button";
+    button.addEventListener("click", () => { previews.failed = previews.failed.filter((failed) => failed !== job); askPreview(job); });
+    note.append(button);
+    previews.failed.push(job);
+  }
+}
+
+// Every preview that failed for the server's sake asked again (a retry: the server is back).
+function previewsAgain() {
+  const failed = previews.failed;
+  previews.failed = [];
+  failed.forEach(askPreview);
+}
+
+// The photos' cards gone (a new drop): their previews not asked any more, their pictures' memory freed.
+function clearPhotos() {
+  previews.controller.abort();
+  Object.assign(previews, { waiting: [], failed: [], controller: new AbortController() });
+  for (const img of $("photos").querySelectorAll("img")) URL.revokeObjectURL(img.src);
+  $("photos").replaceChildren();
 }
 
 // A score and its label's threshold to two decimals, or as many more (up to the record's
@@ -169,6 +217,9 @@ function scoreBar(label, probability, threshold) {
   const mark = element("div", "mark");
   mark.style.left = `${(threshold * 100).toFixed(1)}%`;
   mark.title = `threshold ${thresholdShown}`;
+  // the threshold to a screen reader too (the mark's title is read only by pointing at it)
+  track.setAttribute("role", "img");
+  track.setAttribute("aria-label", `threshold ${thresholdShown}`);
   track.append(fill, mark);
   bar.append(element("span", "", label), track, element("span", "", shown));
   return bar;
@@ -268,6 +319,11 @@ function showRecord(card, record) {
     item.append(productList(face.recommendations));
     list.append(item);
   });
+  // said while "list only the faces with products" leaves its list empty (a card read "3 faces"
+  // above nothing)
+  if (faces && !record.faces.some((face) => face.recommendations.length)) {
+    list.after(element("p", "muted none-with-products", `(no product for ${faces === 1 ? "its face" : `any of its ${faces} faces`})`));
+  }
   const frame = card.querySelector(".frame");
   markSmall(frame);
   resized.observe(frame);
@@ -508,7 +564,7 @@ async function analyse(files) {
   // and the server refused it for every photo
   const perCategoryChecked = String(perCategory.valueAsNumber);
   const [run, signal] = newRun();
-  $("photos").replaceChildren();
+  clearPhotos();
   $("summaries").replaceChildren();
   $("download-error").textContent = "";
   $("progress-box").hidden = false;
@@ -574,6 +630,7 @@ async function retry() {
     return;
   }
   const [run, signal] = newRun();
+  previewsAgain();
   const cards = $("photos").children;
   const again = state.records.flatMap((record, index) => (unanalysed(record)
     ? [{ index, card: cards[index], file: state.files[index] }] : []));
