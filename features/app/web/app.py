@@ -215,7 +215,7 @@ class Analyser:
         if pool not in self.broken:
             self.broken.add(pool)
             print("serve.py: warning: a worker process died (killed for its memory, or crashed on a photo); its "
-                  "photos are analysed again, the one it was on alone (answered as lost if it kills that worker "
+                  "photos are queued again, the one it was on alone (answered as lost if it kills that worker "
                   "too)", file=sys.stderr, flush=True)
 
     def submit(self, path, options, *, annotate_to=None):
@@ -227,8 +227,8 @@ class Analyser:
         dies, its pool's photos fail: one whose work had started (:func:`started`) may be the
         one it died on, and is run again alone (:meth:`again_alone`), BrokenProcessPool only
         when it kills that worker too; one only queued is queued again, and ``requeued`` told
-        of its new future (to cancel it).  (Every photo of the pool was answered "the worker
-        died while analysing this photo".)"""
+        of its new future (to cancel it).  (Before, every photo of the pool was answered "the
+        worker died while analysing this photo".)"""
         while True:  # each new break is another photo's, which goes alone
             try:
                 return await asyncio.wrap_future(future)
