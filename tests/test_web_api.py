@@ -316,6 +316,13 @@ def test_health_catalog_and_offline_docs(server, trained):
     assert health["defaults"] == {"per_category": PER_CATEGORY}
     for path in ("/", "/api/health", "/api/catalog", "/docs", "/openapi.json"):  # as a monitor or a load balancer asks
         assert httpx.head(server + path).status_code == 200
+    # a method a route does not take: every method the path takes (HEAD, a route of its own, was
+    # left out of Allow), in words (it said "Method Not Allowed")
+    for method, path, allowed in (("POST", "/api/health", "GET, HEAD"), ("GET", "/api/preview", "POST"),
+                                  ("DELETE", "/static/app.js", "GET, HEAD")):
+        refused = httpx.request(method, server + path)
+        assert (refused.status_code, refused.headers["allow"]) == (405, allowed)
+        assert refused.json() == {"detail": f"{path} takes {allowed}, not {method}"}
 
     assert httpx.get(server + "/api/catalog").json() == load_catalog()
     docs = httpx.get(server + "/docs").text

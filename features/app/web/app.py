@@ -35,6 +35,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from features.labels import TYPE_VALUES
 from features.numbers import fixed
@@ -259,7 +260,8 @@ class Analyser:
 
     def stop(self):
         """Cancel the photos still queued, at once (their requests are answered, each such
-        photo "not analysed: the server is stopping"); the ones being analysed finish.  At a
+        photo "not analysed: the server is stopping"); the ones being analysed finish, and so
+        do those the pool has handed to its workers' queue (one more than there are workers).  At a
         signal: uvicorn waits for every open request to end before it stops, so a request of
         200 queued photos held a stopping server as long as they took."""
         self.stopping = True
@@ -799,6 +801,17 @@ async def json_lines(batch, *, catalog=None, per_category=PER_CATEGORY):
                              background=BackgroundTask(batch.close))
 
 
+def allowed_methods(app, scope):
+    """The methods of every route at ``scope``'s path, sorted: Starlette's 405 named one
+    route's (``Allow: GET`` where HEAD is a route of its own too), and said "Method Not
+    Allowed" alone."""
+    methods, asked = set(), {"type": "http", "path": scope["path"], "root_path": "", "method": scope["method"]}
+    for route in app.routes:  # matched from the app's root: a mount had made the scope its own
+        if route.matches(asked)[0] != Match.NONE:
+            methods |= getattr(route, "methods", None) or {"GET", "HEAD"}  # a mount: static files, here
+    return sorted(methods)
+
+
 def model_summary(card):
     """The model card's lines worth logging at start: labels, thresholds, training date."""
     thresholds = ", ".join(f"{label} >= {card['thresholds'][label]:.2f}" for label in card["labels"])
@@ -881,6 +894,10 @@ def create_app(settings):
     async def one_line_refusal(request, exc):  # a name the client chose may be in it
         if exc.status_code == 400 and (refused := wrong_media_type(request)):  # a URL-encoded form's field
             return JSONResponse({"detail": refused}, status_code=415)  # over its limit: the form is the mistake
+        if exc.status_code == 405:
+            allowed = ", ".join(allowed_methods(app, request.scope))
+            return JSONResponse({"detail": printable(f"{request.url.path} takes {allowed}, not {request.method}")},
+                                status_code=405, headers={"Allow": allowed})
         detail = (exc.detail == FASTAPI_UNREAD_BODY and unread_json(exc.__cause__)) or form_refusal(str(exc.detail))
         return JSONResponse({"detail": printable(detail)}, status_code=exc.status_code, headers=exc.headers)
 
