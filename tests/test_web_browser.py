@@ -734,12 +734,27 @@ def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_ju
              for item in items for fill in item.find_elements(By.CSS_SELECTOR, ".fill")]
     grey = "rgba(138, 147, 158, 1)"  # --none-box
     assert [fills[3 * i:3 * i + 3] == [grey] * 3 for i in range(7)] == [i in unjudged for i in range(7)]
+    # one tab stop for the list, not one per face (two crowds made 114): the arrow keys, Home
+    # and End move between its faces, each lighting its box
+    from selenium.webdriver.common.keys import Keys
+
+    assert [item.get_attribute("tabindex") for item in items] == ["0"] + ["-1"] * 6
+    browser.execute_script("arguments[0].focus()", items[0])
+    for key, at in ((Keys.ARROW_DOWN, 1), (Keys.END, 6), (Keys.ARROW_UP, 5), (Keys.HOME, 0)):
+        ActionChains(browser).send_keys(key).perform()
+        assert browser.switch_to.active_element == items[at] and "lit" in boxes[at].get_attribute("class")
+        assert [item.get_attribute("tabindex") for item in items].count("0") == 1
     # the faces without a product left out of the list on request, each face keeping its box's number
     browser.find_element(By.ID, "only-products").click()
     given = [bool(face["recommendations"]) for face in records[0]["faces"]]
     assert not all(given) and [item.is_displayed() for item in items] == given
     assert [item.get_attribute("value") for item in items] == [str(n) for n in range(1, 8)]
     assert all(box.is_displayed() for box in boxes if "small" not in box.get_attribute("class"))
+    stops = [item for item in items if item.get_attribute("tabindex") == "0"]  # the tab stop on a face shown
+    assert len(stops) == 1 and stops[0].is_displayed()
+    browser.execute_script("arguments[0].focus()", stops[0])
+    ActionChains(browser).send_keys(Keys.END).perform()
+    assert browser.switch_to.active_element == [item for item, shown in zip(items, given) if shown][-1]
 
 
 def test_a_card_whose_faces_all_lack_products_says_so_under_the_filter_and_a_bar_names_its_threshold(

@@ -117,6 +117,7 @@ function photoCard(file, index) {
   img.alt = nameOf(file);
   card.querySelector(".name").textContent = nameOf(file);
   card.querySelector(".status").textContent = "waiting…";
+  card.querySelector(".faces").addEventListener("keydown", faceKeys);
   $("photos").append(card);
   return card;
 }
@@ -276,7 +277,6 @@ function typeLine(types) {
 // A face's box and its line in the list lit together while either is pointed at or focused
 // (which of a crowd's 84 faces is "14."?).
 function linked(box, item) {
-  item.tabIndex = 0;
   for (const node of [box, item]) {
     for (const [on, lit] of [["mouseenter", true], ["mouseleave", false], ["focusin", true], ["focusout", false]]) {
       node.addEventListener(on, () => { box.classList.toggle("lit", lit); item.classList.toggle("lit", lit); });
@@ -312,6 +312,7 @@ function showRecord(card, record) {
     const item = element("li", `face${face.quality.status === "ok" ? "" : " unjudged"}`
       + `${face.recommendations.length ? "" : " no-products"}`);
     item.value = number + 1;  // its box's number, with the faces above it hidden or not
+    item.tabIndex = -1;  // the list's tab stop: tabStop
     linked(box, item);
     for (const [label, probability] of Object.entries(face.scores)) item.append(scoreBar(label, probability, thresholds[label]));
     item.append(labelChips(face));
@@ -319,6 +320,7 @@ function showRecord(card, record) {
     item.append(productList(face.recommendations));
     list.append(item);
   });
+  tabStop(list);
   // said while "list only the faces with products" leaves its list empty (a card read "3 faces"
   // above nothing)
   if (faces && !record.faces.some((face) => face.recommendations.length)) {
@@ -327,6 +329,26 @@ function showRecord(card, record) {
   const frame = card.querySelector(".frame");
   markSmall(frame);
   resized.observe(frame);
+}
+
+// One tab stop per photo's list of faces, on a face shown, not one per face (two crowds made
+// 114 stops): the arrow keys move it between the faces, Home and End to the first and the last.
+function tabStop(list) {
+  const shown = [...list.children].filter((item) => item.getClientRects().length);
+  if (shown.some((item) => item.tabIndex === 0)) return;
+  for (const item of list.children) item.tabIndex = -1;
+  if (shown.length) shown[0].tabIndex = 0;
+}
+
+function faceKeys(event) {
+  const shown = [...event.currentTarget.children].filter((item) => item.getClientRects().length);
+  const at = shown.indexOf(document.activeElement);
+  const to = shown[{ ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: shown.length - 1 }[event.key]];
+  if (at < 0 || !to) return;
+  event.preventDefault();  // not the page's scroll
+  shown[at].tabIndex = -1;
+  to.tabIndex = 0;
+  to.focus();
 }
 
 // A photo's boxes marked small while narrower than SMALL_BOX on screen: as first drawn, and
@@ -708,7 +730,10 @@ function wire() {
   });
   // a crowd's faces without a product hidden from the list (7 crowd photos: 190 faces, a
   // page 15,000 px long); their boxes stay
-  $("only-products").addEventListener("change", (event) => $("photos").classList.toggle("only-products", event.target.checked));
+  $("only-products").addEventListener("change", (event) => {
+    $("photos").classList.toggle("only-products", event.target.checked);
+    $("photos").querySelectorAll(".faces").forEach(tabStop);  // not on a face hidden
+  });
   $("stop").addEventListener("click", stop);
   $("retry").addEventListener("click", retry);
   $("download-csv").addEventListener("click", async () => {
