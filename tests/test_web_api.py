@@ -629,39 +629,31 @@ def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tm
         died = "serve.py: warning: a worker process died (killed for its memory, or crashed on a photo)"
         said = (tmp_path / "serve.log").read_text().count(died)
         assert said == 1  # the operator never knew
+        # a worker killed as it works on one photo, to annotate or to preview: done again, alone
         big = tmp_path / "big.jpg"
-        Image.open(photos[0]).resize((6000, 6000)).save(big, quality=70)
-        before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
-        with ThreadPoolExecutor(1) as pool:
-            annotated = pool.submit(httpx.post, url + "/api/annotate", files=upload([big], "photo"), timeout=TIMEOUT)
-            deadline = time.time() + 60
-            while not any((folder / "0.started").exists()
-                          for folder in set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) - before):
-                assert time.time() < deadline, "the photo's analysis did not start"
-                time.sleep(0.01)
-            for worker in children(process.pid):
-                os.kill(worker, signal.SIGKILL)
-            deadline = time.time() + 30
-            while (tmp_path / "serve.log").read_text().count(died) == said and time.time() < deadline:
-                time.sleep(0.1)
-            assert (tmp_path / "serve.log").read_text().count(died) == said + 1
-            assert annotated.result().status_code == 200  # analysed again, alone
-        # a preview's worker killed as it reads the photo: read again, alone
-        Image.open(photos[0]).resize((7000, 7000)).save(big, quality=95)
-        before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
-        with ThreadPoolExecutor(1) as pool:
-            shown = pool.submit(httpx.post, url + "/api/preview", files=upload([big], "photo"), timeout=TIMEOUT)
-            deadline = time.time() + 60
-            while not any((folder / "0.started").exists()
-                          for folder in set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) - before):
-                assert time.time() < deadline, "the photo's preview did not start"
-                time.sleep(0.01)
-            for worker in children(process.pid):
-                os.kill(worker, signal.SIGKILL)
-            assert shown.result().status_code == 200
-            with Image.open(io.BytesIO(shown.result().content)) as preview:
-                assert preview.size == (1024, 1024)
-        assert (tmp_path / "serve.log").read_text().count(died) == said + 2
+        for route, side, quality in (("/api/annotate", 6000, 70), ("/api/preview", 7000, 95)):
+            Image.open(photos[0]).resize((side, side)).save(big, quality=quality)
+            answer = killed_as_it_starts(url, process, route, big)
+            said += 1  # said before the photo's answer, whose work starts again alone after it
+            assert answer.status_code == 200 and (tmp_path / "serve.log").read_text().count(died) == said, route
+        with Image.open(io.BytesIO(answer.content)) as preview:
+            assert preview.size == (1024, 1024)
+
+
+def killed_as_it_starts(url, process, route, photo):
+    """POST ``photo`` alone to ``route`` and kill the server's workers as soon as its work
+    has started (its mark, :func:`~features.app.web.app.started`); the answer."""
+    before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(httpx.post, url + route, files=upload([photo], "photo"), timeout=TIMEOUT)
+        deadline = time.time() + 60
+        while not any((folder / "0.started").exists()
+                      for folder in set(Path(tempfile.gettempdir()).glob("img2rec-web-*")) - before):
+            assert time.time() < deadline, f"{route}: the photo's work did not start"
+            time.sleep(0.01)
+        for worker in children(process.pid):
+            os.kill(worker, signal.SIGKILL)
+        return answer.result()
 
 
 @pytest.mark.parametrize("number, code", [(signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM)])

@@ -293,6 +293,20 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
     # the drop's summary is the one downloaded (there was no way to keep it)
     assert browser.find_element(By.ID, "download-summary").is_enabled()
     assert browser.execute_script("return state.summary") == whole
+    # one the server could not make is asked again on request (it was lost, and its download)
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/summary*"]})
+    browser.find_element(By.ID, "pick").send_keys("\n".join(str(p) for p in sorted(tmp_path.iterdir())))
+    WebDriverWait(browser, 180).until(lambda page: page.find_elements(By.CSS_SELECTOR, "#summaries > .error-text"))
+    unreachable = "the server cannot be reached (stopped or restarting); try again once it is back"
+    assert text_of(browser, "#summaries > .error-text") == [f"No summary of all the photos: {unreachable} Summarise again"]
+    assert not browser.find_element(By.ID, "download-summary").is_enabled()
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    browser.find_element(By.CSS_SELECTOR, "#summaries > .error-text button").click()
+    WebDriverWait(browser, 60).until(lambda page: page.find_element(By.ID, "download-summary").is_enabled())
+    assert not browser.find_elements(By.CSS_SELECTOR, "#summaries > .error-text")
+    assert summaries(browser)[0] == ("Account summary (all 7 photos)", f"7 photos (2 failed), {counted(slice(0, 7))}")
+    assert browser.execute_script("return state.summary") == whole
 
 
 def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):
@@ -451,7 +465,7 @@ def test_the_api_docs_render_every_route_offline(server, browser):
     browser.get(server + "/docs")
     WebDriverWait(browser, 60).until(lambda page: page.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
     shown = set(text_of(browser, ".opblock-summary-path"))
-    assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/health", "/api/csv", "/api/catalog"} <= shown
+    assert {"/api/analyze", "/api/profile", "/api/annotate", "/api/preview", "/api/health", "/api/csv", "/api/catalog"} <= shown
     assert "Unable to render" not in browser.page_source
 
 

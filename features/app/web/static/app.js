@@ -49,6 +49,14 @@ function element(tag, className, text) {
   return node;
 }
 
+// A button of a line that says why it is there (Ask again, Summarise again).
+function button(text, click) {
+  const node = element("button", "", text);
+  node.type = "button";
+  node.addEventListener("click", click);
+  return node;
+}
+
 async function loadHealth() {
   const response = await reach("/api/health");
   if (!response.ok) throw new Error(`/api/health answered ${response.status} ${response.statusText}`);
@@ -177,10 +185,10 @@ async function preview(job, signal) {
       return;
     }
     note.textContent = `(no preview yet: the browser cannot show this file, and the server made none: ${error.message}) `;
-    const button = element("button", "", "Ask again");
-    button.type = "button";
-    button.addEventListener("click", () => { previews.failed = previews.failed.filter((failed) => failed !== job); askPreview(job); });
-    note.append(button);
+    note.append(button("Ask again", () => {
+      previews.failed = previews.failed.filter((failed) => failed !== job);
+      askPreview(job);
+    }));
     previews.failed.push(job);
   }
 }
@@ -433,7 +441,14 @@ async function summariseDrop(run, signal, perCategory, batches) {
     const summary = await answer.json();
     if (run === state.run) showSummary(summary.profile, { first: 0, last: state.total, refused: 0 }, batches);
   } catch (error) {
-    if (run === state.run) $("summaries").prepend(element("p", "error-text", `No summary of all the photos: ${error.message}`));
+    if (run !== state.run) return;
+    // asked again on request (the server back): the drop's summary was lost, and its download
+    const said = element("p", "error-text", `No summary of all the photos: ${error.message} `);
+    said.append(button("Summarise again", () => {
+      said.remove();
+      summariseDrop(state.run, state.controller.signal, perCategory, batches);
+    }));
+    $("summaries").prepend(said);
   }
 }
 
