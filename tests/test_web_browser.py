@@ -380,6 +380,36 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     assert browser.switch_to.active_element.get_attribute("id") == "download-jsonl"
 
 
+def test_stop_leaves_the_previews_not_asked_yet_for_their_button_or_a_retry(limited, browser, lfw_paths, tmp_path):
+    """A drop of 30 TIFFs, which Chromium cannot show: each is sent again for its preview.
+    Stop stopped the analysis but not the previews still waiting, every photo sent again;
+    those are left with a note and its button, and Retry asks them with the photos not
+    analysed."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    tiffs = []
+    for path in lfw_paths[:30]:
+        tiffs.append(tmp_path / f"{Path(path).stem}.tif")
+        Image.open(path).save(tiffs[-1])
+    browser.get(limited + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, tiffs)))
+    WebDriverWait(browser, 120, poll_frequency=0.05).until(
+        lambda page: page.find_element(By.ID, "progress-text").text != "0 of 30 photos")
+    browser.find_element(By.ID, "stop").click()
+    WebDriverWait(browser, 60).until(lambda page: page.find_element(By.ID, "retry").is_displayed()
+                                     and not browser.execute_script("return previews.running"))
+    notes = text_of(browser, ".preview-note")
+    stopped = "(no preview yet: the browser cannot show this file, and Stop was pressed before it was asked) Ask again"
+    assert 0 < notes.count(stopped) == len(notes) < 30, notes
+    browser.find_element(By.ID, "retry").click()
+    WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "30 of 30 photos"
+                                      and not text_of(page, ".preview-note"))
+    assert all(frame.is_displayed() for frame in browser.find_elements(By.CSS_SELECTOR, ".frame"))
+
+
 def test_the_csv_downloaded_is_the_api_s_behind_a_byte_order_mark_for_spreadsheets(server, browser, tmp_path):
     """The CSV button's file, as the browser saves it: the API's CSV for the same records
     behind UTF-8's byte-order mark, without which Excel read "Café Zoë.jpg" in the system's

@@ -180,17 +180,20 @@ async function preview(job, signal) {
     img.src = url;
   } catch (error) {
     if (!card.isConnected) return;
-    if (!again) {
-      note.textContent = `(no preview: the browser cannot show this file, and the server made none: ${error.message})`;
-      return;
-    }
-    note.textContent = `(no preview yet: the browser cannot show this file, and the server made none: ${error.message}) `;
-    note.append(button("Ask again", () => {
-      previews.failed = previews.failed.filter((failed) => failed !== job);
-      askPreview(job);
-    }));
-    previews.failed.push(job);
+    if (again) noPreviewYet(job, `the server made none: ${error.message}`);
+    else note.textContent = `(no preview: the browser cannot show this file, and the server made none: ${error.message})`;
   }
+}
+
+// A preview not made for the server's sake or the page's (down, stopping; Stop), to be asked
+// again: by its own button, or by Retry.
+function noPreviewYet(job, why) {
+  job.note.textContent = `(no preview yet: the browser cannot show this file, and ${why}) `;
+  job.note.append(button("Ask again", () => {
+    previews.failed = previews.failed.filter((failed) => failed !== job);
+    askPreview(job);
+  }));
+  previews.failed.push(job);
 }
 
 // Every preview that failed for the server's sake asked again (a retry: the server is back).
@@ -639,6 +642,8 @@ async function stop() {
       answer(index, cards[index], errorRecord(state.files[index], `${NOT_ANALYSED}: ${STOPPED}`));
     }
   }
+  // the previews not asked yet are not asked (each photo would be sent again for one)
+  previews.waiting.splice(0).forEach((job) => noPreviewYet(job, "Stop was pressed before it was asked"));
   $("announce").textContent = `Stopped: ${$("progress-text").textContent}`;
   if (state.left < state.total) {
     await summariseDrop(run, signal, state.perCategory, state.batches > 1 ? state.batches : 0);
