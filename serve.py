@@ -33,7 +33,8 @@ def parse_args(argv=None):
                              "with TLS and sign-in in front)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on; 0 for any free one")
     parser.add_argument("--workers", type=int, default=CPUS,
-                        help="worker processes that analyse photos (every request shares them; at most 4 per CPU)")
+                        help="worker processes that read and analyse photos (every request shares them; at most "
+                             "4 per CPU)")
     parser.add_argument("--model", type=given_path, default=MODEL,
                         help="model made by train.py (its model_card.json must sit beside it)")
     parser.add_argument("--catalog", type=given_path, default=CATALOG,

@@ -366,9 +366,9 @@ def byte_text(n):
 class BodyLimits:
     """Refuse a request whose body passes its route's limit (:meth:`limit`), a photo over
     ``max_photo_bytes`` or one photo more than ``max_photos``, as soon as the bytes arrive
-    (413, one line of JSON; a second photo to a route of one, 422): pure ASGI middleware that counts every body, and runs
-    python-multipart's parser (the one Starlette uses) over a multipart body as it streams to
-    the app.
+    (413, one line of JSON; a second photo to a route of one, 422): pure ASGI middleware
+    that counts every body, and runs python-multipart's parser (the one Starlette uses) over
+    a multipart body as it streams to the app.
 
     Starlette reads and spools the whole body before a part's size is known, so a 600 MB
     photo would be taken in whole to be refused; and its own body limit (FastAPI's
