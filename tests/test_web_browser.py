@@ -303,6 +303,7 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
     assert not browser.find_element(By.ID, "download-summary").is_enabled()
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
     browser.find_element(By.CSS_SELECTOR, "#summaries > .error-text button").click()
+    assert browser.switch_to.active_element.get_attribute("id") == "summaries"  # not the page's start
     WebDriverWait(browser, 60).until(lambda page: page.find_element(By.ID, "download-summary").is_enabled())
     assert not browser.find_elements(By.CSS_SELECTOR, "#summaries > .error-text")
     assert summaries(browser)[0] == ("Account summary (all 7 photos)", f"7 photos (2 failed), {counted(slice(0, 7))}")
@@ -657,6 +658,8 @@ def test_a_photo_the_browser_cannot_show_is_shown_as_the_server_reads_it(server,
                                                      f"server made none: {unreachable}) Ask again"]
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
         browser.find_element(By.CSS_SELECTOR, ".preview-note button" if again == "Ask again" else "#retry").click()
+        if again == "Ask again":  # the button gone, the focus on the photo's name (it fell to the page's start)
+            assert browser.switch_to.active_element.get_attribute("class") == "name"
         WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo"
                                           and page.find_element(By.CSS_SELECTOR, ".frame").is_displayed())
         assert not text_of(browser, ".preview-note")
@@ -788,6 +791,10 @@ def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_ju
         ActionChains(browser).send_keys(key).perform()
         assert browser.switch_to.active_element == items[at] and "lit" in boxes[at].get_attribute("class")
         assert [item.get_attribute("tabindex") for item in items].count("0") == 1
+    items[3].find_element(By.CSS_SELECTOR, ".bar").click()  # a face clicked takes the tab stop (two stops)
+    assert [item.get_attribute("tabindex") for item in items] == ["-1"] * 3 + ["0"] + ["-1"] * 3
+    ActionChains(browser).send_keys(Keys.ARROW_DOWN).perform()
+    assert [item.get_attribute("tabindex") for item in items] == ["-1"] * 4 + ["0"] + ["-1"] * 2
     # the faces without a product left out of the list on request, each face keeping its box's number
     browser.find_element(By.ID, "only-products").click()
     given = [bool(face["recommendations"]) for face in records[0]["faces"]]
@@ -826,8 +833,15 @@ def test_a_card_whose_faces_all_lack_products_says_so_under_the_filter_and_a_bar
     tracks = hat.find_elements(By.CSS_SELECTOR, ".bar .track")
     scores = records[1]["faces"][0]["scores"]
     labels = browser.execute_script("return state.health.model.labels")  # the bars' order (selenium sorts keys)
-    assert [track.accessible_name for track in tracks] == [
-        f"threshold {apart(scores[label], thresholds[label])[1]}" for label in labels]
+    said = [", threshold ".join(apart(scores[label], thresholds[label])) for label in labels]
+    assert [track.accessible_name for track in tracks] == said
+    # the face's line begins with its box's number, for a screen reader (the list's numbers are
+    # not read with the face focused); each score before its threshold (it read "hat threshold
+    # 0.37 0.00"), the score shown beside the bar not said twice
+    face = hat.find_element(By.CSS_SELECTOR, "li.face")
+    assert face.get_attribute("textContent").startswith(f"Face #1: {labels[0]}")
+    assert [value.get_attribute("aria-hidden") for value in face.find_elements(By.CSS_SELECTOR, ".bar span:last-child")] == [
+        "true"] * len(labels)
     browser.find_element(By.ID, "only-products").click()
     assert not bare.find_element(By.CSS_SELECTOR, ".none-with-products").is_displayed()
 

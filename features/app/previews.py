@@ -1,6 +1,7 @@
 """Previews: a photo as the analysis reads it, small, as a JPEG any browser shows (Chromium
 shows no HEIC and no TIFF: an iPhone's drop had cards without pictures)."""
 import io
+import warnings
 
 import cv2
 from PIL import Image
@@ -37,6 +38,8 @@ def rgb_profile(path):
     """The photo's own colour profile when it is one of RGB, else None: an iPhone's photos are
     in Display P3, which a browser showed as sRGB without it, duller; a CMYK or grey photo's
     pixels are RGB once read, which its profile does not describe."""
-    with Image.open(path, formats=read_formats()) as img:
-        profile = img.info.get("icc_profile")
+    with warnings.catch_warnings():  # quiet, as in load_image, which read the photo first
+        warnings.simplefilter("ignore")
+        with Image.open(path, formats=read_formats()) as img:
+            profile = img.info.get("icc_profile")
     return profile if profile and profile[16:20] == b"RGB " else None  # the ICC header's colour space

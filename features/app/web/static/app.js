@@ -49,6 +49,13 @@ function element(tag, className, text) {
   return node;
 }
 
+// The focus handed to node, focusable from a script alone: a button that removes itself left
+// it on <body>, the page's start.
+function focusOn(node) {
+  node.tabIndex = -1;
+  node.focus();
+}
+
 // A button of a line that says why it is there (Ask again, Summarise again).
 function button(text, click) {
   const node = element("button", "", text);
@@ -126,6 +133,7 @@ function photoCard(file, index) {
   card.querySelector(".name").textContent = nameOf(file);
   card.querySelector(".status").textContent = "waiting…";
   card.querySelector(".faces").addEventListener("keydown", faceKeys);
+  card.querySelector(".faces").addEventListener("focusin", faceFocused);
   $("photos").append(card);
   return card;
 }
@@ -171,7 +179,7 @@ async function preview(job, signal) {
   try {
     const answer = await reach("/api/preview", { method: "POST", body: form, signal });
     if (!answer.ok) {
-      again = answer.status >= 500;
+      again = answer.status >= 500 || [408, 429].includes(answer.status);  // a proxy's too
       throw await refused(answer);
     }
     const url = URL.createObjectURL(await answer.blob());
@@ -190,6 +198,7 @@ async function preview(job, signal) {
 function noPreviewYet(job, why) {
   job.note.textContent = `(no preview yet: the browser cannot show this file, and ${why}) `;
   job.note.append(button("Ask again", () => {
+    focusOn(job.card.querySelector(".name"));  // the button goes
     previews.failed = previews.failed.filter((failed) => failed !== job);
     askPreview(job);
   }));
@@ -229,11 +238,14 @@ function scoreBar(label, probability, threshold) {
   const mark = element("div", "mark");
   mark.style.left = `${(threshold * 100).toFixed(1)}%`;
   mark.title = `threshold ${thresholdShown}`;
-  // the threshold to a screen reader too (the mark's title is read only by pointing at it)
+  // the score and its threshold to a screen reader too, in that order (the mark's title is
+  // read only by pointing at it)
   track.setAttribute("role", "img");
-  track.setAttribute("aria-label", `threshold ${thresholdShown}`);
+  track.setAttribute("aria-label", `${shown}, threshold ${thresholdShown}`);
   track.append(fill, mark);
-  bar.append(element("span", "", label), track, element("span", "", shown));
+  const value = element("span", "", shown);
+  value.setAttribute("aria-hidden", "true");  // said by the track
+  bar.append(element("span", "", label), track, value);
   return bar;
 }
 
@@ -324,6 +336,7 @@ function showRecord(card, record) {
       + `${face.recommendations.length ? "" : " no-products"}`);
     item.value = number + 1;  // its box's number, with the faces above it hidden or not
     item.tabIndex = -1;  // the list's tab stop: tabStop
+    item.append(element("span", "visually-hidden", `Face #${number + 1}: `));  // its box's tag, to a screen reader
     linked(box, item);
     for (const [label, probability] of Object.entries(face.scores)) item.append(scoreBar(label, probability, thresholds[label]));
     item.append(labelChips(face));
@@ -357,9 +370,13 @@ function faceKeys(event) {
   const to = shown[{ ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: shown.length - 1 }[event.key]];
   if (at < 0 || !to) return;
   event.preventDefault();  // not the page's scroll
-  shown[at].tabIndex = -1;
-  to.tabIndex = 0;
   to.focus();
+}
+
+// The tab stop on the face focused, by the keys or a click (a click left it on the first
+// face too: two stops).
+function faceFocused(event) {
+  for (const item of event.currentTarget.children) item.tabIndex = item === event.target ? 0 : -1;
 }
 
 // A photo's boxes marked small while narrower than SMALL_BOX on screen: as first drawn, and
@@ -448,6 +465,7 @@ async function summariseDrop(run, signal, perCategory, batches) {
     // asked again on request (the server back): the drop's summary was lost, and its download
     const said = element("p", "error-text", `No summary of all the photos: ${error.message} `);
     said.append(button("Summarise again", () => {
+      focusOn($("summaries"));  // the button goes
       said.remove();
       summariseDrop(state.run, state.controller.signal, perCategory, batches);
     }));
@@ -665,6 +683,7 @@ async function retry() {
     return;
   }
   if (!current()) return;
+  previewsAgain();  // whatever the model: a preview is the photo, not its analysis
   // a server restarted with another model would answer these photos with it: one drop, two models
   if (state.health.model.sha256 !== state.model) {
     $("download-error").textContent = `Not sent: the server now answers with another model `
@@ -672,7 +691,6 @@ async function retry() {
     return;
   }
   const [run, signal] = newRun();
-  previewsAgain();
   const cards = $("photos").children;
   const again = state.records.flatMap((record, index) => (unanalysed(record)
     ? [{ index, card: cards[index], file: state.files[index] }] : []));
