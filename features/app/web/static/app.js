@@ -358,19 +358,24 @@ function showRecord(card, record) {
 // One tab stop per photo's list of faces, on a face shown, not one per face (two crowds made
 // 114 stops): the arrow keys move it between the faces, Home and End to the first and the last.
 function tabStop(list) {
-  const shown = [...list.children].filter((item) => item.getClientRects().length);
+  const shown = shownFaces(list);
   if (shown.some((item) => item.tabIndex === 0)) return;
   for (const item of list.children) item.tabIndex = -1;
   if (shown.length) shown[0].tabIndex = 0;
 }
 
 function faceKeys(event) {
-  const shown = [...event.currentTarget.children].filter((item) => item.getClientRects().length);
+  const shown = shownFaces(event.currentTarget);
   const at = shown.indexOf(document.activeElement);
   const to = shown[{ ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: shown.length - 1 }[event.key]];
   if (at < 0 || !to) return;
   event.preventDefault();  // not the page's scroll
   to.focus();
+}
+
+// A list's faces not hidden by the filter.
+function shownFaces(list) {
+  return [...list.children].filter((item) => item.getClientRects().length);
 }
 
 // The tab stop on the face focused, by the keys or a click (a click left it on the first
