@@ -86,7 +86,8 @@ def main(argv=None):
 
     from features.model.model_io import ModelError
     from features.products.recommendations import CatalogError
-    from features.app.web.app import MB, Settings, create_app
+    from features.app.web.app import Settings, create_app
+    from features.app.web.uploads import MB
 
     try:
         sock = bound_socket(args.host, args.port)
@@ -114,9 +115,9 @@ def main(argv=None):
 
 def stopping_first(server, analyser):
     """uvicorn's handler of Ctrl-C and SIGTERM, which first answers the photos still queued
-    (:meth:`~features.app.web.app.Analyser.stop`; uvicorn waits for every open request to end
+    (:meth:`~features.app.web.analyser.Analyser.stop`; uvicorn waits for every open request to end
     before it stops, so a request of 200 queued photos held it as long as they took) and, at a
-    second signal, ends the workers too (:meth:`~features.app.web.app.Analyser.kill`: they
+    second signal, ends the workers too (:meth:`~features.app.web.analyser.Analyser.kill`: they
     ignore the signals, and a photo that hangs would hold the server)."""
     import asyncio
 

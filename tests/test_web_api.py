@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from conftest import LFW, ROOT, alive, children, serving
-from features.app.web.app import byte_text
+from features.app.web.limits import byte_text
 from features.app.workers import MOST_WORKERS
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
@@ -642,7 +642,7 @@ def test_workers_killed_mid_request_answer_every_photo_and_come_back(trained, tm
 
 def killed_as_it_starts(url, process, route, photo):
     """POST ``photo`` alone to ``route`` and kill the server's workers as soon as its work
-    has started (its mark, :func:`~features.app.web.app.started`); the answer."""
+    has started (its mark, :func:`~features.app.web.analyser.started`); the answer."""
     before = set(Path(tempfile.gettempdir()).glob("img2rec-web-*"))
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(httpx.post, url + route, files=upload([photo], "photo"), timeout=TIMEOUT)
@@ -662,7 +662,7 @@ def test_a_stop_sent_to_the_group_answers_the_queued_photos_at_once(trained, tmp
     died mid-photo and every queued photo was answered "the worker died"; a SIGTERM to the
     server alone let the queue run to its end before it stopped.  Now the photos being
     analysed finish, the queued ones are answered at once as not analysed, and it exits."""
-    from features.app.web.app import STOPPING
+    from features.app.web.analyser import STOPPING
 
     photos = [Path(p) for p in lfw_paths[:80]]
     def own_group():

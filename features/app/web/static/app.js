@@ -13,7 +13,7 @@ const UNREACHABLE = "the server cannot be reached (stopped or restarting); try a
 // that cut it short): its cards said "waiting…" for good
 const CUT_SHORT = "the server's answer ended before this photo's line (cut short on the way); try again";
 // how a photo's error begins when the server never looked at it (the page's own, or the
-// server's when it stops: features/app/web/app.py, STOPPING); such a photo can be sent again
+// server's when it stops: features/app/web/analyser.py, STOPPING); such a photo can be sent again
 const NOT_ANALYSED = "not analysed";
 // the photos of a drop its Stop button left unanswered
 const STOPPED = "stopped on this page before its answer came";
