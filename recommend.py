@@ -10,7 +10,6 @@ while the others still got their answer, 2 for wrong usage, 130 when stopped by 
 (SIGINT), 143 by SIGTERM.
 """
 import argparse
-import errno
 import json
 import os
 import sys
@@ -410,155 +409,6 @@ def run_on_cluster(chunks, settings, address):
         client.close()
 
 
-def format_text(record):
-    """A photo's record as text for a person."""
-    if record["error"]:
-        return f"{record['image']}: error: {record['error']}"
-    lines = [f"{record['image']} ({record['width']}x{record['height']}): "
-             f"{len(record['faces']) or 'no'} face{'s' * (len(record['faces']) != 1)}"]
-    for number, face in enumerate(record["faces"], start=1):
-        scores = ", ".join(f"{k} {v}" for k, v in face["score_texts"].items())
-        lines.append(f"  face {number} at {face['box']}: {scores} -> "
-                     f"{', '.join(face['labels']) or 'no label'}")
-        if face["types"]:
-            lines.append(f"    types: {format_types(face['types'])}")
-        lines.append(f"    {face['headline']}")
-        for rank, product in enumerate(face["recommendations"], start=1):
-            lines.append(f"    {rank}. {product['product_id']} {product['name']} "
-                         f"(${product['price']:.2f}): {product['reason']}")
-    return "\n".join(lines)
-
-
-def format_types(types):
-    """A face's types on one line, as the page shows them: ``eyewear dark 0.93, clear 0.07; hat
-    cap 0.81, ...; hat colour navy; beard ...`` (``full beard``: the JSON's key is for
-    programs; the hat colour beside the hat's types, not after the beard's styles)."""
-    from features.labels import type_word
-    from features.numbers import fixed
-
-    parts = []
-    for family, values in types.items():  # the colour where the hat is, or where it is if no hat type
-        if family == "hat_colour" and "hat" in types:
-            continue
-        parts.append(f"hat colour {values}" if family == "hat_colour" else
-                     f"{family} " + ", ".join(f"{type_word(k)} {fixed(v, 2)}" for k, v in values.items()))
-        if family == "hat" and "hat_colour" in types:
-            parts.append(f"hat colour {types['hat_colour']}")
-    return "; ".join(parts)
-
-
-def format_profile(summary):
-    """The profile as text; its first line counts every photo given (the JSON's ``photos``:
-    those analysed)."""
-    from features.labels import type_word
-    from features.numbers import fixed
-    from features.products.recommendations import counted
-
-    profile = summary["profile"]
-    given = profile["photos"] + profile["failed"]
-    unjudged = profile["faces"] - profile["faces_judged"]
-    lines = [f"profile: {counted(given, 'photo')} ({profile['failed']} failed), {counted(profile['faces'], 'face')}"
-             + (f" ({unjudged} not judged)" if unjudged else ""), f"  {profile['headline']}"]
-    # of the photos analysed: under "77 photos (1 failed)", "of photos" read as of the 77; and
-    # of the faces judged, likewise
-    analysed = f"the {counted(profile['photos'], 'photo')} analysed" if profile["failed"] else "photos"
-    judged = f"the {counted(profile['faces_judged'], 'face')} judged" if unjudged else "faces"
-    # no share of nothing: "0% of the 0 photos analysed" and a mean of no face read as figures
-    shown = profile["labels"].items() if profile["photos"] else ()
-    for label, stats in shown:
-        lines.append(f"  {label:<8} in {share_text(stats['photo_share'])} of {analysed}"
-                     + (f", {share_text(stats['face_share'])} of {judged}, mean probability "
-                        f"{fixed(stats['mean_probability'], 2)}" if profile["faces_judged"] else ""))
-    for family, shares in profile["types"].items():  # in words, as the faces' types: "full beard"
-        # a face may show several beard styles: their shares added up to over 100% unsaid
-        overlap = " (styles overlap)" if family == "beard" else ""
-        lines.append(f"  {type_word(family)} among the faces with it{overlap}: "
-                     + ", ".join(f"{type_word(k)} {share_text(v)}" for k, v in shares.items()))
-    for rank, product in enumerate(profile["recommendations"], start=1):
-        lines.append(f"  {rank}. {product['product_id']} {product['name']} "
-                     f"(${product['price']:.2f}): {product['reason']}")
-    return "\n".join(lines)
-
-
-def share_text(share):
-    """A share as a whole percentage, or with the decimals (up to four) that keep one over 0 or
-    under 1 from reading "0%" or "100%" (1 photo of 251 read "in 0% of photos")."""
-    from features.numbers import fixed
-
-    decimals = 0
-    while decimals < 4 and 0 < share < 1 and float(fixed(share * 100, decimals)) in (0, 100):
-        decimals += 1
-    return f"{fixed(share * 100, decimals)}%"
-
-
-class OutputError(Exception):
-    """The ``--output`` file cannot be written; the message names it and says why."""
-
-
-class ParquetSink:
-    """Writes rows to a Parquet file in batches, so a long job holds few of them in memory.
-
-    The rows go to a temporary file beside ``path`` that :meth:`close` moves over it: a run
-    that is killed, or cannot finish the file (a full disk), leaves ``path`` as it was, never
-    a file without its footer.
-    """
-
-    def __init__(self, path, *, batch=1000):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from features.app.records import ROW_COLUMNS
-        from features.files import StagedFile
-
-        self.schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in ROW_COLUMNS.items()])
-        self.pa, self.path = pa, path
-        if path.is_dir():  # else only the last step, the move, would find it out
-            raise self.error(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
-        try:
-            self.staged = StagedFile(path, follow_link=True)  # a link named by --output is the user's
-        except OSError as exc:
-            raise self.error(exc) from None
-        try:
-            self.writer = pq.ParquetWriter(self.staged.name, self.schema)
-        except BaseException as exc:
-            self.staged.discard()
-            if isinstance(exc, OSError):
-                raise self.error(exc) from None
-            raise
-        self.batch, self.rows = batch, []
-
-    def add(self, record):
-        from features.app.records import flat_rows
-
-        self.rows += flat_rows(record)
-        if len(self.rows) >= self.batch:
-            self.flush()
-
-    def flush(self):
-        if self.rows:
-            self.writing(self.writer.write_table, self.pa.Table.from_pylist(self.rows, schema=self.schema))
-            self.rows = []
-
-    def close(self):
-        """Finish the file and move it over ``path``."""
-        self.flush()
-        self.writing(self.writer.close)
-        self.writing(self.staged.publish)
-
-    def writing(self, step, *args):
-        """Run a step of writing the file; an error removes the file and is an OutputError."""
-        try:
-            step(*args)
-        except OSError as exc:
-            self.staged.discard()
-            raise self.error(exc) from None
-
-    def error(self, exc):
-        """The one-line OutputError of an OSError while writing the file."""
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        return OutputError(f"--output {self.path}: cannot write the file ({reason})")
-
-
 def main(argv=None):
     signals = StopSignals()  # first: Ctrl-C while the libraries load is a quiet exit too
     args = parse_args(argv)
@@ -570,6 +420,7 @@ def main(argv=None):
     # cannot write as \u2192: the reasons' arrow ended the run before its first answer
     sys.stdout.reconfigure(errors="backslashreplace")
     from features.app.analysis import app_card, check_detection
+    from features.app.parquet import OutputError, ParquetSink
     from features.app.records import path_text
     from features.model.model_io import ModelError
     from features.products.recommendations import CatalogError, load_catalog
@@ -642,6 +493,7 @@ def main(argv=None):
         # threads, before the workers fork from this process
         announce_thresholds(settings)
     if args.profile:
+        from features.app.text import format_profile
         from features.products.recommendations import profile
 
         summary = profile(records, catalog, per_category=args.per_category)
@@ -694,7 +546,9 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0):
         The exit code when the run ended early, else None.
     """
     from features.app.cluster import ClusterError
+    from features.app.parquet import OutputError
     from features.app.records import path_text, public
+    from features.app.text import format_text
     from features.model.model_io import ModelError
 
     records, answered = [], 0

@@ -325,7 +325,7 @@ def test_a_profile_never_reads_0_or_100_percent_for_a_share_that_is_not(trained,
     photos" beside a hat product for the account."""
     from PIL import Image
 
-    from recommend import share_text
+    from features.app.text import share_text
 
     assert [share_text(s) for s in (1 / 251, 249 / 250, 0.5, 0, 1, 1 / 300_000)] == ["0.4%", "99.6%", "50%", "0%",
                                                                                     "100%", "0.0003%"]
@@ -342,7 +342,7 @@ def test_a_profile_never_reads_0_or_100_percent_for_a_share_that_is_not(trained,
 
 def test_a_text_profile_says_types_in_words_and_figures_as_the_page():
     """"full_beard 0%" and a mean of 0.125 read "0.12" where the page shows "0.13"."""
-    from recommend import format_profile
+    from features.app.text import format_profile
 
     stats = {"photo_share": 0.5, "face_share": 0.5, "mean_probability": 0.125}
     summary = {"profile": {"photos": 2, "failed": 0, "faces": 3, "faces_judged": 2, "labels": {"beard": stats},

@@ -278,7 +278,7 @@ def test_a_catalog_that_cannot_be_read_names_the_file_once(tmp_path):
 def test_a_face_s_figures_read_alike_in_its_reasons_headline_and_types(catalog):
     """A half at two decimals read "0.12" in a reason (Python's format rounds to even) and
     "0.13" in the types line and on the page (a half up): one figure, two numbers."""
-    from recommend import format_types
+    from features.app.text import format_types
 
     types = {"beard": {"goatee": 0.125, "moustache": 0.1}}
     [first, *_] = recommend_products({"beard": 0.625}, ["beard"], types, catalog)

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import LFW, serving
 from features.app.records import score_text
-from recommend import format_types, share_text
+from features.app.text import format_types, share_text
 
 MB = 2 ** 20
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
