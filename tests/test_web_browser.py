@@ -308,6 +308,13 @@ def test_a_summary_counts_the_cards_of_its_range_refused_ones_too(limited, brows
     assert not browser.find_elements(By.CSS_SELECTOR, "#summaries > .error-text")
     assert summaries(browser)[0] == ("Account summary (all 7 photos)", f"7 photos (2 failed), {counted(slice(0, 7))}")
     assert browser.execute_script("return state.summary") == whole
+    # records the server refuses (422) are refused again: said, and not offered again
+    browser.execute_script("state.records[0].width = 'wide'; summariseDrop(state.run, state.controller.signal, 3, 2)")
+    WebDriverWait(browser, 60).until(lambda page: page.find_elements(By.CSS_SELECTOR, "#summaries > .error-text"))
+    refusal = httpx.post(limited + "/api/summary", json=browser.execute_script("return state.records"), timeout=60)
+    assert refusal.status_code == 422
+    assert text_of(browser, "#summaries > .error-text") == [f"No summary of all the photos: {refusal.json()['detail']}"]
+    assert not browser.find_elements(By.CSS_SELECTOR, "#summaries > .error-text button")
 
 
 def test_a_new_drop_cancels_the_one_being_analysed(limited, browser, lfw_paths):

@@ -179,7 +179,7 @@ async function preview(job, signal) {
   try {
     const answer = await reach("/api/preview", { method: "POST", body: form, signal });
     if (!answer.ok) {
-      again = answer.status >= 500 || [408, 429].includes(answer.status);  // a proxy's too
+      again = retryable(answer.status);
       throw await refused(answer);
     }
     const url = URL.createObjectURL(await answer.blob());
@@ -459,22 +459,27 @@ function showSummary(summary, batch, whole = 0) {
 // alone), made by the server from the records as /api/profile makes one (the refused photos'
 // records are among them, counted as failed).
 async function summariseDrop(run, signal, perCategory, batches) {
+  let again = true;  // the server's failure, not the records'
   try {
     const answer = await reach(`/api/summary?per_category=${perCategory}`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(state.records), signal });
-    if (!answer.ok) throw await refused(answer);
+    if (!answer.ok) {
+      again = retryable(answer.status);
+      throw await refused(answer);
+    }
     const summary = await answer.json();
     if (run === state.run) showSummary(summary.profile, { first: 0, last: state.total, refused: 0 }, batches);
   } catch (error) {
     if (run !== state.run) return;
+    const said = element("p", "error-text", `No summary of all the photos: ${error.message}`);
+    $("summaries").prepend(said);
+    if (!again) return;  // records refused (a server restarted with another model) are refused again
     // asked again on request (the server back): the drop's summary was lost, and its download
-    const said = element("p", "error-text", `No summary of all the photos: ${error.message} `);
-    said.append(button("Summarise again", () => {
+    said.append(" ", button("Summarise again", () => {
       focusOn($("summaries"));  // the button goes
       said.remove();
       summariseDrop(state.run, state.controller.signal, perCategory, batches);
     }));
-    $("summaries").prepend(said);
   }
 }
 
@@ -554,6 +559,12 @@ async function reach(url, options) {
   } catch (error) {
     throw unreachable(error);
   }
+}
+
+// Whether a refusal is the server's state, not the request's, so that the same request may
+// succeed later: a server error (a proxy's too: 502, 504), a timeout, too many requests.
+function retryable(status) {
+  return status >= 500 || [408, 429].includes(status);
 }
 
 // A refusal's Error: the server's one line, or the status where there is none (a proxy's page).
