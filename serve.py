@@ -87,7 +87,7 @@ def main(argv=None):
     from features.model.model_io import ModelError
     from features.products.recommendations import CatalogError
     from features.app.web.app import Settings, create_app
-    from features.app.web.uploads import MB
+    from features.numbers import MB
 
     try:
         sock = bound_socket(args.host, args.port)

@@ -3,6 +3,8 @@
 import math
 from decimal import ROUND_HALF_UP, Decimal
 
+KB, MB = 1 << 10, 1 << 20
+
 
 def fixed(value, decimals):
     """``value`` to ``decimals`` decimals as JavaScript's ``toFixed`` writes it, a half rounded
@@ -11,3 +13,10 @@ def fixed(value, decimals):
     if not math.isfinite(value):
         return str(value)
     return str(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+
+
+def byte_text(n):
+    """A byte count in MB from 1 MB up and in KB below, with one decimal, a half rounded up:
+    as the page's ``byteText`` says a limit (``static/app.js``)."""
+    scale, unit = (MB, "MB") if n >= MB else (KB, "KB")
+    return f"{fixed(n / scale, 1)} {unit}"  # over a power of two: exact in a double

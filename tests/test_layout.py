@@ -61,3 +61,16 @@ def test_products_read_the_answer_not_the_models():
     code = f"import sys, features.products.recommendations; print([m for m in {heavy!r} if m in sys.modules])"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert loaded.stdout.strip() == "[]", loaded.stderr
+
+
+def test_the_web_app_imports_only_its_earlier_stages():
+    """Inside the web app a request's photos are saved and named (uploads), its body counted as
+    it arrives (limits), its photos queued to the workers (analyser), and the answer shaped
+    (schema) and given (app): each module imports only those before it."""
+    stages = ("uploads", "limits", "analyser", "schema", "app")
+    web = ROOT / "features" / "app" / "web"
+    assert {p.stem for p in web.glob("*.py")} - {"__init__"} == set(stages)
+    wrong = [f"{stage}.py imports {module}" for n, stage in enumerate(stages)
+             for module in imported_modules(web / f"{stage}.py")
+             if module.startswith("features.app.web.") and module.rsplit(".", 1)[1] not in stages[:n]]
+    assert not wrong, wrong

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from conftest import LFW, ROOT, alive, children, serving
-from features.app.web.limits import byte_text
+from features.numbers import byte_text
 from features.app.workers import MOST_WORKERS
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
@@ -875,10 +875,11 @@ def test_csv_rows_are_the_parquet_rows(server, trained, photos, tmp_path):
     *records, _ = recommend_lines(trained, photos[0].parent, "--output", str(out))
     answer = httpx.post(server + "/api/csv", json=records, timeout=TIMEOUT)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
-    text = ("image", "labels", "status", "quality_reasons", "products", "product_names")
-    table, parquet = pd.read_csv(io.StringIO(answer.text), dtype=dict.fromkeys(text, str)), pd.read_parquet(out)
+    text_columns = ("image", "labels", "status", "quality_reasons", "products", "product_names")
+    table = pd.read_csv(io.StringIO(answer.text), dtype=dict.fromkeys(text_columns, str))
+    parquet = pd.read_parquet(out)
     assert list(table.columns) == list(parquet.columns) and len(table) == len(parquet)
-    for column in text:
+    for column in text_columns:
         assert table[column].fillna("").astype(str).tolist() == parquet[column].fillna("").astype(str).tolist()
     assert (table[["hat", "beard", "eyewear"]].fillna(-1) - parquet[["hat", "beard", "eyewear"]].fillna(-1)).abs().max().max() < 1e-9
     bad = httpx.post(server + "/api/csv", json=[{"image": "x"}], timeout=TIMEOUT)

@@ -1,4 +1,5 @@
-"""recommend.py's ``--output``: one row per face, written to a Parquet file in batches."""
+"""recommend.py's ``--output``: one row per face (or per photo without a face), written to a
+Parquet file in batches."""
 import errno
 import os
 

@@ -31,15 +31,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from features.labels import TYPE_VALUES
+from features.numbers import KB, byte_text
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.analysis import (AnalysisSettings, app_card, check_card_is_model, check_detection,
                                    check_precision, parse_min_probability)
 from features.app.previews import PREVIEW_SIDE
 from features.app.records import csv_text, printable, public
 from features.app.web.analyser import SERVER_STOPPING, STOPPING, Analyser, open_batch
-from features.app.web.limits import BodyLimits, byte_text
+from features.app.web.limits import BodyLimits
 from features.app.web.schema import Account, Record, Refusal, Summary, checked_records
-from features.app.web.uploads import KB, display_name, remove_stale_uploads, saved, upload_folder
+from features.app.web.uploads import display_name, remove_stale_uploads, saved, upload_folder
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: Swagger UI 5 (which reads FastAPI's OpenAPI 3.1; swagger-ui-bundle's 4.15 showed "Unable to
@@ -153,7 +154,7 @@ def request_options(analyser, card, per_category, min_probability, precision, de
 async def all_records(batch, request):
     """The batch's records in order, for ``format=json``; when the client goes away first, a 499
     (nginx's "client closed request", which nobody reads), and its photos still queued are
-    cancelled by :meth:`Batch.close` rather than analysed for nobody.
+    cancelled by :meth:`~features.app.web.analyser.Batch.close` rather than analysed for nobody.
 
     Once the form is read, ``receive`` answers only when the client disconnects (or after the
     response), so it is waited on beside the records.

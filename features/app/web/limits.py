@@ -7,8 +7,8 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.datastructures import Headers
 
-from features.numbers import fixed
-from features.app.web.uploads import KB, MB, display_name, filename_text
+from features.numbers import KB, MB, byte_text
+from features.app.web.uploads import display_name, filename_text
 
 # multipart headers around one file part are a few hundred bytes; this is generous
 PART_OVERHEAD = 64 * KB
@@ -27,13 +27,6 @@ RECORDS_ROUTES = ("/api/csv", "/api/summary")
 #: its part begins: counted once the form was read, a request of 200 photos of 20 MB (4 GB)
 #: was taken in whole, to disk, to be refused.
 ONE_PHOTO_ROUTES = {"/api/annotate": "; /api/analyze takes several", "/api/preview": ""}
-
-
-def byte_text(n):
-    """A byte count in MB from 1 MB up and in KB below, with one decimal, a half rounded up:
-    as the page's ``byteText`` says a limit (``static/app.js``)."""
-    scale, unit = (MB, "MB") if n >= MB else (KB, "KB")
-    return f"{fixed(n / scale, 1)} {unit}"  # over a power of two: exact in a double
 
 
 class BodyLimits:

@@ -5,7 +5,8 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-KB, MB = 1 << 10, 1 << 20
+from features.numbers import MB
+
 BROWSER_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
 #: What an upload's name loses (Unicode categories): control and format characters, lone
 #: surrogates, and line and paragraph separators (a line break to whoever reads the name).

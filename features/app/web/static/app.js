@@ -34,7 +34,8 @@ function count(n, noun) {
 }
 
 // A share as a whole percentage, or with the decimals (up to four) that keep one over 0 or
-// under 1 from reading "0%" or "100%", as recommend.py's share_text: 1 photo of 251 read "0%".
+// under 1 from reading "0%" or "100%", as recommend.py's text (features/app/text.py,
+// share_text): 1 photo of 251 read "0%".
 function percent(share) {
   const inPercent = share * 100;
   let decimals = 0;
@@ -284,9 +285,9 @@ function labelChips(face) {
   return chips;
 }
 
-// The face's types, most likely first, as recommend.py's text says them (format_types):
-// "eyewear dark 0.93, clear 0.07; hat cap 0.81, ...; hat colour navy; beard ...", "full beard"
-// (the page read "hat_colour", "full_beard").
+// The face's types, most likely first, as recommend.py's text says them (features/app/text.py,
+// format_types): "eyewear dark 0.93, clear 0.07; hat cap 0.81, ...; hat colour navy; beard
+// ...", "full beard" (the page read "hat_colour", "full_beard").
 function typeLine(types) {
   const colour = types.hat_colour;
   const parts = Object.entries(types).flatMap(([family, values]) => {  // the colour where the hat is
