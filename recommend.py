@@ -151,12 +151,13 @@ def analysis_settings(args, card, catalog):
                             precision=args.precision, debug=args.debug, model_sha256=card["model_sha256"])
 
 
-def announce_thresholds(settings):
-    """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose (the
-    workers chose the same), and which label cannot reach the precision asked."""
+def announce_thresholds(settings, chosen=None):
+    """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose, and which
+    label cannot reach the precision asked: ``chosen``, a worker's answer (:func:`run_forked`),
+    else worked out here, which loads the model in this process."""
     from features.app.analysis import chosen_thresholds
 
-    thresholds, notes = chosen_thresholds(settings)
+    thresholds, notes = chosen or chosen_thresholds(settings)
     for note in notes:
         tell(f"recommend.py: warning: {note}")
     tell("recommend.py: thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in thresholds.items()))
@@ -273,14 +274,15 @@ def photos_inside(folder, photos):
                                                     os.path.dirname(os.path.realpath(photo)))]
 
 
-def run_photos(photos, targets, args, settings):
+def run_photos(photos, targets, args, settings, *, chosen=None):
     """Yield each photo's record in input order: in ``--n-jobs`` forked processes, or on the
-    Dask cluster at ``--scheduler`` (``targets``: each photo's annotated copy, or None).
+    Dask cluster at ``--scheduler`` (``targets``: each photo's annotated copy, or None;
+    ``chosen``: see :func:`run_forked`).
 
     Never in this process, even for one photo: a library that crashes on a photo (a decoder's
     segmentation fault) ended the run with no line naming the photo, where a worker's death
-    costs that photo alone (:func:`run_forked`); forking the worker costs no time (README,
-    "Performance").
+    costs that photo alone (:func:`run_forked`); forking the worker costs no measurable time
+    (README, "Performance").
     """
     jobs = list(zip(photos, targets))
     workers = min(args.n_jobs, len(jobs))
@@ -289,10 +291,10 @@ def run_photos(photos, targets, args, settings):
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     if args.scheduler:
         return run_on_cluster(chunks, settings, args.scheduler)
-    return run_forked(chunks, settings, min(workers, len(chunks)))
+    return run_forked(chunks, settings, workers, chosen=chosen)
 
 
-def run_forked(chunks, settings, workers):
+def run_forked(chunks, settings, workers, *, chosen=None):
     """In worker processes forked once dlib's models are loaded (they inherit them).
 
     A worker that dies (killed for its memory, a library that crashed) breaks its pool and
@@ -302,13 +304,24 @@ def run_forked(chunks, settings, workers):
     photo lay further on (a slow chunk ahead of it), that pool breaks on it in turn, and it is
     then among the first.  So one such photo costs its own answer, not the run's, and each
     break at least ``workers + 1`` chunks of pooled work.
+
+    ``chosen``, a dict, gets the thresholds the workers decided by (``"thresholds"``:
+    :func:`~features.app.analysis.chosen_thresholds`), asked of the last pool, whose workers
+    hold the model: worked out after the run, they cost a second load of it, here.
     """
-    from features.app.analysis import preload
+    from concurrent.futures.process import BrokenProcessPool
+
+    from features.app.analysis import chosen_thresholds, preload
 
     preload()
     while chunks:
         with forked_pool(workers) as pool:
             broken = yield from until_broken(pool, chunks, settings)
+            if broken is None and chosen is not None:
+                try:
+                    chosen["thresholds"] = pool.submit(chosen_thresholds, settings).result()
+                except BrokenProcessPool:  # a worker gone after the last photo: worked out here
+                    pass
         if broken is None:
             return
         done, _ = broken
@@ -472,7 +485,9 @@ def main(argv=None):
         return 2
     try:
         settings = analysis_settings(args, card, catalog)
-        records, failed, code = answer_photos(photos, args, settings, sink, signals, failed=len(unreadable))
+        chosen = {} if args.min_probability or args.precision is not None else None
+        records, failed, code = answer_photos(photos, args, settings, sink, signals, failed=len(unreadable),
+                                              chosen=chosen)
     except OutputError as exc:
         tell(f"recommend.py: error: {exc}")
         return 1
@@ -485,10 +500,14 @@ def main(argv=None):
             return 1
     if code is not None:
         return code
-    if args.min_probability or args.precision is not None:
+    if chosen is not None:
         # after the photos: loading the model here would import scikit-learn, which starts
         # threads, before the workers fork from this process
-        announce_thresholds(settings)
+        try:
+            announce_thresholds(settings, chosen.get("thresholds"))
+        except (ModelError, OSError) as exc:  # a model replaced or removed since the start
+            tell(f"recommend.py: error: {exc}")
+            return 1
     if args.profile:
         from features.app.text import format_profile
         from features.products.recommendations import profile
@@ -524,10 +543,10 @@ def check_annotate_folder(folder, photos):
                             "and annotated copies could replace its photos; choose a folder without them")
 
 
-def answer_photos(photos, args, settings, sink, signals, *, failed=0):
+def answer_photos(photos, args, settings, sink, signals, *, failed=0, chosen=None):
     """Print each photo's record in input order (and add it to ``sink``), until the photos
     end, the reader goes away or a signal stops the run (``settings``: the analysis's,
-    :func:`analysis_settings`).
+    :func:`analysis_settings`; ``chosen``: see :func:`run_forked`).
 
     An OutputError of ``sink`` is raised, with the photos answered: the file is removed, so
     there is no use in answering more photos for it.
@@ -553,7 +572,7 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0):
     try:
         # closed here, however the loop ends, not by the garbage collector: its workers or its
         # cluster client are let go at a known point, where an error is not printed and dropped
-        with closing(run_photos(photos, targets, args, settings)) as answers:
+        with closing(run_photos(photos, targets, args, settings, chosen=chosen)) as answers:
             # the records first: zip asks them for one more, so that they end (a pool shut down as it should)
             for record, target in zip(answers, targets):
                 signals.check()  # a stop lost in a finaliser (a Dask future's) stops the run here
