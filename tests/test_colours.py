@@ -1,11 +1,13 @@
 """The measured hat colour on real shared photos: hats whose labelled colour it must name
-(some of them missed by the first rule), and its share over the first labelled hats."""
+(some of them missed by the first rule), its share over the first labelled hats, and the
+black-and-white photos it names no colour in."""
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CELEBA
-from features.vision.colours import hat_colour, skin_colour, to_lab
+from conftest import CELEBA, LFW
+from features.vision.colours import hat_colour, in_colour, skin_colour, to_lab
 from features.vision.faces import detect_faces
 from features.vision.images import load_image
 
@@ -54,3 +56,23 @@ def test_skin_is_read_on_the_cheeks():
     lightness, red_green, _ = skin_colour(image, face)
     assert 30 < lightness < 90 and red_green > 5  # skin is light and reddish, unlike the black cap
     assert np.linalg.norm(to_lab(np.array([20, 20, 20])) - skin_colour(image, face)) > 20
+
+
+#: News photos in black and white: a greyscale file, and two JPEGs whose compression left a
+#: little colour (Bing Crosby wears a fur hat that the colour read called black).
+BLACK_AND_WHITE = ("John_Wayne_0001.jpg", "Thomas_Wyman_0002.jpg", "Bing_Crosby_0001.jpg")
+#: The faintest colour photos: a toned print (LFW) and faded CelebA portraits (chroma 10.8-11.4).
+FAINT_COLOUR = ("Jane_Russell_0001.jpg", "000557.jpg", "001677.jpg", "001082.jpg")
+
+
+def test_black_and_white_photos_show_no_colour():
+    for name in BLACK_AND_WHITE:
+        assert not in_colour(load_image(str(LFW / name))), name
+    for name in FAINT_COLOUR:
+        folder = LFW if "_" in name else CELEBA / "images"
+        assert in_colour(load_image(str(folder / name))), name
+    image, _ = read_photo("000400.jpg")  # a red cap, read-only: in_colour does not modify it
+    grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    assert in_colour(image) and not in_colour(grey)
+    large = cv2.resize(grey, None, fx=16, fy=16)  # read on a small copy, as measured
+    assert large.shape[1] > 1000 and not in_colour(large) and in_colour(cv2.resize(image, None, fx=16, fy=16))

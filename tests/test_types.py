@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,6 +144,8 @@ def test_types_only_for_labels_that_are_on(typed):
     assert set(faces[2]) == {"hat", "hat_colour"} and set(faces[4]) == {"hat", "hat_colour", "eyewear"}
     assert set(faces[3]["beard"]) == set(BEARD_STYLES)
     assert model.face_types(X[:0], []) == []
+    # a black-and-white photo: the headwear type, no colour (the trained read is not asked)
+    assert set(model.face_types(X[2:3], [["hat"]], in_colour=False)[0]) == {"hat"}
 
 
 def test_types_through_recommend_with_a_saved_model(trained, typed, tmp_path):
@@ -209,6 +212,10 @@ def test_the_hat_crop_only_past_the_gate(trained, typed, lfw_paths):
         types = model.face_types(image, faces, X, [("hat",)])[0]
         assert next(iter(types["hat"])) == name and types["hat_colour"]
         assert set(model.face_types(image, faces, X, [("beard",)])[0]) == {"beard"}
+        # the same photo in black and white: its type, but no colour to name
+        grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        X = model.feature_rows(grey, faces)
+        assert set(model.face_types(grey, faces, X, [("hat",)])[0]) == {"hat"}
 
 
 def test_calibration_does_not_see_the_held_out_people():

@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from features.vision.colours import hat_colour
+from features.vision.colours import hat_colour, in_colour
 from features.vision.quality import face_quality
 from features.vision.transformer import gated_extractor, main_extractor
 
@@ -133,16 +133,18 @@ class PhotoModel:
         """The ``types`` of ``faces`` of ``image`` (feature rows ``X``, decided ``labels``).  The
         headwear type reads the gated block, which a hat wearer past the gate has already (one
         decided below it, by a lowered threshold, gets it here); the hat colour is measured
-        (:func:`hat_colour`) when the model kept no trained read."""
+        (:func:`hat_colour`) when the model kept no trained read, and named by neither read
+        in a black-and-white photo (:func:`in_colour`)."""
         if self.types is None:
             return [{} for _ in labels]
         hats = np.array(["hat" in on for on in labels])
         if hats.any():
             X = X.copy()
             self._fill_gated(X, [(image, face) for face in faces], hats)
-        measured = [hat_colour(image, face) if "hat" in on and not self.types.reads_colour else None
+        coloured = hats.any() and in_colour(image)  # read only where a hat needs its colour
+        measured = [hat_colour(image, face) if "hat" in on and coloured and not self.types.reads_colour else None
                     for face, on in zip(faces, labels)]
-        return self.types.face_types(X, labels, measured_colours=measured)
+        return self.types.face_types(X, labels, measured_colours=measured, in_colour=coloured)
 
     def with_detection(self, settings):
         """A copy detecting with other settings (``recommend.py``'s override)."""

@@ -325,7 +325,7 @@ class TypeClassifier(BaseEstimator):
         check_is_fitted(self, "estimators_")
         return "hat_colour" in self.estimators_
 
-    def face_types(self, X, labels, *, measured_colours=None):
+    def face_types(self, X, labels, *, measured_colours=None, in_colour=True):
         """The ``types`` of each face: only the families whose parent label is on.
 
         Parameters
@@ -338,6 +338,9 @@ class TypeClassifier(BaseEstimator):
         measured_colours : sequence of str, optional
             Each face's hat colour read from its crop, used when no trained colour model was
             kept (``hat_colour`` not in ``targets``).
+        in_colour : bool
+            Whether the photo shows colour; a black-and-white one gets no ``hat_colour`` from
+            either read (:func:`features.vision.colours.in_colour`).
 
         Returns
         -------
@@ -359,7 +362,7 @@ class TypeClassifier(BaseEstimator):
             for family in ("eyewear", "hat"):
                 if family in on and family in named:
                     types[family] = rounded(named[family][i])
-            if "hat" in on:
+            if "hat" in on and in_colour:
                 colour = (likeliest(named["hat_colour"][i])
                           if "hat_colour" in named else measured_colours[i] if measured_colours else None)
                 if colour:

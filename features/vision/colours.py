@@ -52,6 +52,17 @@ CHEEKS = tuple(zip(CHEEK_JAW, NOSE_WINGS))
 CHEEK_HALF = 0.06
 #: Lab of a middle skin tone, used when both cheeks lie outside the photo.
 DEFAULT_SKIN = (65.0, 15.0, 18.0)
+#: A black-and-white photo has no hat colour to name: read there, a white hat with a black
+#: band was "black", and a red or navy one would be "grey" or "black" as surely.  The photo
+#: shows colour when the 99th percentile of its pixels' chroma (CIELAB sqrt(a*^2 + b*^2), on
+#: a copy :data:`CHROMA_WIDTH` px wide) reaches this: 0 in greyscale files, 3-7 in
+#: black-and-white JPEGs (compression adds some), 10.8 and more in the faintest colour photos
+#: of 1,000 LFW, 152 wild-dev and 1,500 CelebA photos.  Sepia and other toned prints (12-15)
+#: overlap faded colour photos and keep their colour word.
+MONOCHROME_CHROMA = 9.0
+#: Width of the copy whose chroma :func:`in_colour` reads (what the threshold was measured on):
+#: a median 0.24 ms per photo over those 2,652, 10 ms at most, on a busy machine.
+CHROMA_WIDTH = 256
 
 
 def colour_name(rgb):
@@ -85,6 +96,18 @@ def to_rgb(lab):
     """uint8 RGB of one Lab colour (the inverse of :func:`to_lab`, clipped to the gamut)."""
     rgb = cv2.cvtColor(np.float32(lab).reshape(1, 1, 3), cv2.COLOR_Lab2RGB)[0, 0]
     return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+
+
+def in_colour(image):
+    """Whether the photo shows colour, not black and white (:data:`MONOCHROME_CHROMA`)."""
+    step = max(1, image.shape[1] // (2 * CHROMA_WIDTH))  # a large photo's every n-th pixel first
+    image = image[::step, ::step]
+    height, width = image.shape[:2]
+    if width > CHROMA_WIDTH:
+        image = cv2.resize(image, (CHROMA_WIDTH, max(1, round(height * CHROMA_WIDTH / width))),
+                           interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)  # 8-bit: a*, b* offset by 128
+    return float(np.percentile(np.hypot(lab[..., 1] - 128, lab[..., 2] - 128), 99)) >= MONOCHROME_CHROMA
 
 
 def skin_colour(image, face):
