@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import CELEBA, LFW
-from features.vision.colours import hat_colour, in_colour, skin_colour, to_lab
+from features.vision.colours import chroma, hat_colour, in_colour, skin_colour, to_lab
 from features.vision.faces import detect_faces
 from features.vision.images import load_image
 
@@ -73,6 +73,18 @@ def test_black_and_white_photos_show_no_colour():
         assert in_colour(load_image(str(folder / name))), name
     image, _ = read_photo("000400.jpg")  # a red cap, read-only: in_colour does not modify it
     grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-    assert in_colour(image) and not in_colour(grey)
-    large = cv2.resize(grey, None, fx=16, fy=16)  # read on a small copy, as measured
-    assert large.shape[1] > 1000 and not in_colour(large) and in_colour(cv2.resize(image, None, fx=16, fy=16))
+    assert in_colour(image) and chroma(grey) == 0
+
+
+@pytest.mark.parametrize("path, measured", [(LFW / "Bing_Crosby_0001.jpg", 6.3),
+                                            (CELEBA / "images" / "000557.jpg", 10.8)])
+def test_chroma_is_read_alike_at_any_size(path, measured):
+    """The photos nearest the threshold, read as measured and 16 times larger (a large photo
+    is read on a copy of every n-th pixel): the same side of it, within 0.2."""
+    image = load_image(str(path))
+    large = cv2.resize(image, None, fx=16, fy=16)
+    assert large.shape[1] > 1000
+    assert chroma(image) == pytest.approx(measured, abs=0.1)
+    assert chroma(large) == pytest.approx(measured, abs=0.2)
+    # a tall, narrow photo is read on a small copy too
+    assert chroma(np.ascontiguousarray(np.vstack([image] * 40))) == pytest.approx(measured, abs=0.2)

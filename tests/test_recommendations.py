@@ -256,6 +256,16 @@ def test_profile_names_no_hat_colour_when_colours_tie(catalog):
     assert "; white brimmed hat, 0.60 on average → " in summary["recommendations"][0]["reason"]
 
 
+def test_profile_hat_colour_shares_are_of_the_hat_wearers(catalog):
+    """Hats in black-and-white photos have no colour: one red hat of four read "red 100%"."""
+    faces = [{"scores": {"hat": 0.9, "beard": 0.1, "eyewear": 0.1}, "labels": ["hat"], "quality": {"status": "ok"},
+              "types": {"hat": {"cap": 0.8, "brimmed": 0.2}}} for _ in range(4)]
+    faces[0]["types"]["hat_colour"] = "red"
+    summary = profile([{"error": None, "faces": [face]} for face in faces], catalog)["profile"]
+    assert summary["types"]["hat_colour"] == {"red": 0.25}
+    assert "; red cap, 0.80 on average → " in summary["recommendations"][0]["reason"]  # the only colour seen
+
+
 def test_profile_headline_says_why_there_is_no_product(catalog):
     """A feed of unreadable photos did read "No hat, beard or eyewear seen in this feed"."""
     plain = {"scores": {"hat": 0.1, "beard": 0.1, "eyewear": 0.1}, "labels": [], "types": {}, "quality": {"status": "ok"}}

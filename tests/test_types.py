@@ -144,7 +144,7 @@ def test_types_only_for_labels_that_are_on(typed):
     assert set(faces[2]) == {"hat", "hat_colour"} and set(faces[4]) == {"hat", "hat_colour", "eyewear"}
     assert set(faces[3]["beard"]) == set(BEARD_STYLES)
     assert model.face_types(X[:0], []) == []
-    # a black-and-white photo: the headwear type, no colour (the trained read is not asked)
+    # a black-and-white photo: the headwear type, no colour (its trained read is not asked)
     assert set(model.face_types(X[2:3], [["hat"]], in_colour=False)[0]) == {"hat"}
 
 
@@ -216,6 +216,25 @@ def test_the_hat_crop_only_past_the_gate(trained, typed, lfw_paths):
         grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         X = model.feature_rows(grey, faces)
         assert set(model.face_types(grey, faces, X, [("hat",)])[0]) == {"hat"}
+
+
+def test_measured_hat_colour_not_in_black_and_white(trained, type_rows):
+    """A model that kept the measured colour read (as the shipped one): the cap's colour is
+    read from its photo, and not from the photo in black and white, which keeps its type."""
+    from features.model.model_io import load_model
+    from features.model.photo_model import PhotoModel
+    from features.vision.images import load_image
+
+    X, T, groups, names, _ = type_rows
+    types = TypeClassifier(n_estimators=50, feature_names=names, targets=("hat",), n_jobs=2).fit(X, T, groups=groups)
+    model = PhotoModel(load_model(trained["model"])[0].pipeline, types=types)
+    assert not model.types.reads_colour
+    image = load_image(CELEBA / "images" / EXAMPLES["cap"])
+    grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    for photo, colour in ((image, "black"), (grey, None)):  # the black cap of tests/test_colours.py
+        faces = model.faces(photo)[:1]
+        types = model.face_types(photo, faces, model.feature_rows(photo, faces), [("hat",)])[0]
+        assert "hat" in types and types.get("hat_colour") == colour
 
 
 def test_calibration_does_not_see_the_held_out_people():

@@ -141,7 +141,7 @@ class PhotoModel:
         if hats.any():
             X = X.copy()
             self._fill_gated(X, [(image, face) for face in faces], hats)
-        coloured = hats.any() and in_colour(image)  # read only where a hat needs its colour
+        coloured = bool(hats.any()) and in_colour(image)  # asked only where a hat needs its colour
         measured = [hat_colour(image, face) if "hat" in on and coloured and not self.types.reads_colour else None
                     for face, on in zip(faces, labels)]
         return self.types.face_types(X, labels, measured_colours=measured, in_colour=coloured)

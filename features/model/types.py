@@ -338,9 +338,9 @@ class TypeClassifier(BaseEstimator):
         measured_colours : sequence of str, optional
             Each face's hat colour read from its crop, used when no trained colour model was
             kept (``hat_colour`` not in ``targets``).
-        in_colour : bool
+        in_colour : bool, default True
             Whether the photo shows colour; a black-and-white one gets no ``hat_colour`` from
-            either read (:func:`features.vision.colours.in_colour`).
+            either read, and the trained read is not asked (:func:`features.vision.colours.in_colour`).
 
         Returns
         -------
@@ -352,7 +352,7 @@ class TypeClassifier(BaseEstimator):
         X = np.asarray(X, dtype=np.float32)
         named = {}  # target -> face -> {class: p}, for the faces whose parent label is on
         for target, parent in PARENTS.items():
-            rows = [i for i, on in enumerate(labels) if parent in on]
+            rows = [i for i, on in enumerate(labels) if parent in on and (in_colour or target != "hat_colour")]
             if rows and target in self.estimators_:  # no type model runs for a label no face has
                 proba = self.predict_proba(X[rows], targets={target})[target]
                 named[target] = dict(zip(rows, (dict(zip(self.classes_[target], map(float, p))) for p in proba)))

@@ -267,12 +267,14 @@ def account_types(faces):
         mean[family] = {k: round(float(np.mean([row.get(k, 0.0) for row in rows])), 4) for k in names}
         seen = [set(seen_types(family, row)) for row in rows]
         shares[family] = {k: round(float(np.mean([k in s for s in seen])), 4) for k in names}
-    colours = [f["types"]["hat_colour"] for f in faces if "hat_colour" in f.get("types", {})]
+    hats = [f["types"] for f in faces if {"hat", "hat_colour"} & set(f.get("types", {}))]
+    colours = [types["hat_colour"] for types in hats if "hat_colour" in types]
     if colours:
         names, counts = np.unique(colours, return_counts=True)
         if np.sum(counts == counts.max()) == 1:  # a tie went to the first name: "black brimmed hat" of none
             mean["hat_colour"] = str(names[np.argmax(counts)])
-        shares["hat_colour"] = {str(k): round(c / len(colours), 4) for k, c in zip(names, counts)}
+        # of the hat wearers, as every share: a black-and-white photo's hat has no colour
+        shares["hat_colour"] = {str(k): round(c / len(hats), 4) for k, c in zip(names, counts)}
     return mean, shares
 
 
