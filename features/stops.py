@@ -86,6 +86,7 @@ class StopSignals:
     def __init__(self, *, unsafe=None):
         self.unsafe = unsafe
         self.holding, self.pending, self.stopped = False, None, None
+        self.pid = os.getpid()
         for number in STOPS:
             if signal.getsignal(number) is untouched(number):
                 signal.signal(number, self.arrived)
@@ -100,6 +101,10 @@ class StopSignals:
             self.unraisable_hook(unraisable)
 
     def arrived(self, number, frame):
+        if os.getpid() != self.pid:  # a worker forked a moment ago, before its own handlers:
+            signal.signal(number, signal.SIG_DFL)  # it ends as the signal ends a process (a
+            os.kill(os.getpid(), number)  # Stopped raised there printed multiprocessing's traceback)
+            return
         if self.holding or self.stopped is not None:
             self.pending = self.pending or number
         elif self.unsafe is not None and any(map(self.unsafe, callers(frame))):

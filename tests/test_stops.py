@@ -153,3 +153,30 @@ def test_quick_stops_leave_ignored_signals_and_hand_back_pythons(signals):
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_worker_forked_with_the_handlers_ends_as_a_process_does(signals, number):
+    """A worker forked from a run has the run's handlers until its own are set: a pool torn
+    down at that moment (a dead worker's pool sends the others SIGTERM) made one raise
+    :class:`Stopped` in multiprocessing's start-up and print "Process ForkProcess-7:" with a
+    traceback among recommend.py's one-line answers.  Now it ends as the signal ends a
+    process: quietly, by the signal."""
+    signals()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker, before anything of its own: the signal arrives
+        os.close(read)
+        os.dup2(write, 2)
+        try:
+            os.kill(os.getpid(), number)
+            time.sleep(0.05)
+            os.write(2, b"survived the signal")
+        except BaseException as exc:
+            os.write(2, f"raised {exc!r}".encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as stderr:
+        said = stderr.read()
+    _, status = os.waitpid(child, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == number and said == ""
