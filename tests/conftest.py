@@ -173,6 +173,13 @@ def serving(model, log, *flags, **popen):
         assert not any(map(alive, workers)), "serve.py left worker processes behind"
 
 
+def black_and_white(image):
+    """A colour photo as a black-and-white print of it, still RGB (as a greyscale file is read)."""
+    import cv2
+
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
 def children(pid):
     """Process ids of a process's children (Linux); none when it has ended."""
     try:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CELEBA, LFW
+from conftest import CELEBA, LFW, black_and_white
 from features.vision.colours import chroma, hat_colour, in_colour, skin_colour, to_lab
 from features.vision.faces import detect_faces
 from features.vision.images import load_image
@@ -72,7 +72,7 @@ def test_black_and_white_photos_show_no_colour():
         folder = LFW if "_" in name else CELEBA / "images"
         assert in_colour(load_image(str(folder / name))), name
     image, _ = read_photo("000400.jpg")  # a red cap, read-only: in_colour does not modify it
-    grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    grey = black_and_white(image)
     assert in_colour(image) and chroma(grey) == 0
 
 

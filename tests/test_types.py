@@ -4,12 +4,11 @@ import json
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CELEBA, ROOT
+from conftest import CELEBA, ROOT, black_and_white
 from features.model.types import BEARD_STYLES, MISSING, TARGETS, TypeClassifier, type_labels
 
 #: One real photo per type the issue names, each of a person left out of the fixture's fit.
@@ -213,7 +212,7 @@ def test_the_hat_crop_only_past_the_gate(trained, typed, lfw_paths):
         assert next(iter(types["hat"])) == name and types["hat_colour"]
         assert set(model.face_types(image, faces, X, [("beard",)])[0]) == {"beard"}
         # the same photo in black and white: its type, but no colour to name
-        grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+        grey = black_and_white(image)
         X = model.feature_rows(grey, faces)
         assert set(model.face_types(grey, faces, X, [("hat",)])[0]) == {"hat"}
 
@@ -230,7 +229,7 @@ def test_measured_hat_colour_not_in_black_and_white(trained, type_rows):
     model = PhotoModel(load_model(trained["model"])[0].pipeline, types=types)
     assert not model.types.reads_colour
     image = load_image(CELEBA / "images" / EXAMPLES["cap"])
-    grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    grey = black_and_white(image)
     for photo, colour in ((image, "black"), (grey, None)):  # the black cap of tests/test_colours.py
         faces = model.faces(photo)[:1]
         types = model.face_types(photo, faces, model.feature_rows(photo, faces), [("hat",)])[0]
