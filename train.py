@@ -225,71 +225,13 @@ def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among
             raise DatasetError(f"label {label!r}: {short}; use more photos or fewer --calibration-folds")
 
 
-#: Training copies cut tight above the brows. CelebA's portraits leave room above the head (the
-#: forehead crop reaches past the photo in 1-3% of them), wild-dev's photos often do not (37% of
-#: its faces; 40-60% of the crop for the tightly framed hats the model missed). Each photo gets
-#: one copy cut this many face heights (brows to chin) above its brows, drawn uniformly: every
-#: photo, so that the label shares, and with them the calibration, stay the photos' own.
-TIGHT_SHARES = (0.2, 0.7)
-
-
-#: The marker every whole JPEG file ends with (a copy is written without a flush to disk).
-JPEG_END = b"\xff\xd9"
-
-
-@dataclasses.dataclass
-class Copies:
-    """Feature rows of tight copies and, for each, the face row of the photo it copies."""
-
-    X: np.ndarray
-    source: np.ndarray
-
-    def columns(self, cols):
-        """The same copies with only the feature columns ``cols`` (a block's, for the ablation)."""
-        return Copies(self.X[:, cols], self.source)
-
-
-def tight_copy(path, share, folder, extractor):
-    """One photo cut ``share`` face heights above its brows, written once as JPEG into
-    ``folder`` and read from there after; None without a face, when already cut tighter, or
-    when the photo cannot be read any more."""
-    import cv2
-
-    from features.files import write_atomically
-    from features.vision.images import load_image
-    from features.vision.regions import cut_above_brows
-
-    if (digest := content_digest(path)) is None:  # gone since its features were read
-        return None
-    copy = Path(folder) / f"{digest}-{share:.3f}.jpg"
-    if copy.exists() and copy.read_bytes().endswith(JPEG_END):  # one cut short by a crash is made again
-        return copy
-    image = load_image(path)
-    face = next(iter(extractor.find_faces(image)), None)
-    cut = None if face is None else cut_above_brows(image, face, share)
-    if cut is None:
-        return None
-    encoded = cv2.imencode(".jpg", cv2.cvtColor(cut, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
-    write_atomically(copy, lambda p: Path(p).write_bytes(encoded.tobytes()), durable=False)
-    return copy
-
-
 def tight_copies(extractor, paths, *, seed):
-    """The :class:`Copies` of the photos at ``paths`` (their face rows, in order), each cut at a
-    share of :data:`TIGHT_SHARES` drawn with ``seed``; kept beside the feature cache."""
-    from joblib import Parallel, delayed
+    """The :class:`~features.model.tight_copies.Copies` of the photos at ``paths`` (their
+    face rows, in order)."""
+    from features.model.tight_copies import Copies, tight_copy_files
 
-    from features.vision.transformer import cache_tag
-
-    folder = Path(extractor.cache_dir) / f"tight-copies-{cache_tag(extractor.detection)}"
-    folder.mkdir(parents=True, exist_ok=True)
-    shares = np.random.default_rng(seed).uniform(*TIGHT_SHARES, size=len(paths))
-    made = Parallel(n_jobs=extractor.n_jobs)(delayed(tight_copy)(path, share, folder, extractor)
-                                              for path, share in zip(paths, shares))
-    source = np.flatnonzero([copy is not None for copy in made])
-    X = extract(extractor, [made[i] for i in source])  # here: the copies live on this machine
-    found = ~np.isnan(X).all(axis=1)
-    return Copies(X[found], source[found])
+    files, source = tight_copy_files(extractor, paths, seed=seed)
+    return Copies.with_a_face(extract(extractor, files), source)  # here: the copies live on this machine
 
 
 def cache_folder(args):
@@ -334,7 +276,8 @@ def cross_validate(classifier, X, Y, fold, groups, copies=None):
     """Report, out-of-fold scores (calibrated and raw), each fold model's thresholds and the
     report on the tight copies of held-out people (None without ``copies``).
 
-    ``copies``: :class:`Copies`, each trained on in every fold but its photo's.
+    ``copies``: :class:`~features.model.tight_copies.Copies`, each trained on in every fold
+    but its photo's.
     """
     from features.model.evaluation import cv_report, out_of_fold
 
@@ -668,6 +611,7 @@ def model_card(args, *, data_dir, table, X, split, copies, cv, header, skipped, 
                types, types_report, flipped, seconds):
     """What model_card.json says about the model, its data and its scores."""
     from features.model.evaluation import decision_table
+    from features.model.tight_copies import TIGHT_SHARES
     from features.vision.transformer import block_names
 
     face = split.face
