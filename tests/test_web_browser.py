@@ -366,6 +366,8 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     assert 0 < left < 30 and all("error" not in status for status in statuses[:30 - left]), statuses
     said = browser.find_element(By.ID, "progress-text").text
     assert said == f"30 of 30 photos ({left} not analysed)"
+    bar = browser.find_element(By.ID, "progress")
+    assert (bar.get_property("value"), bar.get_property("max")) == (30 - left, 30)  # not full: photos not analysed
     assert not browser.find_element(By.ID, "stop").is_displayed()
     assert browser.switch_to.active_element.get_attribute("id") == "retry"  # not lost with the Stop pressed
     time.sleep(3)  # time for the stopped requests' next answers, were they still read
@@ -380,6 +382,7 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "30 of 30 photos"
                                       and page.find_elements(By.CSS_SELECTOR, ".summary"))
     assert all("error" not in status for status in text_of(browser, "#photos .status"))
+    assert browser.find_element(By.ID, "progress").get_property("value") == 30
     assert browser.execute_script("return state.records.map((record) => record.image)") == [
         Path(path).name for path in lfw_paths[:30]]
     assert len(content_of(browser, ".summary")) == 1 and not content_of(browser, ".summary .error-text")

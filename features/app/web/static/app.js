@@ -486,7 +486,9 @@ async function summariseDrop(run, signal, perCategory, batches) {
 
 function progress() {
   $("progress").max = state.total;
-  $("progress").value = state.done;
+  // the bar fills with the photos the server answered: after Stop, or a server stopped
+  // mid-drop, it was full over photos never looked at
+  $("progress").value = state.done - state.left;
   // the failed and those not analysed said beside the count: a server stopped mid-drop read
   // "152 of 152 photos", its 115 unanswered cards to be found by scrolling; then "(115
   // failed)", though nothing was wrong with them
