@@ -122,6 +122,9 @@ def test_an_empty_folder_is_said_not_skipped_silently(trained, tmp_path):
     result = run(trained, tmp_path / "empty", TWO_PEOPLE)
     assert result.returncode == 0 and "2 faces" in result.stdout
     assert f"warning: {tmp_path / 'empty'}: no photos in this folder (--recursive reads its sub-folders)" in result.stderr
+    alone = run(trained, tmp_path / "empty")  # nothing to answer: an error, as --help says
+    assert alone.returncode == 1 and alone.stdout == ""
+    assert alone.stderr.splitlines()[-1] == f"recommend.py: error: no photos found in {tmp_path / 'empty'}"
 
 
 def test_annotate_writes_images_that_open(trained, feed, tmp_path):

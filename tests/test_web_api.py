@@ -337,7 +337,7 @@ def test_health_catalog_and_offline_docs(server, trained):
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     for path in ("/api/analyze", "/api/profile", "/api/annotate", "/api/preview", "/api/csv", "/api/summary"):
         answers = paths[path]["post"]["responses"]
-        assert {"400", "408", "413", "415", "422"} <= set(answers), path
+        assert {"400", "408", "413", "415", "422", "500"} <= set(answers), path
         for code in set(answers) - {"200"}:
             assert answers[code]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Refusal"}
     analyze = paths["/api/analyze"]["post"]["responses"]["200"]["content"]

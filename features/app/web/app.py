@@ -54,7 +54,8 @@ REFUSALS = {400: "a malformed body: a form cut short or not one, JSON this serve
             408: "the body stopped arriving",
             413: "over a limit: photos per request, bytes per photo, bytes of records",
             415: "a body of another media type than the route takes",
-            422: "a wrong option or field, or records of another shape"}
+            422: "a wrong option or field, or records of another shape",
+            500: "a failure of the server's own, such as a model file replaced under it"}
 #: /api/annotate's own.
 ANNOTATE_REFUSALS = {422: "a wrong option or field, more than one photo, or a photo that cannot be read",
                      500: "the server cannot write the annotated copy (a full disk)",
