@@ -54,7 +54,7 @@ bench: install-test
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0 "setuptools<82"
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/detection.py  # every detector candidate: benchmarks/detection_results.json
-	$(BIN)/python benchmarks/wild_dev.py --json benchmarks/wild_dev_results.json  # end to end in the wild
+	$(BIN)/python benchmarks/wild_dev.py --json benchmarks/wild_dev_results.json --scores benchmarks/wild_dev_scores.csv  # end to end in the wild
 	$(BIN)/python benchmarks/worker_death.py  # how long a worker's death holds the web server
 	$(BIN)/python benchmarks/skin_tone.py  # out-of-fold errors by skin tone: benchmarks/skin_tone.json
 

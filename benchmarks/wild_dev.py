@@ -7,7 +7,10 @@ face is found scores 0 and is not labelled, a miss.  The AUC over the photos wit
 is given too, to tell the detector's misses from the classifier's.
 The set is for measuring only: nothing here is trained or tuned on it.
 
-    python benchmarks/wild_dev.py [--model artifacts/model.joblib] [--json FILE]
+    python benchmarks/wild_dev.py [--model artifacts/model.joblib] [--json FILE] [--scores FILE]
+
+``--scores`` writes each photo's row (its labels, the faces found, the largest face's
+probabilities, decisions and quality) as CSV, to see which photos a figure misses.
 """
 import argparse
 import json
@@ -35,6 +38,20 @@ def largest_face_decisions(records):
     """Each photo's largest-face decisions (the model's labels), 0 without a face."""
     return np.array([[label in r["faces"][0]["labels"] if r["faces"] else False for label in LABELS]
                      for r in records], dtype=int)
+
+
+def photo_scores(table, records):
+    """Each photo's labels beside what the model said of its largest face (empty without one)."""
+    rows = []
+    for (_, row), record in zip(table.iterrows(), records):
+        face = record["faces"][0] if record["faces"] else None
+        rows.append({"filename": row["filename"], **{label: row[label] for label in LABELS},
+                     "faces": len(record["faces"]),
+                     **{f"p_{label}": face["scores"][label] if face else None for label in LABELS},
+                     "decided": ",".join(face["labels"]) if face else "",
+                     "quality": face["quality"]["status"] if face else "",
+                     "width_px": face["quality"]["width_px"] if face else None})
+    return pd.DataFrame(rows)
 
 
 def end_to_end(table, records):
@@ -66,6 +83,7 @@ def main(argv=None):
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--catalog", type=Path, default=CATALOG)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--scores", type=Path, help="also write each photo's largest-face scores here (CSV)")
     args = parser.parse_args(argv)
     table = pd.read_csv(WILD / "labels.csv", dtype=str, keep_default_na=False)
     jobs = [(WILD / "images" / name, None) for name in table["filename"]]
@@ -81,6 +99,8 @@ def main(argv=None):
               f"photos with a face: AUC {row['roc_auc_with_a_face']:.3f} ({row['positives_with_a_face']} positive)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.scores:
+        photo_scores(table, records).to_csv(args.scores, index=False)
     return 0
 
 
