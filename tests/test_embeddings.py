@@ -86,7 +86,7 @@ def test_optimised_graph_cache_is_written_reused_and_repaired(tmp_path, monkeypa
     when truncated, and every session gives the same embedding."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     context = extract_regions(astronaut, detect_faces(astronaut)[0], regions=("context",))["context"]
-    embeddings = []
+    embeddings, stamps = [], []
     try:
         for damage in (False, False, True):
             onnx_session.cache_clear()
@@ -96,24 +96,28 @@ def test_optimised_graph_cache_is_written_reused_and_repaired(tmp_path, monkeypa
             embeddings.append(cnn_embeddings([context])[0])
             copies = list((tmp_path / "img2recommender").glob("efficientnet_lite0-*.onnx"))
             assert len(copies) == 1 and copies[0].stat().st_size > 1_000_000
+            stamps.append((copies[0].stat().st_ino, copies[0].stat().st_mtime_ns))
     finally:
         onnx_session.cache_clear()  # later tests open sessions from the real cache
+    assert stamps[1] == stamps[0]  # the second session opened the copy, it did not write it again
     assert np.allclose(embeddings[0], embeddings[1], atol=1e-5)
     assert np.allclose(embeddings[0], embeddings[2], atol=1e-5)
     assert not list((tmp_path / "img2recommender").glob(".*"))  # no staged file left
 
 
 def test_without_a_writable_cache_the_graph_is_optimised_each_time(tmp_path, monkeypatch, astronaut):
+    context = extract_regions(astronaut, detect_faces(astronaut)[0], regions=("context",))["context"]
+    reference = cnn_embeddings([context])[0]  # the session of the usual cache
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
-    context = extract_regions(astronaut, detect_faces(astronaut)[0], regions=("context",))["context"]
     try:
         onnx_session.cache_clear()
         embedding = cnn_embeddings([context])[0]
     finally:
         onnx_session.cache_clear()
-    assert np.allclose(embedding, cnn_embeddings([context])[0], atol=1e-5)
+    assert np.allclose(embedding, reference, atol=1e-5)
+    assert blocked.read_text() == "not a folder" and list(tmp_path.iterdir()) == [blocked]
 
 
 def test_the_optimised_graph_is_keyed_by_the_network_s_content(tmp_path):

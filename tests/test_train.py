@@ -72,6 +72,36 @@ def test_cv_report_shape(trained):
         assert sum(b["count"] for b in figures["bins"]) == report["cv"]["n_faces_found"]
 
 
+def test_the_reported_scores_are_the_out_of_fold_scores_own(trained, celeba_labels):
+    """What the report and the card say is computed again from ``oof_scores.csv``: every person
+    in one fold, each fold's AUC (the report's mean), the card's precision and recall at each
+    threshold, the calibration figures; and the figures are those of a model that learned."""
+    from sklearn.metrics import precision_score, recall_score, roc_auc_score
+
+    from features.model.evaluation import expected_calibration_error
+
+    report = json.loads((trained["out"] / "cv_report.json").read_text())
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    scores = pd.read_csv(trained["out"] / "oof_scores.csv")
+    scores["name"] = scores["filename"].map(lambda f: Path(f).name)
+    scores = scores.merge(celeba_labels[["filename", "identity"]].rename(columns={"filename": "name"}), on="name")
+    assert len(scores) == report["cv"]["n_faces_found"]
+    assert (scores.groupby("identity")["fold"].nunique() == 1).all()  # a person in one fold
+    for label in LABELS:
+        y, p = scores[label].to_numpy(), scores[f"p_{label}"].to_numpy()
+        per_fold = [roc_auc_score(y[scores.fold == k], p[scores.fold == k]) for k in sorted(scores.fold.unique())]
+        assert np.mean(per_fold) == pytest.approx(report["labels"][label]["roc_auc"]["mean"], abs=1e-9)
+        assert report["labels"][label]["roc_auc"]["mean"] > 0.8, label  # 0.5 is a model that learned nothing
+        for row in card["decisions"][label].values():
+            decided = p >= row["threshold"]
+            assert row["precision"] == pytest.approx(precision_score(y, decided, zero_division=0), abs=1e-12)
+            assert row["recall"] == pytest.approx(recall_score(y, decided, zero_division=0), abs=1e-12)
+            assert row["positive_share"] == pytest.approx(decided.mean(), abs=1e-12)
+        figures = report["calibration"][label]
+        assert figures["ece"] == pytest.approx(expected_calibration_error(y, p), abs=1e-12) and figures["ece"] < 0.1
+        assert 0.5 < figures["slope"] < 2
+
+
 def test_tight_copies_are_cut_photos_trained_on_and_scored_out_of_fold(trained, celeba_labels):
     """Each photo gets one copy cut above its brows, kept beside the feature cache under its
     source's digest; the copies of held-out people have their own report."""
@@ -167,6 +197,8 @@ def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths, t
     assert len(damaged) == 3
     for path in damaged:
         path.write_bytes(path.read_bytes()[:100])
+    whole = [path for path in sorted(cache.rglob("*.npy"))[::50] if path not in damaged]
+    stamps = [(path.stat().st_ino, path.stat().st_mtime_ns) for path in whole]
     command = again(trained, tmp_path)
     command[command.index("--cache") + 1] = str(cache)
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
@@ -178,6 +210,7 @@ def test_same_seed_same_model_and_scores_from_the_cache(trained, celeba_paths, t
     assert [[a.probabilities for a in before.answer(i)] for i in images] == \
         [[a.probabilities for a in after.answer(i)] for i in images]
     assert all(len(path.read_bytes()) > 100 for path in damaged)  # made again
+    assert len(whole) > 20 and [(p.stat().st_ino, p.stat().st_mtime_ns) for p in whole] == stamps  # read, not made
     assert not (tmp_path / "ablation.json").exists()
 
 
