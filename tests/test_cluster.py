@@ -507,19 +507,22 @@ def test_list_file_and_parquet_output(trained, cluster, photos, tmp_path):
     assert table.loc[table["image"].str.endswith("broken.jpg"), "error"].notna().all()
 
 
-def test_a_worker_killed_mid_job_loses_no_photo(trained, cluster, photos):
-    process = subprocess.Popen([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
-                                str(photos), "--json", "--scheduler", cluster["address"]],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    time.sleep(4)
+def test_a_worker_killed_mid_job_loses_no_photo(trained, cluster, photos, tmp_path):
+    """A worker killed once the run has answered its first photo, while it is still running
+    (a fixed wait could kill one before any photo was sent, or after the run): every photo
+    is answered, as the local run answers it."""
+    process, stdout, stderr = start_recommend(trained, photos, tmp_path / "out.parquet", cluster["address"],
+                                              tmp_path, answers=1)
     with distributed.Client(cluster["address"]) as client:
         victim = next(iter(client.run(os.getpid).values()))
+        assert process.poll() is None, "the run ended before a worker could be killed"
         os.kill(victim, signal.SIGKILL)  # the nanny starts a new worker
-        stdout, _ = process.communicate(timeout=300)
+        process.wait(timeout=300)
         client.wait_for_workers(2, timeout=120)
-    records = [json.loads(line) for line in stdout.splitlines()]
-    assert len(records) == 26
-    assert sum(r["error"] is not None for r in records) == 1  # only broken.jpg
+    local = recommend(trained, photos, "--json", "--n-jobs", "1")
+    assert process.returncode == local.returncode == 1, stderr.read_text()  # broken.jpg
+    assert stdout.read_text().splitlines() == local.stdout.splitlines()
+    assert len(local.stdout.splitlines()) == 26
 
 
 def test_ctrl_c_on_a_cluster_run_is_one_line(trained, cluster, photos):
