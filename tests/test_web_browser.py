@@ -755,15 +755,19 @@ def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_ju
         "return document.querySelector('#summaries .summary:last-child .error-text').textContent", stopping)
     assert partial == ("Partial: 1 of 2 photos not analysed (the server is stopping; send it again once it is "
                        "back): this summary leaves them out")
-    # downloads named by the drop, not all "results.csv"; a partial summary's names what it leaves out
-    browser.execute_script("window.download = (name, text) => { window.named = (window.named || []).concat(name); "
-                           "window.text = text; };")
+    # downloads named by the drop, not all "results.csv"; a partial summary's names what it
+    # leaves out: the files as the browser saves them
+    saved = tmp_path / "downloads"
+    saved.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(saved)})
     for button in ("download-jsonl", "download-summary"):
         browser.find_element(By.ID, button).click()
     stamp = browser.execute_script("return state.stamp")
-    assert browser.execute_script("return window.named") == [f"img2recommender-{stamp}-1-photo.jsonl",
-                                                             f"img2recommender-{stamp}-1-photo-summary.json"]
-    assert json.loads(browser.execute_script("return window.text"))["not_analysed"] == ["row.jpg"]
+    names = [f"img2recommender-{stamp}-1-photo.jsonl", f"img2recommender-{stamp}-1-photo-summary.json"]
+    WebDriverWait(browser, 30).until(lambda _: sorted(p.name for p in saved.iterdir()) == sorted(names))
+    lines = (saved / names[0]).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == browser.execute_script("return state.records")
+    assert json.loads((saved / names[1]).read_text(encoding="utf-8"))["not_analysed"] == ["row.jpg"]
     boxes = browser.find_elements(By.CSS_SELECTOR, ".box")
     items = browser.find_elements(By.CSS_SELECTOR, "li.face")
     assert len(boxes) == len(items) == 7
