@@ -30,7 +30,7 @@ def wing(module):
 def test_imports_only_run_down():
     wrong = []
     for path in sorted((ROOT / "features").rglob("*.py")):
-        if "models" in path.parts:  # export scripts, run once by hand
+        if "models" in path.relative_to(ROOT / "features").parts:  # export scripts, run once by hand
             continue
         own = path.relative_to(ROOT / "features").parts[0].removesuffix(".py")
         for module in imported_modules(path):
