@@ -80,11 +80,11 @@ def test_json_lines_one_per_photo_in_order(trained, feed):
 
 
 def test_good_photos_exit_zero_and_read_as_text(trained):
+    from features.products.recommendations import headline
+
     result = run(trained, TWO_PEOPLE)
     assert result.returncode == 0, result.stderr
     assert "2 faces" in result.stdout and "face 2 at" in result.stdout
-    from features.products.recommendations import headline
-
     faces = json.loads(run(trained, TWO_PEOPLE, "--json").stdout)["faces"]
     for face in faces:  # each face's own headline, as its record decides it
         assert f"    {headline(face['scores'], face['labels'], face['quality'])}\n" in result.stdout
