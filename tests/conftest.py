@@ -140,14 +140,15 @@ def free_port():
 
 
 @contextmanager
-def serving(model, log, *flags, **popen):
-    """A real ``serve.py`` process on a free local port, stopped afterwards; yields its URL and
-    the process (``popen``: more arguments of its Popen, such as ``env``)."""
+def serving(model, log, *flags, port=None, **popen):
+    """A real ``serve.py`` process on ``port`` (a free local one by default), stopped
+    afterwards; yields its URL and the process (``popen``: more arguments of its Popen, such
+    as ``env``).  A port again is the server restarted, as a page that stays open sees it."""
     import subprocess
 
     import httpx
 
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{port or free_port()}"
     command = [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", url.rsplit(":", 1)[1],
                "--workers", "2", *flags]
     with open(log, "w") as output:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LFW, serving
+from conftest import LFW, free_port, serving
 from features.app.records import score_text
 from features.app.text import format_types, share_text
 
@@ -447,30 +447,30 @@ def test_the_csv_downloaded_is_the_api_s_behind_a_byte_order_mark_for_spreadshee
     assert file.read_text(encoding="utf-8-sig").splitlines()[1].startswith("Café Zoë.jpg,")
 
 
-def test_a_retry_says_a_photo_over_a_limit_lowered_since_the_drop_on_its_card(server, browser):
-    """A server restarted with a lower size limit between a drop and its retry (its health
-    answer made so here): the photo now over it is said on its card, as at a drop, not sent
-    (its 413 failed every photo of its request, at every retry)."""
+def test_a_retry_says_a_photo_over_a_limit_lowered_since_the_drop_on_its_card(trained, browser, tmp_path):
+    """serve.py restarted on its port with a lower size limit between a drop and its retry:
+    the photo now over it is said on its card, as at a drop, not sent (its 413 failed every
+    photo of its request, at every retry)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(server + "/")
-    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
-    browser.execute_cdp_cmd("Network.enable", {})
-    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/profile*"]})
-    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:2])))
-    WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                     == "2 of 2 photos (2 not analysed)")
-    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
-    limit = PHOTOS[0].stat().st_size - 1  # the first photo one byte over it, the second under it
-    assert PHOTOS[1].stat().st_size <= limit
-    browser.execute_script("const asked = loadHealth; "
-                           "loadHealth = async () => { await asked(); state.health.limits.max_photo_bytes = arguments[0]; }",
-                           limit)
-    browser.find_element(By.ID, "retry").click()
-    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                      == "2 of 2 photos (1 failed)")
-    statuses = text_of(browser, "#photos .status")
+    with serving(trained["model"], tmp_path / "before.log") as (url, _):
+        browser.get(url + "/")
+        WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+        browser.execute_cdp_cmd("Network.enable", {})
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/profile*"]})
+        browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:2])))
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                         == "2 of 2 photos (2 not analysed)")
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    port = int(url.rsplit(":", 1)[1])
+    with serving(trained["model"], tmp_path / "after.log", "--max-photo-mb", "0.008", port=port):
+        limit = httpx.get(url + "/api/health").json()["limits"]["max_photo_bytes"]
+        assert PHOTOS[1].stat().st_size <= limit < PHOTOS[0].stat().st_size  # the first photo over it
+        browser.find_element(By.ID, "retry").click()
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                          == "2 of 2 photos (1 failed)")
+        statuses = text_of(browser, "#photos .status")
     assert statuses[0].startswith("error: ") and "is over the limit of" in statuses[0] and "not analysed" not in statuses[0]
     assert statuses[1].startswith("250×250: ")
     assert not browser.find_element(By.ID, "retry").is_displayed()
@@ -942,22 +942,31 @@ def cutting_proxy(upstream):
         proxy.server_close()
 
 
-def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry_sends_them(server, browser):
+def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry_sends_them(trained, browser, tmp_path):
     """An answer that ends cleanly before every photo has its line (a proxy's doing): the
     photos left out say so, and the count says they were not analysed; they said "waiting…"
     for good.  Retry sends them again, each card answered in place (here cut short again
     after one photo, so twice), and the summary is of the whole drop, partial until every
-    photo has its answer; the drop was to be made again whole."""
+    photo has its answer; the drop was to be made again whole.  serve.py restarted with
+    another model between the drop and a retry gets nothing: one drop, two models."""
+    from features.model.model_io import load_model, save_model
     from features.products.recommendations import load_catalog, profile
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    with cutting_proxy(server) as url:
-        browser.get(url + "/")
-        WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
-        browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:3])))
-        WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                          == "3 of 3 photos (2 not analysed)")
+    model, card = load_model(trained["model"])
+    other = tmp_path / "other" / trained["model"].name  # the same model with another threshold
+    save_model(model.with_decisions(min_probability={"hat": 0.9}), dict(card, thresholds={**card["thresholds"], "hat": 0.9}),
+               other)
+    theirs = json.loads(other.with_name("model_card.json").read_text())["model_sha256"]
+    port = free_port()  # serve.py restarted on it behind the proxy, the page open all along
+    with cutting_proxy(f"http://127.0.0.1:{port}") as url:
+        with serving(trained["model"], tmp_path / "first.log", port=port):
+            browser.get(url + "/")
+            WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+            browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:3])))
+            WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                              == "3 of 3 photos (2 not analysed)")
         statuses = text_of(browser, "#photos .status")
         cut_short = "the server's answer ended before this photo's line (cut short on the way); try again"
         assert "error" not in statuses[0] and statuses[1:] == [f"error: not analysed: {cut_short}"] * 2, statuses
@@ -965,31 +974,30 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry
         first = browser.find_element(By.CSS_SELECTOR, "#photos .photo").text
         retry = browser.find_element(By.ID, "retry")
         assert retry.text == "Retry the 2 photos not analysed"
-        # a server restarted with another model since the drop: nothing sent (one drop, two models)
-        model = browser.execute_script("const model = state.model; state.model = '0'.repeat(64); return model")
-        retry.click()
-        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "download-error").text)
+        with serving(other, tmp_path / "other.log", port=port):  # nothing sent: one drop, two models
+            retry.click()
+            WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "download-error").text)
         assert browser.find_element(By.ID, "download-error").text == (  # beside the button, not above the drop zone
-            f"Not sent: the server now answers with another model ({model[:12]}, not 000000000000); "
-            "drop the photos again")
+            f"Not sent: the server now answers with another model ({theirs[:12]}, not "
+            f"{card['model_sha256'][:12]}); drop the photos again")
         assert text_of(browser, "#photos .status")[1:] == [f"error: not analysed: {cut_short}"] * 2
-        browser.execute_script("state.model = arguments[0]", model)
-        retry.click()
-        WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                          == "3 of 3 photos (1 not analysed)" and page.find_elements(By.CSS_SELECTOR, ".summary"))
-        statuses = text_of(browser, "#photos .status")
-        assert "error" not in statuses[1] and statuses[2] == f"error: not analysed: {cut_short}", statuses
-        assert text_of(browser, ".summary .error-text") == [
-            f"Partial: 1 of 3 photos not analysed ({cut_short}): this summary leaves them out"]
-        assert browser.find_element(By.ID, "retry").text == "Retry the 1 photo not analysed"
-        browser.find_element(By.ID, "retry").click()
-        WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "3 of 3 photos"
-                                          and page.find_elements(By.CSS_SELECTOR, ".summary"))
-        assert not browser.find_element(By.ID, "retry").is_displayed()
-        assert browser.find_element(By.CSS_SELECTOR, "#photos .photo").text == first  # kept as it was
-        records = browser.execute_script("return state.records")
-    files = [("photos", (p.name, p.read_bytes())) for p in PHOTOS[:3]]
-    direct = httpx.post(server + "/api/analyze", files=files, timeout=300).json()
+        with serving(trained["model"], tmp_path / "again.log", port=port) as (server, _):
+            retry.click()
+            WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                              == "3 of 3 photos (1 not analysed)" and page.find_elements(By.CSS_SELECTOR, ".summary"))
+            statuses = text_of(browser, "#photos .status")
+            assert "error" not in statuses[1] and statuses[2] == f"error: not analysed: {cut_short}", statuses
+            assert text_of(browser, ".summary .error-text") == [
+                f"Partial: 1 of 3 photos not analysed ({cut_short}): this summary leaves them out"]
+            assert browser.find_element(By.ID, "retry").text == "Retry the 1 photo not analysed"
+            browser.find_element(By.ID, "retry").click()
+            WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "3 of 3 photos"
+                                              and page.find_elements(By.CSS_SELECTOR, ".summary"))
+            assert not browser.find_element(By.ID, "retry").is_displayed()
+            assert browser.find_element(By.CSS_SELECTOR, "#photos .photo").text == first  # kept as it was
+            records = browser.execute_script("return state.records")
+            files = [("photos", (p.name, p.read_bytes())) for p in PHOTOS[:3]]
+            direct = httpx.post(server + "/api/analyze", files=files, timeout=300).json()
     assert records == direct  # each photo's answer, whichever request brought it
     whole = profile(records, load_catalog())["profile"]
     assert content_of(browser, ".summary h2") == [f"Account summary: {whole['headline']}"]
