@@ -303,13 +303,23 @@ def test_a_text_list_with_a_byte_order_mark(trained, tmp_path):
 
 
 def test_profile_of_a_folder(trained, feed):
+    """The feed's profile is the one of the photos' own lines: its counts and shares,
+    counted here from those lines, and the catalog's products for it."""
+    from features.products.recommendations import load_catalog, profile as profile_of
+
     result = run(trained, feed, "--profile", "--json")
     lines = result.stdout.strip().splitlines()
-    profile = json.loads(lines[-1])["profile"]
-    assert profile["photos"] == len(lines) - 2 and profile["failed"] == 1
-    assert set(profile["labels"]) == {"hat", "beard", "eyewear"}
-    for stats in profile["labels"].values():
-        assert 0 <= stats["photo_share"] <= 1 and 0 <= stats["mean_probability"] <= 1
+    records, profile = [json.loads(line) for line in lines[:-1]], json.loads(lines[-1])["profile"]
+    read = [r for r in records if r["error"] is None]
+    judged = [f for r in read for f in r["faces"] if f["quality"]["status"] == "ok"]
+    assert len(records) == len(list(feed.iterdir())) and profile["photos"] == len(read) == len(records) - 1
+    assert profile["failed"] == 1 and profile["faces"] == sum(len(r["faces"]) for r in read) >= 8
+    assert profile["faces_judged"] == len(judged) and set(profile["labels"]) == {"hat", "beard", "eyewear"}
+    for label, stats in profile["labels"].items():
+        with_it = sum(any(label in f["labels"] for f in r["faces"]) for r in read)
+        assert stats["photo_share"] == with_it / len(read)
+        assert stats["mean_probability"] == pytest.approx(np.mean([f["scores"][label] for f in judged]))
+    assert profile == profile_of(records, load_catalog())["profile"]
     seen = {label for label, stats in profile["labels"].items() if stats["photo_share"] > 0}
     assert {p["category"] for p in profile["recommendations"]} <= seen
     assert profile["headline"].startswith("We recommend") == bool(seen)
