@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from features.labels import LABELS  # noqa: E402
+from features.model.classifier import reaches  # noqa: E402
 
 #: Chardon's ITA groups, darkest first (very light over 55 degrees, light 41-55,
 #: intermediate 28-41, tan 10-28, brown -30 to 10, dark under -30): brown and dark together,
@@ -48,7 +49,7 @@ def skin_angles(model, paths):
 def label_figures(part, label, threshold):
     """False-positive rate, recall, precision and AUC of one label over some faces."""
     y, p = part[label].to_numpy() == 1, part[f"p_{label}"].to_numpy()
-    decided = p >= threshold
+    decided = reaches(p, threshold)
     return {"faces": int(len(part)), "with": int(y.sum()),
             "false_positive_rate": round(float(decided[~y].mean()), 3) if (~y).any() else None,
             "recall": round(float(decided[y].mean()), 3) if y.any() else None,

@@ -2,7 +2,7 @@
 
 Lives in a module (not in recommend.py) so that worker processes can import it; each
 process loads the model once, the catalog travels with the settings, and forked workers
-inherit dlib's models from :func:`preload`.
+inherit dlib's landmark model from :func:`preload`.
 """
 import traceback
 import warnings

@@ -81,7 +81,7 @@ def flat_rows(record):
 def type_columns(types):
     """A face's types as flat columns: the types it is seen to show
     (:func:`~features.labels.seen_types`: the likeliest eyewear and hat type, the beard styles
-    from 0.5), the hat colour, and every probability as a JSON string."""
+    that are likely), the hat colour, and every probability as a JSON string."""
     def seen(family):
         return ",".join(seen_types(family, types[family])) if types.get(family) else None
 

@@ -24,6 +24,12 @@ from features.model.trees import TreeMargins
 CALIBRATIONS = ("sigmoid", "isotonic", "beta", "temperature")
 
 
+def reaches(probabilities, thresholds):
+    """Whether each probability reaches its threshold (broadcast): a label decided, the rule
+    every decision and every figure at a threshold uses (precision_recall_curve's too)."""
+    return np.asarray(probabilities) >= thresholds
+
+
 class MarginCalibrator(BaseEstimator):
     """A map from a booster's margin (log-odds) to a probability.
 
@@ -114,7 +120,7 @@ class ThresholdDecisions:
         """0/1 per label for probabilities from :meth:`predict_proba` (the decision rule,
         written once: callers that already hold the probabilities need not score twice)."""
         check_is_fitted(self, "thresholds_")
-        return (np.asarray(probabilities).reshape(-1, len(self.labels)) >= self.thresholds_).astype(int)
+        return reaches(np.asarray(probabilities).reshape(-1, len(self.labels)), self.thresholds_).astype(int)
 
     def with_thresholds(self, *, min_probability=None, precision=None):
         """A copy deciding by other thresholds; the fitted boosters are shared, not copied.

@@ -7,6 +7,8 @@ from sklearn.metrics import (accuracy_score, average_precision_score, brier_scor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 
+from features.model.classifier import reaches
+
 METRICS = ("roc_auc", "average_precision", "f1", "precision", "recall", "brier", "log_loss",
            "accuracy", "majority_baseline_accuracy")
 #: Scores are clipped this far from 0 and 1 before a log or logit (isotonic maps reach 0 and 1).
@@ -73,7 +75,7 @@ def out_of_fold(classifier, X, Y, fold, groups, *, extra=None):
 
 def label_scores(y, p, threshold):
     """Every metric of one label on one fold, at ``threshold``."""
-    decided = (p >= threshold).astype(int)
+    decided = reaches(p, threshold).astype(int)
     majority = max(y.mean(), 1 - y.mean())
     two_classes = len(np.unique(y)) == 2
     return {
@@ -180,7 +182,7 @@ def decision_table(Y, proba, labels, thresholds):
         y, p = Y[:, j], proba[:, j]
         rows = {}
         for name, t in (("stored", thresholds[j]), *((f"{t:.1f}", t) for t in STANDARD_THRESHOLDS)):
-            decided = p >= t
+            decided = reaches(p, t)
             rows[name] = {"threshold": float(t), "precision": precision_score(y, decided, zero_division=0),
                           "recall": recall_score(y, decided, zero_division=0),
                           "positive_share": float(decided.mean())}

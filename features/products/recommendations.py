@@ -289,7 +289,7 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
     Parameters
     ----------
     results : list of dict
-        Per-photo results as :mod:`recommend` builds them (``faces`` with ``scores``,
+        Per-photo results as :func:`features.app.analysis.analyse_photo` builds them (``faces`` with ``scores``,
         ``labels``, ``types`` and ``quality``).
     """
     photos = [r for r in results if r["error"] is None]
