@@ -40,6 +40,7 @@ with quick_stops("train.py") if __name__ == "__main__" else nullcontext():  # Ct
     from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
     from features.model.model_io import ARTIFACTS, MODEL, card_path
     from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
+    from features.vision.transformer import MAIN_BLOCKS
 
 
 def parse_args(argv=None):
@@ -55,10 +56,9 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=None,
                         help="use only the first N photos of the dataset, in labels.csv's order or the "
                              "label folders' photos by name (quick runs)")
-    parser.add_argument("--blocks", default="hog,colour,face_descriptor,cnn",
-                        help="feature blocks of the main row, comma-separated, each once, of hog, colour, "
-                             "face_descriptor, cnn (the hat crop's embedding, for the second look at hats, "
-                             "is always added)")
+    parser.add_argument("--blocks", default=",".join(MAIN_BLOCKS),
+                        help=f"feature blocks of the main row, comma-separated, each once, of {', '.join(MAIN_BLOCKS)} "
+                             "(the hat crop's embedding, for the second look at hats, is always added)")
     parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTION.method,
                         help="face detector; the saved model carries it, so recommend.py detects "
                              "as training did")
@@ -380,12 +380,9 @@ def load_table(args):
 def main_blocks(text):
     """The blocks of ``--blocks`` (comma-separated, each once, the gated ones left out: they
     are always added, last), or ValueError."""
-    from features.vision.transformer import BLOCKS, GATED_BLOCKS
-
     blocks = tuple(b.strip() for b in text.split(",") if b.strip())
-    known = [b for b in BLOCKS if b not in GATED_BLOCKS]
-    if set(blocks) - set(known) or not blocks or len(set(blocks)) < len(blocks):
-        raise ValueError(f"{text!r}: expected some of {', '.join(known)}, each once")
+    if set(blocks) - set(MAIN_BLOCKS) or not blocks or len(set(blocks)) < len(blocks):
+        raise ValueError(f"{text!r}: expected some of {', '.join(MAIN_BLOCKS)}, each once")
     return blocks
 
 

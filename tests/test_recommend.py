@@ -121,6 +121,17 @@ def test_a_folder_s_avif_heic_and_jpe_photos_are_read(trained, tmp_path):
     assert all(re.fullmatch(page.group(1), suffix[1:]) for suffix in PHOTO_SUFFIXES)  # the page's drop reads them too
 
 
+def test_help_names_every_detector():
+    """--help names the detectors without loading them (OpenCV and dlib are not imported for
+    --help), so the names are written there too: they are the detectors there are."""
+    from features.vision.faces import DETECTORS
+
+    result = subprocess.run([sys.executable, str(ROOT / "recommend.py"), "--help"], capture_output=True, text=True,
+                            cwd=ROOT)
+    named = re.search(r"--detector NAME face detector \(([^)]*)\)", " ".join(result.stdout.split()))
+    assert result.returncode == 0 and sorted(named.group(1).split(", ")) == sorted(DETECTORS)
+
+
 def test_an_empty_folder_is_said_not_skipped_silently(trained, tmp_path):
     (tmp_path / "empty" / "2026").mkdir(parents=True)
     result = run(trained, tmp_path / "empty", TWO_PEOPLE)

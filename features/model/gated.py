@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from features.model.classifier import ThresholdDecisions, chosen_thresholds, operating_points
+from features.vision.embeddings import CNN_SIZE
 
 
 class GatedClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
@@ -38,12 +39,12 @@ class GatedClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
         The first's probability of ``label`` from which the second looks.  0.03: out of fold
         on CelebA 6 of the 372 hats score under it, and about one news face in eight over it.
     n_gated_columns : int
-        Width of the gated block, at the end of the row.
+        Width of the gated block, at the end of the row (by default one CNN embedding's).
     n_jobs : int
         XGBoost threads of both classifiers' fits.
     """
 
-    def __init__(self, first, second, *, label="hat", gate=0.03, n_gated_columns=1280, n_jobs=1):
+    def __init__(self, first, second, *, label="hat", gate=0.03, n_gated_columns=CNN_SIZE, n_jobs=1):
         self.first = first
         self.second = second
         self.label = label

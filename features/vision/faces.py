@@ -50,6 +50,11 @@ LOWEST_BLAZEFACE_THRESHOLD = 0.1
 LOWEST_HOG_THRESHOLD = -1.0
 
 
+#: Each detector's usual score threshold (BlazeFace: MediaPipe's ``min_score_thresh``; dlib's
+#: detectors: their own zero).
+DEFAULT_THRESHOLDS = {"blazeface": 0.5, "blazeface_short": 0.5, "hog": 0.0, "mmod": 0.0}
+
+
 @dataclass(frozen=True)
 class DetectionSettings:
     """How faces are found; stored in the trained model so every stage detects alike.
@@ -94,7 +99,7 @@ class DetectionSettings:
     """
 
     method: str = "blazeface"
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLDS["blazeface"]
     upsample: int = 0
     min_face: int = 32
     short_range: bool = True
@@ -572,8 +577,5 @@ def onto_detector_eyes(points, keypoints, side):
     return np.stack([moved.real, moved.imag], axis=1)
 
 
-#: Each detector's usual score threshold (BlazeFace: MediaPipe's ``min_score_thresh``; dlib's
-#: detectors: their own zero).
-DEFAULT_THRESHOLDS = {"blazeface": 0.5, "blazeface_short": 0.5, "hog": 0.0, "mmod": 0.0}
 #: The detector every stage uses unless a model says otherwise (chosen in README "Detection").
 DEFAULT_DETECTION = DetectionSettings()

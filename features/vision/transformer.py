@@ -23,6 +23,8 @@ BLOCKS = tuple(BLOCK_VERSIONS)
 #: Blocks computed only for the faces that might show a hat (``GatedClassifier``): the hat
 #: crop's embedding, read by the hat decision's second look and by the headwear type.
 GATED_BLOCKS = ("hat_cnn",)
+#: The blocks of every face's row, the main one, which a training run may choose among.
+MAIN_BLOCKS = tuple(b for b in BLOCKS if b not in GATED_BLOCKS)
 
 
 def gated_names():
