@@ -154,9 +154,9 @@ def announce_thresholds(settings, chosen=None):
     """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose, and which
     label cannot reach the precision asked: ``chosen``, a worker's answer (:func:`run_forked`),
     else worked out here, which loads the model in this process."""
-    from features.app.analysis import chosen_thresholds
+    from features.app.analysis import decision_thresholds
 
-    thresholds, notes = chosen or chosen_thresholds(settings)
+    thresholds, notes = chosen or decision_thresholds(settings)
     for note in notes:
         tell(f"recommend.py: warning: {note}")
     tell("recommend.py: thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in thresholds.items()))
@@ -305,12 +305,12 @@ def run_forked(chunks, settings, workers, *, chosen=None):
     break at least ``workers + 1`` chunks of pooled work.
 
     ``chosen``, a dict, gets the thresholds the workers decided by (``"thresholds"``:
-    :func:`~features.app.analysis.chosen_thresholds`), asked of the last pool, whose workers
+    :func:`~features.app.analysis.decision_thresholds`), asked of the last pool, whose workers
     hold the model: worked out after the run, they cost a second load of it, here.
     """
     from concurrent.futures.process import BrokenProcessPool
 
-    from features.app.analysis import chosen_thresholds, preload
+    from features.app.analysis import decision_thresholds, preload
 
     preload()
     while chunks:
@@ -318,7 +318,7 @@ def run_forked(chunks, settings, workers, *, chosen=None):
             broken = yield from until_broken(pool, chunks, settings)
             if broken is None and chosen is not None:
                 try:
-                    chosen["thresholds"] = pool.submit(chosen_thresholds, settings).result()
+                    chosen["thresholds"] = pool.submit(decision_thresholds, settings).result()
                 except BrokenProcessPool:  # a worker gone after the last photo: worked out here
                     pass
         if broken is None:

@@ -152,9 +152,9 @@ def skipped_reasons(paths, known):
     return reasons
 
 
-def extract(extractor, paths, scheduler=None, *, lost=None):
-    """Feature rows of the photos, here or (with a scheduler address) on a Dask cluster
-    (``lost``: a dict given the reason of each photo the cluster left out)."""
+def extract(extractor, paths, scheduler=None):
+    """Feature rows of the photos, here or (with a scheduler address) on a Dask cluster, and
+    the reason of each photo the cluster left out (path -> reason)."""
     if scheduler is None:
         from joblib.externals.loky import get_reusable_executor
 
@@ -162,19 +162,19 @@ def extract(extractor, paths, scheduler=None, *, lost=None):
         if extractor.n_jobs != 1:
             # joblib keeps its worker processes for reuse; training needs their memory instead
             get_reusable_executor().shutdown(wait=True)
-        return X
-    return extract_on_cluster(extractor, list(paths), scheduler, {} if lost is None else lost)
+        return X, {}
+    return extract_on_cluster(extractor, list(paths), scheduler)
 
 
 #: Why a photo that kept killing the workers that extracted it has no features.
 WORKER_DIED = "the worker died while extracting its features"
 
 
-def extract_on_cluster(extractor, paths, scheduler, lost):
+def extract_on_cluster(extractor, paths, scheduler):
     """Feature rows of the photos, computed on the Dask cluster at ``scheduler`` in chunks (as
-    ``recommend.py --scheduler`` runs its photos: :func:`features.app.cluster.map_in_order`);
-    a photo that keeps killing its worker is left out, as an unreadable one is, and its reason
-    goes to ``lost``."""
+    ``recommend.py --scheduler`` runs its photos: :func:`features.app.cluster.map_in_order`),
+    and the photos left out (path -> reason): one that keeps killing its worker is left out,
+    as an unreadable one is."""
     from tqdm import tqdm
 
     from features.app.cluster import cluster_threads, connect, map_in_order
@@ -186,8 +186,9 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
         lost[path] = WORKER_DIED
         return np.full(extractor.n_features_out_, np.nan, np.float32)
 
+    lost = {}
     if not paths:
-        return np.zeros((0, extractor.n_features_out_), np.float32)
+        return np.zeros((0, extractor.n_features_out_), np.float32), lost
 
     client = connect(scheduler)
     try:
@@ -197,7 +198,7 @@ def extract_on_cluster(extractor, paths, scheduler, lost):
         results = map_in_order(client, remote.transform, chunks, lost=left_out)
         if extractor.progress:
             results = tqdm(results, total=len(chunks), unit="chunk", desc="features")
-        return np.vstack([row for rows in results for row in rows])
+        return np.vstack([row for rows in results for row in rows]), lost
     finally:
         client.close()
 
@@ -231,7 +232,7 @@ def tight_copies(extractor, paths, *, seed):
     from features.model.tight_copies import Copies, tight_copy_files
 
     files, source = tight_copy_files(extractor, paths, seed=seed)
-    return Copies.with_a_face(extract(extractor, files), source)  # here: the copies live on this machine
+    return Copies.with_a_face(extract(extractor, files)[0], source)  # here: the copies live on this machine
 
 
 def cache_folder(args):
@@ -680,8 +681,7 @@ def train(args, started, data_dir, table, blocks, staging, signals):
           f"to 0 as label errors of the source: {flipped or 'none'}")
     extractor = make_extractor(args, blocks)
     extraction_started = time.time()
-    lost = {}
-    X = extract(extractor, table["filename"], args.scheduler, lost=lost)
+    X, lost = extract(extractor, table["filename"], args.scheduler)
     extraction_seconds = time.time() - extraction_started
     found, readable, skipped = skipped_photos(table, X, args.max_skipped, lost)
     print(f"features: {X.shape[1]} per face, {extraction_seconds:.0f} s; "

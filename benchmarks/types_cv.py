@@ -66,7 +66,7 @@ def main():
     targets, flips = type_labels(data_dir, table["filename"])
     table, _ = clean_labels(table, flips)
     extractor = make_extractor(train_args, blocks)
-    X = extract(extractor, table["filename"])
+    X, _ = extract(extractor, table["filename"])
     found, readable, _ = skipped_photos(table, X, train_args.max_skipped)
     targets = targets[readable].reset_index(drop=True)
 

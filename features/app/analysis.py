@@ -181,7 +181,7 @@ def check_card_is_model(settings, card):
                              f"({value!r}): the card was edited; {RETRAIN}, or put the model's back")
 
 
-def chosen_thresholds(settings):
+def decision_thresholds(settings):
     """The thresholds photos are decided by under ``settings`` (label -> threshold; infinity:
     the label decides nothing) and why a label decides nothing (:func:`deciding`).  Loads the
     model (scikit-learn's threads): in a worker, or once a run's workers are done."""

@@ -13,7 +13,7 @@ import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from features.app.analysis import (AnalysisSettings, analyse_chunk, chosen_thresholds, error_record, frozen_catalog,
+from features.app.analysis import (AnalysisSettings, analyse_chunk, decision_thresholds, error_record, frozen_catalog,
                                    lost_record, preload)
 from features.app.previews import preview_jpeg
 from features.app.workers import server_worker
@@ -150,13 +150,13 @@ class Analyser:
         return await self.outcome(self._queue(preview_marked, path), preview_marked, path)
 
     def thresholds(self, options):
-        """A future of :func:`~features.app.analysis.chosen_thresholds` for ``options``, asked of
+        """A future of :func:`~features.app.analysis.decision_thresholds` for ``options``, asked of
         a worker (this process does not load the model: it forks the workers) once per option
         set, the latest :data:`KEPT_DECISIONS` kept: the model, checked at start, is fixed."""
         key = (options.min_probability, options.precision)
         asked = self.decided.pop(key, None)
         if asked is None or (asked.done() and (asked.cancelled() or asked.exception())):
-            asked = self._queue(chosen_thresholds, options)
+            asked = self._queue(decision_thresholds, options)
         self.decided[key] = asked  # the latest last
         while len(self.decided) > KEPT_DECISIONS:
             self.decided.pop(next(iter(self.decided)))
