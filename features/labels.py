@@ -9,9 +9,17 @@ EYEWEAR_TYPES = ("clear", "dark")
 HAT_TYPES = ("cap", "brimmed", "beanie", "other")
 BEARD_STYLES = ("stubble", "moustache", "goatee", "full_beard")
 TYPE_VALUES = {"eyewear": EYEWEAR_TYPES, "beard": BEARD_STYLES, "hat": HAT_TYPES}
+#: A face's ``quality["status"]`` when it is judged: given labels, types and products (any
+#: other status, "uncertain", keeps only its scores; :func:`features.vision.quality.face_quality`).
+JUDGED = "ok"
 #: A facial-hair style is seen on a face from this probability (given the beard): each style
 #: is its own yes/no, decided at even odds.
 STYLE_SEEN = 0.5
+
+
+def judged(quality):
+    """Whether a face with this quality record (``face["quality"]``) is judged."""
+    return quality["status"] == JUDGED
 
 
 def type_word(name):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from features.app.annotation import annotate, save_rgb
 from features.app.records import path_text, score_text
-from features.labels import LABELS
+from features.labels import LABELS, judged
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image
 from features.model.model_io import RETRAIN, ModelError, card_path, check_model, load_model
@@ -247,8 +247,7 @@ def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_t
     results, thresholds = [], model.thresholds
     for answer in model.answer(image):
         labels = list(answer.labels)
-        judged = answer.quality["status"] == "ok"
-        scores = {label: shown_score(p, thresholds[label], decided=label in labels if judged else None)
+        scores = {label: shown_score(p, thresholds[label], decided=label in labels if judged(answer.quality) else None)
                   for label, p in answer.probabilities.items()}
         results.append({"box": list(answer.box), "scores": scores, "labels": labels,
                         "score_texts": {label: score_text(score, thresholds[label]) for label, score in scores.items()},

@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from features.labels import judged
 from features.vision.colours import hat_colour, in_colour
 from features.vision.quality import face_quality
 from features.vision.transformer import gated_extractor, main_extractor
@@ -121,7 +122,7 @@ class PhotoModel:
         probabilities = self.pipeline[-1].predict_proba(X)
         qualities = [face_quality(image, face) for face in faces]
         # an uncertain face keeps its scores, not decisions
-        labels = [tuple(label for label, on in zip(self.labels, decided) if on and quality["status"] == "ok")
+        labels = [tuple(label for label, on in zip(self.labels, decided) if on and judged(quality))
                   for decided, quality in zip(self.pipeline[-1].decide(probabilities), qualities)]
         types = self.face_types(image, faces, X, labels)
         return [FaceAnswer(box=tuple(int(v) for v in face.box),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.labels import LABELS, TYPE_VALUES, likeliest, seen_types
+from features.labels import LABELS, TYPE_VALUES, judged, likeliest, seen_types
 from features.numbers import fixed
 
 CATALOG = Path(__file__).resolve().parents[2] / "data" / "products.csv"
@@ -231,7 +231,7 @@ def recommend_products(scores, labels, types, catalog, *, per_category=PER_CATEG
 def headline(scores, labels, quality=None):
     """The one-line answer for a face: every label it has, strongest first (the order of its
     products), each with how sure we are, or why we do not judge it."""
-    if quality is not None and quality["status"] != "ok":
+    if quality is not None and not judged(quality):
         return f"Not judged ({'; '.join(quality['reasons'])}): no product for this person"
     if not labels:
         return "No hat, beard or eyewear sure enough: no product for this person"
@@ -294,15 +294,15 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
     """
     photos = [r for r in results if r["error"] is None]
     faces = [f for r in photos for f in r["faces"]]
-    judged = [f for f in faces if f["quality"]["status"] == "ok"]
+    judged_faces = [f for f in faces if judged(f["quality"])]
     summary, photos_with = {}, {}
     for label in LABELS:
-        seen = [f for f in judged if label in f["labels"]]
+        seen = [f for f in judged_faces if label in f["labels"]]
         photos_with[label] = sum(any(label in f["labels"] for f in r["faces"]) for r in photos)
         summary[label] = {
             "photo_share": photos_with[label] / len(photos) if photos else 0.0,
-            "face_share": len(seen) / len(judged) if judged else 0.0,
-            "mean_probability": float(np.mean([f["scores"][label] for f in judged])) if judged else 0.0,
+            "face_share": len(seen) / len(judged_faces) if judged_faces else 0.0,
+            "mean_probability": float(np.mean([f["scores"][label] for f in judged_faces])) if judged_faces else 0.0,
         }
     present = [label for label in LABELS if summary[label]["photo_share"] > 0]
     ordered = sorted(present, key=lambda name: (-summary[name]["photo_share"], -summary[name]["mean_probability"]))
@@ -313,8 +313,8 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
                                   leads={label: f"seen in {photos_with[label]} of {counted(len(photos), 'photo')}"
                                          for label in ordered}, averaged=True)
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
-                        "faces_judged": len(judged), "labels": summary, "types": shares,
-                        "headline": account_headline(ordered, photos_with, photos, faces, judged),
+                        "faces_judged": len(judged_faces), "labels": summary, "types": shares,
+                        "headline": account_headline(ordered, photos_with, photos, faces, judged_faces),
                         "recommendations": products}}
 
 
@@ -323,7 +323,7 @@ def counted(number, noun):
     return f"{number} {noun}{'s' * (number != 1)}"
 
 
-def account_headline(ordered, photos_with, photos, faces, judged):
+def account_headline(ordered, photos_with, photos, faces, judged_faces):
     """The profile's one line: every label of ``ordered`` (the categories of its products, in
     their order) with the photos it was seen in, else why there is no product (no photo could
     be read, no face found, none judged, or no label seen)."""
@@ -336,6 +336,6 @@ def account_headline(ordered, photos_with, photos, faces, judged):
         return "No photo of this feed could be analysed: no product"
     if not faces:
         return "No face found in this feed: no product"
-    if not judged:  # it read "No hat, beard or eyewear seen", of faces no one looked at
+    if not judged_faces:  # it read "No hat, beard or eyewear seen", of faces no one looked at
         return "No face of this feed could be judged (too small, blurred, turned or cut): no product"
     return "No hat, beard or eyewear seen in this feed: no product"

@@ -8,6 +8,7 @@ the training range is ``"uncertain"``: its scores are still shown, but it gets n
 import cv2
 import numpy as np
 
+from features.labels import JUDGED
 from features.vision.faces import KEYPOINTS
 from features.vision.landmarks import BROWS, CHIN, JAWLINE, NOSE_TIP
 from features.vision.regions import crop_rect, face_frame, to_frame
@@ -102,5 +103,5 @@ def face_quality(image, face):
              f"turned {abs(record['yaw_degrees']):.0f} degrees, over {MAX_YAW:.0f}",
              "cut by the photo's edge")
     failed = {check: reason for check, fail, reason in zip(CHECKS, fails, words) if fail}
-    return {**record, "status": "uncertain" if failed else "ok", "failed": list(failed),
+    return {**record, "status": "uncertain" if failed else JUDGED, "failed": list(failed),
             "reasons": list(failed.values())}
