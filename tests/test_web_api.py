@@ -310,7 +310,7 @@ def test_health_catalog_and_offline_docs(server, trained):
     card = json.loads((trained["out"] / "model_card.json").read_text())
     assert health["model_loaded"] and health["status"] == "ok" and health["uptime_seconds"] > 0
     assert health["model"]["thresholds"] == card["thresholds"] and health["model"]["trained_at"] == card["trained_at"]
-    assert health["limits"] == {"max_photo_bytes": 20 * 2 ** 20, "max_photos": 200}
+    assert health["limits"] == {"max_photo_bytes": 20 * 2 ** 20, "max_photos": 200, "max_per_category": 20}
     from features.products.recommendations import PER_CATEGORY, load_catalog
 
     assert health["defaults"] == {"per_category": PER_CATEGORY}

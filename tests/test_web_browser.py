@@ -520,6 +520,7 @@ def test_a_wrong_products_per_category_or_no_photo_is_said_once_and_nothing_is_s
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
     box = browser.find_element(By.ID, "per-category")
+    assert box.get_attribute("max") == str(httpx.get(server + "/api/health").json()["limits"]["max_per_category"])
     for value in ("0", "25", "1.5"):
         box.clear()
         box.send_keys(value)

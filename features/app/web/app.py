@@ -291,7 +291,10 @@ def version():
 
 Photos = Annotated[list[UploadFile], File(description="photos (JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP, TIFF, ...)")]
 OnePhoto = Annotated[UploadFile, File(description="one photo")]
-PerCategory = Annotated[int, Query(ge=1, le=20, description="products per category a face has")]
+#: Most products per category a request may ask for (the page's box takes as many): a card
+#: of more than 20 per category is a catalog page, not a recommendation.
+MAX_PER_CATEGORY = 20
+PerCategory = Annotated[int, Query(ge=1, le=MAX_PER_CATEGORY, description="products per category a face has")]
 DetectionThreshold = Annotated[float | None, Query(description="face detector score threshold instead of "
                                                             "the model's: lower finds more faces, and more "
                                                             "false ones")]
@@ -453,7 +456,8 @@ def create_app(settings):
                 "uptime_seconds": round(time.monotonic() - started, 1), "workers": settings.workers,
                 "model": {"labels": card["labels"], "thresholds": card["thresholds"],
                           "trained_at": card.get("trained_at"), "sha256": card["model_sha256"]},
-                "limits": {"max_photo_bytes": settings.max_photo_bytes, "max_photos": settings.max_photos},
+                "limits": {"max_photo_bytes": settings.max_photo_bytes, "max_photos": settings.max_photos,
+                           "max_per_category": MAX_PER_CATEGORY},
                 "defaults": {"per_category": PER_CATEGORY}}
 
     @app.post("/api/csv", summary="Records (as /api/analyze gives them) as CSV, one row per face",

@@ -75,6 +75,7 @@ async function loadHealth() {
   $("model").textContent = `img2recommender ${state.health.version}, model ${model.sha256.slice(0, 12)}: `
     + `${model.labels.join(", ")}; trained ${model.trained_at ? model.trained_at.replace("T", " ").replace("Z", " UTC") : "(date unknown)"}`;
   const limits = state.health.limits;
+  $("per-category").max = limits.max_per_category;
   $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; a drop of more than ${limits.max_photos} photos is sent in batches of ${limits.max_photos} and summarised whole.`;
 }
 
