@@ -71,7 +71,8 @@ def parse_args(argv=None):
     parser.add_argument("--annotate", type=given_path, metavar="DIR",
                         help="write a copy of each photo with faces, scores and products drawn, "
                              "as NAME.jpg (NAME-2.jpg, ... for more photos of one name), into a folder that holds "
-                             "none of the photos")
+                             "none of the photos (a file there of a copy's name is replaced only if it is an "
+                             "earlier copy)")
     parser.add_argument("--n-jobs", type=int, default=CPUS,
                         help="worker processes, at most 4 per CPU (photos travel to them in chunks); with "
                              "--scheduler, the cluster's workers that the chunks are sized for")
@@ -473,8 +474,9 @@ def main(argv=None):
                           ("--detection-threshold", args.detection_threshold)) if value is not None)
         tell(f"recommend.py: {given} overrides the model's face detection setting")
     # the outputs are opened before any photo is analysed: their errors cost no work
+    targets = annotation_targets(photos, args.annotate)
     try:
-        check_annotate_folder(args.annotate, photos)
+        check_annotate_folder(args.annotate, photos, targets)
         sink = ParquetSink(args.output) if args.output else None
     except (OSError, OutputError) as exc:
         tell(f"recommend.py: error: {exc}")
@@ -485,8 +487,8 @@ def main(argv=None):
     try:
         settings = analysis_settings(args, card, catalog)
         chosen = {} if args.min_probability or args.precision is not None else None
-        records, failed, code = answer_photos(photos, args, settings, sink, signals, failed=len(unreadable),
-                                              chosen=chosen)
+        records, failed, code = answer_photos(photos, targets, args, settings, sink, signals,
+                                              failed=len(unreadable), chosen=chosen)
     except OutputError as exc:
         tell(f"recommend.py: error: {exc}")
         return 1
@@ -524,12 +526,15 @@ def main(argv=None):
 
 
 class AnnotateError(ValueError):
-    """An ``--annotate`` folder that holds photos given (a usage error)."""
+    """An ``--annotate`` folder whose copies would replace a photo (a usage error)."""
 
 
-def check_annotate_folder(folder, photos):
-    """Make the ``--annotate`` folder and check it can be written (OSError) and holds none of
-    the photos (AnnotateError); nothing for no folder."""
+def check_annotate_folder(folder, photos, targets):
+    """Make the ``--annotate`` folder and check it can be written (OSError), holds none of
+    the photos, and holds nothing but annotated copies where the photos' copies (``targets``)
+    go (AnnotateError): a copy replaced a photo of the folder that was not given, without a
+    word.  Nothing for no folder."""
+    from features.app.annotation import is_annotated_copy
     from features.app.records import path_text
     from features.files import writable_folder
 
@@ -540,12 +545,21 @@ def check_annotate_folder(folder, photos):
     if inside:
         raise AnnotateError(f"--annotate {path_text(folder)}: the folder holds the photo {path_text(inside[0])}, "
                             "and annotated copies could replace its photos; choose a folder without them")
+    # a folder there is not replaced: that copy alone cannot be written, and says so
+    taken = [target for target in targets
+             if os.path.lexists(target) and not os.path.isdir(target) and not is_annotated_copy(target)]
+    if taken:
+        more = f" ({len(taken)} such files there)" if len(taken) > 1 else ""
+        raise AnnotateError(f"--annotate {path_text(folder)}: {path_text(taken[0])} is not an annotated copy, and a "
+                            f"photo's copy would replace it{more}; choose another folder, or move "
+                            f"{'them' if more else 'it'}")
 
 
-def answer_photos(photos, args, settings, sink, signals, *, failed=0, chosen=None):
+def answer_photos(photos, targets, args, settings, sink, signals, *, failed=0, chosen=None):
     """Print each photo's record in input order (and add it to ``sink``), until the photos
-    end, the reader goes away or a signal stops the run (``settings``: the analysis's,
-    :func:`analysis_settings`; ``chosen``: see :func:`run_forked`).
+    end, the reader goes away or a signal stops the run (``targets``: each photo's annotated
+    copy, or None; ``settings``: the analysis's, :func:`analysis_settings`; ``chosen``: see
+    :func:`run_forked`).
 
     An OutputError of ``sink`` is raised, with the photos answered: the file is removed, so
     there is no use in answering more photos for it.
@@ -567,7 +581,6 @@ def answer_photos(photos, args, settings, sink, signals, *, failed=0, chosen=Non
     from features.model.model_io import ModelError
 
     records, answered = [], 0
-    targets = annotation_targets(photos, args.annotate)
     try:
         # closed here, however the loop ends, not by the garbage collector: its workers or its
         # cluster client are let go at a known point, where an error is not printed and dropped

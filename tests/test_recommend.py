@@ -234,6 +234,41 @@ def test_annotate_never_replaces_a_photo(trained, tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
+def test_annotate_replaces_its_own_copies_only(trained, tmp_path):
+    """A folder of other photos, none given, where a photo's copy goes: the copy replaced a
+    photo of the same name without a word.  Now only an annotated copy (its JPEG comment says
+    so, as an earlier run's) is replaced; anything else there is a usage error before any
+    photo is read, the folder as it was."""
+    from features.app.annotation import COPY_MARK
+
+    out = tmp_path / "out"
+    photos = (TWO_PEOPLE, LFW / "Elton_John_0004.jpg", LFW / "Fred_Funk_0002.jpg")
+    assert run(trained, *photos, "--annotate", out).returncode == 0
+    copies = [out / f"{photo.stem}.jpg" for photo in photos]
+    for copy in copies:
+        with Image.open(copy) as image:
+            assert image.info["comment"] == COPY_MARK and image.size[0] >= 250
+    earlier = copies[0].read_bytes()
+    copies[0].write_bytes(earlier.replace(COPY_MARK, b"an older copy, kept here", 1))  # no longer one of ours
+    shutil.copy(LFW / "Chris_Whitney_0001.jpg", copies[1])  # another photo, of that name
+    (out / "notes.txt").write_text("not in the way")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for named, said in ((photos, f"{copies[0]} is not an annotated copy, and a photo's copy would replace it (2 such "
+                                 "files there); choose another folder, or move them"),
+                        (photos[1:], f"{copies[1]} is not an annotated copy, and a photo's copy would replace it; "
+                                     "choose another folder, or move it")):
+        refused = run(trained, *named, "--annotate", out)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr == f"recommend.py: error: --annotate {out}: {said}\n"
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    copies[1].unlink()
+    again = run(trained, *photos[1:], "--annotate", out)  # Fred_Funk's copy is replaced, as an earlier run's
+    assert again.returncode == 0 and COPY_MARK in copies[1].read_bytes()[:256]
+    assert copies[2].stat().st_mtime_ns > (out / "notes.txt").stat().st_mtime_ns
+    assert {name: data for name, data in before.items() if name != copies[1].name and name != copies[2].name} == {
+        p.name: p.read_bytes() for p in out.iterdir() if p not in copies[1:]}
+
+
 def test_an_annotated_copy_that_cannot_be_written_keeps_the_analysis(trained, tmp_path):
     """A folder where one photo's copy should go: that copy cannot be moved into place, and is
     one line naming it and why; the photo's record is printed whole, the other photos get

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
-from features.app.annotation import annotate, save_rgb
+from features.app.annotation import COPY_MARK, annotate, save_rgb
 from features.app.records import path_text, score_text
 from features.labels import LABELS, judged
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
@@ -267,7 +267,7 @@ def write_annotated(path, image, faces):
     removed, a drawing that fails), else None: a side output that fails must not cost the
     photo its analysis."""
     try:
-        save_rgb(path, annotate(image, faces))
+        save_rgb(path, annotate(image, faces), comment=COPY_MARK)
     except OSError as exc:
         return exc.strerror or str(exc)
     except Exception as exc:  # the reason alone: the path is said by the caller

@@ -211,8 +211,9 @@ def type_line(types):
     return " ".join(parts)
 
 
-def save_rgb(path, image):
-    """Write an RGB array to an image file (format from the suffix), whole or not at all.
+def save_rgb(path, image, *, comment=None):
+    """Write an RGB array to an image file (format from the suffix), whole or not at all;
+    ``comment`` (bytes): a JPEG's comment segment.
 
     OpenCV encodes, Python writes: ``cv2.imwrite`` takes the path as UTF-8 text and crashes
     the process on a file name that is not (Linux names are bytes).
@@ -220,4 +221,27 @@ def save_rgb(path, image):
     encoded, data = cv2.imencode(Path(path).suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not encoded:
         raise ValueError(f"OpenCV could not encode the image as {Path(path).suffix}")
-    write_atomically(path, lambda temporary: Path(temporary).write_bytes(data.tobytes()), durable=False)
+    data = data.tobytes() if comment is None else with_comment(data.tobytes(), comment)
+    write_atomically(path, lambda temporary: Path(temporary).write_bytes(data), durable=False)
+
+
+#: The comment of every annotated copy: ``recommend.py --annotate`` replaces a file of a
+#: copy's name only when it says this (an earlier run's copy), never another photo there.
+COPY_MARK = b"img2recommender annotated copy"
+
+
+def with_comment(jpeg, comment):
+    """A JPEG's bytes with a comment segment (COM) after its start and its JFIF header, which
+    must come first."""
+    start = 2 + (2 + int.from_bytes(jpeg[4:6], "big") if jpeg[2:4] == b"\xff\xe0" else 0)
+    return jpeg[:start] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[start:]
+
+
+def is_annotated_copy(path):
+    """Whether the file at ``path`` is an annotated copy: its comment, in its first bytes,
+    is :data:`COPY_MARK` (False for a file that cannot be read, or a folder)."""
+    try:
+        with open(path, "rb") as file:
+            return COPY_MARK in file.read(256)
+    except OSError:
+        return False
