@@ -118,12 +118,19 @@ def stopping_first(server, analyser):
     (:meth:`~features.app.web.analyser.Analyser.stop`; uvicorn waits for every open request to end
     before it stops, so a request of 200 queued photos held it as long as they took) and, at a
     second signal, ends the workers too (:meth:`~features.app.web.analyser.Analyser.kill`: they
-    ignore the signals, and a photo that hangs would hold the server)."""
+    ignore the signals, and a photo that hangs would hold the server).  A signal ignored when
+    the server started (a background job's SIGINT) stays ignored, as in recommend.py and
+    train.py: uvicorn's handler took its place, and the terminal's Ctrl-C stopped the server,
+    which exited 0."""
     import asyncio
+    import signal
 
     handle_exit = server.handle_exit
+    ignored = {number for number in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(number) is signal.SIG_IGN}
 
     def handler(sig, frame):
+        if sig in ignored:
+            return
         stop = analyser.kill if server.should_exit else analyser.stop
         try:  # soon, on the event loop: the signal may have interrupted code holding the pool's locks
             asyncio.get_running_loop().call_soon_threadsafe(stop)

@@ -856,6 +856,19 @@ def test_ctrl_c_stops_the_server_without_a_traceback(trained, tmp_path, presses)
     assert "Traceback" not in log.read_text() and "KeyboardInterrupt" not in log.read_text(), log.read_text()
 
 
+def test_a_background_server_ignores_ctrl_c_as_it_started(trained, tmp_path):
+    """A server started with SIGINT ignored (``serve.py &`` from a script, nohup) keeps
+    ignoring it, as recommend.py and train.py do: uvicorn's handler took its place, and the
+    terminal's Ctrl-C stopped the server, which exited 0.  SIGTERM still stops it."""
+    with serving(trained["model"], tmp_path / "serve.log",
+                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) as (url, process):
+        process.send_signal(signal.SIGINT)
+        time.sleep(2)
+        assert process.poll() is None and httpx.get(url + "/api/health").json()["status"] == "ok"
+        process.terminate()
+        assert process.wait(timeout=60) == -signal.SIGTERM
+
+
 def test_workers_end_with_a_killed_server(trained, tmp_path):
     with serving(trained["model"], tmp_path / "serve.log") as (url, process):
         workers = children(process.pid)
