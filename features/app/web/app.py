@@ -307,6 +307,39 @@ Format = Annotated[Literal["json", "jsonl"], Query(description="json: one docume
                                                                "per photo as each is done, in order")]
 
 
+def answer_errors_in_one_line(app):
+    """Every refusal and failure of ``app`` as a one-line JSON ``detail``, never a traceback:
+    a malformed request's 422 (415 for the wrong media type), an HTTP refusal with its reason
+    (a 405 with the methods the route takes), any other exception a 500 naming it."""
+    @app.exception_handler(RequestValidationError)
+    async def one_line_validation_error(request, exc):
+        if refused := wrong_media_type(request):
+            return JSONResponse({"detail": refused}, status_code=415)
+        error = exc.errors()[0]
+        if error["type"] == "json_invalid":  # its place is the character where the JSON went wrong
+            where, message = "request", f"not JSON ({error['ctx']['error']} at character {error['loc'][-1]})"
+        else:
+            where = ".".join(str(part) for part in error["loc"][1:]) or "request"
+            # a part without a filename reaches FastAPI as text, not as a file
+            message = "not a file (no filename)" if "Expected UploadFile" in error["msg"] else error["msg"]
+        return JSONResponse({"detail": printable(f"{where}: {message}")}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def one_line_refusal(request, exc):  # a name the client chose may be in it
+        if exc.status_code == 400 and (refused := wrong_media_type(request)):  # a URL-encoded form's field
+            return JSONResponse({"detail": refused}, status_code=415)  # over its limit: the form is the mistake
+        if exc.status_code == 405:
+            allowed = ", ".join(allowed_methods(app, request.scope))
+            return JSONResponse({"detail": printable(f"{request.url.path} takes {allowed}, not {request.method}")},
+                                status_code=405, headers={"Allow": allowed})
+        detail = (exc.detail == FASTAPI_UNREAD_BODY and unread_json(exc.__cause__)) or form_refusal(str(exc.detail))
+        return JSONResponse({"detail": printable(detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def one_line_server_error(request, exc):
+        return JSONResponse({"detail": printable(f"{type(exc).__name__}: {exc}".splitlines()[0])}, status_code=500)
+
+
 def create_app(settings):
     """The FastAPI app for ``settings``; raises ModelError or CatalogError for an unusable
     model or catalog, before any worker starts."""
@@ -343,33 +376,7 @@ def create_app(settings):
     app.add_middleware(BodyLimits, settings=settings)
     app.state.card, app.state.summary, app.state.analyser = card, model_summary(card), analyser
 
-    @app.exception_handler(RequestValidationError)
-    async def one_line_validation_error(request, exc):
-        if refused := wrong_media_type(request):
-            return JSONResponse({"detail": refused}, status_code=415)
-        error = exc.errors()[0]
-        if error["type"] == "json_invalid":  # its place is the character where the JSON went wrong
-            where, message = "request", f"not JSON ({error['ctx']['error']} at character {error['loc'][-1]})"
-        else:
-            where = ".".join(str(part) for part in error["loc"][1:]) or "request"
-            # a part without a filename reaches FastAPI as text, not as a file
-            message = "not a file (no filename)" if "Expected UploadFile" in error["msg"] else error["msg"]
-        return JSONResponse({"detail": printable(f"{where}: {message}")}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def one_line_refusal(request, exc):  # a name the client chose may be in it
-        if exc.status_code == 400 and (refused := wrong_media_type(request)):  # a URL-encoded form's field
-            return JSONResponse({"detail": refused}, status_code=415)  # over its limit: the form is the mistake
-        if exc.status_code == 405:
-            allowed = ", ".join(allowed_methods(app, request.scope))
-            return JSONResponse({"detail": printable(f"{request.url.path} takes {allowed}, not {request.method}")},
-                                status_code=405, headers={"Allow": allowed})
-        detail = (exc.detail == FASTAPI_UNREAD_BODY and unread_json(exc.__cause__)) or form_refusal(str(exc.detail))
-        return JSONResponse({"detail": printable(detail)}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def one_line_server_error(request, exc):
-        return JSONResponse({"detail": printable(f"{type(exc).__name__}: {exc}".splitlines()[0])}, status_code=500)
+    answer_errors_in_one_line(app)
 
     async def options(request: Request, per_category: PerCategory = PER_CATEGORY,
                       min_probability: MinProbability = None, precision: Precision = None,
