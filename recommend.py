@@ -545,9 +545,10 @@ def check_annotate_folder(folder, photos, targets):
     if inside:
         raise AnnotateError(f"--annotate {path_text(folder)}: the folder holds the photo {path_text(inside[0])}, "
                             "and annotated copies could replace its photos; choose a folder without them")
-    # a folder there is not replaced: that copy alone cannot be written, and says so
-    taken = [target for target in targets
-             if os.path.lexists(target) and not os.path.isdir(target) and not is_annotated_copy(target)]
+    # a folder there is not replaced: that copy alone cannot be written, and says so (a link
+    # to one would be replaced: it is not a copy either)
+    taken = [target for target in targets if os.path.lexists(target) and not is_annotated_copy(target)
+             and not (os.path.isdir(target) and not os.path.islink(target))]
     if taken:
         more = f" ({len(taken)} such files there)" if len(taken) > 1 else ""
         raise AnnotateError(f"--annotate {path_text(folder)}: {path_text(taken[0])} is not an annotated copy, and a "

@@ -23,9 +23,10 @@ from features.app.workers import MOST_WORKERS
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
 
 
-def run(trained, *args):
+def run(trained, *args, timeout=600):
+    """recommend.py with the session's model; a run that hangs fails its test (TimeoutExpired)."""
     command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
 @given(st.floats(0, 1), st.floats(0.0001, 1))
@@ -262,11 +263,31 @@ def test_annotate_replaces_its_own_copies_only(trained, tmp_path):
         assert refused.stderr == f"recommend.py: error: --annotate {out}: {said}\n"
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     copies[1].unlink()
-    again = run(trained, *photos[1:], "--annotate", out)  # Fred_Funk's copy is replaced, as an earlier run's
-    assert again.returncode == 0 and COPY_MARK in copies[1].read_bytes()[:256]
-    assert copies[2].stat().st_mtime_ns > (out / "notes.txt").stat().st_mtime_ns
+    again = run(trained, *photos[1:], "--annotate", out)
+    assert again.returncode == 0 and COPY_MARK in copies[1].read_bytes()[:256]  # written anew
+    assert copies[2].stat().st_mtime_ns > (out / "notes.txt").stat().st_mtime_ns  # replaced: an earlier run's copy
     assert {name: data for name, data in before.items() if name != copies[1].name and name != copies[2].name} == {
         p.name: p.read_bytes() for p in out.iterdir() if p not in copies[1:]}
+
+
+def test_annotate_refuses_what_only_looks_like_a_copy(trained, tmp_path):
+    """Where a copy goes: a named pipe (reading it for the mark held the run for good), a link
+    to a folder (the copy replaced the link), a text that starts with the mark's words: none
+    is an annotated copy, each a usage error."""
+    from features.app.annotation import COPY_MARK
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "folder").mkdir()
+    target = out / f"{TWO_PEOPLE.stem}.jpg"
+    for make in (os.mkfifo, lambda path: path.symlink_to(tmp_path / "folder"),
+                 lambda path: path.write_bytes(COPY_MARK + b" (not really)")):
+        make(target)
+        result = run(trained, TWO_PEOPLE, "--annotate", out, timeout=120)
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert f"{target} is not an annotated copy" in result.stderr
+        assert os.path.lexists(target) and os.listdir(out) == [target.name]
+        target.unlink()
 
 
 def test_an_annotated_copy_that_cannot_be_written_keeps_the_analysis(trained, tmp_path):

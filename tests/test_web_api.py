@@ -857,7 +857,7 @@ def test_ctrl_c_stops_the_server_without_a_traceback(trained, tmp_path, presses)
 
 
 def test_a_background_server_ignores_ctrl_c_as_it_started(trained, tmp_path):
-    """A server started with SIGINT ignored (``serve.py &`` from a script, nohup) keeps
+    """A server started with SIGINT ignored (``serve.py &`` from a script) keeps
     ignoring it, as recommend.py and train.py do: uvicorn's handler took its place, and the
     terminal's Ctrl-C stopped the server, which exited 0.  SIGTERM still stops it."""
     with serving(trained["model"], tmp_path / "serve.log",

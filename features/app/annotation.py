@@ -1,4 +1,5 @@
 """Annotated copies of photos: every face boxed with its labels, probabilities, types and products."""
+import os
 import unicodedata
 from pathlib import Path
 
@@ -230,18 +231,33 @@ def save_rgb(path, image, *, comment=None):
 COPY_MARK = b"img2recommender annotated copy"
 
 
+#: A JPEG's first bytes (its start of image).
+JPEG_START = b"\xff\xd8"
+
+
+def comment_segment(comment):
+    """A JPEG comment segment (COM): its marker, its length, the bytes."""
+    return b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+
+
 def with_comment(jpeg, comment):
-    """A JPEG's bytes with a comment segment (COM) after its start and its JFIF header, which
-    must come first."""
+    """A JPEG's bytes with a comment segment after its start and its JFIF header, which must
+    come first; ValueError for bytes that are not a JPEG's."""
+    if not jpeg.startswith(JPEG_START):
+        raise ValueError("a comment segment goes into a JPEG only")
     start = 2 + (2 + int.from_bytes(jpeg[4:6], "big") if jpeg[2:4] == b"\xff\xe0" else 0)
-    return jpeg[:start] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[start:]
+    return jpeg[:start] + comment_segment(comment) + jpeg[start:]
 
 
 def is_annotated_copy(path):
-    """Whether the file at ``path`` is an annotated copy: its comment, in its first bytes,
-    is :data:`COPY_MARK` (False for a file that cannot be read, or a folder)."""
+    """Whether ``path`` is an annotated copy: a regular file (a named pipe would hold the
+    read for good), a JPEG whose comment, in its first bytes, is :data:`COPY_MARK`.  False
+    for anything else, or a file that cannot be read."""
     try:
+        if not os.path.isfile(path):
+            return False
         with open(path, "rb") as file:
-            return COPY_MARK in file.read(256)
+            head = file.read(256)
     except OSError:
         return False
+    return head.startswith(JPEG_START) and comment_segment(COPY_MARK) in head

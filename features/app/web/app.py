@@ -292,7 +292,7 @@ def version():
 Photos = Annotated[list[UploadFile], File(description="photos (JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP, TIFF, ...)")]
 OnePhoto = Annotated[UploadFile, File(description="one photo")]
 #: Most products per category a request may ask for (the page's box takes as many): a card
-#: of more than 20 per category is a catalog page, not a recommendation.
+#: of more than that per category is a catalog page, not a recommendation.
 MAX_PER_CATEGORY = 20
 PerCategory = Annotated[int, Query(ge=1, le=MAX_PER_CATEGORY, description="products per category a face has")]
 DetectionThreshold = Annotated[float | None, Query(description="face detector score threshold instead of "
