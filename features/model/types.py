@@ -65,8 +65,8 @@ def type_labels(data_dir, filenames):
     ``none`` rows of ``hat_type.csv`` / ``eyewear_type.csv`` are label errors of CelebA (no hat
     or glasses in the photo): their parent label is flipped to 0. ``unsure`` rows keep their
     parent label and get no type; neither does an ``unsure`` hat colour.  A full beard is
-    CelebA ``No_Beard`` = -1 with ``Sideburns`` = 1: a beard that reaches the sideburns over
-    the cheeks.
+    ``no_beard`` 0 with ``sideburns`` 1 in ``facial_hair.csv`` (CelebA's ``No_Beard`` = -1):
+    a beard that reaches the sideburns over the cheeks.
 
     Parameters
     ----------
