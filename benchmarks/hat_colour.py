@@ -10,7 +10,9 @@ largest face is found and each read names a colour:
 
 Printed and written to ``benchmarks/hat_colour_results.json``: exact accuracy, accuracy with
 black+navy merged, with white+beige+grey merged and with both (the labels call those soft),
-the confusion table (rows: label, columns: read) and milliseconds per face of each read.
+the confusion table (rows: label, columns: read), milliseconds per face of each read, and the
+share of hats whose word each read keeps when the photo is framed otherwise (:data:`REFRAMINGS`:
+a feed's borders and sizes; the faces found again on each).
 
 ``--cv``: the new read's three hand-chosen numbers (:data:`GRID`) chosen on four folds of
 people (StratifiedGroupKFold by ``identity``) and scored on the fifth, so that their choice on
@@ -26,6 +28,7 @@ from contextlib import contextmanager
 from itertools import product
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -46,6 +49,18 @@ GRID = {"SKIN_DISTANCE": (10.0, 15.0, 20.0), "BORDER_PENALTY": (0.3, 0.5, 1.0),
         "HAT_CENTRE_ROW": (0.45, 0.55, 0.65)}
 #: Folds of people for ``--cv`` (the issue's protocol).
 FOLDS = 5
+
+
+def bordered(image, value):
+    """The photo inside a border of 40% of its height on every side (a story canvas, a frame)."""
+    side = int(0.4 * image.shape[0])
+    return np.pad(image, ((side, side), (side, side), (0, 0)), constant_values=value)
+
+
+#: The same photo as a feed may show it: the hat's word should not depend on the frame.
+REFRAMINGS = {"white border": lambda image: bordered(image, 255),
+              "black border": lambda image: bordered(image, 0),
+              "scaled 1.3x": lambda image: cv2.resize(image, None, fx=1.3, fy=1.3, interpolation=cv2.INTER_LINEAR)}
 
 
 def old_read(image, face):
@@ -79,6 +94,22 @@ def largest_faces(data_dir, filenames):
         faces = detect_faces(image)
         found.append((image, faces[0] if faces else None))
     return found
+
+
+def reframed_faces(found, change):
+    """Each photo of ``found`` reframed by ``change`` and its largest face found again."""
+    moved = []
+    for image, _ in found:
+        image = change(image)
+        faces = detect_faces(image)
+        moved.append((image, faces[0] if faces else None))
+    return moved
+
+
+def kept_word(read, found, moved):
+    """Share of the hats whose word ``read`` keeps in the reframed photos (those with a face)."""
+    pairs = [(read(*first), read(*second)) for first, second in zip(found, moved) if second[1] is not None]
+    return float(np.mean([a == b for a, b in pairs]))
 
 
 def agreement(truth, named):
@@ -160,9 +191,12 @@ def main():
     truth = hats["hat_colour"].to_numpy(dtype=object)[has_face]
     print(f"{len(hats)} labelled hats, {len(found)} with a face found\n")
     results = {"photos": int(len(hats)), "faces": int(len(found)), "reads": {}}
+    reframed = {frame: reframed_faces(found, change) for frame, change in REFRAMINGS.items()}
     for name, read in READS.items():
         named, ms = timed_read(read, found)
-        scores = {**agreement(truth, named), "ms_per_face": ms}
+        scores = {**agreement(truth, named), "ms_per_face": ms,
+                  **{f"same_word_{frame.replace(' ', '_')}": kept_word(read, found, moved)
+                     for frame, moved in reframed.items()}}
         table = confusion(truth, np.array(named, dtype=object))
         results["reads"][name] = {**scores, "confusion": table.to_dict(orient="index")}
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if k != "n"))
