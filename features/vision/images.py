@@ -17,6 +17,9 @@ pi_heif.register_heif_opener()
 
 #: Photos with more pixels than this are refused before decoding (decompression bombs).
 MAX_PIXELS = 50_000_000
+#: The limit in words, with what to do (a phone's 108-megapixel photo was called "a possible
+#: decompression bomb").
+TOO_LARGE = f"{MAX_PIXELS / 1e6:.0f} megapixels: save it smaller"
 #: Formats Pillow opens that are not read: it renders EPS by running Ghostscript, a program
 #: with a record of code-execution flaws, on any file that says it is PostScript, whatever
 #: its name (a ``photo.jpg``); no photo comes as PostScript.
@@ -63,8 +66,8 @@ def load_image(path):
             with img:
                 width, height = img.size
                 if width * height > MAX_PIXELS:
-                    raise ImageError(path, f"{width}x{height} pixels is over the limit of "
-                                     f"{MAX_PIXELS:,} (possible decompression bomb)")
+                    raise ImageError(path, f"{width}x{height} pixels ({width * height / 1e6:.0f} megapixels) is "
+                                     f"over the limit of {TOO_LARGE}")
                 if img.format != "HEIF":  # a HEIF opens at its primary image, not always its first
                     img.seek(0)
                 img.load()
@@ -72,7 +75,7 @@ def load_image(path):
     except ImageError:
         raise
     except Image.DecompressionBombError:
-        raise ImageError(path, f"over the limit of {MAX_PIXELS:,} pixels (possible decompression bomb)") from None
+        raise ImageError(path, f"over the limit of {TOO_LARGE}") from None
     except FileNotFoundError:
         raise ImageError(path, "no such file") from None
     except IsADirectoryError:
@@ -80,13 +83,23 @@ def load_image(path):
     except PermissionError:
         raise ImageError(path, "permission denied") from None
     except UnidentifiedImageError:
-        raise ImageError(path, "not a recognised image format") from None
+        raise ImageError(path, "an SVG drawing, not a photo" if is_svg(path) else "not a recognised image format") from None
     # RuntimeError: the AVIF decoder's ("Failed to decode image: Missing or empty image item")
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
         if isinstance(exc, OSError) and exc.strerror:  # the system's reason (a symlink loop), not the decoder's
             raise ImageError(path, f"cannot read the file ({exc.strerror})") from None
+        if "truncated" in str(exc).lower():  # Pillow's words, "image file is truncated (21 bytes not processed)"
+            raise ImageError(path, "truncated: the file ends before the picture does") from None
         # on one line: libheif's reasons end with a line break
         raise ImageError(path, f"corrupt or truncated image ({' '.join(str(exc).split())})") from None
+
+
+def is_svg(path):
+    """Whether a file Pillow did not recognise is an SVG drawing (a browser shows it as an
+    image, so the page sends it)."""
+    with open(path, "rb") as file:
+        head = file.read(1024).lstrip().lower()
+    return head.startswith(b"<") and b"<svg" in head
 
 
 @functools.cache

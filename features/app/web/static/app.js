@@ -207,6 +207,14 @@ function noPreviewYet(job, why) {
   previews.failed.push(job);
 }
 
+// A photo the analysis could not use gets no preview: its error says why, once (its card said
+// it twice, and a preview still waiting sent the file again to fail the same way).
+function noPreviewFor(card) {
+  previews.waiting = previews.waiting.filter((job) => job.card !== card);
+  previews.failed = previews.failed.filter((job) => job.card !== card);
+  card.querySelector(".preview-note")?.remove();
+}
+
 // Every preview that failed for the server's sake asked again (a retry: the server is back).
 function previewsAgain() {
   const failed = previews.failed;
@@ -316,8 +324,10 @@ function strongest(face) {
 function showRecord(card, record) {
   card.querySelector(".name").textContent = record.image;
   if (record.error) {
-    card.classList.add(unanalysed(record) ? "unanalysed" : "error");  // nothing wrong with the photo, or something
+    const broken = !unanalysed(record);  // something wrong with the photo, or nothing
+    card.classList.add(broken ? "error" : "unanalysed");
     card.querySelector(".status").textContent = `error: ${record.error}`;
+    if (broken) noPreviewFor(card);
     return;
   }
   const faces = record.faces.length;
