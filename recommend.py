@@ -10,6 +10,7 @@ Exit codes: ``python recommend.py --help`` (its epilog, written once there).
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -37,7 +38,7 @@ def parse_args(argv=None):
                "printed and written)",
         formatter_class=DefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH", type=given_path,
-                        help="photos, or folders of photos (taken in name order)")
+                        help="photos, or folders of photos (taken in name order, numbers by value)")
     parser.add_argument("--list", type=given_path, metavar="FILE",
                         help="also read paths of photos or folders from FILE: one per line (spaces around "
                              "a name dropped; a line starting with # is a comment: write ./#name.jpg), or a "
@@ -232,7 +233,7 @@ def collect_photos(paths, *, recursive=False):
 
 def folder_photos(folder, *, recursive=False):
     """The photos in ``folder`` (and its sub-folders, not through links to folders, which could
-    loop), by name, and the folders that cannot be listed with why.  Every name with a photo's
+    loop), in :func:`name_order`, and the folders that cannot be listed with why.  Every name with a photo's
     suffix that is not a folder counts, so that a dangling link or a pipe named ``.jpg`` is an
     error naming it, as when it is given, not left out without a word (as were sub-folders we
     may not list: pathlib's ``rglob`` skips them)."""
@@ -244,7 +245,16 @@ def folder_photos(folder, *, recursive=False):
         found += [Path(where) / name for name in names if Path(name).suffix.lower() in PHOTO_SUFFIXES]
         if not recursive:
             break
-    return sorted(found), unreadable
+    return sorted(found, key=name_order), unreadable
+
+
+def name_order(path):
+    """Sort key of a path: folder by folder, by name, with numbers by value, so that a feed
+    numbered as it was posted keeps its order (``post_2.jpg`` before ``post_10.jpg``, which
+    plain name order put first); the page orders a drop alike (``static/app.js``)."""
+    # split on digit runs: odd places hold the numbers, and the parts always line up by type
+    return [[int(run) if i % 2 else run for i, run in enumerate(re.split(r"([0-9]+)", part))]
+            for part in path.parts], str(path)
 
 
 def annotation_targets(photos, folder):

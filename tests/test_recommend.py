@@ -122,6 +122,16 @@ def test_a_folder_s_avif_heic_and_jpe_photos_are_read(trained, tmp_path):
     assert all(re.fullmatch(page.group(1), suffix[1:]) for suffix in PHOTO_SUFFIXES)  # the page's drop reads them too
 
 
+def test_a_folder_numbered_as_posted_keeps_its_order(trained, tmp_path):
+    """Numbers in names by value: post_10.jpg came before post_2.jpg (plain name order)."""
+    names = ["post_1.jpg", "post_2.jpg", "post_9.jpg", "post_10.jpg", "post_11.jpg"]
+    for name in reversed(names):
+        shutil.copy(LFW / "Elton_John_0004.jpg", tmp_path / name)
+    result = run(trained, tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    assert [Path(json.loads(line)["image"]).name for line in result.stdout.splitlines()] == names
+
+
 def test_help_names_every_detector():
     """--help names the detectors without loading them (OpenCV and dlib are not imported for
     --help), so the names are written there too: they are the detectors there are."""

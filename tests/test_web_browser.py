@@ -68,11 +68,13 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
 
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
-    # the model by its checksum: "Model 0.4.0" was the package's version
+    # the model by its checksum: "Model 0.4.0" was the package's version; its thresholds in
+    # words (a mark's tooltip alone, which a phone cannot point at)
     trained = health["model"]["trained_at"].replace("T", " ").replace("Z", " UTC")  # not the ISO stamp
     assert browser.find_element(By.ID, "model").text == (
-        f"img2recommender {health['version']}, model {health['model']['sha256'][:12]}: hat, beard, eyewear; "
-        f"trained {trained}")
+        f"img2recommender {health['version']}, model {health['model']['sha256'][:12]} labels "
+        + ", ".join(f"{label} at {round(thresholds[label], 4):g} or more" for label in ("hat", "beard", "eyewear"))
+        + f"; trained {trained}")
     browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS)))
     WebDriverWait(browser, 180).until(
         lambda page: page.find_element(By.ID, "progress-text").text == f"{len(PHOTOS)} of {len(PHOTOS)} photos")
@@ -525,6 +527,8 @@ def test_a_wrong_products_per_category_or_no_photo_is_said_once_and_nothing_is_s
         box.clear()
         box.send_keys(value)
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+        # checked once /api/health has answered the drop (it raced the first look here)
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
         assert browser.find_element(By.ID, "drop-error").text == "Products per category: a whole number from 1 to 20"
         assert not browser.find_elements(By.CSS_SELECTOR, "#photos .photo")
     notes = tmp_path / "notes.txt"
@@ -600,6 +604,70 @@ def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(tr
         assert text_of(browser, "#photos .photo") == shown
         assert browser.find_element(By.ID, "progress-text").text == "1 of 1 photo"
         assert browser.find_element(By.ID, "download-csv").is_enabled()
+
+
+def test_a_drop_numbered_as_posted_keeps_its_order(server, browser, tmp_path):
+    """Numbers in names by value, as recommend.py orders a folder: post_10.jpg came before
+    post_2.jpg, on the cards and in the records the downloads are made of."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    names = ["post_1.jpg", "post_2.jpg", "post_9.jpg", "post_10.jpg", "post_11.jpg"]
+    for name in names:
+        shutil.copy(PHOTOS[1], tmp_path / name)
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys("\n".join(str(tmp_path / name) for name in reversed(names)))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "5 of 5 photos")
+    assert text_of(browser, "#photos h2.name") == names
+    assert browser.execute_script("return state.records.map((r) => r.image)") == names
+
+
+def test_a_face_at_the_photo_s_top_edge_shows_its_tag_inside_the_picture(server, browser, tmp_path):
+    """A face cut by the photo's top: its number tag stood above the picture, cut off by the
+    card.  It goes inside the box, and is seen whole; a face lower keeps its tag above its box."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with Image.open(LFW / "Billy_Andrade_0001.jpg") as photo:
+        photo.crop((0, 92, 250, 250)).save(tmp_path / "top_edge.jpg")
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "pick").send_keys("\n".join([str(tmp_path / "top_edge.jpg"), str(PHOTOS[1])]))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos")
+    whole, cut = browser.find_elements(By.CSS_SELECTOR, "#photos .photo")
+    assert text_of(browser, "#photos h2.name") == [PHOTOS[1].name, "top_edge.jpg"]
+    place = ("const tag = arguments[0].querySelector('.box span').getBoundingClientRect(), "
+             "box = arguments[0].querySelector('.box').getBoundingClientRect(), "
+             "frame = arguments[0].querySelector('.frame').getBoundingClientRect(); "
+             "return [tag.top - frame.top, tag.top - box.top, tag.height]")
+    tag_in_frame, tag_in_box, height = browser.execute_script(place, cut)
+    assert height > 10 and tag_in_frame >= 0 and tag_in_box >= 0  # whole, inside the picture and the box
+    tag_in_frame, tag_in_box, height = browser.execute_script(place, whole)
+    assert tag_in_frame >= 0 and tag_in_box == pytest.approx(-height, abs=1)  # above its box, as before
+
+
+def test_a_320_px_screen_holds_the_page_and_text_follows_the_browser_s_size(server, browser):
+    """A phone 320 px wide (or 1280 px at 400% zoom): the summary's table ran 27 px past the
+    screen.  A browser's own text size (set larger, not zoomed) sized the page's text not at
+    all: every size was in px."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 320, "height": 640, "deviceScaleFactor": 2, "mobile": True})
+    try:
+        browser.get(server + "/")
+        WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+        browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:3])))
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "3 of 3 photos")
+        assert browser.find_element(By.CSS_SELECTOR, ".summary table").is_displayed()
+        assert browser.execute_script("return document.documentElement.scrollWidth") == 320
+        browser.execute_script("document.documentElement.style.fontSize = '32px'")  # as the browser's setting does
+        assert browser.execute_script("return getComputedStyle(document.body).fontSize") == "30px"  # 15 of 16
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_photos_of_one_name_in_two_folders_are_told_apart(server, browser, tmp_path):

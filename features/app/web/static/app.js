@@ -72,8 +72,11 @@ async function loadHealth() {
   const model = state.health.model;
   // the model told apart by its checksum, as its card and recommend.py's errors name it ("Model
   // 0.4.0" was the package's version, the same for every model trained with it)
-  $("model").textContent = `img2recommender ${state.health.version}, model ${model.sha256.slice(0, 12)}: `
-    + `${model.labels.join(", ")}; trained ${model.trained_at ? model.trained_at.replace("T", " ").replace("Z", " UTC") : "(date unknown)"}`;
+  // and each label's threshold in words: it was only a mark's tooltip, which a phone cannot
+  // point at (why is 0.47 a hat and 0.30 not?)
+  const decided = model.labels.map((label) => `${label} at ${Number(model.thresholds[label].toFixed(4))} or more`);
+  $("model").textContent = `img2recommender ${state.health.version}, model ${model.sha256.slice(0, 12)} labels `
+    + `${decided.join(", ")}; trained ${model.trained_at ? model.trained_at.replace("T", " ").replace("Z", " UTC") : "(date unknown)"}`;
   const limits = state.health.limits;
   $("per-category").max = limits.max_per_category;
   $("limits").textContent = `Up to ${byteText(limits.max_photo_bytes, 1)} per photo; a drop of more than ${limits.max_photos} photos is sent in batches of ${limits.max_photos} and summarised whole.`;
@@ -396,11 +399,16 @@ function faceFocused(event) {
   for (const item of event.currentTarget.children) item.tabIndex = item === event.target ? 0 : -1;
 }
 
-// A photo's boxes marked small while narrower than SMALL_BOX on screen: as first drawn, and
-// at every change of the photo's width (a window made narrower, a phone turned), where they
-// kept the marks of their first width.
+// A photo's boxes marked small while narrower than SMALL_BOX on screen, and with their tag
+// inside where the tag would stand above the photo (a face at its top edge: the card cut the
+// tag off): as first drawn, and at every change of the photo's width (a window made
+// narrower, a phone turned), where they kept the marks of their first width.
 function markSmall(frame) {
-  for (const box of frame.querySelectorAll(".box")) box.classList.toggle("small", box.getBoundingClientRect().width < SMALL_BOX);
+  const tag = 1.125 * parseFloat(getComputedStyle(document.documentElement).fontSize);  // .box span's height
+  for (const box of frame.querySelectorAll(".box")) {
+    box.classList.toggle("small", box.getBoundingClientRect().width < SMALL_BOX);
+    box.classList.toggle("tag-inside", box.offsetTop < tag);
+  }
 }
 
 const resized = new ResizeObserver((entries) => entries.forEach(({ target }) => markSmall(target)));
@@ -616,7 +624,8 @@ function batchesOf(photos, limits) {
 // batches stops, and whatever of it still arrives is ignored.
 async function analyse(files) {
   const photos = files.filter((file) => PHOTO.test(file.name) || file.type.startsWith("image/"))
-    .sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
+    // numbers by value, as recommend.py orders a folder: post_10.jpg came before post_2.jpg
+    .sort((a, b) => nameOf(a).localeCompare(nameOf(b), undefined, { numeric: true }));
   $("drop-error").textContent = photos.length ? ""
     : files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})` : "No file in what was dropped or picked";
   if (!photos.length) return;
