@@ -17,7 +17,7 @@ import warnings
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from features.app.cli import given_path, tell
+from features.app.cli import given_path, precision, tell
 from features.stops import Stopped, StopSignals, as_stopped
 
 
@@ -63,7 +63,7 @@ def parse_args(argv=None):
                         help="decide a label when its calibrated probability reaches P, e.g. "
                              "hat=0.8,eyewear=0.6 (other labels: --precision or the model's own); "
                              "may be given again for other labels")
-    parser.add_argument("--precision", type=float, default=None, metavar="P",
+    parser.add_argument("--precision", type=precision, default=None, metavar="P",
                         help="for the other labels, the threshold of the best recall at this "
                              "out-of-fold precision of the training people (e.g. 0.9)")
     parser.add_argument("--json", action="store_true", help="JSON Lines: one line per photo")
@@ -103,8 +103,6 @@ def parse_args(argv=None):
 
         if args.detector not in DETECTORS:
             parser.error(f"--detector: unknown detector {args.detector!r}; use one of {', '.join(DETECTORS)}")
-    if args.precision is not None and not 0 < args.precision <= 1:
-        parser.error(f"--precision {args.precision}: must be in (0, 1]")
     try:
         if args.precision is not None:  # analysis loads OpenCV and dlib: not for every --help
             from features.app.analysis import check_precision

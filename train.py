@@ -31,7 +31,7 @@ with quick_stops("train.py") if __name__ == "__main__" else nullcontext():  # Ct
 
     from features.model.classifier import (CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples,
                                            calibration_shortfall, people_text)
-    from features.app.cli import DefaultsHelpFormatter, given_path, tell
+    from features.app.cli import DefaultsHelpFormatter, given_path, precision, tell
     from features.app.cluster import ClusterError, scheduler_address
     from features.app.records import printable
     from features.app.workers import CPUS, check_workers
@@ -75,7 +75,7 @@ def parse_args(argv=None):
     parser.add_argument("--learning-rate", type=float, default=classifier["learning_rate"],
                         help="XGBoost's learning rate (eta)")
     parser.add_argument("--max-depth", type=int, default=classifier["max_depth"], help="depth of XGBoost's trees")
-    parser.add_argument("--min-precision", type=float, default=None,
+    parser.add_argument("--min-precision", type=precision, default=None,
                         help="choose each threshold for the best recall at this out-of-fold "
                              "precision (default: the best F1, the middle of the thresholds near it)")
     parser.add_argument("--max-skipped", type=float, default=0.2,
@@ -107,8 +107,6 @@ def parse_args(argv=None):
         parser.error(f"--learning-rate {args.learning_rate}: must be over 0 and at most 1")
     if not 0 <= args.seed < 2 ** 32:  # NumPy's and XGBoost's seeds
         parser.error(f"--seed {args.seed}: must be from 0 to 2**32 - 1")
-    if args.min_precision is not None and not 0 < args.min_precision <= 1:
-        parser.error(f"--min-precision {args.min_precision}: must be in (0, 1]")
     if not 0 <= args.max_skipped <= 1:
         parser.error(f"--max-skipped {args.max_skipped}: must be in [0, 1]")
     try:

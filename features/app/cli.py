@@ -25,6 +25,15 @@ def given_path(text):
     return Path(text)
 
 
+def precision(text):
+    """A precision from the command line (argparse type, for ``recommend.py --precision`` and
+    ``train.py --min-precision``): over 0 and at most 1, NaN refused."""
+    value = float(text)  # argparse says "invalid precision value" for a word
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be in (0, 1]")
+    return value
+
+
 def tell(text):
     """Print ``text`` on stderr, now.  When no one can read it (the terminal closed, its reader
     gone, a full disk), the line is lost and the run goes on, its exit code still telling: a
