@@ -249,7 +249,8 @@ def folder_photos(folder, *, recursive=False):
 def name_order(path):
     """Sort key of a path: folder by folder, by name, with numbers by value, so that a feed
     numbered as it was posted keeps its order (``post_2.jpg`` before ``post_10.jpg``, which
-    plain name order put first); the page orders a drop alike (``static/app.js``)."""
+    plain name order put first), other characters by their code; the page orders a drop
+    alike (``static/app.js``'s ``byName``)."""
     # split on digit runs: odd places hold the numbers, and the parts always line up by type
     return [[int(run) if i % 2 else run for i, run in enumerate(re.split(r"([0-9]+)", part))]
             for part in path.parts], str(path)

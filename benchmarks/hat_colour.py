@@ -51,15 +51,15 @@ GRID = {"SKIN_DISTANCE": (10.0, 15.0, 20.0), "BORDER_PENALTY": (0.3, 0.5, 1.0),
 FOLDS = 5
 
 
-def bordered(image, value):
+def bordered(image, *, value):
     """The photo inside a border of 40% of its height on every side (a story canvas, a frame)."""
     side = int(0.4 * image.shape[0])
     return np.pad(image, ((side, side), (side, side), (0, 0)), constant_values=value)
 
 
 #: The same photo as a feed may show it: the hat's word should not depend on the frame.
-REFRAMINGS = {"white border": lambda image: bordered(image, 255),
-              "black border": lambda image: bordered(image, 0),
+REFRAMINGS = {"white border": lambda image: bordered(image, value=255),
+              "black border": lambda image: bordered(image, value=0),
               "scaled 1.3x": lambda image: cv2.resize(image, None, fx=1.3, fy=1.3, interpolation=cv2.INTER_LINEAR)}
 
 

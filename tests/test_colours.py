@@ -55,7 +55,7 @@ def test_share_of_the_first_labelled_hats():
 def test_a_hat_keeps_its_word_in_another_frame():
     """A navy cap (a news photo) in a white or black border, or pasted into a phone story's
     canvas: the faces are found again, a pixel or two elsewhere, and the word stays.  The read
-    before (the mean colour of a k-means cluster) said navy, black, blue and black."""
+    before (the mean colour of a k-means cluster) said navy, black, blue and blue."""
     image = load_image(str(LFW / "Billy_Andrade_0001.jpg"))
     story = np.full((1920, 1080, 3), 255, np.uint8)
     story[800:1300, 290:790] = cv2.resize(image, (500, 500))

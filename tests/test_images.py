@@ -119,8 +119,8 @@ def test_decompression_bomb_refused_before_decoding(tmp_path):
     with pytest.raises(ImageError, match="bomb.png: over the limit of 50 megapixels: save it smaller$"):
         load_image(path)
     path = save(tmp_path, "phone.png", Image.new("1", (12000, 9000)))
-    with pytest.raises(ImageError, match=r"phone.png: 12000x9000 pixels \(108 megapixels\) is over the limit of 50 "
-                                         "megapixels: save it smaller$"):
+    with pytest.raises(ImageError, match="phone.png: 12000x9000 pixels is over the limit of 50 megapixels: save it "
+                                         "smaller$"):
         load_image(path)
 
 
@@ -131,6 +131,8 @@ def test_decompression_bomb_refused_before_decoding(tmp_path):
     # a browser shows an SVG as an image, so the page sends it: said for what it is
     (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>',
      "an SVG drawing, not a photo$"),
+    (b'\xef\xbb\xbf<!-- made by hand --><svg width="9" height="9"/>', "an SVG drawing, not a photo$"),
+    (b"<!doctype html><html><body><svg></svg></body></html>", "not a recognised image format$"),  # a page
 ])
 def test_bad_files_raise_one_line_errors(tmp_path, content, reason):
     path = tmp_path / "bad photo é.jpg"

@@ -612,6 +612,8 @@ def test_a_drop_numbered_as_posted_keeps_its_order(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from recommend import name_order
+
     names = ["post_1.jpg", "post_2.jpg", "post_9.jpg", "post_10.jpg", "post_11.jpg"]
     for name in names:
         shutil.copy(PHOTOS[1], tmp_path / name)
@@ -621,6 +623,12 @@ def test_a_drop_numbered_as_posted_keeps_its_order(server, browser, tmp_path):
     WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "5 of 5 photos")
     assert text_of(browser, "#photos h2.name") == names
     assert browser.execute_script("return state.records.map((r) => r.image)") == names
+    # the very order of recommend.py's name_order (the browser's locale order was another)
+    odd = ["a01.jpg", "a1.jpg", "a001.jpg", "adam.jpg", "b 1.jpg", "b.jpg", "b/2.jpg", "b/10.jpg", "émile.jpg",
+           "eve.jpg", "img_2.jpg", "IMG_10.jpg", "photo ٢.jpg", "photo ١٠.jpg", "post_10.jpg", "post1.jpg", "x_1.jpg",
+           "x-2.jpg", "Zoe.jpg", "n/99999999999999999999.jpg", "n/100000000000000000000.jpg"]
+    expected = [str(path) for path in sorted(map(Path, odd), key=name_order)]
+    assert browser.execute_script("return arguments[0].slice().sort(byName)", odd[::-1]) == expected
 
 
 def test_a_face_at_the_photo_s_top_edge_shows_its_tag_inside_the_picture(server, browser, tmp_path):
@@ -661,7 +669,8 @@ def test_a_320_px_screen_holds_the_page_and_text_follows_the_browser_s_size(serv
         browser.get(server + "/")
         WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
         browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:3])))
-        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "3 of 3 photos")
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "3 of 3 photos"
+                                          and page.find_elements(By.CSS_SELECTOR, ".summary table"))  # it may come after
         assert browser.find_element(By.CSS_SELECTOR, ".summary table").is_displayed()
         assert browser.execute_script("return document.documentElement.scrollWidth") == 320
         browser.execute_script("document.documentElement.style.fontSize = '32px'")  # as the browser's setting does
@@ -712,7 +721,7 @@ def test_a_photo_the_browser_cannot_show_is_shown_as_the_server_reads_it(server,
     WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text
                                       == "3 of 3 photos (1 failed)" and not text_of(page, ".preview-note"))
     assert browser.find_element(By.ID, "drop-error").text == ""
-    broken, *shown = browser.find_elements(By.CSS_SELECTOR, "#photos .photo")  # in name order
+    *shown, broken = browser.find_elements(By.CSS_SELECTOR, "#photos .photo")  # in name order: capitals first
     assert broken.find_element(By.CSS_SELECTOR, ".status").text == "error: not a recognised image format"
     assert not broken.find_element(By.CSS_SELECTOR, ".frame").is_displayed()
     assert "not a recognised" not in broken.text.replace(broken.find_element(By.CSS_SELECTOR, ".status").text, "")

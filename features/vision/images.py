@@ -66,8 +66,7 @@ def load_image(path):
             with img:
                 width, height = img.size
                 if width * height > MAX_PIXELS:
-                    raise ImageError(path, f"{width}x{height} pixels ({width * height / 1e6:.0f} megapixels) is "
-                                     f"over the limit of {TOO_LARGE}")
+                    raise ImageError(path, f"{width}x{height} pixels is over the limit of {TOO_LARGE}")
                 if img.format != "HEIF":  # a HEIF opens at its primary image, not always its first
                     img.seek(0)
                 img.load()
@@ -94,12 +93,20 @@ def load_image(path):
         raise ImageError(path, f"corrupt or truncated image ({' '.join(str(exc).split())})") from None
 
 
+#: An SVG file's start: a byte-order mark, an XML declaration, comments and a doctype may come
+#: before its root element (an HTML page that holds an <svg> is not one).
+SVG_START = re.compile(rb"(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*|<!doctype[^>]*>\s*)*<svg[\s>/]",
+                       re.IGNORECASE | re.DOTALL)
+
+
 def is_svg(path):
     """Whether a file Pillow did not recognise is an SVG drawing (a browser shows it as an
-    image, so the page sends it)."""
-    with open(path, "rb") as file:
-        head = file.read(1024).lstrip().lower()
-    return head.startswith(b"<") and b"<svg" in head
+    image, so the page sends it); False where it cannot be read again."""
+    try:
+        with open(path, "rb") as file:
+            return bool(SVG_START.match(file.read(4096)))
+    except OSError:
+        return False
 
 
 @functools.cache

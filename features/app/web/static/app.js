@@ -128,6 +128,23 @@ function nameOf(file) {
   return file.relativePath || file.webkitRelativePath || file.name;
 }
 
+// Name order as recommend.py's name_order: folder by folder, numbers by value (post_2.jpg
+// before post_10.jpg, which came first), other characters by their code, the whole name last;
+// the browser's locale order (case and accents left aside) put a drop in another order than
+// the same folder's through recommend.py.
+function byName(a, b) {
+  const key = (name) => name.split("/").map((part) => part.split(/([0-9]+)/).map((run, i) => (i % 2 ? BigInt(run) : run)));
+  const compare = (x, y, each) => {
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      const order = each(x[i], y[i]);
+      if (order) return order;
+    }
+    return x.length - y.length;
+  };
+  const plain = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+  return compare(key(a), key(b), (x, y) => compare(x, y, plain)) || plain(a, b);
+}
+
 function photoCard(file, index) {
   const card = $("photo-template").content.firstElementChild.cloneNode(true);
   card.dataset.index = index;
@@ -177,7 +194,7 @@ function nextPreviews() {
 
 async function preview(job, signal) {
   const { card, img, file, note } = job;
-  if (!card.isConnected) return;  // a new drop replaced it
+  if (!card.isConnected || card.dataset.noPreview) return;  // a new drop replaced it, or its analysis failed
   const form = new FormData();
   form.append("photo", file, file.name);
   let again = true;  // the server's failure, not the photo's
@@ -192,7 +209,7 @@ async function preview(job, signal) {
     img.addEventListener("error", () => { note.textContent = "(no preview: the browser shows neither this file nor the server's JPEG of it)"; }, { once: true });
     img.src = url;
   } catch (error) {
-    if (!card.isConnected) return;
+    if (!card.isConnected || card.dataset.noPreview) return;  // its error says why
     if (again) noPreviewYet(job, `the server made none: ${error.message}`);
     else note.textContent = `(no preview: the browser cannot show this file, and the server made none: ${error.message})`;
   }
@@ -213,6 +230,7 @@ function noPreviewYet(job, why) {
 // A photo the analysis could not use gets no preview: its error says why, once (its card said
 // it twice, and a preview still waiting sent the file again to fail the same way).
 function noPreviewFor(card) {
+  card.dataset.noPreview = "yes";  // and a preview being asked now is not asked again
   previews.waiting = previews.waiting.filter((job) => job.card !== card);
   previews.failed = previews.failed.filter((job) => job.card !== card);
   card.querySelector(".preview-note")?.remove();
@@ -404,10 +422,10 @@ function faceFocused(event) {
 // tag off): as first drawn, and at every change of the photo's width (a window made
 // narrower, a phone turned), where they kept the marks of their first width.
 function markSmall(frame) {
-  const tag = 1.125 * parseFloat(getComputedStyle(document.documentElement).fontSize);  // .box span's height
+  const rise = parseFloat(getComputedStyle(frame).getPropertyValue("--tag-rise"));  // in px: style.css's @property
   for (const box of frame.querySelectorAll(".box")) {
     box.classList.toggle("small", box.getBoundingClientRect().width < SMALL_BOX);
-    box.classList.toggle("tag-inside", box.offsetTop < tag);
+    box.classList.toggle("tag-inside", box.offsetTop + box.clientTop < rise);  // its tag's top above the photo
   }
 }
 
@@ -624,8 +642,7 @@ function batchesOf(photos, limits) {
 // batches stops, and whatever of it still arrives is ignored.
 async function analyse(files) {
   const photos = files.filter((file) => PHOTO.test(file.name) || file.type.startsWith("image/"))
-    // numbers by value, as recommend.py orders a folder: post_10.jpg came before post_2.jpg
-    .sort((a, b) => nameOf(a).localeCompare(nameOf(b), undefined, { numeric: true }));
+    .sort((a, b) => byName(nameOf(a), nameOf(b)));
   $("drop-error").textContent = photos.length ? ""
     : files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})` : "No file in what was dropped or picked";
   if (!photos.length) return;
