@@ -132,6 +132,23 @@ def test_a_folder_numbered_as_posted_keeps_its_order(trained, tmp_path):
     assert [Path(json.loads(line)["image"]).name for line in result.stdout.splitlines()] == names
 
 
+def test_a_photo_given_more_than_once_is_analysed_once(trained, tmp_path):
+    """A photo given, and again in its folder or by a link, is one photo: the profile counted it
+    once per mention (41 photos for 39), without a word."""
+    shutil.copy(TWO_PEOPLE, tmp_path / "people.jpg")
+    shutil.copy(LFW / "Elton_John_0004.jpg", tmp_path / "elton.jpg")
+    (tmp_path / "link.jpg").symlink_to(tmp_path / "people.jpg")
+    result = run(trained, tmp_path / "people.jpg", tmp_path, tmp_path / "people.jpg", "--json", "--profile")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0, result.stderr
+    assert [r["image"] for r in lines[:-1]] == [str(tmp_path / name) for name in ("people.jpg", "elton.jpg")]
+    assert lines[-1]["profile"]["photos"] == 2
+    assert result.stderr.splitlines() == [
+        f"recommend.py: warning: {tmp_path / 'link.jpg'}: the same file as {tmp_path / 'people.jpg'}, analysed once",
+        f"recommend.py: warning: {tmp_path / 'people.jpg'}: given more than once, analysed once",
+        f"recommend.py: warning: {tmp_path / 'people.jpg'}: given more than once, analysed once"]
+
+
 def test_help_names_every_detector():
     """--help names the detectors without loading them (OpenCV and dlib are not imported for
     --help), so the names are written there too: they are the detectors there are."""
@@ -256,9 +273,10 @@ def test_annotate_replaces_its_own_copies_only(trained, tmp_path):
     photos = (TWO_PEOPLE, LFW / "Elton_John_0004.jpg", LFW / "Fred_Funk_0002.jpg")
     assert run(trained, *photos, "--annotate", out).returncode == 0
     copies = [out / f"{photo.stem}.jpg" for photo in photos]
-    for copy in copies:
+    for photo, copy in zip(photos, copies):  # each copy says which photo it is of
         with Image.open(copy) as image:
-            assert image.info["comment"] == COPY_MARK and image.size[0] >= 250
+            assert image.info["comment"] == COPY_MARK + b" of " + os.fsencode(os.path.abspath(photo))
+            assert image.size[0] >= 250
     earlier = copies[0].read_bytes()
     copies[0].write_bytes(earlier.replace(COPY_MARK, b"an older copy, kept here", 1))  # no longer one of ours
     shutil.copy(LFW / "Chris_Whitney_0001.jpg", copies[1])  # another photo, of that name

@@ -164,6 +164,10 @@ def test_type_probabilities_pick_the_product(catalog):
     assert recommend_products({"hat": 0.9}, ["hat"], close, catalog, per_category=1)[0]["product_id"] == "HAT-006"
     apart = {"hat": {"beanie": 0.7, "brimmed": 0.25}, "hat_colour": "beige"}
     assert recommend_products({"hat": 0.9}, ["hat"], apart, catalog, per_category=1)[0]["product_id"] == "HAT-010"
+    # a cap at 0.54: caps before a grey hood ("other" at 0.43), the grey cap first
+    grey = {"hat": {"cap": 0.54, "other": 0.43}, "hat_colour": "grey"}
+    assert [p["product_id"] for p in recommend_products({"hat": 0.9}, ["hat"], grey, catalog, per_category=2)] == [
+        "HAT-005", "HAT-003"]
     brown_cap = {"hat": {"cap": 0.5, "brimmed": 0.45}, "hat_colour": "brown"}  # both come in brown: the type decides
     assert recommend_products({"hat": 0.9}, ["hat"], brown_cap, catalog, per_category=1)[0]["product_id"] == "HAT-019"
     without = recommend_products({"hat": 0.9}, ["hat"], {}, catalog, per_category=1)[0]

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
-from features.app.annotation import COPY_MARK, annotate, save_rgb
+from features.app.annotation import annotate, copy_comment, save_rgb
 from features.app.records import path_text, score_text
 from features.labels import LABELS, judged
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
@@ -257,17 +257,17 @@ def analyse_photo(path, model, catalog, *, per_category=PER_CATEGORY, annotate_t
                         "headline": headline(scores, labels, answer.quality)})
     record = {"image": path_text(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
               "faces": results, "error": None}
-    if annotate_to is not None and (reason := write_annotated(annotate_to, image, results)):
+    if annotate_to is not None and (reason := write_annotated(annotate_to, image, results, source=path)):
         record["annotation_error"] = reason
     return record
 
 
-def write_annotated(path, image, faces):
-    """Write the annotated copy to ``path``; the reason it cannot be (a full disk, a folder
-    removed, a drawing that fails), else None: a side output that fails must not cost the
-    photo its analysis."""
+def write_annotated(path, image, faces, *, source):
+    """Write the annotated copy of the photo at ``source`` to ``path``; the reason it cannot
+    be (a full disk, a folder removed, a drawing that fails), else None: a side output that
+    fails must not cost the photo its analysis."""
     try:
-        save_rgb(path, annotate(image, faces), comment=COPY_MARK)
+        save_rgb(path, annotate(image, faces), comment=copy_comment(source))
     except OSError as exc:
         return exc.strerror or str(exc)
     except Exception as exc:  # the reason alone: the path is said by the caller

@@ -226,9 +226,17 @@ def save_rgb(path, image, *, comment=None):
     write_atomically(path, lambda temporary: Path(temporary).write_bytes(data), durable=False)
 
 
-#: The comment of every annotated copy: ``recommend.py --annotate`` replaces a file of a
-#: copy's name only when it says this (an earlier run's copy), never another photo there.
+#: How the comment of every annotated copy starts: ``recommend.py --annotate`` replaces a
+#: file of a copy's name only when it says this (an earlier run's copy), never another photo
+#: there.
 COPY_MARK = b"img2recommender annotated copy"
+
+
+def copy_comment(source):
+    """The comment of the annotated copy of the photo at ``source``: :data:`COPY_MARK` and the
+    photo's absolute path, so that a copy says which photo it is of (``post.jpg`` and
+    ``post-2.jpg`` of two folders' ``post.jpg`` did not; Linux names are bytes, kept so)."""
+    return COPY_MARK + b" of " + os.fsencode(os.path.abspath(source))
 
 
 #: A JPEG's first bytes (its start of image).
@@ -251,8 +259,8 @@ def with_comment(jpeg, comment):
 
 def is_annotated_copy(path):
     """Whether ``path`` is an annotated copy: a regular file (a named pipe would hold the
-    read for good), a JPEG whose comment, in its first bytes, is :data:`COPY_MARK`.  False
-    for anything else, or a file that cannot be read."""
+    read for good), a JPEG whose comment, in its first bytes, starts with :data:`COPY_MARK`.
+    False for anything else, or a file that cannot be read."""
     try:
         if not os.path.isfile(path):
             return False
@@ -260,4 +268,5 @@ def is_annotated_copy(path):
             head = file.read(256)
     except OSError:
         return False
-    return head.startswith(JPEG_START) and comment_segment(COPY_MARK) in head
+    comment = head.find(b"\xff\xfe") + 4  # after the segment's marker and length
+    return head.startswith(JPEG_START) and comment > 4 and head[comment:comment + len(COPY_MARK)] == COPY_MARK
