@@ -38,8 +38,8 @@ def parse_args(argv=None):
                "printed and written)",
         formatter_class=DefaultsHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH", type=given_path,
-                        help="photos, or folders of photos (taken in name order, numbers by value; each file "
-                             "once, however often it is given)")
+                        help="photos, or folders of photos (taken in name order, numbers by value; a photo "
+                             "given twice is answered, and counted by --profile, twice)")
     parser.add_argument("--list", type=given_path, metavar="FILE",
                         help="also read paths of photos or folders from FILE: one per line (spaces around "
                              "a name dropped; a line starting with # is a comment: write ./#name.jpg), or a "
@@ -204,13 +204,8 @@ def csv_rows(text):
         raise ValueError(str(exc)) from None
 
 
-#: Photos given more than once that are named one by one on stderr; the rest are counted.
-MOST_SAID = 5
-
-
 def collect_photos(paths, *, recursive=False):
-    """Photos named by the command line, in order: files as given, folders' photos by name,
-    each file once (at its first place).
+    """Photos named by the command line, in order: files as given, folders' photos by name.
 
     A path that does not exist, or that we may not look at, is kept, so that it is reported
     as that photo's error.
@@ -222,25 +217,17 @@ def collect_photos(paths, *, recursive=False):
         The folders without a photo (said on stderr: a wrong folder is otherwise silent).
     unreadable : list of (Path, str)
         The folders that cannot be listed, and why (each an error on stderr; the rest runs).
-    again : list of (Path, Path)
-        Each path left out as a file already taken, with the path it was taken as (said on
-        stderr: a photo given and in a folder given counted twice in ``--profile``).
     """
-    found, empty, unreadable = [], [], []
+    photos, empty, unreadable = [], [], []
     for path in map(Path, paths):
         if not os.path.isdir(path):  # False, not an error, for a path we may not look at
-            found.append(path)
+            photos.append(path)
             continue
         inside, cannot = folder_photos(path, recursive=recursive)
-        found += inside
+        photos += inside
         unreadable += cannot
         empty += [] if inside or cannot else [path]
-    first, again = {}, []
-    for photo in found:
-        taken = first.setdefault(os.path.realpath(photo), photo)
-        if taken is not photo:
-            again.append((photo, taken))
-    return list(first.values()), empty, unreadable, again
+    return photos, empty, unreadable
 
 
 def folder_photos(folder, *, recursive=False):
@@ -480,12 +467,7 @@ def main(argv=None):
         tell(f"recommend.py: error: {args.list}: cannot read the list ({reason})")
         return 1
     # a folder in the list as on the command line (it was "is a directory, not a photo")
-    photos, empty, unreadable, again = collect_photos([*args.paths, *listed], recursive=args.recursive)
-    for photo, taken in again[:MOST_SAID]:
-        twice = "given more than once" if photo == taken else f"the same file as {path_text(taken)}"
-        tell(f"recommend.py: warning: {path_text(photo)}: {twice}, analysed once")
-    if len(again) > MOST_SAID:  # a folder given twice is not a thousand lines
-        tell(f"recommend.py: warning: and {len(again) - MOST_SAID} more photos given more than once, analysed once")
+    photos, empty, unreadable = collect_photos([*args.paths, *listed], recursive=args.recursive)
     for folder, reason in unreadable:
         tell(f"recommend.py: error: {path_text(folder)}: cannot read the folder ({reason})")
     for folder in empty:

@@ -132,23 +132,6 @@ def test_a_folder_numbered_as_posted_keeps_its_order(trained, tmp_path):
     assert [Path(json.loads(line)["image"]).name for line in result.stdout.splitlines()] == names
 
 
-def test_a_photo_given_more_than_once_is_analysed_once(trained, tmp_path):
-    """A photo given, and again in its folder or by a link, is one photo: the profile counted it
-    once per mention (41 photos for 39), without a word."""
-    shutil.copy(TWO_PEOPLE, tmp_path / "people.jpg")
-    shutil.copy(LFW / "Elton_John_0004.jpg", tmp_path / "elton.jpg")
-    (tmp_path / "link.jpg").symlink_to(tmp_path / "people.jpg")
-    result = run(trained, tmp_path / "people.jpg", tmp_path, tmp_path / "people.jpg", "--json", "--profile")
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert result.returncode == 0, result.stderr
-    assert [r["image"] for r in lines[:-1]] == [str(tmp_path / name) for name in ("people.jpg", "elton.jpg")]
-    assert lines[-1]["profile"]["photos"] == 2
-    assert result.stderr.splitlines() == [
-        f"recommend.py: warning: {tmp_path / 'link.jpg'}: the same file as {tmp_path / 'people.jpg'}, analysed once",
-        f"recommend.py: warning: {tmp_path / 'people.jpg'}: given more than once, analysed once",
-        f"recommend.py: warning: {tmp_path / 'people.jpg'}: given more than once, analysed once"]
-
-
 def test_help_names_every_detector():
     """--help names the detectors without loading them (OpenCV and dlib are not imported for
     --help), so the names are written there too: they are the detectors there are."""
