@@ -232,10 +232,10 @@ def collect_photos(paths, *, recursive=False):
 
 def folder_photos(folder, *, recursive=False):
     """The photos in ``folder`` (and its sub-folders, not through links to folders, which could
-    loop), in :func:`name_order`, and the folders that cannot be listed with why.  Every name with a photo's
-    suffix that is not a folder counts, so that a dangling link or a pipe named ``.jpg`` is an
-    error naming it, as when it is given, not left out without a word (as were sub-folders we
-    may not list: pathlib's ``rglob`` skips them)."""
+    loop), in :func:`name_order`, and the folders that cannot be listed with why.  Every name
+    with a photo's suffix that is not a folder counts, so that a dangling link or a pipe named
+    ``.jpg`` is an error naming it, as when it is given, not left out without a word (as were
+    sub-folders we may not list: pathlib's ``rglob`` skips them)."""
     from features.vision.images import PHOTO_SUFFIXES
 
     unreadable, found = [], []

@@ -82,7 +82,8 @@ def load_image(path):
     except PermissionError:
         raise ImageError(path, "permission denied") from None
     except UnidentifiedImageError:
-        raise ImageError(path, "an SVG drawing, not a photo" if is_svg(path) else "not a recognised image format") from None
+        reason = "an SVG drawing, not a photo" if is_svg(path) else "not a recognised image format"
+        raise ImageError(path, reason) from None
     # RuntimeError: the AVIF decoder's ("Failed to decode image: Missing or empty image item")
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
         if isinstance(exc, OSError) and exc.strerror:  # the system's reason (a symlink loop), not the decoder's
