@@ -541,6 +541,25 @@ def test_usage_and_model_errors(trained, tmp_path):
     assert "Traceback" not in missing.stderr
 
 
+def test_a_long_feed_is_written_in_row_groups_and_read_back_whole(trained, tmp_path):
+    """More rows than :data:`BATCH_ROWS` go out in groups as they come, none lost or
+    reordered, and the file appears only when it is finished."""
+    from features.app.parquet import BATCH_ROWS, ParquetSink
+    from features.app.records import flat_rows
+
+    record = json.loads(run(trained, TWO_PEOPLE, "--json").stdout)
+    copies = BATCH_ROWS // len(record["faces"]) + 1
+    sink = ParquetSink(tmp_path / "rows.parquet")
+    for number in range(copies):
+        sink.add({**record, "image": f"post_{number}.jpg"})
+    assert not (tmp_path / "rows.parquet").exists()  # the first group is written to a staged file
+    sink.close()
+    written = pq.ParquetFile(tmp_path / "rows.parquet")
+    assert written.metadata.num_row_groups == 2
+    expected = [row for number in range(copies) for row in flat_rows({**record, "image": f"post_{number}.jpg"})]
+    assert written.read().to_pylist() == expected and len(expected) > BATCH_ROWS
+
+
 def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
     """Checked before any photo is analysed; a Parquet file must be named as one."""
     (tmp_path / "a-file").write_text("")

@@ -6,6 +6,10 @@ import os
 from features.app.records import ROW_COLUMNS, flat_rows
 from features.files import StagedFile
 
+#: Rows held before they are written as one row group: a feed of thousands of faces stays a
+#: few megabytes in memory, and the file is not cut into tiny groups.
+BATCH_ROWS = 1000
+
 
 class OutputError(Exception):
     """The ``--output`` file cannot be written; the message names it and says why."""
@@ -19,7 +23,7 @@ class ParquetSink:
     a file without its footer.
     """
 
-    def __init__(self, path, *, batch=1000):
+    def __init__(self, path):
         import pyarrow as pa  # here: a run without --output does not pay for it
         import pyarrow.parquet as pq
 
@@ -38,11 +42,11 @@ class ParquetSink:
             if isinstance(exc, OSError):
                 raise self.error(exc) from None
             raise
-        self.batch, self.rows = batch, []
+        self.rows = []
 
     def add(self, record):
         self.rows += flat_rows(record)
-        if len(self.rows) >= self.batch:
+        if len(self.rows) >= BATCH_ROWS:
             self.flush()
 
     def flush(self):

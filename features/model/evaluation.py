@@ -115,25 +115,25 @@ def cv_report(Y, proba, fold, labels, fold_thresholds):
 N_BINS, LOW_SCORE = 10, 0.05
 
 
-def reliability_bins(y, p, *, n_bins=N_BINS):
+def reliability_bins(y, p):
     """Per equal-width bin: count, mean score and observed frequency (empty bins left out)."""
-    which = np.minimum((np.asarray(p) * n_bins).astype(int), n_bins - 1)
+    which = np.minimum((np.asarray(p) * N_BINS).astype(int), N_BINS - 1)
     rows = []
-    for b in range(n_bins):
+    for b in range(N_BINS):
         inside = which == b
         if inside.any():
-            rows.append({"low": b / n_bins, "high": (b + 1) / n_bins, "count": int(inside.sum()),
+            rows.append({"low": b / N_BINS, "high": (b + 1) / N_BINS, "count": int(inside.sum()),
                          "mean_score": float(p[inside].mean()), "observed": float(y[inside].mean())})
     return rows
 
 
-def expected_calibration_error(y, p, *, n_bins=N_BINS, min_score=0.0):
+def expected_calibration_error(y, p, *, min_score=0.0):
     """Count-weighted mean |observed - mean score| over equal-width bins of the scores >=
     ``min_score`` (NaN when there are none)."""
     kept = p >= min_score
     if not kept.any():
         return float("nan")
-    bins = reliability_bins(y[kept], p[kept], n_bins=n_bins)
+    bins = reliability_bins(y[kept], p[kept])
     return float(sum(b["count"] * abs(b["observed"] - b["mean_score"]) for b in bins) / kept.sum())
 
 

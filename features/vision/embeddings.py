@@ -21,14 +21,14 @@ CNN_SIZE = 1280
 CNN_BATCH = 1
 
 
-def run_network(path, images, *, scale, shift, batch=CNN_BATCH):
+def run_network(path, images, *, scale, shift):
     """Outputs of the ONNX graph at ``path`` for uint8 RGB ``images`` (one shape), fed as
-    NCHW float32 ``image * scale - shift`` in batches of ``batch``."""
+    NCHW float32 ``image * scale - shift`` in batches of ``CNN_BATCH``."""
     session = onnx_session(path)
     name = session.get_inputs()[0].name
     out = []
-    for start in range(0, len(images), batch):
-        chunk = np.stack(images[start:start + batch]).astype(np.float32) * np.float32(scale)
+    for start in range(0, len(images), CNN_BATCH):
+        chunk = np.stack(images[start:start + CNN_BATCH]).astype(np.float32) * np.float32(scale)
         out.append(session.run(None, {name: (chunk - shift).transpose(0, 3, 1, 2)})[0])
     return np.concatenate(out)
 

@@ -31,12 +31,12 @@ CHECKS = ("too_small", "blurred", "turned", "cut_off")
 ALIGNED_SIZE = 64
 
 
-def aligned_face(image, face, *, size=ALIGNED_SIZE):
+def aligned_face(image, face):
     """Grayscale square crop of the face, brows to chin and jaw side to side, eyes level."""
     origin, angle = face_frame(face.landmarks)
     points = to_frame(face.landmarks, origin, angle)
     rect = (points[JAWLINE, 0].min(), points[BROWS, 1].min(), points[JAWLINE, 0].max(), points[CHIN, 1])
-    crop = crop_rect(image, origin, angle, rect, (size, size))
+    crop = crop_rect(image, origin, angle, rect, (ALIGNED_SIZE, ALIGNED_SIZE))
     return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
 
 
