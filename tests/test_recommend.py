@@ -448,9 +448,11 @@ def test_a_text_profile_says_types_in_words_and_figures_as_the_page():
         "  beard    in 50% of photos, 50% of the 2 faces judged, mean probability 0.13",
         "  beard among the faces with it (styles overlap): full beard 100%, goatee 0%"]
     # no share of nothing: it read "0% of the 0 photos analysed", and a mean of no face "0.00"
-    none = {**summary["profile"], "faces": 1, "faces_judged": 0, "types": {}}
+    unjudged = {"photo_share": 0.5, "face_share": None, "mean_probability": None}
+    none = {**summary["profile"], "faces": 1, "faces_judged": 0, "types": {}, "labels": {"beard": unjudged}}
     assert format_profile({"profile": none}).splitlines()[2:] == ["  beard    in 50% of photos"]
-    assert format_profile({"profile": {**none, "photos": 0, "failed": 2}}).splitlines()[2:] == []
+    failed = {"beard": dict.fromkeys(stats)}
+    assert format_profile({"profile": {**none, "photos": 0, "failed": 2, "labels": failed}}).splitlines()[2:] == []
 
 
 def test_a_profile_says_its_shares_are_of_the_photos_analysed(trained, tmp_path):

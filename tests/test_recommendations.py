@@ -280,6 +280,10 @@ def test_profile_headline_says_why_there_is_no_product(catalog):
                          ([{"error": None, "faces": [plain]}], "No hat, beard or eyewear seen in this feed")):
         summary = profile(results, catalog)["profile"]
         assert summary["headline"] == f"{why}: no product" and summary["recommendations"] == []
+        # a share or mean of nothing is null, not 0.0 (a reader of the JSON took it for a figure)
+        for stats in summary["labels"].values():
+            assert (stats["photo_share"] is None) == (summary["photos"] == 0)
+            assert (stats["face_share"] is None) == (stats["mean_probability"] is None) == (summary["faces_judged"] == 0)
 
 
 def test_a_catalog_that_cannot_be_read_names_the_file_once(tmp_path):

@@ -51,12 +51,12 @@ def format_profile(summary):
     # of the faces judged, likewise
     analysed = f"the {counted(profile['photos'], 'photo')} analysed" if profile["failed"] else "photos"
     judged = f"the {counted(profile['faces_judged'], 'face')} judged" if unjudged else "faces"
-    # no share of nothing: "0% of the 0 photos analysed" and a mean of no face read as figures
-    shown = profile["labels"].items() if profile["photos"] else ()
-    for label, stats in shown:
-        lines.append(f"  {label:<8} in {share_text(stats['photo_share'])} of {analysed}"
-                     + (f", {share_text(stats['face_share'])} of {judged}, mean probability "
-                        f"{fixed(stats['mean_probability'], 2)}" if profile["faces_judged"] else ""))
+    # no share of nothing (None): "0% of the 0 photos analysed" and a mean of no face read as figures
+    for label, stats in profile["labels"].items():
+        if stats["photo_share"] is not None:
+            lines.append(f"  {label:<8} in {share_text(stats['photo_share'])} of {analysed}"
+                         + (f", {share_text(stats['face_share'])} of {judged}, mean probability "
+                            f"{fixed(stats['mean_probability'], 2)}" if stats["face_share"] is not None else ""))
     for family, shares in profile["types"].items():  # in words, as the faces' types: "full beard"
         # a face may show several beard styles: their shares added up to over 100% unsaid
         overlap = " (styles overlap)" if family == "beard" else ""

@@ -301,14 +301,14 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
     for label in LABELS:
         seen = [f for f in judged_faces if label in f["labels"]]
         photos_with[label] = sum(any(label in f["labels"] for f in r["faces"]) for r in photos)
-        summary[label] = {
-            "photo_share": photos_with[label] / len(photos) if photos else 0.0,
-            "face_share": len(seen) / len(judged_faces) if judged_faces else 0.0,
+        summary[label] = {  # None, not 0.0, for a share or mean of nothing (no photo, no face judged)
+            "photo_share": photos_with[label] / len(photos) if photos else None,
+            "face_share": len(seen) / len(judged_faces) if judged_faces else None,
             # to 4 decimals, as the scores it averages and the types' means (it read 0.9947999999999999)
             "mean_probability": round(float(np.mean([f["scores"][label] for f in judged_faces])), 4)
-            if judged_faces else 0.0,
+            if judged_faces else None,
         }
-    present = [label for label in LABELS if summary[label]["photo_share"] > 0]
+    present = [label for label in LABELS if photos_with[label]]
     ordered = sorted(present, key=lambda name: (-summary[name]["photo_share"], -summary[name]["mean_probability"]))
     types, shares = account_types(faces)
     products = recommend_products({label: summary[label]["photo_share"] for label in ordered}, ordered,

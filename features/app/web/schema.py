@@ -82,10 +82,10 @@ RECORDS = TypeAdapter(Annotated[list[Record], FIRST_ERROR])
 
 class LabelShares(TypedDict):
     """A label in a profile: the share of the photos analysed and of the faces judged that show
-    it, and its mean probability over those faces."""
-    photo_share: float
-    face_share: float
-    mean_probability: float
+    it, and its mean probability over those faces; null where there is none to count."""
+    photo_share: float | None
+    face_share: float | None
+    mean_probability: float | None
 
 
 class Profile(TypedDict):

@@ -470,13 +470,13 @@ function showSummary(summary, batch, whole = 0) {
     head.append(element("th", "", title));
   }
   table.append(head);
-  // no share of nothing ("0%" of no face, a mean of 0.00 over none), as recommend.py's text
-  const of = (base, text) => (base ? text : "–");
+  // no share of nothing (null: "0%" of no face, a mean of 0.00 over none), as recommend.py's text
+  const figure = (value, text) => (value === null ? "–" : text(value));
   for (const [label, stats] of Object.entries(summary.labels)) {
     const row = element("tr");
-    row.append(element("td", "", label), element("td", "", of(summary.photos, percent(stats.photo_share))),
-               element("td", "", of(summary.faces_judged, percent(stats.face_share))),
-               element("td", "", of(summary.faces_judged, stats.mean_probability.toFixed(2))));
+    row.append(element("td", "", label), element("td", "", figure(stats.photo_share, percent)),
+               element("td", "", figure(stats.face_share, percent)),
+               element("td", "", figure(stats.mean_probability, (mean) => mean.toFixed(2))));
     table.append(row);
   }
   box.append(table, productsByLine(summary.recommendations));
