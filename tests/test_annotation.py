@@ -4,7 +4,7 @@ import numpy as np
 
 from features.app.annotation import annotate, block_top, face_lines
 from features.vision.images import load_image
-from conftest import LFW
+from conftest import LFW, WILD_DEV
 
 GOOD = {"quality": {"status": "ok", "failed": [], "reasons": []}}
 
@@ -166,6 +166,26 @@ def test_a_legend_s_numbers_keep_off_each_other_and_the_other_faces():
     for number, tag in enumerate(tags):
         assert clear(tag, tags[:number] + tags[number + 1:])
         assert clear(tag, boxes[:number] + boxes[number + 1:])
+
+
+def test_a_crowd_s_numbers_find_room_near_their_own_faces():
+    """wild-dev's s3fd_test2.jpg, 84 faces found: each number went over, under or inside the
+    top of its box, and where none of those was clear it was drawn over another anyway (9
+    numbers on others, "#67" over "#63"); now each looks around its box, within
+    :data:`TAG_REACH` of its heights, first."""
+    from features.app.annotation import TAG_REACH, Text, clear, tag_places
+    from features.vision.faces import detect_faces
+
+    image = load_image(WILD_DEV / "s3fd_test2.jpg")
+    boxes = [found.box for found in detect_faces(image)]
+    text = Text.for_canvas(image.shape)  # annotate's, for a photo this large (drawn at its size)
+    sizes = [text.block([f"#{number}"]) for number in range(1, len(boxes) + 1)]
+    places = tag_places(image.shape, boxes, sizes)
+    tags = [(x, y, x + width, y + height) for (x, y), (width, height) in zip(places, sizes)]
+    assert len(boxes) > 80 and all(clear(tag, tags[:number] + tags[number + 1:]) for number, tag in enumerate(tags))
+    assert sum(not clear(tag, boxes[:number] + boxes[number + 1:]) for number, tag in enumerate(tags)) <= 1
+    for (left, top, right, bottom), tag, (_, height) in zip(boxes, tags, sizes):  # beside its own face
+        assert max(left - tag[2], tag[0] - right, top - tag[3], tag[1] - bottom) <= TAG_REACH * height
 
 
 def test_a_legend_wider_than_a_narrow_photo_pads_the_photo_and_a_tall_one_stays_a_jpeg(tmp_path):

@@ -29,6 +29,9 @@ NEAR = 2
 #: JPEG's longest side: a wider panorama's copy is made smaller (OpenCV refused to encode it,
 #: logging its own error lines, and the copy was lost).
 MAX_SIDE = 65_500
+#: How far a face's number may go from its box to find a place clear of the others, in the
+#: number's own heights: further, and it reads as the next face's.
+TAG_REACH = 1.5
 
 
 def annotate(image, faces):
@@ -55,16 +58,14 @@ def annotate(image, faces):
     scale = min(max(1.0, MIN_SIDE / longest), MAX_SIDE / longest)
     resampling = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
     canvas = image.copy() if scale == 1 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=resampling)
-    # by the short side too: a panorama's text grew with its width, taller than the photo
-    grow = max(1.0, min(max(canvas.shape[:2]) / LAYOUT_SIDE, 2 * min(canvas.shape[:2]) / LAYOUT_SIDE))
-    font, size, stroke = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * grow, max(1, round(grow))
-    text = Text(font, size, stroke, grow)
+    text = Text.for_canvas(canvas.shape)
     boxes = [tuple(int(round(v * scale)) for v in face["box"]) for face in faces]
     captions = [face_lines(number, face) for number, face in enumerate(faces, start=1)] or [["no face found"]]
     places = caption_places(canvas.shape, boxes, [text.block(lines) for lines in captions], text.gap)
     for face, (left, top, right, bottom) in zip(faces, boxes):
         strongest = max(face["labels"], key=lambda name: face["scores"][name]) if face["labels"] else None
-        cv2.rectangle(canvas, (left, top), (right, bottom), COLOURS.get(strongest, NO_LABEL), max(2, round(2 * grow)))
+        colour = COLOURS.get(strongest, NO_LABEL)
+        cv2.rectangle(canvas, (left, top), (right, bottom), colour, max(2, round(2 * text.grow)))
     if None not in places:
         for lines, (x, y) in zip(captions, places):
             text.draw(canvas, lines, x, y)
@@ -88,10 +89,17 @@ class Text:
     """Lines of white text on black, in one font and size."""
 
     def __init__(self, font, size, stroke, grow):
-        self.font, self.size, self.stroke = font, size, stroke
+        self.font, self.size, self.stroke, self.grow = font, size, stroke, grow
         self.gap = round(4 * grow)  # between a box and its text, and around a legend's blocks
         self.pad = round(8 * grow)  # of each line's height, around its letters
         self.rise = round(3 * grow)  # of the baseline over the line's bottom
+
+    @classmethod
+    def for_canvas(cls, shape):
+        """The text for a canvas of ``shape``, grown with it from :data:`LAYOUT_SIDE`; by the
+        short side too: a panorama's text grew with its width, taller than the photo."""
+        grow = max(1.0, min(max(shape[:2]) / LAYOUT_SIDE, 2 * min(shape[:2]) / LAYOUT_SIDE))
+        return cls(cv2.FONT_HERSHEY_SIMPLEX, 0.45 * grow, max(1, round(grow)), grow)
 
     def step(self, lines):
         return max(cv2.getTextSize(line, self.font, self.size, self.stroke)[0][1] for line in lines) + self.pad
@@ -130,26 +138,50 @@ def caption_places(shape, boxes, blocks, gap):
 
 
 def tag_places(shape, boxes, sizes):
-    """Top-left corner of each face's number (``sizes``: each one's width and height): over
-    its box, under it or inside its top, the first of those clear of the other faces and the
-    numbers placed before, else clear of those numbers, else over the box."""
+    """Top-left corner of each face's number (``sizes``: each one's width and height): the
+    first of :func:`tag_spots` clear of the other faces and the numbers placed before, else
+    clear of those numbers, else over the box."""
     placed, places = [], []
-    for number, ((left, top, right, bottom), (width, height)) in enumerate(zip(boxes, sizes)):
-        x = int(np.clip(left, 0, max(0, shape[1] - width)))
-        spots = [(x, y, x + width, y + height) for y in (top - height, bottom, top)
-                 if 0 <= y and y + height <= shape[0]] or [(x, max(0, top - height), x + width, max(height, top))]
-        faces = [box for other, box in enumerate(boxes) if other != number]
-        spot = next((s for s in spots if clear(s, faces + placed)), None) or next(
-            (s for s in spots if clear(s, placed)), spots[0])
-        placed.append(spot)
-        places.append(spot[:2])
+    for number, (box, size) in enumerate(zip(boxes, sizes)):
+        spots = tag_spots(shape, box, size)
+        faces = np.array([other for index, other in enumerate(boxes) if index != number] + placed).reshape(-1, 4)
+        free = overlaps(spots, faces) == 0
+        free_of_numbers = overlaps(spots, np.array(placed).reshape(-1, 4)) == 0
+        spot = spots[np.argmax(free) if free.any() else np.argmax(free_of_numbers) if free_of_numbers.any() else 0]
+        placed.append(tuple(int(v) for v in spot))
+        places.append(placed[-1][:2])
     return places
+
+
+def tag_spots(shape, box, size):
+    """Rectangles where a face's number may go, inside the photo, in order of preference: over
+    its box, under it, inside its top, then around it (not over it) nearest first, up to
+    :data:`TAG_REACH` of its heights away (a crowd's numbers, all over or under their boxes,
+    were drawn over each other); a photo too small for any, over the box."""
+    left, top, right, bottom = box
+    width, height = size
+    x = int(np.clip(left, 0, max(0, shape[1] - width)))
+    reach, step = round(TAG_REACH * height), max(1, height // 4)
+    xs, ys = np.meshgrid(np.arange(left - width - reach, right + reach + 1, step),
+                         np.arange(top - height - reach, bottom + reach + 1, step))
+    around = np.stack([xs.ravel(), ys.ravel(), xs.ravel() + width, ys.ravel() + height], axis=1)
+    gap = np.maximum.reduce([left - around[:, 2], around[:, 0] - right, top - around[:, 3], around[:, 1] - bottom])
+    around = around[(gap >= 0) & (gap <= reach)][np.argsort(gap[(gap >= 0) & (gap <= reach)], kind="stable")]
+    spots = np.vstack([[(x, y, x + width, y + height) for y in (top - height, bottom, top)], around])
+    inside = (spots[:, 0] >= 0) & (spots[:, 1] >= 0) & (spots[:, 2] <= shape[1]) & (spots[:, 3] <= shape[0])
+    return spots[inside] if inside.any() else np.array([(x, max(0, top - height), x + width, max(height, top))])
+
+
+def overlaps(rects, others):
+    """For each of ``rects`` (an array of ``(x0, y0, x1, y1)``), how many of ``others`` it
+    overlaps."""
+    return ((rects[:, None, 0] < others[None, :, 2]) & (others[None, :, 0] < rects[:, None, 2])
+            & (rects[:, None, 1] < others[None, :, 3]) & (others[None, :, 1] < rects[:, None, 3])).sum(axis=1)
 
 
 def clear(rect, rects):
     """Whether ``rect`` overlaps none of ``rects`` (each ``(x0, y0, x1, y1)``)."""
-    x0, y0, x1, y1 = rect
-    return not any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in rects)
+    return not overlaps(np.array([rect]), np.array(rects).reshape(-1, 4)).any()
 
 
 def legend(width, captions, text):
