@@ -1058,7 +1058,7 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry
             WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "download-error").text)
         assert browser.find_element(By.ID, "download-error").text == (  # beside the button, not above the drop zone
             f"Not sent: the server now answers with another model ({theirs[:12]}, not "
-            f"{card['model_sha256'][:12]}); drop the photos again")
+            f"{card['model_sha256'][:12]}); drop all the photos again")
         assert text_of(browser, "#photos .status")[1:] == [f"error: not analysed: {cut_short}"] * 2
         with serving(trained["model"], tmp_path / "again.log", port=port) as (server, _):
             retry.click()
@@ -1081,3 +1081,44 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry
     whole = profile(records, load_catalog())["profile"]
     assert content_of(browser, ".summary h2") == [f"Account summary: {whole['headline']}"]
     assert not content_of(browser, ".summary .error-text")
+
+
+def test_photos_added_to_a_drop_done_follow_its_cards_under_one_summary_of_all(server, browser):
+    """A drop replaced the results shown: photos forgotten from a feed of fifty meant the fifty
+    again. With "add to the photos shown" ticked (offered once a drop is done), a drop's
+    photos follow the cards shown, answered as the whole drop's with its products per
+    category, and one summary of all of them replaces the drop's (a server answering with
+    another model since adds nothing: the retry's check, tested with a restart there);
+    unticked, a drop replaces."""
+    from features.products.recommendations import load_catalog, profile
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    first, then = PHOTOS[2:], PHOTOS[:2]
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    add = browser.find_element(By.ID, "add")
+    assert not add.is_enabled()  # nothing shown to add to
+    browser.find_element(By.ID, "per-category").clear()
+    browser.find_element(By.ID, "per-category").send_keys("1")
+    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, first)))
+    WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos"
+                                      and page.find_elements(By.CSS_SELECTOR, ".summary"))
+    add.click()
+    browser.find_element(By.ID, "per-category").send_keys("5")  # "15": for the next drop, not this one's photos
+    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, then)))
+    WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "4 of 4 photos"
+                                      and page.find_elements(By.CSS_SELECTOR, ".summary"))
+    assert text_of(browser, "#photos h2.name") == [p.name for p in first + then]
+    assert add.is_selected() and add.is_enabled() and browser.find_element(By.ID, "download-csv").is_enabled()
+    records = browser.execute_script("return state.records")
+    files = [("photos", (p.name, p.read_bytes())) for p in first + then]
+    assert records == httpx.post(server + "/api/analyze?per_category=1", files=files, timeout=300).json()
+    whole = profile(records, load_catalog(), per_category=1)["profile"]
+    assert content_of(browser, ".summary h2") == [f"Account summary: {whole['headline']}"]
+    assert text_of(browser, ".summary .product .name") == [p["name"] for p in whole["recommendations"]]
+    assert text_of(browser, ".summary p.muted")[0].startswith("4 photos (0 failed)")
+    add.click()  # unticked: a new drop
+    browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+    WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+    assert text_of(browser, "#photos h2.name") == [PHOTOS[0].name]

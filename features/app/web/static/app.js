@@ -543,6 +543,8 @@ function buttons() {
   $("download-jsonl").disabled = $("download-csv").disabled = !finished;
   $("download-summary").disabled = !(finished && state.summary);
   $("stop").hidden = finished;
+  // photos are added to a drop once it is done (one drop: its model and products per category)
+  $("add").disabled = !(finished && state.total);
   $("retry").hidden = !(finished && state.left);
   $("retry").textContent = `Retry the ${count(state.left, "photo")} not analysed`;
   // a button pressed or focused that hides itself hands the focus on (it fell to the page's
@@ -560,7 +562,8 @@ function answer(index, card, record) {
 }
 
 // One batch: the server streams a line per photo, in order, then {"profile": ...}; an answer
-// that comes after a new drop (run) started is not this page's any more.
+// that comes after a new drop (run) started is not this page's any more. A batch of a retry
+// or of photos added (noOwnSummary) shows no summary of its own: the drop's replaces it.
 async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: as checked at the drop
   const form = new FormData();
   for (const { file } of batch.queued) form.append("photos", file, file.name);
@@ -578,7 +581,7 @@ async function analyseBatch(batch, run, signal, perCategory) {  // perCategory: 
       buffer = lines.pop();
       for (const line of lines.filter(Boolean)) {
         const data = JSON.parse(line);
-        if (data.profile) { if (!batch.retried) showSummary(data.profile, batch); }
+        if (data.profile) { if (!batch.noOwnSummary) showSummary(data.profile, batch); }
         else { const { index, card, file } = batch.queued[next++]; answer(index, card, { ...data, image: nameOf(file) }); }
       }
     }
@@ -616,12 +619,13 @@ function unreachable(error) {
   return error.name === "AbortError" ? error : new Error(UNREACHABLE);
 }
 
-// A drop's batches: at most max_photos photos sent in each, in card order; a photo over the
-// size limit is answered here, not sent, and belongs to the batch whose range of cards holds
-// it (first: the first card's index, last: one past the last card's).
-function batchesOf(photos, limits) {
+// A drop's batches: at most max_photos photos sent in each, in card order, their cards from
+// index start on; a photo over the size limit is answered here, not sent, and belongs to the
+// batch whose range of cards holds it (first: the first card's index, last: one past the last card's).
+function batchesOf(photos, limits, start = 0) {
   const batches = [];
-  photos.forEach((file, index) => {
+  photos.forEach((file, offset) => {
+    const index = start + offset;
     const refused = refusal(file, limits);
     let batch = batches.at(-1);
     if (!batch || (!refused && batch.queued.length === limits.max_photos)) {
@@ -639,8 +643,10 @@ function batchesOf(photos, limits) {
 }
 
 // A new drop cancels the one still being analysed: its request is aborted, its loop over
-// batches stops, and whatever of it still arrives is ignored.
+// batches stops, and whatever of it still arrives is ignored; with "add to the photos shown"
+// ticked (a drop done), its photos are added to those shown instead.
 async function analyse(files) {
+  const adding = $("add").checked && !$("add").disabled;  // as at the drop, not once the server answers
   const photos = files.filter((file) => PHOTO.test(file.name) || file.type.startsWith("image/"))
     .sort((a, b) => byName(nameOf(a), nameOf(b)));
   $("drop-error").textContent = photos.length ? ""
@@ -665,6 +671,10 @@ async function analyse(files) {
     return;
   }
   if (drop !== state.drop) return;
+  if (adding) {
+    await addPhotos(photos);
+    return;
+  }
   // checked once the server has answered, as the box may have changed meanwhile; said once,
   // here, not on every photo's card (the server refused each of them for it); an empty box
   // is the server's default, said in the box
@@ -695,6 +705,38 @@ async function analyse(files) {
     if (batch.queued.length) await analyseBatch(batch, run, signal, perCategoryChecked);
   }
   if (batches.length > 1 && run === state.run) await summariseDrop(run, signal, perCategoryChecked, batches.length);
+}
+
+// Photos added to a drop that is done: their cards after those shown (in name order among
+// themselves), sent in batches with the drop's products per category, then one summary of all
+// the drop's photos replaces those shown, as after a retry (the downloads hold them all);
+// refused if the server now answers with another model (one drop, two models).
+async function addPhotos(photos) {
+  if (otherModel()) {
+    $("drop-error").textContent = `Not added: ${otherModel()}`;
+    return;
+  }
+  const [run, signal] = newRun();
+  const start = state.total;
+  state.files.push(...photos);
+  state.records.length = start + photos.length;
+  Object.assign(state, { total: start + photos.length, batches: 0, summary: null });
+  $("summaries").replaceChildren();
+  $("announce").textContent = "";
+  progress();
+  for (const batch of batchesOf(photos, state.health.limits, start)) {
+    if (run !== state.run) return;
+    if (batch.queued.length) await analyseBatch({ ...batch, noOwnSummary: true }, run, signal, state.perCategory);
+  }
+  if (run === state.run) await summariseDrop(run, signal, state.perCategory, 0);
+}
+
+// Why photos cannot join the drop shown, if they cannot: a server restarted since with another
+// model would answer them with it (one drop, two models).
+function otherModel() {
+  return state.health.model.sha256 === state.model ? ""
+    : `the server now answers with another model (${state.health.model.sha256.slice(0, 12)}, `
+      + `not ${state.model.slice(0, 12)}); drop all the photos again`;
 }
 
 // A new run (a drop, a retry, a stop): the one before is cancelled, its request aborted and
@@ -740,10 +782,8 @@ async function retry() {
   }
   if (!current()) return;
   previewsAgain();  // whatever the model: a preview is the photo, not its analysis
-  // a server restarted with another model would answer these photos with it: one drop, two models
-  if (state.health.model.sha256 !== state.model) {
-    $("download-error").textContent = `Not sent: the server now answers with another model `
-      + `(${state.health.model.sha256.slice(0, 12)}, not ${state.model.slice(0, 12)}); drop the photos again`;
+  if (otherModel()) {
+    $("download-error").textContent = `Not sent: ${otherModel()}`;
     return;
   }
   const [run, signal] = newRun();
@@ -771,7 +811,7 @@ async function retry() {
   });
   for (let first = 0; first < queued.length; first += limits.max_photos) {
     if (run !== state.run) return;
-    await analyseBatch({ queued: queued.slice(first, first + limits.max_photos), retried: true }, run, signal,
+    await analyseBatch({ queued: queued.slice(first, first + limits.max_photos), noOwnSummary: true }, run, signal,
                        state.perCategory);
   }
   if (run === state.run) await summariseDrop(run, signal, state.perCategory, 0);
