@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from conftest import LFW, ROOT, alive, children, serving
+from conftest import LFW, ROOT, alive, children, ended, serving
 from features.numbers import byte_text
 from features.app.workers import MOST_WORKERS
 
@@ -739,7 +739,10 @@ def test_the_server_answers_with_the_model_and_catalog_it_started_with(trained, 
     again from disk, so a model retrained since, or a catalog edited, answered it while the
     others kept the first.  Here the model is replaced by one that decides a hat on every
     face and every product is renamed; a request with new options (the model's own detection
-    threshold, given) must get the first answer."""
+    threshold, given) must get the first answer.  Workers that die then, while idle, are
+    started again and refuse the new file: said once in the log, not a traceback of 100
+    lines per request, the photos in flight "not analysed" with why, every later request
+    and /api/health a one-line 503 (health said "ok" while every analysis failed)."""
     from features.model.model_io import load_model, save_model
 
     served, catalog = tmp_path / "model" / "model.joblib", tmp_path / "products.csv"
@@ -749,19 +752,37 @@ def test_the_server_answers_with_the_model_and_catalog_it_started_with(trained, 
     shutil.copy(ROOT / "data" / "products.csv", catalog)
     threshold = json.loads((served.parent / "model_card.json").read_text())["detector"]["threshold"]
     photos = [LFW / "Elton_John_0004.jpg", LFW / "Fred_Funk_0002.jpg", TWO_PEOPLE]
-    with serving(served, tmp_path / "serve.log", "--catalog", str(catalog)) as (url, _):
+    with serving(served, tmp_path / "serve.log", "--catalog", str(catalog)) as (url, process):
         def records(**options):
             answer = httpx.post(url + "/api/analyze", params=options, files=upload(photos), timeout=TIMEOUT)
             assert answer.status_code == 200, answer.text
             return answer.json()
 
-        first = records()
+        first, first_sha = records(), httpx.get(url + "/api/health").json()["model"]["sha256"]
         model, card = load_model(served)
         save_model(model.with_decisions(min_probability={"hat": 0.0}), card, served)  # every face a hat
         catalog.write_text(catalog.read_text().replace(",hat,", ",hat,Edited ").replace(",beard,", ",beard,Edited ")
                            .replace(",eyewear,", ",eyewear,Edited "))
         assert records(detection_threshold=threshold) == first
         products = {p["name"] for p in httpx.get(url + "/api/catalog").json()}
+        workers = children(process.pid)
+        for worker in workers:  # idle: no photo of theirs to answer
+            os.kill(worker, signal.SIGKILL)
+        assert ended(workers)
+        why = (f"{served}: another model than the one checked at the start (checksum "
+               f"{json.loads(served.with_name('model_card.json').read_text())['model_sha256'][:12]}, checked "
+               f"{first_sha[:12]}): the workers started again cannot load it; restart serve.py to serve the new "
+               "model, or put back the one it started with")
+        in_flight = records()
+        assert [r["error"] for r in in_flight] == [f"not analysed: {why}"] * len(photos)
+        for route, field in (("/api/analyze", "photos"), ("/api/profile", "photos"), ("/api/annotate", "photo")):
+            refused = httpx.post(url + route, files=upload(photos[:1], field), timeout=TIMEOUT)
+            assert (refused.status_code, refused.json()) == (503, {"detail": why}), route
+        health = httpx.get(url + "/api/health")
+        assert (health.status_code, health.json()) == (503, {"detail": why})
+    log = (tmp_path / "serve.log").read_text()
+    assert log.count(f"serve.py: error: {why}\n") == 1 and "Traceback" not in log
+    assert log.count("serve.py: warning: a worker process died") == 1  # its death, though no photo was queued
     faces = [face for record in first for face in record["faces"]]
     assert any("hat" not in face["labels"] for face in faces)
     names = {p["name"] for face in faces for p in face["recommendations"]}

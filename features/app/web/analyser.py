@@ -17,6 +17,7 @@ from features.app.analysis import (AnalysisSettings, analyse_chunk, decision_thr
                                    lost_record, preload)
 from features.app.previews import preview_jpeg
 from features.app.workers import server_worker
+from features.model.model_io import ModelError
 from features.app.web.uploads import display_name, saved, upload_folder
 
 #: Option sets whose thresholds a server keeps (:meth:`Analyser.thresholds`): clients may send
@@ -47,6 +48,7 @@ class Analyser:
         self.alone, self.alone_turn, self.alone_asked = None, asyncio.Lock(), 0  # :meth:`again_alone`'s
         self.decided = {}  # :meth:`thresholds`' answers
         self.broken = weakref.WeakSet()  # the pools whose worker's death the log said
+        self.unusable = None  # why the workers cannot analyse any more (:meth:`_watch`), once they cannot
 
     def _start(self):
         preload()
@@ -99,7 +101,8 @@ class Analyser:
             return cancelled()
         try:
             return self._submit(self.pool, function, *args)
-        except BrokenProcessPool:
+        except BrokenProcessPool:  # a worker died while no photo was queued: said here
+            self._said_death(self.pool)
             self.pool.shutdown(wait=False, cancel_futures=True)
             # not warmed up as at start: waiting for the workers' models held the event loop,
             # every request's, for a second; the photos queued wait for them in the workers
@@ -107,16 +110,27 @@ class Analyser:
             return self._submit(self.pool, function, *args)
 
     def _submit(self, pool, function, *args):
-        """``pool.submit(function, *args)``, a worker's death said once per pool in the log,
-        as soon as a future finds it: every photo was still answered, and nothing told the
-        operator."""
+        """``pool.submit(function, *args)``, watched (:meth:`_watch`)."""
         future = pool.submit(function, *args)
-        future.add_done_callback(functools.partial(self._said_death, pool))
+        future.add_done_callback(functools.partial(self._watch, pool))
         return future
 
-    def _said_death(self, pool, future):
-        if self.stopping or future.cancelled() or not isinstance(future.exception(), BrokenProcessPool):
+    def _watch(self, pool, future):
+        """Say in the log, as soon as a future finds it, a worker's death (once per pool: every
+        photo was still answered, and nothing told the operator) or a model the workers refuse
+        (once: workers started again after a death load the model file, replaced since the
+        start), which is then :attr:`unusable`'s reason (every request logged a traceback of
+        100 lines for its 500, and /api/health said "ok")."""
+        if self.stopping or future.cancelled():
             return
+        if isinstance(future.exception(), BrokenProcessPool):
+            self._said_death(pool)
+        elif isinstance(future.exception(), ModelError) and self.unusable is None:
+            self.unusable = (f"{future.exception()}: the workers started again cannot load it; restart serve.py "
+                             "to serve the new model, or put back the one it started with")
+            print(f"serve.py: error: {self.unusable}", file=sys.stderr, flush=True)
+
+    def _said_death(self, pool):
         if pool not in self.broken:
             self.broken.add(pool)
             print("serve.py: warning: a worker process died (killed for its memory, or crashed on a photo); its "
@@ -207,6 +221,11 @@ def started(path):
     return path.with_name(f"{path.name}.started")
 
 
+class Unusable(Exception):
+    """The workers cannot analyse any more (:attr:`Analyser.unusable` says why): a request is
+    refused (503)."""
+
+
 def cancelled():
     """A future cancelled already: a photo's once the server is stopping."""
     future = Future()
@@ -276,6 +295,8 @@ class Batch:
                                                 self.options, requeued=requeued))[0]
         except BrokenProcessPool:
             return lost_record(name)
+        except ModelError:  # the model file replaced since the start (Analyser.unusable)
+            return error_record(name, f"not analysed: {self.analyser.unusable}")
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():  # this request's own task: not the photo's
                 raise
@@ -293,6 +314,8 @@ class Batch:
                     break
                 except BrokenProcessPool:
                     asked = self.analyser.thresholds(self.options)
+                except ModelError:  # the model file replaced since the start (Analyser.unusable)
+                    raise Unusable(self.analyser.unusable) from None
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
                 raise
@@ -311,7 +334,10 @@ class Batch:
 
 
 async def open_batch(analyser, photos, options, *, annotate=False):
-    """The request's :class:`Batch`, queued; nothing is left behind if queueing fails."""
+    """The request's :class:`Batch`, queued; nothing is left behind if queueing fails.
+    :class:`Unusable` when the workers cannot analyse any more."""
+    if analyser.unusable:
+        raise Unusable(analyser.unusable)
     batch = Batch(analyser, photos, options, annotate=annotate)
     try:
         return await batch.queue()

@@ -37,7 +37,7 @@ from features.app.analysis import (AnalysisSettings, app_card, check_card_is_mod
                                    check_precision, parse_min_probability)
 from features.app.previews import PREVIEW_SIDE
 from features.app.records import csv_text, printable, public
-from features.app.web.analyser import SERVER_STOPPING, STOPPING, Analyser, open_batch
+from features.app.web.analyser import SERVER_STOPPING, STOPPING, Analyser, Unusable, open_batch
 from features.app.web.limits import BodyLimits
 from features.app.web.schema import Account, Record, Refusal, Summary, checked_records
 from features.app.web.uploads import display_name, remove_stale_uploads, saved, upload_folder
@@ -335,6 +335,10 @@ def answer_errors_in_one_line(app):
         detail = (exc.detail == FASTAPI_UNREAD_BODY and unread_json(exc.__cause__)) or form_refusal(str(exc.detail))
         return JSONResponse({"detail": printable(detail)}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(Unusable)  # the server's state: said once in its log, not a traceback per request
+    async def one_line_unusable(request, exc):
+        return JSONResponse({"detail": printable(str(exc))}, status_code=503)
+
     @app.exception_handler(Exception)
     async def one_line_server_error(request, exc):
         return JSONResponse({"detail": printable(f"{type(exc).__name__}: {exc}".splitlines()[0])}, status_code=500)
@@ -422,6 +426,8 @@ def create_app(settings):
         try:
             headers = await batch.headers()
             [record] = await all_records(batch, request)  # a client gone: its photo not analysed for nobody
+            if analyser.unusable:  # nothing wrong with the photo
+                raise Unusable(analyser.unusable)
             if record["error"] == STOPPING:  # nothing wrong with the photo
                 raise HTTPException(503, f"{record['image']}: {STOPPING}", headers=RETRY_LATER)
             if record["error"]:
@@ -459,6 +465,8 @@ def create_app(settings):
     @app.head("/api/health", include_in_schema=False)
     @app.get("/api/health", summary="Model loaded, version, uptime, limits")
     async def health():
+        if analyser.unusable:  # a monitor sees it: every analysis is refused
+            raise Unusable(analyser.unusable)
         return {"status": "ok", "model_loaded": True, "version": version(),
                 "uptime_seconds": round(time.monotonic() - started, 1), "workers": settings.workers,
                 "model": {"labels": card["labels"], "thresholds": card["thresholds"],

@@ -67,7 +67,7 @@ function button(text, click) {
 
 async function loadHealth() {
   const response = await reach("/api/health");
-  if (!response.ok) throw new Error(`/api/health answered ${response.status} ${response.statusText}`);
+  if (!response.ok) throw await refused(response);  // the server's reason (a model it can no longer load)
   state.health = await response.json();
   const model = state.health.model;
   // the model told apart by its checksum, as its card and recommend.py's errors name it ("Model
