@@ -476,6 +476,8 @@ def type_models(args, X, targets, fold, groups, paths, extractor, out):
     report["seconds"] = round(time.time() - started, 1)
     print(f"\ntypes, given their parent label, out-of-fold over the same folds ({report['seconds']:.0f} s):")
     print(format_type_report(report["targets"]))
+    for target, why in model.skipped_.items():  # its products then go by the label alone
+        print(f"{target}: no type model ({why}): its products are chosen without it")
     if "hat_colour_reads" in report:
         reads = report["hat_colour_reads"]
         print("hat colour against the labels: " + "; ".join(
@@ -671,7 +673,7 @@ def train(args, started, data_dir, table, blocks, staging, signals):
 
     from features.model.model_io import save_model
     from features.model.photo_model import PhotoModel
-    from features.model.types import type_labels
+    from features.model.types import TYPE_FILES, type_labels
 
     type_targets, flips = type_labels(data_dir, table["filename"])
     table, flipped = clean_labels(table, flips)
@@ -704,7 +706,10 @@ def train(args, started, data_dir, table, blocks, staging, signals):
     if args.ablation:
         block_ablation(classifier.first, X, split, copies, extractor, blocks, cv["report"], staging)
     types = types_report = None
-    if type_targets is not None:
+    if type_targets is None:  # the products within a category then go by the label alone
+        print(f"\ntypes: none ({data_dir} has no {', '.join(TYPE_FILES)}): products within a category are "
+              "chosen without them")
+    else:
         types, types_report = type_models(
             args, X, type_targets[readable].reset_index(drop=True)[split.face].reset_index(drop=True),
             split.fold[split.face], split.groups[split.face], split.kept["filename"].to_numpy()[split.face],
@@ -735,7 +740,10 @@ def train(args, started, data_dir, table, blocks, staging, signals):
             (args.out / name).unlink(missing_ok=True)
     except OSError as exc:  # a file made unchangeable (chattr +i): said as what it is
         raise OSError(f"the model and its card are in place, but not every report: {exc}") from None
-    print(f"\nmodel: {model_path} (card: {model_path.with_name('model_card.json')}; reports beside them: "
+    print("\nthresholds the model decides at (on every photo's out-of-fold scores; the tables' thresh is the "
+          "mean of each fold model's own): " + ", ".join(f"{label} {threshold:.3f}" for label, threshold
+                                                            in card["thresholds"].items()))
+    print(f"model: {model_path} (card: {model_path.with_name('model_card.json')}; reports beside them: "
           f"{', '.join(reports)}); {time.time() - started:.0f} s in all")
     return 0
 

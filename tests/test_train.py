@@ -156,6 +156,14 @@ def test_type_report_and_the_saved_types(trained):
     types = load_model(trained["model"])[0].types
     assert set(types.classes_) == set(card["types"]) - {"hat_colour_read"}
     assert "types, given their parent label" in trained["stdout"]
+    # a target left without a model is said, with why (a hat's products went by price unsaid)
+    assert set(types.skipped_) == set(types.targets) - set(types.classes_) and types.skipped_
+    for target, why in types.skipped_.items():
+        assert f"\n{target}: no type model ({why}): its products are chosen without it\n" in trained["stdout"]
+    # the thresholds the model decides at, which the CV tables' mean of the folds' is not
+    assert ("thresholds the model decides at (on every photo's out-of-fold scores; the tables' thresh is the mean "
+            "of each fold model's own): " + ", ".join(f"{label} {t:.3f}" for label, t in card["thresholds"].items())
+            in trained["stdout"])
 
 
 def test_card_and_model_agree(trained, astronaut):
@@ -311,6 +319,8 @@ def test_unreadable_training_photos_are_skipped_and_listed(trained, tmp_path, ce
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "2 unreadable" in result.stdout
+    assert f"\ntypes: none ({data} has no eyewear_type.csv, hat_type.csv, facial_hair.csv): products within a " \
+        "category are chosen without them\n" in result.stdout
     assert json.loads((out / "model_card.json").read_text())["tight_copies"] is None  # as asked
     skipped = {Path(s["filename"]).name: s["reason"]
                for s in json.loads((out / "cv_report.json").read_text())["skipped"]}

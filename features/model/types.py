@@ -177,6 +177,13 @@ class TypeClassifier(BaseEstimator):
     n_jobs : int
         XGBoost threads when fitting.
     random_state : int
+
+    Attributes
+    ----------
+    classes_ : dict of str to ndarray
+        The classes of each target fitted.
+    skipped_ : dict of str to str
+        Each of ``targets`` left without a model, and why (too few photos of each class).
     """
 
     def __init__(self, *, n_estimators=150, learning_rate=0.1, max_depth=3, colsample_bytree=0.3,
@@ -261,15 +268,20 @@ class TypeClassifier(BaseEstimator):
         X = np.asarray(X, dtype=np.float32)
         groups = np.arange(len(X)) if groups is None else np.asarray(groups)
         self.estimators_, self.columns_, self.calibrators_, self.classes_ = {}, {}, {}, {}
+        self.skipped_ = {}  # target -> why it has no model: said by train.py, not left to be found
         for target in self.targets:
             classes, rows, splits = self.target_rows(target, X, T, groups)
             if len(classes) < 2:
+                self.skipped_[target] = (f"fewer than two classes with {self.min_examples} photos each, in "
+                                         f"{self.calibration_folds} folds by person")
                 continue
             y = np.searchsorted(classes, T[target].to_numpy()[rows])
             parent = CALIBRATED_GIVEN.get(target)
             given = (T[parent].to_numpy()[rows] == "1") if parent in T else np.ones(len(rows), bool)
             members = self._members(target, X[rows], y)
             if not members or len(np.unique(y[given])) < 2:  # nothing to fit, or no map given the parent
+                self.skipped_[target] = ("none of its model's blocks in the feature row" if not members
+                                         else f"one class only among the photos with the {parent} label")
                 continue
             margins = np.zeros((len(rows), len(classes) if len(classes) > 2 else 1))
             for train, test in splits:
