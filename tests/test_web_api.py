@@ -1019,6 +1019,9 @@ def test_csv_of_wrong_records_or_unreadable_json_is_said_at_once_in_one_line(ser
                       (b"[" + b"9" * 5000 + b"]", "not JSON this server reads (a number of over 4300 digits)")):
         unread = httpx.post(server + "/api/csv", content=body, headers={"content-type": "application/json"})
         assert unread.status_code == 400 and unread.json() == {"detail": f"request: {why}"}
+    for route in ("/api/csv", "/api/summary"):  # it said "request: Field required"
+        empty = httpx.post(server + route, content=b"", headers={"content-type": "application/json"})
+        assert (empty.status_code, empty.json()) == (422, {"detail": "request: no JSON in it (an empty body)"}), route
     record = {"image": "a\ud800b.jpg", "width": 1, "height": 1, "error": None, "faces": []}
     lone = httpx.post(server + "/api/csv", content=json.dumps([record]), headers={"content-type": "application/json"})
     assert lone.status_code == 422

@@ -318,6 +318,8 @@ def answer_errors_in_one_line(app):
         error = exc.errors()[0]
         if error["type"] == "json_invalid":  # its place is the character where the JSON went wrong
             where, message = "request", f"not JSON ({error['ctx']['error']} at character {error['loc'][-1]})"
+        elif error["type"] == "missing" and tuple(error["loc"]) == ("body",):  # it read "Field required"
+            where, message = "request", "no JSON in it (an empty body)"
         else:
             where = ".".join(str(part) for part in error["loc"][1:]) or "request"
             # a part without a filename reaches FastAPI as text, not as a file
