@@ -104,8 +104,11 @@ def main(argv=None):
         return 1
     print(f"serve.py: model {args.model}: {app.state.summary}", file=sys.stderr)
     sock.listen(2048)  # from here a client waits for an answer rather than being refused
-    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it
-    print(f"serve.py: open http://{host}:{sock.getsockname()[1]}/ (API docs at /docs); "
+    port = sock.getsockname()[1]
+    # every interface: this machine's name, which a teammate can open (http://0.0.0.0:8000/ was printed)
+    host = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
+    print(f"serve.py: open http://{host}:{port}/ (API docs at /docs); "
           f"{args.workers} worker{'' if args.workers == 1 else 's'}", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.handle_exit = stopping_first(server, app.state.analyser)

@@ -313,6 +313,11 @@ def in_xgboost_callback(frame):
 
 def main(argv=None):
     signals = StopSignals(unsafe=in_xgboost_callback)
+    args = None
+
+    def kept():  # where, once the options are read (several runs may be going at once)
+        return f"the previous model, card and reports{f' in {args.out}' if args else ''} are untouched"
+
     try:
         args = parse_args(argv)
         with own_workers():
@@ -323,14 +328,14 @@ def main(argv=None):
     except TerminatedWorkerError as exc:  # it was a traceback of 36 lines
         codes = re.search(r"exit codes of the workers are (\{.*?\})", str(exc))
         tell(f"train.py: error: a worker process died (exit {codes[1] if codes else 'unknown'}: killed for its "
-             "memory, or crashed on a photo); the previous model, card and reports are untouched")
+             f"memory, or crashed on a photo); {kept()}")
         return 1
     except TooFewExamples as exc:  # inside a training fold: the photos are too few to split further
         tell(f"train.py: error: {exc}; use more photos, or fewer --n-splits or --calibration-folds")
         return 1
     except KeyboardInterrupt as interrupt:
         stop = as_stopped(interrupt)
-        tell(f"train.py: {stop.word}; the previous model, card and reports are untouched")
+        tell(f"train.py: {stop.word}; {kept()}")
         return stop.code
     if signals.pending:  # came once the model started to move in: the run is done
         stop = Stopped(signals.pending)

@@ -408,7 +408,7 @@ def test_a_killed_worker_or_a_hang_up_is_one_line_and_a_killed_run_ends_its_work
             _, err = process.communicate(timeout=300)
             assert process.returncode == 1 and "Traceback" not in err, err
             assert err.splitlines()[-1].startswith("train.py: error: a worker process died (exit {SIGKILL(-9)}: ")
-            assert err.endswith("the previous model, card and reports are untouched\n")
+            assert err.endswith(f"the previous model, card and reports in {tmp_path / 'out'} are untouched\n")
         elif victim == "the run":
             process.kill()
             process.communicate(timeout=60)
@@ -417,7 +417,7 @@ def test_a_killed_worker_or_a_hang_up_is_one_line_and_a_killed_run_ends_its_work
             os.killpg(process.pid, signal.SIGHUP)
             _, err = process.communicate(timeout=120)
             assert process.returncode == 129
-            assert err == "train.py: hung up; the previous model, card and reports are untouched\n"
+            assert err == f"train.py: hung up; the previous model, card and reports in {tmp_path / 'out'} are untouched\n"
         assert not (tmp_path / "out" / "model.joblib").exists()
 
 
@@ -461,7 +461,7 @@ def test_interrupted_run_keeps_the_previous_model(trained, tmp_path, after, numb
     process.send_signal(number)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + number, stderr
-    assert f"train.py: {word}; the previous model, card and reports are untouched" in stderr
+    assert f"train.py: {word}; the previous model, card and reports in {tmp_path} are untouched" in stderr
     for name, data in before.items():
         assert (tmp_path / name).read_bytes() == data, name
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(OUTPUTS)  # no staging folder left

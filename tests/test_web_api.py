@@ -844,10 +844,11 @@ def test_a_wrong_argument_is_a_usage_error_before_anything_starts(tmp_path, flag
     assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"serve.py: error: {error}", result.stderr
 
 
-@pytest.mark.parametrize("host, shown", [("127.0.0.1", r"127\.0\.0\.1"), ("::1", r"\[::1\]")])
+@pytest.mark.parametrize("host, shown", [("127.0.0.1", r"127\.0\.0\.1"), ("::1", r"\[::1\]"),
+                                        ("0.0.0.0", re.escape(socket.gethostname()))])
 def test_port_zero_serves_on_the_port_it_prints(trained, host, shown):
     """The URL printed is one a browser opens: an IPv6 address in brackets (``http://::1:8000/``
-    was printed)."""
+    was printed), the machine's name for every interface (``http://0.0.0.0:8000/`` was)."""
     command = [sys.executable, str(ROOT / "serve.py"), "--model", str(trained["model"]), "--port", "0",
                "--workers", "1", "--host", host]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
