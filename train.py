@@ -372,12 +372,17 @@ def own_workers():
 def load_table(args):
     """The labelled photos to train on (``--data``, ``--limit``) and the blocks asked for."""
     data_dir = args.data or default_data_dir()
-    table = load_dataset(data_dir)
+    table = whole = load_dataset(data_dir)
     if args.limit:
-        table = table.iloc[:args.limit].reset_index(drop=True)
+        table = whole.iloc[:args.limit].reset_index(drop=True)
     # before any photo is read; the faces found are checked again
-    check_positives(table[list(LABELS)].to_numpy(), args.n_splits, calibration_folds=args.calibration_folds,
-                    identity=table.get("identity"), among="photos")
+    try:
+        check_positives(table[list(LABELS)].to_numpy(), args.n_splits, calibration_folds=args.calibration_folds,
+                        identity=table.get("identity"), among="photos")
+    except DatasetError as exc:  # --help calls it "quick runs": what to raise it to is not guessed
+        if len(table) < len(whole):
+            raise DatasetError(f"{exc} (--limit {args.limit}: give more of the dataset's photos)") from None
+        raise
     return data_dir, table, main_blocks(args.blocks)
 
 

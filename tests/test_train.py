@@ -235,6 +235,9 @@ def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
     assert result.returncode == 1
     assert "positive photos" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "model.joblib").exists()
+    limited = subprocess.run([sys.executable, str(ROOT / "train.py"), "--limit", "50", "--out", str(tmp_path / "out")],
+                             capture_output=True, text=True, cwd=ROOT)
+    assert limited.returncode == 1 and limited.stderr.endswith(" (--limit 50: give more of the dataset's photos)\n")
 
 
 def test_too_few_positives_inside_a_fold_is_a_clear_error(trained, tmp_path):
