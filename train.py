@@ -311,13 +311,15 @@ def in_xgboost_callback(frame):
     return code.co_name in XGBOOST_CALLBACKS and f"{os.sep}xgboost{os.sep}" in code.co_filename
 
 
+def previous_kept(args):
+    """What a failed or stopped run says it left as it was: where, once the options are read
+    (several runs may be going at once)."""
+    return f"the previous model, card and reports{f' in {args.out}' if args else ''} are untouched"
+
+
 def main(argv=None):
     signals = StopSignals(unsafe=in_xgboost_callback)
     args = None
-
-    def kept():  # where, once the options are read (several runs may be going at once)
-        return f"the previous model, card and reports{f' in {args.out}' if args else ''} are untouched"
-
     try:
         args = parse_args(argv)
         with own_workers():
@@ -328,14 +330,14 @@ def main(argv=None):
     except TerminatedWorkerError as exc:  # it was a traceback of 36 lines
         codes = re.search(r"exit codes of the workers are (\{.*?\})", str(exc))
         tell(f"train.py: error: a worker process died (exit {codes[1] if codes else 'unknown'}: killed for its "
-             f"memory, or crashed on a photo); {kept()}")
+             f"memory, or crashed on a photo); {previous_kept(args)}")
         return 1
     except TooFewExamples as exc:  # inside a training fold: the photos are too few to split further
         tell(f"train.py: error: {exc}; use more photos, or fewer --n-splits or --calibration-folds")
         return 1
     except KeyboardInterrupt as interrupt:
         stop = as_stopped(interrupt)
-        tell(f"train.py: {stop.word}; {kept()}")
+        tell(f"train.py: {stop.word}; {previous_kept(args)}")
         return stop.code
     if signals.pending:  # came once the model started to move in: the run is done
         stop = Stopped(signals.pending)

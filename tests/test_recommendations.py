@@ -284,6 +284,9 @@ def test_profile_headline_says_why_there_is_no_product(catalog):
         for stats in summary["labels"].values():
             assert (stats["photo_share"] is None) == (summary["photos"] == 0)
             assert (stats["face_share"] is None) == (stats["mean_probability"] is None) == (summary["faces_judged"] == 0)
+    # a label on a face not judged (records a client sent to /api/summary): its mean of none was -None
+    unjudged = {**plain, "labels": ["hat"], "quality": {"status": "uncertain"}}
+    assert profile([{"error": None, "faces": [unjudged]}], catalog)["profile"]["labels"]["hat"]["photo_share"] == 1
 
 
 def test_a_catalog_that_cannot_be_read_names_the_file_once(tmp_path):

@@ -285,7 +285,8 @@ def test_a_body_of_the_wrong_kind_is_a_one_line_415(server, photos):
         untyped = httpx.post(f"{server}/api/{route}", content=b"[]")
         assert untyped.status_code == 415 and untyped.json() == {
             "detail": f"/api/{route} takes application/json; the request names no Content-Type"}
-    assert httpx.post(server + "/api/csv").json() == {"detail": "request: Field required"}  # no body: what is missing
+    # no body: what is missing ("request: Field required" said it in FastAPI's words)
+    assert httpx.post(server + "/api/csv").json() == {"detail": "request: no JSON in it (an empty body)"}
 
 
 def test_text_fields_are_refused_as_they_arrive(server, photos):
@@ -742,7 +743,8 @@ def test_the_server_answers_with_the_model_and_catalog_it_started_with(trained, 
     threshold, given) must get the first answer.  Workers that die then, while idle, are
     started again and refuse the new file: said once in the log, not a traceback of 100
     lines per request, the photos in flight "not analysed" with why, every later request
-    and /api/health a one-line 503 (health said "ok" while every analysis failed)."""
+    and /api/health a one-line 503 (health said "ok" while every analysis failed), until
+    the first model is put back."""
     from features.model.model_io import load_model, save_model
 
     served, catalog = tmp_path / "model" / "model.joblib", tmp_path / "products.csv"
@@ -780,8 +782,12 @@ def test_the_server_answers_with_the_model_and_catalog_it_started_with(trained, 
             assert (refused.status_code, refused.json()) == (503, {"detail": why}), route
         health = httpx.get(url + "/api/health")
         assert (health.status_code, health.json()) == (503, {"detail": why})
+        shutil.copy(trained["model"], served)  # the model it started with, put back: served again, no restart
+        shutil.copy(trained["out"] / "model_card.json", served.parent)
+        assert httpx.get(url + "/api/health").status_code == 200 and records() == first
     log = (tmp_path / "serve.log").read_text()
     assert log.count(f"serve.py: error: {why}\n") == 1 and "Traceback" not in log
+    assert log.count("serve.py: the model it started with is back: analysing again\n") == 1
     assert log.count("serve.py: warning: a worker process died") == 1  # its death, though no photo was queued
     faces = [face for record in first for face in record["faces"]]
     assert any("hat" not in face["labels"] for face in faces)

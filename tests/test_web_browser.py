@@ -825,7 +825,7 @@ def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_ju
     assert browser.find_element(By.ID, "per-category").get_attribute("value") == "2"
     assert browser.find_element(By.ID, "announce").get_attribute("textContent") == "Done: 1 of 1 photo"
     browser.find_element(By.ID, "per-category").send_keys("0")  # "20": the cards keep their 2 products
-    assert browser.find_element(By.ID, "per-category-note").text == "(for the next drop)"
+    assert browser.find_element(By.ID, "per-category-note").text == "(for the next new drop)"
     # a summary of photos some of which the server never looked at says so (it read as whole)
     stopping = "not analysed: the server is stopping; send it again once it is back"
     partial = browser.execute_script(
@@ -1105,8 +1105,15 @@ def test_photos_added_to_a_drop_done_follow_its_cards_under_one_summary_of_all(s
     WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "2 of 2 photos"
                                       and page.find_elements(By.CSS_SELECTOR, ".summary"))
     add.click()
-    browser.find_element(By.ID, "per-category").send_keys("5")  # "15": for the next drop, not this one's photos
+    browser.find_element(By.ID, "per-category").send_keys("5")  # "15": for the next new drop, not this one's photos
     browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, then)))
+    # one more while those are analysed: refused (its run cut off theirs, their cards left waiting)
+    WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text.endswith("of 4 photos"))
+    browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+    WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
+    assert browser.find_element(By.ID, "drop-error").text == (
+        "Not added: the photos shown are still being analysed; drop these again once they are done (or untick "
+        '"add to the photos shown" to replace them)')
     WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "4 of 4 photos"
                                       and page.find_elements(By.CSS_SELECTOR, ".summary"))
     assert text_of(browser, "#photos h2.name") == [p.name for p in first + then]

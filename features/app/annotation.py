@@ -140,12 +140,12 @@ def caption_places(shape, boxes, blocks, gap):
 def tag_places(shape, boxes, sizes):
     """Top-left corner of each face's number (``sizes``: each one's width and height): the
     first of :func:`tag_spots` clear of the other faces and the numbers placed before, else
-    clear of those numbers, else over the box."""
+    clear of those numbers, else the first of them."""
     placed, places = [], []
     for number, (box, size) in enumerate(zip(boxes, sizes)):
         spots = tag_spots(shape, box, size)
-        faces = np.array([other for index, other in enumerate(boxes) if index != number] + placed).reshape(-1, 4)
-        free = overlaps(spots, faces) == 0
+        taken = np.array([other for index, other in enumerate(boxes) if index != number] + placed).reshape(-1, 4)
+        free = overlaps(spots, taken) == 0
         free_of_numbers = overlaps(spots, np.array(placed).reshape(-1, 4)) == 0
         spot = spots[np.argmax(free) if free.any() else np.argmax(free_of_numbers) if free_of_numbers.any() else 0]
         placed.append(tuple(int(v) for v in spot))
@@ -162,11 +162,17 @@ def tag_spots(shape, box, size):
     width, height = size
     x = int(np.clip(left, 0, max(0, shape[1] - width)))
     reach, step = round(TAG_REACH * height), max(1, height // 4)
-    xs, ys = np.meshgrid(np.arange(left - width - reach, right + reach + 1, step),
-                         np.arange(top - height - reach, bottom + reach + 1, step))
-    around = np.stack([xs.ravel(), ys.ravel(), xs.ravel() + width, ys.ravel() + height], axis=1)
+    wide = np.arange(left - width - reach, right + reach + 1, step)
+    tall = np.arange(top - height + 1, bottom, step)
+    bands = [(wide, np.arange(top - height - reach, top - height + 1, step)),  # over the box
+             (wide, np.arange(bottom, bottom + reach + 1, step)),  # under it
+             (np.arange(left - width - reach, left - width + 1, step), tall),  # left of it
+             (np.arange(right, right + reach + 1, step), tall)]  # right of it: a ring, not the box's inside too
+    corners = np.vstack([np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2) for xs, ys in bands])
+    around = np.hstack([corners, corners + (width, height)])
     gap = np.maximum.reduce([left - around[:, 2], around[:, 0] - right, top - around[:, 3], around[:, 1] - bottom])
-    around = around[(gap >= 0) & (gap <= reach)][np.argsort(gap[(gap >= 0) & (gap <= reach)], kind="stable")]
+    near = (gap >= 0) & (gap <= reach)
+    around = around[near][np.lexsort((around[near, 0], around[near, 1], gap[near]))]  # nearest, then top to bottom
     spots = np.vstack([[(x, y, x + width, y + height) for y in (top - height, bottom, top)], around])
     inside = (spots[:, 0] >= 0) & (spots[:, 1] >= 0) & (spots[:, 2] <= shape[1]) & (spots[:, 3] <= shape[0])
     return spots[inside] if inside.any() else np.array([(x, max(0, top - height), x + width, max(height, top))])

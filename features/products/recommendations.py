@@ -309,7 +309,9 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
             if judged_faces else None,
         }
     present = [label for label in LABELS if photos_with[label]]
-    ordered = sorted(present, key=lambda name: (-summary[name]["photo_share"], -summary[name]["mean_probability"]))
+    # no mean without a face judged (records sent to /api/summary may label a face not judged)
+    ordered = sorted(present, key=lambda name: (-summary[name]["photo_share"],
+                                                -(summary[name]["mean_probability"] or 0)))
     types, shares = account_types(faces)
     products = recommend_products({label: summary[label]["photo_share"] for label in ordered}, ordered,
                                   types, catalog, per_category=per_category,

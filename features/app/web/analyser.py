@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import threading
 import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -17,7 +18,7 @@ from features.app.analysis import (AnalysisSettings, analyse_chunk, decision_thr
                                    lost_record, preload)
 from features.app.previews import preview_jpeg
 from features.app.workers import server_worker
-from features.model.model_io import ModelError
+from features.model.model_io import ModelError, check_model
 from features.app.web.uploads import display_name, saved, upload_folder
 
 #: Option sets whose thresholds a server keeps (:meth:`Analyser.thresholds`): clients may send
@@ -27,10 +28,12 @@ KEPT_DECISIONS = 32
 #: held another's one photo until all 200 were done; now it waits behind a few.  Two per
 #: worker keep the workers busy while the next is queued.
 AHEAD_PER_WORKER = 2
+#: How the error of a photo the server never looked at begins (the page offers to send it again).
+NOT_ANALYSED = "not analysed"
 #: Why a photo's work was cut short by the server's stop (Ctrl-C, SIGTERM).
 SERVER_STOPPING = "the server is stopping; send it again once it is back"
 #: A queued photo's answer when the server stops before it.
-STOPPING = f"not analysed: {SERVER_STOPPING}"
+STOPPING = f"{NOT_ANALYSED}: {SERVER_STOPPING}"
 
 
 class Analyser:
@@ -48,7 +51,8 @@ class Analyser:
         self.alone, self.alone_turn, self.alone_asked = None, asyncio.Lock(), 0  # :meth:`again_alone`'s
         self.decided = {}  # :meth:`thresholds`' answers
         self.broken = weakref.WeakSet()  # the pools whose worker's death the log said
-        self.unusable = None  # why the workers cannot analyse any more (:meth:`_watch`), once they cannot
+        self.unusable = None  # why the workers cannot analyse (:meth:`_watch`, :meth:`check_usable`)
+        self.said = threading.Lock()  # _watch runs in each pool's thread: each thing said once
 
     def _start(self):
         preload()
@@ -125,13 +129,33 @@ class Analyser:
             return
         if isinstance(future.exception(), BrokenProcessPool):
             self._said_death(pool)
-        elif isinstance(future.exception(), ModelError) and self.unusable is None:
-            self.unusable = (f"{future.exception()}: the workers started again cannot load it; restart serve.py "
-                             "to serve the new model, or put back the one it started with")
-            print(f"serve.py: error: {self.unusable}", file=sys.stderr, flush=True)
+            return
+        with self.said:
+            if isinstance(future.exception(), ModelError) and self.unusable is None:
+                self.unusable = (f"{future.exception()}: the workers started again cannot load it; restart "
+                                 "serve.py to serve the new model, or put back the one it started with")
+                print(f"serve.py: error: {self.unusable}", file=sys.stderr, flush=True)
+
+    def check_usable(self):
+        """:class:`Unusable` while the workers cannot load the model (:meth:`_watch`); the
+        model file is checked again each time then (a few ms), so the one the server started
+        with, put back, is served again without a restart."""
+        if self.unusable is None:
+            return
+        try:
+            back = check_model(self.settings.model)["model_sha256"] == self.model_sha256
+        except ModelError:
+            back = False
+        if not back:
+            raise Unusable(self.unusable)
+        with self.said:
+            self.unusable = None
+        print("serve.py: the model it started with is back: analysing again", file=sys.stderr, flush=True)
 
     def _said_death(self, pool):
-        if pool not in self.broken:
+        with self.said:
+            if pool in self.broken:
+                return
             self.broken.add(pool)
             print("serve.py: warning: a worker process died (killed for its memory, or crashed on a photo); its "
                   "photos are queued again, the one it was on alone (answered as lost if it kills that worker "
@@ -295,8 +319,8 @@ class Batch:
                                                 self.options, requeued=requeued))[0]
         except BrokenProcessPool:
             return lost_record(name)
-        except ModelError:  # the model file replaced since the start (Analyser.unusable)
-            return error_record(name, f"not analysed: {self.analyser.unusable}")
+        except ModelError:  # a model the workers cannot load: Analyser.unusable says why
+            return error_record(name, f"{NOT_ANALYSED}: {self.analyser.unusable}")
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():  # this request's own task: not the photo's
                 raise
@@ -314,7 +338,7 @@ class Batch:
                     break
                 except BrokenProcessPool:
                     asked = self.analyser.thresholds(self.options)
-                except ModelError:  # the model file replaced since the start (Analyser.unusable)
+                except ModelError:
                     raise Unusable(self.analyser.unusable) from None
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
@@ -336,8 +360,7 @@ class Batch:
 async def open_batch(analyser, photos, options, *, annotate=False):
     """The request's :class:`Batch`, queued; nothing is left behind if queueing fails.
     :class:`Unusable` when the workers cannot analyse any more."""
-    if analyser.unusable:
-        raise Unusable(analyser.unusable)
+    analyser.check_usable()
     batch = Batch(analyser, photos, options, annotate=annotate)
     try:
         return await batch.queue()

@@ -37,7 +37,7 @@ from features.app.analysis import (AnalysisSettings, app_card, check_card_is_mod
                                    check_precision, parse_min_probability)
 from features.app.previews import PREVIEW_SIDE
 from features.app.records import csv_text, printable, public
-from features.app.web.analyser import SERVER_STOPPING, STOPPING, Analyser, Unusable, open_batch
+from features.app.web.analyser import NOT_ANALYSED, SERVER_STOPPING, STOPPING, Analyser, Unusable, open_batch
 from features.app.web.limits import BodyLimits
 from features.app.web.schema import Account, Record, Refusal, Summary, checked_records
 from features.app.web.uploads import display_name, remove_stale_uploads, saved, upload_folder
@@ -55,11 +55,14 @@ REFUSALS = {400: "a malformed body: a form cut short or not one, JSON this serve
             413: "over a limit: photos per request, bytes per photo, bytes of records",
             415: "a body of another media type than the route takes",
             422: "a wrong option or field, or records of another shape",
-            500: "a failure of the server's own, such as a model file replaced under it"}
+            500: "a failure of the server's own"}
+#: The routes that analyse photos: their workers may fail to load the model.
+UNUSABLE = {503: "the workers cannot load the model (a file replaced since the server started): restart it, "
+                 "or put back the model it started with"}
 #: /api/annotate's own.
 ANNOTATE_REFUSALS = {422: "a wrong option or field, more than one photo, or a photo that cannot be read",
                      500: "the server cannot write the annotated copy (a full disk)",
-                     503: "the server is stopping: try again after Retry-After seconds"}
+                     503: "the server is stopping (try again after Retry-After seconds), or " + UNUSABLE[503]}
 #: /api/preview's own.
 PREVIEW_REFUSALS = {422: "a field that is not the photo's, more than one photo, or a photo that cannot be read",
                     503: ANNOTATE_REFUSALS[503]}
@@ -395,7 +398,7 @@ def create_app(settings):
     Options = Annotated[AnalysisSettings, Depends(options)]
 
     @app.post("/api/analyze", summary="One record per photo, as recommend.py --json prints it",
-              responses=answers(model=list[Record], **JSON_LINES))
+              responses=answers({**REFUSALS, **UNUSABLE}, model=list[Record], **JSON_LINES))
     async def analyze(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
@@ -407,7 +410,7 @@ def create_app(settings):
             batch.close()
 
     @app.post("/api/profile", summary="The records and the account summary of recommend.py --profile",
-              responses=answers(model=Account, **JSON_LINES))
+              responses=answers({**REFUSALS, **UNUSABLE}, model=Account, **JSON_LINES))
     async def account(photos: Photos, options: Options, request: Request, format: Format = "json"):
         batch = await open_batch(analyser, photos, options)
         if format == "jsonl":
@@ -428,10 +431,10 @@ def create_app(settings):
         try:
             headers = await batch.headers()
             [record] = await all_records(batch, request)  # a client gone: its photo not analysed for nobody
-            if analyser.unusable:  # nothing wrong with the photo
-                raise Unusable(analyser.unusable)
             if record["error"] == STOPPING:  # nothing wrong with the photo
                 raise HTTPException(503, f"{record['image']}: {STOPPING}", headers=RETRY_LATER)
+            if (record["error"] or "").startswith(NOT_ANALYSED):  # nor here: a model the workers cannot load
+                raise HTTPException(503, f"{record['image']}: {record['error']}")
             if record["error"]:
                 raise HTTPException(422, f"{record['image']}: {record['error']}")
             if "annotation_error" in record:  # the server's fault, not the photo's: its log says it too
@@ -465,10 +468,9 @@ def create_app(settings):
 
     # HEAD apart (as a monitor asks): one route of both gave two operations the same id
     @app.head("/api/health", include_in_schema=False)
-    @app.get("/api/health", summary="Model loaded, version, uptime, limits")
+    @app.get("/api/health", summary="Model loaded, version, uptime, limits", responses=answers(UNUSABLE))
     async def health():
-        if analyser.unusable:  # a monitor sees it: every analysis is refused
-            raise Unusable(analyser.unusable)
+        analyser.check_usable()  # a monitor sees it: every analysis is refused
         return {"status": "ok", "model_loaded": True, "version": version(),
                 "uptime_seconds": round(time.monotonic() - started, 1), "workers": settings.workers,
                 "model": {"labels": card["labels"], "thresholds": card["thresholds"],

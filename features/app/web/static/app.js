@@ -543,8 +543,8 @@ function buttons() {
   $("download-jsonl").disabled = $("download-csv").disabled = !finished;
   $("download-summary").disabled = !(finished && state.summary);
   $("stop").hidden = finished;
-  // photos are added to a drop once it is done (one drop: its model and products per category)
-  $("add").disabled = !(finished && state.total);
+  // photos are added to a drop shown (once it is done: analyse() says so before)
+  $("add").disabled = !state.total;
   $("retry").hidden = !(finished && state.left);
   $("retry").textContent = `Retry the ${count(state.left, "photo")} not analysed`;
   // a button pressed or focused that hides itself hands the focus on (it fell to the page's
@@ -672,7 +672,11 @@ async function analyse(files) {
   }
   if (drop !== state.drop) return;
   if (adding) {
-    await addPhotos(photos);
+    // a drop or a retry still running would be cut off by this one's run, its cards left waiting
+    if (state.done !== state.total) {
+      $("drop-error").textContent = "Not added: the photos shown are still being analysed; drop these again once "
+        + `they are done (or untick "add to the photos shown" to replace them)`;
+    } else await addPhotos(photos);
     return;
   }
   // checked once the server has answered, as the box may have changed meanwhile; said once,
@@ -712,8 +716,9 @@ async function analyse(files) {
 // the drop's photos replaces those shown, as after a retry (the downloads hold them all);
 // refused if the server now answers with another model (one drop, two models).
 async function addPhotos(photos) {
-  if (otherModel()) {
-    $("drop-error").textContent = `Not added: ${otherModel()}`;
+  const other = otherModel();
+  if (other) {
+    $("drop-error").textContent = `Not added: ${other}; untick "add to the photos shown" and drop all the photos again`;
     return;
   }
   const [run, signal] = newRun();
@@ -722,7 +727,7 @@ async function addPhotos(photos) {
   state.records.length = start + photos.length;
   Object.assign(state, { total: start + photos.length, batches: 0, summary: null });
   $("summaries").replaceChildren();
-  $("announce").textContent = "";
+  $("announce").textContent = $("download-error").textContent = "";
   progress();
   for (const batch of batchesOf(photos, state.health.limits, start)) {
     if (run !== state.run) return;
@@ -736,7 +741,7 @@ async function addPhotos(photos) {
 function otherModel() {
   return state.health.model.sha256 === state.model ? ""
     : `the server now answers with another model (${state.health.model.sha256.slice(0, 12)}, `
-      + `not ${state.model.slice(0, 12)}); drop all the photos again`;
+      + `not ${state.model.slice(0, 12)})`;
 }
 
 // A new run (a drop, a retry, a stop): the one before is cancelled, its request aborted and
@@ -782,8 +787,9 @@ async function retry() {
   }
   if (!current()) return;
   previewsAgain();  // whatever the model: a preview is the photo, not its analysis
-  if (otherModel()) {
-    $("download-error").textContent = `Not sent: ${otherModel()}`;
+  const other = otherModel();
+  if (other) {
+    $("download-error").textContent = `Not sent: ${other}; drop all the photos again`;
     return;
   }
   const [run, signal] = newRun();
@@ -860,7 +866,7 @@ function wire() {
   };
   $("download-summary").addEventListener("click", () => download(named("-summary.json"), summaryText(), "application/json"));
   $("per-category").addEventListener("input", () => {  // the cards keep the products they were given
-    $("per-category-note").textContent = state.total ? "(for the next drop)" : "";
+    $("per-category-note").textContent = state.total ? "(for the next new drop)" : "";
   });
   // a crowd's faces without a product hidden from the list (7 crowd photos: 190 faces, a
   // page 15,000 px long); their boxes stay
