@@ -59,13 +59,15 @@ REFUSALS = {400: "a malformed body: a form cut short or not one, JSON this serve
 #: The routes that analyse photos: their workers may fail to load the model.
 UNUSABLE = {503: "the workers cannot load the model (a file replaced since the server started): restart it, "
                  "or put back the model it started with"}
+#: A picture's answer at the server's stop (:data:`RETRY_LATER`).
+STOPPING_REFUSAL = "the server is stopping: try again after Retry-After seconds"
 #: /api/annotate's own.
 ANNOTATE_REFUSALS = {422: "a wrong option or field, more than one photo, or a photo that cannot be read",
                      500: "the server cannot write the annotated copy (a full disk)",
-                     503: "the server is stopping (try again after Retry-After seconds), or " + UNUSABLE[503]}
-#: /api/preview's own.
+                     503: f"{STOPPING_REFUSAL}; or {UNUSABLE[503]}"}
+#: /api/preview's own (it reads the photo, not the model).
 PREVIEW_REFUSALS = {422: "a field that is not the photo's, more than one photo, or a photo that cannot be read",
-                    503: ANNOTATE_REFUSALS[503]}
+                    503: STOPPING_REFUSAL}
 #: format=jsonl's answer, beside the JSON.
 JSON_LINES = {"content": {"application/x-ndjson": {}}}
 #: A form's text fields, which no route reads (each is named in a 422), are kept in memory
