@@ -153,8 +153,9 @@ def analysis_settings(args, card, catalog):
 
 def announce_thresholds(settings, chosen=None):
     """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose, and which
-    label cannot reach the precision asked: ``chosen``, a worker's answer (:func:`run_forked`),
-    else worked out here, which loads the model in this process."""
+    label cannot reach the precision asked or is decided by it far beyond its wearers:
+    ``chosen``, a worker's answer (:func:`run_forked`), else worked out here, which loads the
+    model in this process."""
     from features.app.analysis import decision_thresholds
 
     thresholds, notes = chosen or decision_thresholds(settings)

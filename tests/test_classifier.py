@@ -2,14 +2,15 @@
 import json
 import shutil
 import stat
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from features.model.classifier import (F1_PLATEAU, MarginCalibrator, MultiLabelClassifier, TooFewExamples,
-                                      best_threshold, operating_points)
+from features.model.classifier import (BROAD, F1_PLATEAU, MarginCalibrator, MultiLabelClassifier, TooFewExamples,
+                                      best_threshold, decided_share, operating_points)
 from features.model.evaluation import (calibration_slope_intercept, expected_calibration_error, grouped_folds,
                                  reliability_bins)
 from features.model.model_io import ModelError, card_path, load_model, save_model, staged_model
@@ -113,7 +114,7 @@ def test_too_few_people_for_the_calibration_folds_is_said(fitted, small_features
 def test_with_thresholds_overrides_and_precision(fitted, small_features):
     """--min-probability fixes a label's threshold; --precision picks, per label, the best recall
     whose out-of-fold precision reaches it; the original model is left as it was."""
-    X, _, _ = small_features
+    X, Y, _ = small_features
     before = fitted.thresholds_.copy()
     fixed = fitted.with_thresholds(min_probability={"beard": 0.8})
     assert fixed.thresholds_.tolist() == [before[0], 0.8, before[2]]
@@ -132,6 +133,21 @@ def test_with_thresholds_overrides_and_precision(fitted, small_features):
     with pytest.warns(UserWarning, match="never reaches precision 1.01"):
         never = fitted.with_thresholds(precision=1.01)
     assert np.isinf(never.thresholds_).all() and never.predict(X[:20]).sum() == 0
+    # a precision that decides a label for many more faces than have it is said, in figures
+    # the out-of-fold scores give (precision 0.2 gave every face eyewear, unsaid)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        broad = fitted.with_thresholds(precision=0.05)
+    said = {str(w.message).split()[0]: str(w.message) for w in caught}
+    for j, (label, points) in enumerate(zip(fitted.labels, fitted.operating_points_)):
+        scores, y = fitted.oof_proba_[:, j], Y[:, j]  # the points' own faces
+        decided, prevalence = np.mean(scores >= broad.thresholds_[j]), y.mean()
+        assert decided == pytest.approx(decided_share(points, broad.thresholds_[j]))
+        assert (label in said) == (decided > BROAD * prevalence)
+        if label in said:
+            assert said[label] == (f"{label} at precision 0.05: decided for {decided:.0%} of the faces out of fold, "
+                                   f"where {prevalence:.0%} have it (threshold {broad.thresholds_[j]:.4f})")
+    assert said  # at 0.05 some label is decided far beyond its wearers
     with pytest.raises(ValueError, match="unknown label"):
         fitted.with_thresholds(min_probability={"scarf": 0.5})
 

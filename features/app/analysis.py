@@ -155,9 +155,10 @@ def worker_state(settings):
 
 
 def deciding(model, settings):
-    """``model`` deciding by ``settings``' thresholds, and why a label decides nothing, one line
-    each (it never reaches ``settings.precision`` out of fold): the run or request says it,
-    once, where the photos' workers would say it once per worker."""
+    """``model`` deciding by ``settings``' thresholds, and what to know of a label's, one line
+    each (it never reaches ``settings.precision`` out of fold, or decides far more faces than
+    have it): the run or request says it, once, where the photos' workers would say it once per
+    worker."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", category=UserWarning)
         chosen = model.with_decisions(min_probability=dict(settings.min_probability), precision=settings.precision)
@@ -183,7 +184,7 @@ def check_card_is_model(settings, card):
 
 def decision_thresholds(settings):
     """The thresholds photos are decided by under ``settings`` (label -> threshold; infinity:
-    the label decides nothing) and why a label decides nothing (:func:`deciding`).  Loads the
+    the label decides nothing) and what to know of them (:func:`deciding`).  Loads the
     model (scikit-learn's threads): in a worker, or once a run's workers are done."""
     chosen, notes = deciding(process_model(settings.model, settings.model_sha256), settings)
     return chosen.thresholds, notes

@@ -22,6 +22,9 @@ from features.labels import LABELS
 from features.model.trees import TreeMargins
 
 CALIBRATIONS = ("sigmoid", "isotonic", "beta", "temperature")
+#: A precision asked that decides a label for more than this many times the faces that have it
+#: is said: precision 0.2 gave every face eyewear, at threshold 0.002, and no word of it.
+BROAD = 2
 
 
 def reaches(probabilities, thresholds):
@@ -132,7 +135,8 @@ class ThresholdDecisions:
         precision : float, optional
             For the other labels, the lowest threshold whose out-of-fold precision reaches
             this (the best recall at it); a label that never reaches it decides nothing
-            (threshold infinity) and is named in a warning.
+            (threshold infinity) and is named in a warning, as is one decided for over
+            :data:`BROAD` times the faces that have it.
 
         Returns
         -------
@@ -149,10 +153,15 @@ class ThresholdDecisions:
                 chosen[j] = fixed[label]
             elif precision is not None:
                 chosen[j] = best_threshold(self.operating_points_[j], min_precision=precision, strict=True)
+                points = self.operating_points_[j]
                 if np.isinf(chosen[j]):
-                    best = self.operating_points_[j]["precision"].max()
                     warnings.warn(f"{label} never reaches precision {precision} out of fold "
-                                  f"(best {best:.3f}): no {label} decisions", UserWarning, stacklevel=2)
+                                  f"(best {points['precision'].max():.3f}): no {label} decisions", UserWarning,
+                                  stacklevel=2)
+                elif (decided := decided_share(points, chosen[j])) > BROAD * points["precision"][0]:
+                    warnings.warn(f"{label} at precision {precision}: decided for {decided:.0%} of the faces out "
+                                  f"of fold, where {points['precision'][0]:.0%} have it (threshold "
+                                  f"{chosen[j]:.4f})", UserWarning, stacklevel=2)
         twin = copy.copy(self)
         twin.thresholds_ = chosen
         return twin
@@ -378,6 +387,14 @@ def best_threshold(points, *, min_precision=None, strict=False):
             return float("inf")
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
     return float(np.median(thresholds[f1 >= f1.max() - F1_PLATEAU]))
+
+
+def decided_share(points, threshold):
+    """The share of the out-of-fold faces decided at ``threshold`` (one of ``points``'), from
+    its precision and recall: recall x prevalence / precision (the lowest threshold decides
+    every face, so its precision is the prevalence)."""
+    at = np.searchsorted(points["threshold"], threshold)
+    return float(points["recall"][at] * points["precision"][0] / points["precision"][at])
 
 
 def operating_points(y_true, y_score):

@@ -328,8 +328,9 @@ class Batch:
 
     async def headers(self):
         """The response headers that say which thresholds decide the photos (``X-Thresholds``,
-        as the model decides with the request's options) and why a label decides nothing
-        (``X-Threshold-Warnings``: it never reaches the request's ``precision`` out of fold)."""
+        as the model decides with the request's options) and what to know of a label's
+        (``X-Threshold-Warnings``: it never reaches the request's ``precision`` out of fold, or
+        the precision decides it for far more faces than have it)."""
         try:
             asked = self.asked
             while True:  # each break is a photo's: asked again of the new pool
