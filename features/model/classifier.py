@@ -152,8 +152,8 @@ class ThresholdDecisions:
             if label in fixed:
                 chosen[j] = fixed[label]
             elif precision is not None:
-                chosen[j] = best_threshold(self.operating_points_[j], min_precision=precision, strict=True)
                 points = self.operating_points_[j]
+                chosen[j] = best_threshold(points, min_precision=precision, strict=True)
                 if np.isinf(chosen[j]):
                     warnings.warn(f"{label} never reaches precision {precision} out of fold "
                                   f"(best {points['precision'].max():.3f}): no {label} decisions", UserWarning,
