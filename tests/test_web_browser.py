@@ -1112,10 +1112,11 @@ def test_photos_added_to_a_drop_done_follow_its_cards_under_one_summary_of_all(s
     browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
     WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
     assert browser.find_element(By.ID, "drop-error").text == (
-        "Not added: the photos shown are still being analysed; drop these again once they are done (or untick "
-        '"add to the photos shown" to replace them)')
+        "Not added (1 photo): the photos shown are still being analysed; drop them again once they are done (or "
+        'untick "add to the photos shown" to replace them)')
     WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "4 of 4 photos"
                                       and page.find_elements(By.CSS_SELECTOR, ".summary"))
+    assert browser.find_element(By.ID, "drop-error").text == ""  # it stood beside "Done" until the next drop
     assert text_of(browser, "#photos h2.name") == [p.name for p in first + then]
     assert add.is_selected() and add.is_enabled() and browser.find_element(By.ID, "download-csv").is_enabled()
     records = browser.execute_script("return state.records")
@@ -1125,6 +1126,13 @@ def test_photos_added_to_a_drop_done_follow_its_cards_under_one_summary_of_all(s
     assert content_of(browser, ".summary h2") == [f"Account summary: {whole['headline']}"]
     assert text_of(browser, ".summary .product .name") == [p["name"] for p in whole["recommendations"]]
     assert text_of(browser, ".summary p.muted")[0].startswith("4 photos (0 failed)")
+    # a photo shown already is added again, as a feed may post a picture twice, and said
+    browser.find_element(By.ID, "pick").send_keys(str(first[0]))
+    WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "5 of 5 photos"
+                                      and page.find_elements(By.CSS_SELECTOR, ".summary"))
+    assert browser.find_element(By.ID, "drop-error").text == f"1 photo already shown added again (each post counts): " \
+        f"{first[0].name}"
+    assert text_of(browser, ".summary p.muted")[0].startswith("5 photos (0 failed)")
     add.click()  # unticked: a new drop
     browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
     WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")

@@ -531,7 +531,11 @@ function progress() {
   // failed)", though nothing was wrong with them
   const said = [[state.failed - state.left, "failed"], [state.left, "not analysed"]].filter(([n]) => n).map((part) => part.join(" "));
   $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}${said.length ? ` (${said.join(", ")})` : ""}`;
-  if (state.done === state.total) $("announce").textContent = `Done: ${$("progress-text").textContent}`;
+  if (state.done === state.total) {
+    $("announce").textContent = `Done: ${$("progress-text").textContent}`;
+    // "still being analysed" stood beside "Done" until the next drop
+    if ($("drop-error").dataset.untilDone) $("drop-error").textContent = $("drop-error").dataset.untilDone = "";
+  }
   buttons();
 }
 
@@ -651,6 +655,7 @@ async function analyse(files) {
     .sort((a, b) => byName(nameOf(a), nameOf(b)));
   $("drop-error").textContent = photos.length ? ""
     : files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})` : "No file in what was dropped or picked";
+  $("drop-error").dataset.untilDone = "";  // each drop says its own
   if (!photos.length) return;
   // said, not left out without a word (a photo without its suffix); a hidden file (a Mac's
   // .DS_Store in every folder dropped) is no one's photo
@@ -674,8 +679,9 @@ async function analyse(files) {
   if (adding) {
     // a drop or a retry still running would be cut off by this one's run, its cards left waiting
     if (state.done !== state.total) {
-      $("drop-error").textContent = "Not added: the photos shown are still being analysed; drop these again once "
-        + `they are done (or untick "add to the photos shown" to replace them)`;
+      $("drop-error").textContent = `Not added (${count(photos.length, "photo")}): the photos shown are still being `
+        + `analysed; drop them again once they are done (or untick "add to the photos shown" to replace them)`;
+      $("drop-error").dataset.untilDone = "1";
     } else await addPhotos(photos);
     return;
   }
@@ -720,6 +726,13 @@ async function addPhotos(photos) {
   if (other) {
     $("drop-error").textContent = `Not added: ${other}; untick "add to the photos shown" and drop all the photos again`;
     return;
+  }
+  // said, not refused: a feed may post a picture twice, and each post counts (as recommend.py)
+  const shown = new Set(state.files.map((file) => `${nameOf(file)}\n${file.size}`));
+  const again = photos.filter((file) => shown.has(`${nameOf(file)}\n${file.size}`)).map(nameOf);
+  if (again.length) {
+    $("drop-error").textContent = `${count(again.length, "photo")} already shown added again (each post counts): `
+      + `${again.slice(0, 3).join(", ")}${again.length > 3 ? ", …" : ""}`;
   }
   const [run, signal] = newRun();
   const start = state.total;
