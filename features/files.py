@@ -1,5 +1,5 @@
-"""Files written whole or not at all: a reader (or a crash) never sees half of one; and a
-photo's content as a key."""
+"""Files written whole or not at all: a reader (or a crash) never sees half of one; a
+photo's content as a key; a CSV header's missing columns in words."""
 import hashlib
 import json
 import os
@@ -108,6 +108,24 @@ def writable_folder(path, flag):
     except OSError as exc:
         raise OSError(f"{flag} {path}: cannot write into the folder ({exc.strerror or exc})") from None
     return path
+
+
+#: The separators a spreadsheet exports "CSV" with where a comma is the decimal mark.
+OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs"}
+
+
+def missing_columns(path, columns, required):
+    """Why the CSV at ``path``, whose header gives ``columns``, lacks some of ``required``, in
+    one line, or None.  A header that is one column holding a semicolon or a tab (a
+    spreadsheet's export in many languages) is said as such: it was "missing column(s)" of
+    every column, each of them there."""
+    missing = set(required) - set(columns)
+    if not missing:
+        return None
+    reason = f"{path}: missing column(s) {', '.join(sorted(missing))}"
+    if len(columns) == 1 and (separator := next((s for s in OTHER_SEPARATORS if s in columns[0]), None)):
+        return f"{reason}: its columns are separated by {OTHER_SEPARATORS[separator]}; save it with commas"
+    return reason
 
 
 def content_digest(path):

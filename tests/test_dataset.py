@@ -95,6 +95,17 @@ def test_empty_labels_file_and_padded_header(photos):
         load_dataset(folder / "labels.csv")
 
 
+def test_a_header_split_by_semicolons_is_said(photos):
+    """A spreadsheet's export where the comma is the decimal mark: the header read as one
+    column, and the error named every column as missing."""
+    folder, names = photos
+    (folder / "labels.csv").write_text(f"filename;hat;beard;eyewear\n{names[0]};1;0;0\n")
+    with pytest.raises(DatasetError) as error:
+        load_dataset(folder)
+    assert str(error.value).endswith("labels.csv: missing column(s) beard, eyewear, filename, hat: its columns are "
+                                     "separated by semicolons; save it with commas")
+
+
 def test_fields_past_the_header(photos):
     """A spreadsheet's export that ends every row with a comma reads as without; a field with
     something in it past the header names its line (pandas took the first column as the index

@@ -29,6 +29,9 @@ def test_shipped_catalog_has_four_products_per_type(catalog):
 
 @pytest.mark.parametrize("text, message", [
     ("product_id,category,name\nA,hat,Cap\n", "missing column.*price"),
+    # a spreadsheet's export where the comma is the decimal mark: every column was "missing"
+    ("product_id\tcategory\tname\tprice\nA\that\tCap\t9\n",
+     "missing column.*: its columns are separated by tabs; save it with commas$"),
     ("product_id,category,name,price\nA,shoes,Boot,9\n", "line 2: category 'shoes'"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,cheap,cap\n", "line 2: price 'cheap'"),
     ("product_id,category,name,price,hat_type\nA,hat,Cap,9,bowler\n", "line 2: hat_type 'bowler'.*'any'"),

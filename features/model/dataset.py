@@ -5,6 +5,7 @@ import filecmp
 import os
 from pathlib import Path
 
+from features.files import missing_columns
 from features.labels import LABELS
 from features.vision.images import PHOTO_SUFFIXES
 
@@ -59,9 +60,8 @@ def load_dataset(folder):
 def read_labels_csv(path):
     table = read_csv(path)
     columns = set(table.columns)
-    missing = {"filename", *LABELS} - columns
-    if missing:
-        raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    if missing := missing_columns(path, table.columns, {"filename", *LABELS}):
+        raise DatasetError(missing)
     unknown = columns - {"filename", "identity", *LABELS}
     if unknown:
         raise DatasetError(f"{path}: unknown column(s) {', '.join(map(repr, sorted(unknown)))}; expected "

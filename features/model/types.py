@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from features.files import missing_columns
 from features.labels import BEARD_STYLES, likeliest
 from features.model.classifier import MarginCalibrator, top_f_columns
 from features.model.dataset import DatasetError, read_csv
@@ -115,9 +116,8 @@ def type_labels(data_dir, filenames):
 def type_file(path):
     """One of :data:`TYPE_FILES`, indexed by file name, or a one-line DatasetError."""
     table = read_csv(path)
-    missing = {"filename", *TYPE_FILES[path.name]} - set(table.columns)
-    if missing:
-        raise DatasetError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    if missing := missing_columns(path, table.columns, {"filename", *TYPE_FILES[path.name]}):
+        raise DatasetError(missing)
     first = {}
     for line, name in table["filename"].items():  # read_csv's index: the line numbers
         if name in first:

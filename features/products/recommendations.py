@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from features.files import missing_columns
 from features.labels import LABELS, TYPE_VALUES, judged, likeliest, seen_types
 from features.numbers import fixed
 
@@ -108,9 +109,8 @@ def load_catalog(path=CATALOG):
         category has a product.
     """
     columns, rows = read_rows(path)
-    missing = set(CATALOG_COLUMNS) - set(columns)
-    if missing:
-        raise CatalogError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    if missing := missing_columns(path, columns, CATALOG_COLUMNS):
+        raise CatalogError(missing)
     if not rows:
         raise CatalogError(f"{path}: no products (a header and no rows)")
     products, seen = [], {}
