@@ -73,8 +73,10 @@ def load_image(path):
                 return pil_to_rgb(ImageOps.exif_transpose(img))
     except ImageError:
         raise
-    except Image.DecompressionBombError:
-        raise ImageError(path, f"over the limit of {TOO_LARGE}") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own check, at open: its words give the size
+        size = re.search(r"\((\d+) pixels\)", str(exc))
+        raise ImageError(path, f"{int(size[1]) / 1e6:.0f} megapixels is over the limit of {TOO_LARGE}" if size
+                         else f"over the limit of {TOO_LARGE}") from None
     except FileNotFoundError:
         raise ImageError(path, "no such file") from None
     except IsADirectoryError:
