@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,6 +142,17 @@ def test_bad_files_raise_one_line_errors(tmp_path, content, reason):
     with pytest.raises(ImageError, match=reason) as error:
         load_image(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_photo_format_s_file_that_cannot_be_decoded_says_its_format():
+    """scikit-image's multipage_rgb.tif (tifffile's 64-bit samples) is a TIFF Pillow has no
+    decoder for: it was "not a recognised image format", as a text file is."""
+    import skimage
+
+    path = Path(skimage.__file__).parent / "data" / "multipage_rgb.tif"
+    with pytest.raises(ImageError, match="multipage_rgb.tif: a TIFF file that cannot be decoded \\(corrupt, or a "
+                                         "kind of TIFF not read\\)$"):
+        load_image(path)
 
 
 def test_postscript_is_not_read_whatever_its_name(tmp_path):

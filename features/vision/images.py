@@ -84,8 +84,7 @@ def load_image(path):
     except PermissionError:
         raise ImageError(path, "permission denied") from None
     except UnidentifiedImageError:
-        reason = "an SVG drawing, not a photo" if is_svg(path) else "not a recognised image format"
-        raise ImageError(path, reason) from None
+        raise ImageError(path, unrecognised(path)) from None
     # RuntimeError: the AVIF decoder's ("Failed to decode image: Missing or empty image item")
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
         if isinstance(exc, OSError) and exc.strerror:  # the system's reason (a symlink loop), not the decoder's
@@ -96,20 +95,30 @@ def load_image(path):
         raise ImageError(path, f"corrupt or truncated image ({' '.join(str(exc).split())})") from None
 
 
+#: The first bytes of the photo formats no decoder takes a file of unless it can read it: a
+#: TIFF of 64-bit samples (scikit-image's multipage_rgb.tif) or a JPEG whose header is cut
+#: short was "not a recognised image format".
+SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF8": "GIF", b"II*\x00": "TIFF",
+              b"MM\x00*": "TIFF"}
 #: An SVG file's start: a byte-order mark, an XML declaration, comments and a doctype may come
 #: before its root element (an HTML page that holds an <svg> is not one).
 SVG_START = re.compile(rb"(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*|<!doctype[^>]*>\s*)*<svg[\s>/]",
                        re.IGNORECASE | re.DOTALL)
 
 
-def is_svg(path):
-    """Whether a file Pillow did not recognise is an SVG drawing (a browser shows it as an
-    image, so the page sends it); False where it cannot be read again."""
+def unrecognised(path):
+    """Why no decoder took a file, from its first bytes: an SVG drawing (a browser shows it as
+    an image, so the page sends it), a photo format's file that cannot be decoded, or none."""
     try:
         with open(path, "rb") as file:
-            return bool(SVG_START.match(file.read(4096)))
-    except OSError:
-        return False
+            start = file.read(4096)
+    except OSError:  # gone since: nothing more to say
+        start = b""
+    if SVG_START.match(start):
+        return "an SVG drawing, not a photo"
+    if name := next((name for signature, name in SIGNATURES.items() if start.startswith(signature)), None):
+        return f"a {name} file that cannot be decoded (corrupt, or a kind of {name} not read)"
+    return "not a recognised image format"
 
 
 @functools.cache
