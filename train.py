@@ -36,7 +36,7 @@ with quick_stops("train.py") if __name__ == "__main__" else nullcontext():  # Ct
     from features.app.records import printable
     from features.app.workers import CPUS, check_workers
     from features.labels import LABELS
-    from features.files import content_digest, replace_keeping_mode, writable_folder
+    from features.files import content_digest, removed_if_left_empty, replace_keeping_mode, writable_folder
     from features.model.dataset import DATA_ENV, DatasetError, default_data_dir, load_dataset
     from features.model.model_io import ARTIFACTS, MODEL, card_path
     from features.vision.faces import DEFAULT_DETECTION, DETECTORS, detection_settings
@@ -201,13 +201,16 @@ def extract_on_cluster(extractor, paths, scheduler):
         client.close()
 
 
-def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among="photos with a face"):
+def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among="photos with a face", seed=0):
     """A DatasetError when a label has too few positive photos (``among``: which), or the
     photos too few people (``identity``, when the labels give it), to cross-validate:
     scikit-learn's splitter said so in a traceback, once every photo's features were read.
-    With ``calibration_folds``, also when the final fit's calibration folds cannot be made
-    (the classifier's own rule; a cross-validation fold's training side holds fewer, which the
-    classifier checks in its turn)."""
+    With ``calibration_folds``, also when the calibration folds cannot be made (the
+    classifier's own rule) of the final fit's photos, or of a training side of the folds
+    ``seed`` makes of them: that failed inside the first fold, once every photo's features
+    were read.  (The faces found may hold fewer, which the classifier checks in its turn.)"""
+    from features.model.evaluation import grouped_folds
+
     for j, label in enumerate(LABELS):
         positives = int(Y[:, j].sum())
         if positives < 2 * n_splits:
@@ -222,6 +225,12 @@ def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among
     for j, label in enumerate(LABELS):
         if short := calibration_shortfall(Y[:, j], groups, calibration_folds, noun="photos"):
             raise DatasetError(f"label {label!r}: {short}; use more photos or fewer --calibration-folds")
+    fold = grouped_folds(Y, groups, n_splits=n_splits, random_state=seed)
+    for k in range(n_splits):
+        for j, label in enumerate(LABELS):
+            if short := calibration_shortfall(Y[fold != k, j], groups[fold != k], calibration_folds, noun="photos"):
+                raise DatasetError(f"label {label!r}, training side of cross-validation fold {k + 1}: {short}; "
+                                   "use more photos, or fewer --n-splits or --calibration-folds")
 
 
 def tight_copies(extractor, paths, *, seed):
@@ -380,7 +389,7 @@ def load_table(args):
     # before any photo is read; the faces found are checked again
     try:
         check_positives(table[list(LABELS)].to_numpy(), args.n_splits, calibration_folds=args.calibration_folds,
-                        identity=table.get("identity"), among="photos")
+                        identity=table.get("identity"), among="photos", seed=args.seed)
     except DatasetError as exc:  # --help calls it "quick runs": what to raise it to is not guessed
         if len(table) < len(whole):
             raise DatasetError(f"{exc} (--limit {args.limit}: give more of the dataset's photos)") from None
@@ -578,8 +587,10 @@ def write_reports(out, split, cv, skipped, *, n_splits, seed, plots):
     from features.files import write_atomically, write_json_atomically
 
     out.mkdir(parents=True, exist_ok=True)
+    # n_photos_read: the photos scored end to end, a face found or not (the card's dataset.n_photos
+    # counts the unreadable ones too)
     header = {"splitter": "StratifiedGroupKFold", "n_splits": n_splits, "groups": split.grouping,
-              "shuffle": True, "random_state": seed, "n_photos": len(split.kept),
+              "shuffle": True, "random_state": seed, "n_photos_read": len(split.kept),
               "n_faces_found": int(split.face.sum())}
     write_json_atomically(out / "cv_report.json", {
         "cv": header, "labels": cv["report"], "end_to_end": cv["end_to_end"], "tight_copies": cv["tight_copies"],
@@ -666,16 +677,17 @@ def run(args, started, signals):
     # every file but the model is made here and moved into --out at the end, so that a run that
     # fails or is stopped leaves the previous run's reports beside its model; made first, so
     # that an --out or --cache that cannot be written is said before any photo is read
-    staging = Path(tempfile.mkdtemp(dir=writable_folder(args.out, "--out"), prefix=".train-"))
-    try:
-        # a folder where a file goes could not be replaced once the model was in
-        if in_the_way := sorted(name for name in (MODEL.name, card_path(MODEL).name, *REPORTS)
-                                if (args.out / name).is_dir()):
-            raise OSError(f"--out {args.out}: {in_the_way[0]} is a folder; the run writes a file there")
-        writable_folder(cache_folder(args), "--cache")
-        return train(args, started, data_dir, table, blocks, staging, signals)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with removed_if_left_empty(args.out):
+        staging = Path(tempfile.mkdtemp(dir=writable_folder(args.out, "--out"), prefix=".train-"))
+        try:
+            # a folder where a file goes could not be replaced once the model was in
+            if in_the_way := sorted(name for name in (MODEL.name, card_path(MODEL).name, *REPORTS)
+                                    if (args.out / name).is_dir()):
+                raise OSError(f"--out {args.out}: {in_the_way[0]} is a folder; the run writes a file there")
+            writable_folder(cache_folder(args), "--cache")
+            return train(args, started, data_dir, table, blocks, staging, signals)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def train(args, started, data_dir, table, blocks, staging, signals):

@@ -5,6 +5,7 @@ import json
 import os
 import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 #: The longest file name, in bytes, of Linux's file systems (ext4, xfs, btrfs, tmpfs).
@@ -126,6 +127,23 @@ def missing_columns(path, columns, required):
     if len(columns) == 1 and (separator := next((s for s in OTHER_SEPARATORS if s in columns[0]), None)):
         return f"{reason}: its columns are separated by {OTHER_SEPARATORS[separator]}; save it with commas"
     return reason
+
+
+@contextmanager
+def removed_if_left_empty(folder):
+    """A block that may make ``folder``, and folders above it: on leaving, those it made and
+    left empty are removed again (a run refused at once, for its ``--cache``, left an empty
+    ``--out`` made for it)."""
+    folder = Path(folder).absolute()
+    made = [path for path in (folder, *folder.parents) if not path.exists()]  # the deepest first
+    try:
+        yield
+    finally:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:  # filled, or gone: left as it is, and the folders above it
+                break
 
 
 def content_digest(path):

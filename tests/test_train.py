@@ -172,6 +172,7 @@ def test_card_and_model_agree(trained, astronaut):
     assert model.labels == tuple(card["labels"]) and model.thresholds == card["thresholds"]
     assert card["n_features"] == model.pipeline[0].n_features_out_
     assert card["dataset"]["n_photos"] == 500 and len(card["dataset"]["fingerprint"]) == 64
+    assert card["cv"]["n_photos_read"] == 500 and card["cv"]["n_faces_found"] == card["dataset"]["n_used"]
     assert set(card["library_versions"]) >= {"scikit-learn", "xgboost-cpu", "dlib-bin", "face-recognition-models"}
     assert card["networks"] == network_checksums()
     assert set(card["networks"]) == {"dlib_face_descriptor.onnx", "efficientnet_lite0.onnx", "frontal_face_detector.svm",
@@ -240,17 +241,36 @@ def test_too_few_positives_is_a_clear_error(tmp_path, celeba_labels):
     assert limited.returncode == 1 and limited.stderr.endswith(" (--limit 50: give more of the dataset's photos)\n")
 
 
-def test_too_few_positives_inside_a_fold_is_a_clear_error(trained, tmp_path):
+def test_too_few_positives_inside_a_fold_is_a_clear_error(trained, tmp_path, celeba_labels):
     """Enough eyewear wearers for 2 outer folds, too few for a training side's 3 calibration
-    folds: one line naming the label and what to change, not a traceback."""
-    command = [sys.executable, str(ROOT / "train.py"), "--limit", "150", "--n-splits", "2", "--n-estimators", "30",
-               "--no-tight-copies", "--no-plots", "--n-jobs", "2", "--out", str(tmp_path),
-               "--cache", str(trained["out"] / "feature-cache")]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.splitlines()[-1].startswith("train.py: error: label 'eyewear': 2 positives of 75 samples")
-    assert result.stderr.endswith("; use more photos, or fewer --n-splits or --calibration-folds\n")
-    assert not (tmp_path / "model.joblib").exists()
+    folds: one line naming the label and what to change, before any photo is read (it came
+    once every photo's features were), and not a traceback; and where the faces found are
+    too few only once the photos are read (two wearers' photos show no face), the same
+    inside the fold."""
+    command = [sys.executable, str(ROOT / "train.py"), "--n-splits", "2", "--n-estimators", "30",
+               "--no-tight-copies", "--no-plots", "--n-jobs", "2", "--out", str(tmp_path / "out")]
+    early = subprocess.run([*command, "--limit", "150", "--cache", str(tmp_path / "cache")],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert early.returncode == 1 and early.stderr == (
+        "train.py: error: label 'eyewear', training side of cross-validation fold 1: 2 positives of 75 photos: too "
+        "few of each class for 3 calibration folds; use more photos, or fewer --n-splits or --calibration-folds "
+        "(--limit 150: give more of the dataset's photos)\n")
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = celeba_labels.iloc[:150].copy()
+    rows["filename"] = [str(CELEBA / "images" / name) for name in rows["filename"]]
+    for n in range(2):  # counted as wearers until their photos are read
+        Image.new("RGB", (250, 250), (128, 128, 128)).save(data / f"blank{n}.jpg")
+        rows.loc[len(rows)] = [str(data / f"blank{n}.jpg"), 0, 0, 1, f"blank{n}"]
+    rows.to_csv(data / "labels.csv", index=False)
+    late = subprocess.run([*command, "--data", str(data), "--cache", str(trained["out"] / "feature-cache")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert late.returncode == 1 and "Traceback" not in late.stderr
+    assert late.stderr.splitlines()[-1].startswith("train.py: error: label 'eyewear': 2 positives of ")
+    assert late.stderr.endswith("; use more photos, or fewer --n-splits or --calibration-folds\n")
+    assert not (tmp_path / "out" / "model.joblib").exists()
 
 
 @pytest.mark.parametrize("blocks", ["hog,scarf", "cnn,hat_cnn", "hog,hog"])
@@ -472,12 +492,14 @@ def test_interrupted_run_keeps_the_previous_model(trained, tmp_path, after, numb
 
 def test_unusable_output_folders_are_said_before_any_work(trained, tmp_path):
     """An --out that is a file or a --cache that cannot be written: one line, before the
-    features (not after the whole run)."""
+    features (not after the whole run), and no --out folder made for the run left behind."""
     (tmp_path / "file").write_text("")
     (tmp_path / "in-the-way" / "roc.png").mkdir(parents=True)  # it failed once the model was in
     for flags, message in ((["--out", str(tmp_path / "file")], "--out {}/file: not a folder"),
                            (["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "file" / "cache")],
                             "--cache {}/file/cache: cannot write into the folder (Not a directory)"),
+                           (["--out", str(tmp_path / "new" / "out"), "--cache", str(tmp_path / "file")],
+                            "--cache {}/file: not a folder"),
                            (["--out", str(tmp_path / "in-the-way")],
                             "--out {}/in-the-way: roc.png is a folder; the run writes a file there")):
         result = subprocess.run([*trained["command"][:2], *flags], capture_output=True, text=True, cwd=ROOT,
@@ -485,3 +507,4 @@ def test_unusable_output_folders_are_said_before_any_work(trained, tmp_path):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert result.stderr == f"train.py: error: {message.format(tmp_path)}\n"
         assert "features:" not in result.stdout
+    assert not (tmp_path / "out").exists() and not (tmp_path / "new").exists()
