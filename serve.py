@@ -105,15 +105,33 @@ def main(argv=None):
     print(f"serve.py: model {args.model}: {app.state.summary}", file=sys.stderr)
     sock.listen(2048)  # from here a client waits for an answer rather than being refused
     port = sock.getsockname()[1]
-    # every interface: this machine's name, which a teammate can open (http://0.0.0.0:8000/ was printed)
-    host = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
-    host = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
-    print(f"serve.py: open http://{host}:{port}/ (API docs at /docs); "
+    # every interface: this machine's name, which a teammate can open (http://0.0.0.0:8000/ was
+    # printed), and its address, for a teammate whose machine does not know the name (a container's)
+    every = args.host in ("0.0.0.0", "::")
+    address = every and outward_address()
+    also = f" or http://{address}:{port}/" if address else ""
+    print(f"serve.py: open {url(socket.gethostname() if every else args.host, port)}{also} (API docs at /docs); "
           f"{args.workers} worker{'' if args.workers == 1 else 's'}", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.handle_exit = stopping_first(server, app.state.analyser)
     server.run(sockets=[sock])
     return 0
+
+
+def url(host, port):
+    """The page's address, an IPv6 address in brackets (``http://::1:8000/`` was printed)."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def outward_address():
+    """This machine's IPv4 address on the network its default route leaves by, or None where
+    there is none: connecting a UDP socket sends nothing, it only picks the route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): an address no machine has
+            return probe.getsockname()[0]
+        except OSError:
+            return None
 
 
 def stopping_first(server, analyser):
