@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import signal
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LFW, free_port, serving
+from conftest import LFW, children, ended, free_port, serving
 from features.app.records import score_text
 from features.app.text import format_types, share_text
 
@@ -604,6 +605,49 @@ def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(tr
         assert text_of(browser, "#photos .photo") == shown
         assert browser.find_element(By.ID, "progress-text").text == "1 of 1 photo"
         assert browser.find_element(By.ID, "download-csv").is_enabled()
+
+
+def test_a_server_whose_workers_cannot_load_its_model_is_said_as_an_answer(trained, browser, tmp_path):
+    """/api/health's 503 (the model file replaced, the workers started again refusing it) was
+    "No answer from the server: <its reason>" on a page opened then: the server did answer.
+    A drop then sends nothing and says why; once the model it started with is back, a drop
+    is analysed."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from features.model.model_io import load_model, save_model
+
+    served = tmp_path / "model" / "model.joblib"
+    served.parent.mkdir()
+    for name in ("model.joblib", "model_card.json"):
+        shutil.copy(trained["out"] / name, served.parent)
+    with serving(served, tmp_path / "serve.log") as (url, process):
+        model, card = load_model(served)
+        save_model(model.with_decisions(min_probability={"hat": 0.0}), card, served)
+        workers = children(process.pid)
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+        assert ended(workers)
+        browser.get(url + "/")  # the photo that finds the workers cannot start again
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text
+                                          == "1 of 1 photo (1 not analysed)")
+        why = httpx.get(url + "/api/health").json()["detail"]
+        assert why.startswith(f"{served}: another model than the one checked at the start")
+        assert text_of(browser, "#photos .status") == [f"error: not analysed: {why}"]
+        browser.get(url + "/")
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "model").text
+                                         == f"The server cannot analyse photos: {why}")
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+        WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "drop-error").text)
+        assert browser.find_element(By.ID, "drop-error").text == f"Nothing was sent: {why}"
+        assert not browser.find_elements(By.CSS_SELECTOR, "#photos .photo")
+        for name in ("model.joblib", "model_card.json"):  # the model it started with, put back
+            shutil.copy(trained["out"] / name, served.parent)
+        browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
+        WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+        assert browser.find_element(By.ID, "drop-error").text == ""
+        assert browser.find_element(By.ID, "model").text.startswith("img2recommender ")
 
 
 def test_a_drop_numbered_as_posted_keeps_its_order(server, browser, tmp_path):

@@ -900,7 +900,10 @@ function wire() {
     }
   });
   loadHealth().then(() => { $("per-category").value ||= state.health.defaults.per_category; })
-    .catch((error) => { $("model").textContent = `No answer from the server: ${error.message}`; });
+    // a server that answers it cannot analyse (a model its workers cannot load) did answer
+    .catch((error) => {
+      $("model").textContent = `${error.message === UNREACHABLE ? "No answer from the server" : "The server cannot analyse photos"}: ${error.message}`;
+    });
 }
 
 wire();
