@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 
+from features.app.text import share_text
 from features.labels import TYPE_VALUES
 from features.products.recommendations import (ANY_TYPE, CATALOG, TYPE_COLUMNS, CatalogError, describe,
                                                 headline, load_catalog, profile, recommend_products)
@@ -230,6 +231,17 @@ def test_profile_shares(catalog):
     first = summary["recommendations"][0]
     assert first["product_id"] == "HAT-013"  # beanie (mean 0.6) in red
     assert first["reason"] == "seen in 2 of 3 photos; red beanie, 0.60 on average → Red knit beanie"
+
+
+def test_a_profile_s_type_shares_are_exact_as_its_label_shares(catalog):
+    """One pair of dark glasses among 20,001 eyewear wearers: its share, to 4 decimals, was
+    0.0, which the text and the page show as "0%"."""
+    clear = {"scores": {"hat": 0.1, "beard": 0.1, "eyewear": 0.9}, "labels": ["eyewear"], "quality": {"status": "ok"},
+             "types": {"eyewear": {"clear": 0.9, "dark": 0.1}}}
+    dark = {**clear, "types": {"eyewear": {"dark": 0.9, "clear": 0.1}}}
+    summary = profile([{"error": None, "faces": [dark] + [clear] * 20_000}], catalog)["profile"]
+    assert summary["types"]["eyewear"] == {"clear": 20_000 / 20_001, "dark": 1 / 20_001}
+    assert share_text(summary["types"]["eyewear"]["dark"]) == "0.005%"
 
 
 def test_profile_headline_names_every_category_it_recommends(catalog):
