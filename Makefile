@@ -24,8 +24,11 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt
 	touch $@
 
+# artifacts/demo is the demo's own: emptied first, as copies made before they carried
+# recommend.py's mark are refused (not its copies) and would fail the demo once trained
 demo: install
 	$(BIN)/python train.py
+	rm -rf artifacts/demo
 	$(BIN)/python recommend.py --annotate artifacts/demo $(SAMPLES)
 
 serve: install artifacts/model.joblib
