@@ -32,8 +32,8 @@ def parse_args(argv=None):
         description="Find every face in photos, score hat / beard / eyewear with calibrated "
                     "probabilities and recommend products.",
         epilog="exit code: 0 when every photo was read; 1 when any photo failed (the others "
-               "still answered), none was given (an empty folder or list), or the model or an "
-               "output cannot be used; 2 for wrong usage; "
+               "still answered), none was given (an empty folder or list), or the model, the "
+               "catalog, the --list file or an output cannot be used; 2 for wrong usage; "
                "130 when stopped by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP (what was answered stays "
                "printed and written)",
         formatter_class=DefaultsHelpFormatter)
