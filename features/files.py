@@ -117,16 +117,21 @@ OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs"}
 
 def missing_columns(path, columns, required):
     """Why the CSV at ``path``, whose header gives ``columns``, lacks some of ``required``, in
-    one line, or None.  A header that is one column holding a semicolon or a tab (a
-    spreadsheet's export in many languages) is said as such: it was "missing column(s)" of
-    every column, each of them there."""
+    one line, or None.  A header split by semicolons or tabs (a spreadsheet's export in many
+    languages) is said as such: it was "missing column(s)" of every column, each of them
+    there."""
     missing = set(required) - set(columns)
     if not missing:
         return None
-    reason = f"{path}: missing column(s) {', '.join(sorted(missing))}"
-    if len(columns) == 1 and (separator := next((s for s in OTHER_SEPARATORS if s in columns[0]), None)):
-        return f"{reason}: its columns are separated by {OTHER_SEPARATORS[separator]}; save it with commas"
-    return reason
+    return f"{path}: missing column(s) {', '.join(sorted(missing))}{other_separator(columns)}"
+
+
+def other_separator(columns):
+    """What a header read as ``columns`` says of its separator: where it is one column holding
+    a semicolon or a tab, that the columns are separated by them (to be said after the error
+    it caused); else nothing."""
+    separator = next((s for s in OTHER_SEPARATORS if len(columns) == 1 and s in columns[0]), None)
+    return f": its columns are separated by {OTHER_SEPARATORS[separator]}; save it with commas" if separator else ""
 
 
 @contextmanager
@@ -134,7 +139,7 @@ def removed_if_left_empty(folder):
     """A block that may make ``folder``, and folders above it: on leaving, those it made and
     left empty are removed again (a run refused at once, for its ``--cache``, left an empty
     ``--out`` made for it)."""
-    folder = Path(folder).absolute()
+    folder = Path(os.path.abspath(folder))  # not Path.absolute: "new/../out" kept "new" made
     made = [path for path in (folder, *folder.parents) if not path.exists()]  # the deepest first
     try:
         yield

@@ -104,6 +104,11 @@ def test_a_header_split_by_semicolons_is_said(photos):
         load_dataset(folder)
     assert str(error.value).endswith("labels.csv: missing column(s) beard, eyewear, filename, hat: its columns are "
                                      "separated by semicolons; save it with commas")
+    (folder / "labels.csv").write_text(f"filename;hat;beard;eyewear;identity\n{names[0]};1;0;0;Smith, John\n")
+    with pytest.raises(DatasetError) as error:  # the comma in a name split the row first
+        load_dataset(folder)
+    assert str(error.value).endswith("labels.csv, line 2: 2 fields, the header has 1: its columns are separated by "
+                                     "semicolons; save it with commas")
 
 
 def test_fields_past_the_header(photos):

@@ -5,7 +5,7 @@ import filecmp
 import os
 from pathlib import Path
 
-from features.files import missing_columns
+from features.files import missing_columns, other_separator
 from features.labels import LABELS
 from features.vision.images import PHOTO_SUFFIXES
 
@@ -120,7 +120,7 @@ def read_csv(path):
                     continue
                 if any(field.strip() for field in fields[len(header):]):
                     raise DatasetError(f"{path}, line {reader.line_num}: {len(fields)} fields, the header has "
-                                       f"{len(header)}")
+                                       f"{len(header)}{other_separator(header)}")
                 lines.append(reader.line_num)
                 rows.append(fields[:len(header)] + [""] * (len(header) - len(fields)))
     except (UnicodeDecodeError, csv.Error) as exc:
