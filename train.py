@@ -201,16 +201,12 @@ def extract_on_cluster(extractor, paths, scheduler):
         client.close()
 
 
-def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among="photos with a face", seed=0):
+def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among="photos with a face"):
     """A DatasetError when a label has too few positive photos (``among``: which), or the
     photos too few people (``identity``, when the labels give it), to cross-validate:
     scikit-learn's splitter said so in a traceback, once every photo's features were read.
-    With ``calibration_folds``, also when the calibration folds cannot be made (the
-    classifier's own rule) of the final fit's photos, or of a training side of the folds
-    ``seed`` makes of them: that failed inside the first fold, once every photo's features
-    were read.  (The faces found may hold fewer, which the classifier checks in its turn.)"""
-    from features.model.evaluation import grouped_folds
-
+    With ``calibration_folds``, also when the final fit's calibration folds cannot be made
+    (the classifier's own rule; :func:`check_folds` checks the folds' training sides)."""
     for j, label in enumerate(LABELS):
         positives = int(Y[:, j].sum())
         if positives < 2 * n_splits:
@@ -225,12 +221,28 @@ def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among
     for j, label in enumerate(LABELS):
         if short := calibration_shortfall(Y[:, j], groups, calibration_folds, noun="photos"):
             raise DatasetError(f"label {label!r}: {short}; use more photos or fewer --calibration-folds")
+
+
+def check_folds(table, *, n_splits, calibration_folds, seed):
+    """A DatasetError when a training side of the cross-validation's folds (those the run
+    makes of the photos, every one read) has too few wearers for the calibration folds: that
+    failed inside the first fold, once every photo's features were read.  (The faces found
+    may hold fewer, which the classifier says in its turn.)"""
+    from features.model.evaluation import grouped_folds
+
+    Y, groups = photo_groups(table)
     fold = grouped_folds(Y, groups, n_splits=n_splits, random_state=seed)
     for k in range(n_splits):
         for j, label in enumerate(LABELS):
             if short := calibration_shortfall(Y[fold != k, j], groups[fold != k], calibration_folds, noun="photos"):
                 raise DatasetError(f"label {label!r}, training side of cross-validation fold {k + 1}: {short}; "
                                    "use more photos, or fewer --n-splits or --calibration-folds")
+
+
+def photo_groups(table):
+    """Each photo's labels and person (``identity``, else the photo itself), as the folds
+    group them: for the run and for its check before any photo is read."""
+    return table[list(LABELS)].to_numpy(), table["identity" if "identity" in table else "filename"].to_numpy()
 
 
 def tight_copies(extractor, paths, *, seed):
@@ -380,21 +392,36 @@ def own_workers():
         yield
 
 
+@dataclasses.dataclass(frozen=True)
+class Labelled:
+    """The photos a run trains on, read and checked before any photo is (:func:`load_table`)."""
+
+    folder: Path  # the dataset's
+    table: pd.DataFrame  # filename, the labels (cleaned by the type files), identity when given
+    type_targets: object  # DataFrame: the type models' labels of each photo; None without type files
+    flipped: dict  # label -> photos flipped to 0 as label errors of the source
+
+
 def load_table(args):
-    """The labelled photos to train on (``--data``, ``--limit``) and the blocks asked for."""
+    """The :class:`Labelled` photos to train on (``--data``, ``--limit``; labels cleaned by
+    the type files, :func:`clean_labels`), checked for the folds, and the blocks asked for."""
+    from features.model.types import type_labels
+
     data_dir = args.data or default_data_dir()
     table = whole = load_dataset(data_dir)
     if args.limit:
         table = whole.iloc[:args.limit].reset_index(drop=True)
-    # before any photo is read; the faces found are checked again
-    try:
+    type_targets, flips = type_labels(data_dir, table["filename"])
+    table, flipped = clean_labels(table, flips)
+    try:  # the faces found are checked again
         check_positives(table[list(LABELS)].to_numpy(), args.n_splits, calibration_folds=args.calibration_folds,
-                        identity=table.get("identity"), among="photos", seed=args.seed)
+                        identity=table.get("identity"), among="photos")
+        check_folds(table, n_splits=args.n_splits, calibration_folds=args.calibration_folds, seed=args.seed)
     except DatasetError as exc:  # --help calls it "quick runs": what to raise it to is not guessed
         if len(table) < len(whole):
             raise DatasetError(f"{exc} (--limit {args.limit}: give more of the dataset's photos)") from None
         raise
-    return data_dir, table, main_blocks(args.blocks)
+    return Labelled(data_dir, table, type_targets, flipped), main_blocks(args.blocks)
 
 
 def main_blocks(text):
@@ -537,8 +564,7 @@ def split_photos(table, readable, face_rows, *, n_splits, seed):
 
     kept = table[readable].reset_index(drop=True)
     grouping = "identity" if "identity" in kept else "filename"
-    Y = kept[list(LABELS)].to_numpy()
-    groups = kept[grouping].to_numpy()
+    Y, groups = photo_groups(kept)
     check_positives(Y[face_rows[readable]], n_splits,  # first: too few cannot be split
                     identity=groups[face_rows[readable]] if grouping == "identity" else None)
     return Split(kept, Y, groups, grouped_folds(Y, groups, n_splits=n_splits, random_state=seed),
@@ -673,11 +699,11 @@ def model_card(args, *, data_dir, table, X, split, copies, cv, header, skipped, 
 
 def run(args, started, signals):
     """Check the dataset and the output folders, then train (:func:`train`)."""
-    data_dir, table, blocks = load_table(args)
+    labelled, blocks = load_table(args)
     # every file but the model is made here and moved into --out at the end, so that a run that
     # fails or is stopped leaves the previous run's reports beside its model; made first, so
     # that an --out or --cache that cannot be written is said before any photo is read
-    with removed_if_left_empty(args.out):
+    with removed_if_left_empty(args.out), removed_if_left_empty(cache_folder(args)):
         staging = Path(tempfile.mkdtemp(dir=writable_folder(args.out, "--out"), prefix=".train-"))
         try:
             # a folder where a file goes could not be replaced once the model was in
@@ -685,22 +711,22 @@ def run(args, started, signals):
                                     if (args.out / name).is_dir()):
                 raise OSError(f"--out {args.out}: {in_the_way[0]} is a folder; the run writes a file there")
             writable_folder(cache_folder(args), "--cache")
-            return train(args, started, data_dir, table, blocks, staging, signals)
+            return train(args, started, labelled, blocks, staging, signals)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def train(args, started, data_dir, table, blocks, staging, signals):
+def train(args, started, labelled, blocks, staging, signals):
     """The run itself: features, cross-validation, types, the final fit; the reports are
     written into ``staging`` and moved into ``--out`` after the model."""
     from sklearn.pipeline import Pipeline
 
     from features.model.model_io import save_model
     from features.model.photo_model import PhotoModel
-    from features.model.types import TYPE_FILES, type_labels
+    from features.model.types import TYPE_FILES
 
-    type_targets, flips = type_labels(data_dir, table["filename"])
-    table, flipped = clean_labels(table, flips)
+    data_dir, table, type_targets, flipped = (labelled.folder, labelled.table, labelled.type_targets,
+                                              labelled.flipped)
     print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}; labels flipped "
           f"to 0 as label errors of the source: {flipped or 'none'}")
     extractor = make_extractor(args, blocks)

@@ -139,16 +139,17 @@ def removed_if_left_empty(folder):
     """A block that may make ``folder``, and folders above it: on leaving, those it made and
     left empty are removed again (a run refused at once, for its ``--cache``, left an empty
     ``--out`` made for it)."""
-    folder = Path(os.path.abspath(folder))  # not Path.absolute: "new/../out" kept "new" made
-    made = [path for path in (folder, *folder.parents) if not path.exists()]  # the deepest first
+    # "new/../out" makes new/ too: every folder on the way as written, each as it is named
+    passed = {Path(os.path.abspath(path)) for path in (Path(folder).absolute(), *Path(folder).absolute().parents)}
+    made = sorted((path for path in passed if not path.exists()), key=lambda path: len(path.parts), reverse=True)
     try:
         yield
     finally:
-        for path in made:
+        for path in made:  # the deepest first
             try:
                 path.rmdir()
-            except OSError:  # filled, or gone: left as it is, and the folders above it
-                break
+            except OSError:  # filled, or gone: left as it is (and so is any folder above it)
+                pass
 
 
 def content_digest(path):

@@ -273,6 +273,25 @@ def test_too_few_positives_inside_a_fold_is_a_clear_error(trained, tmp_path, cel
     assert not (tmp_path / "out" / "model.joblib").exists()
 
 
+def test_the_folds_checked_before_any_photo_is_read_are_the_run_s():
+    """Without identities each photo is its own person, named by its file, as the run groups
+    them: the check grouped rows by number, which made other folds, and refused this table
+    (helper-82's seed 40 of 300 random ones), whose own folds can be made."""
+    import train
+    from features.model.classifier import calibration_shortfall
+    from features.model.evaluation import grouped_folds
+
+    rng = np.random.default_rng(40)
+    Y = (rng.random((40, 3)) < rng.uniform(0.08, 0.2)).astype(int)
+    names = np.array([f"/d/{folder}/{i:03d}.jpg" for i, folder in enumerate(rng.choice(["hat", "beard", "none"], 40))])
+    order = np.argsort([Path(name).name for name in names])  # label folders' photos: by name
+    table = pd.DataFrame({"filename": names[order], **dict(zip(LABELS, Y[order].T))})
+    train.check_folds(table, n_splits=2, calibration_folds=3, seed=0)
+    Y, rows = Y[order], np.arange(40)
+    by_row = grouped_folds(Y, rows, n_splits=2, random_state=0)
+    assert any(calibration_shortfall(Y[by_row != k, j], rows[by_row != k], 3) for k in (0, 1) for j in range(3))
+
+
 @pytest.mark.parametrize("blocks", ["hog,scarf", "cnn,hat_cnn", "hog,hog"])
 def test_unknown_or_gated_blocks_are_a_clear_error(tmp_path, blocks):
     """``--blocks`` takes the main row's blocks, each once (a usage error before any photo is
@@ -411,6 +430,21 @@ def test_too_few_people_or_examples_for_the_folds_are_said_before_any_photo_is_r
     assert not (tmp_path / "cache").exists()
 
 
+def test_a_type_file_that_cannot_be_read_is_said_before_any_folder_is_made(tmp_path, celeba_labels):
+    """The type files were read once --out and its feature cache were made, which a refusal
+    then left behind, empty."""
+    data = small_dataset(tmp_path / "data", celeba_labels)
+    for name in ("hat_type.csv", "facial_hair.csv"):
+        shutil.copy(CELEBA / name, data)
+    (data / "eyewear_type.csv").write_text("filename;eyewear_type;note\n000093.jpg;dark;\n")
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data", str(data),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert (result.returncode, result.stderr) == (1, f"train.py: error: {data}/eyewear_type.csv: missing column(s) "
+                                                     "eyewear_type, filename: its columns are separated by semicolons; "
+                                                     "save it with commas\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_killed_worker_or_a_hang_up_is_one_line_and_a_killed_run_ends_its_workers(tmp_path):
     """joblib's processes: a worker killed (as the out-of-memory killer does) ended the run in
     a traceback of 36 lines; killed outright, train.py left its workers running, about 400 MB
@@ -498,7 +532,7 @@ def test_unusable_output_folders_are_said_before_any_work(trained, tmp_path):
     for flags, message in ((["--out", str(tmp_path / "file")], "--out {}/file: not a folder"),
                            (["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "file" / "cache")],
                             "--cache {}/file/cache: cannot write into the folder (Not a directory)"),
-                           (["--out", str(tmp_path / "new" / "out"), "--cache", str(tmp_path / "file")],
+                           (["--out", str(tmp_path / "new" / ".." / "made" / "out"), "--cache", str(tmp_path / "file")],
                             "--cache {}/file: not a folder"),
                            (["--out", str(tmp_path / "in-the-way")],
                             "--out {}/in-the-way: roc.png is a folder; the run writes a file there")):
@@ -507,4 +541,4 @@ def test_unusable_output_folders_are_said_before_any_work(trained, tmp_path):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert result.stderr == f"train.py: error: {message.format(tmp_path)}\n"
         assert "features:" not in result.stdout
-    assert not (tmp_path / "out").exists() and not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "in-the-way"]  # none made for a run left behind
