@@ -108,8 +108,8 @@ def main(argv=None):
     # every interface: this machine's name, which a teammate can open (http://0.0.0.0:8000/ was
     # printed), and its address, for a teammate whose machine does not know the name (a container's)
     every = args.host in ("0.0.0.0", "::")
-    address = every and outward_address()
-    also = f" or http://{address}:{port}/" if address else ""
+    address = every and outward_address(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    also = f" or {url(address, port)}" if address else ""
     print(f"serve.py: open {url(socket.gethostname() if every else args.host, port)}{also} (API docs at /docs); "
           f"{args.workers} worker{'' if args.workers == 1 else 's'}", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
@@ -123,15 +123,19 @@ def url(host, port):
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-def outward_address():
-    """This machine's IPv4 address on the network its default route leaves by, or None where
-    there is none: connecting a UDP socket sends nothing, it only picks the route."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): an address no machine has
+#: Documentation addresses (RFC 5737, RFC 3849), to find a route to: no packet is sent to them.
+PROBES = {socket.AF_INET: "192.0.2.1", socket.AF_INET6: "2001:db8::1"}
+
+
+def outward_address(family):
+    """This machine's address of ``family`` on the network its default route leaves by, or
+    None where there is none: connecting a UDP socket sends nothing, it only picks the route."""
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((PROBES[family], 9))
             return probe.getsockname()[0]
-        except OSError:
-            return None
+    except OSError:  # no route, or no such family here
+        return None
 
 
 def stopping_first(server, analyser):

@@ -851,11 +851,15 @@ def test_a_wrong_argument_is_a_usage_error_before_anything_starts(tmp_path, flag
 
 
 @pytest.mark.parametrize("host, shown", [("127.0.0.1", r"127\.0\.0\.1"), ("::1", r"\[::1\]"),
-                                        ("0.0.0.0", re.escape(socket.gethostname()))])
+                                        ("0.0.0.0", re.escape(socket.gethostname())),
+                                        ("::", re.escape(socket.gethostname()))])
 def test_port_zero_serves_on_the_port_it_prints(trained, host, shown):
     """The URL printed is one a browser opens: an IPv6 address in brackets (``http://::1:8000/``
     was printed), the machine's name for every interface (``http://0.0.0.0:8000/`` was), and
-    its address on the network, for a machine that does not know the name."""
+    its address on the network of the host's family, where it has a route out, for a
+    machine that does not know the name."""
+    from serve import outward_address
+
     command = [sys.executable, str(ROOT / "serve.py"), "--model", str(trained["model"]), "--port", "0",
                "--workers", "1", "--host", host]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -865,8 +869,10 @@ def test_port_zero_serves_on_the_port_it_prints(trained, host, shown):
         assert url and url.group(1) != "0", line
         assert line.endswith("; 1 worker\n"), line
         assert httpx.get(url.group(0) + "api/health", timeout=TIMEOUT).status_code == 200
-        address = re.search(rf"{re.escape(url.group(0))} or (http://[\d.]+:{url.group(1)}/) \(API docs", line)
-        assert bool(address) == (host == "0.0.0.0"), line  # this machine has a route out
+        address = re.search(rf"{re.escape(url.group(0))} or (http://(\[[\da-f:]+\]|[\d.]+):{url.group(1)}/) \(API docs",
+                            line)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        assert bool(address) == (host in ("0.0.0.0", "::") and outward_address(family) is not None), line
         if address:
             assert httpx.get(address.group(1) + "api/health", timeout=TIMEOUT).status_code == 200
     finally:
