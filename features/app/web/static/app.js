@@ -615,8 +615,11 @@ function retryable(status) {
 }
 
 // A refusal's Error: the server's one line, or the status where there is none (a proxy's page).
+// A refusal as an Error: the server's own reason (its detail; said: true), else the status (a
+// proxy's 502 while the server is down, which itself said nothing).
 async function refused(response) {
-  return new Error((await response.json().catch(() => ({}))).detail || `${response.status} ${response.statusText}`);
+  const detail = (await response.json().catch(() => ({}))).detail;
+  return Object.assign(new Error(detail || `${response.status} ${response.statusText}`), { said: Boolean(detail) });
 }
 
 function unreachable(error) {
@@ -900,9 +903,9 @@ function wire() {
     }
   });
   loadHealth().then(() => { $("per-category").value ||= state.health.defaults.per_category; })
-    // a server that answers it cannot analyse (a model its workers cannot load) did answer
+    // a server that says it cannot analyse (a model its workers cannot load) did answer
     .catch((error) => {
-      $("model").textContent = `${error.message === UNREACHABLE ? "No answer from the server" : "The server cannot analyse photos"}: ${error.message}`;
+      $("model").textContent = `${error.said ? "The server cannot analyse photos" : "No answer from the server"}: ${error.message}`;
     });
 }
 
