@@ -96,8 +96,8 @@ def load_image(path):
 
 
 #: The first bytes of the photo formats no decoder takes a file of unless it can read it: a
-#: TIFF of 64-bit samples (scikit-image's multipage_rgb.tif) or a JPEG whose header is cut
-#: short was "not a recognised image format".
+#: TIFF of 64-bit samples (scikit-image's multipage_rgb.tif) or a JPEG whose header is garbled
+#: was "not a recognised image format".
 SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF8": "GIF", b"II*\x00": "TIFF",
               b"MM\x00*": "TIFF"}
 #: An SVG file's start: a byte-order mark, an XML declaration, comments and a doctype may come
