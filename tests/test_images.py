@@ -130,6 +130,8 @@ def test_decompression_bomb_refused_before_decoding(tmp_path):
     (b"", "empty"),
     (b"<html><body>not a photo</body></html>", "not a recognised image"),
     (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "corrupt|not a recognised"),
+    # a photo format's signature: said (it was "not a recognised image format")
+    (b"\xff\xd8\xff" + bytes(40), "a JPEG file that cannot be decoded \\(corrupt, or a kind of JPEG not read\\)$"),
     # a browser shows an SVG as an image, so the page sends it: said for what it is
     (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>',
      "an SVG drawing, not a photo$"),
