@@ -586,6 +586,7 @@ def answer_photos(photos, targets, args, settings, sink, signals, *, failed=0, c
     code : int or None
         The exit code when the run ended early, else None.
     """
+    from features.app.analysis import exception_text
     from features.app.cluster import ClusterError
     from features.app.parquet import OutputError
     from features.app.records import path_text, public
@@ -631,7 +632,7 @@ def answer_photos(photos, targets, args, settings, sink, signals, *, failed=0, c
     except Exception as exc:  # a lost worker or cluster; each photo's own errors are records
         if args.debug:
             traceback.print_exc()
-        tell(f"recommend.py: error: {type(exc).__name__}: {exc}".splitlines()[0])
+        tell(f"recommend.py: error: {exception_text(exc)}")
         return records, failed, 1
     return records, failed, None
 

@@ -272,7 +272,7 @@ def write_annotated(path, image, faces, *, source):
     except OSError as exc:
         return exc.strerror or str(exc)
     except Exception as exc:  # the reason alone: the path is said by the caller
-        return f"{exception_name(exc)}: {exc}".splitlines()[0]
+        return exception_text(exc)
     return None
 
 
@@ -325,14 +325,16 @@ def analyse_job(path, model, catalog, *, per_category, annotate_to, debug):
     except Exception as exc:  # one bad photo must not stop a feed
         if debug:
             traceback.print_exc()
-        return error_record(path, f"{exception_name(exc)}: {exc}".splitlines()[0])
+        return error_record(path, exception_text(exc))
 
 
-def exception_name(exc):
-    """``ValueError``, or with its module when it is not Python's own: ``cv2.error``, which
-    alone would read "error: error: ..." after recommend.py's "error:"."""
+def exception_text(exc):
+    """An unexpected exception in one line, named: ``ValueError: ...``, or with its module
+    where it is not Python's own: ``cv2.error``, which alone read "error: error: ..." after
+    recommend.py's "error:"."""
     kind = type(exc)
-    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    return f"{name}: {exc}".splitlines()[0]
 
 
 def error_record(path, reason):

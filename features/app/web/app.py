@@ -34,7 +34,7 @@ from features.labels import TYPE_VALUES
 from features.numbers import KB, byte_text
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.analysis import (AnalysisSettings, app_card, check_card_is_model, check_detection,
-                                   check_precision, parse_min_probability)
+                                   check_precision, exception_text, parse_min_probability)
 from features.app.previews import PREVIEW_SIDE
 from features.app.records import csv_text, printable, public
 from features.app.web.analyser import NOT_ANALYSED, SERVER_STOPPING, STOPPING, Analyser, Unusable, open_batch
@@ -348,7 +348,7 @@ def answer_errors_in_one_line(app):
 
     @app.exception_handler(Exception)
     async def one_line_server_error(request, exc):
-        return JSONResponse({"detail": printable(f"{type(exc).__name__}: {exc}".splitlines()[0])}, status_code=500)
+        return JSONResponse({"detail": printable(exception_text(exc))}, status_code=500)
 
 
 def create_app(settings):
