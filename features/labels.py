@@ -8,7 +8,8 @@ LABELS = ("hat", "beard", "eyewear")
 EYEWEAR_TYPES = ("clear", "dark")
 HAT_TYPES = ("cap", "brimmed", "beanie", "other")
 BEARD_STYLES = ("stubble", "moustache", "goatee", "full_beard")
-TYPE_VALUES = {"eyewear": EYEWEAR_TYPES, "beard": BEARD_STYLES, "hat": HAT_TYPES}
+#: In the order a face's likeliest types are written (annotated picture) and summed (profile).
+TYPE_VALUES = {"eyewear": EYEWEAR_TYPES, "hat": HAT_TYPES, "beard": BEARD_STYLES}
 #: A face's ``quality["status"]`` when it is judged: given labels, types and products (any
 #: other status, "uncertain", keeps only its scores; :func:`features.vision.quality.face_quality`).
 JUDGED = "ok"

@@ -13,6 +13,9 @@ from features.vision.colours import colour_name, hat_colour
 from features.vision.landmarks import BROWS, CHIN, JAWLINE
 from features.vision.faces import detect_faces
 
+#: A judged face's quality record: given labels and products.
+JUDGED = {"status": "ok", "failed": [], "reasons": []}
+
 
 @pytest.fixture(scope="module")
 def catalog():
@@ -120,10 +123,10 @@ def test_only_the_faces_categories_strongest_first(catalog):
     assert products[2]["reason"] == "very likely wears a hat (0.90); navy beanie, 0.70 → Navy wool beanie"
     assert products[3]["reason"] == "very likely wears a hat (0.90); beanie, 0.70 → Black knit beanie"
     assert recommend_products(scores, [], types, catalog) == []
-    assert headline(scores, ["hat", "beard"]) == ("We recommend beard and hat products to this person "
+    assert headline(scores, ["hat", "beard"], JUDGED) == ("We recommend beard and hat products to this person "
                                                   "(very likely beard, 0.97; very likely hat, 0.90)")
-    assert headline(scores, ["hat"]) == "We recommend hat products to this person (very likely hat, 0.90)"
-    assert headline(scores, ["eyewear", "hat", "beard"]) == (
+    assert headline(scores, ["hat"], JUDGED) == "We recommend hat products to this person (very likely hat, 0.90)"
+    assert headline(scores, ["eyewear", "hat", "beard"], JUDGED) == (
         "We recommend beard, hat and eyewear products to this person "
         "(very likely beard, 0.97; very likely hat, 0.90; possible eyewear, 0.20)")
 
@@ -143,9 +146,9 @@ def test_words_follow_the_number(probability, words):
 
 
 def test_headline_words_follow_the_number_shown():
-    assert headline({"beard": 0.497}, ["beard"]).endswith("(likely beard, 0.50)")
-    assert headline({"beard": 0.4949}, ["beard"]).endswith("(possible beard, 0.49)")
-    assert headline({"hat": 0.7996}, ["hat"]).endswith("(very likely hat, 0.80)")
+    assert headline({"beard": 0.497}, ["beard"], JUDGED).endswith("(likely beard, 0.50)")
+    assert headline({"beard": 0.4949}, ["beard"], JUDGED).endswith("(possible beard, 0.49)")
+    assert headline({"hat": 0.7996}, ["hat"], JUDGED).endswith("(very likely hat, 0.80)")
 
 
 def test_uncertain_face_headline_names_the_reasons():
@@ -320,4 +323,4 @@ def test_a_face_s_figures_read_alike_in_its_reasons_headline_and_types(catalog):
     [first, *_] = recommend_products({"beard": 0.625}, ["beard"], types, catalog)
     assert "(likeliest goatee, 0.13) → " in first["reason"] and "goatee 0.13" in format_types(types)
     assert describe("beard", 0.625) == "likely has facial hair (0.63)"
-    assert headline({"beard": 0.875}, ["beard"]).endswith("(very likely beard, 0.88)")
+    assert headline({"beard": 0.875}, ["beard"], JUDGED).endswith("(very likely beard, 0.88)")

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from features.files import write_atomically
-from features.labels import likeliest, type_word
+from features.labels import TYPE_VALUES, judged, likeliest, type_word
 from features.numbers import fixed
 
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
@@ -215,7 +215,7 @@ def face_lines(number, face):
     lines = [f"#{number} " + " ".join(f"{k} {v}{'*' if k in face['labels'] else ''}"
                                       for k, v in face["score_texts"].items())]
     lines += [type_line(face["types"])] if face.get("types") else []
-    if face.get("quality", {}).get("status") == "uncertain":
+    if not judged(face["quality"]):
         return lines + ["not judged: " + ", ".join(check.replace("_", " ") for check in face["quality"]["failed"])]
     products = face["recommendations"]
     firsts = [r for i, r in enumerate(products) if all(o["category"] != r["category"] for o in products[:i])]
@@ -244,7 +244,7 @@ def block_top(x, width, height, preferred, taken, canvas_height):
 def type_line(types):
     """The most likely type of each family, short: ``dark 0.93 navy cap 0.81 goatee 0.70``."""
     parts = [f"{type_word(likeliest(types[f]))} {fixed(types[f][likeliest(types[f])], 2)}"
-             for f in ("eyewear", "hat", "beard") if f in types]
+             for f in TYPE_VALUES if f in types]
     if "hat_colour" in types:
         parts.insert(1 if "eyewear" in types else 0, types["hat_colour"])
     return " ".join(parts)

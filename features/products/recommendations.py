@@ -230,10 +230,10 @@ def recommend_products(scores, labels, types, catalog, *, per_category=PER_CATEG
     return chosen
 
 
-def headline(scores, labels, quality=None):
+def headline(scores, labels, quality):
     """The one-line answer for a face: every label it has, strongest first (the order of its
     products), each with how sure we are, or why we do not judge it."""
-    if quality is not None and not judged(quality):
+    if not judged(quality):
         return f"Not judged ({'; '.join(quality['reasons'])}): no product for this person"
     if not labels:
         return "No hat, beard or eyewear sure enough: no product for this person"
@@ -261,7 +261,7 @@ def account_types(faces):
         Family -> type -> share of the faces with the family.
     """
     mean, shares = {}, {}
-    for family in ("eyewear", "hat", "beard"):
+    for family in TYPE_VALUES:
         rows = [f["types"][family] for f in faces if family in f.get("types", {})]
         if not rows:
             continue
