@@ -163,7 +163,7 @@ class Analyser:
 
     def submit(self, path, options, *, annotate_to=None):
         """Queue one photo; a future of its full record (with each face's headline)."""
-        return self._queue(analyse_marked, path, annotate_to, options)
+        return self._queue(analyse_marked, path, options, annotate_to)
 
     async def outcome(self, future, function, path, *args, requeued=None):
         """The result of ``future``, that of ``function(path, *args)`` queued.  When a worker
@@ -224,7 +224,7 @@ class Analyser:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def analyse_marked(path, annotate_to, options):
+def analyse_marked(path, options, annotate_to):
     """In a worker: one photo's :func:`~features.app.analysis.analyse_chunk`, with a mark left
     beside it first (:func:`started`): when a worker dies, the photos marked are the ones it
     may have died on; the others were only queued."""
@@ -315,8 +315,8 @@ class Batch:
             self.futures[number] = future
 
         try:
-            return (await self.analyser.outcome(self.futures[number], analyse_marked, path, annotate_to,
-                                                self.options, requeued=requeued))[0]
+            return (await self.analyser.outcome(self.futures[number], analyse_marked, path, self.options,
+                                                annotate_to, requeued=requeued))[0]
         except BrokenProcessPool:
             return lost_record(name)
         except ModelError:  # a model the workers cannot load: Analyser.unusable says why
