@@ -18,9 +18,7 @@ def format_text(record):
         if face["types"]:
             lines.append(f"    types: {format_types(face['types'])}")
         lines.append(f"    {face['headline']}")
-        for rank, product in enumerate(face["recommendations"], start=1):
-            lines.append(f"    {rank}. {product['product_id']} {product['name']} "
-                         f"(${product['price']:.2f}): {product['reason']}")
+        lines += [f"    {product_line(rank, product)}" for rank, product in enumerate(face["recommendations"], start=1)]
     return "\n".join(lines)
 
 
@@ -62,10 +60,14 @@ def format_profile(summary):
         overlap = " (styles overlap)" if family == "beard" else ""
         lines.append(f"  {type_word(family)} among the faces with it{overlap}: "
                      + ", ".join(f"{type_word(k)} {share_text(v)}" for k, v in shares.items()))
-    for rank, product in enumerate(profile["recommendations"], start=1):
-        lines.append(f"  {rank}. {product['product_id']} {product['name']} "
-                     f"(${product['price']:.2f}): {product['reason']}")
+    lines += [f"  {product_line(rank, product)}" for rank, product in enumerate(profile["recommendations"], start=1)]
     return "\n".join(lines)
+
+
+def product_line(rank, product):
+    """A product as the text lists it, for a face and for a feed: ``1. HAT-002 Navy baseball
+    cap ($19.90): <reason>``."""
+    return f"{rank}. {product['product_id']} {product['name']} (${product['price']:.2f}): {product['reason']}"
 
 
 def share_text(share):
