@@ -64,6 +64,9 @@ CANDIDATES = {
 SLOW_SAMPLE = 1000
 MOSAIC_SIZE = (960, 1280)  # (height, width): a phone photo
 MOSAIC_WIDTHS = (20, 24, 32, 40, 48, 64)  # face widths (pixels) in the mosaics
+SAMPLE_SEED = 0  # the CelebA sample's others: the same photos in every run, for every candidate
+LFW_BOTTOMS = 200  # LFW photos whose bottom rows (below the chin) count as face-free
+FIT_PHOTOS = 1500  # CelebA photos a box mapping is fitted on
 #: An LFW face (HOG box) is about 0.42 of the 250-px photo's width.
 LFW_FACE_FRACTION = 0.42
 APPROX_TOLERANCE = 0.15
@@ -73,7 +76,7 @@ SKIMAGE_FACE_FREE = ("coffee", "chelsea", "rocket", "hubble_deep_field", "immuno
                      "logo", "retina", "checkerboard", "clock", "cell")  # wild-dev README: crowd estimates are +-15%
 
 
-def celeba_set(sample, seed=0):
+def celeba_set(sample):
     """CelebA labels with a ``weight`` column; with ``sample``, every hat and eyewear wearer
     plus random others up to ``sample`` photos, the others weighted so that weighted recalls
     estimate those of all 8,000 photos."""
@@ -81,7 +84,7 @@ def celeba_set(sample, seed=0):
     if sample:
         must = table[(table.hat == 1) | (table.eyewear == 1)]
         others = table.drop(must.index)
-        rest = others.sample(max(sample - len(must), 0), random_state=seed)
+        rest = others.sample(max(sample - len(must), 0), random_state=SAMPLE_SEED)
         table = pd.concat([must, rest.assign(weight=len(others) / len(rest))]).sort_index()
     return table
 
@@ -90,7 +93,7 @@ def lfw_paths(limit=None):
     return sorted((DATASETS / "lfw-photos" / "images").glob("*.jpg"))[:limit]
 
 
-def face_free_photos(lfw_count=200):
+def face_free_photos():
     """Photos with no person in them: scikit-image and scikit-learn sample images without
     people, and the bottom 60 rows of LFW photos (below the named face's chin: collars,
     lecterns, desks), each at its own size and, for the sample images, also at 1280x960."""
@@ -107,7 +110,7 @@ def face_free_photos(lfw_count=200):
         images.append((f"skimage:{name}", image))
     images += [(f"sklearn:{i}", img) for i, img in enumerate(load_sample_images().images)]
     images += [(f"{name}@1280x960", cv2.resize(img, (1280, 960))) for name, img in list(images)]
-    for path in lfw_paths(lfw_count):
+    for path in lfw_paths(LFW_BOTTOMS):
         images.append((f"lfw-bottom:{path.name}", load_image(path)[190:]))
     return images
 
@@ -246,7 +249,7 @@ def landmarks_on(gray, box):
     return np.array([(p.x, p.y) for p in shape.parts()], float)
 
 
-def fit_boxes(method, photos=1500):
+def fit_boxes(method):
     """Fit ``method``'s box -> HOG box mapping (``HOG_BOX_FROM``) on CelebA photos where both
     find one face, and the landmark error (mean of the 68 points' distances to those fitted on
     the HOG box, over the eye distance) before and after the mapping, on the fit photos and on
@@ -265,7 +268,7 @@ def fit_boxes(method, photos=1500):
         return found
 
     celeba = pairs(DATASETS / "celeba-hbe" / "images" / f
-                   for f in celeba_set(None).filename[:photos])
+                   for f in celeba_set(None).filename[:FIT_PHOTOS])
     (hc, hs), (oc, os_) = (box_geometry(np.array([p[k] for p in celeba])) for k in (1, 2))
     offset = ((hc - oc) / os_[:, None]).mean(axis=0)
     ratio = float((hs / os_).mean())
