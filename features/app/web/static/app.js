@@ -614,9 +614,8 @@ function retryable(status) {
   return status >= 500 || [408, 429].includes(status);
 }
 
-// A refusal's Error: the server's one line, or the status where there is none (a proxy's page).
-// A refusal as an Error: the server's own reason (its detail; said: true), else the status (a
-// proxy's 502 while the server is down, which itself said nothing).
+// A refusal as an Error: the server's one line (its detail; said: true), else the status (a
+// proxy's page: its 502 while the server is down, where the server itself said nothing).
 async function refused(response) {
   const detail = (await response.json().catch(() => ({}))).detail;
   return Object.assign(new Error(detail || `${response.status} ${response.statusText}`), { said: Boolean(detail) });
