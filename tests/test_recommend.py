@@ -562,6 +562,17 @@ def test_a_long_feed_is_written_in_row_groups_and_read_back_whole(trained, tmp_p
     assert written.read().to_pylist() == expected and len(expected) > BATCH_ROWS
 
 
+def test_the_readme_names_the_parquet_file_s_columns_in_order(trained, tmp_path):
+    """The README lists the columns for people who read it, not the code: a file written here
+    has those columns, in that order."""
+    import re
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    listed = text.split("its face columns empty: ", 1)[1].split("; the web page's CSV", 1)[0]
+    run(trained, TWO_PEOPLE, "--output", str(tmp_path / "rows.parquet"))
+    assert re.findall(r"`(\w+)`", listed) == pq.read_schema(tmp_path / "rows.parquet").names
+
+
 def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
     """Checked before any photo is analysed; a Parquet file must be named as one."""
     (tmp_path / "a-file").write_text("")
