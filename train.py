@@ -201,12 +201,10 @@ def extract_on_cluster(extractor, paths, scheduler):
         client.close()
 
 
-def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among="photos with a face"):
+def check_positives(Y, n_splits, *, identity=None, among="photos with a face"):
     """A DatasetError when a label has too few positive photos (``among``: which), or the
     photos too few people (``identity``, when the labels give it), to cross-validate:
-    scikit-learn's splitter said so in a traceback, once every photo's features were read.
-    With ``calibration_folds``, also when the final fit's calibration folds cannot be made
-    (the classifier's own rule; :func:`check_folds` checks the folds' training sides)."""
+    scikit-learn's splitter said so in a traceback, once every photo's features were read."""
     for j, label in enumerate(LABELS):
         positives = int(Y[:, j].sum())
         if positives < 2 * n_splits:
@@ -215,28 +213,25 @@ def check_positives(Y, n_splits, *, calibration_folds=None, identity=None, among
     if identity is not None and (people := len(set(identity))) < n_splits:
         raise DatasetError(f"the {among} are of {people_text(people)} (identity); {n_splits}-fold "
                            f"cross-validation needs at least {n_splits}")
-    if calibration_folds is None:
-        return
-    groups = np.arange(len(Y)) if identity is None else np.asarray(identity)
-    for j, label in enumerate(LABELS):
-        if short := calibration_shortfall(Y[:, j], groups, calibration_folds, noun="photos"):
-            raise DatasetError(f"label {label!r}: {short}; use more photos or fewer --calibration-folds")
 
 
 def check_folds(table, *, n_splits, calibration_folds, seed):
-    """A DatasetError when a training side of the cross-validation's folds (those the run
-    makes of the photos, every one read) has too few wearers for the calibration folds: that
-    failed inside the first fold, once every photo's features were read.  (The faces found
-    may hold fewer, which the classifier says in its turn.)"""
+    """A DatasetError when the calibration folds (the classifier's own rule) cannot be made of
+    the final fit's photos, or of a training side of the cross-validation's folds (those the
+    run makes of the photos, every one read): that failed inside the first fold, once every
+    photo's features were read.  (The faces found may hold fewer, which the classifier says
+    in its turn.)"""
     from features.model.evaluation import grouped_folds
 
     Y, groups = photo_groups(table)
+    sides = [("", " or fewer --calibration-folds", np.ones(len(Y), dtype=bool))]
     fold = grouped_folds(Y, groups, n_splits=n_splits, random_state=seed)
-    for k in range(n_splits):
+    sides += [(f", training side of cross-validation fold {k + 1}", ", or fewer --n-splits or --calibration-folds",
+               fold != k) for k in range(n_splits)]
+    for where, fewer, rows in sides:
         for j, label in enumerate(LABELS):
-            if short := calibration_shortfall(Y[fold != k, j], groups[fold != k], calibration_folds, noun="photos"):
-                raise DatasetError(f"label {label!r}, training side of cross-validation fold {k + 1}: {short}; "
-                                   "use more photos, or fewer --n-splits or --calibration-folds")
+            if short := calibration_shortfall(Y[rows, j], groups[rows], calibration_folds, noun="photos"):
+                raise DatasetError(f"label {label!r}{where}: {short}; use more photos{fewer}")
 
 
 def photo_groups(table):
@@ -414,8 +409,8 @@ def load_table(args):
     type_targets, flips = type_labels(data_dir, table["filename"])
     table, flipped = clean_labels(table, flips)
     try:  # the faces found are checked again
-        check_positives(table[list(LABELS)].to_numpy(), args.n_splits, calibration_folds=args.calibration_folds,
-                        identity=table.get("identity"), among="photos")
+        check_positives(table[list(LABELS)].to_numpy(), args.n_splits, identity=table.get("identity"),
+                        among="photos")
         check_folds(table, n_splits=args.n_splits, calibration_folds=args.calibration_folds, seed=args.seed)
     except DatasetError as exc:  # --help calls it "quick runs": what to raise it to is not guessed
         if len(table) < len(whole):
