@@ -193,8 +193,14 @@ def test_truncated_jpeg(tmp_path, celeba_paths):
 
 
 def test_missing_file_and_folder(tmp_path):
-    with pytest.raises(ImageError, match="no such file"):
+    with pytest.raises(ImageError, match="no such file$"):
         load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageError, match="no such file$"):  # a drive letter is no web address
+        load_image("C:/photos/nope.jpg")
+    with pytest.raises(ImageError, match=r"no such file \(a web address\? photos are read from files"):
+        load_image("HTTPS://example.com/a.jpg")
+    with pytest.raises(ImageError, match=r"no such file \(photos are read from files, not from standard input"):
+        load_image("-")
     with pytest.raises(ImageError, match="directory"):
         load_image(tmp_path)
 

@@ -92,10 +92,13 @@ def test_good_photos_exit_zero_and_read_as_text(trained):
 
 
 def test_missing_path_is_reported_not_fatal(trained, tmp_path):
-    result = run(trained, tmp_path / "nope.jpg", TWO_PEOPLE, "--json")
+    """A name that reads as standard input or a web address says so: neither is read."""
+    result = run(trained, tmp_path / "nope.jpg", "-", "https://example.com/a.jpg", TWO_PEOPLE, "--json")
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert records[0]["error"] == "no such file" and len(records[1]["faces"]) == 2
-    assert result.returncode == 1
+    assert [record["error"] for record in records[:3]] == [
+        "no such file", "no such file (photos are read from files, not from standard input: save it to a file first)",
+        "no such file (a web address? photos are read from files: download it first)"]
+    assert len(records[3]["faces"]) == 2 and result.returncode == 1
 
 
 def test_a_folder_s_avif_heic_and_jpe_photos_are_read(trained, tmp_path):

@@ -78,7 +78,7 @@ def load_image(path):
         raise ImageError(path, f"{int(size[1]) / 1e6:.0f} megapixels is over the limit of {TOO_LARGE}" if size
                          else f"over the limit of {TOO_LARGE}") from None
     except FileNotFoundError:
-        raise ImageError(path, "no such file") from None
+        raise ImageError(path, missing(path)) from None
     except IsADirectoryError:
         raise ImageError(path, "is a directory, not a photo") from None
     except PermissionError:
@@ -93,6 +93,21 @@ def load_image(path):
             raise ImageError(path, "truncated: the file ends before the picture does") from None
         # on one line: libheif's reasons end with a line break
         raise ImageError(path, f"corrupt or truncated image ({' '.join(str(exc).split())})") from None
+
+
+#: A path that starts as a web address does (``https://host/a.jpg``, its ``//`` made ``/`` by
+#: :class:`~pathlib.Path`).
+WEB_ADDRESS = re.compile(r"^[a-z][a-z0-9+.-]+:/", re.IGNORECASE)
+
+
+def missing(path):
+    """Why ``path`` was not found, with what was likely meant where the name says it: ``-``
+    (standard input, as many tools read it) and a web address are read as file names."""
+    if str(path) == "-":
+        return "no such file (photos are read from files, not from standard input: save it to a file first)"
+    if WEB_ADDRESS.match(str(path)):
+        return "no such file (a web address? photos are read from files: download it first)"
+    return "no such file"
 
 
 #: The first bytes of the photo formats no decoder takes a file of unless it can read it: a
