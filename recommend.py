@@ -234,15 +234,17 @@ def collect_photos(paths, *, recursive=False):
 def folder_photos(folder, *, recursive=False):
     """The photos in ``folder`` (and its sub-folders, not through links to folders, which could
     loop), in :func:`name_order`, and the folders that cannot be listed with why.  Every name
-    with a photo's suffix that is not a folder counts, so that a dangling link or a pipe named
+    with a photo's suffix that is not a folder counts (but a Mac's AppleDouble file, which is
+    none), so that a dangling link or a pipe named
     ``.jpg`` is an error naming it, as when it is given, not left out without a word (as were
     sub-folders we may not list: pathlib's ``rglob`` skips them)."""
-    from features.vision.images import PHOTO_SUFFIXES
+    from features.vision.images import PHOTO_SUFFIXES, apple_double
 
     unreadable, found = [], []
     for where, _, names in os.walk(folder, onerror=lambda exc: unreadable.append(
             (Path(exc.filename), exc.strerror or str(exc)))):
-        found += [Path(where) / name for name in names if Path(name).suffix.lower() in PHOTO_SUFFIXES]
+        found += [Path(where) / name for name in names
+                  if Path(name).suffix.lower() in PHOTO_SUFFIXES and not apple_double(Path(where) / name)]
         if not recursive:
             break
     return sorted(found, key=name_order), unreadable

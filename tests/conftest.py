@@ -20,6 +20,9 @@ from features.model.dataset import default_data_dir  # noqa: E402
 CELEBA = default_data_dir()
 LFW = Path(os.environ.get("IMG2REC_LFW", ROOT.parent / "shared" / "datasets" / "lfw-photos")) / "images"
 #: measured on, and one test's photo (a face the detector found twice), never trained on
+#: A Mac's AppleDouble file as it writes one beside a photo on a USB stick: its header (magic,
+#: version 2, "Mac OS X" filler) and no entries.
+APPLE_DOUBLE_FILE = b"\x00\x05\x16\x07\x00\x02\x00\x00" + b"Mac OS X        " + b"\x00\x00"
 WILD_DEV = Path(os.environ.get("IMG2REC_WILD_DEV", ROOT.parent / "shared" / "datasets" / "wild-dev")) / "images"
 
 

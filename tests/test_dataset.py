@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import APPLE_DOUBLE_FILE
 from features.labels import LABELS
 from features.model.dataset import DatasetError, default_data_dir, load_dataset
 
@@ -166,6 +167,7 @@ def test_label_folders_with_multiple_labels(tmp_path, celeba_paths):
         (tmp_path / label).mkdir()
         for path in paths:
             shutil.copy(path, tmp_path / label)
+    (tmp_path / "hat" / f"._{Path(celeba_paths[0]).name}").write_bytes(APPLE_DOUBLE_FILE)  # a Mac's copy: no photo
     table = load_dataset(tmp_path).set_index("filename")
     by_name = {p.split("/")[-1]: row for p, row in table.iterrows()}
     names = [p.split("/")[-1] for p in celeba_paths[:4]]

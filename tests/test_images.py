@@ -1,5 +1,6 @@
 """The photo loader: every common format to upright RGB, every bad file to a one-line error."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -190,6 +191,24 @@ def test_truncated_jpeg(tmp_path, celeba_paths):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError, match="truncated: the file ends before the picture does$"):
         load_image(path)
+
+
+def test_a_mac_s_appledouble_file_is_no_photo(tmp_path, celeba_paths):
+    """Left out of a folder (``apple_double``), and said for what it is when given by name;
+    a real photo whose name starts with ``._`` is still one."""
+    from conftest import APPLE_DOUBLE_FILE
+    from features.vision.images import apple_double
+
+    (tmp_path / "._a.jpg").write_bytes(APPLE_DOUBLE_FILE)
+    shutil.copy(celeba_paths[0], tmp_path / "._b.jpg")
+    (tmp_path / "c.jpg").write_bytes(APPLE_DOUBLE_FILE)  # named as no Mac names one: read, and refused
+    os.mkfifo(tmp_path / "._d.jpg")  # not opened: reading a pipe would block
+    assert [apple_double(tmp_path / name) for name in ("._a.jpg", "._b.jpg", "c.jpg", "._d.jpg", "._e.jpg")] == [
+        True, False, False, False, False]
+    with pytest.raises(ImageError, match=r"\._a\.jpg: a Mac's AppleDouble file \(Finder data kept beside a photo\), "
+                                         r"not a photo$"):
+        load_image(tmp_path / "._a.jpg")
+    assert load_image(tmp_path / "._b.jpg").shape[2] == 3
 
 
 def test_missing_file_and_folder(tmp_path):

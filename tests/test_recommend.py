@@ -104,18 +104,21 @@ def test_missing_path_is_reported_not_fatal(trained, tmp_path):
 def test_a_folder_s_avif_heic_and_jpe_photos_are_read(trained, tmp_path):
     """Pillow decodes AVIF and JPE, and each was analysed when named, but a folder scan passed
     them over: a folder of AVIF photos had "no photos".  An iPhone's HEIC was not read at all,
-    and a folder of them had "no photos" too."""
+    and a folder of them had "no photos" too.  A Mac's AppleDouble file beside a photo (copied
+    to a USB stick) is no photo: left out of the folder, by the page's drop too."""
     import re
 
     import pillow_heif  # its encoder: the project reads HEIC with pi-heif, a decoder alone
     from PIL import Image
 
-    from features.vision.images import PHOTO_SUFFIXES
+    from conftest import APPLE_DOUBLE_FILE
+    from features.vision.images import APPLE_DOUBLE, PHOTO_SUFFIXES
 
     with Image.open(TWO_PEOPLE) as photo:
         photo.save(tmp_path / "people.avif")
         photo.save(tmp_path / "people.jpe", format="JPEG")
         pillow_heif.from_pillow(photo).save(tmp_path / "IMG_0001.HEIC", quality=90)  # as an iPhone names it
+    (tmp_path / "._IMG_0001.HEIC").write_bytes(APPLE_DOUBLE_FILE)
     result = run(trained, tmp_path, "--json")
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert result.returncode == 0, result.stderr
@@ -123,6 +126,7 @@ def test_a_folder_s_avif_heic_and_jpe_photos_are_read(trained, tmp_path):
     assert all(len(r["faces"]) == 2 for r in records)
     page = re.search(r"const PHOTO = /\\.\((.*?)\)\$/i", (ROOT / "features/app/web/static/app.js").read_text())
     assert all(re.fullmatch(page.group(1), suffix[1:]) for suffix in PHOTO_SUFFIXES)  # the page's drop reads them too
+    assert f'join() === "{",".join(map(str, APPLE_DOUBLE))}"' in (ROOT / "features/app/web/static/app.js").read_text()
 
 
 def test_a_folder_numbered_as_posted_keeps_its_order(trained, tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LFW, children, ended, free_port, serving
+from conftest import APPLE_DOUBLE_FILE, LFW, children, ended, free_port, serving
 from features.app.records import score_text
 from features.app.text import format_types, share_text
 
@@ -1015,6 +1015,7 @@ def test_a_dropped_folder_is_analysed_with_its_folders_in_the_names_and_an_empty
     shutil.copy(PHOTOS[1], tmp_path / "trip" / "day2" / "b.jpg")
     (tmp_path / "trip" / "notes.txt").write_text("not a photo")
     (tmp_path / "trip" / ".DS_Store").write_bytes(b"\0")  # a Mac's, in every folder: not named
+    (tmp_path / "trip" / "._a.jpg").write_bytes(APPLE_DOUBLE_FILE)  # a Mac's, beside a photo it copied: no card
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
     drop_onto_the_page(browser, [tmp_path / "empty"])

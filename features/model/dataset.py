@@ -7,7 +7,7 @@ from pathlib import Path
 
 from features.files import missing_columns, other_separator
 from features.labels import LABELS
-from features.vision.images import PHOTO_SUFFIXES
+from features.vision.images import PHOTO_SUFFIXES, apple_double
 
 #: Where the training data lives unless ``--data`` or this environment variable says otherwise.
 DATA_ENV = "IMG2REC_DATA"
@@ -149,7 +149,7 @@ def read_label_folders(folder):
     labels = {}
     for label in LABELS + ("none",):
         for photo in sorted((folder / label).glob("*")) if (folder / label).is_dir() else []:
-            if photo.suffix.lower() not in PHOTO_SUFFIXES:
+            if photo.suffix.lower() not in PHOTO_SUFFIXES or apple_double(photo):
                 continue
             if not is_utf8(photo.name):
                 raise DatasetError(f"{folder}: {label}/{photo.name.encode(errors='surrogateescape')!r} is a "

@@ -115,6 +115,10 @@ def missing(path):
 #: was "not a recognised image format".
 SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF8": "GIF", b"II*\x00": "TIFF",
               b"MM\x00*": "TIFF"}
+#: The start of a Mac's AppleDouble file: ``._IMG_0001.JPG`` holds the Finder's data of
+#: ``IMG_0001.JPG`` beside it, written wherever a Mac copies to a disk that is not its own (a
+#: USB stick, a network share), so a feed copied from a Mac has one beside every photo.
+APPLE_DOUBLE = b"\x00\x05\x16\x07"
 #: An SVG file's start: a byte-order mark, an XML declaration, comments and a doctype may come
 #: before its root element (an HTML page that holds an <svg> is not one).
 SVG_START = re.compile(rb"(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*|<!doctype[^>]*>\s*)*<svg[\s>/]",
@@ -131,9 +135,24 @@ def unrecognised(path):
         start = b""
     if SVG_START.match(start):
         return "an SVG drawing, not a photo"
+    if start.startswith(APPLE_DOUBLE):
+        return "a Mac's AppleDouble file (Finder data kept beside a photo), not a photo"
     if name := next((name for signature, name in SIGNATURES.items() if start.startswith(signature)), None):
         return f"a {name} file that cannot be decoded (corrupt, or a kind of {name} not read)"
     return "not a recognised image format"
+
+
+def apple_double(path):
+    """Whether ``path`` is a Mac's AppleDouble file (named ``._...`` and starting with
+    :data:`APPLE_DOUBLE`): a folder's photos leave it out, as the Mac shows it nowhere; given
+    by name, it is an error saying what it is."""
+    if not Path(path).name.startswith("._") or not os.path.isfile(path):  # a pipe would block the read
+        return False
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(APPLE_DOUBLE)) == APPLE_DOUBLE
+    except OSError:  # said when it is read as a photo
+        return False
 
 
 @functools.cache

@@ -105,6 +105,15 @@ function errorRecord(file, error) {
   return { image: nameOf(file), width: null, height: null, faces: [], error };
 }
 
+// The files of a drop or a pick but a Mac's AppleDouble files (._IMG_0001.JPG: the Finder's
+// data of IMG_0001.JPG, beside every photo a Mac copied to a USB stick or a share), which
+// recommend.py leaves out of a folder too (images.py's APPLE_DOUBLE: their first 4 bytes).
+async function withoutAppleDoubles(files) {
+  const double = await Promise.all(files.map((file) => file.name.startsWith("._")
+    && file.slice(0, 4).arrayBuffer().then((start) => new Uint8Array(start).join() === "0,5,22,7", () => false)));
+  return files.filter((file, i) => !double[i]);
+}
+
 // Every file under a dropped folder (browsers hand folders over as entries).
 async function filesOf(entry) {
   if (entry.isFile) {
@@ -864,12 +873,16 @@ function wire() {
     drop.classList.remove("over");
     const entries = [...event.dataTransfer.items].map((item) => item.webkitGetAsEntry()).filter(Boolean);
     const read = await Promise.allSettled(entries.map(filesOf));  // a folder the browser may not read
-    analyse(read.flatMap((result) => result.value || []));
+    analyse(await withoutAppleDoubles(read.flatMap((result) => result.value || [])));
     const failed = read.filter((result) => result.status === "rejected");
     if (failed.length) $("drop-error").textContent = `${count(failed.length, "dropped item")} could not be read, the rest are analysed: ${failed[0].reason.message}`;
   });
   for (const id of ["pick", "pick-folder"]) {
-    $(id).addEventListener("change", (event) => { analyse([...event.target.files]); event.target.value = ""; });
+    $(id).addEventListener("change", async (event) => {
+      const files = [...event.target.files];
+      event.target.value = "";
+      analyse(await withoutAppleDoubles(files));
+    });
   }
   // named by the drop's time (UTC), not all "results.csv", "results (1).csv", ...
   const named = (suffix) => `img2recommender-${state.stamp}-${count(state.total, "photo").replace(" ", "-")}${suffix}`;
