@@ -211,6 +211,33 @@ def test_a_mac_s_appledouble_file_is_no_photo(tmp_path, celeba_paths):
     assert load_image(tmp_path / "._b.jpg").shape[2] == 3
 
 
+def test_a_photo_in_a_wider_colour_space_is_read_in_srgb(tmp_path):
+    """wild-dev's photos in Display P3 (a phone's) and Adobe RGB (a camera's) are read as a
+    screen shows them, converted to sRGB by their profile, in RGB and RGBA (a PNG's); one in
+    sRGB, one whose profile is broken and one of grey are read as they are."""
+    import io
+
+    from PIL import ImageCms
+
+    from conftest import WILD_DEV
+
+    srgb = ImageCms.createProfile("sRGB")
+    for name in ("yolov5_bus.jpg", "detectron_17790319373_bd19b24cfc_k.jpg", "instantid_kaifu_resize.png"):
+        with Image.open(WILD_DEV / name) as photo:
+            raw, profile = photo.convert("RGB"), ImageCms.ImageCmsProfile(io.BytesIO(photo.info["icc_profile"]))
+        read = load_image(WILD_DEV / name).astype(int)
+        assert np.abs(read - np.asarray(ImageCms.profileToProfile(raw, profile, srgb))).max() <= 1, name
+        assert np.abs(read - np.asarray(raw)).mean() > 0.5, name  # more saturated than read raw
+    with Image.open(WILD_DEV / "alphapose_2.jpg") as photo:  # a camera's sRGB profile
+        assert "icc_profile" in photo.info and np.array_equal(load_image(WILD_DEV / "alphapose_2.jpg"),
+                                                                 np.asarray(photo.convert("RGB")))
+    plain = Image.open(WILD_DEV / "yolov5_bus.jpg").convert("RGB")
+    plain.save(tmp_path / "broken.png", icc_profile=b"\0\0\2\0lcms\2\x10\0\0mntrRGB XYZ " + b"\0" * 100)
+    plain.convert("L").save(tmp_path / "grey.png", icc_profile=Image.open(WILD_DEV / "yolov5_bus.jpg").info["icc_profile"])
+    assert np.array_equal(load_image(tmp_path / "broken.png"), np.asarray(plain))
+    assert np.array_equal(load_image(tmp_path / "grey.png"), np.asarray(plain.convert("L").convert("RGB")))
+
+
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(ImageError, match="no such file$"):
         load_image(tmp_path / "nope.jpg")

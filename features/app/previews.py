@@ -1,12 +1,11 @@
 """Previews: a photo as the analysis reads it, small, as a JPEG any browser shows (Chromium
 shows no HEIC and no TIFF: an iPhone's drop had cards without pictures)."""
 import io
-import warnings
 
 import cv2
 from PIL import Image
 
-from features.vision.images import ImageError, load_image, read_formats
+from features.vision.images import ImageError, load_image
 
 #: A preview's longer side: a card's picture is under 640 px wide on the page (a grid of
 #: columns of 320 px and more), twice that in a sharp screen's pixels.
@@ -17,9 +16,9 @@ PREVIEW_QUALITY = 85
 
 def preview_jpeg(path):
     """The photo at ``path`` upright, at most :data:`PREVIEW_SIDE` on its longer side, as JPEG
-    bytes (with its colour profile, :func:`rgb_profile`), with ``None``; or ``None`` with the
-    reason it cannot be read (a worker's answer: :class:`ImageError` does not survive the trip
-    back whole)."""
+    bytes in sRGB (its colours as :func:`~features.vision.images.load_image` converts them),
+    with ``None``; or ``None`` with the reason it cannot be read (a worker's answer:
+    :class:`ImageError` does not survive the trip back whole)."""
     try:
         image = load_image(path)
     except ImageError as exc:
@@ -30,16 +29,6 @@ def preview_jpeg(path):
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     jpeg = io.BytesIO()
-    Image.fromarray(image).save(jpeg, "JPEG", quality=PREVIEW_QUALITY, icc_profile=rgb_profile(path))
+    Image.fromarray(image).save(jpeg, "JPEG", quality=PREVIEW_QUALITY)
     return jpeg.getvalue(), None
 
-
-def rgb_profile(path):
-    """The photo's own colour profile when it is one of RGB, else None: an iPhone's photos are
-    in Display P3, which a browser showed as sRGB without it, duller; a CMYK or grey photo's
-    pixels are RGB once read, which its profile does not describe."""
-    with warnings.catch_warnings():  # quiet, as in load_image, which read the photo first
-        warnings.simplefilter("ignore")
-        with Image.open(path, formats=read_formats()) as img:
-            profile = img.info.get("icc_profile")
-    return profile if profile and profile[16:20] == b"RGB " else None  # the ICC header's colour space

@@ -1,6 +1,7 @@
 """Photo loading: any common format to an upright 8-bit RGB array, or a one-line error."""
 import ctypes
 import functools
+import io
 import os
 import re
 import warnings
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pi_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 # HEIC, an iPhone's photos as it takes them (the default since iOS 11), read as Pillow's own
 # formats are: a folder of them was "no photos found", each given alone "not a recognised
@@ -42,7 +43,8 @@ def load_image(path):
     """Read a photo file as an upright ``(H, W, 3)`` uint8 RGB array.
 
     EXIF orientation is applied, grayscale, CMYK, palette and 16-bit photos are converted,
-    transparency is flattened onto white, and an animated GIF gives its first frame.
+    transparency is flattened onto white, an animated GIF gives its first frame, and the
+    colours of a photo in a wider colour space than sRGB are converted to sRGB (:func:`in_srgb`).
 
     Raises
     ------
@@ -70,7 +72,7 @@ def load_image(path):
                 if img.format != "HEIF":  # a HEIF opens at its primary image, not always its first
                     img.seek(0)
                 img.load()
-                return pil_to_rgb(ImageOps.exif_transpose(img))
+                return pil_to_rgb(in_srgb(ImageOps.exif_transpose(img), img.info.get("icc_profile")))
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own check, at open: its words give the size
@@ -184,6 +186,43 @@ def read_formats():
     whose brand is ``mif1``, which its decoder cannot read, was refused)."""
     Image.init()
     return sorted((name for name in Image.OPEN if name not in UNREAD_FORMATS), key=lambda name: name == "HEIF")
+
+
+#: How far (in the profile's XYZ, white at about 1) a profile's primaries may lie from sRGB's and
+#: still be sRGB: the sRGB profiles of wild-dev's photos (cameras', Facebook's 524-byte "c2")
+#: lie 0.0002 from Pillow's own, Display P3 0.093 and Adobe RGB 0.18.
+SRGB_PRIMARIES_WITHIN = 0.005
+
+
+def in_srgb(img, profile):
+    """The RGB or RGBA Pillow ``img`` (a copy of the photo's, changed in place) with its colours
+    in sRGB, given the photo's ICC ``profile`` (bytes, or None).  A photo in a wider colour
+    space (an iPhone's Display P3, a camera's Adobe RGB) read as sRGB looks duller than it is,
+    on screen and to the model, whose training photos carry no profile: in wild-dev, the
+    largest faces of its 10 such photos moved by up to 0.13 in a label's probability.  A
+    photo without a profile, with one of sRGB's primaries, a broken one, one of another
+    colour space (grey, CMYK), or of another mode, is left as it is."""
+    if profile and profile[16:20] == b"RGB " and img.mode in ("RGB", "RGBA"):
+        if (transform := srgb_transform(profile, img.mode)) is not None:
+            ImageCms.applyTransform(img, transform, inPlace=True)
+    return img
+
+
+@functools.lru_cache(maxsize=16)  # a feed's photos share a few profiles; building one takes 2 ms
+def srgb_transform(profile, mode):
+    """The transform of ``mode`` pixels from the RGB ICC ``profile`` to sRGB (alpha kept), or
+    None where none is needed (its primaries are sRGB's) or the profile cannot be read."""
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        primaries = [source.profile.red_colorant, source.profile.green_colorant, source.profile.blue_colorant]
+        standard = [srgb.profile.red_colorant, srgb.profile.green_colorant, srgb.profile.blue_colorant]
+        if None not in primaries and np.abs(np.array([xyz for xyz, _ in primaries])
+                                            - np.array([xyz for xyz, _ in standard])).max() <= SRGB_PRIMARIES_WITHIN:
+            return None
+        return ImageCms.buildTransform(source, srgb, mode, mode)
+    except (ImageCms.PyCMSError, OSError, TypeError, ValueError):  # a broken profile: the pixels as they are
+        return None
 
 
 def pil_to_rgb(img):
