@@ -195,8 +195,8 @@ SRGB_PRIMARIES_WITHIN = 0.005
 
 
 def in_srgb(img, profile):
-    """The RGB or RGBA Pillow ``img`` (a copy of the photo's, changed in place) with its colours
-    in sRGB, given the photo's ICC ``profile`` (bytes, or None).  A photo in a wider colour
+    """The RGB or RGBA Pillow ``img`` with its colours in sRGB (a new image where they change),
+    given the photo's ICC ``profile`` (bytes, or None).  A photo in a wider colour
     space (an iPhone's Display P3, a camera's Adobe RGB) read as sRGB looks duller than it is,
     on screen and to the model, whose training photos carry no profile: in wild-dev, the
     largest faces of its 10 such photos moved by up to 0.13 in a label's probability.  A
@@ -204,7 +204,7 @@ def in_srgb(img, profile):
     colour space (grey, CMYK), or of another mode, is left as it is."""
     if profile and profile[16:20] == b"RGB " and img.mode in ("RGB", "RGBA"):
         if (transform := srgb_transform(profile, img.mode)) is not None:
-            ImageCms.applyTransform(img, transform, inPlace=True)
+            return ImageCms.applyTransform(img, transform)
     return img
 
 
