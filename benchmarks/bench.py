@@ -1,7 +1,8 @@
 """Benchmark img2recommender against face_recognition's standard dlib pipeline.
 
 Prints figures and writes benchmarks/results.json:
-per-stage median and 95th percentile ms per face; end-to-end recommend.py with 1 and 2
+per-stage median and 95th percentile ms per face; reading a 12-megapixel photo in Display P3
+(converted to sRGB) against the same photo without its profile; end-to-end recommend.py with 1 and 2
 workers beside the reference in as many processes (median of 3 runs) and the cold start for
 one photo (median of 5), each run in turn with the reference's; train.py from scratch and
 with a warm feature cache; and the peak memory of each command.
@@ -25,6 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 LFW = ROOT.parent / "shared" / "datasets" / "lfw-photos" / "images"
+#: A real photo whose ICC profile is Display P3 (a phone's colour space), enlarged to a phone's
+#: 12 megapixels for the cost of converting its colours to sRGB.
+WIDE_GAMUT = ROOT.parent / "shared" / "datasets" / "wild-dev" / "images" / "yolov5_bus.jpg"
+PHONE_SIZE = (4032, 3024)
 RUNS = 3  # end-to-end runs per command
 COLD_RUNS = 5
 
@@ -138,6 +143,26 @@ def stage_times(photos, model_path):
     return per_face, n_faces, past_gate
 
 
+def colour_conversion_times(calls=5):
+    """Median ms to read :data:`WIDE_GAMUT` at :data:`PHONE_SIZE` with its Display P3 profile
+    (its colours converted to sRGB) and without it, the two read in turn."""
+    from PIL import Image
+
+    from features.vision.images import load_image
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-p3-"))
+    with Image.open(WIDE_GAMUT) as photo:
+        phone = photo.convert("RGB").resize(PHONE_SIZE)
+        phone.save(folder / "p3.jpg", quality=92, icc_profile=photo.info["icc_profile"])
+        phone.save(folder / "plain.jpg", quality=92)
+    times = {"display_p3": [], "no_profile": []}
+    for _ in range(calls):
+        for name, file in (("display_p3", "p3.jpg"), ("no_profile", "plain.jpg")):
+            t = time.perf_counter(); load_image(folder / file); times[name].append(time.perf_counter() - t)
+    shutil.rmtree(folder, ignore_errors=True)
+    return {name: round(float(np.median(values)) * 1000, 1) for name, values in times.items()}
+
+
 def main():
     from features.model.model_io import MODEL
 
@@ -168,6 +193,10 @@ def main():
     print(f"\nper stage, ms per face ({n_faces} faces, {past_gate} past the hat gate: their hat crop embedded):")
     for name, value in stages.items():
         print(f"  {name:<16} median {value['median_ms']:8.2f}   mean {value['mean_ms']:8.2f}   p95 {value['p95_ms']:8.2f}")
+
+    results["decode_12mp_ms"] = colour = colour_conversion_times()
+    print(f"\nreading a {PHONE_SIZE[0]}x{PHONE_SIZE[1]} JPEG (median ms): in Display P3, converted to sRGB "
+          f"{colour['display_p3']}, without a profile {colour['no_profile']}")
 
     end_to_end = {}
     for workers in (1, 2):
