@@ -368,7 +368,7 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     left = statuses.count(f"error: {stopped}")
     assert 0 < left < 30 and all("error" not in status for status in statuses[:30 - left]), statuses
     said = browser.find_element(By.ID, "progress-text").text
-    assert said == f"30 of 30 photos ({left} not analysed)"
+    assert said == f"{30 - left} of 30 photos ({left} not analysed)"  # not "30 of 30": read as done
     bar = browser.find_element(By.ID, "progress")
     assert (bar.get_property("value"), bar.get_property("max")) == (30 - left, 30)  # not full: photos not analysed
     assert not browser.find_element(By.ID, "stop").is_displayed()
@@ -381,6 +381,10 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     assert content_of(browser, ".summary .error-text")[0] == (
         f"Partial: {left} of 30 photos not analysed (stopped on this page before its answer came): "
         "this summary leaves them out")
+    # its file counts them as the page does, not as failed (the server's summary did)
+    summary = json.loads(browser.execute_script("return summaryFile()"))
+    assert (summary["profile"]["photos"], summary["profile"]["failed"], len(summary["not_analysed"])) == (
+        30 - left, 0, left)
     browser.find_element(By.ID, "retry").click()
     WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "30 of 30 photos"
                                       and page.find_elements(By.CSS_SELECTOR, ".summary"))
@@ -464,7 +468,7 @@ def test_a_retry_says_a_photo_over_a_limit_lowered_since_the_drop_on_its_card(tr
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/profile*"]})
         browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:2])))
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                         == "2 of 2 photos (2 not analysed)")
+                                         == "0 of 2 photos (2 not analysed)")
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
     port = int(url.rsplit(":", 1)[1])
     with serving(trained["model"], tmp_path / "after.log", "--max-photo-mb", "0.008", port=port):
@@ -593,7 +597,7 @@ def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(tr
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/profile*"]})
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[1]))
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                         == "1 of 1 photo (1 not analysed)")
+                                         == "0 of 1 photo (1 not analysed)")
         assert text_of(browser, "#photos .status") == [f"error: not analysed: {unreachable}"]
         # in ink, outlined dashed: not a photo's error in red (nothing is wrong with it), nor grey
         assert browser.find_elements(By.CSS_SELECTOR, "#photos .photo.unanalysed") and not browser.find_elements(
@@ -639,7 +643,7 @@ def test_a_server_whose_workers_cannot_load_its_model_is_said_as_an_answer(train
         browser.get(url + "/")  # the photo that finds the workers cannot start again
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
         WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                          == "1 of 1 photo (1 not analysed)")
+                                          == "0 of 1 photo (1 not analysed)")
         why = httpx.get(url + "/api/health").json()["detail"]
         assert why.startswith(f"{served}: another model than the one checked at the start")
         assert text_of(browser, "#photos .status") == [f"error: not analysed: {why}"]
@@ -1093,7 +1097,7 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry
             WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
             browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, PHOTOS[:3])))
             WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                              == "3 of 3 photos (2 not analysed)")
+                                              == "1 of 3 photos (2 not analysed)")
         statuses = text_of(browser, "#photos .status")
         cut_short = "the server's answer ended before this photo's line (cut short on the way); try again"
         assert "error" not in statuses[0] and statuses[1:] == [f"error: not analysed: {cut_short}"] * 2, statuses
@@ -1111,7 +1115,7 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry
         with serving(trained["model"], tmp_path / "again.log", port=port) as (server, _):
             retry.click()
             WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
-                                              == "3 of 3 photos (1 not analysed)" and page.find_elements(By.CSS_SELECTOR, ".summary"))
+                                              == "2 of 3 photos (1 not analysed)" and page.find_elements(By.CSS_SELECTOR, ".summary"))
             statuses = text_of(browser, "#photos .status")
             assert "error" not in statuses[1] and statuses[2] == f"error: not analysed: {cut_short}", statuses
             assert text_of(browser, ".summary .error-text") == [

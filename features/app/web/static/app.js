@@ -530,6 +530,16 @@ async function summariseDrop(run, signal, perCategory, batches) {
   }
 }
 
+// The summary of the drop as its file: a partial one names the photos it leaves out, as the
+// page says it is partial, and counts them as the page does, apart from the failed (the
+// server's summary counted them failed: "failed": 15 beside 15 photos stopped on the page).
+function summaryFile() {
+  const left = notAnalysed(state.records).map((record) => record.image);
+  const failed = state.records.filter((record) => record.error && !unanalysed(record)).length;
+  return JSON.stringify({ profile: { ...state.summary, failed }, ...(left.length ? { not_analysed: left } : {}) },
+                        null, 2) + "\n";
+}
+
 function progress() {
   $("progress").max = state.total;
   // the bar fills with the photos the server answered: after Stop, or a server stopped
@@ -539,7 +549,10 @@ function progress() {
   // "152 of 152 photos", its 115 unanswered cards to be found by scrolling; then "(115
   // failed)", though nothing was wrong with them
   const said = [[state.failed - state.left, "failed"], [state.left, "not analysed"]].filter(([n]) => n).map((part) => part.join(" "));
-  $("progress-text").textContent = `${state.done} of ${count(state.total, "photo")}${said.length ? ` (${said.join(", ")})` : ""}`;
+  // and the count is of the photos answered, as the bar: "60 of 60 photos (15 not analysed)"
+  // after a Stop read as a drop done
+  $("progress-text").textContent = `${state.done - state.left} of ${count(state.total, "photo")}`
+    + `${said.length ? ` (${said.join(", ")})` : ""}`;
   if (state.done === state.total) {
     $("announce").textContent = `Done: ${$("progress-text").textContent}`;
     // "still being analysed" stood beside "Done" until the next drop
@@ -887,12 +900,7 @@ function wire() {
   // named by the drop's time (UTC), not all "results.csv", "results (1).csv", ...
   const named = (suffix) => `img2recommender-${state.stamp}-${count(state.total, "photo").replace(" ", "-")}${suffix}`;
   $("download-jsonl").addEventListener("click", () => download(named(".jsonl"), state.records.map((r) => JSON.stringify(r)).join("\n") + "\n", "application/x-ndjson"));
-  // a partial summary names the photos it leaves out, as the page says it is partial
-  const summaryText = () => {
-    const left = notAnalysed(state.records).map((record) => record.image);
-    return JSON.stringify({ profile: state.summary, ...(left.length ? { not_analysed: left } : {}) }, null, 2) + "\n";
-  };
-  $("download-summary").addEventListener("click", () => download(named("-summary.json"), summaryText(), "application/json"));
+  $("download-summary").addEventListener("click", () => download(named("-summary.json"), summaryFile(), "application/json"));
   $("per-category").addEventListener("input", () => {  // the cards keep the products they were given
     $("per-category-note").textContent = state.total ? "(for the next new drop)" : "";
   });
