@@ -24,9 +24,9 @@ def judged(quality):
 
 
 def type_word(name):
-    """How a type's (or a family's) name reads to people, in the text, on the page (its
-    ``typeLine`` does the same) and on the annotated picture: ``full beard``, ``hat colour``;
-    the records keep the keys, ``full_beard``."""
+    """How a type's (or a family's) name reads to people, in the text and on the page (its
+    ``typeLine`` does the same): ``full beard``, ``hat colour``; the records keep the keys,
+    ``full_beard``."""
     return name.replace("_", " ")
 
 

@@ -86,9 +86,16 @@ def test_the_type_line_names_the_most_probable_type_whatever_the_key_order():
     sorted_keys = face((0, 0, 10, 10), labels=("hat", "beard"),
                        types={"hat": {"brimmed": 0.2, "cap": 0.8}, "hat_colour": "white",
                               "beard": {"full_beard": 0.1, "goatee": 0.7, "moustache": 0.4}})
-    assert "white cap 0.80 goatee 0.70" in face_lines(1, sorted_keys)
+    assert "white cap 0.80, goatee 0.70" in face_lines(1, sorted_keys)
     full = face((0, 0, 10, 10), labels=("beard",), types={"beard": {"full_beard": 0.9, "goatee": 0.2}})
     assert "full beard 0.90" in face_lines(1, full)  # in words, as the text output and the page
+    # each type says its family, as a reason does ("dark 0.93", "black brimmed 0.64" did not)
+    every = face((0, 0, 10, 10), labels=("eyewear", "hat"),
+                 types={"eyewear": {"clear": 0.07, "dark": 0.93}, "hat": {"brimmed": 0.64, "other": 0.36},
+                        "hat_colour": "black"})
+    assert "dark sunglasses 0.93, black brimmed hat 0.64" in face_lines(1, every)
+    colour_only = face((0, 0, 10, 10), labels=("hat",), types={"hat_colour": "navy"})  # no headwear type model
+    assert "navy" in face_lines(1, colour_only)
 
 
 def test_a_panorama_wider_than_a_jpeg_gets_its_copy(tmp_path):

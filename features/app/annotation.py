@@ -7,8 +7,9 @@ import cv2
 import numpy as np
 
 from features.files import write_atomically
-from features.labels import TYPE_VALUES, judged, likeliest, type_word
+from features.labels import TYPE_VALUES, judged, likeliest
 from features.numbers import fixed
+from features.products.recommendations import TYPE_PHRASES
 
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
 #: A face with no label: the page's grey for it.
@@ -242,12 +243,15 @@ def block_top(x, width, height, preferred, taken, canvas_height):
 
 
 def type_line(types):
-    """The most likely type of each family, short: ``dark 0.93 navy cap 0.81 goatee 0.70``."""
-    parts = [f"{type_word(likeliest(types[f]))} {fixed(types[f][likeliest(types[f])], 2)}"
+    """The most likely type of each family, named as a reason names it (``dark 0.93`` and
+    ``black brimmed 0.64`` did not say which family): ``dark sunglasses 0.93, navy cap 0.81,
+    goatee 0.70``."""
+    colour = f"{types['hat_colour']} " if "hat_colour" in types else ""
+    parts = [f"{colour * (f == 'hat')}{TYPE_PHRASES[likeliest(types[f])]} {fixed(types[f][likeliest(types[f])], 2)}"
              for f in TYPE_VALUES if f in types]
-    if "hat_colour" in types:
-        parts.insert(1 if "eyewear" in types else 0, types["hat_colour"])
-    return " ".join(parts)
+    if colour and "hat" not in types:  # a model without a headwear type: the colour alone
+        parts.insert(1 if "eyewear" in types else 0, colour.strip())
+    return ", ".join(parts)
 
 
 def save_rgb(path, image, *, comment=None):
