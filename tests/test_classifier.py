@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from features.model.classifier import (BROAD, F1_PLATEAU, MarginCalibrator, MultiLabelClassifier, TooFewExamples,
-                                      best_threshold, decided_share, operating_points)
+                                      best_threshold, decided_share, operating_points, precision_at)
 from features.model.evaluation import (calibration_slope_intercept, expected_calibration_error, grouped_folds,
                                  reliability_bins)
 from features.model.model_io import ModelError, card_path, load_model, save_model, staged_model
@@ -148,6 +148,22 @@ def test_with_thresholds_overrides_and_precision(fitted, small_features):
             assert said[label] == (f"{label} at precision 0.05: decided for {decided:.0%} of the faces out of fold, "
                                    f"where {prevalence:.0%} have it (threshold {broad.thresholds_[j]:.4f})")
     assert said  # at 0.05 some label is decided far beyond its wearers
+    # a threshold under the model's own is said: a precision reads as stricter, and decides more
+    target = round(min(precision_at(points, own) for points, own in zip(fitted.operating_points_, before)) - 0.02, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lower = fitted.with_thresholds(precision=target)
+    said = {str(w.message).split()[0]: str(w.message) for w in caught}
+    for j, label in enumerate(fitted.labels):
+        if lower.thresholds_[j] < before[j] and not said.get(label, "").startswith(f"{label} at precision {target}: "
+                                                                                  "decided"):
+            assert said[label] == (
+                f"{label} at precision {target}: threshold {lower.thresholds_[j]:.4f}, under the model's own "
+                f"{before[j]:.4f}, whose out-of-fold precision is already "
+                f"{precision_at(fitted.operating_points_[j], before[j]):.3f}: more {label} decisions, not fewer")
+        else:
+            assert "under the model's own" not in said.get(label, "")
+    assert any("under the model's own" in message for message in said.values())
     with pytest.raises(ValueError, match="unknown label"):
         fitted.with_thresholds(min_probability={"scarf": 0.5})
 

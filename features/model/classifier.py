@@ -136,7 +136,8 @@ class ThresholdDecisions:
             For the other labels, the lowest threshold whose out-of-fold precision reaches
             this (the best recall at it); a label that never reaches it decides nothing
             (threshold infinity) and is named in a warning, as is one decided for over
-            :data:`BROAD` times the faces that have it.
+            :data:`BROAD` times the faces that have it, and one whose threshold falls under
+            the model's own (it decides more faces, where a precision reads as stricter).
 
         Returns
         -------
@@ -162,6 +163,11 @@ class ThresholdDecisions:
                     warnings.warn(f"{label} at precision {precision}: decided for {decided:.0%} of the faces out "
                                   f"of fold, where {points['precision'][0]:.0%} have it (threshold "
                                   f"{chosen[j]:.4f})", UserWarning, stacklevel=2)
+                elif chosen[j] < self.thresholds_[j]:  # read as "stricter", it decides more faces
+                    warnings.warn(f"{label} at precision {precision}: threshold {chosen[j]:.4f}, under the model's "
+                                  f"own {self.thresholds_[j]:.4f}, whose out-of-fold precision is already "
+                                  f"{precision_at(points, self.thresholds_[j]):.3f}: more {label} decisions, "
+                                  "not fewer", UserWarning, stacklevel=2)
         twin = copy.copy(self)
         twin.thresholds_ = chosen
         return twin
@@ -387,6 +393,13 @@ def best_threshold(points, *, min_precision=None, strict=False):
             return float("inf")
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
     return float(np.median(thresholds[f1 >= f1.max() - F1_PLATEAU]))
+
+
+def precision_at(points, threshold):
+    """The out-of-fold precision of deciding at ``threshold``: that of the lowest of ``points``
+    at or over it."""
+    at = min(np.searchsorted(points["threshold"], threshold), len(points["threshold"]) - 1)
+    return float(points["precision"][at])
 
 
 def decided_share(points, threshold):
