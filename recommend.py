@@ -78,10 +78,10 @@ def parse_args(argv=None):
     parser.add_argument("--n-jobs", type=int, default=CPUS,
                         help="worker processes, at most 4 per CPU (photos travel to them in chunks); with "
                              "--scheduler, the cluster's workers that the chunks are sized for")
-    parser.add_argument("--output", type=given_path, metavar="FILE.parquet",
-                        help="also write the results to Parquet, one row per face (or per photo "
-                             "without a face); the file is replaced when the run ends, and a run that "
-                             "cannot finish it leaves it as it was")
+    parser.add_argument("--output", type=given_path, metavar="FILE",
+                        help="also write the results to FILE.parquet (for programs) or FILE.csv (for "
+                             "spreadsheets), one row per face (or per photo without a face); the file is "
+                             "replaced when the run ends, and a run that cannot finish it leaves it as it was")
     parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address,
                         help="run the photos on the Dask cluster at ADDRESS (tcp://host:8786); its "
                              "scheduler and workers need this project installed (make install) "
@@ -111,8 +111,10 @@ def parse_args(argv=None):
             check_precision(args.min_probability, args.precision)
     except ValueError as exc:
         parser.error(f"--precision {exc.args[0].replace('min_probability', '--min-probability')}")
-    if args.output is not None and args.output.suffix.lower() != ".parquet":
-        parser.error(f"--output {args.output}: the file is Parquet; name it FILE.parquet")
+    from features.app.outputs import SINKS
+
+    if args.output is not None and args.output.suffix.lower() not in SINKS:
+        parser.error(f"--output {args.output}: name it FILE.parquet (for programs) or FILE.csv (for spreadsheets)")
     return args
 
 
@@ -443,7 +445,7 @@ def main(argv=None):
     # cannot write as \u2192: the reasons' arrow ended the run before its first answer
     sys.stdout.reconfigure(errors="backslashreplace")
     from features.app.analysis import app_card, check_detection
-    from features.app.parquet import OutputError, ParquetSink
+    from features.app.outputs import OutputError, output_sink
     from features.app.records import path_text
     from features.model.model_io import ModelError
     from features.products.recommendations import CatalogError, load_catalog
@@ -490,7 +492,7 @@ def main(argv=None):
     targets = annotation_targets(photos, args.annotate)
     try:
         check_annotate_folder(args.annotate, photos, targets)
-        sink = ParquetSink(args.output) if args.output else None
+        sink = output_sink(args.output) if args.output else None
     except (OSError, OutputError) as exc:
         tell(f"recommend.py: error: {exc}")
         return 1
@@ -590,7 +592,7 @@ def answer_photos(photos, targets, args, settings, sink, signals, *, failed=0, c
     """
     from features.app.analysis import exception_text
     from features.app.cluster import ClusterError
-    from features.app.parquet import OutputError
+    from features.app.outputs import OutputError
     from features.app.records import path_text, public
     from features.app.text import format_text
     from features.model.model_io import ModelError

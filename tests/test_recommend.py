@@ -553,7 +553,7 @@ def test_usage_and_model_errors(trained, tmp_path):
 def test_a_long_feed_is_written_in_row_groups_and_read_back_whole(trained, tmp_path):
     """More rows than :data:`BATCH_ROWS` go out in groups as they come, none lost or
     reordered, and the file appears only when it is finished."""
-    from features.app.parquet import BATCH_ROWS, ParquetSink
+    from features.app.outputs import BATCH_ROWS, ParquetSink
     from features.app.records import flat_rows
 
     record = json.loads(run(trained, TWO_PEOPLE, "--json").stdout)
@@ -591,28 +591,58 @@ def test_outputs_that_cannot_be_written_are_one_line_errors(trained, tmp_path):
         result = run(trained, TWO_PEOPLE, *option)
         assert result.returncode == 1 and result.stdout == "", option
         assert result.stderr.count("\n") == 1 and message in result.stderr and str(option[1]) in result.stderr
-    result = run(trained, TWO_PEOPLE, "--output", tmp_path / "x.csv")
-    assert result.returncode == 2 and "name it FILE.parquet" in result.stderr
+    result = run(trained, TWO_PEOPLE, "--output", tmp_path / "x.xlsx")
+    assert result.returncode == 2 and "name it FILE.parquet (for programs) or FILE.csv (for spreadsheets)" in result.stderr
 
 
-def test_a_full_disk_keeps_the_previous_file_and_the_printed_answers(trained, lfw_paths, small_disk):
-    """The Parquet file cannot be finished: one line naming it and why, exit code 1, every
+def test_a_csv_output_is_the_page_s_download_row_for_row(trained, tmp_path):
+    """--output FILE.csv, for a spreadsheet: the rows of the Parquet file, written as the web
+    page's CSV download is (behind a byte-order mark, a name a spreadsheet would run as a
+    formula quoted)."""
+    import pandas as pd
+
+    from features.app.records import csv_text
+
+    shutil.copy(TWO_PEOPLE, tmp_path / "=HYPERLINK(1).jpg")
+    photos = [str(TWO_PEOPLE), "=HYPERLINK(1).jpg", "gone.jpg"]  # named from the working folder
+
+    def run_here(*args):
+        return subprocess.run([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), *args],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=600)
+
+    result = run_here(*photos, "--json", "--output", "rows.csv")
+    assert result.returncode == 1 and "gone.jpg: no such file" in result.stderr  # the rest answered
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (tmp_path / "rows.csv").read_bytes() == b"\xef\xbb\xbf" + csv_text(records).encode()
+    run_here(*photos, "--output", "rows.parquet")
+    table = pd.read_csv(tmp_path / "rows.csv", encoding="utf-8-sig", keep_default_na=False)
+    parquet = pd.read_parquet(tmp_path / "rows.parquet")
+    assert list(table.columns) == list(parquet.columns) and len(table) == len(parquet) == 5
+    assert table["image"].tolist() == [str(TWO_PEOPLE)] * 2 + ["'=HYPERLINK(1).jpg"] * 2 + ["gone.jpg"]
+    assert table["hat"][:4].astype(float).tolist() == parquet["hat"][:4].tolist()
+
+
+@pytest.mark.parametrize("kind, photos", [("parquet", 6), ("csv", 24)])  # 24 photos: the CSV's rows pass a page
+def test_a_full_disk_keeps_the_previous_file_and_the_printed_answers(trained, lfw_paths, small_disk, kind, photos):
+    """The output file cannot be finished: one line naming it and why, exit code 1, every
     answer printed, and the file as it was before the run (the rows went to a temporary
     file beside it, removed)."""
     import pyarrow as pa
 
     folder, preexec = small_disk
-    output = folder / "rows.parquet"
-    pq.write_table(pa.table({"previous": [1]}), output)
+    output = folder / f"rows.{kind}"
+    pq.write_table(pa.table({"previous": [1]}), output) if kind == "parquet" else output.write_text("previous\n1\n")
     before = output.read_bytes()
-    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), *lfw_paths[:6],
+    command = [sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]), *lfw_paths[:photos],
                "--json", "--output", str(output)]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, preexec_fn=preexec)
-    assert result.returncode == 1 and len(result.stdout.splitlines()) == 6, result.stderr
     reason = "File too large" if preexec else "No space left on device"
-    assert result.stderr == f"recommend.py: error: --output {output}: cannot write the file ({reason})\n"
+    assert result.returncode == 1 and f"recommend.py: error: --output {output}: cannot write the file ({reason})" in (
+        result.stderr), result.stderr
+    if kind == "parquet":  # written at the end: every answer printed
+        assert len(result.stdout.splitlines()) == photos and result.stderr.count("\n") == 1
     assert output.read_bytes() == before
-    assert {p.name for p in folder.iterdir()} == {"rows.parquet", *["filler"] * (preexec is None)}
+    assert {p.name for p in folder.iterdir()} == {output.name, *["filler"] * (preexec is None)}
 
 
 def start_on_lfw(trained, output, *flags):

@@ -96,13 +96,18 @@ def csv_text(records):
     writer = csv.DictWriter(out, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerows({key: spreadsheet_text(value) for key, value in row.items()} for row in flat_rows(record))
+        writer.writerows(map(spreadsheet_row, flat_rows(record)))
     return out.getvalue()
 
 
 #: How a cell a spreadsheet reads as a formula starts (OWASP's "CSV injection"): an uploaded
 #: photo named ``=HYPERLINK(...).png`` would run in whoever opens the download.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_row(row):
+    """A row of :func:`flat_rows` with each text a spreadsheet would run as a formula quoted."""
+    return {key: spreadsheet_text(value) for key, value in row.items()}
 
 
 def spreadsheet_text(value):
