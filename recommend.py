@@ -220,36 +220,35 @@ def collect_photos(paths, *, recursive=False):
         The folders without a photo (said on stderr: a wrong folder is otherwise silent).
     unreadable : list of (Path, str)
         The folders that cannot be listed, and why (each an error on stderr; the rest runs).
-    left_out : list of (Path, list of Path, int)
-        Per folder given, the files in it that are not photos and the sub-folders not read
-        (without ``recursive``), where there are any: said on stderr, as the page says the
-        files of a drop it does not send.
+    left_out : list of (Path, list of Path)
+        Per folder given, the files in it that are not photos, where there are any: said on
+        stderr, as the page says the files of a drop it does not send.
     """
     photos, empty, unreadable, left_out = [], [], [], []
     for path in map(Path, paths):
         if not os.path.isdir(path):  # False, not an error, for a path we may not look at
             photos.append(path)
             continue
-        inside, cannot, others, below = folder_photos(path, recursive=recursive)
+        inside, cannot, others = folder_photos(path, recursive=recursive)
         photos += inside
         unreadable += cannot
         empty += [] if inside or cannot else [path]
-        left_out += [(path, others, below)] if (others or below) and inside else []
+        left_out += [(path, others)] if others and inside else []
     return photos, empty, unreadable, left_out
 
 
 def folder_photos(folder, *, recursive=False):
     """The photos in ``folder`` (and its sub-folders, not through links to folders, which could
-    loop), in :func:`name_order`, the folders that cannot be listed with why, the other files
-    (not hidden ones, such as a Mac's ``.DS_Store``) and the sub-folders not read.  Every name
+    loop), in :func:`name_order`, the folders that cannot be listed with why, and the other
+    files (not hidden ones, such as a Mac's ``.DS_Store``).  Every name
     with a photo's suffix that is not a folder counts (but a Mac's AppleDouble file, which is
     none), so that a dangling link or a pipe named ``.jpg`` is an error naming it, as when it
     is given, not left out without a word (as were sub-folders we may not list: pathlib's
     ``rglob`` skips them)."""
     from features.vision.images import PHOTO_SUFFIXES, apple_double
 
-    unreadable, found, others, below = [], [], [], 0
-    for where, folders, names in os.walk(folder, onerror=lambda exc: unreadable.append(
+    unreadable, found, others = [], [], []
+    for where, _, names in os.walk(folder, onerror=lambda exc: unreadable.append(
             (Path(exc.filename), exc.strerror or str(exc)))):
         for name in names:
             if Path(name).suffix.lower() in PHOTO_SUFFIXES and not apple_double(Path(where) / name):
@@ -257,9 +256,8 @@ def folder_photos(folder, *, recursive=False):
             elif not name.startswith("."):
                 others.append(Path(where) / name)
         if not recursive:
-            below = len(folders)
             break
-    return sorted(found, key=name_order), unreadable, sorted(others, key=name_order), below
+    return sorted(found, key=name_order), unreadable, sorted(others, key=name_order)
 
 
 def name_order(path):
@@ -485,12 +483,10 @@ def main(argv=None):
     photos, empty, unreadable, left_out = collect_photos([*args.paths, *listed], recursive=args.recursive)
     for folder, reason in unreadable:
         tell(f"recommend.py: error: {path_text(folder)}: cannot read the folder ({reason})")
-    for folder, others, below in left_out:  # as the page names the files of a drop it does not send
+    for folder, others in left_out:  # as the page names the files of a drop it does not send
         named = ", ".join(path_text(other.relative_to(folder)) for other in others[:3]) + ", ..." * (len(others) > 3)
-        parts = [f"{counted(len(others), 'file')} that {'is not a photo' if len(others) == 1 else 'are not photos'}"
-                 f" ({named})"] * bool(others) + [
-            f"{counted(below, 'sub-folder')} (--recursive reads {'it' if below == 1 else 'them'})"] * bool(below)
-        tell(f"recommend.py: warning: {path_text(folder)}: left out {' and '.join(parts)}")
+        tell(f"recommend.py: warning: {path_text(folder)}: left out {counted(len(others), 'file')} that "
+             f"{'is not a photo' if len(others) == 1 else 'are not photos'} ({named})")
     for folder in empty:
         below = not args.recursive and any(p.is_dir() for p in folder.iterdir())
         tell(f"recommend.py: warning: {path_text(folder)}: no photos in this folder"

@@ -162,8 +162,8 @@ def test_an_empty_folder_is_said_not_skipped_silently(trained, tmp_path):
 
 def test_the_files_of_a_folder_that_are_not_photos_are_named(trained, tmp_path):
     """As the page names the files of a drop it does not send: a brief and a note beside the
-    photos, and a sub-folder without --recursive, were left out without a word (hidden files,
-    such as a Mac's .DS_Store, are no one's)."""
+    photos were left out without a word (hidden files, such as a Mac's .DS_Store, are no
+    one's; a sub-folder is not named: an --annotate folder is one)."""
     feed = tmp_path / "feed"
     (feed / "edits").mkdir(parents=True)
     shutil.copy(TWO_PEOPLE, feed / "post.jpg")
@@ -173,10 +173,12 @@ def test_the_files_of_a_folder_that_are_not_photos_are_named(trained, tmp_path):
     result = run(trained, feed, "--json")
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 1
     assert result.stderr == (f"recommend.py: warning: {feed}: left out 4 files that are not photos (brief.pdf, "
-                             "notes.txt, reel.mp4, ...) and 1 sub-folder (--recursive reads it)\n")
+                             "notes.txt, reel.mp4, ...)\n")
+    (feed / "edits" / "notes.txt").write_text("not a photo")
     below = run(trained, feed, "--json", "--recursive")
     assert len(below.stdout.splitlines()) == 2 and below.stderr == (
-        f"recommend.py: warning: {feed}: left out 4 files that are not photos (brief.pdf, notes.txt, reel.mp4, ...)\n")
+        f"recommend.py: warning: {feed}: left out 5 files that are not photos (brief.pdf, edits/notes.txt, "
+        "notes.txt, ...)\n")
 
 
 def test_annotate_writes_images_that_open(trained, feed, tmp_path):
