@@ -428,6 +428,34 @@ def test_stop_leaves_the_previews_not_asked_yet_for_their_button_or_a_retry(limi
     assert all(frame.is_displayed() for frame in browser.find_elements(By.CSS_SELECTOR, ".frame"))
 
 
+def test_a_card_s_annotated_picture_is_the_api_s_saved_by_the_photo_s_name(server, browser, tmp_path):
+    """A card's "Annotated picture" saves recommend.py --annotate's picture of its photo (the
+    API's, with the drop's products per category) as NAME-annotated.jpg: a crowd on a card is
+    250 px wide, its numbers shown only when pointed at."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    saved = tmp_path / "downloads"
+    saved.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(saved)})
+    browser.get(server + "/")
+    WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
+    browser.find_element(By.ID, "per-category").clear()
+    browser.find_element(By.ID, "per-category").send_keys("1")
+    browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[3]))
+    WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
+    browser.find_element(By.CSS_SELECTOR, ".photo button.annotated").click()
+    name = f"{PHOTOS[3].stem}-annotated.jpg"
+    WebDriverWait(browser, 120).until(lambda _: (saved / name).exists() and not list(saved.glob("*.crdownload")))
+    with PHOTOS[3].open("rb") as photo:
+        api = httpx.post(server + "/api/annotate", params={"per_category": 1}, files={"photo": (PHOTOS[3].name, photo)},
+                         timeout=120)
+    assert api.status_code == 200 and (saved / name).read_bytes() == api.content
+    # the picture says which photo it is of, as uploaded (not the server's private copy of it)
+    assert b"img2recommender annotated copy of " + PHOTOS[3].name.encode() + b"\xff" in api.content
+    assert browser.find_element(By.CSS_SELECTOR, ".photo .annotated-note").text == ""
+
+
 def test_the_csv_downloaded_is_the_api_s_behind_a_byte_order_mark_for_spreadsheets(server, browser, tmp_path):
     """The CSV button's file, as the browser saves it: the API's CSV for the same records
     behind UTF-8's byte-order mark, without which Excel read "Café Zoë.jpg" in the system's

@@ -362,6 +362,12 @@ function showRecord(card, record) {
   }
   const faces = record.faces.length;
   card.querySelector(".status").textContent = `${record.width}×${record.height}: ${faces || "no"} face${faces === 1 ? "" : "s"}`;
+  const note = element("span", "muted annotated-note");
+  const picture = button("Annotated picture", () => annotatedPicture(card, note));
+  picture.classList.add("annotated");
+  const actions = element("p", "actions");
+  actions.append(picture, " ", note);
+  card.querySelector(".status").after(actions);
   const boxes = card.querySelector(".boxes");
   const list = card.querySelector(".faces");
   const thresholds = state.health.model.thresholds;
@@ -395,6 +401,27 @@ function showRecord(card, record) {
   const frame = card.querySelector(".frame");
   markSmall(frame);
   resized.observe(frame);
+}
+
+// A photo's annotated copy, as recommend.py --annotate draws it (/api/annotate), saved as
+// NAME-annotated.jpg: the picture a campaign shares, and a crowd's faces seen at full size with
+// its legend (on the card a group photo is 250 px wide). Asked of the model the drop was
+// analysed with, and with its products per category.
+async function annotatedPicture(card, note) {
+  const file = state.files[Number(card.dataset.index)];
+  note.textContent = "drawing…";
+  try {
+    await loadHealth();  // a server restarted since with another model would draw another answer
+    if (otherModel()) throw new Error(otherModel());
+    const form = new FormData();
+    form.append("photo", file, file.name);
+    const answer = await reach(`/api/annotate?per_category=${state.perCategory}`, { method: "POST", body: form });
+    if (!answer.ok) throw await refused(answer);
+    download(`${file.name.replace(/\.[^.]*$/, "")}-annotated.jpg`, await answer.blob(), "image/jpeg");
+    note.textContent = "";
+  } catch (error) {
+    note.textContent = `No annotated picture: ${error.message}`;
+  }
 }
 
 // One tab stop per photo's list of faces, on a face shown, not one per face (two crowds made
