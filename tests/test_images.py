@@ -211,6 +211,21 @@ def test_a_mac_s_appledouble_file_is_no_photo(tmp_path, celeba_paths):
     assert load_image(tmp_path / "._b.jpg").shape[2] == 3
 
 
+def with_gamma(profile, gamma):
+    """An RGB ICC ``profile`` (bytes) with each channel's tone curve a plain ``gamma``: its
+    TRC tags pointed at one ``curv`` tag added at its end."""
+    import struct
+
+    table = bytearray(profile)
+    for entry in range(132, 132 + 12 * struct.unpack(">I", profile[128:132])[0], 12):
+        if table[entry:entry + 4] in (b"rTRC", b"gTRC", b"bTRC"):
+            table[entry + 4:entry + 12] = struct.pack(">II", len(profile), 14)
+    table += b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    table[0:4] = struct.pack(">I", len(table))
+    table[84:100] = bytes(16)  # no profile ID (an MD5 of the old bytes)
+    return bytes(table)
+
+
 def test_a_photo_in_a_wider_colour_space_is_read_in_srgb(tmp_path):
     """wild-dev's photos in Display P3 (a phone's) and Adobe RGB (a camera's) are read as a
     screen shows them, converted to sRGB by their profile, in RGB and RGBA (a PNG's); one in
@@ -231,7 +246,18 @@ def test_a_photo_in_a_wider_colour_space_is_read_in_srgb(tmp_path):
     with Image.open(WILD_DEV / "alphapose_2.jpg") as photo:  # a camera's sRGB profile
         assert "icc_profile" in photo.info and np.array_equal(load_image(WILD_DEV / "alphapose_2.jpg"),
                                                                  np.asarray(photo.convert("RGB")))
+    p3 = Image.open(WILD_DEV / "yolov5_bus.jpg").info["icc_profile"]
     plain = Image.open(WILD_DEV / "yolov5_bus.jpg").convert("RGB")
+    palette = plain.convert("P")  # a GIF's or a small PNG's palette: its colours convert too
+    palette.save(tmp_path / "palette.png", icc_profile=p3)
+    assert np.abs(load_image(tmp_path / "palette.png").astype(int) - np.asarray(ImageCms.profileToProfile(
+        palette.convert("RGB"), ImageCms.ImageCmsProfile(io.BytesIO(p3)), srgb))).max() <= 1
+    # sRGB's primaries with another tone curve (gamma 1.8, an old Mac's) are no sRGB: converted
+    gamma = with_gamma(ImageCms.ImageCmsProfile(srgb).tobytes(), 1.8)
+    plain.save(tmp_path / "gamma.png", icc_profile=gamma)
+    assert np.abs(load_image(tmp_path / "gamma.png").astype(int) - np.asarray(ImageCms.profileToProfile(
+        plain, ImageCms.ImageCmsProfile(io.BytesIO(gamma)), srgb))).max() <= 1
+    assert np.abs(load_image(tmp_path / "gamma.png").astype(int) - np.asarray(plain)).mean() > 5
     plain.save(tmp_path / "broken.png", icc_profile=b"\0\0\2\0lcms\2\x10\0\0mntrRGB XYZ " + b"\0" * 100)
     plain.convert("L").save(tmp_path / "grey.png", icc_profile=Image.open(WILD_DEV / "yolov5_bus.jpg").info["icc_profile"])
     assert np.array_equal(load_image(tmp_path / "broken.png"), np.asarray(plain))

@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 
 from features.vision.faces import DEFAULT_DETECTION, DetectionSettings, detect_faces
-from features.vision.images import ImageError
+from features.vision.images import DECODE_VERSION, ImageError
 from features.vision.networks import networks_key
 from features.vision.transformer import BLOCKS, FaceFeatures, block_names
 from conftest import ROOT
@@ -91,7 +91,8 @@ def test_detection_settings_are_part_of_the_cache_key(tmp_path, photos):
     default.transform(photos[:1])
     hog.transform(photos[:1])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"colour-v1-{DEFAULT_DETECTION.key}-nets{networks_key()}", f"colour-v1-det-0.50-nets{networks_key()}"])
+        [f"colour-v1-{DEFAULT_DETECTION.key}-nets{networks_key()}-decode{DECODE_VERSION}",
+         f"colour-v1-det-0.50-nets{networks_key()}-decode{DECODE_VERSION}"])
 
 
 def test_the_network_files_are_part_of_the_cache_key(tmp_path):

@@ -28,6 +28,9 @@ UNREAD_FORMATS = frozenset({"EPS"})
 #: Every suffix read as a photo when a folder is scanned (Pillow decodes each of them).
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".avif", ".heic", ".heif", ".gif",
                             ".bmp", ".tif", ".tiff"})
+#: Files a system leaves in a folder, which no one put in a feed (Windows' thumbnails and folder
+#: settings, a Mac's folder icon): not named among a folder's files that are not photos.
+SYSTEM_FILES = frozenset({"Thumbs.db", "desktop.ini", "Icon\r"})
 
 
 class ImageError(ValueError):
@@ -74,6 +77,8 @@ def load_image(path):
                     img.seek(0)
                 img.load()
                 upright = ImageOps.exif_transpose(img)  # a copy, always
+                if upright.mode in ("P", "PA"):  # as pil_to_rgb reads it, so that its colours convert too
+                    upright = upright.convert("RGBA")
                 srgb_in_place(upright, img.info.get("icc_profile"))
                 return pil_to_rgb(upright)
     except ImageError:
@@ -191,21 +196,26 @@ def read_formats():
     return sorted((name for name in Image.OPEN if name not in UNREAD_FORMATS), key=lambda name: name == "HEIF")
 
 
-#: How far (in the profile's XYZ, white at about 1) a profile's primaries may lie from sRGB's and
-#: still be sRGB: the sRGB profiles of wild-dev's photos (cameras', Facebook's 524-byte "c2")
-#: lie 0.0002 from Pillow's own, Display P3 0.093 and Adobe RGB 0.18.
-SRGB_PRIMARIES_WITHIN = 0.005
+#: Bump when :func:`load_image` gives other pixels for some file than it did (the feature
+#: cache's key holds it): 2, the colours of a wider colour space converted to sRGB.
+DECODE_VERSION = 2
+#: Colours a profile is tried on (6 levels per channel, greys and primaries among them): one
+#: that moves none of them by more than :data:`SRGB_WITHIN` is sRGB's, as the sRGB profiles
+#: of wild-dev's photos (cameras', Facebook's 524-byte "c2") are, where Display P3 moves one
+#: by 102 levels.
+PROBE = np.array(np.meshgrid(*[np.linspace(0, 255, 6).round()] * 3, indexing="ij"), dtype=np.uint8).reshape(3, 1, -1).T
+SRGB_WITHIN = 1
 
 
 def srgb_in_place(img, profile):
     """Convert the colours of the RGB or RGBA Pillow ``img`` to sRGB in place (``img`` is
-    :func:`load_image`'s own upright copy: a new image cost a 12-megapixel photo 50 ms more),
-    given the photo's ICC ``profile`` (bytes, or None).  A photo in a wider colour space (an
-    iPhone's Display P3, a camera's Adobe RGB) read as sRGB looks duller than it is, on
-    screen and to the model, whose training photos carry no profile: in wild-dev, the largest
-    faces of its 10 such photos moved by up to 0.13 in a label's probability.  A photo without
-    a profile, with one of sRGB's primaries, a broken one, one of another colour space (grey,
-    CMYK), or of another mode, is left as it is."""
+    :func:`load_image`'s own upright copy: a new image cost a 12-megapixel photo 30-50 ms
+    more), given the photo's ICC ``profile`` (bytes, or None).  A photo in a wider colour
+    space (an iPhone's Display P3, a camera's Adobe RGB) read as sRGB looks duller than it is,
+    on screen and to the model, whose training photos carry no profile: in wild-dev, the
+    largest faces of its 10 such photos moved by up to 0.13 in a label's probability.  A
+    photo without a profile, with an sRGB one, a broken one, or one of another colour space
+    (grey, CMYK: its pixels are converted as Pillow converts them) is left as it is."""
     if profile and profile[16:20] == b"RGB " and img.mode in ("RGB", "RGBA"):
         if (transform := srgb_transform(profile, img.mode)) is not None:
             ImageCms.applyTransform(img, transform, inPlace=True)
@@ -214,18 +224,16 @@ def srgb_in_place(img, profile):
 @functools.lru_cache(maxsize=16)  # a feed's photos share a few profiles; building one takes 2 ms
 def srgb_transform(profile, mode):
     """The transform of ``mode`` pixels from the RGB ICC ``profile`` to sRGB (alpha kept), or
-    None where none is needed (its primaries are sRGB's) or the profile cannot be read."""
-    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    None where none is needed (it moves no colour of :data:`PROBE` by more than
+    :data:`SRGB_WITHIN`: primaries and tone curve both sRGB's) or the profile cannot be read."""
     try:
-        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-        primaries = [source.profile.red_colorant, source.profile.green_colorant, source.profile.blue_colorant]
-        standard = [srgb.profile.red_colorant, srgb.profile.green_colorant, srgb.profile.blue_colorant]
-        if None not in primaries and np.abs(np.array([xyz for xyz, _ in primaries])
-                                            - np.array([xyz for xyz, _ in standard])).max() <= SRGB_PRIMARIES_WITHIN:
-            return None
-        return ImageCms.buildTransform(source, srgb, mode, mode)
+        transform = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                                            ImageCms.createProfile("sRGB"), mode, mode)
+        probe = Image.fromarray(PROBE).convert(mode)
+        moved = np.abs(np.asarray(ImageCms.applyTransform(probe, transform), dtype=int)[..., :3] - PROBE).max()
     except (ImageCms.PyCMSError, OSError, TypeError, ValueError):  # a broken profile: the pixels as they are
         return None
+    return transform if moved > SRGB_WITHIN else None
 
 
 def pil_to_rgb(img):

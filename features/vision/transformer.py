@@ -11,7 +11,7 @@ from features.vision.descriptors import HOG_CELLS, HSV_BINS, colour_histogram, h
 from features.vision.embeddings import CNN_SIZE, FACE_DESCRIPTOR_SIZE, cnn_embeddings, face_descriptor
 from features.vision.faces import DEFAULT_DETECTION, detect_faces
 from features.files import content_digest, write_atomically
-from features.vision.images import ImageError, as_rgb
+from features.vision.images import DECODE_VERSION, ImageError, as_rgb
 from features.vision.networks import networks_key
 from features.vision.regions import REGION_SIZES, REGIONS, extract_regions
 
@@ -210,9 +210,10 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
 
 
 def cache_tag(detection):
-    """What a cached row's folder name says besides its block: the detection settings and the
-    network files (:func:`~features.vision.networks.networks_key`)."""
-    return f"{detection.key}-nets{networks_key()}"
+    """What a cached row's folder name says besides its block: the detection settings, the
+    network files (:func:`~features.vision.networks.networks_key`) and the photo decoder's
+    version (a photo in Display P3 read anew in sRGB gives other rows)."""
+    return f"{detection.key}-nets{networks_key()}-decode{DECODE_VERSION}"
 
 
 def chunked(items, n_jobs):
