@@ -155,7 +155,8 @@ def analysis_settings(args, card, catalog):
 
 def announce_thresholds(settings, chosen=None):
     """Say on stderr which thresholds ``--min-probability`` / ``--precision`` chose, and which
-    label cannot reach the precision asked or is decided by it far beyond its wearers:
+    label cannot reach the precision asked, is decided by it far beyond its wearers, or gets a
+    threshold under the model's own (:func:`~features.app.analysis.deciding`):
     ``chosen``, a worker's answer (:func:`run_forked`), else worked out here, which loads the
     model in this process."""
     from features.app.analysis import decision_thresholds
@@ -221,8 +222,9 @@ def collect_photos(paths, *, recursive=False):
     unreadable : list of (Path, str)
         The folders that cannot be listed, and why (each an error on stderr; the rest runs).
     left_out : list of (Path, list of Path)
-        Per folder given, the files in it that are not photos, where there are any: said on
-        stderr, as the page says the files of a drop it does not send.
+        Per folder given that holds photos, the files in it that are not photos, where there
+        are any: said on stderr, as the page says the files of a drop it does not send (a
+        folder without photos is said as such).
     """
     photos, empty, unreadable, left_out = [], [], [], []
     for path in map(Path, paths):
@@ -240,12 +242,13 @@ def collect_photos(paths, *, recursive=False):
 def folder_photos(folder, *, recursive=False):
     """The photos in ``folder`` (and its sub-folders, not through links to folders, which could
     loop), in :func:`name_order`, the folders that cannot be listed with why, and the other
-    files (not hidden ones, such as a Mac's ``.DS_Store``).  Every name
+    files, but those no one put there (hidden ones, such as a Mac's ``.DS_Store`` or anything
+    in a ``.thumbnails`` folder, and :data:`~features.vision.images.SYSTEM_FILES`).  Every name
     with a photo's suffix that is not a folder counts (but a Mac's AppleDouble file, which is
     none), so that a dangling link or a pipe named ``.jpg`` is an error naming it, as when it
     is given, not left out without a word (as were sub-folders we may not list: pathlib's
     ``rglob`` skips them)."""
-    from features.vision.images import PHOTO_SUFFIXES, apple_double
+    from features.vision.images import PHOTO_SUFFIXES, SYSTEM_FILES, apple_double
 
     unreadable, found, others = [], [], []
     for where, _, names in os.walk(folder, onerror=lambda exc: unreadable.append(
@@ -253,7 +256,8 @@ def folder_photos(folder, *, recursive=False):
         for name in names:
             if Path(name).suffix.lower() in PHOTO_SUFFIXES and not apple_double(Path(where) / name):
                 found.append(Path(where) / name)
-            elif not name.startswith("."):
+            elif name not in SYSTEM_FILES and not any(part.startswith(".")
+                                                      for part in (Path(where) / name).relative_to(folder).parts):
                 others.append(Path(where) / name)
         if not recursive:
             break

@@ -909,7 +909,7 @@ def test_a_crowd_s_small_faces_show_their_numbers_when_pointed_at_and_one_not_ju
     stopping = "not analysed: the server is stopping; send it again once it is back"
     partial = browser.execute_script(
         "state.records.push({...state.records[0], faces: [], error: arguments[0]}); "
-        "showSummary(state.summary, {first: 0, last: 2, refused: 0}); "
+        "showSummary(state.summary, {first: 0, last: 2}); "
         "return document.querySelector('#summaries .summary:last-child .error-text').textContent", stopping)
     assert partial == ("Partial: 1 of 2 photos not analysed (the server is stopping; send it again once it is "
                        "back): this summary leaves them out")

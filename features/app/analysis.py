@@ -156,9 +156,9 @@ def worker_state(settings):
 
 def deciding(model, settings):
     """``model`` deciding by ``settings``' thresholds, and what to know of a label's, one line
-    each (it never reaches ``settings.precision`` out of fold, or decides far more faces than
-    have it): the run or request says it, once, where the photos' workers would say it once per
-    worker."""
+    each (it never reaches ``settings.precision`` out of fold, decides far more faces than
+    have it, or falls under the model's own threshold): the run or request says it, once,
+    where the photos' workers would say it once per worker."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", category=UserWarning)
         chosen = model.with_decisions(min_probability=dict(settings.min_probability), precision=settings.precision)

@@ -274,11 +274,12 @@ def save_rgb(path, image, *, comment=None):
 COPY_MARK = b"img2recommender annotated copy"
 
 
-def copy_comment(source):
+def copy_comment(source, *, name=None):
     """The comment of the annotated copy of the photo at ``source``: :data:`COPY_MARK` and the
     photo's absolute path, so that a copy says which photo it is of (``post.jpg`` and
-    ``post-2.jpg`` of two folders' ``post.jpg`` did not; Linux names are bytes, kept so)."""
-    return COPY_MARK + b" of " + os.fsencode(os.path.abspath(source))
+    ``post-2.jpg`` of two folders' ``post.jpg`` did not; Linux names are bytes, kept so), or
+    ``name`` (bytes), where ``source`` is a private copy of the photo (a web upload)."""
+    return COPY_MARK + b" of " + (os.fsencode(os.path.abspath(source)) if name is None else name)
 
 
 #: A JPEG's first bytes (its start of image).

@@ -1,11 +1,10 @@
 """recommend.py's ``--output``: one row per face (or per photo without a face), the columns of
 :data:`~features.app.records.ROW_COLUMNS`, to a Parquet file in batches (for programs) or to a
 CSV file (for spreadsheets: the web page's CSV download, row for row)."""
-import csv
 import errno
 import os
 
-from features.app.records import ROW_COLUMNS, flat_rows, spreadsheet_row
+from features.app.records import ROW_COLUMNS, csv_writer, flat_rows, spreadsheet_row
 from features.files import StagedFile
 
 #: Rows held before they are written as one row group: a feed of thousands of faces stays a
@@ -107,8 +106,7 @@ class CsvSink(RowSink):
 
     def open(self):
         self.file = open(self.staged.name, "w", encoding="utf-8-sig", newline="")
-        self.writer = csv.DictWriter(self.file, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
-        self.writer.writeheader()
+        self.writer = csv_writer(self.file)
 
     def add(self, record):
         self.writing(self.writer.writerows, map(spreadsheet_row, flat_rows(record)))
@@ -117,6 +115,8 @@ class CsvSink(RowSink):
         self.file.close()
 
     def writing(self, step, *args):
+        """As :meth:`RowSink.writing`, and the file closed once removed: left open, it would
+        write its buffer to nothing at exit, and fail again on the full disk."""
         try:
             super().writing(step, *args)
         except OutputError:

@@ -93,8 +93,7 @@ def csv_text(records):
     """Records as CSV text with the columns of :data:`ROW_COLUMNS` (the web page's download),
     each text that a spreadsheet would run as a formula quoted (:func:`spreadsheet_text`)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
-    writer.writeheader()
+    writer = csv_writer(out)
     for record in records:
         writer.writerows(map(spreadsheet_row, flat_rows(record)))
     return out.getvalue()
@@ -103,6 +102,14 @@ def csv_text(records):
 #: How a cell a spreadsheet reads as a formula starts (OWASP's "CSV injection"): an uploaded
 #: photo named ``=HYPERLINK(...).png`` would run in whoever opens the download.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_writer(file):
+    """A CSV writer of :data:`ROW_COLUMNS` rows to ``file``, its header written: the web page's
+    download and ``recommend.py --output FILE.csv`` alike."""
+    writer = csv.DictWriter(file, fieldnames=list(ROW_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    return writer
 
 
 def spreadsheet_row(row):

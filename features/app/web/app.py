@@ -33,7 +33,7 @@ from starlette.routing import Match
 from features.labels import TYPE_VALUES
 from features.numbers import KB, byte_text
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
-from features.app.annotation import COPY_MARK, comment_segment, copy_comment
+from features.app.annotation import comment_segment, copy_comment
 from features.app.analysis import (AnalysisSettings, app_card, check_card_is_model, check_detection,
                                    check_precision, exception_text, parse_min_probability)
 from features.app.previews import PREVIEW_SIDE
@@ -445,9 +445,9 @@ def create_app(settings):
                 print(f"serve.py: error: /api/annotate: {detail}", file=sys.stderr, flush=True)
                 raise HTTPException(500, detail)
             # its comment names the photo as uploaded, not the server's private copy of it
+            path = batch.jobs[0][0]
             jpeg = (batch.folder / "0-annotated.jpg").read_bytes().replace(
-                comment_segment(copy_comment(batch.jobs[0][0])),
-                comment_segment(COPY_MARK + b" of " + record["image"].encode()), 1)
+                comment_segment(copy_comment(path)), comment_segment(copy_comment(path, name=record["image"].encode())), 1)
         finally:
             batch.close()
         return Response(jpeg, media_type="image/jpeg", headers=headers)

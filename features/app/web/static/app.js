@@ -105,13 +105,21 @@ function errorRecord(file, error) {
   return { image: nameOf(file), width: null, height: null, faces: [], error };
 }
 
-// The files of a drop or a pick but a Mac's AppleDouble files (._IMG_0001.JPG: the Finder's
-// data of IMG_0001.JPG, beside every photo a Mac copied to a USB stick or a share), which
-// recommend.py leaves out of a folder too (images.py's APPLE_DOUBLE: their first 4 bytes).
-async function withoutAppleDoubles(files) {
+// The Mac's AppleDouble files of a drop or a pick (._IMG_0001.JPG: the Finder's data of
+// IMG_0001.JPG, beside every photo a Mac copied to a USB stick or a share), which recommend.py
+// leaves out of a folder too (images.py's APPLE_DOUBLE: their first 4 bytes).
+async function appleDoubles(files) {
   const double = await Promise.all(files.map((file) => file.name.startsWith("._")
     && file.slice(0, 4).arrayBuffer().then((start) => new Uint8Array(start).join() === "0,5,22,7", () => false)));
-  return files.filter((file, i) => !double[i]);
+  return new Set(files.filter((_, i) => double[i]));
+}
+
+// A file no one put in a feed, not named among those not sent: a hidden one (a Mac's
+// .DS_Store in every folder, anything in a .thumbnails folder) or the system's own, as
+// recommend.py leaves them out of its warning (images.py's SYSTEM_FILES).
+const SYSTEM_FILES = new Set(["Icon\r", "Thumbs.db", "desktop.ini"]);
+function systemFile(file) {
+  return nameOf(file).split("/").some((part) => part.startsWith(".")) || SYSTEM_FILES.has(file.name);
 }
 
 // Every file under a dropped folder (browsers hand folders over as entries).
@@ -363,7 +371,7 @@ function showRecord(card, record) {
   const faces = record.faces.length;
   card.querySelector(".status").textContent = `${record.width}×${record.height}: ${faces || "no"} face${faces === 1 ? "" : "s"}`;
   const note = element("span", "muted annotated-note");
-  const picture = button("Annotated picture", () => annotatedPicture(card, note));
+  const picture = button("Annotated picture", () => annotatedPicture(card, picture, note));
   picture.classList.add("annotated");
   const actions = element("p", "actions");
   actions.append(picture, " ", note);
@@ -407,20 +415,25 @@ function showRecord(card, record) {
 // NAME-annotated.jpg: the picture a campaign shares, and a crowd's faces seen at full size with
 // its legend (on the card a group photo is 250 px wide). Asked of the model the drop was
 // analysed with, and with its products per category.
-async function annotatedPicture(card, note) {
-  const file = state.files[Number(card.dataset.index)];
+async function annotatedPicture(card, picture, note) {
+  // as the card was answered: a drop made meanwhile has its own products per category and model
+  const [file, perCategory, model] = [state.files[Number(card.dataset.index)], state.perCategory, state.model];
+  picture.disabled = true;  // one picture at a time: each click cost a worker a photo
   note.textContent = "drawing…";
   try {
     await loadHealth();  // a server restarted since with another model would draw another answer
-    if (otherModel()) throw new Error(otherModel());
+    if (otherModel(model)) throw new Error(otherModel(model));
     const form = new FormData();
     form.append("photo", file, file.name);
-    const answer = await reach(`/api/annotate?per_category=${state.perCategory}`, { method: "POST", body: form });
+    const answer = await reach(`/api/annotate?per_category=${perCategory}`, { method: "POST", body: form });
     if (!answer.ok) throw await refused(answer);
-    download(`${file.name.replace(/\.[^.]*$/, "")}-annotated.jpg`, await answer.blob(), "image/jpeg");
+    const jpeg = await answer.blob();
+    if (card.isConnected) download(`${file.name.replace(/\.[^.]*$/, "")}-annotated.jpg`, jpeg, "image/jpeg");
     note.textContent = "";
   } catch (error) {
     note.textContent = `No annotated picture: ${error.message}`;
+  } finally {
+    picture.disabled = false;
   }
 }
 
@@ -476,9 +489,15 @@ function notAnalysed(records) {
   return records.filter(unanalysed);
 }
 
+// The photos that failed among records, as the page counts them: their own error (refused for
+// their size too), not those the server never looked at (the server's summary counts them).
+function failedIn(records) {
+  return records.filter((record) => record.error && !unanalysed(record)).length;
+}
+
 // A batch's summary: its photos are the cards in its range (batch: first, last), the ones
-// refused for their size (never sent, batch.refused) among the failed; with whole (the number
-// of batches), the summary of a drop sent in several batches, above theirs.
+// refused for their size (never sent) among the failed; with whole (the number of batches),
+// the summary of a drop sent in several batches, above theirs.
 function showSummary(summary, batch, whole = 0) {
   const box = element("div", "summary");
   const photos = batch.last - batch.first;
@@ -490,7 +509,7 @@ function showSummary(summary, batch, whole = 0) {
     : state.total === photos ? "" : photos === 1 ? ` (photo ${batch.last})` : ` (photos ${batch.first + 1}–${batch.last})`;
   box.append(element("h2", "", `Account summary${span}: ${summary.headline}`));
   const unjudged = summary.faces - summary.faces_judged;
-  box.append(element("p", "muted", `${count(photos, "photo")} (${summary.failed + batch.refused - left.length} failed`
+  box.append(element("p", "muted", `${count(photos, "photo")} (${failedIn(state.records.slice(batch.first, batch.last))} failed`
     + `${left.length ? `, ${left.length} not analysed` : ""}), `
     + `${count(summary.faces, "face")}${unjudged ? ` (${unjudged} not judged)` : ""}`));
   if (left.length) {
@@ -542,7 +561,7 @@ async function summariseDrop(run, signal, perCategory, batches) {
       throw await refused(answer);
     }
     const summary = await answer.json();
-    if (run === state.run) showSummary(summary.profile, { first: 0, last: state.total, refused: 0 }, batches);
+    if (run === state.run) showSummary(summary.profile, { first: 0, last: state.total }, batches);
   } catch (error) {
     if (run !== state.run) return;
     const said = element("p", "error-text", `No summary of all the photos: ${error.message}`);
@@ -562,9 +581,8 @@ async function summariseDrop(run, signal, perCategory, batches) {
 // server's summary counted them failed: "failed": 15 beside 15 photos stopped on the page).
 function summaryFile() {
   const left = notAnalysed(state.records).map((record) => record.image);
-  const failed = state.records.filter((record) => record.error && !unanalysed(record)).length;
-  return JSON.stringify({ profile: { ...state.summary, failed }, ...(left.length ? { not_analysed: left } : {}) },
-                        null, 2) + "\n";
+  return JSON.stringify({ profile: { ...state.summary, failed: failedIn(state.records) },
+                          ...(left.length ? { not_analysed: left } : {}) }, null, 2) + "\n";
 }
 
 function progress() {
@@ -684,15 +702,13 @@ function batchesOf(photos, limits, start = 0) {
     const refused = refusal(file, limits);
     let batch = batches.at(-1);
     if (!batch || (!refused && batch.queued.length === limits.max_photos)) {
-      batch = { first: index, queued: [], refused: 0 };
+      batch = { first: index, queued: [] };
       batches.push(batch);
     }
     batch.last = index + 1;
     const card = photoCard(file, index);
-    if (refused) {
-      batch.refused += 1;
-      answer(index, card, errorRecord(file, refused));
-    } else batch.queued.push({ index, card, file });
+    if (refused) answer(index, card, errorRecord(file, refused));
+    else batch.queued.push({ index, card, file });
   });
   return batches;
 }
@@ -702,16 +718,19 @@ function batchesOf(photos, limits, start = 0) {
 // ticked (a drop done), its photos are added to those shown instead.
 async function analyse(files) {
   const adding = $("add").checked && !$("add").disabled;  // as at the drop, not once the server answers
-  const photos = files.filter((file) => PHOTO.test(file.name) || file.type.startsWith("image/"))
+  const drop = ++state.drop;  // taken first: the last drop made is the one analysed, whatever its reads take
+  const doubles = await appleDoubles(files);
+  if (drop !== state.drop) return;
+  const photos = files.filter((file) => !doubles.has(file) && (PHOTO.test(file.name) || file.type.startsWith("image/")))
     .sort((a, b) => byName(nameOf(a), nameOf(b)));
   $("drop-error").textContent = photos.length ? ""
     : files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})` : "No file in what was dropped or picked";
   $("drop-error").dataset.untilDone = "";  // each drop says its own
   if (!photos.length) return;
-  // said, not left out without a word (a photo without its suffix); a hidden file (a Mac's
-  // .DS_Store in every folder dropped) is no one's photo
+  // said, not left out without a word (a photo without its suffix); a file no one put there
+  // (systemFile) is not
   const sent = new Set(photos);
-  const skipped = files.filter((file) => !sent.has(file) && !file.name.startsWith(".")).map(nameOf);
+  const skipped = files.filter((file) => !sent.has(file) && !doubles.has(file) && !systemFile(file)).map(nameOf);
   if (skipped.length) {
     $("drop-error").textContent = `${count(skipped.length, "file")} not sent, not ${skipped.length === 1 ? "a photo" : "photos"} `
       + `(${PHOTO_KINDS}): ${skipped.slice(0, 3).join(", ")}${skipped.length > 3 ? ", …" : ""}`;
@@ -719,7 +738,6 @@ async function analyse(files) {
   // asked at every drop, before anything on the page goes: a drop while the server was down
   // wiped the results shown for a card saying so, and a server restarted with other limits
   // failed every photo of a tab opened before ("over the limit of 8 photos per request")
-  const drop = ++state.drop;
   try {
     await loadHealth();
   } catch (error) {  // the drop did nothing, and the console said "Uncaught TypeError: Failed to fetch"
@@ -800,12 +818,13 @@ async function addPhotos(photos) {
   if (run === state.run) await summariseDrop(run, signal, state.perCategory, 0);
 }
 
-// Why photos cannot join the drop shown, if they cannot: a server restarted since with another
-// model would answer them with it (one drop, two models).
-function otherModel() {
-  return state.health.model.sha256 === state.model ? ""
+// Why photos cannot join the drop shown (or a card's picture be drawn for it), if they cannot:
+// a server restarted since with another model would answer them with it (one drop, two
+// models); model: the drop's.
+function otherModel(model = state.model) {
+  return state.health.model.sha256 === model ? ""
     : `the server now answers with another model (${state.health.model.sha256.slice(0, 12)}, `
-      + `not ${state.model.slice(0, 12)})`;
+      + `not ${model.slice(0, 12)})`;
 }
 
 // A new run (a drop, a retry, a stop): the one before is cancelled, its request aborted and
@@ -913,16 +932,12 @@ function wire() {
     drop.classList.remove("over");
     const entries = [...event.dataTransfer.items].map((item) => item.webkitGetAsEntry()).filter(Boolean);
     const read = await Promise.allSettled(entries.map(filesOf));  // a folder the browser may not read
-    analyse(await withoutAppleDoubles(read.flatMap((result) => result.value || [])));
+    analyse(read.flatMap((result) => result.value || []));
     const failed = read.filter((result) => result.status === "rejected");
     if (failed.length) $("drop-error").textContent = `${count(failed.length, "dropped item")} could not be read, the rest are analysed: ${failed[0].reason.message}`;
   });
   for (const id of ["pick", "pick-folder"]) {
-    $(id).addEventListener("change", async (event) => {
-      const files = [...event.target.files];
-      event.target.value = "";
-      analyse(await withoutAppleDoubles(files));
-    });
+    $(id).addEventListener("change", (event) => { analyse([...event.target.files]); event.target.value = ""; });
   }
   // named by the drop's time (UTC), not all "results.csv", "results (1).csv", ...
   const named = (suffix) => `img2recommender-${state.stamp}-${count(state.total, "photo").replace(" ", "-")}${suffix}`;
