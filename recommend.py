@@ -22,13 +22,13 @@ from features.stops import Stopped, StopSignals, as_stopped
 
 
 def parse_args(argv=None):
-    from features.app.cli import DefaultsHelpFormatter
+    from features.app.cli import DefaultsHelpFormatter, Parser
     from features.app.cluster import scheduler_address
     from features.app.workers import CPUS, check_workers
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG, PER_CATEGORY
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         description="Find every face in photos, score hat / beard / eyewear with calibrated "
                     "probabilities and recommend products.",
         epilog="exit code: 0 when every photo was read; 1 when any photo failed (the others "

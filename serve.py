@@ -6,7 +6,6 @@
 Exit code: 1 when the model or catalog cannot be used or the address is taken, 2 for wrong
 usage, 130 when stopped by Ctrl-C.
 """
-import argparse
 import math
 import socket
 import sys
@@ -20,12 +19,12 @@ BODY_TIMEOUT = (1, 3600)
 
 
 def parse_args(argv=None):
-    from features.app.cli import DefaultsHelpFormatter, given_path
+    from features.app.cli import DefaultsHelpFormatter, Parser, given_path
     from features.app.workers import CPUS, check_workers
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG
 
-    parser = argparse.ArgumentParser(description="Serve the img2recommender page (/) and HTTP API "
+    parser = Parser(description="Serve the img2recommender page (/) and HTTP API "
                                                  "(/api/..., documented at /docs).",
                                      formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1",

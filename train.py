@@ -8,7 +8,6 @@ Writes artifacts/model.joblib (a PhotoModel around the fitted scikit-learn Pipel
 cv_report.json / .csv, oof_scores.csv, types_report.json, ablation.json (--ablation) and ROC,
 precision-recall and reliability plots.
 """
-import argparse
 import copy
 import dataclasses
 import hashlib
@@ -31,7 +30,7 @@ with quick_stops("train.py") if __name__ == "__main__" else nullcontext():  # Ct
 
     from features.model.classifier import (CALIBRATIONS, F1_PLATEAU, MultiLabelClassifier, TooFewExamples,
                                            calibration_shortfall, people_text)
-    from features.app.cli import DefaultsHelpFormatter, given_path, precision, tell
+    from features.app.cli import DefaultsHelpFormatter, Parser, given_path, precision, tell
     from features.app.cluster import ClusterError, scheduler_address
     from features.app.records import printable
     from features.app.workers import CPUS, check_workers
@@ -44,7 +43,7 @@ with quick_stops("train.py") if __name__ == "__main__" else nullcontext():  # Ct
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         description="Train the hat/beard/eyewear model and report grouped cross-validation.",
         formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--data", type=given_path, default=None,

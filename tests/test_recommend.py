@@ -568,6 +568,10 @@ def test_workers_are_bound_here_not_on_a_cluster(trained):
 
 def test_usage_and_model_errors(trained, tmp_path):
     assert run(trained).returncode == 2
+    typo = run(trained, "--jsn", "--recursve=1", TWO_PEOPLE)  # said with the nearest option, nothing analysed
+    assert typo.returncode == 2 and typo.stdout == "" and typo.stderr.splitlines()[-1] == (
+        "recommend.py: error: unrecognized arguments: --jsn (did you mean --json?) --recursve=1 (did you mean "
+        "--recursive?)")
     missing = subprocess.run([sys.executable, str(ROOT / "recommend.py"), "--model",
                               str(tmp_path / "none.joblib"), str(TWO_PEOPLE)],
                              capture_output=True, text=True, cwd=ROOT)

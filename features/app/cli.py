@@ -1,5 +1,6 @@
 """What the command-line tools (``recommend.py``, ``train.py``, ``serve.py``) share."""
 import argparse
+import difflib
 import sys
 from pathlib import Path
 
@@ -14,6 +15,30 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if empty or "(default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """The tools' argument parser: an option it does not know is answered with the nearest one
+    it does (``--jsn (did you mean --json?)``), where Python 3.11's said only "unrecognized
+    arguments"."""
+
+    def error(self, message):
+        if message.startswith(UNKNOWN):
+            known = [option for action in self._actions for option in action.option_strings]
+            message = UNKNOWN + " ".join(nearest(given, known) for given in message.removeprefix(UNKNOWN).split(" "))
+        super().error(message)
+
+
+#: How argparse starts its message for arguments it does not take.
+UNKNOWN = "unrecognized arguments: "
+
+
+def nearest(given, known):
+    """``given`` (an argument), and the known option nearest it where it reads as a mistyped
+    one (``--jsn``, ``--recursve=1``)."""
+    name = given.split("=", 1)[0]
+    near = difflib.get_close_matches(name, known, n=1, cutoff=0.75) if name.startswith("--") else []
+    return f"{given} (did you mean {near[0]}?)" if near else given
 
 
 def given_path(text):
