@@ -77,7 +77,7 @@ def load_image(path):
                     img.seek(0)
                 img.load()
                 upright = ImageOps.exif_transpose(img)  # a copy, always
-                if upright.mode in ("P", "PA"):  # as pil_to_rgb reads it, so that its colours convert too
+                if upright.mode in ("P", "PA"):  # a palette's colours, with their transparency: converted too
                     upright = upright.convert("RGBA")
                 srgb_in_place(upright, img.info.get("icc_profile"))
                 return pil_to_rgb(upright)
@@ -245,8 +245,6 @@ def pil_to_rgb(img):
         return np.repeat(gray[:, :, None], 3, axis=2)
     if img.mode == "F":  # 0 to 1, or 0 to 255: read as any float array is
         return as_rgb(np.asarray(img))
-    if img.mode == "P":
-        img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
