@@ -668,7 +668,8 @@ def test_a_stop_sent_to_the_group_answers_the_queued_photos_at_once(trained, tmp
     """Ctrl-C in a terminal and systemd's stop signal the whole process group: the workers
     died mid-photo and every queued photo was answered "the worker died"; a SIGTERM to the
     server alone let the queue run to its end before it stopped.  Now the photos being
-    analysed finish, the queued ones are answered at once as not analysed, and it exits."""
+    analysed finish, the queued ones are answered at once as not analysed, and it exits; the
+    feed's profile counts them apart from the failed (it counted them failed)."""
     from features.app.web.analyser import STOPPING
 
     photos = [Path(p) for p in lfw_paths[:80]]
@@ -677,13 +678,14 @@ def test_a_stop_sent_to_the_group_answers_the_queued_photos_at_once(trained, tmp
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background job's ignored SIGINT, restored
 
     with serving(trained["model"], tmp_path / "serve.log", preexec_fn=own_group) as (url, process):
-        with httpx.stream("POST", url + "/api/analyze", params={"format": "jsonl"}, files=upload(photos),
+        with httpx.stream("POST", url + "/api/profile", params={"format": "jsonl"}, files=upload(photos),
                           timeout=TIMEOUT) as answer:
             lines = answer.iter_lines()
             records = [json.loads(next(lines)) for _ in range(3)]
             os.killpg(process.pid, number)
             sent = time.monotonic()
-            records += [json.loads(line) for line in lines]
+            *others, account = [json.loads(line) for line in lines]
+            records += others
             answered = time.monotonic() - sent
         assert process.wait(timeout=60) == code
     assert [r["image"] for r in records] == [p.name for p in photos]  # every photo answered once
@@ -691,6 +693,8 @@ def test_a_stop_sent_to_the_group_answers_the_queued_photos_at_once(trained, tmp
     assert stopped and all(r["error"] is None for r in records if r not in stopped), {r["error"] for r in records}
     assert len(stopped) > 60 and answered < 20, (len(stopped), answered)
     assert records[3]["error"] is None  # being analysed at the signal: finished (a worker killed by it was not)
+    counts = {key: account["profile"][key] for key in ("photos", "failed", "not_analysed")}
+    assert counts == {"photos": 80 - len(stopped), "failed": 0, "not_analysed": len(stopped)}
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 
@@ -954,6 +958,13 @@ def test_a_summary_of_records_is_the_profile_of_their_photos(server, photos):
     answer = httpx.post(server + "/api/summary", json=account["records"], params={"per_category": 3}, timeout=TIMEOUT)
     assert answer.status_code == 200 and answer.json() == {"profile": account["profile"]}
     assert account["profile"]["recommendations"] and account["profile"]["failed"] >= 1  # the feed's broken photo
+    # a photo the page stopped before its answer: counted apart, not failed (nothing wrong with it)
+    stopped = {"image": "b.jpg", "width": None, "height": None, "faces": [],
+               "error": "not analysed: stopped on this page before its answer came"}
+    answer = httpx.post(server + "/api/summary", json=account["records"] + [stopped], params={"per_category": 3},
+                        timeout=TIMEOUT)
+    assert answer.json() == {"profile": {**account["profile"], "not_analysed": 1}}
+    assert account["profile"]["not_analysed"] == 0
     default = httpx.post(server + "/api/summary", json=account["records"], timeout=TIMEOUT).json()["profile"]
     assert len(default["recommendations"]) < len(account["profile"]["recommendations"])
     bad = httpx.post(server + "/api/summary", json=[{"image": "x"}], timeout=TIMEOUT)

@@ -381,10 +381,13 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     assert content_of(browser, ".summary .error-text")[0] == (
         f"Partial: {left} of 30 photos not analysed (stopped on this page before its answer came): "
         "this summary leaves them out")
-    # its file counts them as the page does, not as failed (the server's summary did)
+    # the server's summary of the drop counts them apart, not as failed (it said "failed": 15),
+    # and so does its file, which names them
+    server = browser.execute_script("return state.summary")
+    assert (server["photos"], server["failed"], server["not_analysed"]) == (30 - left, 0, left)
     summary = json.loads(browser.execute_script("return summaryFile()"))
-    assert (summary["profile"]["photos"], summary["profile"]["failed"], len(summary["not_analysed"])) == (
-        30 - left, 0, left)
+    assert (summary["profile"]["photos"], summary["profile"]["failed"], summary["profile"]["not_analysed"],
+            len(summary["not_analysed"])) == (30 - left, 0, left, left)
     browser.find_element(By.ID, "retry").click()
     WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text == "30 of 30 photos"
                                       and page.find_elements(By.CSS_SELECTOR, ".summary"))
@@ -571,6 +574,19 @@ def test_a_wrong_products_per_category_or_no_photo_is_said_once_and_nothing_is_s
     browser.find_element(By.ID, "pick").send_keys(str(notes))
     assert browser.find_element(By.ID, "drop-error").text == ("No photo among the 1 file(s) (JPEG, PNG, WebP, AVIF, HEIC, "
                                                               "GIF, BMP or TIFF)")
+    # a Mac's AppleDouble files picked alone (they look like photos by name) say what they are
+    doubles = [tmp_path / "._IMG_0001.JPG", tmp_path / "._IMG_0002.JPG"]
+    for double in doubles:
+        double.write_bytes(APPLE_DOUBLE_FILE)
+    browser.find_element(By.ID, "pick").send_keys("\n".join(map(str, doubles)))
+    WebDriverWait(browser, 30).until(lambda page: "AppleDouble" in page.find_element(By.ID, "drop-error").text)
+    assert browser.find_element(By.ID, "drop-error").text == (
+        "No photo among the 2 file(s) (JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF): ._IMG_0001.JPG, ._IMG_0002.JPG "
+        "are a Mac's AppleDouble files (Finder data kept beside photos), not photos")
+    browser.find_element(By.ID, "pick").send_keys(str(doubles[0]))
+    WebDriverWait(browser, 30).until(lambda page: "0002" not in page.find_element(By.ID, "drop-error").text)
+    assert browser.find_element(By.ID, "drop-error").text.endswith(
+        ": ._IMG_0001.JPG is a Mac's AppleDouble file (Finder data kept beside a photo), not a photo")
     browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[0]))
     WebDriverWait(browser, 120).until(lambda page: page.find_element(By.ID, "progress-text").text == "1 of 1 photo")
     assert browser.find_element(By.ID, "drop-error").text == ""

@@ -281,7 +281,7 @@ def account_types(faces):
     return mean, shares
 
 
-def profile(results, catalog, *, per_category=PER_CATEGORY):
+def profile(results, catalog, *, per_category=PER_CATEGORY, not_analysed=0):
     """Recommendations for a whole feed (one account): label shares over the photos analysed
     and over the faces judged, type shares among the faces with each label.
 
@@ -294,6 +294,9 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
     results : list of dict
         Per-photo results as :func:`features.app.analysis.analyse_photo` builds them (``faces`` with ``scores``,
         ``labels``, ``types`` and ``quality``).
+    not_analysed : int
+        Photos of the feed never looked at (a server stopping): counted apart, neither
+        analysed nor failed, as nothing was wrong with them.
     """
     photos = [r for r in results if r["error"] is None]
     faces = [f for r in photos for f in r["faces"]]
@@ -319,7 +322,8 @@ def profile(results, catalog, *, per_category=PER_CATEGORY):
                                   # counted: as a share, 1 photo of 251 read "seen in 0%"
                                   leads={label: f"seen in {photos_with[label]} of {counted(len(photos), 'photo')}"
                                          for label in ordered}, averaged=True)
-    return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "faces": len(faces),
+    return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "not_analysed": not_analysed,
+                        "faces": len(faces),
                         "faces_judged": len(judged_faces), "labels": summary, "types": shares,
                         "headline": account_headline(ordered, photos_with, photos, faces, judged_faces),
                         "recommendations": products}}

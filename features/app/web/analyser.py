@@ -36,6 +36,12 @@ SERVER_STOPPING = "the server is stopping; send it again once it is back"
 STOPPING = f"{NOT_ANALYSED}: {SERVER_STOPPING}"
 
 
+def unanalysed(record):
+    """Whether ``record`` is of a photo never looked at (the server stopping, a model the
+    workers cannot load, the page's Stop): nothing was wrong with the photo."""
+    return (record["error"] or "").startswith(NOT_ANALYSED)
+
+
 class Analyser:
     """The worker processes, and the one place that calls the analysis code.
 

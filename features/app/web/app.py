@@ -38,7 +38,8 @@ from features.app.analysis import (AnalysisSettings, app_card, check_card_is_mod
                                    check_precision, exception_text, parse_min_probability)
 from features.app.previews import PREVIEW_SIDE
 from features.app.records import csv_text, printable, public
-from features.app.web.analyser import NOT_ANALYSED, SERVER_STOPPING, STOPPING, Analyser, Unusable, open_batch
+from features.app.web.analyser import (SERVER_STOPPING, STOPPING, Analyser, Unusable, open_batch,
+                                       unanalysed)
 from features.app.web.limits import BodyLimits
 from features.app.web.schema import Account, Record, Refusal, Summary, checked_records
 from features.app.web.uploads import display_name, remove_stale_uploads, saved, upload_folder
@@ -245,6 +246,13 @@ def form_refusal(detail):
     return detail
 
 
+def account_profile(records, catalog, *, per_category=PER_CATEGORY):
+    """``recommend.py --profile``'s summary of ``records``, the photos never looked at counted
+    apart: a server stopped mid-feed counted 115 photos "failed", nothing wrong with them."""
+    return profile([r for r in records if not unanalysed(r)], catalog, per_category=per_category,
+                   not_analysed=sum(map(unanalysed, records)))
+
+
 async def json_lines(batch, *, catalog=None, per_category=PER_CATEGORY):
     """The response of ``format=jsonl``: ``recommend.py --json`` (``--profile``) output, with
     the batch's headers."""
@@ -261,7 +269,7 @@ async def json_lines(batch, *, catalog=None, per_category=PER_CATEGORY):
                 records.append(record)
                 yield json.dumps(public(record)) + "\n"
             if catalog is not None:
-                yield json.dumps(profile(records, catalog, per_category=per_category)) + "\n"
+                yield json.dumps(account_profile(records, catalog, per_category=per_category)) + "\n"
         finally:  # also when the client went away mid-stream
             batch.close()
 
@@ -424,7 +432,7 @@ def create_app(settings):
         finally:
             batch.close()
         return JSONResponse({"records": [public(r) for r in records],
-                             **profile(records, catalog, per_category=options.per_category)}, headers=headers)
+                             **account_profile(records, catalog, per_category=options.per_category)}, headers=headers)
 
     @app.post("/api/annotate", summary="One photo with its faces, scores and products drawn (JPEG)",
               response_class=Response,
@@ -436,7 +444,7 @@ def create_app(settings):
             [record] = await all_records(batch, request)  # a client gone: its photo not analysed for nobody
             if record["error"] == STOPPING:  # nothing wrong with the photo
                 raise HTTPException(503, f"{record['image']}: {STOPPING}", headers=RETRY_LATER)
-            if (record["error"] or "").startswith(NOT_ANALYSED):  # nor here: a model the workers cannot load
+            if unanalysed(record):  # nor here: a model the workers cannot load
                 raise HTTPException(503, f"{record['image']}: {record['error']}")
             if record["error"]:
                 raise HTTPException(422, f"{record['image']}: {record['error']}")
@@ -498,7 +506,7 @@ def create_app(settings):
               dependencies=[Depends(check_fields)], responses=answers(model=Summary))
     def records_summary(records: Annotated[list, Body(description="records of /api/analyze")],
                         per_category: PerCategory = PER_CATEGORY):
-        return profile(model_records(records, card["labels"]), catalog, per_category=per_category)
+        return account_profile(model_records(records, card["labels"]), catalog, per_category=per_category)
 
     @app.head("/api/catalog", include_in_schema=False)
     @app.get("/api/catalog", summary="The products that can be recommended")

@@ -92,6 +92,7 @@ class Profile(TypedDict):
     """``recommend.py --profile``'s summary of a feed (documented, not checked: it is made here)."""
     photos: int
     failed: int
+    not_analysed: int
     faces: int
     faces_judged: int
     labels: dict[str, LabelShares]

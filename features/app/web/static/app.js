@@ -490,7 +490,7 @@ function notAnalysed(records) {
 }
 
 // The photos that failed among records, as the page counts them: their own error (refused for
-// their size too), not those the server never looked at (the server's summary counts them).
+// their size too), not those the server never looked at.
 function failedIn(records) {
   return records.filter((record) => record.error && !unanalysed(record)).length;
 }
@@ -577,11 +577,11 @@ async function summariseDrop(run, signal, perCategory, batches) {
 }
 
 // The summary of the drop as its file: a partial one names the photos it leaves out, as the
-// page says it is partial, and counts them as the page does, apart from the failed (the
-// server's summary counted them failed: "failed": 15 beside 15 photos stopped on the page).
+// page says it is partial; its counts are the page's, which has the photos refused for their
+// size (never sent: a drop of one batch has the server's summary of the others) among the failed.
 function summaryFile() {
   const left = notAnalysed(state.records).map((record) => record.image);
-  return JSON.stringify({ profile: { ...state.summary, failed: failedIn(state.records) },
+  return JSON.stringify({ profile: { ...state.summary, failed: failedIn(state.records), not_analysed: left.length },
                           ...(left.length ? { not_analysed: left } : {}) }, null, 2) + "\n";
 }
 
@@ -723,8 +723,13 @@ async function analyse(files) {
   if (drop !== state.drop) return;
   const photos = files.filter((file) => !doubles.has(file) && (PHOTO.test(file.name) || file.type.startsWith("image/")))
     .sort((a, b) => byName(nameOf(a), nameOf(b)));
+  // a drop of a Mac's AppleDouble files alone (a stick's ._ files picked by name) says what they are
+  const macs = [...doubles].map(nameOf);
+  const said = macs.length ? `: ${macs.slice(0, 3).join(", ")}${macs.length > 3 ? ", …" : ""} `
+    + (macs.length === 1 ? "is a Mac's AppleDouble file (Finder data kept beside a photo), not a photo"
+      : "are a Mac's AppleDouble files (Finder data kept beside photos), not photos") : "";
   $("drop-error").textContent = photos.length ? ""
-    : files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})` : "No file in what was dropped or picked";
+    : files.length ? `No photo among the ${files.length} file(s) (${PHOTO_KINDS})${said}` : "No file in what was dropped or picked";
   $("drop-error").dataset.untilDone = "";  // each drop says its own
   if (!photos.length) return;
   // said, not left out without a word (a photo without its suffix); a file no one put there
