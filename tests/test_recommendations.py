@@ -302,9 +302,13 @@ def test_profile_headline_says_why_there_is_no_product(catalog):
         for stats in summary["labels"].values():
             assert (stats["photo_share"] is None) == (summary["photos"] == 0)
             assert (stats["face_share"] is None) == (stats["mean_probability"] is None) == (summary["faces_judged"] == 0)
-    # a label on a face not judged (records a client sent to /api/summary): its mean of none was -None
-    unjudged = {**plain, "labels": ["hat"], "quality": {"status": "uncertain"}}
-    assert profile([{"error": None, "faces": [unjudged]}], catalog)["profile"]["labels"]["hat"]["photo_share"] == 1
+    # a label or a type on a face not judged (records a client sent to /api/summary) counts for
+    # nothing: its mean of none was -None, and it made a hat account of no face judged
+    unjudged = {**plain, "labels": ["hat"], "types": {"hat": {"cap": 1.0}}, "quality": {"status": "uncertain"}}
+    summary = profile([{"error": None, "faces": [unjudged]}], catalog)["profile"]
+    assert summary["labels"]["hat"]["photo_share"] == 0 and summary["types"] == {}
+    assert summary["headline"] == "No face of this feed could be judged (too small, blurred, turned or cut): no product"
+    assert summary["recommendations"] == []
 
 
 def test_a_catalog_that_cannot_be_read_names_the_file_once(tmp_path):

@@ -304,7 +304,10 @@ def profile(results, catalog, *, per_category=PER_CATEGORY, not_analysed=0):
     summary, photos_with = {}, {}
     for label in LABELS:
         seen = [f for f in judged_faces if label in f["labels"]]
-        photos_with[label] = sum(any(label in f["labels"] for f in r["faces"]) for r in photos)
+        # of the faces judged, as every share (records sent to /api/summary may label a face
+        # not judged: it made a hat account "hat in 1 of 1 photo" of no face judged)
+        photos_with[label] = sum(any(label in f["labels"] for f in r["faces"] if judged(f["quality"]))
+                                 for r in photos)
         summary[label] = {  # None, not 0.0, for a share or mean of nothing (no photo, no face judged)
             "photo_share": photos_with[label] / len(photos) if photos else None,
             "face_share": len(seen) / len(judged_faces) if judged_faces else None,
@@ -316,7 +319,7 @@ def profile(results, catalog, *, per_category=PER_CATEGORY, not_analysed=0):
     # no mean without a face judged (records sent to /api/summary may label a face not judged)
     ordered = sorted(present, key=lambda name: (-summary[name]["photo_share"],
                                                 -(summary[name]["mean_probability"] or 0)))
-    types, shares = account_types(faces)
+    types, shares = account_types(judged_faces)
     products = recommend_products({label: summary[label]["photo_share"] for label in ordered}, ordered,
                                   types, catalog, per_category=per_category,
                                   # counted: as a share, 1 photo of 251 read "seen in 0%"
