@@ -60,6 +60,7 @@ bench: install-test
 	$(BIN)/python benchmarks/wild_dev.py --json benchmarks/wild_dev_results.json --scores benchmarks/wild_dev_scores.csv  # end to end in the wild
 	$(BIN)/python benchmarks/worker_death.py  # how long a worker's death holds the web server
 	$(BIN)/python benchmarks/skin_tone.py  # out-of-fold errors by skin tone: benchmarks/skin_tone.json
+	$(BIN)/python benchmarks/rolled_faces.py --without  # tilted heads: landmarks and decisions against upright
 
 clean:
 	rm -rf $(VENV) artifacts/*.joblib artifacts/*.json artifacts/*.csv artifacts/*.png artifacts/feature-cache
