@@ -479,6 +479,10 @@ def test_a_text_profile_says_types_in_words_and_figures_as_the_page():
         "profile: 2 photos (0 failed), 3 faces (1 not judged)", "  We recommend beard products",
         "  beard    in 50% of photos, 50% of the 2 faces judged, mean probability 0.13",
         "  beard among the faces with it (styles overlap): full beard 100%, goatee 0%"]
+    # no style sure enough on any face: four styles at 0% read as no beard (helper-92)
+    unsure = {**summary["profile"], "types": {"beard": {"full_beard": 0.0, "goatee": 0.0}}}
+    assert format_profile({"profile": unsure}).splitlines()[-1] == (
+        "  beard among the faces with it (styles overlap): no style at 0.5 or more")
     # no share of nothing: it read "0% of the 0 photos analysed", and a mean of no face "0.00"
     unjudged = {"photo_share": 0.5, "face_share": None, "mean_probability": None}
     none = {**summary["profile"], "faces": 1, "faces_judged": 0, "types": {}, "labels": {"beard": unjudged}}

@@ -1,6 +1,6 @@
 """A photo's answer and a profile in words: recommend.py's text output.  The page says a
 face's types and a profile's shares in the same words (its browser tests hold it to them)."""
-from features.labels import type_word
+from features.labels import STYLE_SEEN, type_word
 from features.numbers import fixed
 from features.products.recommendations import counted
 
@@ -58,8 +58,10 @@ def format_profile(summary):
     for family, shares in profile["types"].items():  # in words, as the faces' types: "full beard"
         # a face may show several beard styles: their shares added up to over 100% unsaid
         overlap = " (styles overlap)" if family == "beard" else ""
-        lines.append(f"  {type_word(family)} among the faces with it{overlap}: "
-                     + ", ".join(f"{type_word(k)} {share_text(v)}" for k, v in shares.items()))
+        # and none may: four styles at 0% read as no beard, beside a beard's products
+        said = (", ".join(f"{type_word(k)} {share_text(v)}" for k, v in shares.items()) if any(shares.values())
+                else f"no style at {STYLE_SEEN} or more")
+        lines.append(f"  {type_word(family)} among the faces with it{overlap}: {said}")
     lines += [f"  {product_line(rank, product)}" for rank, product in enumerate(profile["recommendations"], start=1)]
     return "\n".join(lines)
 
