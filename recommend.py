@@ -225,8 +225,12 @@ def collect_photos(paths, *, recursive=False):
         Per folder given that holds photos, the files in it that are not photos, where there
         are any: said on stderr, as the page says the files of a drop it does not send (a
         folder without photos is said as such).
+    below : list of (Path, list of Path)
+        Without ``recursive``, per folder given that holds photos, its sub-folders that hold
+        photos too (not hidden ones), where there are any: said on stderr (they were left out
+        without a word).
     """
-    photos, empty, unreadable, left_out = [], [], [], []
+    photos, empty, unreadable, left_out, below = [], [], [], [], []
     for path in map(Path, paths):
         if not os.path.isdir(path):  # False, not an error, for a path we may not look at
             photos.append(path)
@@ -236,7 +240,9 @@ def collect_photos(paths, *, recursive=False):
         unreadable += cannot
         empty += [] if inside or cannot else [path]
         left_out += [(path, others)] if others and inside else []
-    return photos, empty, unreadable, left_out
+        held = [] if recursive or not inside else photo_folders(path)
+        below += [(path, held)] if held else []
+    return photos, empty, unreadable, left_out, below
 
 
 def folder_photos(folder, *, recursive=False):
@@ -262,6 +268,25 @@ def folder_photos(folder, *, recursive=False):
         if not recursive:
             break
     return sorted(found, key=name_order), unreadable, sorted(others, key=name_order)
+
+
+def photo_folders(folder):
+    """The sub-folders of ``folder`` (not hidden ones) that hold a photo of their own, in
+    :func:`name_order`; none where they cannot be listed."""
+    from features.vision.images import PHOTO_SUFFIXES
+
+    def holds_photo(sub):
+        try:
+            return any(Path(name).suffix.lower() in PHOTO_SUFFIXES for name in os.listdir(sub))
+        except OSError:
+            return False
+
+    try:
+        subs = [folder / entry.name for entry in os.scandir(folder)
+                if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    return sorted(filter(holds_photo, subs), key=name_order)
 
 
 def name_order(path):
@@ -484,17 +509,23 @@ def main(argv=None):
         tell(f"recommend.py: error: {args.list}: cannot read the list ({reason})")
         return 1
     # a folder in the list as on the command line (it was "is a directory, not a photo")
-    photos, empty, unreadable, left_out = collect_photos([*args.paths, *listed], recursive=args.recursive)
+    photos, empty, unreadable, left_out, below = collect_photos([*args.paths, *listed], recursive=args.recursive)
     for folder, reason in unreadable:
         tell(f"recommend.py: error: {path_text(folder)}: cannot read the folder ({reason})")
     for folder, others in left_out:  # as the page names the files of a drop it does not send
         named = ", ".join(path_text(other.relative_to(folder)) for other in others[:3]) + ", ..." * (len(others) > 3)
         tell(f"recommend.py: warning: {path_text(folder)}: left out {counted(len(others), 'file')} that "
              f"{'is not a photo' if len(others) == 1 else 'are not photos'} ({named})")
+    for folder, subs in below:  # not the --annotate folder, whose copies are this run's output
+        subs = [sub for sub in subs if not (args.annotate and os.path.realpath(sub) == os.path.realpath(args.annotate))]
+        if subs:
+            named = ", ".join(path_text(sub.relative_to(folder)) for sub in subs[:3]) + ", ..." * (len(subs) > 3)
+            tell(f"recommend.py: warning: {path_text(folder)}: left out {counted(len(subs), 'sub-folder')} with "
+                 f"photos ({named}; --recursive reads {'it' if len(subs) == 1 else 'them'})")
     for folder in empty:
-        below = not args.recursive and any(p.is_dir() for p in folder.iterdir())
+        nested = not args.recursive and any(p.is_dir() for p in folder.iterdir())
         tell(f"recommend.py: warning: {path_text(folder)}: no photos in this folder"
-             + (" (--recursive reads its sub-folders)" if below else ""))
+             + (" (--recursive reads its sub-folders)" if nested else ""))
     if not photos:
         if not unreadable:  # else said above
             given = [*args.paths, *([args.list] if args.list else [])]  # the list's folders may be empty too

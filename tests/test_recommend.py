@@ -165,7 +165,8 @@ def test_an_empty_folder_is_said_not_skipped_silently(trained, tmp_path):
 def test_the_files_of_a_folder_that_are_not_photos_are_named(trained, tmp_path):
     """As the page names the files of a drop it does not send: a brief and a note beside the
     photos were left out without a word (hidden files, such as a Mac's .DS_Store, are no
-    one's; a sub-folder is not named: an --annotate folder is one)."""
+    one's), and so was a sub-folder of photos without --recursive (but the --annotate
+    folder, whose copies are the run's own)."""
     feed = tmp_path / "feed"
     (feed / "edits").mkdir(parents=True)
     shutil.copy(TWO_PEOPLE, feed / "post.jpg")
@@ -177,12 +178,19 @@ def test_the_files_of_a_folder_that_are_not_photos_are_named(trained, tmp_path):
     result = run(trained, feed, "--json")
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 1
     assert result.stderr == (f"recommend.py: warning: {feed}: left out 4 files that are not photos (brief.pdf, "
-                             "notes.txt, reel.mp4, ...)\n")
+                             "notes.txt, reel.mp4, ...)\n"
+                             f"recommend.py: warning: {feed}: left out 1 sub-folder with photos (edits; --recursive "
+                             "reads it)\n")
     (feed / "edits" / "notes.txt").write_text("not a photo")
     below = run(trained, feed, "--json", "--recursive")
     assert len(below.stdout.splitlines()) == 2 and below.stderr == (
         f"recommend.py: warning: {feed}: left out 5 files that are not photos (brief.pdf, edits/notes.txt, "
         "notes.txt, ...)\n")
+    for _ in range(2):  # the second time, its folder holds the first one's copy
+        copies = run(trained, feed, "--json", "--annotate", feed / "copies")
+        assert copies.returncode == 0 and (feed / "copies" / "post.jpg").is_file()
+        assert "sub-folder" not in copies.stderr.replace("1 sub-folder with photos (edits;", "")
+    assert "left out 2 sub-folders with photos (copies, edits; --recursive reads them)" in run(trained, feed).stderr
 
 
 def test_annotate_writes_images_that_open(trained, feed, tmp_path):
