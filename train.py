@@ -149,7 +149,7 @@ def skipped_reasons(paths, known):
     return reasons
 
 
-def extract(extractor, paths, scheduler=None):
+def extract(extractor, paths, *, scheduler=None):
     """Feature rows of the photos, here or (with a scheduler address) on a Dask cluster, and
     the reason of each photo the cluster left out (path -> reason)."""
     if scheduler is None:
@@ -222,7 +222,7 @@ def check_folds(table, *, n_splits, calibration_folds, seed):
     in its turn.)"""
     from features.model.evaluation import grouped_folds
 
-    Y, groups = photo_groups(table)
+    Y, groups, _ = photo_groups(table)
     sides = [("", " or fewer --calibration-folds", np.ones(len(Y), dtype=bool))]
     fold = grouped_folds(Y, groups, n_splits=n_splits, random_state=seed)
     sides += [(f", training side of cross-validation fold {k + 1}", ", or fewer --n-splits or --calibration-folds",
@@ -235,8 +235,10 @@ def check_folds(table, *, n_splits, calibration_folds, seed):
 
 def photo_groups(table):
     """Each photo's labels and person (``identity``, else the photo itself), as the folds
-    group them: for the run and for its check before any photo is read."""
-    return table[list(LABELS)].to_numpy(), table["identity" if "identity" in table else "filename"].to_numpy()
+    group them, and the column they are grouped by: for the run and for its check before any
+    photo is read."""
+    grouping = "identity" if "identity" in table else "filename"
+    return table[list(LABELS)].to_numpy(), table[grouping].to_numpy(), grouping
 
 
 def tight_copies(extractor, paths, *, seed):
@@ -286,7 +288,7 @@ def make_classifier(*, calibration, calibration_folds, n_estimators, learning_ra
                            n_gated_columns=len(gated_names()))
 
 
-def cross_validate(classifier, X, Y, fold, groups, copies=None):
+def cross_validate(classifier, X, Y, fold, groups, *, copies=None):
     """Report, out-of-fold scores (calibrated and raw), each fold model's thresholds and the
     report on the tight copies of held-out people (None without ``copies``).
 
@@ -300,8 +302,8 @@ def cross_validate(classifier, X, Y, fold, groups, copies=None):
     copies_report = None
     if copies is not None:  # each copy decided at its fold's thresholds, though a fold may have none
         rows = np.searchsorted(np.unique(fold), np.unique(extra[2]))
-        copies_report = cv_report(extra[1], copies_proba, extra[2], LABELS, fold_thresholds[rows])
-    return cv_report(Y, proba, fold, LABELS, fold_thresholds), proba, raw, fold_thresholds, copies_report
+        copies_report = cv_report(extra[1], copies_proba, LABELS, extra[2], fold_thresholds[rows])
+    return cv_report(Y, proba, LABELS, fold, fold_thresholds), proba, raw, fold_thresholds, copies_report
 
 
 def calibration_figures(Y, proba):
@@ -392,7 +394,7 @@ class Labelled:
 
     folder: Path  # the dataset's
     table: pd.DataFrame  # filename, the labels (cleaned by the type files), identity when given
-    type_targets: object  # DataFrame: the type models' labels of each photo; None without type files
+    T: object  # DataFrame: the type labels of each photo (type_labels); None without type files
     flipped: dict  # label -> photos flipped to 0 as label errors of the source
 
 
@@ -405,7 +407,7 @@ def load_table(args):
     table = whole = load_dataset(data_dir)
     if args.limit:
         table = whole.iloc[:args.limit].reset_index(drop=True)
-    type_targets, flips = type_labels(data_dir, table["filename"])
+    T, flips = type_labels(data_dir, table["filename"])
     table, flipped = clean_labels(table, flips)
     try:  # the faces found are checked again
         check_positives(table[list(LABELS)].to_numpy(), args.n_splits, identity=table.get("identity"),
@@ -415,7 +417,7 @@ def load_table(args):
         if len(table) < len(whole):
             raise DatasetError(f"{exc} (--limit {args.limit}: give more of the dataset's photos)") from None
         raise
-    return Labelled(data_dir, table, type_targets, flipped), main_blocks(args.blocks)
+    return Labelled(data_dir, table, T, flipped), main_blocks(args.blocks)
 
 
 def main_blocks(text):
@@ -427,7 +429,7 @@ def main_blocks(text):
     return blocks
 
 
-def skipped_photos(table, X, max_skipped, known=None):
+def skipped_photos(table, X, max_skipped, *, known=None):
     """Which photos have a face, which could be read, and why the others were skipped
     (``known``: the reasons :func:`extract` gave, path -> reason).
 
@@ -495,11 +497,12 @@ def clean_labels(table, flips):
     return table, flipped
 
 
-def type_models(args, X, targets, fold, groups, paths, extractor, out):
+def type_models(args, X, T, fold, groups, paths, extractor, out):
     """Cross-validate and fit the type models (issue 13); print their report and save it
     into ``out``.
 
-    ``X`` holds the feature rows of ``paths``, with every block of ``extractor``.
+    ``X`` holds the feature rows of ``paths``, with every block of ``extractor``; ``T`` their
+    type labels (:func:`features.model.types.type_labels`).
 
     Returns
     -------
@@ -513,11 +516,15 @@ def type_models(args, X, targets, fold, groups, paths, extractor, out):
 
     names = extractor.get_feature_names_out()
     started = time.time()
-    model, report = train_types(X, targets, fold, groups, paths, feature_names=names, detection=extractor.detection,
+    model, report = train_types(X, T, fold, groups, paths, feature_names=names, detection=extractor.detection,
                                 n_jobs=args.n_jobs, random_state=args.seed)
     report["seconds"] = round(time.time() - started, 1)
     print(f"\ntypes, given their parent label, out-of-fold over the same folds ({report['seconds']:.0f} s):")
     print(format_type_report(report["targets"]))
+    folds = len(np.unique(fold))
+    for target, skipped in report["skipped_folds"].items():
+        print(f"{target}: no type model in {len(skipped)} of {folds} folds ({skipped[0]['why']}): "
+              + ("left out of the report" if len(skipped) == folds else "its scores are of the other folds"))
     for target, why in model.skipped_.items():  # its products then go by the label alone
         print(f"{target}: no type model ({why}): its products are chosen without it")
     if "hat_colour_reads" in report:
@@ -528,7 +535,7 @@ def type_models(args, X, targets, fold, groups, paths, extractor, out):
             + f"; kept: {reads['kept']}")
     if args.ablation:
         blocks = extractor.blocks
-        report["ablation"] = type_ablation(model, X, targets, fold, groups,
+        report["ablation"] = type_ablation(model, X, T, fold, groups,
                                            {b: np.isin(names, block_names(b)) for b in blocks})
         for target, blocks in report["ablation"].items():
             print(f"ablation {target:<11} " + "; ".join(
@@ -557,15 +564,14 @@ def split_photos(table, readable, face_rows, *, n_splits, seed):
     from features.model.evaluation import grouped_folds
 
     kept = table[readable].reset_index(drop=True)
-    grouping = "identity" if "identity" in kept else "filename"
-    Y, groups = photo_groups(kept)
+    Y, groups, grouping = photo_groups(kept)
     check_positives(Y[face_rows[readable]], n_splits,  # first: too few cannot be split
                     identity=groups[face_rows[readable]] if grouping == "identity" else None)
     return Split(kept, Y, groups, grouped_folds(Y, groups, n_splits=n_splits, random_state=seed),
                  face_rows[readable], grouping)
 
 
-def evaluate(classifier, X, split, copies=None):
+def evaluate(classifier, X, split, *, copies=None):
     """Cross-validate on the faces found, then end to end; print the tables.
 
     Returns
@@ -580,11 +586,11 @@ def evaluate(classifier, X, split, copies=None):
     started = time.time()
     face = split.face
     report, proba, raw, fold_thresholds, copies_report = cross_validate(
-        classifier, X, split.Y[face], split.fold[face], split.groups[face], copies)
+        classifier, X, split.Y[face], split.fold[face], split.groups[face], copies=copies)
     seconds = time.time() - started
     end_to_end = np.zeros(split.Y.shape)
     end_to_end[face] = proba
-    e2e_report = cv_report(split.Y, end_to_end, split.fold, LABELS, fold_thresholds)
+    e2e_report = cv_report(split.Y, end_to_end, LABELS, split.fold, fold_thresholds)
     detection = detection_rows(split.Y, face)
     print(f"\n{len(np.unique(split.fold))}-fold cross-validation grouped by {split.grouping}, out-of-fold "
           f"only ({seconds:.0f} s); photos with a face found:")
@@ -627,7 +633,7 @@ def write_reports(out, split, cv, skipped, *, n_splits, seed, plots):
     if plots:
         from features.model.plots import save_curves
 
-        save_curves(split.Y[split.face], cv["proba"], cv["raw"], LABELS, out)
+        save_curves(split.Y[split.face], cv["proba"], LABELS, cv["raw"], out)
     return header
 
 
@@ -642,7 +648,7 @@ def block_ablation(classifier, X, split, copies, extractor, blocks, report, out)
     for block in blocks:
         cols = np.isin(extractor.get_feature_names_out(), block_names(block))
         block_report = cross_validate(classifier, X[:, cols], split.Y[face], split.fold[face], split.groups[face],
-                                      None if copies is None else copies.columns(cols))[0]
+                                      copies=None if copies is None else copies.columns(cols))[0]
         ablation[block] = {"n_features": int(cols.sum()), "labels": block_report}
         print(f"\nablation: {block} alone ({cols.sum()} features)\n{format_report(block_report)}")
     write_json_atomically(out / "ablation.json", ablation)
@@ -719,15 +725,14 @@ def train(args, started, labelled, blocks, staging, signals):
     from features.model.photo_model import PhotoModel
     from features.model.types import TYPE_FILES
 
-    data_dir, table, type_targets, flipped = (labelled.folder, labelled.table, labelled.type_targets,
-                                              labelled.flipped)
+    data_dir, table, T, flipped = labelled.folder, labelled.table, labelled.T, labelled.flipped
     print(f"dataset: {data_dir} ({len(table)} photos); blocks: {', '.join(blocks)}; labels flipped "
           f"to 0 as label errors of the source: {flipped or 'none'}")
     extractor = make_extractor(args, blocks)
     extraction_started = time.time()
-    X, lost = extract(extractor, table["filename"], args.scheduler)
+    X, lost = extract(extractor, table["filename"], scheduler=args.scheduler)
     extraction_seconds = time.time() - extraction_started
-    found, readable, skipped = skipped_photos(table, X, args.max_skipped, lost)
+    found, readable, skipped = skipped_photos(table, X, args.max_skipped, known=lost)
     print(f"features: {X.shape[1]} per face, {extraction_seconds:.0f} s; "
           f"skipped {len(skipped)} of {len(table)} photos "
           f"({(~readable).sum()} unreadable, {(readable & ~found).sum()} without a face)")
@@ -744,18 +749,18 @@ def train(args, started, labelled, blocks, staging, signals):
                                  n_estimators=args.n_estimators, learning_rate=args.learning_rate,
                                  max_depth=args.max_depth, min_precision=args.min_precision,
                                  n_jobs=args.n_jobs, seed=args.seed)
-    cv = evaluate(classifier, X, split, copies)
+    cv = evaluate(classifier, X, split, copies=copies)
     header = write_reports(staging, split, cv, skipped, n_splits=args.n_splits, seed=args.seed,
                            plots=not args.no_plots)
     if args.ablation:
         block_ablation(classifier.first, X, split, copies, extractor, blocks, cv["report"], staging)
     types = types_report = None
-    if type_targets is None:  # the products within a category then go by the label alone
+    if T is None:  # the products within a category then go by the label alone
         print(f"\ntypes: none ({data_dir} has no {', '.join(TYPE_FILES)}): products within a category are "
               "chosen without them")
     else:
         types, types_report = type_models(
-            args, X, type_targets[readable].reset_index(drop=True)[split.face].reset_index(drop=True),
+            args, X, T[readable].reset_index(drop=True)[split.face].reset_index(drop=True),
             split.fold[split.face], split.groups[split.face], split.kept["filename"].to_numpy()[split.face],
             extractor, staging)
 

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from features.labels import LABELS  # noqa: E402
+from features.model.classifier import reaches  # noqa: E402
 from features.model.evaluation import SCORE_CLIP  # noqa: E402
 
 #: The faces each check failed, by the name this benchmark's report gives them.
@@ -45,7 +46,7 @@ def summary(table, rows, thresholds):
     """Wrong decisions and log loss per label over the rows picked."""
     part = table[rows]
     y, p = part[list(LABELS)].to_numpy(), part[[f"p_{label}" for label in LABELS]].to_numpy()
-    wrong = (p >= np.array([thresholds[label] for label in LABELS])) != (y == 1)
+    wrong = reaches(p, np.array([thresholds[label] for label in LABELS])) != (y == 1)
     return {"faces": int(rows.sum()), "wrong_any": round(float(wrong.any(axis=1).mean()), 3),
             **{f"wrong_{label}": round(float(wrong[:, j].mean()), 3) for j, label in enumerate(LABELS)},
             **{f"log_loss_{label}": round(float(log_loss(y[:, j], np.clip(p[:, j], SCORE_CLIP, 1 - SCORE_CLIP),

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def fold_draws(X, targets, split_for, seeds, *, feature_names, type_names):
+def fold_draws(X, T, split_for, seeds, *, feature_names, type_names):
     """The headline scores of ``type_names`` over the folds of each seed: {seed: {target:
     {score: mean over folds}}}."""
     from features.model.type_report import HEADLINE, out_of_fold_types, type_cv_report
@@ -30,10 +30,10 @@ def fold_draws(X, targets, split_for, seeds, *, feature_names, type_names):
     scores = {}
     for seed in seeds:
         split = split_for(seed)
-        T = targets[split.face].reset_index(drop=True)
+        faces = T[split.face].reset_index(drop=True)
         model = TypeClassifier(feature_names=feature_names, targets=type_names)
-        report = type_cv_report(T, out_of_fold_types(model, X, T, split.fold[split.face], split.groups[split.face]),
-                                split.fold[split.face])
+        report = type_cv_report(faces, out_of_fold_types(model, X, faces, split.fold[split.face],
+                                                         split.groups[split.face]), split.fold[split.face])
         scores[seed] = {t: {m: report[t][m]["mean"] for m in HEADLINE[t] if m in report[t]} for t in report}
         print(f"folds of seed {seed}: " + "; ".join(
             f"{t} " + ", ".join(f"{m} {v:.3f}" for m, v in s.items()) for t, s in scores[seed].items()), flush=True)
@@ -54,27 +54,26 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=1, help="XGBoost threads")
     args = parser.parse_args()
 
-    from features.model.types import TARGETS, type_labels
-    from train import clean_labels, extract, load_table, make_extractor, parse_args, skipped_photos, split_photos, type_models
+    from features.model.types import TARGETS
+    from train import extract, load_table, make_extractor, parse_args, skipped_photos, split_photos, type_models
 
     type_names = tuple(args.targets.split(",")) if args.targets else TARGETS
     if set(type_names) - set(TARGETS):
         parser.error(f"--targets: expected some of {', '.join(TARGETS)}")
     train_args = parse_args(["--cache", str(args.cache), "--out", str(args.out), "--n-jobs", str(args.n_jobs),
                              *(["--ablation"] if args.ablation else [])])
-    data_dir, table, blocks = load_table(train_args)
-    targets, flips = type_labels(data_dir, table["filename"])
-    table, _ = clean_labels(table, flips)
+    labelled, blocks = load_table(train_args)  # the labels cleaned by the type files, as train.py's
+    table = labelled.table
     extractor = make_extractor(train_args, blocks)
-    X, _ = extract(extractor, table["filename"])
-    found, readable, _ = skipped_photos(table, X, train_args.max_skipped)
-    targets = targets[readable].reset_index(drop=True)
+    X, lost = extract(extractor, table["filename"])
+    found, readable, _ = skipped_photos(table, X, train_args.max_skipped, known=lost)
+    T = labelled.T[readable].reset_index(drop=True)
 
     def split_for(seed):
         return split_photos(table, readable, found, n_splits=train_args.n_splits, seed=seed)
 
     if args.fold_seeds:
-        scores = fold_draws(X[found], targets, split_for, range(args.fold_seeds),
+        scores = fold_draws(X[found], T, split_for, range(args.fold_seeds),
                             feature_names=extractor.get_feature_names_out(), type_names=type_names)
         for target in scores[0]:
             for m in scores[0][target]:
@@ -85,8 +84,8 @@ def main():
     split = split_for(train_args.seed)
     face = split.face
     args.out.mkdir(parents=True, exist_ok=True)
-    type_models(train_args, X[found], targets[face].reset_index(drop=True), split.fold[face], split.groups[face],
-                split.kept["filename"].to_numpy()[face], extractor)
+    type_models(train_args, X[found], T[face].reset_index(drop=True), split.fold[face], split.groups[face],
+                split.kept["filename"].to_numpy()[face], extractor, args.out)
 
 
 if __name__ == "__main__":

@@ -144,6 +144,9 @@ def test_type_report_and_the_saved_types(trained):
     # 500 photos hold 27 typed eyewear wearers: too few for a fold's training side to learn, so
     # the CV report leaves eyewear out (no made-up scores); the final fit on all of them has it
     assert "eyewear" not in report["targets"] and "stubble" in report["targets"]
+    # ... which the report and the run say, fold by fold (a fold left out was left unsaid)
+    assert [s["fold"] for s in report["skipped_folds"]["eyewear"]] == [0, 1, 2]
+    assert f"\neyewear: no type model in 3 of 3 folds ({report['skipped_folds']['eyewear'][0]['why']}): left out of the report\n" in trained["stdout"]
     for target, scores in report["targets"].items():
         classes = list(scores["classes"])
         assert len(scores["confusion"]) == len(classes) and sum(map(sum, scores["confusion"])) == scores["n"]

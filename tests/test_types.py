@@ -299,6 +299,115 @@ def test_type_files_are_all_three_or_none_with_their_columns(tmp_path, celeba_pa
         type_labels(tmp_path, celeba_paths)
 
 
+def copied_type_files(folder, **rewrite):
+    """The shared set's three type files copied into ``folder``, each ``rewrite[stem]``
+    (a function of its lines) applied first."""
+    for name in ("eyewear_type.csv", "hat_type.csv", "facial_hair.csv"):
+        lines = (CELEBA / name).read_text().splitlines()
+        (folder / name).write_text("\n".join(rewrite.get(name.split(".")[0], list)(lines)) + "\n")
+
+
+def test_a_photo_the_facial_hair_file_does_not_list_has_no_styles(tmp_path, celeba_paths):
+    """A photo missing from ``facial_hair.csv`` has no beard styles and no ``beard`` label
+    (it was "bearded, no style": a negative of every style in the maps fitted given a beard);
+    the others keep theirs, and the styles' models leave it out."""
+    photos = celeba_paths[:300]
+    listed, _ = type_labels(CELEBA, photos)
+    unlisted = {"000001.jpg", "000003.jpg"}  # no beard in CelebA: "bearded" was the whole error
+    copied_type_files(tmp_path, facial_hair=lambda lines: [line for line in lines if line.split(",")[0] not in unlisted])
+    T, _ = type_labels(tmp_path, photos)
+    gone = np.isin([p.rsplit("/", 1)[-1] for p in photos], sorted(unlisted))
+    assert gone.sum() == 2
+    hair = [*BEARD_STYLES, "beard"]
+    assert (T.loc[gone, hair] == MISSING).all().all()
+    pd.testing.assert_frame_equal(T[~gone], listed[~gone])
+    assert not (listed.loc[gone, hair] == MISSING).any().any()
+    rows = TypeClassifier(targets=("stubble",)).target_rows("stubble", np.zeros((len(T), 1)), T, np.arange(len(T)))[1]
+    assert not np.isin(np.flatnonzero(gone), rows).any()
+
+
+@pytest.mark.parametrize("stem, line, edit, said", [
+    # CelebA's own -1/1 coding: no_beard -1 (a beard) was read as "0", every style as "-1"
+    ("facial_hair", 2, lambda row: row.replace(",0,0,0,0,1,", ",-1,-1,-1,-1,1,"),
+     r"facial_hair.csv, line 2: stubble='-1', expected 0 or 1$"),
+    ("facial_hair", 3, lambda row: row.replace(",1,", ",,", 1), r"facial_hair.csv, line 3: no_beard='', expected 0 or 1$"),
+    ("hat_type", 2, lambda row: row.replace(",cap,", ",Cap,"),
+     r"hat_type.csv, line 2: hat_type='Cap', expected one of cap, brimmed, beanie, other, none, unsure$"),
+    ("hat_type", 2, lambda row: row.replace(",black,", ",Black,"),
+     r"hat_type.csv, line 2: hat_colour='Black', expected one of black, white, grey, .*, pink, multi, unsure$"),
+    ("eyewear_type", 2, lambda row: row.replace(",dark,", ",sunglasses,"),
+     r"eyewear_type.csv, line 2: eyewear_type='sunglasses', expected one of clear, dark, none, unsure$"),
+])
+def test_a_type_file_value_it_does_not_take_is_said_with_its_line(tmp_path, celeba_paths, stem, line, edit, said):
+    """Each type file's values are checked as labels.csv's are: a value the column does not
+    take was a class of its own (``Cap``, never matched by the catalog and refused by
+    /api/summary) or, in CelebA's -1/1 coding, a beard read as none."""
+    from features.model.dataset import DatasetError
+
+    def changed(lines):
+        lines = list(lines)
+        before = lines[line - 1]
+        lines[line - 1] = edit(before)
+        assert lines[line - 1] != before
+        return lines
+
+    copied_type_files(tmp_path, **{stem: changed})
+    with pytest.raises(DatasetError, match=said):
+        type_labels(tmp_path, celeba_paths[:300])
+
+
+def test_type_file_values_are_read_without_their_spaces(tmp_path, celeba_paths):
+    """As in labels.csv, " cap" is cap (the check would otherwise refuse it)."""
+    spaced = {"eyewear_type": lambda lines: [lines[0]] + [line.replace(",dark,", ", dark ,") for line in lines[1:]],
+              "hat_type": lambda lines: [lines[0]] + [line.replace(",cap,", ", cap,") for line in lines[1:]],
+              "facial_hair": lambda lines: [lines[0]] + [line.replace(",1,", ", 1,") for line in lines[1:]]}
+    copied_type_files(tmp_path, **spaced)
+    pd.testing.assert_frame_equal(type_labels(tmp_path, celeba_paths[:400])[0], type_labels(CELEBA, celeba_paths[:400])[0])
+
+
+def test_a_fold_without_a_model_of_a_target_is_said_not_dropped():
+    """A fold whose training side has too few photos of a class has no model of the target:
+    its rows stay unscored, the report's scores are of the other folds, and the report says
+    which fold and why (the fold was left out of ``n`` and the fold mean unsaid)."""
+    from features.model.type_report import out_of_fold_types, train_types, type_cv_report
+
+    rng = np.random.default_rng(0)
+    groups = np.arange(300) // 3
+    fold = groups % 3
+    # 14 dark: 11 in fold 0, so fold 0's model learns from 3 and has no eyewear model
+    dark = np.zeros(300, bool)
+    dark[np.flatnonzero(fold == 0)[:11]] = dark[np.flatnonzero(fold == 1)[:2]] = dark[np.flatnonzero(fold == 2)[:1]] = True
+    T = pd.DataFrame(MISSING, index=range(300), columns=list(TARGETS))
+    T["eyewear"] = np.where(dark, "dark", "clear")
+    X = (rng.normal(size=(300, 6)) + dark[:, None]).astype(np.float32)
+    model = TypeClassifier(targets=("eyewear",), n_estimators=10, screen_columns=6)
+    classes, values, skipped = out_of_fold_types(model, X, T, fold, groups)["eyewear"]
+    assert [s["fold"] for s in skipped] == [0] and "fewer than two classes" in skipped[0]["why"]
+    assert np.isnan(values[fold == 0]).all() and not np.isnan(values[fold != 0]).any()
+    report = type_cv_report(T, {"eyewear": (classes, values, skipped)}, fold)
+    assert report["eyewear"]["n"] == (fold != 0).sum()
+    _, report = train_types(X, T, fold, groups, [], feature_names=None, detection=None, n_jobs=1, random_state=0)
+    assert report["skipped_folds"] == {"eyewear": skipped} and "hat_colour_reads" not in report
+
+
+def test_hats_without_a_trained_colour_read_are_left_out_of_both_reads(celeba_paths):
+    """A hat of a fold without a colour model (its row NaN) was read as the first colour,
+    "beige", against the trained read; it is left out of both reads' scores, and counted."""
+    from features.model.type_report import compare_colour_reads
+    from features.vision.faces import detection_settings
+
+    T, _ = type_labels(CELEBA, celeba_paths)
+    hats = np.flatnonzero(~np.isin(T["hat_colour"].to_numpy(), (MISSING, "beige")))[:8]
+    T = T.iloc[hats].reset_index(drop=True)
+    classes = np.array(sorted({"beige", *T["hat_colour"]}))
+    values = (classes == T["hat_colour"].to_numpy()[:, None]).astype(float)  # the trained read right on each
+    values[5:] = np.nan
+    reads = compare_colour_reads(T, {"hat_colour": (classes, values, [{"fold": 1, "why": "too few"}])},
+                                 [celeba_paths[i] for i in hats], detection=detection_settings())
+    assert reads["trained"]["n"] == reads["measured"]["n"] == 5 and reads["left_out"] == 3
+    assert reads["trained"]["accuracy"] == 1.0
+
+
 def test_the_calibration_folds_follow_the_seed():
     """The folds a type's calibration is fitted over were shuffled with seed 0 whatever the
     classifier's ``random_state`` (train.py's ``--seed``), which reached its boosters only."""

@@ -25,6 +25,19 @@ CALIBRATIONS = ("sigmoid", "isotonic", "beta", "temperature")
 #: A precision asked that decides a label for more than this many times the faces that have it
 #: is said: precision 0.2 gave every face eyewear, at threshold 0.002, and no word of it.
 BROAD = 2
+#: XGBoost settings every booster of the project is fitted with, the main classifier's and the
+#: type models' (:func:`xgboost_classifier`): histogram trees on 64 bins.
+BOOSTER_SETTINGS = {"tree_method": "hist", "max_bin": 64}
+#: Share of the rows each tree is grown on: the type models', and the main classifier's default.
+SUBSAMPLE = 0.8
+
+
+def xgboost_classifier(**settings):
+    """An unfitted XGBoost classifier with :data:`BOOSTER_SETTINGS` and ``settings`` (XGBoost
+    imported here, to fit only: module docstring)."""
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(**BOOSTER_SETTINGS, **settings)
 
 
 def reaches(probabilities, thresholds):
@@ -219,7 +232,7 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, labels=LABELS, calibration="sigmoid", calibration_folds=3,
                  n_estimators=300, learning_rate=0.08, max_depth=4, colsample_bytree=0.2,
-                 subsample=0.8, screen_columns=1000, screen_trees=40, balance=True,
+                 subsample=SUBSAMPLE, screen_columns=1000, screen_trees=40, balance=True,
                  min_precision=None, thresholds=None, n_jobs=1, random_state=0):
         self.labels = labels
         self.calibration = calibration
@@ -238,16 +251,13 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _booster(self, y, **settings):
-        from xgboost import XGBClassifier  # to fit only (module docstring)
-
         positives = max(int(y.sum()), 1)
         weight = np.sqrt((len(y) - positives) / positives) if self.balance else 1.0
         settings = {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
                     "colsample_bytree": self.colsample_bytree, **settings}
-        return XGBClassifier(max_depth=self.max_depth, subsample=self.subsample,
-                             tree_method="hist", max_bin=64, scale_pos_weight=weight,
-                             n_jobs=self.n_jobs, random_state=self.random_state,
-                             eval_metric="logloss", **settings)
+        return xgboost_classifier(max_depth=self.max_depth, subsample=self.subsample, scale_pos_weight=weight,
+                                  n_jobs=self.n_jobs, random_state=self.random_state, eval_metric="logloss",
+                                  **settings)
 
     def _screen(self, X, y):
         """Indices of the columns the label's boosters will see (see the class docstring)."""

@@ -91,7 +91,7 @@ def label_scores(y, p, threshold):
     }
 
 
-def cv_report(Y, proba, fold, labels, fold_thresholds):
+def cv_report(Y, proba, labels, fold, fold_thresholds):
     """Per-label mean and spread over folds of every metric.
 
     Fold k is decided at the thresholds its own model chose on its training people
@@ -192,11 +192,9 @@ def decision_table(Y, proba, labels, thresholds):
 
 def format_report(report):
     """The report as a fixed-width table for the terminal."""
-    shown = ("roc_auc", "average_precision", "f1", "precision", "recall", "brier", "log_loss",
-             "accuracy", "majority_baseline_accuracy")
-    heads = ("AUC", "AP", "F1", "prec", "recall", "Brier", "logloss", "acc", "baseline")
+    heads = ("AUC", "AP", "F1", "prec", "recall", "Brier", "logloss", "acc", "baseline")  # of METRICS
     lines = [f"{'label':<9}{'thresh':>7}" + "".join(f"{h:>15}" for h in heads)]
     for label, scores in report.items():
-        cells = "".join(f"{scores[m]['mean']:>8.3f}±{scores[m]['std']:<6.3f}" for m in shown)
+        cells = "".join(f"{scores[m]['mean']:>8.3f}±{scores[m]['std']:<6.3f}" for m in METRICS)
         lines.append(f"{label:<9}{scores['threshold']:>7.3f}{cells}")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from sklearn.metrics import auc, precision_recall_curve, roc_curve  # noqa: E402
 from features.model.evaluation import reliability_bins  # noqa: E402
 
 
-def save_curves(Y, proba, raw, labels, folder):
+def save_curves(Y, proba, labels, raw, folder):
     """Write ``roc.png``, ``precision_recall.png`` and ``reliability.png`` into ``folder``.
 
     Returns
@@ -34,11 +34,11 @@ def save_curves(Y, proba, raw, labels, folder):
     ax.legend(loc="lower left")
     paths.append(_save(fig, folder / "precision_recall.png"))
 
-    paths.append(_save(reliability_figure(Y, proba, raw, labels), folder / "reliability.png"))
+    paths.append(_save(reliability_figure(Y, proba, labels, raw), folder / "reliability.png"))
     return paths
 
 
-def reliability_figure(Y, proba, raw, labels):
+def reliability_figure(Y, proba, labels, raw):
     """Per label: observed frequency against mean score in 10 equal-width bins, before and
     after calibration, and below it the number of faces in each bin (log scale)."""
     fig, axes = plt.subplots(2, len(labels), figsize=(4 * len(labels), 5.5), sharex=True,

@@ -32,17 +32,23 @@ def out_of_fold_types(model, X, T, fold, groups):
 
     Returns
     -------
-    dict of str to (classes, ndarray)
-        Target -> its classes (fitted on all rows) and an (n_samples, n_classes) array, NaN
-        on rows without a label; rows labelled with a class too rare to learn are scored too.
+    dict of str to (classes, ndarray, list)
+        Target -> its classes (fitted on all rows), an (n_samples, n_classes) array, NaN on
+        rows without a label, and the folds whose model has no model of the target, each
+        ``{"fold": k, "why": ...}`` (:attr:`TypeClassifier.skipped_`): their rows stay NaN.
+        Rows labelled with a class too rare to learn are scored too.
     """
-    oof = {t: (c, np.full((len(X), len(c)), np.nan)) for t, c in target_classes(model, X, T, groups).items()}
+    oof = {t: (c, np.full((len(X), len(c)), np.nan), [])
+           for t, c in target_classes(model, X, T, groups).items()}
     for k in np.unique(fold):
         train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
         fitted = clone(model).fit(X[train], T.iloc[train].reset_index(drop=True), groups=groups[train])
         proba = fitted.predict_proba(X[test])
-        for target, (classes, values) in oof.items():
-            if target not in proba:  # no member reads these columns (a block ablation): NaN
+        for target, (classes, values, skipped) in oof.items():
+            # a training side without enough photos of a class, or no member's columns (a
+            # block ablation): NaN, and said
+            if target not in proba:
+                skipped.append({"fold": int(k), "why": fitted.skipped_[target]})
                 continue
             at = T[target].to_numpy()[test] != MISSING
             scored = np.zeros((at.sum(), len(classes)))
@@ -60,12 +66,16 @@ def train_types(X, T, fold, groups, paths, *, feature_names, detection, n_jobs, 
     -------
     model : TypeClassifier
     report : dict
-        ``targets`` (:func:`type_cv_report`), ``hat_colour`` (both reads' agreement with the
-        labels and which was kept) and ``oof``-free counts.
+        ``targets`` (:func:`type_cv_report`); ``skipped_folds``: target -> the folds whose
+        model had no model of it, each ``{"fold": k, "why": ...}`` (targets skipped by no
+        fold left out), their rows out of ``targets``' scores, and out of the report when
+        every fold skipped it; and, with a trained hat colour, ``hat_colour_reads``
+        (:func:`compare_colour_reads`).
     """
     model = TypeClassifier(feature_names=feature_names, n_jobs=n_jobs, random_state=random_state)
     oof = out_of_fold_types(model, X, T, fold, groups)
-    report = {"targets": type_cv_report(T, oof, fold)}
+    report = {"targets": type_cv_report(T, oof, fold),
+              "skipped_folds": {target: skipped for target, (_, _, skipped) in oof.items() if skipped}}
     colour = compare_colour_reads(T, oof, paths, detection=detection)
     if colour is not None:
         report["hat_colour_reads"] = colour
@@ -74,22 +84,28 @@ def train_types(X, T, fold, groups, paths, *, feature_names, detection, n_jobs, 
 
 
 def compare_colour_reads(T, oof, paths, *, detection):
-    """The trained and the measured hat colour against the labelled colour of every hat.
+    """The trained and the measured hat colour against the labelled colour of every hat the
+    trained read scored: a hat of a fold whose model had no colour model (or without the hat
+    crop's block) is left out of both reads' scores, not read as the first colour.  A hat
+    whose face the measured read does not find is scored as wrong.
 
     Returns
     -------
     dict or None
-        ``trained`` and ``measured`` (:func:`colour_agreement`) and ``kept``, the read with
-        the higher accuracy; None without trained colours.
+        ``trained`` and ``measured`` (:func:`colour_agreement`), ``left_out`` (labelled hats
+        without a trained read) and ``kept``, the read with the higher accuracy; None without
+        trained colours.
     """
     if "hat_colour" not in oof:
         return None
-    classes, values = oof["hat_colour"]
-    rows = np.flatnonzero(T["hat_colour"].to_numpy() != MISSING)
+    classes, values, _ = oof["hat_colour"]
+    labelled = T["hat_colour"].to_numpy() != MISSING
+    rows = np.flatnonzero(labelled & ~np.isnan(values).any(axis=1))
     truth = T["hat_colour"].to_numpy()[rows]
     trained = np.asarray(classes)[np.argmax(values[rows], axis=1)]
     measured = measured_hat_colours([paths[i] for i in rows], detection=detection)
-    reads = {"trained": colour_agreement(truth, trained), "measured": colour_agreement(truth, measured)}
+    reads = {"trained": colour_agreement(truth, trained), "measured": colour_agreement(truth, measured),
+             "left_out": int(labelled.sum() - len(rows))}
     reads["kept"] = max(("trained", "measured"), key=lambda read: reads[read]["accuracy"])
     return reads
 
@@ -105,7 +121,7 @@ def type_ablation(model, X, T, fold, groups, block_columns):
     return ablation
 
 
-def target_scores(y, p, classes, fold, target, parent=None):
+def target_scores(y, p, classes, fold, target, *, parent=None):
     """Scores of one target over its labelled rows: mean and spread over folds, and the
     out-of-fold confusion matrix (rows: true class, columns: predicted).  ``parent`` (bool
     per row) adds the AUC among the rows where the parent label is on."""
@@ -136,15 +152,17 @@ def target_scores(y, p, classes, fold, target, parent=None):
 
 
 def type_cv_report(T, oof, fold):
-    """Per target: :func:`target_scores` over the rows labelled with one of its classes."""
+    """Per target: :func:`target_scores` over the rows labelled with one of its classes that
+    their fold's model scored (a fold whose model has no model of the target is left out:
+    :func:`out_of_fold_types` says which); a target no fold's model has is left out."""
     report = {}
-    for target, (classes, values) in oof.items():
+    for target, (classes, values, _) in oof.items():
         rows = ~np.isnan(values).any(axis=1) & np.isin(T[target].to_numpy(), classes)
-        if not rows.any():  # not fitted: no member reads these columns (a block ablation)
+        if not rows.any():  # no fold's model of it (:func:`out_of_fold_types` says which and why)
             continue
         parent = (T["beard"].to_numpy()[rows] == "1") if target in BEARD_STYLES else None
         report[target] = target_scores(T[target].to_numpy()[rows], values[rows], np.asarray(classes),
-                                       fold[rows], target, parent)
+                                       fold[rows], target, parent=parent)
     return report
 
 

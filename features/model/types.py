@@ -24,10 +24,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from features.files import missing_columns
-from features.labels import BEARD_STYLES, likeliest
-from features.model.classifier import MarginCalibrator, top_f_columns
+from features.labels import BEARD_STYLES, TYPE_VALUES, likeliest
+from features.model.classifier import SUBSAMPLE, MarginCalibrator, top_f_columns, xgboost_classifier
 from features.model.dataset import DatasetError, read_csv
 from features.model.trees import TreeMargins
+from features.vision.colours import COLOUR_WORDS
 from features.vision.transformer import gated_names
 
 #: Every target the classifier fits, in order: single-choice families, then beard styles.
@@ -38,13 +39,23 @@ PARENTS = {"eyewear": "eyewear", "hat": "hat", "hat_colour": "hat", **dict.fromk
 #: type labels that holds it: each one's calibration map is fitted on the parent's photos
 #: only, so its probability is P(style | beard).  Mapped on every photo, the styles were too low
 #: and too sure among the bearded (README, "Product types").
-CALIBRATED_GIVEN = dict.fromkeys(BEARD_STYLES, "beard")
-#: Rows of a target without a label (parent off, or an ``unsure`` type).
+CALIBRATED_GIVEN = {target: parent for target, parent in PARENTS.items() if target in BEARD_STYLES}
+#: Rows of a target without a label (parent off, an ``unsure`` type, or a photo the file of its
+#: type does not list).
 MISSING = ""
-#: The finer label files of a dataset folder and the columns each must have (README, "Product
-#: types").
-TYPE_FILES = {"eyewear_type.csv": ("eyewear_type",), "hat_type.csv": ("hat_type", "hat_colour"),
-              "facial_hair.csv": ("stubble", "moustache", "goatee", "sideburns", "no_beard")}
+#: The hat colours a ``hat_type.csv`` may name (the shared set's README): the measured read's
+#: words, and the two it has no rule for.
+HAT_COLOURS = (*COLOUR_WORDS, "pink", "multi")
+#: A type file's value for a photo whose parent label is an error of the source (no hat or
+#: glasses in it), and for a type that cannot be told: neither is a class.
+NO_TYPE, UNSURE = "none", "unsure"
+#: The finer label files of a dataset folder, each column it must have and the values each
+#: column may hold (README, "Product types"; the shared set's README).
+TYPE_FILES = {"eyewear_type.csv": {"eyewear_type": (*TYPE_VALUES["eyewear"], NO_TYPE, UNSURE)},
+              "hat_type.csv": {"hat_type": (*TYPE_VALUES["hat"], NO_TYPE, UNSURE),
+                               "hat_colour": (*HAT_COLOURS, UNSURE)},
+              "facial_hair.csv": dict.fromkeys(("stubble", "moustache", "goatee", "sideburns", "no_beard"),
+                                               ("0", "1"))}
 #: Targets with a linear member: (blocks it reads, by column-name prefix; inverse strength C of
 #: its L2 penalty).  Chosen by the grouped CV of the shared set (README, "Product types"): with
 #: 370 hats the boosters learned the headwear types from the whole row worse (macro-F1 0.54,
@@ -67,7 +78,9 @@ def type_labels(data_dir, filenames):
     or glasses in the photo): their parent label is flipped to 0. ``unsure`` rows keep their
     parent label and get no type; neither does an ``unsure`` hat colour.  A full beard is
     ``no_beard`` 0 with ``sideburns`` 1 in ``facial_hair.csv`` (CelebA's ``No_Beard`` = -1):
-    a beard that reaches the sideburns over the cheeks.
+    a beard that reaches the sideburns over the cheeks.  A photo a file does not list has no
+    label of its types (:data:`MISSING`): not in ``facial_hair.csv``, no beard styles and no
+    ``beard``.
 
     Parameters
     ----------
@@ -81,7 +94,8 @@ def type_labels(data_dir, filenames):
     targets : DataFrame or None
         One column per name in :data:`TARGETS`, one row per photo: class names (str) for the
         single-choice families (:data:`MISSING` where there is no label), "0"/"1" for beard
-        styles on every photo, and the ``beard`` label ("0"/"1") to score the styles given it.
+        styles on every photo ``facial_hair.csv`` lists (:data:`MISSING` on the others), and
+        the ``beard`` label ("0"/"1", :data:`MISSING` likewise) to score the styles given it.
     flips : dict of str to list of str
         Parent label -> names of the photos whose label must be flipped to 0.
     """
@@ -99,30 +113,45 @@ def type_labels(data_dir, filenames):
     targets = pd.DataFrame(MISSING, index=names, columns=list(TARGETS))
     for column, table, source in (("eyewear", eyewear, "eyewear_type"), ("hat", hat, "hat_type"),
                                   ("hat_colour", hat, "hat_colour")):
-        known = table[~table["hat_type" if column != "eyewear" else source].isin(("none", "unsure"))
-                      & (table[source] != "unsure")][source].reindex(names)
+        known = table[~table["hat_type" if column != "eyewear" else source].isin((NO_TYPE, UNSURE))
+                      & (table[source] != UNSURE)][source].reindex(names)
         targets[column] = known.fillna(MISSING).to_numpy()
-    hair = hair.reindex(names).fillna("0")
+    hair = hair.reindex(names)  # NaN: a photo the file does not list, whose styles are not known
+    listed = hair["no_beard"].notna().to_numpy()
     targets["stubble"], targets["moustache"], targets["goatee"] = (
-        hair[c].to_numpy() for c in ("stubble", "moustache", "goatee"))
-    targets["full_beard"] = np.where((hair["no_beard"] == "0") & (hair["sideburns"] == "1"), "1", "0")
-    targets["beard"] = np.where((hair["no_beard"] == "0") | (hair["goatee"] == "1") | (hair["moustache"] == "1"),
-                                "1", "0")
-    flips = {"eyewear": sorted(eyewear.index[eyewear["eyewear_type"] == "none"]),
-             "hat": sorted(hat.index[hat["hat_type"] == "none"])}
+        hair[c].fillna(MISSING).to_numpy() for c in ("stubble", "moustache", "goatee"))
+    targets["full_beard"] = np.where(~listed, MISSING, np.where(
+        (hair["no_beard"] == "0") & (hair["sideburns"] == "1"), "1", "0"))
+    targets["beard"] = np.where(~listed, MISSING, np.where(
+        (hair["no_beard"] == "0") | (hair["goatee"] == "1") | (hair["moustache"] == "1"), "1", "0"))
+    flips = {"eyewear": sorted(eyewear.index[eyewear["eyewear_type"] == NO_TYPE]),
+             "hat": sorted(hat.index[hat["hat_type"] == NO_TYPE])}
     return targets.reset_index(drop=True), flips
 
 
 def type_file(path):
-    """One of :data:`TYPE_FILES`, indexed by file name, or a one-line DatasetError."""
+    """One of :data:`TYPE_FILES`, indexed by file name, its values stripped of spaces (as
+    ``labels.csv``'s are), or a one-line DatasetError naming the line of a duplicate name or
+    of a value the column does not take (CelebA's -1/1, ``Cap``): one would have been trained
+    as a class of its own, or as a beard."""
     table = read_csv(path)
-    if missing := missing_columns(path, table.columns, {"filename", *TYPE_FILES[path.name]}):
+    values = TYPE_FILES[path.name]
+    if missing := missing_columns(path, table.columns, {"filename", *values}):
         raise DatasetError(missing)
     first = {}
     for line, name in table["filename"].items():  # read_csv's index: the line numbers
         if name in first:
             raise DatasetError(f"{path}, line {line}: {name} is a duplicate of line {first[name]}")
         first[name] = line
+    stripped = table[list(values)].apply(lambda column: column.str.strip())
+    wrong = np.column_stack([~stripped[column].isin(allowed) for column, allowed in values.items()])
+    if wrong.any():  # the first line with one, and its first column
+        line, column = np.argwhere(wrong)[0]
+        line, column = table.index[line], list(values)[column]
+        allowed = values[column]
+        raise DatasetError(f"{path}, line {line}: {column}={table.at[line, column]!r}, expected "
+                           f"{' or '.join(allowed) if len(allowed) == 2 else 'one of ' + ', '.join(allowed)}")
+    table[list(values)] = stripped
     return table.set_index("filename")
 
 
@@ -202,12 +231,9 @@ class TypeClassifier(BaseEstimator):
         self.random_state = random_state
 
     def _booster(self):
-        from xgboost import XGBClassifier  # to fit only: fitted boosters are kept as numpy trees
-
-        return XGBClassifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-                             max_depth=self.max_depth, colsample_bytree=self.colsample_bytree,
-                             subsample=0.8, tree_method="hist", max_bin=64, n_jobs=self.n_jobs,
-                             random_state=self.random_state)
+        return xgboost_classifier(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                                  max_depth=self.max_depth, colsample_bytree=self.colsample_bytree,
+                                  subsample=SUBSAMPLE, n_jobs=self.n_jobs, random_state=self.random_state)
 
     def _columns(self, n_features, prefixes=None):
         """Columns whose names start with one of ``prefixes`` (a linear model's blocks), or the
