@@ -667,7 +667,9 @@ def model_card(args, *, data_dir, table, X, split, copies, cv, header, skipped, 
         "thresholds": dict(zip(LABELS, final.thresholds_.tolist())),
         "threshold_rule": (f"best recall at precision >= {args.min_precision}"
                            if args.min_precision else f"max F1: the median threshold within {F1_PLATEAU} of it")
-                          + " on the model's own cross-fitted out-of-fold scores of its training people",
+                          + " on the model's own cross-fitted out-of-fold scores of its training people "
+                          + ("(their photos and tight copies; decisions: the photos alone)" if copies is not None
+                             else "(their photos)"),
         "calibration": {label: {k: v for k, v in c.items() if k != "bins"} for label, c in cv["calibration"].items()},
         "decisions": decision_table(split.Y[face], cv["proba"], LABELS, final.thresholds_),
         "feature_blocks": {b: len(block_names(b)) for b in extractor.blocks},

@@ -190,8 +190,9 @@ class MultiLabelClassifier(ThresholdDecisions, ClassifierMixin, BaseEstimator):
     """Per label, ``calibration_folds`` XGBoost boosters cross-fitted on grouped folds, and one
     calibration map fitted on all their out-of-fold margins.
 
-    Every training person is scored once by a booster that did not see them; those
-    out-of-fold margins fit the label's calibration map (on the log-odds, not on
+    Every training person is scored once by a booster that did not see them (each of their
+    rows: ``train.py`` gives their photos and the photos' tight copies); those out-of-fold
+    margins fit the label's calibration map (on the log-odds, not on
     ``predict_proba``), choose its decision threshold and keep its precision-recall points,
     so a campaign can ask for a precision later (:meth:`with_thresholds`); their probabilities
     stay as ``oof_proba_``. A new face gets the calibration map of the mean of the label's
