@@ -19,18 +19,18 @@ from features.vision.regions import crop_rect, face_frame, to_frame
 #: not judge").
 MIN_WIDTH = 36
 #: Aligned faces with a Laplacian variance (at :data:`REFERENCE_CONTRAST`) under this are
-#: blurred beyond the training faces (their 0.5th percentile is 63: 33 of the 7,994 CelebA
-#: faces lie under it; a Gaussian blur of sigma 3 on a 100 px face gives about 40).
+#: blurred beyond the training faces (their 0.5th percentile is 58: 49 of the 7,994 CelebA
+#: faces lie under it; 38 of 60 LFW faces blurred by a Gaussian of sigma 3).
 MIN_SHARPNESS = 60.0
-#: The contrast (standard deviation of the aligned face's grey levels) sharpness is read at:
-#: the training faces' median.  The Laplacian scales with the contrast, so a dim or flat face
-#: read blurred, sharp or not: at half the light 13 of 59 LFW faces were withheld as
-#: "blurred", at 35% 34, though their scores hardly moved (README, "Faces we do not judge").
-REFERENCE_CONTRAST = 45.3
+#: The contrast sharpness is read at (:func:`contrast`): the training faces' median.  The
+#: Laplacian scales with the contrast, so a dim or flat face read blurred, sharp or not: at
+#: half the light 13 of 59 LFW faces were withheld as "blurred", at 35% 34, though their
+#: scores hardly moved (README, "Faces we do not judge").
+REFERENCE_CONTRAST = 42.3
 #: The lowest contrast sharpness is brought up from: the training faces' 0.5th percentile.
 #: From flatter faces the photo's noise and 8-bit steps, amplified, read as detail (a face at
-#: 35% of its light and blurred read sharp), so such a face may read "blurred or too dark".
-MIN_CONTRAST = 22.0
+#: 35% of its light and blurred read sharp), so such a face may read "blurred or too flat".
+MIN_CONTRAST = 19.8
 #: Faces turned further than this (degrees, :func:`yaw_degrees`) are beyond the training range:
 #: out of fold on the shared photos, the faces turned over 50 degrees (1.9% of them) get a
 #: label wrong 2x as often as the others (0.199 against 0.103); those between 41 and 50 (4.0%)
@@ -51,17 +51,18 @@ def aligned_face(image, face):
     return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
 
 
-def contrast(image, face):
-    """Standard deviation of the aligned face's grey levels: low for a dim or flat face."""
-    return float(aligned_face(image, face).std())
+def contrast(aligned):
+    """The light and shade of an aligned face (:func:`aligned_face`): the standard deviation of
+    its grey levels at 16x16, where a blur that softens its detail leaves it (at full size a
+    blur lowered it too, and so hid itself from :func:`sharpness`)."""
+    return float(cv2.resize(aligned, (16, 16), interpolation=cv2.INTER_AREA).std())
 
 
-def sharpness(image, face):
-    """Variance of the Laplacian of the aligned face brought to :data:`REFERENCE_CONTRAST`
-    (from :data:`MIN_CONTRAST` at the least): low for blurred or tiny faces, in any but the
-    dimmest light."""
-    aligned = aligned_face(image, face).astype(np.float64)
-    gain = REFERENCE_CONTRAST / max(float(aligned.std()), MIN_CONTRAST)
+def sharpness(aligned):
+    """Variance of the Laplacian of an aligned face (:func:`aligned_face`) brought to
+    :data:`REFERENCE_CONTRAST` (from :data:`MIN_CONTRAST` at the least): low for blurred or
+    tiny faces, in any but the flattest light."""
+    gain = REFERENCE_CONTRAST / max(contrast(aligned), MIN_CONTRAST)
     return float(cv2.Laplacian(aligned, cv2.CV_64F).var() * gain ** 2)
 
 
@@ -113,13 +114,14 @@ def face_quality(image, face):
         ``reasons`` (each failed check in words, with its figures; both empty when ok).
     """
     left, _, right, _ = face.box
-    record = {"width_px": int(right - left), "sharpness": round(sharpness(image, face), 1),
+    aligned = aligned_face(image, face).astype(np.float64)
+    record = {"width_px": int(right - left), "sharpness": round(sharpness(aligned), 1),
               "yaw_degrees": round(yaw_degrees(face), 1),
               "touches_edge": touches_edge(image, face)}
     fails = (record["width_px"] < MIN_WIDTH, record["sharpness"] < MIN_SHARPNESS,
              abs(record["yaw_degrees"]) > MAX_YAW, record["touches_edge"])  # in the order of CHECKS
     words = (f"face {record['width_px']} px wide, under {MIN_WIDTH} px",
-             f"blurred{' or too dark' * (contrast(image, face) < MIN_CONTRAST)} "
+             f"blurred{' or too flat' * (contrast(aligned) < MIN_CONTRAST)} "
              f"(sharpness {record['sharpness']:.0f}, under {MIN_SHARPNESS:.0f})",
              f"turned {abs(record['yaw_degrees']):.0f} degrees, over {MAX_YAW:.0f}",
              "cut by the photo's edge")
