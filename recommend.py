@@ -46,7 +46,8 @@ def parse_args(argv=None):
                              "CSV with a path, image or filename column (relative paths: from the working "
                              "folder)")
     parser.add_argument("--recursive", action="store_true",
-                        help="descend into sub-folders (not into links to folders, which could loop)")
+                        help="descend into sub-folders (not into links to folders, which could loop, nor "
+                             "into hidden ones, such as a camera's .thumbnails)")
     parser.add_argument("--model", type=given_path, default=MODEL,
                         help="model made by train.py (its model_card.json must sit beside it)")
     parser.add_argument("--catalog", type=given_path, default=CATALOG,
@@ -246,47 +247,51 @@ def collect_photos(paths, *, recursive=False):
 
 
 def folder_photos(folder, *, recursive=False):
-    """The photos in ``folder`` (and its sub-folders, not through links to folders, which could
-    loop), in :func:`name_order`, the folders that cannot be listed with why, and the other
-    files, but those no one put there (hidden ones, such as a Mac's ``.DS_Store`` or anything
-    in a ``.thumbnails`` folder, and :data:`~features.vision.images.SYSTEM_FILES`).  Every name
-    with a photo's suffix that is not a folder counts (but a Mac's AppleDouble file, which is
-    none), so that a dangling link or a pipe named ``.jpg`` is an error naming it, as when it
-    is given, not left out without a word (as were sub-folders we may not list: pathlib's
-    ``rglob`` skips them)."""
-    from features.vision.images import PHOTO_SUFFIXES, SYSTEM_FILES, apple_double
+    """The photos in ``folder`` (and its sub-folders: :func:`walked`), in :func:`name_order`,
+    the folders that cannot be listed with why, and the other files, but those no one put
+    there (hidden ones, such as a Mac's ``.DS_Store``, and
+    :data:`~features.vision.images.SYSTEM_FILES`).  Every name with a photo's suffix that is
+    not a folder counts (:func:`photo_name`), so that a dangling link or a pipe named ``.jpg``
+    is an error naming it, as when it is given, not left out without a word (as were
+    sub-folders we may not list: pathlib's ``rglob`` skips them)."""
+    from features.vision.images import SYSTEM_FILES
 
     unreadable, found, others = [], [], []
-    for where, _, names in os.walk(folder, onerror=lambda exc: unreadable.append(
+    for path in walked(folder, recursive=recursive, onerror=lambda exc: unreadable.append(
             (Path(exc.filename), exc.strerror or str(exc)))):
-        for name in names:
-            if Path(name).suffix.lower() in PHOTO_SUFFIXES and not apple_double(Path(where) / name):
-                found.append(Path(where) / name)
-            elif name not in SYSTEM_FILES and not any(part.startswith(".")
-                                                      for part in (Path(where) / name).relative_to(folder).parts):
-                others.append(Path(where) / name)
-        if not recursive:
-            break
+        if photo_name(path):
+            found.append(path)
+        elif path.name not in SYSTEM_FILES and not path.name.startswith("."):
+            others.append(path)
     return sorted(found, key=name_order), unreadable, sorted(others, key=name_order)
 
 
+def walked(folder, *, recursive=False, onerror=None):
+    """Yield the files of ``folder`` (with ``recursive``, and of its sub-folders, not through
+    links to folders, which could loop, nor into hidden ones: an Android camera's
+    ``.thumbnails`` held a copy of every photo); ``onerror`` as :func:`os.walk`'s."""
+    for where, folders, names in os.walk(folder, onerror=onerror):
+        folders[:] = [name for name in folders if not name.startswith(".")] if recursive else []
+        yield from (Path(where) / name for name in names)
+
+
+def photo_name(path):
+    """Whether a folder's file counts as a photo: a photo's suffix, and not a Mac's
+    AppleDouble file (``._IMG_0001.JPG``, Finder data)."""
+    from features.vision.images import PHOTO_SUFFIXES, apple_double
+
+    return path.suffix.lower() in PHOTO_SUFFIXES and not apple_double(path)
+
+
 def photo_folders(folder):
-    """The sub-folders of ``folder`` (not hidden ones) that hold a photo of their own, in
-    :func:`name_order`; none where they cannot be listed."""
-    from features.vision.images import PHOTO_SUFFIXES
-
-    def holds_photo(sub):
-        try:
-            return any(Path(name).suffix.lower() in PHOTO_SUFFIXES for name in os.listdir(sub))
-        except OSError:
-            return False
-
+    """The sub-folders of ``folder`` whose photos ``--recursive`` would add (one in them or
+    below), in :func:`name_order`; none where they cannot be listed."""
     try:
         subs = [folder / entry.name for entry in os.scandir(folder)
                 if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)]
     except OSError:
         return []
-    return sorted(filter(holds_photo, subs), key=name_order)
+    return sorted((sub for sub in subs if any(map(photo_name, walked(sub, recursive=True)))), key=name_order)
 
 
 def name_order(path):

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import LFW, ROOT, alive, as_in_a_terminal, children, ended, free_port
+from conftest import APPLE_DOUBLE_FILE, LFW, ROOT, alive, as_in_a_terminal, children, ended, free_port
 from features.app.workers import MOST_WORKERS
 
 TWO_PEOPLE = LFW / "Thaksin_Shinawatra_0005.jpg"
@@ -111,7 +111,6 @@ def test_a_folder_s_avif_heic_and_jpe_photos_are_read(trained, tmp_path):
     import pillow_heif  # its encoder: the project reads HEIC with pi-heif, a decoder alone
     from PIL import Image
 
-    from conftest import APPLE_DOUBLE_FILE
     from features.vision.images import APPLE_DOUBLE, PHOTO_SUFFIXES, SYSTEM_FILES
 
     with Image.open(TWO_PEOPLE) as photo:
@@ -186,6 +185,16 @@ def test_the_files_of_a_folder_that_are_not_photos_are_named(trained, tmp_path):
     assert len(below.stdout.splitlines()) == 2 and below.stderr == (
         f"recommend.py: warning: {feed}: left out 5 files that are not photos (brief.pdf, edits/notes.txt, "
         "notes.txt, ...)\n")
+    # named as --recursive reads: a photo deeper down counts, a Mac's AppleDouble file does not,
+    # and a hidden folder (an Android camera's .thumbnails, a copy of every photo) is not read
+    (feed / "2024" / "june").mkdir(parents=True)
+    shutil.copy(TWO_PEOPLE, feed / "2024" / "june" / "post.jpg")
+    (feed / "mac").mkdir()
+    (feed / "mac" / "._post.jpg").write_bytes(APPLE_DOUBLE_FILE)
+    shutil.copy(TWO_PEOPLE, feed / ".thumbnails" / "post.jpg")
+    assert "left out 2 sub-folders with photos (2024, edits; --recursive reads them)" in run(trained, feed).stderr
+    assert len(run(trained, feed, "--json", "--recursive").stdout.splitlines()) == 3
+    shutil.rmtree(feed / "2024")
     for _ in range(2):  # the second time, its folder holds the first one's copy
         copies = run(trained, feed, "--json", "--annotate", feed / "copies")
         assert copies.returncode == 0 and (feed / "copies" / "post.jpg").is_file()

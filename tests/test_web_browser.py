@@ -1065,6 +1065,8 @@ def test_a_dropped_folder_is_analysed_with_its_folders_in_the_names_and_an_empty
     (tmp_path / "trip" / "notes.txt").write_text("not a photo")
     (tmp_path / "trip" / ".DS_Store").write_bytes(b"\0")  # a Mac's, in every folder: not named
     (tmp_path / "trip" / "._a.jpg").write_bytes(APPLE_DOUBLE_FILE)  # a Mac's, beside a photo it copied: no card
+    (tmp_path / "trip" / ".thumbnails").mkdir()  # a camera's copies, not read by recommend.py --recursive: no card
+    shutil.copy(PHOTOS[0], tmp_path / "trip" / ".thumbnails" / "a.jpg")
     browser.get(server + "/")
     WebDriverWait(browser, 30).until(lambda page: "trained" in page.find_element(By.ID, "model").text)
     drop_onto_the_page(browser, [tmp_path / "empty"])

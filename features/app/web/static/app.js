@@ -122,6 +122,12 @@ function systemFile(file) {
   return nameOf(file).split("/").some((part) => part.startsWith(".")) || SYSTEM_FILES.has(file.name);
 }
 
+// A file in a hidden folder under the one dropped, which recommend.py --recursive does not
+// read either: an Android camera's .thumbnails holds a copy of every photo.
+function inHiddenFolder(file) {
+  return nameOf(file).split("/").slice(1, -1).some((part) => part.startsWith("."));
+}
+
 // Every file under a dropped folder (browsers hand folders over as entries).
 async function filesOf(entry) {
   if (entry.isFile) {
@@ -721,8 +727,8 @@ async function analyse(files) {
   const drop = ++state.drop;  // taken first: the last drop made is the one analysed, whatever its reads take
   const doubles = await appleDoubles(files);
   if (drop !== state.drop) return;
-  const photos = files.filter((file) => !doubles.has(file) && (PHOTO.test(file.name) || file.type.startsWith("image/")))
-    .sort((a, b) => byName(nameOf(a), nameOf(b)));
+  const photos = files.filter((file) => !doubles.has(file) && !inHiddenFolder(file)
+    && (PHOTO.test(file.name) || file.type.startsWith("image/"))).sort((a, b) => byName(nameOf(a), nameOf(b)));
   // a drop of a Mac's AppleDouble files alone (a stick's ._ files picked by name) says what they are
   const macs = [...doubles].map(nameOf);
   const said = macs.length ? `: ${macs.slice(0, 3).join(", ")}${macs.length > 3 ? ", …" : ""} `
