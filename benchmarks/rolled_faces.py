@@ -43,15 +43,14 @@ def turned(image, degrees):
 
 
 def central(model, image):
-    """The face nearest the photo's centre (LFW's subject) and the model's answer for it, or
-    None."""
+    """The face nearest the photo's centre (LFW's subject) and the model's answer for it (the
+    answer of the same box), or None."""
     height, width = image.shape[:2]
     found = model.faces(image)
     if not found:
         return None
-    at = int(np.argmin([np.hypot((f.box[0] + f.box[2]) / 2 - width / 2, (f.box[1] + f.box[3]) / 2 - height / 2)
-                        for f in found]))
-    return found[at], model.answer(image)[at]  # the same faces, in the same order
+    face = min(found, key=lambda f: np.hypot((f.box[0] + f.box[2]) / 2 - width / 2, (f.box[1] + f.box[3]) / 2 - height / 2))
+    return face, next(answer for answer in model.answer(image) if tuple(answer.box) == tuple(face.box))
 
 
 def compare(model, photos, degrees):
@@ -99,15 +98,18 @@ def main(argv=None):
     shipped = faces.UPRIGHT_ROLL
     for name, limit in (("upright fit", shipped), ("dlib on the photo", 360.0))[:1 + args.without]:
         faces.UPRIGHT_ROLL = limit
-        for degrees in ("back", *ANGLES):
-            rows = [row for row in compare(model, photos, degrees) if row is not None]
+        try:
+            rows_by_angle = {degrees: [row for row in compare(model, photos, degrees) if row is not None]
+                             for degrees in ("back", *ANGLES)}
+        finally:
+            faces.UPRIGHT_ROLL = shipped
+        for degrees, rows in rows_by_angle.items():
             errors = [row["error"] for row in rows]
             said = ", ".join(f"{label} {np.mean([row['moved'][label] for row in rows]):.3f} / "
                              f"{sum(row['flipped'][label] for row in rows)}" for label in LABELS)
             angle = "15 and back" if degrees == "back" else f"{degrees} degrees"
             print(f"  {name:<17} {angle:<12} found {len(rows)}/{len(photos)}  landmarks {np.median(errors):.3f} "
                   f"{np.percentile(errors, 90):.3f}  {said}")
-    faces.UPRIGHT_ROLL = shipped
     return 0
 
 

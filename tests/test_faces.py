@@ -141,10 +141,9 @@ def test_profile_face_follows_the_detectors_eyes():
 
 @pytest.mark.parametrize("degrees", [30, 45, -60])
 def test_a_rolled_face_s_landmarks_are_the_upright_face_s_turned(degrees):
-    """A head tilted in the photo: dlib's predictor starts from an upright face, and on the
-    first 12 LFW photos turned by these angles its points strayed 0.15-0.22 eye distances
-    (medians).  Fitted upright, they are the upright photo's points turned, within a few
-    hundredths (the turn's own resampling moves them about 0.02)."""
+    """A head tilted in the photo: dlib's predictor starts from an upright face, and strayed
+    (README, "Tilted heads").  Fitted upright, the points are the upright photo's points
+    turned, within a few hundredths of the eye distance."""
     import cv2
 
     errors = []

@@ -302,6 +302,10 @@ def test_profile_headline_says_why_there_is_no_product(catalog):
         for stats in summary["labels"].values():
             assert (stats["photo_share"] is None) == (summary["photos"] == 0)
             assert (stats["face_share"] is None) == (stats["mean_probability"] is None) == (summary["faces_judged"] == 0)
+    # photos a stop kept from being looked at are not photos that could not be analysed
+    stopped = profile([], catalog, not_analysed=3)["profile"]
+    assert stopped["headline"] == "No photo of this feed was analysed (3 not analysed): no product"
+    assert (stopped["photos"], stopped["failed"], stopped["not_analysed"]) == (0, 0, 3)
     # a label or a type on a face not judged (records a client sent to /api/summary) counts for
     # nothing: its mean of none was -None, and it made a hat account of no face judged
     unjudged = {**plain, "labels": ["hat"], "types": {"hat": {"cap": 1.0}}, "quality": {"status": "uncertain"}}

@@ -295,8 +295,8 @@ def profile(results, catalog, *, per_category=PER_CATEGORY, not_analysed=0):
         Per-photo results as :func:`features.app.analysis.analyse_photo` builds them (``faces`` with ``scores``,
         ``labels``, ``types`` and ``quality``).
     not_analysed : int
-        Photos of the feed never looked at (a server stopping): counted apart, neither
-        analysed nor failed, as nothing was wrong with them.
+        Photos of the feed never looked at (a server stopping, the page's Stop, an answer cut
+        short): counted apart, neither analysed nor failed, as nothing was wrong with them.
     """
     photos = [r for r in results if r["error"] is None]
     faces = [f for r in photos for f in r["faces"]]
@@ -328,7 +328,8 @@ def profile(results, catalog, *, per_category=PER_CATEGORY, not_analysed=0):
     return {"profile": {"photos": len(photos), "failed": len(results) - len(photos), "not_analysed": not_analysed,
                         "faces": len(faces),
                         "faces_judged": len(judged_faces), "labels": summary, "types": shares,
-                        "headline": account_headline(ordered, photos_with, photos, faces, judged_faces),
+                        "headline": account_headline(ordered, photos_with, photos, faces, judged_faces,
+                                                     not_analysed=not_analysed),
                         "recommendations": products}}
 
 
@@ -337,15 +338,17 @@ def counted(number, noun):
     return f"{number} {noun}{'s' * (number != 1)}"
 
 
-def account_headline(ordered, photos_with, photos, faces, judged_faces):
+def account_headline(ordered, photos_with, photos, faces, judged_faces, *, not_analysed=0):
     """The profile's one line: every label of ``ordered`` (the categories of its products, in
     their order) with the photos it was seen in, else why there is no product (no photo could
-    be read, no face found, none judged, or no label seen)."""
+    be read, or none was looked at, no face found, none judged, or no label seen)."""
     if ordered:  # it named the first label alone, over products of all three
         first, *others = ordered
         seen = [f"{first} in {photos_with[first]} of {counted(len(photos), 'photo')}",
                 *(f"{label} in {photos_with[label]}" for label in others)]
         return f"We recommend {listed(ordered)} products to this account ({'; '.join(seen)})"
+    if not photos and not_analysed:  # nothing wrong with them: a stop came first
+        return f"No photo of this feed was analysed ({not_analysed} not analysed): no product"
     if not photos:
         return "No photo of this feed could be analysed: no product"
     if not faces:

@@ -560,10 +560,9 @@ def fit_face(gray, box, score, keypoints, *, method):
 
 #: A face rolled further than this (degrees: the detector's eye line against the photo's
 #: rows) has its 68 landmarks fitted on an upright copy (:func:`fit_upright`): dlib's shape
-#: predictor starts from an upright mean face, and on 120 LFW faces turned 20 degrees its
-#: points strayed 0.18 eye distances (90th percentile; 0.20 median at 45 degrees) against
-#: 0.06 (0.02) fitted upright.  CelebA's aligned training portraits lie under it but for 13
-#: of 7,994; 35 of wild-dev's 446 faces are rolled over 20 (README, "Detection").
+#: predictor starts from an upright mean face and strays on a head rolled further (README,
+#: "Tilted heads", from 30 degrees on); CelebA's aligned training portraits lie under it
+#: but for 13 of 7,994.
 UPRIGHT_ROLL = 15.0
 
 

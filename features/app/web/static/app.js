@@ -582,12 +582,13 @@ async function summariseDrop(run, signal, perCategory, batches) {
   }
 }
 
-// The summary of the drop as its file: a partial one names the photos it leaves out, as the
-// page says it is partial; its counts are the page's, which has the photos refused for their
-// size (never sent: a drop of one batch has the server's summary of the others) among the failed.
+// The summary of the drop as its file: a partial one names the photos it leaves out (its
+// profile counts them), as the page says it is partial; its failed are the page's, which has
+// the photos refused for their size (never sent: a drop of one batch has the server's summary
+// of the others) among them.
 function summaryFile() {
   const left = notAnalysed(state.records).map((record) => record.image);
-  return JSON.stringify({ profile: { ...state.summary, failed: failedIn(state.records), not_analysed: left.length },
+  return JSON.stringify({ profile: { ...state.summary, failed: failedIn(state.records) },
                           ...(left.length ? { not_analysed: left } : {}) }, null, 2) + "\n";
 }
 
