@@ -19,13 +19,12 @@ from features.vision.regions import crop_rect, face_frame, to_frame
 #: not judge").
 MIN_WIDTH = 36
 #: Aligned faces with a Laplacian variance (at :data:`REFERENCE_CONTRAST`) under this are
-#: blurred beyond the training faces (their 0.5th percentile is 58: 49 of the 7,994 CelebA
-#: faces lie under it; 38 of 60 LFW faces blurred by a Gaussian of sigma 3).
+#: blurred beyond the training faces (their 0.5th percentile is 58; README, "Faces we do not
+#: judge", measures what it withholds).
 MIN_SHARPNESS = 60.0
 #: The contrast sharpness is read at (:func:`contrast`): the training faces' median.  The
-#: Laplacian scales with the contrast, so a dim or flat face read blurred, sharp or not: at
-#: half the light 13 of 59 LFW faces were withheld as "blurred", at 35% 34, though their
-#: scores hardly moved (README, "Faces we do not judge").
+#: Laplacian scales with the contrast, so a dim or flat face read blurred, sharp or not, though
+#: its scores hardly moved (README, "Sharpness at one contrast").
 REFERENCE_CONTRAST = 42.3
 #: The lowest contrast sharpness is brought up from: the training faces' 0.5th percentile.
 #: From flatter faces the photo's noise and 8-bit steps, amplified, read as detail (a face at
