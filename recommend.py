@@ -227,9 +227,9 @@ def collect_photos(paths, *, recursive=False):
         are any: said on stderr, as the page says the files of a drop it does not send (a
         folder without photos is said as such).
     below : list of (Path, list of Path)
-        Without ``recursive``, per folder given that holds photos, its sub-folders that hold
-        photos too (not hidden ones), where there are any: said on stderr (they were left out
-        without a word).
+        Without ``recursive``, per folder given that holds photos, the sub-folders whose photos
+        ``--recursive`` would add (:func:`photo_folders`), where there are any: said on stderr
+        (they were left out without a word).
     """
     photos, empty, unreadable, left_out, below = [], [], [], [], []
     for path in map(Path, paths):
