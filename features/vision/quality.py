@@ -19,8 +19,8 @@ from features.vision.regions import crop_rect, face_frame, to_frame
 #: not judge").
 MIN_WIDTH = 36
 #: Aligned faces with a Laplacian variance (at :data:`REFERENCE_CONTRAST`) under this are
-#: blurred beyond the training faces (their 0.5th percentile is 58; README, "Faces we do not
-#: judge", measures what it withholds).
+#: blurred beyond nearly all training faces (their 0.5th percentile is 58; README, "Faces we
+#: do not judge", measures what it withholds).
 MIN_SHARPNESS = 60.0
 #: The contrast sharpness is read at (:func:`contrast`): the training faces' median.  The
 #: Laplacian scales with the contrast, so a dim or flat face read blurred, sharp or not, though
