@@ -294,6 +294,13 @@ def photo_folders(folder):
     return sorted((sub for sub in subs if any(map(photo_name, walked(sub, recursive=True)))), key=name_order)
 
 
+def first_names(paths, folder):
+    """The first three of ``paths`` named from ``folder``, and "..." for more: a warning's list."""
+    from features.app.records import path_text
+
+    return ", ".join(path_text(path.relative_to(folder)) for path in paths[:3]) + ", ..." * (len(paths) > 3)
+
+
 def name_order(path):
     """Sort key of a path: folder by folder, by name, with numbers by value, so that a feed
     numbered as it was posted keeps its order (``post_2.jpg`` before ``post_10.jpg``, which
@@ -518,15 +525,13 @@ def main(argv=None):
     for folder, reason in unreadable:
         tell(f"recommend.py: error: {path_text(folder)}: cannot read the folder ({reason})")
     for folder, others in left_out:  # as the page names the files of a drop it does not send
-        named = ", ".join(path_text(other.relative_to(folder)) for other in others[:3]) + ", ..." * (len(others) > 3)
         tell(f"recommend.py: warning: {path_text(folder)}: left out {counted(len(others), 'file')} that "
-             f"{'is not a photo' if len(others) == 1 else 'are not photos'} ({named})")
+             f"{'is not a photo' if len(others) == 1 else 'are not photos'} ({first_names(others, folder)})")
     for folder, subs in below:  # not the --annotate folder, whose copies are this run's output
         subs = [sub for sub in subs if not (args.annotate and os.path.realpath(sub) == os.path.realpath(args.annotate))]
         if subs:
-            named = ", ".join(path_text(sub.relative_to(folder)) for sub in subs[:3]) + ", ..." * (len(subs) > 3)
             tell(f"recommend.py: warning: {path_text(folder)}: left out {counted(len(subs), 'sub-folder')} with "
-                 f"photos ({named}; --recursive reads {'it' if len(subs) == 1 else 'them'})")
+                 f"photos ({first_names(subs, folder)}; --recursive reads {'it' if len(subs) == 1 else 'them'})")
     for folder in empty:
         nested = not args.recursive and any(p.is_dir() for p in folder.iterdir())
         tell(f"recommend.py: warning: {path_text(folder)}: no photos in this folder"
