@@ -58,6 +58,7 @@ bench: install-test
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/detection.py  # every detector candidate: benchmarks/detection_results.json
 	$(BIN)/python benchmarks/wild_dev.py --json benchmarks/wild_dev_results.json --scores benchmarks/wild_dev_scores.csv  # end to end in the wild
+	$(BIN)/python benchmarks/lfw_by_eye.py --json benchmarks/lfw_by_eye_results.json --scores benchmarks/lfw_by_eye_scores.csv  # end to end on news photos labelled by eye
 	$(BIN)/python benchmarks/worker_death.py  # how long a worker's death holds the web server
 	$(BIN)/python benchmarks/skin_tone.py  # out-of-fold errors by skin tone: benchmarks/skin_tone.json
 	$(BIN)/python benchmarks/rolled_faces.py --without  # tilted heads: landmarks and decisions against upright

@@ -2,8 +2,9 @@
 
 For each photo the largest face's probabilities are scored against the labels of the largest
 face (``?`` rows left out per label): AUC of the probability, and precision, recall and F1 of
-the model's own decision (its labels; a face it does not judge has none); a photo in which no
-face is found scores 0 and is not labelled, a miss.  The AUC over the photos with a face found
+the model's own decision (its labels; a face it does not judge has none), and those a
+``--min-probability`` of 0.1 to 0.7 would make; a photo in which no face is found scores 0
+and is not labelled, a miss.  The AUC over the photos with a face found
 is given too, to tell the detector's misses from the classifier's.
 The set is for measuring only: nothing here is trained or tuned on it.
 
@@ -25,26 +26,31 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WILD = ROOT.parent / "shared" / "datasets" / "wild-dev"
 
-from features.labels import LABELS  # noqa: E402
+from features.labels import LABELS, judged  # noqa: E402
+
+#: Probabilities at which the decisions a ``--min-probability`` would make are counted too.
+THRESHOLDS = (0.1, 0.2, 0.3, 0.5, 0.7)
 
 
-def largest_face_scores(records):
-    """Each photo's largest-face probabilities (faces come largest first), 0 without a face."""
-    return np.array([[r["faces"][0]["scores"][label] if r["faces"] else 0.0 for label in LABELS]
-                     for r in records])
+def largest_faces(records):
+    """Each photo's largest face (faces come largest first), None without one."""
+    return [r["faces"][0] if r["faces"] else None for r in records]
 
 
-def largest_face_decisions(records):
-    """Each photo's largest-face decisions (the model's labels), 0 without a face."""
-    return np.array([[label in r["faces"][0]["labels"] if r["faces"] else False for label in LABELS]
-                     for r in records], dtype=int)
+def face_scores(faces):
+    """Each photo's face's probabilities, 0 without a face."""
+    return np.array([[face["scores"][label] if face else 0.0 for label in LABELS] for face in faces])
 
 
-def photo_scores(table, records):
-    """Each photo's labels beside what the model said of its largest face (empty without one)."""
+def face_decisions(faces):
+    """Each photo's face's decisions (the model's labels), 0 without a face."""
+    return np.array([[label in face["labels"] if face else False for label in LABELS] for face in faces], dtype=int)
+
+
+def photo_scores(table, records, faces):
+    """Each photo's labels beside what the model said of its scored face (empty without one)."""
     rows = []
-    for (_, row), record in zip(table.iterrows(), records):
-        face = record["faces"][0] if record["faces"] else None
+    for (_, row), record, face in zip(table.iterrows(), records, faces):
         rows.append({"filename": row["filename"], **{label: row[label] for label in LABELS},
                      "faces": len(record["faces"]),
                      **{f"p_{label}": face["scores"][label] if face else None for label in LABELS},
@@ -54,11 +60,14 @@ def photo_scores(table, records):
     return pd.DataFrame(rows)
 
 
-def end_to_end(table, records):
-    """Per label: photos scored, positives, AUC of the largest face's probability and precision,
-    recall and F1 of its decision; positives and AUC over the photos with a face found."""
-    scores, decided = largest_face_scores(records), largest_face_decisions(records)
-    found = np.array([bool(r["faces"]) for r in records])
+def end_to_end(table, faces):
+    """Per label: photos scored, positives, AUC of the scored face's probability and precision,
+    recall and F1 of its decision; positives and AUC over the photos with that face found.
+
+    ``table`` holds each photo's labels ("0", "1", anything else unknown), ``faces`` the face
+    scored in each photo (a record's face) or None."""
+    scores, decided = face_scores(faces), face_decisions(faces)
+    found = np.array([face is not None for face in faces])
     result = {}
     for j, label in enumerate(LABELS):
         known = table[label].isin(["0", "1"]).to_numpy()
@@ -74,10 +83,51 @@ def end_to_end(table, records):
     return result
 
 
-def main(argv=None):
+def at_thresholds(table, faces, thresholds):
+    """Per label and threshold: how many subjects would be decided, with what precision,
+    recall and F1, had the judged ones been decided at that probability
+    (``--min-probability``); a face not judged decides nothing at any threshold."""
+    scores = face_scores(faces)
+    judged_faces = np.array([face is not None and judged(face["quality"]) for face in faces])
+    result = {}
+    for j, label in enumerate(LABELS):
+        known = table[label].isin(["0", "1"]).to_numpy()
+        y = (table[label] == "1").to_numpy()[known]
+        result[label] = {}
+        for threshold in thresholds:
+            said = (judged_faces & (scores[:, j] >= threshold))[known]
+            hits = int((said & y).sum())
+            precision, recall = hits / max(int(said.sum()), 1), hits / max(int(y.sum()), 1)
+            result[label][f"{threshold:g}"] = {
+                "decided": int(said.sum()), "precision": round(precision, 3), "recall": round(recall, 3),
+                "f1": round(2 * precision * recall / max(precision + recall, 1e-12), 3)}
+    return result
+
+
+def print_end_to_end(name, result):
+    """The figures of :func:`end_to_end`, one line per label."""
+    print(f"{name}: a face found in {result['photos_with_a_face']} of {result['photos']} photos")
+    for label, row in result["labels"].items():
+        print(f"  {label:<8} AUC {row['roc_auc']:.3f}, decided: precision {row['precision']:.3f} recall "
+              f"{row['recall']:.3f} F1 {row['f1']:.3f} ({row['positives']} of {row['photos']} photos positive); "
+              f"photos with a face: AUC {row['roc_auc_with_a_face']:.3f} ({row['positives_with_a_face']} positive)")
+    for label, rows in result.get("at_thresholds", {}).items():
+        print(f"  {label:<8} at " + "; ".join(f"{t}: P {r['precision']:.3f} R {r['recall']:.3f} F1 {r['f1']:.3f}"
+                                             for t, r in rows.items()))
+
+
+def analysed(paths, model, catalog):
+    """recommend.py's record of each photo, as its per-photo code makes it."""
     from features.app.analysis import AnalysisSettings, analyse_chunk, frozen_catalog
+    from features.products.recommendations import load_catalog
+
+    return analyse_chunk([(path, None) for path in paths],
+                         AnalysisSettings(model=model.resolve(), catalog=frozen_catalog(load_catalog(catalog))))
+
+
+def main(argv=None):
     from features.model.model_io import MODEL
-    from features.products.recommendations import CATALOG, load_catalog
+    from features.products.recommendations import CATALOG
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=MODEL)
@@ -86,21 +136,16 @@ def main(argv=None):
     parser.add_argument("--scores", type=Path, help="also write each photo's largest-face scores here (CSV)")
     args = parser.parse_args(argv)
     table = pd.read_csv(WILD / "labels.csv", dtype=str, keep_default_na=False)
-    jobs = [(WILD / "images" / name, None) for name in table["filename"]]
-    records = analyse_chunk(jobs, AnalysisSettings(model=args.model.resolve(),
-                                                   catalog=frozen_catalog(load_catalog(args.catalog))))
+    records = analysed([WILD / "images" / name for name in table["filename"]], args.model, args.catalog)
+    faces = largest_faces(records)
     result = {"photos": len(table), "photos_with_a_face": sum(bool(r["faces"]) for r in records),
               "errors": [r["error"] for r in records if r["error"]],
-              "labels": end_to_end(table, records)}
-    print(f"wild-dev: a face found in {result['photos_with_a_face']} of {len(table)} photos")
-    for label, row in result["labels"].items():
-        print(f"  {label:<8} AUC {row['roc_auc']:.3f}, decided: precision {row['precision']:.3f} recall "
-              f"{row['recall']:.3f} F1 {row['f1']:.3f} ({row['positives']} of {row['photos']} photos positive); "
-              f"photos with a face: AUC {row['roc_auc_with_a_face']:.3f} ({row['positives_with_a_face']} positive)")
+              "labels": end_to_end(table, faces), "at_thresholds": at_thresholds(table, faces, THRESHOLDS)}
+    print_end_to_end("wild-dev", result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.scores:
-        photo_scores(table, records).to_csv(args.scores, index=False)
+        photo_scores(table, records, faces).to_csv(args.scores, index=False)
     return 0
 
 

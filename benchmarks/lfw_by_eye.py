@@ -1,0 +1,106 @@
+"""End-to-end scores on news photos: recommend.py's own per-photo code on the 1,000 LFW photos,
+against labels given by eye (``benchmarks/lfw_by_eye.csv``).
+
+Each LFW photo is centred on one named person, the subject; the labels are the subject's:
+``1``, ``0`` or ``u`` (cannot tell: left out of that label's figures), one labeller's pass
+over 250x250 crops with a zoomed second look at the doubtful ones, the rules of wild-dev's
+README (glasses pushed up, sports headbands and faint shadow are 0; stubble is 1 only when
+plain, else ``u``), and the frame or hair in ``note`` ("thin metal frames", "moustache
+only").  The subject's face is the face whose box holds the photo's centre (the nearest
+such); a photo where no box holds it counts as a miss, as wild-dev's photos without a face.
+The set is for measuring only: nothing is trained or tuned on it.
+
+    python benchmarks/lfw_by_eye.py [--model artifacts/model.joblib] [--json FILE] [--scores FILE]
+
+The figures are :mod:`benchmarks.wild_dev`'s (with the decisions other thresholds would
+make), and the recall among the subjects whose note names a kind (thin or rimless frames,
+sunglasses or tinted lenses, a moustache alone, grey or white hair; kinds may overlap).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+LFW = ROOT.parent / "shared" / "datasets" / "lfw-photos"
+LABELS_FILE = Path(__file__).with_name("lfw_by_eye.csv")
+#: Kinds of subjects named in the notes, per label: words any of which marks one.
+KINDS = {"eyewear": {"thin or rimless frames": ("thin", "rimless"), "sunglasses or tinted": ("sunglasses", "tinted")},
+         "beard": {"moustache only": ("moustache only",), "grey or white": ("grey", "white")},
+         "hat": {"cap": ("cap",)}}
+
+from benchmarks.wild_dev import (THRESHOLDS, analysed, at_thresholds, end_to_end, photo_scores,  # noqa: E402
+                                 print_end_to_end)
+from features.labels import LABELS  # noqa: E402
+
+
+def subject_faces(records):
+    """Each photo's subject: the face whose box holds the photo's centre, the nearest such
+    (box centre to photo centre); None where no box holds it."""
+    subjects = []
+    for record in records:
+        x, y = (record["width"] or 0) / 2.0, (record["height"] or 0) / 2.0
+        holding = [face for face in record["faces"]
+                   if face["box"][0] <= x <= face["box"][2] and face["box"][1] <= y <= face["box"][3]]
+        subjects.append(min(holding, key=lambda f: np.hypot((f["box"][0] + f["box"][2]) / 2 - x,
+                                                            (f["box"][1] + f["box"][3]) / 2 - y), default=None))
+    return subjects
+
+
+def recall_by_kind(table, faces):
+    """Per label and kind of subject (:data:`KINDS`, read from the notes): the positives of
+    that kind and the share the model decided."""
+    decided = [face is not None and label in face["labels"] for face in faces for label in LABELS]
+    decided = np.array(decided).reshape(len(faces), len(LABELS))
+    notes = table["note"].str.lower()
+    result = {}
+    for label, kinds in KINDS.items():
+        j = LABELS.index(label)
+        positive = (table[label] == "1").to_numpy()
+        result[label] = {}
+        for kind, words in {**kinds, "others": ()}.items():
+            marked = notes.str.contains("|".join(words)).to_numpy() if words else None
+            if marked is None:  # the positives of no named kind
+                marked = ~np.any([notes.str.contains("|".join(w)).to_numpy() for w in kinds.values()], axis=0)
+            rows = positive & marked
+            result[label][kind] = {"positives": int(rows.sum()),
+                                   "recall": round(float(decided[rows, j].mean()), 3) if rows.any() else None}
+    return result
+
+
+def main(argv=None):
+    from features.model.model_io import MODEL, read_card
+    from features.products.recommendations import CATALOG
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=MODEL)
+    parser.add_argument("--catalog", type=Path, default=CATALOG)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--scores", type=Path, help="also write each photo's subject scores here (CSV)")
+    args = parser.parse_args(argv)
+    table = pd.read_csv(LABELS_FILE, dtype=str, keep_default_na=False)
+    records = analysed([LFW / name for name in table["filename"]], args.model, args.catalog)
+    faces = subject_faces(records)
+    result = {"photos": len(table), "photos_with_a_face": sum(face is not None for face in faces),
+              "errors": [r["error"] for r in records if r["error"]],
+              "thresholds": read_card(args.model)["thresholds"],
+              "labels": end_to_end(table, faces),
+              "at_thresholds": at_thresholds(table, faces, THRESHOLDS),
+              "recall_by_kind": recall_by_kind(table, faces)}
+    print_end_to_end("LFW by eye (the subject's face)", result)
+    for label, kinds in result["recall_by_kind"].items():
+        print(f"  {label:<8} recall " + "; ".join(f"{kind} {r['recall']} of {r['positives']}"
+                                                 for kind, r in kinds.items()))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.scores:
+        photo_scores(table, records, faces).assign(note=table["note"]).to_csv(args.scores, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
