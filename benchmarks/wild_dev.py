@@ -4,8 +4,9 @@ For each photo the largest face's probabilities are scored against the labels of
 face (``?`` rows left out per label): AUC of the probability, and precision, recall and F1 of
 the model's own decision (its labels; a face it does not judge has none), and those a
 ``--min-probability`` of 0.1 to 0.7 would make; a photo in which no face is found scores 0
-and is not labelled, a miss.  The AUC over the photos with a face found
-is given too, to tell the detector's misses from the classifier's.
+and is not labelled, a miss.  The AUC over the photos with a face found is given too, to
+tell the detector's misses from the classifier's, and there the calibration: the mean
+probability against the share labelled, and the expected calibration error (10 bins).
 The set is for measuring only: nothing here is trained or tuned on it.
 
     python benchmarks/wild_dev.py [--model artifacts/model.joblib] [--json FILE] [--scores FILE]
@@ -79,8 +80,18 @@ def end_to_end(table, faces):
                             (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))},
                          "positives_with_a_face": int(y[known & found].sum()),
                          "roc_auc_with_a_face": round(float(roc_auc_score(y[known & found],
-                                                                          scores[known & found, j])), 3)}
+                                                                          scores[known & found, j])), 3),
+                         **calibration(y[known & found], scores[known & found, j])}
     return result
+
+
+def calibration(y, p):
+    """How well the probabilities of the faces found match the share labelled: their mean
+    against that share, and the expected calibration error over 10 bins."""
+    from features.model.evaluation import expected_calibration_error
+
+    return {"mean_probability": round(float(p.mean()), 3), "share_positive": round(float(y.mean()), 3),
+            "ece": round(expected_calibration_error(y, p), 3)}
 
 
 def at_thresholds(table, faces, thresholds):
@@ -110,7 +121,9 @@ def print_end_to_end(name, result):
     for label, row in result["labels"].items():
         print(f"  {label:<8} AUC {row['roc_auc']:.3f}, decided: precision {row['precision']:.3f} recall "
               f"{row['recall']:.3f} F1 {row['f1']:.3f} ({row['positives']} of {row['photos']} photos positive); "
-              f"photos with a face: AUC {row['roc_auc_with_a_face']:.3f} ({row['positives_with_a_face']} positive)")
+              f"photos with a face: AUC {row['roc_auc_with_a_face']:.3f} ({row['positives_with_a_face']} positive), "
+              f"mean probability {row['mean_probability']:.3f} against {row['share_positive']:.3f} positive, "
+              f"ECE {row['ece']:.3f}")
     for label, rows in result.get("at_thresholds", {}).items():
         print(f"  {label:<8} at " + "; ".join(f"{t}: P {r['precision']:.3f} R {r['recall']:.3f} F1 {r['f1']:.3f}"
                                              for t, r in rows.items()))
