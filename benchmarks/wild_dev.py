@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 WILD = ROOT.parent / "shared" / "datasets" / "wild-dev"
 
 from features.labels import LABELS, judged  # noqa: E402
+from features.model.evaluation import expected_calibration_error  # noqa: E402
 
 #: Probabilities at which the decisions a ``--min-probability`` would make are counted too.
 THRESHOLDS = (0.1, 0.2, 0.3, 0.5, 0.7)
@@ -88,16 +89,15 @@ def end_to_end(table, faces):
 def calibration(y, p):
     """How well the probabilities of the faces found match the share labelled: their mean
     against that share, and the expected calibration error over 10 bins."""
-    from features.model.evaluation import expected_calibration_error
-
     return {"mean_probability": round(float(p.mean()), 3), "share_positive": round(float(y.mean()), 3),
             "ece": round(expected_calibration_error(y, p), 3)}
 
 
 def at_thresholds(table, faces, thresholds):
-    """Per label and threshold: how many subjects would be decided, with what precision,
-    recall and F1, had the judged ones been decided at that probability
-    (``--min-probability``); a face not judged decides nothing at any threshold."""
+    """Per label and threshold: how many faces would be decided, with what precision, recall
+    and F1, had the judged ones been decided at that probability (``--min-probability``; on
+    the scores as the records give them, to 4 decimals); a face not judged decides nothing
+    at any threshold, and a photo without its face is a miss."""
     scores = face_scores(faces)
     judged_faces = np.array([face is not None and judged(face["quality"]) for face in faces])
     result = {}
@@ -115,9 +115,10 @@ def at_thresholds(table, faces, thresholds):
     return result
 
 
-def print_end_to_end(name, result):
-    """The figures of :func:`end_to_end`, one line per label."""
-    print(f"{name}: a face found in {result['photos_with_a_face']} of {result['photos']} photos")
+def print_end_to_end(name, result, *, found="a face found"):
+    """The figures of :func:`end_to_end`, one line per label, then the decisions of
+    :func:`at_thresholds` when the result has them."""
+    print(f"{name}: {found} in {result['photos_with_a_face']} of {result['photos']} photos")
     for label, row in result["labels"].items():
         print(f"  {label:<8} AUC {row['roc_auc']:.3f}, decided: precision {row['precision']:.3f} recall "
               f"{row['recall']:.3f} F1 {row['f1']:.3f} ({row['positives']} of {row['photos']} photos positive); "
