@@ -15,8 +15,6 @@ The set is for measuring only: nothing is trained or tuned on it.
 The figures are :mod:`benchmarks.wild_dev`'s (with the decisions other thresholds would
 make), and the recall among the subjects of each of :data:`KINDS`, read from the notes.
 """
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -36,8 +34,8 @@ KINDS = {"eyewear": {"thin or rimless frames": (r"thin metal|thin frames|rimless
                    "grey or white": (r"grey|white", None)},
          "hat": {"cap": (r"\bcap\b", None)}}
 
-from benchmarks.wild_dev import (THRESHOLDS, analysed, at_thresholds, end_to_end, face_decisions,  # noqa: E402
-                                 photo_scores, print_end_to_end)
+from benchmarks.wild_dev import (analysed, benchmark_arguments, benchmark_result, face_decisions,  # noqa: E402
+                                 photo_scores, print_end_to_end, write_results)
 from features.labels import LABELS  # noqa: E402
 
 
@@ -78,32 +76,16 @@ def noted(notes, pattern, unless):
 
 
 def main(argv=None):
-    from features.model.model_io import MODEL, read_card
-    from features.products.recommendations import CATALOG
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=MODEL)
-    parser.add_argument("--catalog", type=Path, default=CATALOG)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--scores", type=Path, help="also write each photo's subject scores here (CSV)")
-    args = parser.parse_args(argv)
+    args = benchmark_arguments(argv, __doc__.splitlines()[0], scored="subject")
     table = pd.read_csv(LABELS_FILE, dtype=str, keep_default_na=False)
     records = analysed([LFW / name for name in table["filename"]], args.model, args.catalog)
     faces = subject_faces(records)
-    result = {"photos": len(table), "photos_with_a_face": sum(face is not None for face in faces),
-              "errors": [r["error"] for r in records if r["error"]],
-              "thresholds": read_card(args.model)["thresholds"],
-              "labels": end_to_end(table, faces),
-              "at_thresholds": at_thresholds(table, faces, THRESHOLDS),
-              "recall_by_kind": recall_by_kind(table, faces)}
+    result = {**benchmark_result(table, records, faces, args.model), "recall_by_kind": recall_by_kind(table, faces)}
     print_end_to_end("LFW by eye", result, found="the subject's face found")
     for label, kinds in result["recall_by_kind"].items():
         print(f"  {label:<8} recall " + "; ".join(f"{kind} {r['recall']} of {r['positives']}"
                                                  for kind, r in kinds.items()))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    if args.scores:
-        photo_scores(table, records, faces).assign(note=table["note"]).to_csv(args.scores, index=False)
+    write_results(args, result, photo_scores(table, records, faces).assign(note=table["note"]))
     return 0
 
 

@@ -139,27 +139,45 @@ def analysed(paths, model, catalog):
                          AnalysisSettings(model=model.resolve(), catalog=frozen_catalog(load_catalog(catalog))))
 
 
-def main(argv=None):
+def benchmark_arguments(argv, description, *, scored):
+    """The options of an end-to-end benchmark (``scored``: which face its CSV rows give)."""
     from features.model.model_io import MODEL
     from features.products.recommendations import CATALOG
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--catalog", type=Path, default=CATALOG)
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--scores", type=Path, help="also write each photo's largest-face scores here (CSV)")
-    args = parser.parse_args(argv)
-    table = pd.read_csv(WILD / "labels.csv", dtype=str, keep_default_na=False)
-    records = analysed([WILD / "images" / name for name in table["filename"]], args.model, args.catalog)
-    faces = largest_faces(records)
-    result = {"photos": len(table), "photos_with_a_face": sum(bool(r["faces"]) for r in records),
-              "errors": [r["error"] for r in records if r["error"]],
-              "labels": end_to_end(table, faces), "at_thresholds": at_thresholds(table, faces, THRESHOLDS)}
-    print_end_to_end("wild-dev", result)
+    parser.add_argument("--scores", type=Path, help=f"also write each photo's {scored} scores here (CSV)")
+    return parser.parse_args(argv)
+
+
+def benchmark_result(table, records, faces, model):
+    """The figures of an end-to-end benchmark: photos, those with their face found, errors,
+    the model's thresholds, :func:`end_to_end` and :func:`at_thresholds`."""
+    from features.model.model_io import read_card
+
+    return {"photos": len(table), "photos_with_a_face": sum(face is not None for face in faces),
+            "errors": [r["error"] for r in records if r["error"]], "thresholds": read_card(model)["thresholds"],
+            "labels": end_to_end(table, faces), "at_thresholds": at_thresholds(table, faces, THRESHOLDS)}
+
+
+def write_results(args, result, scores):
+    """Write the figures (``--json``) and the photos' rows (``--scores``, a DataFrame)."""
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.scores:
-        photo_scores(table, records, faces).to_csv(args.scores, index=False)
+        scores.to_csv(args.scores, index=False)
+
+
+def main(argv=None):
+    args = benchmark_arguments(argv, __doc__.splitlines()[0], scored="largest-face")
+    table = pd.read_csv(WILD / "labels.csv", dtype=str, keep_default_na=False)
+    records = analysed([WILD / "images" / name for name in table["filename"]], args.model, args.catalog)
+    faces = largest_faces(records)
+    result = benchmark_result(table, records, faces, args.model)
+    print_end_to_end("wild-dev", result)
+    write_results(args, result, photo_scores(table, records, faces))
     return 0
 
 
