@@ -61,9 +61,9 @@ def recall_by_kind(table, faces):
     for label, kinds in KINDS.items():
         marks = {kind: noted(notes, pattern, unless) for kind, (pattern, unless) in kinds.items()}
         marks["others"] = ~np.any(list(marks.values()), axis=0)
-        positive = (table[label] == "1").to_numpy()
+        positive, said = (table[label] == "1").to_numpy(), decided[:, LABELS.index(label)]
         result[label] = {kind: {"positives": int((positive & marked).sum()),
-                                "recall": round(float(decided[positive & marked, LABELS.index(label)].mean()), 3)
+                                "recall": round(float(said[positive & marked].mean()), 3)
                                 if (positive & marked).any() else None}
                          for kind, marked in marks.items()}
     return result
