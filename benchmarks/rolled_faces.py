@@ -4,9 +4,11 @@ Each photo is turned about its centre (90 and 270: exactly, as a photo whose EXI
 was lost; other angles: resampled, the corners filled by reflection) and its face nearest the
 centre compared with the upright photo's: the 68 landmarks' mean distance from the upright
 points turned (in eye distances), and the model's probabilities and decisions.  Each angle is
-run with the landmarks fitted upright past ``faces.UPRIGHT_ROLL`` (as shipped) and, with
-``--without``, as dlib fits them on the photo (the limit set past any roll).  The baseline
-row turns each photo 15 degrees and back: what resampling alone moves.
+run as shipped (a face rolled past ``faces.SIDEWAYS_ROLL`` looked at again turned by a
+quarter, its landmarks fitted upright past ``faces.UPRIGHT_ROLL``) and, with ``--without``,
+also fitted upright on the keypoints first found (no second look) and as dlib fits them on
+the photo (neither).  The baseline row turns each photo 15 degrees and back: what resampling
+alone moves.
 
     python benchmarks/rolled_faces.py [--photos 60] [--model artifacts/model.joblib] [--without]
 """
@@ -85,7 +87,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=60, help="every 10th LFW photo, this many")
     parser.add_argument("--model", type=Path, default=MODEL)
-    parser.add_argument("--without", action="store_true", help="also run without the upright fit")
+    parser.add_argument("--without", action="store_true", help="also run without the second look, and with neither")
     args = parser.parse_args(argv)
     model, _ = load_model(args.model)
     photos = []
@@ -95,14 +97,14 @@ def main(argv=None):
             photos.append((image, upright))
     print(f"{len(photos)} LFW photos with a face; landmark error in eye distances (median, 90th percentile); "
           "probability moved (mean) and decisions changed per label, against the upright photo")
-    shipped = faces.UPRIGHT_ROLL
-    for name, limit in (("upright fit", shipped), ("dlib on the photo", 360.0))[:1 + args.without]:
-        faces.UPRIGHT_ROLL = limit
+    shipped = faces.UPRIGHT_ROLL, faces.SIDEWAYS_ROLL
+    modes = (("as shipped", shipped), ("no second look", (shipped[0], 360.0)), ("dlib on the photo", (360.0, 360.0)))
+    for name, (faces.UPRIGHT_ROLL, faces.SIDEWAYS_ROLL) in modes[:1 + 2 * args.without]:
         try:
             rows_by_angle = {degrees: [row for row in compare(model, photos, degrees) if row is not None]
                              for degrees in ("back", *ANGLES)}
         finally:
-            faces.UPRIGHT_ROLL = shipped
+            faces.UPRIGHT_ROLL, faces.SIDEWAYS_ROLL = shipped
         for degrees, rows in rows_by_angle.items():
             errors = [row["error"] for row in rows]
             said = ", ".join(f"{label} {np.mean([row['moved'][label] for row in rows]):.3f} / "
