@@ -94,6 +94,9 @@ def test_the_type_line_names_the_most_probable_type_whatever_the_key_order():
                  types={"eyewear": {"clear": 0.07, "dark": 0.93}, "hat": {"brimmed": 0.64, "other": 0.36},
                         "hat_colour": "black"})
     assert "dark sunglasses 0.93, black brimmed hat 0.64" in face_lines(1, every)
+    # a style under the bar it is seen at (labels.STYLE_SEEN) does not read as on it
+    under = face((0, 0, 10, 10), labels=("beard",), types={"beard": {"goatee": 0.499, "stubble": 0.2}})
+    assert "goatee 0.499" in face_lines(1, under)
     colour_only = face((0, 0, 10, 10), labels=("hat",), types={"hat_colour": "navy"})  # no headwear type model
     assert "navy" in face_lines(1, colour_only)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from features.app.text import share_text
-from features.labels import TYPE_VALUES
+from features.labels import TYPE_VALUES, seen_types
 from features.products.recommendations import (ANY_TYPE, CATALOG, TYPE_COLUMNS, CatalogError, describe,
                                                 headline, load_catalog, profile, recommend_products)
 from features.vision.colours import colour_name, hat_colour
@@ -331,4 +331,7 @@ def test_a_face_s_figures_read_alike_in_its_reasons_headline_and_types(catalog):
     [first, *_] = recommend_products({"beard": 0.625}, ["beard"], types, catalog)
     assert "(likeliest goatee, 0.13) → " in first["reason"] and "goatee 0.13" in format_types(types)
     assert describe("beard", 0.625) == "likely has facial hair (0.63)"
+    # a style the CSV and the profile leave out (under labels.STYLE_SEEN) does not read "0.50"
+    assert format_types({"beard": {"goatee": 0.499, "stubble": 0.5}}) == "beard goatee 0.499, stubble 0.5000"
+    assert seen_types("beard", {"goatee": 0.499, "stubble": 0.5}) == ["stubble"]
     assert headline({"beard": 0.875}, ["beard"], JUDGED).endswith("(very likely beard, 0.88)")

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from conftest import LFW, ROOT, WILD_DEV, alive, children, ended, serving
+from features.labels import STYLE_SEEN
 from features.numbers import byte_text
 from features.app.workers import MOST_WORKERS
 
@@ -317,6 +318,7 @@ def test_health_catalog_and_offline_docs(server, trained):
     card = json.loads((trained["out"] / "model_card.json").read_text())
     assert health["model_loaded"] and health["status"] == "ok" and health["uptime_seconds"] > 0
     assert health["model"]["thresholds"] == card["thresholds"] and health["model"]["trained_at"] == card["trained_at"]
+    assert health["model"]["style_seen"] == STYLE_SEEN  # the page tells a beard style from it
     assert health["limits"] == {"max_photo_bytes": 20 * 2 ** 20, "max_photos": 200, "max_per_category": 20}
     from features.products.recommendations import PER_CATEGORY, load_catalog
 

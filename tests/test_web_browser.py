@@ -116,9 +116,12 @@ def test_page_shows_each_face_its_labels_and_products(server, browser, tmp_path)
         == "beard full beard 0.13, goatee 0.10; hat cap 0.88; hat colour navy"
     # the colour beside the hat's types, not after the beard's styles; without a hat type, where it is
     for types, said in (({"hat": {"cap": 0.875}, "hat_colour": "navy", "beard": {"goatee": 0.5}},
-                         "hat cap 0.88; hat colour navy; beard goatee 0.50"),
+                         "hat cap 0.88; hat colour navy; beard goatee 0.5000"),
                         ({"eyewear": {"dark": 0.5}, "hat_colour": "navy", "beard": {"goatee": 0.5}},
-                         "eyewear dark 0.50; hat colour navy; beard goatee 0.50")):
+                         "eyewear dark 0.50; hat colour navy; beard goatee 0.5000"),
+                        # a style under the bar it is seen at does not read as on it
+                        ({"beard": {"goatee": 0.499, "stubble": 0.2}, "eyewear": {"dark": 0.499}},
+                         "beard goatee 0.499, stubble 0.20; eyewear dark 0.50")):
         # as JSON text: an object handed to the browser arrives with its keys sorted
         assert browser.execute_script("return typeLine(JSON.parse(arguments[0])).textContent",
                                       json.dumps(types)) == format_types(types) == said

@@ -30,7 +30,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from features.labels import TYPE_VALUES
+from features.labels import STYLE_SEEN, TYPE_VALUES
 from features.numbers import KB, byte_text
 from features.products.recommendations import PER_CATEGORY, load_catalog, profile
 from features.app.annotation import comment_segment, copy_comment
@@ -487,7 +487,7 @@ def create_app(settings):
         analyser.check_usable()  # a monitor sees it: every analysis is refused
         return {"status": "ok", "model_loaded": True, "version": version(),
                 "uptime_seconds": round(time.monotonic() - started, 1), "workers": settings.workers,
-                "model": {"labels": card["labels"], "thresholds": card["thresholds"],
+                "model": {"labels": card["labels"], "thresholds": card["thresholds"], "style_seen": STYLE_SEEN,
                           "trained_at": card.get("trained_at"), "sha256": card["model_sha256"]},
                 "limits": {"max_photo_bytes": settings.max_photo_bytes, "max_photos": settings.max_photos,
                            "max_per_category": MAX_PER_CATEGORY},

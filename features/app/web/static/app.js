@@ -340,12 +340,14 @@ function labelChips(face) {
 
 // The face's types, most likely first, as recommend.py's text says them (features/app/text.py,
 // format_types): "eyewear dark 0.93, clear 0.07; hat cap 0.81, ...; hat colour navy; beard
-// ...", "full beard" (the page read "hat_colour", "full_beard").
+// ...", "full beard" (the page read "hat_colour", "full_beard"); a beard style with the decimals
+// that tell it from the bar a style is seen at (0.499 not "0.50").
 function typeLine(types) {
   const colour = types.hat_colour;
+  const shown = (family, p) => family === "beard" ? apart(p, state.health.model.style_seen)[0] : p.toFixed(2);
   const parts = Object.entries(types).flatMap(([family, values]) => {  // the colour where the hat is
     if (family === "hat_colour") return "hat" in types ? [] : [`hat colour ${colour}`];
-    const line = `${family} ${Object.entries(values).map(([name, p]) => `${name.replaceAll("_", " ")} ${p.toFixed(2)}`).join(", ")}`;
+    const line = `${family} ${Object.entries(values).map(([name, p]) => `${name.replaceAll("_", " ")} ${shown(family, p)}`).join(", ")}`;
     return family === "hat" && colour ? [line, `hat colour ${colour}`] : [line];
   });
   return element("p", "types muted", parts.join("; "));
