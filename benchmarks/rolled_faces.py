@@ -6,7 +6,7 @@ centre compared with the upright photo's: the 68 landmarks' mean distance from t
 points turned (in eye distances), and the model's probabilities and decisions.  Each angle is
 run as shipped (a face rolled past ``faces.SIDEWAYS_ROLL`` looked at again turned by a
 quarter, its landmarks fitted upright past ``faces.UPRIGHT_ROLL``) and, with ``--without``,
-also fitted upright on the keypoints first found (no second look) and as dlib fits them on
+also fitted upright on the keypoints first found (not looked at again) and as dlib fits them on
 the photo (neither).  The baseline row turns each photo 15 degrees and back: what resampling
 alone moves.
 
@@ -87,7 +87,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=60, help="every 10th LFW photo, this many")
     parser.add_argument("--model", type=Path, default=MODEL)
-    parser.add_argument("--without", action="store_true", help="also run without the second look, and with neither")
+    parser.add_argument("--without", action="store_true", help="also run without the look turned, and with neither")
     args = parser.parse_args(argv)
     model, _ = load_model(args.model)
     photos = []
@@ -98,7 +98,7 @@ def main(argv=None):
     print(f"{len(photos)} LFW photos with a face; landmark error in eye distances (median, 90th percentile); "
           "probability moved (mean) and decisions changed per label, against the upright photo")
     shipped = faces.UPRIGHT_ROLL, faces.SIDEWAYS_ROLL
-    modes = (("as shipped", shipped), ("no second look", (shipped[0], 360.0)), ("dlib on the photo", (360.0, 360.0)))
+    modes = (("as shipped", shipped), ("not looked again", (shipped[0], 360.0)), ("dlib on the photo", (360.0, 360.0)))
     for name, (faces.UPRIGHT_ROLL, faces.SIDEWAYS_ROLL) in modes[:1 + 2 * args.without]:
         try:
             rows_by_angle = {degrees: [row for row in compare(model, photos, degrees) if row is not None]

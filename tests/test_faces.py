@@ -171,8 +171,8 @@ def test_a_rolled_face_s_landmarks_are_the_upright_face_s_turned(degrees, corner
 @pytest.mark.parametrize("quarter", [1, 3])
 def test_a_face_on_its_side_is_looked_at_again_upright(quarter):
     """A photo a quarter turned, as one whose EXIF orientation was lost: BlazeFace's keypoints
-    stray on a face on its side (the 68 points 0.3-0.5 eye distances off for some of these
-    photos before the second look, README "Tilted heads"); looked at again turned upright,
+    stray on a face on its side (the 68 points up to 0.69 eye distances off for some of these
+    photos before that look, README "Faces on their side"); looked at again turned upright,
     every face's points are the upright photo's turned, within a tenth of the eye distance."""
     errors = []
     for path in sorted(LFW.glob("*.jpg"))[:12]:

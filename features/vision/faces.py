@@ -548,11 +548,11 @@ def detect_faces(image, *, settings=None):
     return sorted(faces, key=lambda face: face.area, reverse=True)
 
 
-#: A face rolled further than this (degrees) is looked at again on its side's quarter turns
+#: A face rolled further than this (degrees) is looked at again on its quarter turns
 #: (:func:`seen_upright`): on a face lying on its side BlazeFace's keypoints stray, and with
-#: them the roll the upright fit turns by, even its sign (README, "Tilted heads": the 68 points
-#: 0.41 and 0.46 eye distances off in the 90th percentile at a quarter turn without the
-#: second look).
+#: them the roll the upright fit turns by, even its sign (README, "Faces on their side": the
+#: 68 points 0.41 and 0.46 eye distances off in the 90th percentile at a quarter turn, not
+#: looked at again).
 SIDEWAYS_ROLL = 45.0
 
 
@@ -561,8 +561,9 @@ def seen_upright(image, box, keypoints, *, method):
     surroundings (:data:`VERIFY_CONTEXT` times its side) turned by each quarter turn, mapped
     back onto the photo: of the detections overlapping ``box`` above :data:`NMS_IOU`, the one
     whose score times the cosine of its roll in the turned copy is highest (the turn that
-    shows the face upright; the score alone chose a face still on its side for one of 190 LFW
-    faces turned a quarter), or ``box`` and ``keypoints`` unchanged if none overlaps."""
+    shows the face upright; the score alone kept a face still on its side for one of 190 LFW
+    faces turned a quarter, README "Faces on their side"), or ``box`` and ``keypoints``
+    unchanged if none overlaps."""
     crop, origin = context_crop(image, box, VERIFY_CONTEXT)
     found = []
     for quarter in (1, 2, 3):
