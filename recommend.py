@@ -165,7 +165,7 @@ def announce_thresholds(settings, chosen=None):
     thresholds, notes = chosen or decision_thresholds(settings)
     for note in notes:
         tell(f"recommend.py: warning: {note}")
-    tell("recommend.py: thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in thresholds.items()))
+    tell("recommend.py: thresholds: " + ", ".join(f"{label} {t:.4f}" for label, t in thresholds.items()))
 
 
 def read_list(path):
@@ -218,8 +218,9 @@ def collect_photos(paths, *, recursive=False):
     Returns
     -------
     photos : list of Path
-    empty : list of Path
-        The folders without a photo (said on stderr: a wrong folder is otherwise silent).
+    empty : list of (Path, list of Path)
+        The folders without a photo, each with the files in it that are not photos (said on
+        stderr, naming them: a wrong folder is otherwise silent).
     unreadable : list of (Path, str)
         The folders that cannot be listed, and why (each an error on stderr; the rest runs).
     left_out : list of (Path, list of Path)
@@ -239,7 +240,7 @@ def collect_photos(paths, *, recursive=False):
         inside, cannot, others = folder_photos(path, recursive=recursive)
         photos += inside
         unreadable += cannot
-        empty += [] if inside or cannot else [path]
+        empty += [] if inside or cannot else [(path, others)]
         left_out += [(path, others)] if others and inside else []
         held = [] if recursive or not inside else photo_folders(path)
         below += [(path, held)] if held else []
@@ -532,10 +533,12 @@ def main(argv=None):
         if subs:
             tell(f"recommend.py: warning: {path_text(folder)}: left out {counted(len(subs), 'sub-folder')} with "
                  f"photos ({first_names(subs, folder)}; --recursive reads {'it' if len(subs) == 1 else 'them'})")
-    for folder in empty:
+    for folder, others in empty:
         nested = not args.recursive and any(p.is_dir() for p in folder.iterdir())
+        held = (f"; it holds {counted(len(others), 'file')} that {'is not a photo' if len(others) == 1 else 'are not photos'}"
+                f": {first_names(others, folder)}") if others else ""
         tell(f"recommend.py: warning: {path_text(folder)}: no photos in this folder"
-             + (" (--recursive reads its sub-folders)" if nested else ""))
+             + (" (--recursive reads its sub-folders)" if nested else "") + held)
     if not photos:
         if not unreadable:  # else said above
             given = [*args.paths, *([args.list] if args.list else [])]  # the list's folders may be empty too

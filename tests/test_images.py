@@ -275,6 +275,10 @@ def test_missing_file_and_folder(tmp_path):
         load_image("-")
     with pytest.raises(ImageError, match="directory"):
         load_image(tmp_path)
+    (tmp_path / "moved.jpg").symlink_to(tmp_path / "photos" / "gone.jpg")  # a dangling link names what it lost
+    with pytest.raises(ImageError) as raised:
+        load_image(tmp_path / "moved.jpg")
+    assert str(raised.value).endswith(f"no such file (a link to '{tmp_path / 'photos' / 'gone.jpg'}', which is not there)")
 
 
 def test_a_symlink_loop_says_the_systems_reason(tmp_path):

@@ -158,6 +158,13 @@ def test_an_empty_folder_is_said_not_skipped_silently(trained, tmp_path):
     assert f"warning: {tmp_path / 'empty'}: no photos in this folder (--recursive reads its sub-folders)" in result.stderr
     alone = run(trained, tmp_path / "empty")  # nothing to answer: an error, as --help says
     assert alone.returncode == 1 and alone.stdout == ""
+    # a folder of other files names them, as a folder with photos names those it leaves out
+    (tmp_path / "papers").mkdir()
+    for name in ("notes.txt", "brief.pdf", ".DS_Store"):
+        (tmp_path / "papers" / name).write_text("not a photo")
+    papers = run(trained, tmp_path / "papers", TWO_PEOPLE)
+    assert (f"warning: {tmp_path / 'papers'}: no photos in this folder; it holds 2 files that are not photos: "
+            "brief.pdf, notes.txt") in papers.stderr
     assert alone.stderr.splitlines()[-1] == f"recommend.py: error: no photos found in {tmp_path / 'empty'}"
 
 
@@ -254,9 +261,10 @@ def test_a_stdout_that_is_not_utf8_gets_every_answer(trained):
     """The reasons' arrow on a Latin-1 stdout was a UnicodeEncodeError that ended the run
     before its first answer."""
     result = subprocess.run([sys.executable, str(ROOT / "recommend.py"), "--model", str(trained["model"]),
-                             str(LFW / "Fred_Funk_0002.jpg"), "--min-probability", "hat=0"],
+                             str(LFW / "Fred_Funk_0002.jpg"), "--min-probability", "hat=0.0001"],
                             capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONIOENCODING": "latin-1"})
-    assert result.returncode == 0 and result.stderr.startswith(b"recommend.py: thresholds: hat 0.000")
+    # the threshold to the four decimals scores are shown to (at three, 0.0001 read "0.000")
+    assert result.returncode == 0 and result.stderr.startswith(b"recommend.py: thresholds: hat 0.0001,")
     assert result.stderr.count(b"\n") == 1 and b" \\u2192 " in result.stdout and result.stdout.decode("latin-1").startswith(f"{LFW}/Fred_Funk_0002.jpg")
 
 

@@ -397,7 +397,7 @@ def test_what_is_not_a_photo_in_a_label_folder_is_skipped_and_listed(trained, tm
     skipped = {Path(s["filename"]).name: s["reason"]
                for s in json.loads((out / "cv_report.json").read_text())["skipped"]}
     assert skipped["pipe.jpg"].endswith("not a regular file (a device, pipe or socket)")
-    assert skipped["gone.jpg"].endswith("no such file")
+    assert skipped["gone.jpg"].endswith(f"no such file (a link to '{tmp_path / 'nowhere.jpg'}', which is not there)")
     assert skipped["folder.jpg"].endswith("is a directory, not a photo")
 
 

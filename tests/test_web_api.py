@@ -139,7 +139,7 @@ def test_a_request_is_told_the_thresholds_that_decided_it(server, trained, photo
         answer = httpx.post(f"{server}/api/{route}", params={"precision": 0.9999, **params},
                             files=upload(photos[:2] if field == "photos" else photos[:1], field), timeout=TIMEOUT)
         assert answer.status_code == 200, answer.text
-        assert {label: f"{t:.3f}" for label, t in told_thresholds(answer).items()} == thresholds
+        assert {label: f"{t:.4f}" for label, t in told_thresholds(answer).items()} == thresholds
         assert answer.headers["x-threshold-warnings"].split("; ") == notes
         if route == "analyze" and not params:
             assert all(told_thresholds(answer)[label] <= face["scores"][label]
