@@ -548,7 +548,7 @@ def detect_faces(image, *, settings=None):
     return sorted(faces, key=lambda face: face.area, reverse=True)
 
 
-#: A face rolled further than this (degrees) is looked at again on its quarter turns
+#: A face rolled further than this (degrees) is looked at again, as it is and on its quarter turns
 #: (:func:`seen_upright`): on a face lying on its side BlazeFace's keypoints stray, and with
 #: them the roll the upright fit turns by, even its sign (README, "Faces on their side": the
 #: 68 points 0.41 and 0.46 eye distances off in the 90th percentile at a quarter turn, not
@@ -558,15 +558,15 @@ SIDEWAYS_ROLL = 45.0
 
 def seen_upright(image, box, keypoints, *, method):
     """Box and keypoints of a face rolled past :data:`SIDEWAYS_ROLL`, from BlazeFace on its
-    surroundings (:data:`VERIFY_CONTEXT` times its side) turned by each quarter turn, mapped
-    back onto the photo: of the detections overlapping ``box`` above :data:`NMS_IOU`, the one
-    whose score times the cosine of its roll in the turned copy is highest (the turn that
-    shows the face upright; the score alone kept a face still on its side for one of 190 LFW
-    faces turned a quarter, README "Faces on their side"), or ``box`` and ``keypoints``
-    unchanged if none overlaps."""
+    surroundings (:data:`VERIFY_CONTEXT` times its side) as they are and turned by each
+    quarter turn, mapped back onto the photo: of the detections overlapping ``box`` above
+    :data:`NMS_IOU`, the one whose score times the cosine of its roll in its copy is highest
+    (the turn that shows the face upright; the score alone kept a face still on its side for
+    2 of 190 LFW faces turned a quarter, README "Faces on their side"), or ``box`` and
+    ``keypoints`` unchanged if none overlaps."""
     crop, origin = context_crop(image, box, VERIFY_CONTEXT)
     found = []
-    for quarter in (1, 2, 3):
+    for quarter in range(4):  # unturned too: a small upright face's first keypoints may be wrong
         rows, scores = blazeface_pass(np.ascontiguousarray(np.rot90(crop, quarter)), method, 0.0)
         points = unturned(rows.reshape(len(rows), 2 + len(KEYPOINTS), 2), quarter, len(crop)) + origin
         boxes = np.hstack([points[:, :2].min(axis=1), points[:, :2].max(axis=1)])
