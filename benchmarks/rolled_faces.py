@@ -98,7 +98,7 @@ def main(argv=None):
     print(f"{len(photos)} LFW photos with a face; landmark error in eye distances (median, 90th percentile); "
           "probability moved (mean) and decisions changed per label, against the upright photo")
     shipped = faces.UPRIGHT_ROLL, faces.SIDEWAYS_ROLL
-    modes = (("as shipped", shipped), ("not looked again", (shipped[0], 360.0)), ("dlib on the photo", (360.0, 360.0)))
+    modes = (("as shipped", shipped), ("not looked at again", (shipped[0], 360.0)), ("dlib on the photo", (360.0, 360.0)))
     for name, (faces.UPRIGHT_ROLL, faces.SIDEWAYS_ROLL) in modes[:1 + 2 * args.without]:
         try:
             rows_by_angle = {degrees: [row for row in compare(model, photos, degrees) if row is not None]
@@ -110,7 +110,7 @@ def main(argv=None):
             said = ", ".join(f"{label} {np.mean([row['moved'][label] for row in rows]):.3f} / "
                              f"{sum(row['flipped'][label] for row in rows)}" for label in LABELS)
             angle = "15 and back" if degrees == "back" else f"{degrees} degrees"
-            print(f"  {name:<17} {angle:<12} found {len(rows)}/{len(photos)}  landmarks {np.median(errors):.3f} "
+            print(f"  {name:<19} {angle:<12} found {len(rows)}/{len(photos)}  landmarks {np.median(errors):.3f} "
                   f"{np.percentile(errors, 90):.3f}  {said}")
     return 0
 

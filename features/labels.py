@@ -1,4 +1,5 @@
 """What img2recommender predicts per face, in the order of every probability column."""
+from features.numbers import fixed, score_text
 
 LABELS = ("hat", "beard", "eyewear")
 
@@ -43,3 +44,10 @@ def seen_types(family, probabilities):
     if family == "beard":
         return [style for style, p in probabilities.items() if p >= STYLE_SEEN]
     return [likeliest(probabilities)]
+
+
+def type_text(family, probability):
+    """A type's probability as the tools and the page write it: a beard style with the decimals
+    that tell it from :data:`STYLE_SEEN` (0.499, which the CSV and the profile do not count,
+    not "0.50"), any other type to two decimals."""
+    return score_text(probability, STYLE_SEEN) if family == "beard" else fixed(probability, 2)

@@ -15,6 +15,16 @@ def fixed(value, decimals):
     return str(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
 
 
+def score_text(score, threshold):
+    """A score as text beside its label's decision: two decimals, or as many more (up to the
+    record's four) as tell it from ``threshold`` (0.3555 and 0.3572 against 0.3566 both read
+    "0.36", one face labelled and one not), as the page's ``apart`` does."""
+    decimals = 2
+    while decimals < 4 and fixed(score, decimals) == fixed(threshold, decimals):
+        decimals += 1
+    return fixed(score, decimals)
+
+
 def byte_text(n):
     """A byte count in MB from 1 MB up and in KB below, with one decimal, a half rounded up:
     as the page's ``byteText`` says a limit (``static/app.js``)."""

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from features.vision.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, RECHECK, SURE_FACE, DetectionSettings,
-                                   Face, context_score, detect_faces, detection_scale, detection_settings,
-                                   detector, mmod_finds, raw_detections, to_gray, unnested, unturned, eye_roll,
-                                   SIDEWAYS_ROLL)
+from features.vision.faces import (DEFAULT_DETECTION, EYE_TOLERANCE, RECHECK, SIDEWAYS_ROLL, SURE_FACE,
+                                   DetectionSettings, Face, context_score, detect_faces, detection_scale,
+                                   detection_settings, detector, eye_roll, mmod_finds, raw_detections, to_gray,
+                                   unnested, unturned)
 from features.vision.images import load_image
 from features.vision.landmarks import CHIN, LEFT_EYE, NOSE_BOTTOM, RIGHT_EYE
 from features.vision.regions import REGION_SIZES, extract_regions
@@ -180,7 +180,8 @@ def test_a_face_on_its_side_is_looked_at_again_upright(quarter):
     for path in sorted(LFW.glob("*.jpg"))[:12]:
         image = load_image(path)
         height, width = image.shape[:2]
-        upright = min(detect_faces(image), key=lambda f: np.hypot(*(np.add(f.box[:2], f.box[2:]) / 2 - (width / 2, height / 2))))
+        middle = np.array([width, height]) / 2
+        upright = min(detect_faces(image), key=lambda f: np.hypot(*(np.add(f.box[:2], f.box[2:]) / 2 - middle)))
         points = upright.landmarks
         for _ in range(quarter):  # np.rot90 turns a quarter counter-clockwise: (x, y) -> (y, width - 1 - x)
             points = np.stack([points[:, 1], width - 1 - points[:, 0]], axis=1)
@@ -188,13 +189,13 @@ def test_a_face_on_its_side_is_looked_at_again_upright(quarter):
         turned = np.ascontiguousarray(np.rot90(image, quarter))
         if found := detect_faces(turned):  # a face on its side is sometimes not found at all
             rolled = min(found, key=lambda f: np.abs(f.landmarks - points).mean())
-            eyes = np.linalg.norm(upright.landmarks[LEFT_EYE].mean(axis=0) - upright.landmarks[RIGHT_EYE].mean(axis=0))
+            eyes = np.linalg.norm(np.subtract(*(upright.landmarks[eye].mean(axis=0) for eye in (LEFT_EYE, RIGHT_EYE))))
             errors.append(np.linalg.norm(rolled.landmarks - points, axis=1).mean() / eyes)
     assert len(errors) >= 10 and max(errors) < 0.1, np.round(errors, 3)
 
 
 def test_an_upright_face_whose_keypoints_say_it_lies_on_its_side_is_found_upright():
-    """wild-dev's azure_Thailand.jpg: BlazeFace put a market stallholder's 17-px face at 96
+    """wild-dev's azure_Thailand.jpg: BlazeFace put a market stallholder's 20-px face at 96
     degrees; looked at again only on its quarter turns it read 59, as it is too: upright."""
     image = load_image(WILD_DEV / "azure_Thailand.jpg")
     boxes, _, keypoints = raw_detections(image, settings=DEFAULT_DETECTION)
@@ -206,11 +207,14 @@ def test_an_upright_face_whose_keypoints_say_it_lies_on_its_side_is_found_uprigh
 
 
 def test_unturned_undoes_numpy_s_quarter_turns():
+    """In the detector's continuous coordinates: a pixel's centre, and the square's corners."""
     square = np.zeros((7, 7), int)
-    square[2, 5] = 1  # the point (x, y) = (5, 2)
-    for quarter in (-2, -1, 1, 2, 3, 4):
+    square[2, 5] = 1  # the pixel (x, y) = (5, 2), its centre (5.5, 2.5)
+    for quarter in (-2, -1, 0, 1, 2, 3, 4):
         y, x = np.argwhere(np.rot90(square, quarter))[0]
-        assert unturned(np.array([[x, y]], float), quarter, 7).tolist() == [[5.0, 2.0]]
+        assert unturned(np.array([[x + 0.5, y + 0.5]]), quarter, 7).tolist() == [[5.5, 2.5]]
+        corners = unturned(np.array([[0.0, 0.0], [7.0, 7.0]]), quarter, 7)
+        assert sorted(map(tuple, corners)) in ([(0.0, 0.0), (7.0, 7.0)], [(0.0, 7.0), (7.0, 0.0)])
 
 
 def test_group_photo_gives_every_face_largest_first(two_people):

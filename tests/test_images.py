@@ -279,6 +279,10 @@ def test_missing_file_and_folder(tmp_path):
     with pytest.raises(ImageError) as raised:
         load_image(tmp_path / "moved.jpg")
     assert str(raised.value).endswith(f"no such file (a link to '{tmp_path / 'photos' / 'gone.jpg'}', which is not there)")
+    (tmp_path / "again.jpg").symlink_to(tmp_path / "moved.jpg")  # a chain: the end is named, not a link that is there
+    with pytest.raises(ImageError) as raised:
+        load_image(tmp_path / "again.jpg")
+    assert str(raised.value).endswith(f"no such file (a link to '{tmp_path / 'photos' / 'gone.jpg'}', which is not there)")
 
 
 def test_a_symlink_loop_says_the_systems_reason(tmp_path):

@@ -1007,7 +1007,7 @@ def test_text_scores_read_on_the_side_of_their_threshold(trained, feed):
 
 
 def test_a_score_is_shown_with_the_decimals_that_tell_it_from_its_threshold():
-    from features.app.records import score_text
+    from features.numbers import score_text
 
     assert score_text(0.72, 0.37) == "0.72" and score_text(0.5, float("inf")) == "0.50"
     assert score_text(0.3554, 0.3566) == "0.355" and score_text(0.3571, 0.3566) == "0.3571"

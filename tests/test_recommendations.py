@@ -331,7 +331,14 @@ def test_a_face_s_figures_read_alike_in_its_reasons_headline_and_types(catalog):
     [first, *_] = recommend_products({"beard": 0.625}, ["beard"], types, catalog)
     assert "(likeliest goatee, 0.13) → " in first["reason"] and "goatee 0.13" in format_types(types)
     assert describe("beard", 0.625) == "likely has facial hair (0.63)"
-    # a style the CSV and the profile leave out (under labels.STYLE_SEEN) does not read "0.50"
-    assert format_types({"beard": {"goatee": 0.499, "stubble": 0.5}}) == "beard goatee 0.499, stubble 0.5000"
+    # a style the CSV and the profile leave out (under labels.STYLE_SEEN) does not read "0.50",
+    # in the types line or in a reason
+    under = {"beard": {"goatee": 0.499, "stubble": 0.5}}
+    assert format_types(under) == "beard goatee 0.499, stubble 0.5000"
+    assert all("0.50)" not in p["reason"] and "0.50 " not in p["reason"]
+               for p in recommend_products({"beard": 0.625}, ["beard"], under, catalog))
+    [goatee] = [p for p in recommend_products({"beard": 0.625}, ["beard"], {"beard": {"goatee": 0.499, "stubble": 0.1}},
+                                              catalog, per_category=20) if "goatee" in p["reason"]][:1]
+    assert "goatee, 0.499" in goatee["reason"]
     assert seen_types("beard", {"goatee": 0.499, "stubble": 0.5}) == ["stubble"]
     assert headline({"beard": 0.875}, ["beard"], JUDGED).endswith("(very likely beard, 0.88)")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import APPLE_DOUBLE_FILE, LFW, children, ended, free_port, serving
-from features.app.records import score_text
+from features.numbers import score_text
 from features.app.text import format_types, share_text
 
 MB = 2 ** 20

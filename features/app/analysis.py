@@ -11,7 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from features.app.annotation import annotate, copy_comment, save_rgb
-from features.app.records import path_text, score_text
+from features.app.records import path_text
+from features.numbers import score_text
 from features.labels import LABELS, judged
 from features.vision.faces import DetectionSettings, detection_settings, landmark_predictor
 from features.vision.images import ImageError, load_image

@@ -6,10 +6,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from features.app.records import score_text
 from features.files import write_atomically
-from features.labels import STYLE_SEEN, TYPE_VALUES, judged, likeliest
-from features.numbers import fixed
+from features.labels import TYPE_VALUES, judged, likeliest, type_text
 from features.products.recommendations import TYPE_PHRASES
 
 COLOURS = {"hat": (230, 120, 30), "beard": (40, 160, 40), "eyewear": (40, 90, 230)}  # RGB
@@ -246,12 +244,9 @@ def block_top(x, width, height, preferred, taken, canvas_height):
 def type_line(types):
     """The most likely type of each family, named as a reason names it (``dark 0.93`` and
     ``black brimmed 0.64`` did not say which family): ``dark sunglasses 0.93, navy cap 0.81,
-    goatee 0.70``; a beard style with the decimals that tell it from :data:`STYLE_SEEN`)."""
-    def shown(family, p):
-        return score_text(p, STYLE_SEEN) if family == "beard" else fixed(p, 2)
-
+    goatee 0.70``, each probability as :func:`~features.labels.type_text` writes it."""
     colour = f"{types['hat_colour']} " if "hat_colour" in types else ""
-    parts = [f"{colour * (f == 'hat')}{TYPE_PHRASES[likeliest(types[f])]} {shown(f, types[f][likeliest(types[f])])}"
+    parts = [f"{colour * (f == 'hat')}{TYPE_PHRASES[likeliest(types[f])]} {type_text(f, types[f][likeliest(types[f])])}"
              for f in TYPE_VALUES if f in types]
     if colour and "hat" not in types:  # a model without a headwear type: the colour alone
         parts.insert(1 if "eyewear" in types else 0, colour.strip())

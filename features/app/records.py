@@ -7,7 +7,6 @@ import os
 import re
 
 from features.labels import LABELS, seen_types
-from features.numbers import fixed
 
 #: Characters a terminal acts on, or a reader splits lines at, rather than shows: C0 and C1
 #: controls, DEL, Unicode's line and paragraph separators, and its bidirectional marks and
@@ -45,16 +44,6 @@ def printable(text):
     it (``\\n``, ``\\udfff``): one line of UTF-8, whatever a client or a file name put in it."""
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
-
-
-def score_text(score, threshold):
-    """A score as text beside its label's decision: two decimals, or as many more (up to the
-    record's four) as tell it from ``threshold`` (0.3555 and 0.3572 against 0.3566 both read
-    "0.36", one face labelled and one not), as the page's ``apart`` does."""
-    decimals = 2
-    while decimals < 4 and fixed(score, decimals) == fixed(threshold, decimals):
-        decimals += 1
-    return fixed(score, decimals)
 
 
 def public(record):

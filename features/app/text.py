@@ -1,7 +1,6 @@
 """A photo's answer and a profile in words: recommend.py's text output.  The page says a
 face's types and a profile's shares in the same words (its browser tests hold it to them)."""
-from features.app.records import score_text
-from features.labels import STYLE_SEEN, type_word
+from features.labels import STYLE_SEEN, type_text, type_word
 from features.numbers import fixed
 from features.products.recommendations import counted
 
@@ -26,15 +25,14 @@ def format_text(record):
 def format_types(types):
     """A face's types on one line, as the page shows them: ``eyewear dark 0.93, clear 0.07; hat
     cap 0.81, ...; hat colour navy; beard ...`` (``full beard``: the JSON's key is for
-    programs; the hat colour beside the hat's types, not after the beard's styles; a beard
-    style with the decimals that tell it from :data:`STYLE_SEEN`, 0.499 not "0.50")."""
+    programs; the hat colour beside the hat's types, not after the beard's styles; each
+    probability as :func:`~features.labels.type_text` writes it)."""
     parts = []
     for family, values in types.items():  # the colour where the hat is, or where it is if no hat type
         if family == "hat_colour" and "hat" in types:
             continue
         parts.append(f"hat colour {values}" if family == "hat_colour" else
-                     f"{family} " + ", ".join(f"{type_word(k)} {score_text(v, STYLE_SEEN) if family == 'beard' else fixed(v, 2)}"
-                                              for k, v in values.items()))
+                     f"{family} " + ", ".join(f"{type_word(k)} {type_text(family, v)}" for k, v in values.items()))
         if family == "hat" and "hat_colour" in types:
             parts.append(f"hat colour {types['hat_colour']}")
     return "; ".join(parts)

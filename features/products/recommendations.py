@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from features.files import missing_columns
-from features.labels import LABELS, TYPE_VALUES, judged, likeliest, seen_types
+from features.labels import LABELS, TYPE_VALUES, judged, likeliest, seen_types, type_text
 from features.numbers import fixed
 
 CATALOG = Path(__file__).resolve().parents[2] / "data" / "products.csv"
@@ -182,12 +182,12 @@ def reason(lead, label, product, types, *, averaged=False):
     if value == ANY_TYPE and types.get(label):
         top = likeliest(types[label])
         return (f"{lead}; {ANY_TYPE_PHRASES[label]} (likeliest {TYPE_PHRASES[top]}, "
-                f"{fixed(types[label][top], 2)}{on_average}) → {product['name']}")
+                f"{type_text(label, types[label][top])}{on_average}) → {product['name']}")
     if value not in types.get(label, {}):
         return f"{lead} → {product['name']}"
     colour = types.get("hat_colour") if label == "hat" else None
     what = f"{colour} {TYPE_PHRASES[value]}" if colour and colour == product["colour"] else TYPE_PHRASES[value]
-    return f"{lead}; {what}, {fixed(types[label][value], 2)}{on_average} → {product['name']}"
+    return f"{lead}; {what}, {type_text(label, types[label][value])}{on_average} → {product['name']}"
 
 
 def recommend_products(scores, labels, types, catalog, *, per_category=PER_CATEGORY, leads=None, averaged=False):

@@ -565,10 +565,12 @@ def seen_upright(image, box, keypoints, *, method):
     2 of 190 LFW faces turned a quarter, README "Faces on their side"), or ``box`` and
     ``keypoints`` unchanged if none overlaps."""
     crop, origin = context_crop(image, box, VERIFY_CONTEXT)
+    small = resized(crop, min(1.0, BLAZEFACE_MODELS[method][1] / len(crop)))  # the network's input size
     found = []
     for quarter in range(4):  # unturned too: a small upright face's first keypoints may be wrong
-        rows, scores = blazeface_pass(np.ascontiguousarray(np.rot90(crop, quarter)), method, 0.0)
-        points = unturned(rows.reshape(len(rows), 2 + len(KEYPOINTS), 2), quarter, len(crop)) + origin
+        rows, scores = blazeface_pass(np.ascontiguousarray(np.rot90(small, quarter)), method, 0.0)
+        points = unturned(rows.reshape(len(rows), 2 + len(KEYPOINTS), 2), quarter, len(small))
+        points = points * (len(crop) / len(small)) + origin
         boxes = np.hstack([points[:, :2].min(axis=1), points[:, :2].max(axis=1)])
         overlap = iou(np.asarray(box, float), boxes)
         found += [(scores[i] * math.cos(eye_roll(rows[i, 4:])), boxes[i], points[i, 2:])
@@ -581,9 +583,10 @@ def seen_upright(image, box, keypoints, *, method):
 
 def unturned(points, quarter, side):
     """``(x, y)`` points of a ``side``-pixel square turned by ``np.rot90(square, quarter)``,
-    on the square as it was."""
+    on the square as it was; continuous coordinates, as the detector's (a pixel's centre is
+    at ``i + 0.5``)."""
     for _ in range(quarter % 4):  # each undoes one quarter turn counter-clockwise
-        points = np.stack([side - 1 - points[..., 1], points[..., 0]], axis=-1)
+        points = np.stack([side - points[..., 1], points[..., 0]], axis=-1)
     return points
 
 

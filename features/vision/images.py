@@ -117,8 +117,8 @@ def missing(path):
         return "no such file (photos are read from files, not from standard input: save it to a file first)"
     if WEB_ADDRESS.match(str(path)):
         return "no such file (a web address? photos are read from files: download it first)"
-    if os.path.islink(path):  # a dangling link: what it points to is what is missing
-        return f"no such file (a link to {os.readlink(path)!r}, which is not there)"
+    if os.path.islink(path):  # a dangling link (or a chain of links): what is missing is at its end
+        return f"no such file (a link to {os.path.realpath(path)!r}, which is not there)"
     return "no such file"
 
 
