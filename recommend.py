@@ -295,6 +295,15 @@ def photo_folders(folder):
     return sorted((sub for sub in subs if any(map(photo_name, walked(sub, recursive=True)))), key=name_order)
 
 
+def not_photos(files, folder):
+    """``2 files that are not photos (brief.pdf, notes.txt)``: a warning's words for the files
+    of ``folder`` that are not photos."""
+    from features.products.recommendations import counted
+
+    return (f"{counted(len(files), 'file')} that {'is not a photo' if len(files) == 1 else 'are not photos'} "
+            f"({first_names(files, folder)})")
+
+
 def first_names(paths, folder):
     """The first three of ``paths`` named from ``folder``, and "..." for more: a warning's list."""
     from features.app.records import path_text
@@ -526,8 +535,7 @@ def main(argv=None):
     for folder, reason in unreadable:
         tell(f"recommend.py: error: {path_text(folder)}: cannot read the folder ({reason})")
     for folder, others in left_out:  # as the page names the files of a drop it does not send
-        tell(f"recommend.py: warning: {path_text(folder)}: left out {counted(len(others), 'file')} that "
-             f"{'is not a photo' if len(others) == 1 else 'are not photos'} ({first_names(others, folder)})")
+        tell(f"recommend.py: warning: {path_text(folder)}: left out {not_photos(others, folder)}")
     for folder, subs in below:  # not the --annotate folder, whose copies are this run's output
         subs = [sub for sub in subs if not (args.annotate and os.path.realpath(sub) == os.path.realpath(args.annotate))]
         if subs:
@@ -535,10 +543,9 @@ def main(argv=None):
                  f"photos ({first_names(subs, folder)}; --recursive reads {'it' if len(subs) == 1 else 'them'})")
     for folder, others in empty:
         nested = not args.recursive and any(p.is_dir() for p in folder.iterdir())
-        held = (f"; it holds {counted(len(others), 'file')} that {'is not a photo' if len(others) == 1 else 'are not photos'}"
-                f": {first_names(others, folder)}") if others else ""
         tell(f"recommend.py: warning: {path_text(folder)}: no photos in this folder"
-             + (" (--recursive reads its sub-folders)" if nested else "") + held)
+             + (" (--recursive reads its sub-folders)" if nested else "")
+             + (f"; it holds {not_photos(others, folder)}" if others else ""))
     if not photos:
         if not unreadable:  # else said above
             given = [*args.paths, *([args.list] if args.list else [])]  # the list's folders may be empty too

@@ -163,8 +163,8 @@ def test_an_empty_folder_is_said_not_skipped_silently(trained, tmp_path):
     for name in ("notes.txt", "brief.pdf", ".DS_Store"):
         (tmp_path / "papers" / name).write_text("not a photo")
     papers = run(trained, tmp_path / "papers", TWO_PEOPLE)
-    assert (f"warning: {tmp_path / 'papers'}: no photos in this folder; it holds 2 files that are not photos: "
-            "brief.pdf, notes.txt") in papers.stderr
+    assert (f"warning: {tmp_path / 'papers'}: no photos in this folder; it holds 2 files that are not photos "
+            "(brief.pdf, notes.txt)") in papers.stderr
     assert alone.stderr.splitlines()[-1] == f"recommend.py: error: no photos found in {tmp_path / 'empty'}"
 
 
