@@ -74,11 +74,9 @@ def end_to_end(table, faces):
     for j, label in enumerate(LABELS):
         known = table[label].isin(["0", "1"]).to_numpy()
         y = (table[label] == "1").to_numpy().astype(int)  # read only where known
-        said = decided[known, j]
         result[label] = {"photos": int(known.sum()), "positives": int(y[known].sum()),
                          "roc_auc": round(float(roc_auc_score(y[known], scores[known, j])), 3),
-                         **{name: round(float(metric(y[known], said, zero_division=0)), 3) for name, metric in
-                            (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))},
+                         **decision_figures(y[known], decided[known, j]),
                          "positives_with_a_face": int(y[known & found].sum()),
                          "roc_auc_with_a_face": round(float(roc_auc_score(y[known & found],
                                                                           scores[known & found, j])), 3),
@@ -107,12 +105,15 @@ def at_thresholds(table, faces, thresholds):
         result[label] = {}
         for threshold in thresholds:
             said = (judged_faces & (scores[:, j] >= threshold))[known]
-            hits = int((said & y).sum())
-            precision, recall = hits / max(int(said.sum()), 1), hits / max(int(y.sum()), 1)
-            result[label][f"{threshold:g}"] = {
-                "decided": int(said.sum()), "precision": round(precision, 3), "recall": round(recall, 3),
-                "f1": round(2 * precision * recall / max(precision + recall, 1e-12), 3)}
+            result[label][f"{threshold:g}"] = {"decided": int(said.sum()), **decision_figures(y, said)}
     return result
+
+
+def decision_figures(y, said):
+    """Precision, recall and F1 of decisions ``said`` against labels ``y`` (0 where nothing
+    is decided or nothing is positive), to 3 decimals."""
+    return {name: round(float(metric(y, said, zero_division=0)), 3) for name, metric in
+            (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}
 
 
 def print_end_to_end(name, result, *, found="a face found"):
