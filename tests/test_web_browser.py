@@ -368,7 +368,7 @@ def test_stop_leaves_the_photos_still_waiting_not_analysed_and_a_retry_finishes_
     WebDriverWait(browser, 60).until(lambda page: page.find_elements(By.CSS_SELECTOR, ".summary"))
     stopped = "not analysed: stopped on this page before its answer came"
     statuses = text_of(browser, "#photos .status")
-    left = statuses.count(f"error: {stopped}")
+    left = statuses.count(stopped)
     assert 0 < left < 30 and all("error" not in status for status in statuses[:30 - left]), statuses
     said = browser.find_element(By.ID, "progress-text").text
     assert said == f"{30 - left} of 30 photos ({left} not analysed)"  # not "30 of 30": read as done
@@ -645,7 +645,7 @@ def test_a_server_that_cannot_be_reached_is_said_in_words_and_nothing_is_lost(tr
         browser.find_element(By.ID, "pick").send_keys(str(PHOTOS[1]))
         WebDriverWait(browser, 30).until(lambda page: page.find_element(By.ID, "progress-text").text
                                          == "0 of 1 photo (1 not analysed)")
-        assert text_of(browser, "#photos .status") == [f"error: not analysed: {unreachable}"]
+        assert text_of(browser, "#photos .status") == [f"not analysed: {unreachable}"]
         # in ink, outlined dashed: not a photo's error in red (nothing is wrong with it), nor grey
         assert browser.find_elements(By.CSS_SELECTOR, "#photos .photo.unanalysed") and not browser.find_elements(
             By.CSS_SELECTOR, "#photos .photo.error")
@@ -693,7 +693,7 @@ def test_a_server_whose_workers_cannot_load_its_model_is_said_as_an_answer(train
                                           == "0 of 1 photo (1 not analysed)")
         why = httpx.get(url + "/api/health").json()["detail"]
         assert why.startswith(f"{served}: another model than the one checked at the start")
-        assert text_of(browser, "#photos .status") == [f"error: not analysed: {why}"]
+        assert text_of(browser, "#photos .status") == [f"not analysed: {why}"]
         page_sends_nothing(browser, url, f"The server cannot analyse photos: {why}", why)
         for name in ("model.joblib", "model_card.json"):  # the model it started with, put back
             shutil.copy(trained["out"] / name, served.parent)
@@ -770,6 +770,13 @@ def test_a_320_px_screen_holds_the_page_and_text_follows_the_browser_s_size(serv
                                           and page.find_elements(By.CSS_SELECTOR, ".summary table"))  # it may come after
         assert browser.find_element(By.CSS_SELECTOR, ".summary table").is_displayed()
         assert browser.execute_script("return document.documentElement.scrollWidth") == 320
+        # the "add" box kept beside its words: they ran on the next line, below the number box
+        assert browser.execute_script("""
+            const box = document.getElementById("add").getBoundingClientRect();
+            const words = document.createRange();
+            words.selectNodeContents(document.getElementById("add").parentElement.lastChild);
+            const lines = [...words.getClientRects()];
+            return lines.length === 1 && lines[0].top < box.bottom && lines[0].bottom > box.top;""")
         browser.execute_script("document.documentElement.style.fontSize = '32px'")  # as the browser's setting does
         assert browser.execute_script("return getComputedStyle(document.body).fontSize") == "30px"  # 15 of 16
     finally:
@@ -1150,7 +1157,7 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry
                                               == "1 of 3 photos (2 not analysed)")
         statuses = text_of(browser, "#photos .status")
         cut_short = "the server's answer ended before this photo's line (cut short on the way); try again"
-        assert "error" not in statuses[0] and statuses[1:] == [f"error: not analysed: {cut_short}"] * 2, statuses
+        assert "error" not in statuses[0] and statuses[1:] == [f"not analysed: {cut_short}"] * 2, statuses
         assert not browser.find_elements(By.CSS_SELECTOR, ".summary")  # the answer's last line, cut off
         first = browser.find_element(By.CSS_SELECTOR, "#photos .photo").text
         retry = browser.find_element(By.ID, "retry")
@@ -1161,13 +1168,13 @@ def test_an_answer_cut_short_on_the_way_marks_the_photos_it_left_out_and_a_retry
         assert browser.find_element(By.ID, "download-error").text == (  # beside the button, not above the drop zone
             f"Not sent: the server now answers with another model ({theirs[:12]}, not "
             f"{card['model_sha256'][:12]}); drop all the photos again")
-        assert text_of(browser, "#photos .status")[1:] == [f"error: not analysed: {cut_short}"] * 2
+        assert text_of(browser, "#photos .status")[1:] == [f"not analysed: {cut_short}"] * 2
         with serving(trained["model"], tmp_path / "again.log", port=port) as (server, _):
             retry.click()
             WebDriverWait(browser, 180).until(lambda page: page.find_element(By.ID, "progress-text").text
                                               == "2 of 3 photos (1 not analysed)" and page.find_elements(By.CSS_SELECTOR, ".summary"))
             statuses = text_of(browser, "#photos .status")
-            assert "error" not in statuses[1] and statuses[2] == f"error: not analysed: {cut_short}", statuses
+            assert "error" not in statuses[1] and statuses[2] == f"not analysed: {cut_short}", statuses
             assert text_of(browser, ".summary .error-text") == [
                 f"Partial: 1 of 3 photos not analysed ({cut_short}): this summary leaves them out"]
             assert browser.find_element(By.ID, "retry").text == "Retry the 1 photo not analysed"

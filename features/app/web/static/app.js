@@ -372,7 +372,7 @@ function showRecord(card, record) {
   if (record.error) {
     const broken = !unanalysed(record);  // something wrong with the photo, or nothing
     card.classList.add(broken ? "error" : "unanalysed");
-    card.querySelector(".status").textContent = `error: ${record.error}`;
+    card.querySelector(".status").textContent = broken ? `error: ${record.error}` : record.error;
     if (broken) noPreviewFor(card);
     return;
   }
