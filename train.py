@@ -87,7 +87,7 @@ def parse_args(argv=None):
                         help="extract features on the Dask cluster at ADDRESS (tcp://host:8786); "
                              "the classifiers are still fitted here")
     parser.add_argument("--no-tight-copies", action="store_true",
-                        help="train on the photos alone, without their copies cut tight above the brows")
+                        help="train on the photos alone, without their copies cut tight above the brows and mirrored")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the folds, the tight copies' cuts and the classifiers")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -598,7 +598,7 @@ def evaluate(classifier, X, split, *, copies=None):
     print("\nend to end, every readable photo (no face found = probability 0):")
     print(format_report(e2e_report))
     if copies_report is not None:
-        print(f"\ntight copies of the held-out people ({len(copies.source)}, cut above the brows; "
+        print(f"\ntight copies of the held-out people ({len(copies.source)}, cut above the brows, mirrored; "
               f"trained on in the other folds):")
         print(format_report(copies_report))
     print("\nphotos with a face found:")
@@ -689,7 +689,7 @@ def model_card(args, *, data_dir, table, X, split, copies, cv, header, skipped, 
                                  for label, s in cv["end_to_end"].items()},
         "detection": cv["detection"],
         "tight_copies": None if copies is None else {
-            "n": len(copies.source), "shares": list(TIGHT_SHARES),
+            "n": len(copies.source), "shares": list(TIGHT_SHARES), "mirrored": True,
             "cv_scores": {label: {m: s[m]["mean"] for m in ("roc_auc", "f1", "recall")}
                           for label, s in cv["tight_copies"].items()}},
         "detector": dataclasses.asdict(extractor.detection),
@@ -744,7 +744,7 @@ def train(args, started, labelled, blocks, staging, signals):
     if not args.no_tight_copies:
         copies_started = time.time()
         copies = tight_copies(extractor, split.kept["filename"].to_numpy()[split.face], seed=args.seed)
-        print(f"tight copies: {len(copies.source)} of {len(X)} photos, cut above the brows, "
+        print(f"tight copies: {len(copies.source)} of {len(X)} photos, cut above the brows and mirrored, "
               f"{time.time() - copies_started:.0f} s")
 
     classifier = make_classifier(calibration=args.calibration, calibration_folds=args.calibration_folds,

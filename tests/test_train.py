@@ -103,13 +103,14 @@ def test_the_reported_scores_are_the_out_of_fold_scores_own(trained, celeba_labe
 
 
 def test_tight_copies_are_cut_photos_trained_on_and_scored_out_of_fold(trained, celeba_labels):
-    """Each photo gets one copy cut above its brows, kept beside the feature cache under its
-    source's digest; the copies of held-out people have their own report."""
+    """Each photo gets one copy cut above its brows and mirrored, kept beside the feature
+    cache under its source's digest; the copies of held-out people have their own report."""
     import hashlib
 
     card = json.loads((trained["out"] / "model_card.json").read_text())
     report = json.loads((trained["out"] / "cv_report.json").read_text())
     assert 490 <= card["tight_copies"]["n"] <= 499 and card["tight_copies"]["shares"] == [0.2, 0.7]
+    assert card["tight_copies"]["mirrored"] is True
     assert set(report["tight_copies"]) == set(report["labels"])
     assert 0.5 < report["tight_copies"]["hat"]["roc_auc"]["mean"] <= 1
     assert "tight copies of the held-out people" in trained["stdout"]
@@ -121,7 +122,8 @@ def test_tight_copies_are_cut_photos_trained_on_and_scored_out_of_fold(trained, 
         source = load_image(CELEBA / "images" / name)
         copy = load_image(copies[hashlib.sha1((CELEBA / "images" / name).read_bytes()).hexdigest()])
         assert copy.shape[1:] == source.shape[1:] and 0.5 * len(source) < len(copy) < len(source)
-        assert np.abs(copy[-40:].astype(int) - source[-40:].astype(int)).mean() < 3  # the same photo, cut
+        assert np.abs(copy[-40:].astype(int) - source[-40:, ::-1].astype(int)).mean() < 3  # the same photo, cut, mirrored
+        assert np.abs(copy[-40:].astype(int) - source[-40:].astype(int)).mean() > 10  # not as it was
 
 
 def test_card_lists_the_decisions(trained):
