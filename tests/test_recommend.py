@@ -956,11 +956,13 @@ def test_precision_picks_thresholds_from_out_of_fold_points(trained, feed):
     decided_by([json.loads(line) for line in result.stdout.splitlines()], said)
 
 
-def test_a_precision_a_label_never_reaches_is_said_once(trained, feed):
+def test_a_precision_s_warning_is_said_once(trained, feed):
     """Each worker process printed Python's own warning (with a line of source) beside
-    recommend.py's one line."""
-    result = run(trained, feed, "--json", "--precision", "0.9999", "--n-jobs", "2")
-    said = [line for line in result.stderr.splitlines() if "never reaches precision" in line]
+    recommend.py's one line.  A precision of 0.2 decides every label for far more faces than
+    have it (under 20% do), whatever the model; whether a model reaches precision 0.9999 at all
+    depends on its training (``test_classifier.py`` tests a precision none reaches)."""
+    result = run(trained, feed, "--json", "--precision", "0.2", "--n-jobs", "2")
+    said = [line for line in result.stderr.splitlines() if "at precision 0.2: decided for" in line]
     assert said and all(line.startswith("recommend.py: warning: ") for line in said), result.stderr
     assert len(said) == len(set(said)) and "UserWarning" not in result.stderr
 
