@@ -1,7 +1,7 @@
 """Training copies of each photo cut tight above the brows, as many photos outside CelebA are
-framed, and mirrored left to right, which generalised a little better to other photos than
-unmirrored copies (README, "Tight copies"; ``train.py`` trains on them and scores the
-held-out people's copies apart)."""
+framed, and mirrored left to right: over three refits, level with unmirrored copies or a
+little higher on other photos (README, "Mirrored copies"). ``train.py`` trains on them and
+scores the held-out people's copies apart."""
 import dataclasses
 from pathlib import Path
 
