@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from features.vision.faces import detect_faces
-from features.vision.landmarks import BROWS, CHIN, LEFT_EYE, NOSE_BOTTOM, RIGHT_EYE
-from features.vision.regions import REGION_SIZES, cut_above_brows, extract_regions, face_frame, region_rects, rotation
+from features.vision.landmarks import BROWS, CHIN, JAWLINE, LEFT_EYE, NOSE_BOTTOM, RIGHT_EYE
+from features.vision.regions import (REGION_SIZES, cut_above_brows, extract_regions, face_frame, region_rects,
+                                     rotation, to_frame)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,17 @@ def test_forehead_above_the_eyes_and_jaw_below_the_nose(astronaut_face):
     assert band[:, 1].min() < eyes_y < band[:, 1].max()
 
 
+def test_the_lower_face_holds_mouth_chin_and_cheeks(astronaut_face):
+    """Where a beard grows: from under the eyes past the chin, the whole jaw across, the mouth
+    (points 48-67) inside, in the face's own frame."""
+    x0, y0, x1, y1 = region_rects(astronaut_face.landmarks)["lower_face"]
+    points = to_frame(astronaut_face.landmarks, *face_frame(astronaut_face.landmarks))
+    assert points[LEFT_EYE, 1].max() < y0 < points[NOSE_BOTTOM, 1] and y1 > points[CHIN, 1]
+    assert x0 < points[JAWLINE, 0].min() and x1 > points[JAWLINE, 0].max()
+    mouth = points[48:68]
+    assert (mouth[:, 0] > x0).all() and (mouth[:, 0] < x1).all() and (mouth[:, 1] > y0).all() and (mouth[:, 1] < y1).all()
+
+
 def test_regions_follow_a_tilted_face(astronaut):
     """Rotating the photo rotates the face; its aligned crops stay nearly the same."""
     import cv2
@@ -46,7 +58,7 @@ def test_regions_follow_a_tilted_face(astronaut):
     turned = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D(centre, 15, 1.0), astronaut.shape[1::-1])
     upright = extract_regions(astronaut, detect_faces(astronaut)[0])
     tilted = extract_regions(turned, detect_faces(turned)[0])
-    for name in ("eye_band", "jaw"):
+    for name in ("eye_band", "jaw", "lower_face"):
         difference = np.abs(upright[name].astype(int) - tilted[name].astype(int)).mean()
         assert difference < 30, name
 

@@ -39,7 +39,7 @@ def test_feature_names_match_the_matrix(photos, blocks):
     names = transformer.get_feature_names_out()
     assert X.shape == (2, len(names)) == (2, sum(len(block_names(b)) for b in blocks))
     assert len(set(names)) == len(names)
-    assert all(n.split("__")[0] in ("forehead", "eye_band", "jaw", "face", "context", "eyes", "hat") for n in names)
+    assert all(n.split("__")[0] in ("forehead", "eye_band", "jaw", "face", "context", "eyes", "lower_face", "hat") for n in names)
 
 
 def test_blocks_are_the_same_columns_alone_or_together(photos):

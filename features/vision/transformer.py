@@ -16,9 +16,9 @@ from features.vision.networks import networks_key
 from features.vision.regions import REGION_SIZES, REGIONS, extract_regions
 
 #: Bump a block's version when its extraction changes, so older cached rows are not reused.
-BLOCK_VERSIONS = {"hog": 2, "colour": 1, "face_descriptor": 1, "cnn": 2, "hat_cnn": 1}
+BLOCK_VERSIONS = {"hog": 2, "colour": 1, "face_descriptor": 1, "cnn": 3, "hat_cnn": 1}
 #: Crops that the frozen ImageNet CNN embeds, in column order.
-CNN_CROPS = ("context", "eyes")
+CNN_CROPS = ("context", "eyes", "lower_face")
 BLOCKS = tuple(BLOCK_VERSIONS)
 #: Blocks computed only for the faces that might show a hat (``GatedClassifier``): the hat
 #: crop's embedding, read by the hat decision's second look and by the headwear type.
@@ -135,7 +135,7 @@ class FaceFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         """Column names, ``region__block_index`` (regions: forehead, eye_band, jaw, face,
-        context, eyes, hat)."""
+        context, eyes, lower_face, hat)."""
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
 
