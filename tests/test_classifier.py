@@ -323,6 +323,27 @@ def test_a_model_of_an_older_format_is_refused_with_a_hint(tmp_path, fitted):
         load_model(path)
 
 
+def test_a_model_of_other_feature_rows_is_refused_with_a_hint(tmp_path, fitted):
+    """A model trained before the lower face's CNN crop (a cnn block of 2,560 columns) loaded
+    and then failed on every photo ("X has 7156 features, but ... is expecting 5876"): its
+    card's block widths are checked against this code's before it is unpickled."""
+    path = tmp_path / "model.joblib"
+    card = {"feature_blocks": {"hog": 1620, "colour": 288, "face_descriptor": 128, "cnn": 3840, "hat_cnn": 1280}}
+    save_model(PhotoModel(Pipeline([("classifier", fitted)])), card, path)
+    load_model(path)
+    written = json.loads(card_path(path).read_text())
+    written["feature_blocks"]["cnn"] = 2560
+    card_path(path).write_text(json.dumps(written))
+    with pytest.raises(ModelError, match=r"feature rows are not this code's \(cnn: 2560 columns, this code makes "
+                                         r"3840\); retrain with: python train.py"):
+        load_model(path)
+    written["feature_blocks"]["scarf"] = 10
+    del written["feature_blocks"]["cnn"]
+    card_path(path).write_text(json.dumps(written))
+    with pytest.raises(ModelError, match="scarf: 10 columns, this code makes no such block"):
+        load_model(path)
+
+
 def test_other_library_versions_give_a_warning(tmp_path, fitted):
     path = tmp_path / "model.joblib"
     save_model(PhotoModel(Pipeline([("classifier", fitted)])), {}, path)

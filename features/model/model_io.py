@@ -131,7 +131,8 @@ def check_model(model_path):
     ModelError
         No model, no card, a model that cannot be read, a checksum that does not match
         (tampered or truncated), a model of another format (made by an older version of
-        this code), or one trained with other networks than ``features/vision/models`` holds.
+        this code), one trained with other networks than ``features/vision/models`` holds, or
+        one whose feature blocks this code makes otherwise (a crop added since).
     """
     return checked_model(model_path)[1]
 
@@ -161,6 +162,8 @@ def checked_model(model_path):
     if changed := changed_networks(card["networks"]):
         raise ModelError(f"{model_path}: trained with other networks than features/vision/models holds "
                          f"({', '.join(changed)}); {RETRAIN}")
+    if changed := changed_blocks(card.get("feature_blocks", {})):
+        raise ModelError(f"{model_path}: its feature rows are not this code's ({', '.join(changed)}); {RETRAIN}")
     current = library_versions()
     changed = {k: (v, current.get(k)) for k, v in card.get("library_versions", {}).items()
                if current.get(k) != v}
@@ -168,6 +171,16 @@ def checked_model(model_path):
         warnings.warn(f"{model_path} was trained with other library versions: " + ", ".join(
             f"{k} {old} (now {new})" for k, (old, new) in sorted(changed.items())), stacklevel=3)
     return data, card
+
+
+def changed_blocks(widths):
+    """The feature blocks a card records (block -> columns) that this code makes otherwise: a
+    model trained before a crop was added would load and then fail on every photo."""
+    from features.vision.transformer import BLOCKS, block_names
+
+    now = {block: len(block_names(block)) for block in widths if block in BLOCKS}
+    return [f"{block}: {n} columns, this code makes {now[block] if block in now else 'no such block'}"
+            for block, n in widths.items() if now.get(block) != n]
 
 
 def finish_save(model_path, card):
