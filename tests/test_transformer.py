@@ -52,6 +52,21 @@ def test_blocks_are_the_same_columns_alone_or_together(photos):
         assert np.allclose(X[:, np.isin(names, block_names(block))], alone, atol=1e-5, equal_nan=True)
 
 
+def test_the_cnn_block_embeds_the_head_the_eyes_and_the_lower_face_in_that_order(astronaut):
+    """Each crop's 1,280 columns are that crop's embedding, in the order of the names: a crop
+    left out, or two swapped, would give the boosters other columns than they were fitted on."""
+    from features.vision.embeddings import CNN_SIZE, cnn_embeddings
+    from features.vision.regions import extract_regions
+
+    names = block_names("cnn")
+    crops = ("context", "eyes", "lower_face")
+    assert names == [f"{crop}__cnn_{i}" for crop in crops for i in range(CNN_SIZE)]
+    row = FaceFeatures(**{b: b == "cnn" for b in BLOCKS}).fit().transform([astronaut])[0]
+    regions = extract_regions(astronaut, detect_faces(astronaut)[0], regions=crops)
+    for crop, embedding in zip(crops, cnn_embeddings([regions[crop] for crop in crops])):
+        assert np.allclose(row[[n.startswith(f"{crop}__") for n in names]], embedding, atol=1e-5), crop
+
+
 def test_photo_without_a_face_gives_a_nan_row(photos, no_face_image, astronaut):
     X = FaceFeatures(cnn=False).fit().transform([no_face_image, astronaut])
     assert np.isnan(X[0]).all() and not np.isnan(X[1]).any()

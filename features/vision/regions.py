@@ -18,7 +18,7 @@ REGION_SIZES = {
     "context": (224, 224),  # the head with what it wears, for the ImageNet CNN
     "eyes": (224, 224),     # brows to the nose tip, temple to temple, at the CNN's square input: glasses up close
     "hat": (224, 224),      # the forehead's rectangle at the CNN's input: a hat's shape (its type)
-    "lower_face": (224, 224),  # nose to under the chin, ear to ear, at the CNN's square input: beards up close
+    "lower_face": (224, 224),  # the lower nose to under the chin, ear to ear, at the CNN's square input: beards up close
 }
 REGIONS = ("forehead", "eye_band", "jaw")
 
