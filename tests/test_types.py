@@ -10,6 +10,7 @@ import pytest
 
 from conftest import CELEBA, ROOT, black_and_white
 from features.model.types import BEARD_STYLES, MISSING, TARGETS, TypeClassifier, type_labels
+from features.vision.transformer import MAIN_BLOCKS, block_names
 
 #: One real photo per type the issue names, each of a person left out of the fixture's fit.
 EXAMPLES = {"sunglasses": "000373.jpg", "clear glasses": "000152.jpg", "cap": "000196.jpg",
@@ -66,7 +67,8 @@ def test_classifier_contract(typed):
     assert set(model.estimators_) == set(TARGETS)  # every target had enough photos
     assert list(model.classes_["eyewear"]) == ["clear", "dark"]
     assert set(model.classes_["hat"]) == {"beanie", "brimmed", "cap", "other"}
-    assert model.get_params()["n_estimators"] == 100 and model.n_features_in_ == 4596 + 1280  # + the hat crop's
+    main = sum(len(block_names(block)) for block in MAIN_BLOCKS)  # 5,876 columns, then the hat crop's 1,280
+    assert model.get_params()["n_estimators"] == 100 and model.n_features_in_ == main + len(block_names("hat_cnn"))
     # the members each target was given (LINEAR, TREES), each reading its own columns
     assert set(model.estimators_["hat"]) == {"linear"} and set(model.estimators_["eyewear"]) == {"trees"}
     assert set(model.estimators_["goatee"]) == {"linear", "trees"}
@@ -74,7 +76,7 @@ def test_classifier_contract(typed):
     assert {n.split("__")[0] for n in names[model.columns_["hat"]["linear"]]} == {"hat", "context", "forehead"}
     assert not any(n.startswith("hat__") for n in names[model.columns_["goatee"]["trees"]])
     with pytest.raises(Exception, match="not fitted"):
-        TypeClassifier().predict_proba(np.zeros((1, 4596)))
+        TypeClassifier().predict_proba(np.zeros((1, main)))
 
 
 def test_member_margins_are_the_fitted_models_own(typed):
