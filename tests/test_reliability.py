@@ -212,6 +212,17 @@ def test_a_model_trained_with_other_networks_is_refused_in_one_line(trained, cel
     assert_refused(f"{model}: {problem}", celeba_paths[0], "--model", str(model))
 
 
+def test_a_model_of_other_feature_rows_is_refused_in_one_line(trained, celeba_paths, tmp_path):
+    """A model trained before the lower face's CNN crop loaded and then failed on every photo
+    with scikit-learn's column count: recommend.py refuses it before the first photo."""
+    model = Path(shutil.copy(trained["model"], tmp_path))
+    card = json.loads((trained["out"] / "model_card.json").read_text())
+    card["feature_blocks"]["cnn"] = 2560
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    assert_refused(f"{model}: its feature rows are not this code's (cnn: 2560 columns, this code makes 3840); "
+                   "retrain with: python train.py", celeba_paths[0], "--model", str(model))
+
+
 @pytest.mark.parametrize("edit, problem", [
     (lambda card: card.pop("detector"), "no detector;"),
     (lambda card: card.update(detector=None), "detector None is not an object"),
